@@ -1,0 +1,29 @@
+# Vigil: `make demo` runs the whole system locally; `make test` sets up and passes the tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+VIGIL := $(VENV)/bin/vigil
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: setup lint test demo bench clean-var
+
+setup:
+	@bash vigil/setup.sh
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+
+test: setup lint
+	@$(PYTEST) -q
+
+demo: setup
+	@$(VIGIL) demo
+
+bench: setup
+	@echo "no benchmarks yet"
+
+clean-var:
+	-@$(VIGIL) stack down
+	rm -rf var

@@ -1,0 +1,1 @@
+"""The closed loop of grid management: incidents, escalation and notifications."""

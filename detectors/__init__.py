@@ -1,0 +1,1 @@
+"""The numba anomaly core: per-device state in arrays, kernels over columnar readings."""

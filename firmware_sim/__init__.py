@@ -1,0 +1,1 @@
+"""A simulated district of devices behaving like firmware, with scenario ground truth."""

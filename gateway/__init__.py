@@ -1,0 +1,1 @@
+"""MQTT gateways: bridge many devices onto the broker with store-and-forward."""

@@ -1,0 +1,1 @@
+"""Stream gateway batches from MQTT into TimescaleDB, acknowledged only once committed."""

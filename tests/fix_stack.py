@@ -1,0 +1,57 @@
+"""The real local stack, started once per test session on ports of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from vigil.db.migrate import migrate
+from vigil.db.timescale import Retention, configure
+from vigil.settings import REPO_ROOT, Settings
+from vigil.stack import LocalStack
+
+TEST_PG_PORT = int(os.environ.get("VIGIL_TEST_PG_PORT", "55433"))
+TEST_MQTT_PORT = int(os.environ.get("VIGIL_TEST_MQTT_PORT", "51884"))
+
+
+def stack_settings(var_dir: Path, pg_port: int, mqtt_port: int) -> Settings:
+    return Settings(var_dir=var_dir, stack_pg_port=pg_port, stack_mqtt_port=mqtt_port)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return stack_settings(REPO_ROOT / "var" / "test-stack", TEST_PG_PORT, TEST_MQTT_PORT)
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[LocalStack]:
+    local = LocalStack(settings)
+    local.up()
+    yield local
+    local.down()
+
+
+@pytest.fixture(scope="session")
+def migrated_dsn(stack: LocalStack, settings: Settings) -> str:
+    with psycopg.connect(stack.dsn, autocommit=True) as conn:
+        migrate(conn)
+        configure(conn, Retention(settings.raw_retention_days, settings.rollup_retention_days))
+    return stack.dsn
+
+
+@pytest.fixture
+def fresh_db(stack: LocalStack) -> Iterator[str]:
+    """An empty database of its own, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    try:
+        yield stack.admin_dsn(name)
+    finally:
+        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')

@@ -1,0 +1,153 @@
+"""TimescaleDB edition handling: full features where the licence allows, a fallback elsewhere.
+
+The Apache-2 edition (what `make setup` builds) lacks compression, continuous aggregates and
+the job scheduler behind retention policies. There, `readings_1m` is a plain hypertable that
+`maintain()` refreshes, and `maintain()` drops expired chunks itself. With the community
+edition (the compose stack's official image) the server's own policies do both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import psycopg
+
+Edition = Literal["apache", "timescale"]
+
+# Late data (a gateway replaying its queue) is folded into rollups up to this far back.
+ROLLUP_LOOKBACK = timedelta(hours=2)
+
+_CAGG = """
+create materialized view if not exists readings_1m with (timescaledb.continuous) as
+select time_bucket('1 minute', time) as bucket, device_id, metric,
+       min(value) as min, max(value) as max, avg(value) as avg, count(*) as n,
+       last(value, time) as last
+from readings group by bucket, device_id, metric
+with no data
+"""
+
+_ROLLUP_TABLE = """
+create table if not exists readings_1m (
+    bucket     timestamptz not null,
+    device_id  text not null,
+    metric     text not null,
+    min        double precision not null,
+    max        double precision not null,
+    avg        double precision not null,
+    n          bigint not null,
+    last       double precision not null,
+    primary key (device_id, metric, bucket)
+)
+"""
+
+_REFRESH_ROLLUP = """
+insert into readings_1m (bucket, device_id, metric, min, max, avg, n, last)
+select time_bucket('1 minute', time) as bucket, device_id, metric,
+       min(value), max(value), avg(value), count(*), last(value, time)
+from readings
+where time >= %(start)s and time < %(end)s
+group by 1, 2, 3
+on conflict (device_id, metric, bucket) do update set
+    min = excluded.min, max = excluded.max, avg = excluded.avg, n = excluded.n, last = excluded.last
+"""
+
+
+@dataclass(frozen=True)
+class Retention:
+    raw_days: int
+    rollup_days: int
+
+
+def detect_edition(conn: psycopg.Connection[tuple[object, ...]]) -> Edition:
+    """Which licence the server runs: 'apache' (Apache-2 only) or 'timescale' (community)."""
+    row = conn.execute("select current_setting('timescaledb.license', true)").fetchone()
+    license_ = row[0] if row else None
+    return "timescale" if license_ == "timescale" else "apache"
+
+
+def plan(edition: Edition, retention: Retention) -> list[str]:
+    """The idempotent statements that set up rollups and retention for an edition."""
+    raw = f"interval '{int(retention.raw_days)} days'"
+    rollup = f"interval '{int(retention.rollup_days)} days'"
+    if edition == "timescale":
+        return [
+            _CAGG,
+            "select remove_continuous_aggregate_policy('readings_1m', if_exists => true)",
+            "select add_continuous_aggregate_policy('readings_1m', start_offset => "
+            "interval '1 day', end_offset => interval '1 minute', "
+            "schedule_interval => interval '1 minute')",
+            "alter table readings set (timescaledb.compress, "
+            "timescaledb.compress_segmentby = 'device_id, metric', "
+            "timescaledb.compress_orderby = 'time desc')",
+            "select remove_compression_policy('readings', if_exists => true)",
+            "select add_compression_policy('readings', interval '2 days')",
+            "select remove_retention_policy('readings', if_exists => true)",
+            f"select add_retention_policy('readings', {raw})",
+            "select remove_retention_policy('readings_1m', if_exists => true)",
+            f"select add_retention_policy('readings_1m', {rollup})",
+            "select remove_retention_policy('device_events', if_exists => true)",
+            f"select add_retention_policy('device_events', {rollup})",
+        ]
+    return [
+        _ROLLUP_TABLE,
+        "select create_hypertable('readings_1m', by_range('bucket', interval '30 days'), "
+        "if_not_exists => true, migrate_data => true)",
+        "create table if not exists rollup_watermark "
+        "(name text primary key, upto timestamptz not null)",
+    ]
+
+
+def configure(conn: psycopg.Connection[tuple[object, ...]], retention: Retention) -> Edition:
+    """Detect the edition and apply its plan; safe to run at every migration."""
+    edition = detect_edition(conn)
+    with conn.transaction():
+        for statement in plan(edition, retention):
+            conn.execute(statement.encode())
+    return edition
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    edition: Edition
+    rollup_from: datetime | None
+    rollup_to: datetime | None
+    dropped_chunks: int
+
+
+def maintain(
+    conn: psycopg.Connection[tuple[object, ...]], retention: Retention, now: datetime
+) -> MaintenanceReport:
+    """The fallback's periodic job: refresh rollups and drop expired chunks.
+
+    Does nothing under the community edition, whose background jobs do the same.
+    """
+    edition = detect_edition(conn)
+    if edition == "timescale":
+        return MaintenanceReport(edition, None, None, 0)
+    end = now.replace(second=0, microsecond=0)
+    with conn.transaction():
+        row = conn.execute(
+            "select upto from rollup_watermark where name = 'readings_1m' for update"
+        ).fetchone()
+        start = (row[0] if row else end - timedelta(days=retention.rollup_days))
+        start = min(start, end) - ROLLUP_LOOKBACK
+        conn.execute(_REFRESH_ROLLUP, {"start": start, "end": end})
+        conn.execute(
+            "insert into rollup_watermark (name, upto) values ('readings_1m', %s) "
+            "on conflict (name) do update set upto = excluded.upto",
+            (end,),
+        )
+        dropped = 0
+        for table, days in (
+            ("readings", retention.raw_days),
+            ("readings_1m", retention.rollup_days),
+            ("device_events", retention.rollup_days),
+        ):
+            cur = conn.execute(
+                "select drop_chunks(%s::regclass, older_than => %s::timestamptz)",
+                (table, now - timedelta(days=days)),
+            )
+            dropped += len(cur.fetchall())
+    return MaintenanceReport(edition, start, end, dropped)

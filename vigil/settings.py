@@ -1,0 +1,89 @@
+"""One typed settings object for every Vigil service.
+
+Values come, highest first, from keyword arguments, `VIGIL_*` environment variables, a TOML
+file (`VIGIL_CONFIG`, else `vigil.toml` in the working directory) and the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PLACEHOLDER_PREFIX = "changeme"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("VIGIL_CONFIG", "vigil.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything a Vigil process may be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="forbid", frozen=True)
+
+    env: Literal["demo", "production"] = "demo"
+    var_dir: Path = Field(default=REPO_ROOT / "var", description="local stack data, logs, PIDs")
+
+    stack_pg_port: int = Field(default=55432, ge=1024, le=65535)
+    stack_mqtt_port: int = Field(default=51883, ge=1024, le=65535)
+
+    database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL DSN; unset means the local stack's"
+    )
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int | None = Field(default=None, ge=1, le=65535, description="unset: local stack")
+    mqtt_username: str = "vigil"
+    mqtt_password: SecretStr = SecretStr("changeme-mqtt")
+    secret_key: SecretStr = SecretStr("changeme-secret-key")
+
+    raw_retention_days: int = Field(default=30, ge=1)
+    rollup_retention_days: int = Field(default=730, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_demo(self) -> Settings:
+        if self.stack_pg_port == self.stack_mqtt_port:
+            raise ValueError("stack_pg_port and stack_mqtt_port must differ")
+        if self.env == "demo":
+            return self
+        for name in ("mqtt_password", "secret_key", "database_url"):
+            value = getattr(self, name)
+            if value is None:
+                if name == "database_url":
+                    raise ValueError("VIGIL_DATABASE_URL must be set in production")
+                continue
+            secret = value.get_secret_value()
+            if PLACEHOLDER_PREFIX in secret:
+                raise ValueError(
+                    f"VIGIL_{name.upper()} still holds a placeholder secret; "
+                    "set a real one (placeholders are allowed only with VIGIL_ENV=demo)"
+                )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Installs what Vigil needs on a Debian/Ubuntu machine. Idempotent and quiet when there is nothing to do.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cache="$here/var/cache"
+pg_major=15
+pg_bin="/usr/lib/postgresql/$pg_major/bin"
+debs=(mosquitto mosquitto-clients "postgresql-$pg_major" "postgresql-server-dev-$pg_major"
+      build-essential cmake libssl-dev dpkg-dev git chromium)
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+
+check_platform() {
+  if [ ! -r /etc/debian_version ] || ! command -v apt-get >/dev/null; then
+    die "this setup needs Debian or Ubuntu with apt-get. Elsewhere install by hand:
+  PostgreSQL $pg_major with TimescaleDB 2.x (Apache or community edition), Mosquitto 2 and its clients,
+  Python >= 3.11; then: python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'"
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    missing=$(missing_debs)
+    [ -z "$missing" ] && has_timescaledb && return 0
+    die "run as root (or with sudo) to install: ${missing:-timescaledb (built from source)}"
+  fi
+}
+
+missing_debs() {
+  local m=()
+  for p in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || m+=("$p")
+  done
+  echo "${m[*]:-}"
+}
+
+install_debs() {
+  local missing
+  missing=$(missing_debs)
+  [ -z "$missing" ] && return 0
+  say "installing Debian packages: $missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  # Debian's packages start system services; Vigil runs private ones and leaves those alone.
+}
+
+has_timescaledb() {
+  local sharedir
+  sharedir=$("$pg_bin/../bin/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgresql/$pg_major")
+  ls "/usr/share/postgresql/$pg_major/extension/timescaledb.control" >/dev/null 2>&1
+}
+
+build_timescaledb() {
+  has_timescaledb && return 0
+  say "building TimescaleDB (Apache-2 edition) from Debian's source package"
+  local src_list=/etc/apt/sources.list.d/vigil-trixie-src.sources
+  if [ ! -f "$src_list" ]; then
+    cat >"$src_list" <<SRC
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt-get update -qq >/dev/null
+  fi
+  local build="$cache/timescaledb"
+  mkdir -p "$build"
+  local dir
+  dir=$(find "$build" -maxdepth 1 -type d -name 'timescaledb-*' | head -n1)
+  if [ -z "$dir" ]; then
+    (cd "$build" && apt-get source -qq --download-only timescaledb >/dev/null 2>&1 || true)
+    (cd "$build" && dpkg-source -x --no-check ./timescaledb_*.dsc >/dev/null)
+    dir=$(find "$build" -maxdepth 1 -type d -name 'timescaledb-*' | head -n1)
+  fi
+  [ -n "$dir" ] || die "could not fetch timescaledb's source package"
+  if [ ! -f "$dir/build/Makefile" ]; then
+    (cd "$dir" && PATH="$pg_bin:$PATH" ./bootstrap -DAPACHE_ONLY=1 -DREGRESS_CHECKS=OFF \
+       -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF -DPG_CONFIG="$pg_bin/pg_config" >/dev/null)
+  fi
+  (cd "$dir/build" && make -s -j"$(nproc)" >/dev/null && make -s install >/dev/null)
+  has_timescaledb || die "timescaledb built but its control file is not installed"
+  say "timescaledb installed"
+}
+
+make_venv() {
+  local py=${PYTHON:-python3}
+  if [ ! -x "$here/.venv/bin/python" ]; then
+    say "creating .venv"
+    "$py" -m venv "$here/.venv"
+  fi
+  local stamp="$here/.venv/.vigil-installed"
+  if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
+    say "installing Vigil and its dev extras into .venv"
+    "$here/.venv/bin/pip" install -q --upgrade pip >/dev/null
+    "$here/.venv/bin/pip" install -q -e "$here[dev]"
+    touch "$stamp"
+  fi
+}
+
+check_platform
+install_debs
+build_timescaledb
+make_venv

@@ -1,0 +1,435 @@
+"""The local stack: a private PostgreSQL + TimescaleDB cluster and a private Mosquitto.
+
+Used by the demo, the benchmarks and the test fixtures alike. Everything lives under
+`settings.var_dir`; the machine's own PostgreSQL and Mosquitto services are never touched,
+and two checkouts run side by side on different ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from vigil.errors import StackError
+from vigil.settings import Settings
+
+PG_BIN = Path(os.environ.get("VIGIL_PG_BIN", "/usr/lib/postgresql/15/bin"))
+MOSQUITTO = os.environ.get("VIGIL_MOSQUITTO", "/usr/sbin/mosquitto")
+MOSQUITTO_PASSWD = os.environ.get("VIGIL_MOSQUITTO_PASSWD", "/usr/bin/mosquitto_passwd")
+DB_NAME = "vigil"
+DB_USER = "vigil"
+START_TIMEOUT_S = 30.0
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _service_user(name: str) -> str | None:
+    """PostgreSQL refuses to run as root, so root runs each server as its Debian system user."""
+    return name if _is_root() else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def _grant_traverse(path: Path) -> None:
+    """Give other users search (x) permission on the ancestors of `path`.
+
+    A checkout inside a 0700 folder (as `mktemp -d` makes) is otherwise unreachable for the
+    postgres and mosquitto users; search permission lets them reach their own folders only.
+    """
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+
+
+def _run_as(user: str | None, args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    cmd = ["runuser", "-u", user, "--", *args] if user else args
+    return subprocess.run(cmd, check=False, text=True, capture_output=True, **kwargs)
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    """Where each part of the stack keeps its files."""
+
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "stack.json"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.root / "postgres" / "data"
+
+    @property
+    def pg_run(self) -> Path:
+        return self.root / "postgres" / "run"
+
+    @property
+    def pg_log(self) -> Path:
+        return self.root / "postgres" / "postgres.log"
+
+    @property
+    def pg_password(self) -> Path:
+        return self.root / "postgres" / "password"
+
+    @property
+    def mqtt_dir(self) -> Path:
+        return self.root / "mosquitto"
+
+    @property
+    def mqtt_conf(self) -> Path:
+        return self.mqtt_dir / "mosquitto.conf"
+
+    @property
+    def mqtt_passwd(self) -> Path:
+        return self.mqtt_dir / "passwd"
+
+    @property
+    def mqtt_acl(self) -> Path:
+        return self.mqtt_dir / "acl"
+
+    @property
+    def mqtt_data(self) -> Path:
+        return self.mqtt_dir / "data"
+
+    @property
+    def mqtt_log(self) -> Path:
+        return self.mqtt_dir / "mosquitto.log"
+
+
+class LocalStack:
+    """Starts, stops and reports on the private PostgreSQL and Mosquitto of one checkout."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = StackPaths(settings.var_dir.resolve())
+
+    # ---- state -------------------------------------------------------------------------
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.paths.state.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        tmp = self.paths.state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.paths.state)
+
+    def _password(self) -> str:
+        if not self.paths.pg_password.exists():
+            self.paths.pg_password.parent.mkdir(parents=True, exist_ok=True)
+            self.paths.pg_password.write_text(secrets.token_urlsafe(18))
+            self.paths.pg_password.chmod(0o600)
+        return self.paths.pg_password.read_text().strip()
+
+    @property
+    def dsn(self) -> str:
+        port = self.settings.stack_pg_port
+        return f"postgresql://{DB_USER}:{self._password()}@127.0.0.1:{port}/{DB_NAME}"
+
+    def admin_dsn(self, dbname: str = "postgres") -> str:
+        return self.dsn.rsplit("/", 1)[0] + f"/{dbname}"
+
+    # ---- PostgreSQL --------------------------------------------------------------------
+    def _pg_pid(self) -> int | None:
+        pidfile = self.paths.pg_data / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+        if _pid_alive(pid) and str(self.paths.pg_data) in _cmdline(pid):
+            return pid
+        return None
+
+    def _pg_init(self) -> None:
+        if (self.paths.pg_data / "PG_VERSION").exists():
+            return
+        if not (PG_BIN / "initdb").exists():
+            raise StackError(f"PostgreSQL 15 is not installed ({PG_BIN}); run `make setup`")
+        user = _service_user("postgres")
+        self.paths.pg_data.mkdir(parents=True, exist_ok=True)
+        self.paths.pg_run.mkdir(parents=True, exist_ok=True)
+        pwfile = self.paths.root / "postgres" / "pwfile"
+        pwfile.write_text(self._password() + "\n")
+        if user:
+            _grant_traverse(self.paths.root)
+            _chown_tree(self.paths.root / "postgres", user)
+        result = _run_as(
+            user,
+            [
+                str(PG_BIN / "initdb"), "-D", str(self.paths.pg_data), "-U", DB_USER,
+                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "--encoding=UTF8", "--locale=C.UTF-8",
+            ],
+        )
+        pwfile.unlink()
+        if result.returncode != 0:
+            shutil.rmtree(self.paths.pg_data, ignore_errors=True)
+            raise StackError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
+        conf = self.paths.pg_data / "postgresql.conf"
+        with conf.open("a") as f:
+            f.write(
+                "\n# --- Vigil local stack ---\n"
+                "shared_preload_libraries = 'timescaledb'\n"
+                "timescaledb.telemetry_level = off\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.paths.pg_run}'\n"
+                "max_connections = 200\n"
+                "shared_buffers = 512MB\n"
+                "max_wal_size = 4GB\n"
+                "checkpoint_timeout = 15min\n"
+                "timescaledb.max_background_workers = 8\n"
+                "max_worker_processes = 16\n"
+            )
+
+    def _pg_start(self) -> int:
+        pid = self._pg_pid()
+        if pid is not None:
+            return pid
+        port = self.settings.stack_pg_port
+        if _port_open("127.0.0.1", port):
+            raise StackError(f"port {port} is taken by another program; set VIGIL_STACK_PG_PORT")
+        user = _service_user("postgres")
+        if user:
+            _chown_tree(self.paths.root / "postgres", user)
+        result = _run_as(
+            user,
+            [
+                str(PG_BIN / "pg_ctl"), "start", "-D", str(self.paths.pg_data), "-w",
+                "-t", str(int(START_TIMEOUT_S)), "-l", str(self.paths.pg_log),
+                "-o", f"-p {port}",
+            ],
+        )
+        if result.returncode != 0:
+            tail = self.paths.pg_log.read_text()[-2000:] if self.paths.pg_log.exists() else ""
+            raise StackError(f"PostgreSQL did not start: {result.stderr.strip()}\n{tail}")
+        self._pg_create_database()
+        pid = self._pg_pid()
+        if pid is None:
+            raise StackError("PostgreSQL started but wrote no postmaster.pid")
+        return pid
+
+    def _pg_create_database(self) -> None:
+        with psycopg.connect(self.admin_dsn(), autocommit=True, connect_timeout=10) as conn:
+            exists = conn.execute("select 1 from pg_database where datname = %s", (DB_NAME,))
+            if exists.fetchone() is None:
+                conn.execute(f'create database "{DB_NAME}"')
+
+    def _pg_stop(self) -> None:
+        if self._pg_pid() is None:
+            return
+        _run_as(
+            _service_user("postgres"),
+            [str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.paths.pg_data), "-m", "fast", "-w"],
+        )
+
+    # ---- Mosquitto ---------------------------------------------------------------------
+    def _mqtt_write_config(self) -> None:
+        p = self.paths
+        p.mqtt_data.mkdir(parents=True, exist_ok=True)
+        if not p.mqtt_passwd.exists():
+            p.mqtt_passwd.touch(mode=0o600)
+            password = self.settings.mqtt_password.get_secret_value()
+            subprocess.run(
+                [MOSQUITTO_PASSWD, "-b", str(p.mqtt_passwd), self.settings.mqtt_username, password],
+                check=True, capture_output=True,
+            )
+        if not p.mqtt_acl.exists():
+            p.mqtt_acl.write_text(f"user {self.settings.mqtt_username}\ntopic readwrite #\n")
+        user = _service_user("mosquitto")
+        lines = [
+            "per_listener_settings false",
+            f"listener {self.settings.stack_mqtt_port} 127.0.0.1",
+            "allow_anonymous false",
+            f"password_file {p.mqtt_passwd}",
+            f"acl_file {p.mqtt_acl}",
+            "persistence true",
+            f"persistence_location {p.mqtt_data}/",
+            "autosave_interval 10",
+            # The broker holds the backlog while ingest is down or slow: its default of 1000
+            # queued messages per client silently drops the rest, so the limits are set here.
+            "max_queued_messages 2000000",
+            "max_queued_bytes 0",
+            "max_inflight_messages 1000",
+            "set_tcp_nodelay true",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        ]
+        if user:
+            lines.append(f"user {user}")
+        p.mqtt_conf.write_text("\n".join(lines) + "\n")
+        if user:
+            _grant_traverse(p.root)
+            _chown_tree(p.mqtt_dir, user)
+            entry = pwd.getpwnam(user)
+            for f in (p.mqtt_passwd, p.mqtt_acl):
+                os.chown(f, entry.pw_uid, entry.pw_gid)
+                f.chmod(0o600)
+
+    def _mqtt_pid(self) -> int | None:
+        pid = self._read_state().get("mqtt", {}).get("pid")
+        if isinstance(pid, int) and _pid_alive(pid) and str(self.paths.mqtt_conf) in _cmdline(pid):
+            return pid
+        return None
+
+    def _mqtt_start(self) -> int:
+        pid = self._mqtt_pid()
+        if pid is not None:
+            return pid
+        port = self.settings.stack_mqtt_port
+        if _port_open("127.0.0.1", port):
+            raise StackError(
+                f"port {port} is taken by another program; set VIGIL_STACK_MQTT_PORT"
+            )
+        self._mqtt_write_config()
+        log = self.paths.mqtt_log.open("ab")
+        proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.paths.mqtt_conf)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = self.paths.mqtt_log.read_text()[-2000:]
+                raise StackError(f"Mosquitto exited with code {proc.returncode}:\n{tail}")
+            if _port_open("127.0.0.1", port):
+                return proc.pid
+            time.sleep(0.05)
+        proc.kill()
+        raise StackError(f"Mosquitto did not answer on port {port} within {START_TIMEOUT_S}s")
+
+    def _mqtt_stop(self) -> None:
+        pid = self._mqtt_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+    def reload_broker_auth(self) -> None:
+        """Make Mosquitto reread its password and ACL files (SIGHUP)."""
+        pid = self._mqtt_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
+
+    # ---- public ------------------------------------------------------------------------
+    def up(self) -> dict[str, Any]:
+        """Start whatever is not running yet; harmless when everything already runs."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self._pg_init()
+        pg_pid = self._pg_start()
+        state = self._read_state()
+        state["postgres"] = {"pid": pg_pid, "port": self.settings.stack_pg_port}
+        self._write_state(state)
+        mqtt_pid = self._mqtt_start()
+        state["mqtt"] = {"pid": mqtt_pid, "port": self.settings.stack_mqtt_port}
+        self._write_state(state)
+        return self.status()
+
+    def down(self) -> None:
+        """Stop exactly the processes this checkout started."""
+        self._mqtt_stop()
+        self._pg_stop()
+        state = self._read_state()
+        for part in ("postgres", "mqtt"):
+            state.pop(part, None)
+        if self.paths.root.exists():
+            self._write_state(state)
+
+    def restart_postgres(self) -> None:
+        """Stop and start PostgreSQL alone (fault-injection tests)."""
+        self._pg_stop()
+        self._pg_start()
+
+    def stop_postgres(self) -> None:
+        self._pg_stop()
+
+    def start_postgres(self) -> None:
+        self._pg_start()
+
+    def stop_mqtt(self) -> None:
+        self._mqtt_stop()
+
+    def start_mqtt(self) -> None:
+        state = self._read_state()
+        state["mqtt"] = {"pid": self._mqtt_start(), "port": self.settings.stack_mqtt_port}
+        self._write_state(state)
+
+    def status(self) -> dict[str, Any]:
+        pg_pid = self._pg_pid()
+        mqtt_pid = self._mqtt_pid()
+        return {
+            "var_dir": str(self.paths.root),
+            "postgres": {
+                "running": pg_pid is not None,
+                "pid": pg_pid,
+                "port": self.settings.stack_pg_port,
+                "dsn": self.dsn if self.paths.pg_password.exists() else None,
+                "log": str(self.paths.pg_log),
+            },
+            "mqtt": {
+                "running": mqtt_pid is not None,
+                "pid": mqtt_pid,
+                "host": "127.0.0.1",
+                "port": self.settings.stack_mqtt_port,
+                "username": self.settings.mqtt_username,
+                "log": str(self.paths.mqtt_log),
+            },
+        }
