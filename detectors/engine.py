@@ -233,8 +233,7 @@ class DetectorEngine:
         return (self.state.dev_f, self.state.dev_i, self.params)
 
     def _hv(self) -> tuple[npt.NDArray[np.generic], ...]:
-        st = self.state
-        return (st.hh_f, st.hh_i, st.hh_cnt, st.hh_expo, self.params)
+        return (self.state.hh_f, self.state.hh_i)
 
     def _process_sequential(self, batch: Batch) -> list[Alert]:
         cols = batch.columns()
@@ -337,7 +336,7 @@ class DetectorEngine:
             st.hh_i[h, HI_LAST_DOOR] = 0
             st.hh_i[h, HI_LATCH] = 0
         if st.hh_i[h, HI_PROW] >= 0:
-            inactivity_deadline((st.hh_f, st.hh_i, st.hh_cnt, st.hh_expo, self.params), h)
+            inactivity_deadline(st.hh_f, st.hh_i, self.params, h)
 
     def _figures_of(self, slot: int) -> Mapping[str, float]:
         row = int(self.prow[slot])
