@@ -195,4 +195,4 @@ def test_the_metrics_settings_come_from_the_environment(monkeypatch: pytest.Monk
     assert (settings.metrics_port, settings.metrics_host) == (9100, "0.0.0.0")
     assert settings.log_level == "WARNING"
     with pytest.raises(ValueError, match="log_level"):
-        Settings(log_level="loud")
+        Settings.model_validate({"log_level": "loud"})
