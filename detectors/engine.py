@@ -38,7 +38,6 @@ from detectors.errors import DetectorError
 from detectors.explain import Event, Reading
 from detectors.fusion import Fusion, FusionState
 from detectors.kernels import (
-    EV_ROW,
     NEVF,
     NEVI,
     inactivity_deadline,
@@ -217,8 +216,15 @@ class DetectorEngine:
     # -- streaming --------------------------------------------------------------------------
     def process(self, batch: Batch) -> list[Alert]:
         """Score a batch of readings (in arrival order) and return the alerts it raises."""
-        n = len(batch)
-        if n == 0:
+        return self.fusion.apply(self.score(batch), _RowReader(batch), math.nan)
+
+    def tick(self, now: float) -> list[Alert]:
+        """Raise the silences (offline devices, inactive households) whose deadline is past."""
+        return self.fusion.apply(self.silences(now), _no_reading, now)
+
+    def score(self, batch: Batch) -> list[Event]:
+        """The kernels' raise/clear events for a batch, in row order, before fusion and policy."""
+        if len(batch) == 0:
             return []
         bad = np.flatnonzero((batch.slot < 0) | (batch.slot >= len(self.registry)))
         if bad.size:
@@ -226,8 +232,26 @@ class DetectorEngine:
         if math.isnan(self.start_rx):
             self.start_rx = float(batch.received_at[0])
         if self.threads == 1:
-            return self._process_sequential(batch)
-        return self._process_parallel(batch)
+            return self._score_sequential(batch)
+        return self._score_parallel(batch)
+
+    def silences(self, now: float) -> list[Event]:
+        """The tick kernel's events at `now`: offline devices, inactive households."""
+        if not math.isfinite(now):
+            raise ValueError(f"now must be finite, not {now}")
+        if math.isnan(self.start_rx):
+            self.start_rx = now
+        ev = (self._ev_i[0], self._ev_f[0], self._ev_n[0])
+        slot, hh = 0, 0
+        events: list[Event] = []
+        n_dev, n_hh = len(self.registry), len(self.registry.households)
+        while slot < n_dev or hh < n_hh:
+            self._ev_n[0, 0] = 0
+            slot, hh = tick_rows(
+                now, self.start_rx, slot, hh, self._dv(), self._hv(), self.prow, ev
+            )
+            events += self._take(0)
+        return events
 
     def _dv(self) -> tuple[npt.NDArray[np.generic], ...]:
         return (self.state.dev_f, self.state.dev_i, self.params)
@@ -235,28 +259,28 @@ class DetectorEngine:
     def _hv(self) -> tuple[npt.NDArray[np.generic], ...]:
         return (self.state.hh_f, self.state.hh_i)
 
-    def _process_sequential(self, batch: Batch) -> list[Alert]:
+    def _take(self, part: int) -> list[Event]:
+        count = int(self._ev_n[part, 0])
+        return Event.unpack(self._ev_i[part, :count], self._ev_f[part, :count])
+
+    def _score_sequential(self, batch: Batch) -> list[Event]:
         cols = batch.columns()
         ev = (self._ev_i[0], self._ev_f[0], self._ev_n[0])
-        alerts: list[Alert] = []
+        events: list[Event] = []
         start = 0
         while start < len(batch):
             self._ev_n[0, 0] = 0
             start = process_rows(
                 start, cols, self._dv(), self._hv(), self.prow, self.hh_of, self.mrange, ev
             )
-            count = int(self._ev_n[0, 0])
-            events = Event.unpack(self._ev_i[0, :count], self._ev_f[0, :count])
-            alerts += self.fusion.apply(events, _RowReader(batch), math.nan)
-        return alerts
+            events += self._take(0)
+        return events
 
-    def _process_parallel(self, batch: Batch) -> list[Alert]:
+    def _score_parallel(self, batch: Batch) -> list[Event]:
         cols = batch.columns()
-        n = len(batch)
         starts = np.zeros(self.threads, dtype=np.int64)
-        pending_i = np.zeros((0, NEVI), dtype=np.int64)
-        pending_f = np.zeros((0, NEVF), dtype=np.float64)
-        alerts: list[Alert] = []
+        pending: list[Event] = []
+        events: list[Event] = []
         while True:
             self._ev_n[:, 0] = 0
             process_rows_parallel(
@@ -271,42 +295,17 @@ class DetectorEngine:
                 self._ev_f,
                 self._ev_n,
             )
-            counts = self._ev_n[:, 0].tolist()
-            ev_i = np.concatenate([pending_i] + [self._ev_i[p, :c] for p, c in enumerate(counts)])
-            ev_f = np.concatenate([pending_f] + [self._ev_f[p, :c] for p, c in enumerate(counts)])
-            order = np.argsort(ev_i[:, EV_ROW], kind="stable")
-            ev_i, ev_f = ev_i[order], ev_f[order]
-            # Rows below every partition's progress are final; later ones wait for the rest.
+            for part in range(self.threads):
+                pending += self._take(part)
+            # A row belongs to one partition, so a stable sort by row restores arrival order;
+            # rows below every partition's progress are final, later ones wait for the rest.
+            pending.sort(key=lambda e: e.row)
             frontier = int(starts.min())
-            done = int(np.searchsorted(ev_i[:, EV_ROW], frontier, side="left"))
-            events = Event.unpack(ev_i[:done], ev_f[:done])
-            alerts += self.fusion.apply(events, _RowReader(batch), math.nan)
-            pending_i, pending_f = ev_i[done:], ev_f[done:]
-            if frontier >= n:
-                return alerts
-
-    def tick(self, now: float) -> list[Alert]:
-        """Raise the silences (offline devices, inactive households) whose deadline is past."""
-        if not math.isfinite(now):
-            raise ValueError(f"now must be finite, not {now}")
-        if math.isnan(self.start_rx):
-            self.start_rx = now
-        dv, hv = self._dv(), self._hv()
-        ev = (self._ev_i[0], self._ev_f[0], self._ev_n[0])
-        slot, hh = 0, 0
-        alerts: list[Alert] = []
-        n_dev, n_hh = len(self.registry), len(self.registry.households)
-        while slot < n_dev or hh < n_hh:
-            self._ev_n[0, 0] = 0
-            slot, hh = tick_rows(now, self.start_rx, slot, hh, dv, hv, self.prow, ev)
-            count = int(self._ev_n[0, 0])
-            events = Event.unpack(self._ev_i[0, :count], self._ev_f[0, :count])
-            alerts += self.fusion.apply(events, self._reader_none, now)
-        return alerts
-
-    @staticmethod
-    def _reader_none(row: int) -> Reading | None:
-        return None
+            done = sum(1 for e in pending if e.row < frontier)
+            events += pending[:done]
+            pending = pending[done:]
+            if frontier >= len(batch):
+                return events
 
     def gateway_status(self, gateway_id: str, online: bool, ts: float) -> list[Alert]:
         """A gateway's status (its retained message or last will).
@@ -372,6 +371,10 @@ class DetectorEngine:
             engine.fusion.state = FusionState.loads(str(data["fusion"]))
         engine.add_devices(())
         return engine
+
+
+def _no_reading(row: int) -> Reading | None:
+    return None
 
 
 class _RowReader:
