@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench clean-var
+.PHONY: setup lint test demo bench bench-detect clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -23,6 +23,9 @@ demo: setup
 
 bench: setup
 	@echo "no benchmarks yet"
+
+bench-detect: setup
+	@$(PY) -m detectors.bench
 
 clean-var:
 	-@$(VIGIL) stack down

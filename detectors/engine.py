@@ -41,6 +41,7 @@ from detectors.kernels import (
     NEVF,
     NEVI,
     inactivity_deadline,
+    partition_rows,
     process_rows,
     process_rows_parallel,
     tick_rows,
@@ -278,13 +279,16 @@ class DetectorEngine:
 
     def _score_parallel(self, batch: Batch) -> list[Event]:
         cols = batch.columns()
-        starts = np.zeros(self.threads, dtype=np.int64)
+        rows, offsets = partition_rows(batch.slot, self.hh_of, self.threads)
+        starts, stops = offsets[:-1].copy(), offsets[1:].copy()
         pending: list[Event] = []
         events: list[Event] = []
         while True:
             self._ev_n[:, 0] = 0
             process_rows_parallel(
                 starts,
+                stops,
+                rows,
                 cols,
                 self._dv(),
                 self._hv(),
@@ -298,9 +302,16 @@ class DetectorEngine:
             for part in range(self.threads):
                 pending += self._take(part)
             # A row belongs to one partition, so a stable sort by row restores arrival order;
-            # rows below every partition's progress are final, later ones wait for the rest.
+            # rows before every partition's next row are final, later ones wait for the rest.
             pending.sort(key=lambda e: e.row)
-            frontier = int(starts.min())
+            frontier = min(
+                (
+                    int(rows[start])
+                    for start, stop in zip(starts, stops, strict=True)
+                    if start < stop
+                ),
+                default=len(batch),
+            )
             done = sum(1 for e in pending if e.row < frontier)
             events += pending[:done]
             pending = pending[done:]

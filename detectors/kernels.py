@@ -751,20 +751,23 @@ def _activity_edge(ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, hp, t):
 # those atomic operations cost more than the detection itself (measured 4-10x). Helpers on this
 # path take scalars only; anything that passes arrays runs only when an event is emitted.
 @njit(cache=True)
-def _process_part(start, part, nparts, batch, dv, hv, prow, hh_of, mrange, ev):
-    """Rows from `start` whose household falls in partition `part`; stops before overflow."""
+def _process_part(start, stop, rows, batch, dv, hv, prow, hh_of, mrange, ev):
+    """Rows rows[start:stop] (or start:stop when `rows` is empty); stops before overflow.
+
+    Returns the position reached: `stop`, or where the event buffer ran full.
+    """
     ts, slot, metric, value, rx = batch
     dev_f, dev_i, params = dv
     hh_f, hh_i = hv
     ev_i, ev_f, ev_n = ev
     cap = ev_i.shape[0] - MAX_EVENTS_PER_READING
-    for row in range(start, ts.shape[0]):
+    direct = rows.shape[0] == 0
+    for k in range(start, stop):
+        if ev_n[0] > cap:
+            return k
+        row = k if direct else rows[k]
         s = slot[row]
         h = hh_of[s]
-        if nparts > 1 and (h if h >= 0 else s) % nparts != part:
-            continue
-        if ev_n[0] > cap:
-            return row
         p = prow[s]
         t = ts[row]
         m = metric[row]
@@ -1071,21 +1074,48 @@ def process_rows(start, batch, dv, hv, prow, hh_of, mrange, ev):
     dv = (dev_f, dev_i, params), hv = (hh_f, hh_i), ev = (ev_i, ev_f, ev_n). Returns the next
     row to process: less than the batch length when the event buffer is full.
     """
-    return _process_part(start, 0, 1, batch, dv, hv, prow, hh_of, mrange, ev)
+    no_rows = np.empty(0, dtype=np.int64)
+    return _process_part(start, batch[0].shape[0], no_rows, batch, dv, hv, prow, hh_of, mrange, ev)
+
+
+@njit(cache=True)
+def partition_rows(slot, hh_of, nparts):
+    """Rows grouped by partition (household index mod nparts), each group in arrival order.
+
+    Returns (rows, offsets): partition p owns rows[offsets[p]:offsets[p + 1]].
+    """
+    n = slot.shape[0]
+    part_of = np.empty(n, dtype=np.int64)
+    offsets = np.zeros(nparts + 1, dtype=np.int64)
+    for row in range(n):
+        s = slot[row]
+        h = hh_of[s]
+        part_of[row] = (h if h >= 0 else s) % nparts
+        offsets[part_of[row] + 1] += 1
+    for part in range(nparts):
+        offsets[part + 1] += offsets[part]
+    fill = offsets[:-1].copy()
+    rows = np.empty(n, dtype=np.int64)
+    for row in range(n):
+        rows[fill[part_of[row]]] = row
+        fill[part_of[row]] += 1
+    return rows, offsets
 
 
 @njit(cache=True, parallel=True)
-def process_rows_parallel(starts, batch, dv, hv, prow, hh_of, mrange, ev_i, ev_f, ev_n):
-    """As process_rows with households split across threads; `starts` (per part) in place.
+def process_rows_parallel(
+    starts, stops, rows, batch, dv, hv, prow, hh_of, mrange, ev_i, ev_f, ev_n
+):
+    """As process_rows, one partition of households per thread (see partition_rows).
 
-    ev_i / ev_f / ev_n have a leading partition axis (ev_n: (parts, 1)). Households never share
-    a partition, so the threads touch disjoint state rows and the result equals the sequential.
+    starts / stops: each partition's range in `rows`, starts updated in place. ev_i / ev_f /
+    ev_n have a leading partition axis (ev_n: (parts, 1)). Households never share a partition,
+    so the threads touch disjoint state rows and the result equals the sequential one.
     """
-    nparts = starts.shape[0]
-    for part in prange(nparts):
+    for part in prange(starts.shape[0]):
         ev = (ev_i[part], ev_f[part], ev_n[part])
         starts[part] = _process_part(
-            starts[part], part, nparts, batch, dv, hv, prow, hh_of, mrange, ev
+            starts[part], stops[part], rows, batch, dv, hv, prow, hh_of, mrange, ev
         )
 
 
