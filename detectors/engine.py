@@ -38,6 +38,7 @@ from detectors.errors import DetectorError
 from detectors.explain import Event, Reading
 from detectors.fusion import Fusion, FusionState
 from detectors.kernels import (
+    MAX_EVENTS_PER_READING,
     NEVF,
     NEVI,
     inactivity_deadline,
@@ -150,29 +151,33 @@ class DetectorEngine:
         policy: Policy | None = None,
         *,
         threads: int = 1,
+        event_capacity: int = EVENT_CAPACITY,
     ) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
+        if event_capacity <= MAX_EVENTS_PER_READING:
+            raise ValueError(f"event_capacity must exceed {MAX_EVENTS_PER_READING}")
         self.policy = policy or Policy.load()
         self.registry = Registry()
         self.threads = threads
         self.state = EngineState.empty(0, 0)
-        self.start_rx = math.nan
+        self.clock = math.nan
         self.mrange = _metric_ranges()
         self.fusion = Fusion(self.policy, self.registry, self._figures_of)
         self._figures: dict[int, Mapping[str, float]] = {}
-        self._ev_i = np.zeros((threads, EVENT_CAPACITY, NEVI), dtype=np.int64)
-        self._ev_f = np.zeros((threads, EVENT_CAPACITY, NEVF), dtype=np.float64)
+        self._ev_i = np.zeros((threads, event_capacity, NEVI), dtype=np.int64)
+        self._ev_f = np.zeros((threads, event_capacity, NEVF), dtype=np.float64)
         self._ev_n = np.zeros((threads, 1), dtype=np.int64)
         self.add_devices(devices)
 
     # -- registry ---------------------------------------------------------------------------
     def add_devices(self, devices: Iterable[Device]) -> None:
         """Register devices (commissioning); existing state is kept."""
-        self.registry.add(devices)
+        added = self.registry.add(devices)
         n_dev, n_hh = len(self.registry), len(self.registry.households)
         if n_dev > self.state.dev_f.shape[0] or n_hh > self.state.hh_f.shape[0]:
             self.state = self.state.grown(n_dev, n_hh)
+        self.state.dev_f[added, F_LAST_RX] = self.clock  # their silence starts now (or later)
         self.params, self.prow = self.policy.table(
             self.registry.types(), self.registry.household_ids()
         )
@@ -230,29 +235,33 @@ class DetectorEngine:
         bad = np.flatnonzero((batch.slot < 0) | (batch.slot >= len(self.registry)))
         if bad.size:
             raise ValueError(f"unknown device slot {int(batch.slot[bad[0]])} at row {int(bad[0])}")
-        if math.isnan(self.start_rx):
-            self.start_rx = float(batch.received_at[0])
-        if self.threads == 1:
-            return self._score_sequential(batch)
-        return self._score_parallel(batch)
+        self._advance(float(batch.received_at[0]))
+        events = self._score_sequential(batch) if self.threads == 1 else self._score_parallel(batch)
+        self._advance(float(batch.received_at.max()))
+        return events
 
     def silences(self, now: float) -> list[Event]:
         """The tick kernel's events at `now`: offline devices, inactive households."""
         if not math.isfinite(now):
             raise ValueError(f"now must be finite, not {now}")
-        if math.isnan(self.start_rx):
-            self.start_rx = now
+        self._advance(now)
         ev = (self._ev_i[0], self._ev_f[0], self._ev_n[0])
         slot, hh = 0, 0
         events: list[Event] = []
         n_dev, n_hh = len(self.registry), len(self.registry.households)
         while slot < n_dev or hh < n_hh:
             self._ev_n[0, 0] = 0
-            slot, hh = tick_rows(
-                now, self.start_rx, slot, hh, self._dv(), self._hv(), self.prow, ev
-            )
+            slot, hh = tick_rows(now, slot, hh, self._dv(), self._hv(), self.prow, ev)
             events += self._take(0)
         return events
+
+    def _advance(self, t: float) -> None:
+        """Move the engine clock (latest arrival or tick). The first time sets every device's
+        silence to start now: a device that never reports goes offline one allowance later."""
+        if math.isnan(self.clock):
+            last = self.state.dev_f[:, F_LAST_RX]
+            last[np.isnan(last)] = t
+        self.clock = t if math.isnan(self.clock) else max(self.clock, t)
 
     def _dv(self) -> tuple[npt.NDArray[np.generic], ...]:
         return (self.state.dev_f, self.state.dev_i, self.params)
@@ -362,7 +371,7 @@ class DetectorEngine:
         devices = json.dumps([asdict(d) for d in self.registry.devices])
         arrays: dict[str, Any] = {
             **self.state.arrays(),
-            "start_rx": np.array(self.start_rx),
+            "clock": np.array(self.clock),
             "fusion": np.array(self.fusion.state.dumps()),
             "devices": np.array(devices),
         }
@@ -378,7 +387,7 @@ class DetectorEngine:
             engine.state = EngineState(
                 **{name: data[name].copy() for name in engine.state.arrays()}
             )
-            engine.start_rx = float(data["start_rx"])
+            engine.clock = float(data["clock"])
             engine.fusion.state = FusionState.loads(str(data["fusion"]))
         engine.add_devices(())
         return engine

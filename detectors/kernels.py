@@ -851,7 +851,9 @@ def _process_part(start, stop, rows, batch, dv, hv, prow, hh_of, mrange, ev):
                     dev_f[s, F_S_CUSUM]
                     + (e - params[p, P_CUSUM_K_PCT]) * min(dt, CUSUM_DT_CAP_S) / 60.0
                 )
-                dev_f[s, F_S_CUSUM] = max(cusum, 0.0)
+                # Capped, so a long fire does not leave a debt that outlives the smoke.
+                cap_g = 2.0 * params[p, P_CUSUM_H_PCT_MIN]
+                dev_f[s, F_S_CUSUM] = min(max(cusum, 0.0), cap_g)
                 pre_n = dev_i[s, I_S_PRE_N] + 1 if e >= params[p, P_SMOKE_PRE_PCT] else 0
                 clear_n = dev_i[s, I_S_CLEAR_N] + 1 if e < params[p, P_SMOKE_CLEAR_PCT] else 0
                 dev_i[s, I_S_PRE_N] = pre_n
@@ -864,7 +866,8 @@ def _process_part(start, stop, rows, batch, dv, hv, prow, hh_of, mrange, ev):
                     if np.isnan(dev_f[s, F_S_PRE_SINCE]):
                         dev_f[s, F_S_PRE_SINCE] = t
                 elif clear_n >= params[p, P_CLEAR_COUNT]:
-                    dev_f[s, F_S_PRE_SINCE] = np.nan
+                    dev_f[s, F_S_PRE_SINCE] = np.nan  # the episode is over
+                    dev_f[s, F_S_CUSUM] = 0.0
             elif code & C_USED and m == TEMPERATURE:
                 # Heat: smoothed and trend averages (rate of rise), baseline, fixed and ROR.
                 tau_a = params[p, P_TEMP_TAU_S]
@@ -1120,10 +1123,9 @@ def process_rows_parallel(
 
 
 @njit(cache=True)
-def tick_rows(now, start_rx, first_slot, first_hh, dv, hv, prow, ev):
+def tick_rows(now, first_slot, first_hh, dv, hv, prow, ev):
     """Raise silences past their deadline at `now`; return (next slot, next household).
 
-    A device never heard from counts as last heard at `start_rx` (when the engine began).
     Alerts carry the deadline as their time, so a late tick reports the same alert.
     """
     dev_f, dev_i, params = dv
@@ -1136,9 +1138,7 @@ def tick_rows(now, start_rx, first_slot, first_hh, dv, hv, prow, ev):
             return s, first_hh
         if dev_i[s, I_LATCH] & OFFLINE_BIT:
             continue
-        last = dev_f[s, F_LAST_RX]
-        if np.isnan(last):
-            last = start_rx
+        last = dev_f[s, F_LAST_RX]  # NaN (not started yet) never passes the test below
         deadline = last + params[prow[s], P_OFFLINE_AFTER_S]
         if now > deadline:
             dev_i[s, I_LATCH] |= OFFLINE_BIT

@@ -217,13 +217,19 @@ class NaiveDetectors:
         elif not faults and before:
             self._clear(row, slot, SENSOR_FAULT, R_RESTORED, t)
 
+    def _start(self, t: float) -> None:
+        """The first reading or tick: every device's silence starts then."""
+        if math.isnan(self.start_rx):
+            self.start_rx = t
+            for dev in self.state:
+                dev.last_rx = t
+
     # -- readings -------------------------------------------------------------------------
     def process(self, rows: Sequence[tuple[float, int, int, float, float]]) -> list[NaiveEvent]:
         """rows: (ts, slot, metric, value, received_at) in arrival order."""
         self.events = []
         for row, (t, slot, metric, value, rx) in enumerate(rows):
-            if math.isnan(self.start_rx):
-                self.start_rx = rx
+            self._start(rx)
             self._reading(row, t, slot, metric, value, rx)
         return self.events
 
@@ -326,7 +332,8 @@ class NaiveDetectors:
         elif ch.base < f["dirty_clear_pct"]:
             self._clear(row, s, DIRTY, R_CLEARED, t)
         e = ch.fast - ch.base
-        dev.cusum = max(dev.cusum + (e - f["cusum_k_pct"]) * min(dt, CUSUM_DT_CAP_S) / 60.0, 0.0)
+        dev.cusum = dev.cusum + (e - f["cusum_k_pct"]) * min(dt, CUSUM_DT_CAP_S) / 60.0
+        dev.cusum = min(max(dev.cusum, 0.0), 2.0 * f["cusum_h_pct_min"])
         dev.pre_run = dev.pre_run + 1 if e >= f["smoke_pre_pct"] else 0
         dev.smoke_clear_run = dev.smoke_clear_run + 1 if e < f["smoke_clear_pct"] else 0
         dev.fused_run = dev.fused_run + 1 if e >= f["smoke_fused_pct"] else 0
@@ -336,6 +343,7 @@ class NaiveDetectors:
                 dev.pre_since = t
         elif dev.smoke_clear_run >= f["clear_count"]:
             dev.pre_since = NAN
+            dev.cusum = 0.0
 
     def _temperature(self, row: int, t: float, s: int, v: float, dt: float) -> None:
         dev = self.state[s]
@@ -558,12 +566,11 @@ class NaiveDetectors:
     # -- time -----------------------------------------------------------------------------
     def tick(self, now: float) -> list[NaiveEvent]:
         self.events = []
-        if math.isnan(self.start_rx):
-            self.start_rx = now
+        self._start(now)
         for s, dev in enumerate(self.state):
             if OFFLINE in dev.latched:
                 continue
-            last = self.start_rx if math.isnan(dev.last_rx) else dev.last_rx
+            last = dev.last_rx
             deadline = last + self.figures[s]["offline_after_s"]
             if now > deadline:
                 dev.latched.add(OFFLINE)
