@@ -99,6 +99,7 @@ R_CLEARED = 22
 R_RESTORED = 23
 R_COINCIDENCE = 24
 R_GATEWAY = 25
+R_GATEWAY_SILENCE = 26
 RULES: tuple[str, ...] = (
     "smoke_with_heat",
     "smoke_with_co",
@@ -126,6 +127,7 @@ RULES: tuple[str, ...] = (
     "restored",
     "coincidence",
     "gateway_status",
+    "gateway_silence",
 )
 
 # Sensor-fault causes, bits of a device's fault mask: sensor_fault is raised while any is set.

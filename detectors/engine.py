@@ -49,9 +49,12 @@ from detectors.kernels import (
 )
 from detectors.params import PARAMS
 from detectors.policy import Policy
-from detectors.registry import Device, Registry
+from detectors.registry import Device, Registry, report_period
 from detectors.state import (
     F_LAST_RX,
+    GW_LAST_RX,
+    GW_SILENCE_S,
+    GWI_LATCH,
     H_LAST_ACT,
     HI_AWAY,
     HI_HAS_PIR,
@@ -160,7 +163,7 @@ class DetectorEngine:
         self.policy = policy or Policy.load()
         self.registry = Registry()
         self.threads = threads
-        self.state = EngineState.empty(0, 0)
+        self.state = EngineState.empty(0, 0, 0)
         self.clock = math.nan
         self.mrange = _metric_ranges()
         self.fusion = Fusion(self.policy, self.registry, self._figures_of)
@@ -173,21 +176,30 @@ class DetectorEngine:
     # -- registry ---------------------------------------------------------------------------
     def add_devices(self, devices: Iterable[Device]) -> None:
         """Register devices (commissioning); existing state is kept."""
-        added = self.registry.add(devices)
-        n_dev, n_hh = len(self.registry), len(self.registry.households)
-        if n_dev > self.state.dev_f.shape[0] or n_hh > self.state.hh_f.shape[0]:
-            self.state = self.state.grown(n_dev, n_hh)
-        self.state.dev_f[added, F_LAST_RX] = self.clock  # their silence starts now (or later)
-        self.params, self.prow = self.policy.table(
-            self.registry.types(), self.registry.household_ids()
-        )
-        self.hh_of = self.registry.household_of()
+        reg = self.registry
+        known_gateways = len(reg.gateways)
+        added = reg.add(devices)
+        sizes = (len(reg), len(reg.households), len(reg.gateways))
+        if sizes != (self.state.dev.shape[0], self.state.hh.shape[0], self.state.gw.shape[0]):
+            self.state = self.state.grown(*sizes)
+        # New devices and gateways start their silence now (or when the engine starts).
+        self.state.dev_f[added, F_LAST_RX] = self.clock
+        self.state.gw_f[known_gateways:, GW_LAST_RX] = self.clock
+        self.params, self.prow = self.policy.table(reg.types(), reg.household_ids())
+        self.hh_of = reg.household_of()
+        self.gw_of = reg.gateway_of()
+        self.cluster_of = reg.clusters()
         self._figures.clear()
         hh_i = self.state.hh_i
-        for h, slots in self.registry.activity_devices().items():
+        for h, slots in reg.activity_devices().items():
             hh_i[h, HI_PROW] = self.prow[slots[0]]
-            types = {TYPE_CODE[self.registry.devices[s].type] for s in slots}
+            types = {TYPE_CODE[reg.devices[s].type] for s in slots}
             hh_i[h, HI_HAS_PIR] = int(PIR_TYPE in types)
+        for g, name in enumerate(reg.gateways):
+            self.state.gw_f[g, GW_SILENCE_S] = min(
+                self._figures_of(s)["gateway_silence_periods"] * report_period(reg.devices[s].type)
+                for s in reg.gateway_members[name]
+            )
 
     def slots(self, device_ids: Sequence[str]) -> npt.NDArray[np.int32]:
         """Slots of device ids (-1 for unknown ids)."""
@@ -241,17 +253,20 @@ class DetectorEngine:
         return events
 
     def silences(self, now: float) -> list[Event]:
-        """The tick kernel's events at `now`: offline devices, inactive households."""
+        """The tick kernel's events at `now`: offline devices and gateways, inactive households."""
         if not math.isfinite(now):
             raise ValueError(f"now must be finite, not {now}")
         self._advance(now)
         ev = (self._ev_i[0], self._ev_f[0], self._ev_n[0])
-        slot, hh = 0, 0
+        reg = self.registry
+        done = (len(reg), len(reg.gateways), len(reg.households))
+        position = (0, 0, 0)
         events: list[Event] = []
-        n_dev, n_hh = len(self.registry), len(self.registry.households)
-        while slot < n_dev or hh < n_hh:
+        while position != done:
             self._ev_n[0, 0] = 0
-            slot, hh = tick_rows(now, slot, hh, self._dv(), self._hv(), self.prow, ev)
+            position = tuple(
+                tick_rows(now, position, self._dv(), self._hv(), self._gv(), self.prow, ev)
+            )
             events += self._take(0)
         return events
 
@@ -259,8 +274,8 @@ class DetectorEngine:
         """Move the engine clock (latest arrival or tick). The first time sets every device's
         silence to start now: a device that never reports goes offline one allowance later."""
         if math.isnan(self.clock):
-            last = self.state.dev_f[:, F_LAST_RX]
-            last[np.isnan(last)] = t
+            for last in (self.state.dev_f[:, F_LAST_RX], self.state.gw_f[:, GW_LAST_RX]):
+                last[np.isnan(last)] = t
         self.clock = t if math.isnan(self.clock) else max(self.clock, t)
 
     def _dv(self) -> tuple[npt.NDArray[np.generic], ...]:
@@ -268,6 +283,12 @@ class DetectorEngine:
 
     def _hv(self) -> tuple[npt.NDArray[np.generic], ...]:
         return (self.state.hh_f, self.state.hh_i)
+
+    def _gv(self) -> tuple[npt.NDArray[np.generic], ...]:
+        return (self.state.gw_f, self.state.gw_i)
+
+    def _index(self) -> tuple[npt.NDArray[np.int32], ...]:
+        return (self.prow, self.hh_of, self.gw_of)
 
     def _take(self, part: int) -> list[Event]:
         count = int(self._ev_n[part, 0])
@@ -281,14 +302,14 @@ class DetectorEngine:
         while start < len(batch):
             self._ev_n[0, 0] = 0
             start = process_rows(
-                start, cols, self._dv(), self._hv(), self.prow, self.hh_of, self.mrange, ev
+                start, cols, self._dv(), self._hv(), self._gv(), self._index(), self.mrange, ev
             )
             events += self._take(0)
         return events
 
     def _score_parallel(self, batch: Batch) -> list[Event]:
         cols = batch.columns()
-        rows, offsets = partition_rows(batch.slot, self.hh_of, self.threads)
+        rows, offsets = partition_rows(batch.slot, self.cluster_of, self.threads)
         starts, stops = offsets[:-1].copy(), offsets[1:].copy()
         pending: list[Event] = []
         events: list[Event] = []
@@ -301,8 +322,8 @@ class DetectorEngine:
                 cols,
                 self._dv(),
                 self._hv(),
-                self.prow,
-                self.hh_of,
+                self._gv(),
+                self._index(),
                 self.mrange,
                 self._ev_i,
                 self._ev_f,
@@ -334,6 +355,10 @@ class DetectorEngine:
         devices get a fresh heartbeat allowance from `ts`, as their buffered data follows.
         """
         if online:
+            g = self.registry.gateway_index.get(gateway_id)
+            if g is not None:
+                self.state.gw_i[g, GWI_LATCH] = 0
+                self.state.gw_f[g, GW_LAST_RX] = np.fmax(self.state.gw_f[g, GW_LAST_RX], ts)
             dev_f, dev_i = self.state.dev_f, self.state.dev_i
             for slot, device in enumerate(self.registry.devices):
                 if device.gateway_id == gateway_id:

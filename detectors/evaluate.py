@@ -30,6 +30,7 @@ from detectors.replay import Readings, run
 FIXED_SMOKE_PCT = 5.1
 FIXED_HEAT_C = 58.0
 SEEDS = (1, 2, 3)
+SCENARIO_T0 = 0.0  # scenarios start at local midnight + 8 h of day 0 (UTC+8), as the simulator
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,13 @@ def _replay_of(scenario: Any) -> tuple[list[Device], Readings]:
 
 
 def eval_scenario(policy: Policy, library: ModuleType, name: str, seed: int) -> ScenarioResult:
-    scenario = library.play(name, seed)
+    scenario = library.play(name, seed, SCENARIO_T0)
     truth = scenario.truth
     devices, readings = _replay_of(scenario)
-    alerts = run(DetectorEngine(devices, policy), readings)
+    engine = DetectorEngine(devices, policy)
+    alerts = run(engine, readings)
+    # The scenario lasts past its last reading when it ends in silence: tick at its end.
+    alerts += engine.tick(SCENARIO_T0 + float(truth.duration_s))
     onset = truth.onset_ts
     expected = frozenset(truth.expected_kinds)
     forbidden = frozenset(truth.forbidden_signals)

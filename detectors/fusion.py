@@ -164,19 +164,51 @@ class Fusion:
             out = [] if already else [self._alert(event, reading, received, partner)]
             return out + self._confirm_others(slot, event, received)
         if event.kind == PRE_ALARM:
-            st.pre.add(slot)
-            if slot in st.alarm or slot in st.confirmed:
-                return []
-            partner = self._partner(slot, include_pre=False)
-            if partner is not None:
-                st.confirmed[slot] = partner[0]
-                return [self._coincidence(slot, event, received, partner)]
-            return [self._alert(event, reading, received, None)]
-        if event.kind == OFFLINE:
-            gateway = self.registry.devices[slot].gateway_id
-            if gateway is not None and gateway in st.gateways_offline:
-                return []
+            return self._pre_alarm(event, reading, received)
+        if event.kind == GATEWAY_OFFLINE:
+            return self._gateway_silence(event, received)
+        gateway = self.registry.devices[slot].gateway_id
+        if event.kind == OFFLINE and gateway in st.gateways_offline:
+            return []  # the gateway's own offline alert covers it
         return [self._alert(event, reading, received, None)]
+
+    def _pre_alarm(self, event: Event, reading: Reading | None, received: float) -> list[Alert]:
+        """A pre-alarm: shown, or a fire alarm at once when a neighbour is already in alarm."""
+        st = self.state
+        slot = event.slot
+        st.pre.add(slot)
+        if slot in st.alarm or slot in st.confirmed:
+            return []
+        partner = self._partner(slot, include_pre=False)
+        if partner is None:
+            return [self._alert(event, reading, received, None)]
+        st.confirmed[slot] = partner[0]
+        return [self._coincidence(slot, event, received, partner)]
+
+    def _gateway_silence(self, event: Event, received: float) -> list[Alert]:
+        """Every device behind a gateway went quiet (the event's slot is the gateway index)."""
+        name = self.registry.gateways[event.slot]
+        if name in self.state.gateways_offline:
+            return []  # its own status said so already
+        members = self.registry.gateway_members[name]
+        households = {self.registry.devices[s].household_id for s in members}
+        kind = self.policy.kinds[KINDS[GATEWAY_OFFLINE]]
+        return [
+            Alert(
+                ts=event.ts,
+                device_id=name,
+                household_id=households.pop() if len(households) == 1 else None,
+                kind=kind.name,
+                signal=kind.signal,
+                severity=kind.severity,
+                score=event.score,
+                reason=f"nothing received from any of its {len(members)} devices for "
+                f"{event.ts - event.since:.0f} s",
+                rule="gateway_silence",
+                evidence={"gateway_id": name, "last_received": event.since, "score": event.score},
+                received_at=received,
+            )
+        ]
 
     def _confirm_others(self, slot: int, event: Event, received: float) -> list[Alert]:
         """A new alarm turns the pre-alarms around it into confirmed fire alarms."""

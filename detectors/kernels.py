@@ -36,6 +36,7 @@ from detectors.codes import (
     FAULT_TEMP_RANGE,
     FAULT_TEMP_STUCK,
     FIRE,
+    GATEWAY_OFFLINE,
     HEAT,
     INACTIVITY,
     MOTION,
@@ -48,6 +49,7 @@ from detectors.codes import (
     R_CANCEL_IN_GRACE,
     R_CLEARED,
     R_CO_LEVEL,
+    R_GATEWAY_SILENCE,
     R_HEAT_FIXED,
     R_HEAT_PRE,
     R_HEAT_ROR,
@@ -156,6 +158,9 @@ from detectors.state import (
     F_T_STUCK_SINCE,
     F_T_STUCK_V,
     F_T_TS,
+    GW_LAST_RX,
+    GW_SILENCE_S,
+    GWI_LATCH,
     H_CNT,
     H_DEADLINE,
     H_DEADLINE_SCORE,
@@ -745,13 +750,39 @@ def _activity_edge(ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, hp, t):
     return True
 
 
+@njit(cache=True)
+def _gateway_event(ev_i, ev_f, ev_n, gw_f, gw_i, row, g, action, t, since):
+    """A gateway presumed cut off (every device behind it silent), or back; slot = gateway."""
+    gw_i[g, GWI_LATCH] = 1 if action == RAISE else 0
+    rule = R_GATEWAY_SILENCE if action == RAISE else R_RESTORED
+    nan = np.nan
+    _emit(
+        ev_i,
+        ev_f,
+        ev_n,
+        row,
+        g,
+        GATEWAY_OFFLINE,
+        action,
+        rule,
+        t,
+        1.0 if action == RAISE else 0.0,
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        since,
+    )
+
+
 # -- batches --------------------------------------------------------------------------------
 # The per-reading path below is written out in one function on purpose: numba does not inline
 # one compiled function into another without reference-counting every array it is handed, and
 # those atomic operations cost more than the detection itself (measured 4-10x). Helpers on this
 # path take scalars only; anything that passes arrays runs only when an event is emitted.
 @njit(cache=True)
-def _process_part(start, stop, rows, batch, dv, hv, prow, hh_of, mrange, ev):
+def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mrange, ev):
     """Rows rows[start:stop] (or start:stop when `rows` is empty); stops before overflow.
 
     Returns the position reached: `stop`, or where the event buffer ran full.
@@ -759,6 +790,7 @@ def _process_part(start, stop, rows, batch, dv, hv, prow, hh_of, mrange, ev):
     ts, slot, metric, value, rx = batch
     dev_f, dev_i, params = dv
     hh_f, hh_i = hv
+    gw_f, gw_i = gv
     ev_i, ev_f, ev_n = ev
     cap = ev_i.shape[0] - MAX_EVENTS_PER_READING
     direct = rows.shape[0] == 0
@@ -783,6 +815,26 @@ def _process_part(start, stop, rows, batch, dv, hv, prow, hh_of, mrange, ev):
             _liveness_events(1, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t, last_rx)
         elif rx[row] - last_rx > params[p, P_OFFLINE_AFTER_S]:  # False while never seen (NaN)
             _liveness_events(2, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t, last_rx)
+        g = gw_of[s]
+        gw_last = gw_f[g, GW_LAST_RX]
+        if not gw_last >= rx[row]:
+            gw_f[g, GW_LAST_RX] = rx[row]
+        if gw_i[g, GWI_LATCH]:
+            _gateway_event(ev_i, ev_f, ev_n, gw_f, gw_i, row, g, CLEAR, t, gw_last)
+        elif rx[row] - gw_last > gw_f[g, GW_SILENCE_S]:
+            _gateway_event(
+                ev_i,
+                ev_f,
+                ev_n,
+                gw_f,
+                gw_i,
+                row,
+                g,
+                RAISE,
+                gw_last + gw_f[g, GW_SILENCE_S],
+                gw_last,
+            )
+            _gateway_event(ev_i, ev_f, ev_n, gw_f, gw_i, row, g, CLEAR, t, gw_last)
 
         code = 0
         act = -1
@@ -1071,19 +1123,23 @@ def _process_part(start, stop, rows, batch, dv, hv, prow, hh_of, mrange, ev):
 
 
 @njit(cache=True)
-def process_rows(start, batch, dv, hv, prow, hh_of, mrange, ev):
+def process_rows(start, batch, dv, hv, gv, index, mrange, ev):
     """Fold rows start.. of batch (ts, slot, metric, value, rx) into the state, in row order.
 
-    dv = (dev_f, dev_i, params), hv = (hh_f, hh_i), ev = (ev_i, ev_f, ev_n). Returns the next
-    row to process: less than the batch length when the event buffer is full.
+    dv = (dev_f, dev_i, params), hv = (hh_f, hh_i), gv = (gw_f, gw_i), index = (prow, hh_of,
+    gw_of) per device slot, ev = (ev_i, ev_f, ev_n). Returns the next row to process: less
+    than the batch length when the event buffer is full.
     """
+    prow, hh_of, gw_of = index
     no_rows = np.empty(0, dtype=np.int64)
-    return _process_part(start, batch[0].shape[0], no_rows, batch, dv, hv, prow, hh_of, mrange, ev)
+    return _process_part(
+        start, batch[0].shape[0], no_rows, batch, dv, hv, gv, prow, hh_of, gw_of, mrange, ev
+    )
 
 
 @njit(cache=True)
-def partition_rows(slot, hh_of, nparts):
-    """Rows grouped by partition (household index mod nparts), each group in arrival order.
+def partition_rows(slot, cluster_of, nparts):
+    """Rows grouped by partition (the device's cluster mod nparts), each in arrival order.
 
     Returns (rows, offsets): partition p owns rows[offsets[p]:offsets[p + 1]].
     """
@@ -1091,9 +1147,7 @@ def partition_rows(slot, hh_of, nparts):
     part_of = np.empty(n, dtype=np.int64)
     offsets = np.zeros(nparts + 1, dtype=np.int64)
     for row in range(n):
-        s = slot[row]
-        h = hh_of[s]
-        part_of[row] = (h if h >= 0 else s) % nparts
+        part_of[row] = cluster_of[slot[row]] % nparts
         offsets[part_of[row] + 1] += 1
     for part in range(nparts):
         offsets[part + 1] += offsets[part]
@@ -1106,36 +1160,39 @@ def partition_rows(slot, hh_of, nparts):
 
 
 @njit(cache=True, parallel=True)
-def process_rows_parallel(
-    starts, stops, rows, batch, dv, hv, prow, hh_of, mrange, ev_i, ev_f, ev_n
-):
-    """As process_rows, one partition of households per thread (see partition_rows).
+def process_rows_parallel(starts, stops, rows, batch, dv, hv, gv, index, mrange, ev_i, ev_f, ev_n):
+    """As process_rows, one partition of device clusters per thread (see partition_rows).
 
     starts / stops: each partition's range in `rows`, starts updated in place. ev_i / ev_f /
-    ev_n have a leading partition axis (ev_n: (parts, 1)). Households never share a partition,
-    so the threads touch disjoint state rows and the result equals the sequential one.
+    ev_n have a leading partition axis (ev_n: (parts, 1)). Clusters share no household and no
+    gateway, so the threads touch disjoint state rows and the result equals the sequential one.
     """
+    prow, hh_of, gw_of = index
     for part in prange(starts.shape[0]):
         ev = (ev_i[part], ev_f[part], ev_n[part])
         starts[part] = _process_part(
-            starts[part], stops[part], rows, batch, dv, hv, prow, hh_of, mrange, ev
+            starts[part], stops[part], rows, batch, dv, hv, gv, prow, hh_of, gw_of, mrange, ev
         )
 
 
 @njit(cache=True)
-def tick_rows(now, first_slot, first_hh, dv, hv, prow, ev):
-    """Raise silences past their deadline at `now`; return (next slot, next household).
+def tick_rows(now, first, dv, hv, gv, prow, ev):
+    """Raise silences past their deadline at `now`: devices, gateways, households.
 
-    Alerts carry the deadline as their time, so a late tick reports the same alert.
+    `first` = (slot, gateway, household) to resume from; returns the same, all at their ends
+    when done. Alerts carry the deadline as their time, so a late tick reports the same alert.
     """
+    first_slot, first_gw, first_hh = first
     dev_f, dev_i, params = dv
     hh_f, hh_i = hv
+    gw_f, gw_i = gv
     ev_i, ev_f, ev_n = ev
     cap = ev_i.shape[0] - 1
     nan = np.nan
-    for s in range(first_slot, dev_f.shape[0]):
+    n_dev, n_gw, n_hh = dev_f.shape[0], gw_f.shape[0], hh_f.shape[0]
+    for s in range(first_slot, n_dev):
         if ev_n[0] >= cap:
-            return s, first_hh
+            return s, first_gw, first_hh
         if dev_i[s, I_LATCH] & OFFLINE_BIT:
             continue
         last = dev_f[s, F_LAST_RX]  # NaN (not started yet) never passes the test below
@@ -1160,9 +1217,17 @@ def tick_rows(now, first_slot, first_hh, dv, hv, prow, ev):
                 nan,
                 last,
             )
-    for h in range(first_hh, hh_f.shape[0]):
+    for g in range(first_gw, n_gw):
         if ev_n[0] >= cap:
-            return dev_f.shape[0], h
+            return n_dev, g, first_hh
+        last = gw_f[g, GW_LAST_RX]
+        if gw_i[g, GWI_LATCH] == 0 and now > last + gw_f[g, GW_SILENCE_S]:
+            _gateway_event(
+                ev_i, ev_f, ev_n, gw_f, gw_i, -1, g, RAISE, last + gw_f[g, GW_SILENCE_S], last
+            )
+    for h in range(first_hh, n_hh):
+        if ev_n[0] >= cap:
+            return n_dev, n_gw, h
         if hh_i[h, HI_LATCH] == 1 or hh_i[h, HI_PROW] < 0 or hh_i[h, HI_REP_SLOT] < 0:
             continue
         if hh_i[h, HI_STALE]:
@@ -1170,4 +1235,4 @@ def tick_rows(now, first_slot, first_hh, dv, hv, prow, ev):
         if now >= hh_f[h, H_DEADLINE]:
             hh_i[h, HI_LATCH] = 1
             _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, -1, h, RAISE, hh_f[h, H_DEADLINE])
-    return dev_f.shape[0], hh_f.shape[0]
+    return n_dev, n_gw, n_hh

@@ -14,6 +14,20 @@ import numpy.typing as npt
 
 from detectors.codes import DEVICE_TYPES, DOOR_TYPE, PIR_TYPE, TYPE_CODE
 from detectors.errors import RegistryError
+from vigil.device_types import device_type
+
+# Readings that are not periodic: events, and motion / door reported as they change.
+_NOT_PERIODIC = frozenset({"button", "tamper", "self_test", "motion", "door"})
+
+
+def report_period(type_name: str) -> float:
+    """Seconds between a device's periodic reports: its report interval, or its heartbeat when
+    its periodic reports carry only the battery (panic, PIR, door)."""
+    dtype = device_type(type_name)
+    periodic = [m for m in dtype.metrics if m not in _NOT_PERIODIC]
+    if periodic == ["battery"]:
+        return min(dtype.report_interval_s, dtype.heartbeat_interval_s)
+    return dtype.report_interval_s
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,11 @@ class Device:
     room: str = ""
     building_id: str | None = None
     gateway_id: str | None = None
+
+    @property
+    def gateway(self) -> str:
+        """Its gateway; without one registered, the household's hub stands in for it."""
+        return self.gateway_id or f"{self.household_id}/hub"
 
     def __post_init__(self) -> None:
         if not self.device_id:
@@ -51,6 +70,9 @@ class Registry:
         self.building_index: dict[str, int] = {}
         self.household_members: dict[str, list[int]] = {}
         self.building_members: dict[str, list[int]] = {}
+        self.gateways: list[str] = []
+        self.gateway_index: dict[str, int] = {}
+        self.gateway_members: dict[str, list[int]] = {}
         self.add(devices)
 
     def add(self, devices: Iterable[Device]) -> list[int]:
@@ -74,6 +96,10 @@ class Registry:
             if device.household_id not in self.household_index:
                 self.household_index[device.household_id] = len(self.households)
                 self.households.append(device.household_id)
+            if device.gateway not in self.gateway_index:
+                self.gateway_index[device.gateway] = len(self.gateways)
+                self.gateways.append(device.gateway)
+            self.gateway_members.setdefault(device.gateway, []).append(slot)
             if device.building_id is not None and device.building_id not in self.building_index:
                 self.building_index[device.building_id] = len(self.buildings)
                 self.buildings.append(device.building_id)
@@ -88,6 +114,32 @@ class Registry:
     def household_of(self) -> npt.NDArray[np.int32]:
         return np.array(
             [self.household_index[d.household_id] for d in self.devices], dtype=np.int32
+        )
+
+    def gateway_of(self) -> npt.NDArray[np.int32]:
+        return np.array([self.gateway_index[d.gateway] for d in self.devices], dtype=np.int32)
+
+    def clusters(self) -> npt.NDArray[np.int32]:
+        """Per device, a group that shares no household and no gateway with another group.
+
+        Threads split the work by these groups, so no two threads touch one household's or one
+        gateway's state.
+        """
+        parent = list(range(len(self.households) + len(self.gateways)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        offset = len(self.households)
+        for d in self.devices:
+            a = root(self.household_index[d.household_id])
+            b = root(offset + self.gateway_index[d.gateway])
+            parent[max(a, b)] = min(a, b)
+        return np.array(
+            [root(self.household_index[d.household_id]) for d in self.devices], dtype=np.int32
         )
 
     def types(self) -> Sequence[str]:

@@ -3,9 +3,10 @@
 A device's state is one row of 40 eight-byte columns (five cache lines, 64-byte aligned), seen
 through two views of the same buffer: `dev_f` (float64) for the F_* columns and `dev_i` (int64)
 for the I_* columns. Columns a reading of one metric touches sit together, so a frame of smoke,
-temperature and battery from one device costs a few adjacent cache lines. Households have rows of
-64 columns the same way. Everything a restart must keep lives here, so `DetectorEngine.save` /
-`load` keep duration state (persistence counters, CUSUM, baselines, latches).
+temperature and battery from one device costs a few adjacent cache lines. Households have rows
+of 64 columns the same way, gateways rows of 8. Everything a restart must keep lives here, so
+`DetectorEngine.save` / `load` keep duration state (persistence counters, CUSUM, baselines,
+latches).
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ H_EXPO = 40  # H_EXPO + hour: seconds observed at that local hour (float)
 HOUSEHOLD_COLUMNS = 64
 HOUSEHOLD_FLOATS = (H_LAST_ACT, H_LAST_COUNTED, H_EXPO_TS, H_DEADLINE, H_DEADLINE_SCORE)
 
+# Gateway row (one cache line): what arrives from any device behind a gateway.
+GW_LAST_RX = 0  # float: last receive time of any of its devices' readings
+GW_SILENCE_S = 1  # float: silence after which the gateway is presumed cut off
+GWI_LATCH = 2  # int: 1 while a gateway_offline (silence) alert is raised
+GATEWAY_COLUMNS = 8
+
 _LINE = 64
 
 
@@ -108,13 +115,14 @@ def _aligned_rows(n: int, columns: int) -> npt.NDArray[np.int64]:
 
 @dataclass
 class EngineState:
-    """The two buffers a `DetectorEngine` owns; saved and loaded as one .npz file."""
+    """The buffers a `DetectorEngine` owns; saved and loaded as one .npz file."""
 
     dev: npt.NDArray[np.int64]
     hh: npt.NDArray[np.int64]
+    gw: npt.NDArray[np.int64]
 
     @classmethod
-    def empty(cls, n_devices: int, n_households: int) -> EngineState:
+    def empty(cls, n_devices: int, n_households: int, n_gateways: int) -> EngineState:
         dev = _aligned_rows(n_devices, DEVICE_COLUMNS)
         dev.view(np.float64)[:, list(DEVICE_FLOATS)] = np.nan
         dev.view(np.float64)[:, F_S_CUSUM] = 0.0
@@ -125,7 +133,9 @@ class EngineState:
         hh_f[:, H_CNT : H_EXPO + HOURS] = 0.0
         hh[:, HI_REP_SLOT] = -1
         hh[:, HI_PROW] = -1
-        return cls(dev, hh)
+        gw = _aligned_rows(n_gateways, GATEWAY_COLUMNS)
+        gw.view(np.float64)[:, [GW_LAST_RX, GW_SILENCE_S]] = np.nan
+        return cls(dev, hh, gw)
 
     @property
     def dev_f(self) -> npt.NDArray[np.float64]:
@@ -143,12 +153,21 @@ class EngineState:
     def hh_i(self) -> npt.NDArray[np.int64]:
         return self.hh
 
-    def grown(self, n_devices: int, n_households: int) -> EngineState:
-        """A copy with room for more devices and households; existing rows are kept."""
-        bigger = EngineState.empty(n_devices, n_households)
+    @property
+    def gw_f(self) -> npt.NDArray[np.float64]:
+        return self.gw.view(np.float64)
+
+    @property
+    def gw_i(self) -> npt.NDArray[np.int64]:
+        return self.gw
+
+    def grown(self, n_devices: int, n_households: int, n_gateways: int) -> EngineState:
+        """A copy with room for more devices, households and gateways; rows are kept."""
+        bigger = EngineState.empty(n_devices, n_households, n_gateways)
         bigger.dev[: self.dev.shape[0]] = self.dev
         bigger.hh[: self.hh.shape[0]] = self.hh
+        bigger.gw[: self.gw.shape[0]] = self.gw
         return bigger
 
     def arrays(self) -> dict[str, npt.NDArray[np.int64]]:
-        return {"dev": self.dev, "hh": self.hh}
+        return {"dev": self.dev, "hh": self.hh, "gw": self.gw}

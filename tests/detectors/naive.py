@@ -21,6 +21,7 @@ from detectors.codes import (
     DOOR,
     FALSE_PRESS,
     FIRE,
+    GATEWAY_OFFLINE,
     HEAT,
     INACTIVITY,
     MOTION,
@@ -33,6 +34,7 @@ from detectors.codes import (
     R_CANCEL_IN_GRACE,
     R_CLEARED,
     R_CO_LEVEL,
+    R_GATEWAY_SILENCE,
     R_HEAT_FIXED,
     R_HEAT_PRE,
     R_HEAT_ROR,
@@ -60,7 +62,7 @@ from detectors.codes import (
     TEMPERATURE,
 )
 from detectors.policy import Policy
-from detectors.registry import Device
+from detectors.registry import Device, report_period
 from vigil.device_types import metrics as metric_table
 
 NAN = math.nan
@@ -120,6 +122,13 @@ class DeviceState:
 
 
 @dataclass
+class GatewayState:
+    silence_s: float
+    last_rx: float = NAN
+    latched: bool = False
+
+
+@dataclass
 class HouseholdState:
     figures: Mapping[str, float] | None  # None: no PIR or door sensor, not watched
     has_pir: bool
@@ -173,6 +182,12 @@ class NaiveDetectors:
             if d.type in ("pir", "door") and hh.figures is None:
                 hh.figures = figures
             hh.has_pir = hh.has_pir or d.type == "pir"
+        self.gateways: dict[str, GatewayState] = {}
+        for d, figures in zip(devices, self.figures, strict=True):
+            silence = figures["gateway_silence_periods"] * report_period(d.type)
+            gw = self.gateways.setdefault(d.gateway, GatewayState(silence))
+            gw.silence_s = min(gw.silence_s, silence)
+        self.gateway_slot = {name: i for i, name in enumerate(self.gateways)}
         table = metric_table()
         names = [
             "smoke_obscuration",
@@ -223,6 +238,8 @@ class NaiveDetectors:
             self.start_rx = t
             for dev in self.state:
                 dev.last_rx = t
+            for gw in self.gateways.values():
+                gw.last_rx = t
 
     # -- readings -------------------------------------------------------------------------
     def process(self, rows: Sequence[tuple[float, int, int, float, float]]) -> list[NaiveEvent]:
@@ -244,6 +261,18 @@ class NaiveDetectors:
         elif not math.isnan(last_rx) and rx - last_rx > f["offline_after_s"]:
             self._raise(row, s, OFFLINE, R_SILENCE, last_rx + f["offline_after_s"], 1.0)
             self._clear(row, s, OFFLINE, R_RESTORED, t)
+        name = self.devices[s].gateway
+        gw, g = self.gateways[name], self.gateway_slot[name]
+        gw_last = gw.last_rx
+        gw.last_rx = max(gw.last_rx, rx)
+        if gw.latched:
+            gw.latched = False
+            self._emit(row, g, GATEWAY_OFFLINE, CLEAR, R_RESTORED, t, 0.0)
+        elif rx - gw_last > gw.silence_s:
+            self._emit(
+                row, g, GATEWAY_OFFLINE, RAISE, R_GATEWAY_SILENCE, gw_last + gw.silence_s, 1.0
+            )
+            self._emit(row, g, GATEWAY_OFFLINE, CLEAR, R_RESTORED, t, 0.0)
         lo, hi = self.ranges[m]
         if m in (SMOKE, TEMPERATURE, CO):
             if self._channel(row, t, s, m, v, lo, hi):
@@ -575,6 +604,18 @@ class NaiveDetectors:
             if now > deadline:
                 dev.latched.add(OFFLINE)
                 self._emit(-1, s, OFFLINE, RAISE, R_SILENCE, deadline, 1.0)
+        for name, gw in self.gateways.items():
+            if not gw.latched and now > gw.last_rx + gw.silence_s:
+                gw.latched = True
+                self._emit(
+                    -1,
+                    self.gateway_slot[name],
+                    GATEWAY_OFFLINE,
+                    RAISE,
+                    R_GATEWAY_SILENCE,
+                    gw.last_rx + gw.silence_s,
+                    1.0,
+                )
         for hh in self.households.values():
             if hh.latched or hh.figures is None or hh.rep_slot < 0:
                 continue
