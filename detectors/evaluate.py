@@ -169,11 +169,12 @@ def eval_scenario(policy: Policy, library: ModuleType, name: str, seed: int) -> 
         if after_onset(a) and ((fire and a.signal == "alarm") or a.kind in expected)
     ]
     detected = bool(hits) if expected else None
+    # False alarms as the ground truth defines them: a forbidden signal class, or a fire alarm
+    # before the fire began. (A panic press that is then cancelled is still a press.)
     false_alarms = sum(
         1
         for a in alerts
-        if a.signal in forbidden
-        or (a.signal == "alarm" and not (after_onset(a) and (fire or a.kind in expected)))
+        if a.signal in forbidden or (fire and a.signal == "alarm" and not after_onset(a))
     )
     fixed = [t for t, _ in fixed_threshold_alarms(readings)]
     fixed_hits = [t for t in fixed if fire and onset is not None and t >= onset]

@@ -149,6 +149,7 @@ from detectors.state import (
     F_S_BASE,
     F_S_CUSUM,
     F_S_PRE_SINCE,
+    F_S_RISE_SINCE,
     F_S_STUCK_SINCE,
     F_S_STUCK_V,
     F_S_TS,
@@ -920,6 +921,17 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
                 elif clear_n >= params[p, P_CLEAR_COUNT]:
                     dev_f[s, F_S_PRE_SINCE] = np.nan  # the episode is over
                     dev_f[s, F_S_CUSUM] = 0.0
+                srate = _rate_per_min(
+                    dev_f[s, F_S_A],
+                    dev_f[s, F_S_B],
+                    params[p, P_SMOKE_TAU_S],
+                    params[p, P_SMOKE_TREND_TAU_S],
+                )
+                if srate >= params[p, P_SMOKE_RISE_PCT_PER_MIN] and e >= params[p, P_SMOKE_PRE_PCT]:
+                    if np.isnan(dev_f[s, F_S_RISE_SINCE]):
+                        dev_f[s, F_S_RISE_SINCE] = t
+                else:
+                    dev_f[s, F_S_RISE_SINCE] = np.nan
             elif code & C_USED and m == TEMPERATURE:
                 # Heat: smoothed and trend averages (rate of rise), baseline, fixed and ROR.
                 tau_a = params[p, P_TEMP_TAU_S]
@@ -1054,21 +1066,12 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
                     fire |= F_FIRE_HEAT if heat_rising else F_FIRE_CO
                 elif (latch & (FIRE_BIT | SMOKE_BIT)) == 0:
                     # Smoke with nothing to confirm it: dense, still rising, or smouldering.
-                    since = dev_f[s, F_S_PRE_SINCE]
-                    lasting = (
-                        not t - since < params[p, P_SMOKE_ESCALATE_S]
-                        and not np.isnan(since)
-                        and e >= params[p, P_SMOKE_PRE_PCT]
-                    )
-                    srate = _rate_per_min(
-                        dev_f[s, F_S_A],
-                        dev_f[s, F_S_B],
-                        params[p, P_SMOKE_TAU_S],
-                        params[p, P_SMOKE_TREND_TAU_S],
-                    )
+                    # "Keeps rising": rising without a pause for smoke_escalate_s at pre-alarm
+                    # level (a cooking puff rises for a minute or so; a pot boiling dry for many).
+                    rising_for = t - dev_f[s, F_S_RISE_SINCE]  # NaN when not rising
                     if dev_i[s, I_S_HIGH_N] >= params[p, P_SMOKE_HIGH_COUNT]:
                         fire |= F_SMOKE_HIGH
-                    elif lasting and srate >= params[p, P_SMOKE_RISE_PCT_PER_MIN]:
+                    elif rising_for >= params[p, P_SMOKE_ESCALATE_S]:
                         fire |= F_SMOKE_RISING
                     elif dev_f[s, F_S_CUSUM] >= params[p, P_CUSUM_H_PCT_MIN]:
                         fire |= F_SLOW_RISE

@@ -54,6 +54,7 @@ F_PRESS_TS = 33  # panic: time of the last press that raised an alarm
 F_S_STUCK_V = 34
 F_S_STUCK_SINCE = 35
 I_S_STUCK_N = 36
+F_S_RISE_SINCE = 37  # smoke: since when it has kept rising at pre-alarm level (NaN: it is not)
 DEVICE_COLUMNS = 40
 DEVICE_FLOATS = (
     F_LAST_RX,

