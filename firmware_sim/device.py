@@ -56,13 +56,15 @@ def report_period(dtype: DeviceType) -> float:
     return dtype.report_interval_s
 
 
-def measure(metric: str, true: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """What the sensor reports for true values: noise, resolution, then its measuring range
-    (the sensor saturates; it never reports outside what the device type allows)."""
+def measure(metric: str, true: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """What the sensor reports for true values, given standard normal draws `z` (same shape):
+    noise, resolution, then its measuring range (the sensor saturates; it never reports
+    outside what the device type allows)."""
     noise, resolution = SENSOR[metric]
     m = metrics()[metric]
-    values = true + rng.normal(0.0, noise, size=true.shape)
-    values = np.round(values / resolution) * resolution
+    values = true + noise * z
+    # Round twice: the second drops binary noise (22.200000000000003) from the frames.
+    values = np.round(np.round(values / resolution) * resolution, 6)
     return np.clip(values, m.min, m.max)
 
 

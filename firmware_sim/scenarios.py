@@ -116,7 +116,7 @@ class _Household:
                 true = np.interp(ts, *traces[metric])
             else:
                 true = self.ambient(dev, metric, ts)
-            values = measure(metric, true, self.rng)
+            values = measure(metric, true, self.rng.standard_normal(ts.size))
             if dirt is not None and metric == "smoke_obscuration":
                 values = values + dirt(ts)
             if frozen and metric in frozen:
@@ -434,7 +434,7 @@ def _stuck_sensor(h: _Household) -> _Played:
     start = h.t0 + 1800.0
     end = start + 6 * 3600.0
     before = h.ambient(dev, "smoke_obscuration", np.array([start]))
-    stuck = float(measure("smoke_obscuration", before, h.rng)[0])
+    stuck = float(measure("smoke_obscuration", before, h.rng.standard_normal(1))[0])
     ts = h.reports(dev, h.t0, end, frozen={"smoke_obscuration": (start, stuck)})
     return _Played(float(ts[ts >= start][0]), end)
 
