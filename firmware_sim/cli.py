@@ -21,7 +21,7 @@ from firmware_sim.link import GatewayLink, LinkError, socket_path
 from firmware_sim.runner import UPLINK_LOSS, RunConfig, Runner, RunStats, UplinkSwitch
 from firmware_sim.scenarios import SCENARIOS, play, to_replay_csv
 from firmware_sim.uplink import UplinkSwitchboard
-from firmware_sim.wire import Encoding
+from vigil.codec import Encoding
 from vigil.db.connect import database_url
 from vigil.errors import VigilError
 from vigil.settings import Settings, get_settings
@@ -142,16 +142,13 @@ def run(  # noqa: PLR0917 (typer: one parameter per option)
     no_gateways: Annotated[
         bool, typer.Option("--no-gateways", help="use gateways already listening on their sockets")
     ] = False,
-    encoding: Annotated[str, typer.Option(help="frame encoding: msgpack or json")] = "msgpack",
+    encoding: Annotated[Encoding, typer.Option(help="device frame encoding")] = Encoding.MSGPACK,
     register: Annotated[
         bool, typer.Option(help="write the district to the registry tables first")
     ] = True,
 ) -> None:
     """Play a district: G gateways with D devices each, and scenarios in their households."""
     settings = _settings()
-    if encoding not in ("msgpack", "json"):
-        raise _fail(f"unknown encoding {encoding!r} (msgpack or json)", 2)
-    enc: Encoding = "msgpack" if encoding == "msgpack" else "json"
     try:
         config = RunConfig(
             seed=seed_,
@@ -159,7 +156,7 @@ def run(  # noqa: PLR0917 (typer: one parameter per option)
             duration_s=parse_duration(duration) if duration is not None else None,
             scenarios=tuple(scenario) if scenario else tuple(SCENARIOS),
             scenarios_per_hour=scenarios_per_hour,
-            encoding=enc,
+            encoding=encoding,
         )
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc

@@ -23,7 +23,8 @@ from firmware_sim.district import District
 from firmware_sim.fleet import Fleet
 from firmware_sim.link import GatewayLink
 from firmware_sim.scenarios import SCENARIOS, ScenarioRun, play
-from firmware_sim.wire import EVENT, REPORT, Encoding, Frame, FrameEncoder
+from firmware_sim.wire import EVENT, REPORT, Frame, FrameEncoder
+from vigil.codec import Encoding
 
 EVENT_METRICS = frozenset({"button", "tamper", "self_test"})
 UNPACED_STEP_S = 60.0  # sim seconds per step when running as fast as possible
@@ -48,7 +49,7 @@ class RunConfig:
     scenarios_per_hour: float = 6.0  # per simulated hour, across the district
     sim_start: float | None = None  # epoch s of the start; None = the wall clock at start
     tick_s: float = 0.02
-    encoding: Encoding = "msgpack"
+    encoding: Encoding = Encoding.MSGPACK
 
     def __post_init__(self) -> None:
         if self.speed < 0:

@@ -1,37 +1,40 @@
-"""Device frames as the simulator builds and encodes them (the frame format of the wire contract).
+"""Device frames as the simulator makes them, encoded with the wire contract (vigil/frames.py).
 
 Inside the simulator a frame is a plain tuple, cheap to make by the hundred thousand and to
 sort: (ts, device index, kind, payload) where kind is REPORT (payload: metric -> value) or
-EVENT (payload: (event kind, value)).
+EVENT (payload: (event kind, value)). Only at the socket does it become a contract `Frame`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-import msgspec
+from vigil.codec import Encoding
+from vigil.frames import Frame as WireFrame
+from vigil.frames import encode_frame
 
 REPORT = 0
 EVENT = 1
 Frame = tuple[float, int, int, Any]
-Encoding = Literal["msgpack", "json"]
 
 
 class FrameEncoder:
     """Encodes frames for one device population; `ids` and `types` are indexed by device."""
 
-    def __init__(self, ids: list[str], types: list[str], encoding: Encoding = "msgpack") -> None:
+    def __init__(
+        self, ids: list[str], types: list[str], encoding: Encoding = Encoding.MSGPACK
+    ) -> None:
         self.ids = ids
         self.types = types
-        self._encode = (
-            msgspec.msgpack.Encoder().encode if encoding == "msgpack" else msgspec.json.encode
-        )
+        self.encoding = encoding
 
     def encode(self, frame: Frame, seq: int) -> bytes:
         ts, dev, kind, payload = frame
-        body: dict[str, Any] = {"dev": self.ids[dev], "type": self.types[dev], "seq": seq, "ts": ts}
         if kind == REPORT:
-            body["r"] = payload
+            wire = WireFrame(dev=self.ids[dev], type=self.types[dev], seq=seq, ts=ts, r=payload)
         else:
-            body["e"], body["x"] = payload
-        return self._encode(body)
+            event, value = payload
+            wire = WireFrame(
+                dev=self.ids[dev], type=self.types[dev], seq=seq, ts=ts, e=event, x=value
+            )
+        return encode_frame(wire, self.encoding)
