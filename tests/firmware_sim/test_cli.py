@@ -9,16 +9,18 @@ import sys
 from pathlib import Path
 
 import msgspec
+import psycopg
 import pytest
 
 from firmware_sim.cli import parse_duration
 from firmware_sim.district import build_district
 from firmware_sim.link import socket_path
 from tests.firmware_sim.receiver import Receiver
+from vigil.db.migrate import migrate
 
 
-def _vigil(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"VIGIL_VAR_DIR": str(var_dir), "PATH": "/usr/bin:/bin"}
+def _vigil(var_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"VIGIL_VAR_DIR": str(var_dir), "PATH": "/usr/bin:/bin", **extra}
     return subprocess.run(
         [sys.executable, "-m", "vigil.cli", "sim", *args],
         capture_output=True,
@@ -65,6 +67,37 @@ def test_run_against_listening_gateways(tmp_path: Path) -> None:
     assert lines
     assert {line["name"] for line in lines} == {"panic_press"}
     assert f"{len(frames)} frames" in result.stdout
+
+
+@pytest.mark.stack
+def test_run_registers_the_district_first(tmp_path: Path, fresh_db: str) -> None:
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        migrate(conn)
+    district = build_district(3, 1, 8)
+    receivers = [Receiver(socket_path(tmp_path, g.id)) for g in district.gateways]
+    args = ("run", "-g", "1", "-d", "8", "--seed", "3", "--speed", "0", "--duration", "10m",
+            "--no-gateways", "--truth", str(tmp_path / "t.jsonl"))  # fmt: skip
+    first = _vigil(tmp_path, *args, VIGIL_DATABASE_URL=fresh_db)
+    assert first.returncode == 0, first.stderr
+    receivers[0].join()
+    assert "8 devices" in first.stdout
+    receivers = [Receiver(socket_path(tmp_path, g.id)) for g in district.gateways]
+    again = _vigil(tmp_path, *args, VIGIL_DATABASE_URL=fresh_db)
+    assert again.returncode == 0, again.stderr
+    receivers[0].join()
+    assert "already up to date" in again.stdout
+    with psycopg.connect(fresh_db) as conn:
+        row = conn.execute("select count(*) from devices where gateway_id = 'gw-0001'").fetchone()
+    assert row == (8,)
+
+
+def test_run_with_an_unreachable_database_fails_clearly(tmp_path: Path) -> None:
+    result = _vigil(
+        tmp_path, "run", "--no-gateways", "--duration", "1m", "--speed", "0",
+        VIGIL_DATABASE_URL="postgresql://x:y@127.0.0.1:1/none",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot register" in result.stderr
 
 
 @pytest.mark.parametrize(
