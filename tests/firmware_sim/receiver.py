@@ -32,4 +32,5 @@ class Receiver:
         self._thread.join(timeout=30)
         assert not self._thread.is_alive(), "the sender never closed its link"
         self._srv.close()
+        self.path.unlink(missing_ok=True)
         return self.packets
