@@ -25,7 +25,6 @@ from vigil.codec import Encoding
 from vigil.db.connect import database_url
 from vigil.errors import VigilError
 from vigil.settings import Settings, get_settings
-from vigil.stack import LocalStack
 
 app = typer.Typer(
     help="The district simulator: devices behaving like firmware.", no_args_is_help=True
@@ -72,38 +71,39 @@ def _register(settings: Settings, district: District) -> None:
 
 @contextlib.contextmanager
 def _gateways(
-    settings: Settings, district: District, spawn: bool, uplink_loss: bool
+    settings: Settings, district: District, fleet: GatewayFleet | None, uplink_loss: bool
 ) -> Iterator[tuple[dict[str, GatewayLink], dict[str, UplinkSwitch]]]:
-    """Links to every gateway, starting (and afterwards stopping) their processes if asked."""
-    fleet = GatewayFleet(settings.var_dir)
+    """Links to every gateway; with a fleet, its processes are started first and stopped after."""
     board: UplinkSwitchboard | None = None
     switches: dict[str, UplinkSwitch] = {}
     links = {
         g.id: GatewayLink(g.id, socket_path(settings.var_dir, g.id)) for g in district.gateways
     }
     try:
-        if spawn:
-            broker_port = settings.mqtt_port or LocalStack(settings).status()["mqtt"]["port"]
+        if fleet is not None:
             if uplink_loss:
-                board = UplinkSwitchboard(settings.mqtt_host, int(broker_port))
+                broker_port = settings.mqtt_port or settings.stack_mqtt_port
+                board = UplinkSwitchboard(settings.mqtt_host, broker_port)
                 board.start()
             for i, g in enumerate(district.gateways):
-                env: dict[str, str] = {}
+                port = None
                 if board is not None and i % FLAKY_EVERY == 0:
-                    env["VIGIL_MQTT_PORT"] = str(board.add(g.id))
+                    port = board.add(g.id)
                     switches[g.id] = board.switch(g.id)
-                fleet.start(g.id, g.site_id, env)
+                fleet.start(g.id, g.site_id, port)
         for link in links.values():
             try:
-                link.connect(timeout_s=30.0 if spawn else 2.0)
+                link.connect(timeout_s=30.0 if fleet is not None else 2.0)
             except LinkError:
-                fleet.check()
+                if fleet is not None:
+                    fleet.check()
                 raise
         yield links, switches
     finally:
         for link in links.values():
             link.close()
-        fleet.stop()
+        if fleet is not None:
+            fleet.stop()
         if board is not None:
             board.close()
 
@@ -142,7 +142,12 @@ def run(  # noqa: PLR0917 (typer: one parameter per option)
     no_gateways: Annotated[
         bool, typer.Option("--no-gateways", help="use gateways already listening on their sockets")
     ] = False,
-    encoding: Annotated[Encoding, typer.Option(help="device frame encoding")] = Encoding.MSGPACK,
+    encoding: Annotated[
+        Encoding, typer.Option(help="what the started gateways publish")
+    ] = Encoding.MSGPACK,
+    frame_encoding: Annotated[
+        Encoding, typer.Option(help="device frames on the sockets")
+    ] = Encoding.MSGPACK,
     register: Annotated[
         bool, typer.Option(help="write the district to the registry tables first")
     ] = True,
@@ -156,7 +161,7 @@ def run(  # noqa: PLR0917 (typer: one parameter per option)
             duration_s=parse_duration(duration) if duration is not None else None,
             scenarios=tuple(scenario) if scenario else tuple(SCENARIOS),
             scenarios_per_hour=scenarios_per_hour,
-            encoding=encoding,
+            encoding=frame_encoding,
         )
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc
@@ -170,8 +175,9 @@ def run(  # noqa: PLR0917 (typer: one parameter per option)
         signal.signal(sig, lambda *_: stop.set())
     uplink_loss = UPLINK_LOSS in config.scenarios and not no_gateways
     try:
+        fleet = None if no_gateways else GatewayFleet(settings, encoding)
         with (
-            _gateways(settings, district, not no_gateways, uplink_loss) as (links, switches),
+            _gateways(settings, district, fleet, uplink_loss) as (links, switches),
             truth_path.open("a", encoding="utf-8") as truth_file,
         ):
             out.print(

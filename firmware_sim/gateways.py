@@ -3,7 +3,9 @@ and stops when it ends."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -12,21 +14,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_sim.link import socket_path
+from vigil.codec import Encoding
 from vigil.errors import VigilError
+from vigil.settings import Settings
+from vigil.stack import LocalStack
 
 STOP_GRACE_S = 5.0
+DRAIN_S = 1.0  # after the last frame, before SIGTERM: the gateways' batches go out in ~25 ms
+PASSWORD_ENV = "VIGIL_GATEWAY_PASSWORD"  # noqa: S105 - the variable's name, as gateway/cli.py reads it
 
 
 class GatewayStartError(VigilError):
     """A gateway process exited before its socket appeared."""
 
 
-def gateway_command(gateway_id: str, site_id: str, sock: Path) -> list[str]:
+def gateway_command(
+    gateway_id: str, site_id: str, sock: Path, encoding: Encoding, mqtt_port: int | None
+) -> list[str]:
     """The command line of the gateway service (gateway/cli.py)."""
-    return [
+    cmd = [
         sys.executable, "-m", "vigil.cli", "gateway", "run",
         "--id", gateway_id, "--site", site_id, "--socket", str(sock),
+        "--encoding", encoding.value,
     ]  # fmt: skip
+    if mqtt_port is not None:
+        cmd += ["--mqtt-port", str(mqtt_port)]
+    return cmd
 
 
 @dataclass
@@ -38,23 +51,39 @@ class GatewayProcess:
 
 
 class GatewayFleet:
-    """Starts gateway processes and stops exactly those it started."""
+    """Starts gateway processes, each with its own broker account of the local stack (re-keyed
+    with a password of this run), and stops exactly the processes it started."""
 
-    def __init__(self, var_dir: Path) -> None:
-        self.var_dir = var_dir
+    def __init__(self, settings: Settings, encoding: Encoding = Encoding.MSGPACK) -> None:
+        self.settings = settings
+        self.encoding = encoding
         self.processes: list[GatewayProcess] = []
+        self._password = secrets.token_urlsafe(18)
+        # Imported when gateways are started, so the simulator's other commands work in a
+        # checkout whose gateway package is older (broker accounts came with the gateway).
+        try:
+            broker_auth = importlib.import_module("vigil.broker_auth")
+        except ModuleNotFoundError as exc:
+            raise GatewayStartError(
+                "this checkout has no gateway service to start; start the gateways yourself "
+                "and pass --no-gateways"
+            ) from exc
+        self._auth = broker_auth.BrokerAuth.for_stack(LocalStack(settings))
 
-    def start(self, gateway_id: str, site_id: str, env: dict[str, str] | None = None) -> Path:
-        """Start one gateway; `env` adds variables (e.g. the broker port of its uplink)."""
-        sock = socket_path(self.var_dir, gateway_id)
+    def start(self, gateway_id: str, site_id: str, mqtt_port: int | None = None) -> Path:
+        """Start one gateway; `mqtt_port` points it at another broker port (a cuttable uplink)."""
+        self._auth.add_gateway(gateway_id, self._password)
+        sock = socket_path(self.settings.var_dir, gateway_id)
         sock.parent.mkdir(parents=True, exist_ok=True)
         log = sock.with_suffix(".log")
+        env = {**os.environ, "VIGIL_VAR_DIR": str(self.settings.var_dir),
+               PASSWORD_ENV: self._password}  # fmt: skip
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                gateway_command(gateway_id, site_id, sock),
+                gateway_command(gateway_id, site_id, sock, self.encoding, mqtt_port),
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "VIGIL_VAR_DIR": str(self.var_dir), **(env or {})},
+                env=env,
                 start_new_session=True,  # Ctrl-C reaches the simulator, which stops them in order
             )
         self.processes.append(GatewayProcess(gateway_id, sock, log, proc))
@@ -70,7 +99,10 @@ class GatewayFleet:
                     f"{tail}"
                 )
 
-    def stop(self) -> None:
+    def stop(self, drain_s: float = DRAIN_S) -> None:
+        """Give the gateways `drain_s` to forward what they hold, then stop them."""
+        if self.processes:
+            time.sleep(drain_s)
         for p in self.processes:
             if p.process.poll() is None:
                 p.process.send_signal(signal.SIGTERM)
