@@ -125,6 +125,7 @@ class GatewayStatus(msgspec.Struct, kw_only=True):
     queue_depth: Count = 0
     dropped_telemetry: Count = 0
     devices: Count = 0
+    rejected_frames: Count = 0
 
     def __post_init__(self) -> None:
         _check_version(self.v)
