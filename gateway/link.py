@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import selectors
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -148,7 +149,7 @@ class BrokerLink:
 
     def _socket_closed(self, _c: mqtt.Client, _u: Any, sock: Any) -> None:
         if sock is self._sock:
-            self._selector.unregister(sock)
+            self._selector.unregister(self._sock)
             self._sock = None
 
     def _connack(self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
@@ -201,14 +202,16 @@ class BrokerLink:
         limit = self.window if lane is Lane.EVENT else self.window - self.event_reserve
         return max(0, limit - len(self.in_flight))
 
-    def publish(self, item: Queued) -> None:
-        assert self._client is not None
+    def publish(self, item: Queued) -> bool:
+        """Hand `item` to the broker; False if it could not be sent now (it stays queued)."""
+        if self._client is None or not self.connected:
+            return False
         info = self._client.publish(item.topic, item.payload, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            # The connection broke under the write; the message stays queued for the replay.
             log.warning("publish of gseq %d failed: %s", item.gseq, mqtt.error_string(info.rc))
-            return
+            return False
         self.in_flight[info.mid] = item
+        return True
 
     def publish_retained(self, topic: str, payload: bytes) -> None:
         if self._client is not None and self.connected:
@@ -237,14 +240,14 @@ class BrokerLink:
             return
         if goodbye is not None and self.connected:
             info = client.publish(goodbye.topic, goodbye.payload, qos=1, retain=True)
-            deadline_left = timeout_s
-            while not info.is_published() and deadline_left > 0 and self._client is client:
+            deadline = time.monotonic() + timeout_s
+            while not info.is_published() and self._client is client:
+                if time.monotonic() > deadline:
+                    break
                 for key, mask in self._selector.select(0.05):
                     if key.data == self._io:
                         self._io(mask)
-                deadline_left -= 0.05
         self.connected = False  # a goodbye, not a lost connection
         if self._client is client:
             client.disconnect()  # closes the socket, which unregisters it
         self._client = None
-        self.connected = False

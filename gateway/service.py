@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_READINGS = 1000  # 1000 readings with 64-character names stay under MAX_MESSAGE_BYTES
 IDLE_TICK_S = 1.0
+DRAIN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -237,10 +238,13 @@ class Gateway:
             if room == 0 or not self._more[lane]:
                 continue
             items = self.queue.pending(lane, self._cursor[lane], room)
+            sent = 0
             for item in items:
-                self.link.publish(item)
+                if not self.link.publish(item):
+                    break
                 self._cursor[lane] = item.id
-            self._more[lane] = len(items) == room
+                sent += 1
+            self._more[lane] = sent < len(items) or len(items) == room
 
     def _status(self, state: str) -> bytes:
         status = GatewayStatus(
@@ -273,7 +277,14 @@ class Gateway:
             self._queue_events()
         if len(self._batcher):
             self._queue_telemetry()
+        # Send what is queued while the broker is there; what is left waits on disk.
+        deadline = time.monotonic() + DRAIN_S
+        while self.link.connected and self.queue.rows and time.monotonic() < deadline:
+            self.turn(0.05)
         self.link.close(Will(self._status_topic, self._status("offline")))
+        acked = self.link.take_acks()  # PUBACKs read while saying goodbye
+        if acked:
+            self.queue.ack(acked)
         self.intake.close()
         self.queue.close()
         self._selector.close()

@@ -72,6 +72,8 @@ class BrokerAuth:
             raise BrokerAuthError(f"{gateway_id!r} is the service account, not a gateway")
         if not password:
             raise BrokerAuthError("a gateway needs a non-empty password")
+        if not self.passwd.exists():
+            self.passwd.touch(mode=0o600)
         self._passwd("-b", str(self.passwd), gateway_id, password)
         self._apply()
 

@@ -120,8 +120,8 @@ class Subscriber:
         self.client.on_connect = self._connected
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._message
-        self.client.reconnect_delay_set(0.1, 0.5)
-        props = Properties(PacketTypes.CONNECT)
+        self.client.reconnect_delay_set(1, 1)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 3600
         self.client.connect("127.0.0.1", port, 30, properties=props)
         self.client.loop_start()
