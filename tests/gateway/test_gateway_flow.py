@@ -17,7 +17,7 @@ from tests.gateway.conftest import (
     report,
     wait_until,
 )
-from vigil.codec import EventBatch, TelemetryBatch, decode_uplink
+from vigil.codec import Command, EventBatch, TelemetryBatch, decode_uplink, encode
 from vigil.frames import Frame
 from vigil.settings import Settings
 from vigil.topics import Topic
@@ -159,3 +159,20 @@ def test_mosquitto_sub_reads_the_json_encoding(
     assert isinstance(decode_uplink(payload.encode(), Topic.parse(topic)), TelemetryBatch)
     topic, payload = messages["EVENT"]
     assert json.loads(payload)["events"][0]["kind"] == "button"
+
+
+def test_downlink_commands_reach_the_gateway(
+    account: Callable[[], Account],
+    subscriber: Callable[[str], Subscriber],
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    acc = account()
+    sub = subscriber(f"vigil/v1/+/{acc.gateway_id}/status")
+    gw = gateway(acc)
+    wait_until(lambda: any(s.state == "online" for s in sub.statuses()), 10, "online status")
+    command = Command(cmd="silence", dev="sd-1", id="c0ffee")
+    down = Topic.down("test-site", acc.gateway_id, "silence")
+    sub.client.publish(str(down), encode(command), qos=1)
+    sub.client.publish(str(down), b"not a command", qos=1)
+    wait_until(lambda: "command silence for sd-1 (id c0ffee)" in gw.log(), 10, "the command")
+    wait_until(lambda: "refused command on" in gw.log(), 10, "the refusal of the bad command")
