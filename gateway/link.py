@@ -85,9 +85,8 @@ class BrokerLink:
         self.connected = False
         self.in_flight: dict[int, Queued] = {}
         self.acked: list[int] = []
-        self.last_error: str | None = None
-        self.connects = 0
-        self._failed = False
+        self._failed = False  # a failure the next tick must count in the backoff
+        self._failing = False  # since the last good connection; logs once per outage
 
     # ---- connection --------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -154,12 +153,10 @@ class BrokerLink:
 
     def _connack(self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
-            self.last_error = f"broker refused the connection: {reason}"
-            log.error("%s (user %r)", self.last_error, self.config.username)
+            log.error("broker refused the connection: %s (user %r)", reason, self.config.username)
             return
         self.connected = True
-        self.connects += 1
-        self.last_error = None
+        self._failing = False
         self.backoff.succeeded()
         client.subscribe(self._subscribe, qos=1)
         log.info("connected to %s:%d", self.config.host, self.config.port)
@@ -169,10 +166,9 @@ class BrokerLink:
         self._lost(f"connection lost: {reason}")
 
     def _lost(self, why: str) -> None:
-        if self.connected:
+        if not self._failing:
             log.warning("%s; %d messages in flight stay queued", why, len(self.in_flight))
-        elif self.last_error is None or not self.last_error.startswith("broker refused"):
-            self.last_error = why
+        self._failing = True
         self.connected = False
         self.in_flight.clear()
         self._client = None

@@ -68,13 +68,9 @@ class GatewayConfig:
 
 @dataclass
 class Counters:
-    """What the gateway did since it started; read by tests, the benchmark and the status."""
+    """Since the process started, for the status."""
 
-    frames: int = 0
-    readings: int = 0
-    events: int = 0
     rejected: int = 0
-    commands: int = 0
     devices: set[str] = field(default_factory=set)
 
 
@@ -178,14 +174,10 @@ class Gateway:
         if problem is not None:
             self._reject(problem)
             return
-        c = self.counters
-        c.frames += 1
-        c.devices.add(frame.dev)
+        self.counters.devices.add(frame.dev)
         if frame.is_event:
-            c.events += 1
             self._events.append(_event(frame, rx))
             return
-        c.readings += len(frame.r or ())
         self._batcher.add(frame, rx, time.monotonic())
         if len(self._batcher) >= self.config.batch_readings:
             self._queue_telemetry()
@@ -263,7 +255,6 @@ class Gateway:
         self.link.publish_retained(self._status_topic, self._status("online"))
 
     def _command(self, topic: str, payload: bytes) -> None:
-        self.counters.commands += 1
         try:
             command = decode_command(payload)
         except CodecError as exc:
