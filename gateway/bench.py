@@ -167,6 +167,7 @@ def run_once(settings: Settings, gateway_id: str, password: str, batch_readings:
     events.on_message = on_event
     if not ready.wait(20):
         raise RuntimeError("telemetry counter did not subscribe")
+    gateway_log = (work / "gateway.log").open("wb")
     gateway = subprocess.Popen(
         [
             sys.executable, "-m", "vigil.cli", "gateway", "run", "--id", gateway_id,
@@ -176,6 +177,8 @@ def run_once(settings: Settings, gateway_id: str, password: str, batch_readings:
         ],
         env=os.environ | {"VIGIL_GATEWAY_PASSWORD": password},
         cwd=REPO_ROOT,
+        stdout=gateway_log,
+        stderr=gateway_log,
     )  # fmt: skip
     try:
         _wait_for_socket(sock_path, gateway)
@@ -188,6 +191,10 @@ def run_once(settings: Settings, gateway_id: str, password: str, batch_readings:
     finally:
         gateway.send_signal(signal.SIGTERM)
         gateway.wait(20)
+        gateway_log.close()
+        problems = (work / "gateway.log").read_text()
+        if problems:
+            print(f"gateway log (batch {batch_readings}):\n{problems}", file=sys.stderr)
         count_pipe.send("report")
         arrivals: list[tuple[float, int]] = count_pipe.recv()
         counter.join()

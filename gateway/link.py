@@ -243,7 +243,8 @@ class BrokerLink:
                 for key, mask in self._selector.select(0.05):
                     if key.data == self._io:
                         self._io(mask)
-        self.connected = False  # a goodbye, not a lost connection
+        self.connected = False
+        self._failing = True  # a goodbye, not an outage: nothing to warn about
         if self._client is client:
             client.disconnect()  # closes the socket, which unregisters it
         self._client = None
