@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-sim clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-sim clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,7 +21,10 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-sim
+bench: bench-gateway bench-sim
+
+bench-gateway: setup
+	@$(PY) -m gateway.bench
 
 bench-sim: setup
 	@$(PY) benchmarks/bench_sim.py
