@@ -27,7 +27,7 @@ bench-gateway: setup
 	@$(PY) -m gateway.bench
 
 bench-sim: setup
-	@$(PY) benchmarks/bench_sim.py
+	@$(PY) -m firmware_sim.bench
 
 clean-var:
 	-@$(VIGIL) stack down

@@ -3,7 +3,6 @@ and stops when it ends."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 import signal
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_sim.link import socket_path
+from vigil.broker_auth import BrokerAuth
 from vigil.codec import Encoding
 from vigil.errors import VigilError
 from vigil.settings import Settings
@@ -59,16 +59,7 @@ class GatewayFleet:
         self.encoding = encoding
         self.processes: list[GatewayProcess] = []
         self._password = secrets.token_urlsafe(18)
-        # Imported when gateways are started, so the simulator's other commands work in a
-        # checkout whose gateway package is older (broker accounts came with the gateway).
-        try:
-            broker_auth = importlib.import_module("vigil.broker_auth")
-        except ModuleNotFoundError as exc:
-            raise GatewayStartError(
-                "this checkout has no gateway service to start; start the gateways yourself "
-                "and pass --no-gateways"
-            ) from exc
-        self._auth = broker_auth.BrokerAuth.for_stack(LocalStack(settings))
+        self._auth = BrokerAuth.for_stack(LocalStack(settings))
 
     def start(self, gateway_id: str, site_id: str, mqtt_port: int | None = None) -> Path:
         """Start one gateway; `mqtt_port` points it at another broker port (a cuttable uplink)."""

@@ -3,7 +3,7 @@
 Both measurements send to the same kind of receiver (one process draining a SOCK_SEQPACKET
 socket per gateway) in the same run: the baseline sends pre-encoded frames in a tight loop,
 the simulator makes, encodes and sends its district's frames unpaced.
-Run: `make bench-sim` (or `python benchmarks/bench_sim.py --gateways 20 --devices 500`).
+Run: `make bench-sim` (or `python -m firmware_sim.bench --gateways 20 --devices 500`).
 """
 
 from __future__ import annotations
