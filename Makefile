@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-detect clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-sim bench-detect clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,8 +21,13 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: setup
-	@echo "no benchmarks yet"
+bench: bench-gateway bench-sim bench-detect
+
+bench-gateway: setup
+	@$(PY) -m gateway.bench
+
+bench-sim: setup
+	@$(PY) -m firmware_sim.bench
 
 bench-detect: setup
 	@$(PY) -m detectors.bench

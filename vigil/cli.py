@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from detectors.cli import app as detect_app
+from firmware_sim.cli import app as sim_app
+from gateway.cli import app as gateway_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
 from vigil.db.timescale import Retention, configure, maintain
@@ -26,6 +28,8 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(ops_app, name="ops")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(sim_app, name="sim")
 app.add_typer(detect_app, name="detect")
 
 out = Console()
