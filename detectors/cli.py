@@ -139,7 +139,7 @@ def _nist_table(results: list[evaluate.NistResult]) -> Table:
 @app.command("eval")
 def eval_cmd(
     policy: PolicyOption = None,
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="runs per scenario")] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="runs per scenario")] = 10,
     details: Annotated[bool, typer.Option("--details", help="one line per scenario run")] = False,
 ) -> None:
     """Run the NIST fire tests and the scenario library; exit 1 if a requirement fails."""

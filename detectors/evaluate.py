@@ -29,7 +29,7 @@ from detectors.replay import Readings, run
 # the NIST tests (about 5.1 %/m, README) or the EN 54-5 A1 fixed temperature.
 FIXED_SMOKE_PCT = 5.1
 FIXED_HEAT_C = 58.0
-SEEDS = (1, 2, 3)
+SEEDS = tuple(range(1, 11))
 SCENARIO_T0 = 0.0  # scenarios start at local midnight + 8 h of day 0 (UTC+8), as the simulator
 
 

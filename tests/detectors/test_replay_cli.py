@@ -132,3 +132,33 @@ def test_a_missing_file_and_a_bad_policy_are_clear_errors(tmp_path: Path) -> Non
     bad_policy = runner.invoke(app, [*_files(tmp_path), "--policy", str(tmp_path / "policy.toml")])
     assert bad_policy.exit_code == 2
     assert "policy" in bad_policy.stderr
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kind"),
+    [
+        ("flaming_fire", "fire"),
+        ("gateway_uplink_loss", "gateway_offline"),
+        ("inactivity_stop", "inactivity"),
+    ],
+)
+def test_scenario_files_replay_to_their_expected_alerts(
+    tmp_path: Path, scenario: str, kind: str
+) -> None:
+    scenarios = pytest.importorskip("firmware_sim.scenarios")
+    run = scenarios.play(scenario, 4)
+    scenarios.to_replay_csv(run, tmp_path / "devices.csv", tmp_path / "readings.csv")
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            "replay",
+            "--devices",
+            str(tmp_path / "devices.csv"),
+            "--readings",
+            str(tmp_path / "readings.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    kinds = {json.loads(line)["kind"] for line in result.stdout.splitlines()}
+    assert kind in kinds
