@@ -100,6 +100,7 @@ R_RESTORED = 23
 R_COINCIDENCE = 24
 R_GATEWAY = 25
 R_GATEWAY_SILENCE = 26
+R_SMOKE_VERIFIED = 27
 RULES: tuple[str, ...] = (
     "smoke_with_heat",
     "smoke_with_co",
@@ -128,6 +129,7 @@ RULES: tuple[str, ...] = (
     "coincidence",
     "gateway_status",
     "gateway_silence",
+    "smoke_verified",
 )
 
 # Sensor-fault causes, bits of a device's fault mask: sensor_fault is raised while any is set.

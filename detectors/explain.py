@@ -87,6 +87,8 @@ THRESHOLDS: dict[str, tuple[str, ...]] = {
     "smoke_high": ("smoke_high_pct", "smoke_high_count"),
     "smoke_keeps_rising": ("smoke_pre_pct", "smoke_escalate_s", "smoke_rise_pct_per_min"),
     "slow_rise_cusum": ("cusum_k_pct", "cusum_h_pct_min"),
+    "smoke_verified": ("smoke_verify_pct", "smoke_verify_s"),
+    "gateway_silence": ("gateway_silence_periods",),
     "smoke_pre_alarm": ("smoke_pre_pct", "smoke_pre_count"),
     "heat_rising": ("heat_rising_c", "heat_rising_c_per_min"),
     "heat_fixed_temperature": ("heat_fixed_c", "heat_fixed_count"),
@@ -130,6 +132,10 @@ _REASONS: dict[str, _Reason] = {
     "slow_rise_cusum": lambda e, r, f: (
         f"smouldering: smoke held above {f['cusum_k_pct']:g} %/m, CUSUM "
         f"{e.score * f['cusum_h_pct_min']:.0f} %/m·min (limit {f['cusum_h_pct_min']:g})"
+    ),
+    "smoke_verified": lambda e, r, f: (
+        f"smoke {e.smoke:.1f} %/m over baseline held at the alarm level "
+        f"({f['smoke_verify_pct']:g} %/m) for {f['smoke_verify_s']:g} s (alarm verification)"
     ),
     "smoke_pre_alarm": lambda e, r, f: (
         f"smoke {e.smoke:.1f} %/m over baseline without heat (pre-alarm at "

@@ -66,6 +66,7 @@ from detectors.codes import (
     R_SMOKE_HIGH,
     R_SMOKE_PRE,
     R_SMOKE_RISING,
+    R_SMOKE_VERIFIED,
     R_STUCK,
     R_TAMPER,
     RAISE,
@@ -130,6 +131,8 @@ from detectors.params import (
     P_SMOKE_RISE_PCT_PER_MIN,
     P_SMOKE_TAU_S,
     P_SMOKE_TREND_TAU_S,
+    P_SMOKE_VERIFY_PCT,
+    P_SMOKE_VERIFY_S,
     P_STUCK_COUNT,
     P_STUCK_SMOKE_S,
     P_STUCK_TEMPERATURE_S,
@@ -153,6 +156,7 @@ from detectors.state import (
     F_S_STUCK_SINCE,
     F_S_STUCK_V,
     F_S_TS,
+    F_S_VERIFY_SINCE,
     F_T_A,
     F_T_B,
     F_T_BASE,
@@ -440,6 +444,7 @@ F_FIRE_CO = 2
 F_SMOKE_HIGH = 4
 F_SMOKE_RISING = 8
 F_SLOW_RISE = 16
+F_SMOKE_VERIFIED = 512
 F_PRE_SMOKE = 32
 F_PRE_HEAT = 64
 F_SMOKE_CLEAR = 128
@@ -603,6 +608,24 @@ def _fire_events(code, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t):
             t,
             score,
             since,
+        )
+    if code & F_SMOKE_VERIFIED:
+        score = e / params[p, P_SMOKE_VERIFY_PCT]
+        _raise(
+            ev_i,
+            ev_f,
+            ev_n,
+            dev_f,
+            dev_i,
+            params,
+            row,
+            s,
+            p,
+            SMOKE_ALARM,
+            R_SMOKE_VERIFIED,
+            t,
+            score,
+            dev_f[s, F_S_VERIFY_SINCE],
         )
     if code & F_SLOW_RISE:
         score = dev_f[s, F_S_CUSUM] / params[p, P_CUSUM_H_PCT_MIN]
@@ -932,6 +955,10 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
                         dev_f[s, F_S_RISE_SINCE] = t
                 else:
                     dev_f[s, F_S_RISE_SINCE] = np.nan
+                if e < params[p, P_SMOKE_VERIFY_PCT]:
+                    dev_f[s, F_S_VERIFY_SINCE] = np.nan
+                elif np.isnan(dev_f[s, F_S_VERIFY_SINCE]):
+                    dev_f[s, F_S_VERIFY_SINCE] = t
             elif code & C_USED and m == TEMPERATURE:
                 # Heat: smoothed and trend averages (rate of rise), baseline, fixed and ROR.
                 tau_a = params[p, P_TEMP_TAU_S]
@@ -1073,6 +1100,8 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
                         fire |= F_SMOKE_HIGH
                     elif rising_for >= params[p, P_SMOKE_ESCALATE_S]:
                         fire |= F_SMOKE_RISING
+                    elif t - dev_f[s, F_S_VERIFY_SINCE] >= params[p, P_SMOKE_VERIFY_S]:
+                        fire |= F_SMOKE_VERIFIED
                     elif dev_f[s, F_S_CUSUM] >= params[p, P_CUSUM_H_PCT_MIN]:
                         fire |= F_SLOW_RISE
                 pre = dev_i[s, I_S_PRE_N] >= params[p, P_SMOKE_PRE_COUNT]

@@ -55,28 +55,10 @@ F_S_STUCK_V = 34
 F_S_STUCK_SINCE = 35
 I_S_STUCK_N = 36
 F_S_RISE_SINCE = 37  # smoke: since when it has kept rising at pre-alarm level (NaN: it is not)
+F_S_VERIFY_SINCE = 38  # smoke: since when it has stayed at smoke_verify_pct (NaN: it has not)
 DEVICE_COLUMNS = 40
-DEVICE_FLOATS = (
-    F_LAST_RX,
-    F_S_TS,
-    F_S_A,
-    F_S_B,
-    F_S_BASE,
-    F_S_CUSUM,
-    F_S_PRE_SINCE,
-    F_T_TS,
-    F_T_A,
-    F_T_B,
-    F_T_BASE,
-    F_T_STUCK_V,
-    F_T_STUCK_SINCE,
-    F_C_TS,
-    F_C_A,
-    F_C_BASE,
-    F_PRESS_TS,
-    F_S_STUCK_V,
-    F_S_STUCK_SINCE,
-)
+# Every F_* column starts as NaN ("never seen"); derived from the names so none is forgotten.
+DEVICE_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("F_"))
 
 # Household row.
 H_LAST_ACT = 0  # last activity (device time); NaN: none yet
@@ -96,7 +78,7 @@ HOURS = 24
 H_CNT = 16  # H_CNT + hour: active periods counted at that local hour (float)
 H_EXPO = 40  # H_EXPO + hour: seconds observed at that local hour (float)
 HOUSEHOLD_COLUMNS = 64
-HOUSEHOLD_FLOATS = (H_LAST_ACT, H_LAST_COUNTED, H_EXPO_TS, H_DEADLINE, H_DEADLINE_SCORE)
+HOUSEHOLD_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("H_"))
 
 # Gateway row (one cache line): what arrives from any device behind a gateway.
 GW_LAST_RX = 0  # float: last receive time of any of its devices' readings

@@ -51,6 +51,7 @@ from detectors.codes import (
     R_SMOKE_HIGH,
     R_SMOKE_PRE,
     R_SMOKE_RISING,
+    R_SMOKE_VERIFIED,
     R_STUCK,
     R_TAMPER,
     SELF_TEST,
@@ -108,6 +109,7 @@ class DeviceState:
     cusum: float = 0.0
     pre_since: float = NAN
     rise_since: float = NAN
+    verify_since: float = NAN
     pre_run: int = 0
     fused_run: int = 0
     high_run: int = 0
@@ -380,6 +382,10 @@ class NaiveDetectors:
                 dev.rise_since = t
         else:
             dev.rise_since = NAN
+        if e < f["smoke_verify_pct"]:
+            dev.verify_since = NAN
+        elif math.isnan(dev.verify_since):
+            dev.verify_since = t
 
     def _temperature(self, row: int, t: float, s: int, v: float, dt: float) -> None:
         dev = self.state[s]
@@ -465,6 +471,8 @@ class NaiveDetectors:
                     self._raise(
                         row, s, SMOKE_ALARM, R_SMOKE_RISING, t, srate / f["smoke_rise_pct_per_min"]
                     )
+                elif t - dev.verify_since >= f["smoke_verify_s"]:  # False while NaN
+                    self._raise(row, s, SMOKE_ALARM, R_SMOKE_VERIFIED, t, e / f["smoke_verify_pct"])
                 elif dev.cusum >= f["cusum_h_pct_min"]:
                     self._raise(
                         row, s, SMOKE_ALARM, R_SLOW_RISE, t, dev.cusum / f["cusum_h_pct_min"]
