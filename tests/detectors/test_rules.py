@@ -194,8 +194,11 @@ def test_a_door_then_silence_is_away_and_an_explicit_away_silences_the_check() -
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(6, stop_at_h=10.0)
     readings.append((readings[-1][0] + 60, 1, "door", 1.0))
-    out = play(home, readings, tick_at=readings[-1][0] + 8 * 3600)
-    assert [a for a in out if a.kind == "inactivity"] == []
+    out = play(home, readings, tick_at=readings[-1][0] + 5 * 3600)
+    assert [a for a in out if a.kind == "inactivity"] == []  # the pattern alone would raise
+    later = play(home, readings, tick_at=readings[-1][0] + 7 * 3600)
+    away = [a for a in later if a.kind == "inactivity"]
+    assert [(a.rule, a.ts - readings[-1][0]) for a in away] == [("away_too_long", 6 * 3600)]
     engine = DetectorEngine(home)
     base = _routine(6, stop_at_h=10.0)
     engine.process(batch_of(rows_of(base)))
