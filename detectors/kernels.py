@@ -128,6 +128,7 @@ from detectors.params import (
     P_SMOKE_HIGH_PCT,
     P_SMOKE_PRE_COUNT,
     P_SMOKE_PRE_PCT,
+    P_SMOKE_RATE_SCALE,
     P_SMOKE_RISE_PCT_PER_MIN,
     P_SMOKE_TAU_S,
     P_SMOKE_TREND_TAU_S,
@@ -137,6 +138,7 @@ from detectors.params import (
     P_STUCK_SMOKE_S,
     P_STUCK_TEMPERATURE_S,
     P_TEMP_BASE_TAU_S,
+    P_TEMP_RATE_SCALE,
     P_TEMP_TAU_S,
     P_TEMP_TREND_TAU_S,
     P_UTC_OFFSET_H,
@@ -251,8 +253,10 @@ def _alpha(dt, tau):
 
 
 @njit(cache=True, inline="always")
-def _rate_per_min(fast, slow, tau_fast, tau_slow):
-    return (fast - slow) / (tau_slow - tau_fast) * 60.0
+def _rate_per_min(fast, slow, scale):
+    """Rate of rise per minute from a fast and a slow average; scale = 60 / (tau_slow - tau_fast)
+    (a ramp lags each average by its tau, so the gap between them is slope * (tau difference))."""
+    return (fast - slow) * scale
 
 
 @njit(cache=True, inline="always")
@@ -320,9 +324,7 @@ def _emit(
 @njit(cache=True)
 def _emit_dev(ev_i, ev_f, ev_n, dev_f, params, row, s, p, kind, action, rule, t, score, since):
     """An event carrying the device's current figures as evidence."""
-    ror = _rate_per_min(
-        dev_f[s, F_T_A], dev_f[s, F_T_B], params[p, P_TEMP_TAU_S], params[p, P_TEMP_TREND_TAU_S]
-    )
+    ror = _rate_per_min(dev_f[s, F_T_A], dev_f[s, F_T_B], params[p, P_TEMP_RATE_SCALE])
     _emit(
         ev_i,
         ev_f,
@@ -465,17 +467,13 @@ def _switch(on, latched):
 def _heat_now(dev_f, params, s, p, t):
     """(rise over baseline, rate of rise °C/min) for evidence and scores."""
     trise = dev_f[s, F_T_A] - dev_f[s, F_T_BASE]
-    ror = _rate_per_min(
-        dev_f[s, F_T_A], dev_f[s, F_T_B], params[p, P_TEMP_TAU_S], params[p, P_TEMP_TREND_TAU_S]
-    )
+    ror = _rate_per_min(dev_f[s, F_T_A], dev_f[s, F_T_B], params[p, P_TEMP_RATE_SCALE])
     return trise, ror
 
 
 @njit(cache=True, inline="always")
 def _smoke_rate(dev_f, params, s, p):
-    return _rate_per_min(
-        dev_f[s, F_S_A], dev_f[s, F_S_B], params[p, P_SMOKE_TAU_S], params[p, P_SMOKE_TREND_TAU_S]
-    )
+    return _rate_per_min(dev_f[s, F_S_A], dev_f[s, F_S_B], params[p, P_SMOKE_RATE_SCALE])
 
 
 @njit(cache=True, inline="always")
@@ -947,8 +945,7 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
                 srate = _rate_per_min(
                     dev_f[s, F_S_A],
                     dev_f[s, F_S_B],
-                    params[p, P_SMOKE_TAU_S],
-                    params[p, P_SMOKE_TREND_TAU_S],
+                    params[p, P_SMOKE_RATE_SCALE],
                 )
                 if srate >= params[p, P_SMOKE_RISE_PCT_PER_MIN] and e >= params[p, P_SMOKE_PRE_PCT]:
                     if np.isnan(dev_f[s, F_S_RISE_SINCE]):
@@ -990,7 +987,7 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
                             if dev_i[s, I_FAULTS] & FAULT_TEMP_STUCK:
                                 code |= C_STUCK_OFF
                 dev_f[s, F_T_TS] = t
-                ror = _rate_per_min(dev_f[s, F_T_A], dev_f[s, F_T_B], tau_a, tau_b)
+                ror = _rate_per_min(dev_f[s, F_T_A], dev_f[s, F_T_B], params[p, P_TEMP_RATE_SCALE])
                 if ror < 0.5 * params[p, P_HEAT_RISING_C_PER_MIN]:
                     base = dev_f[s, F_T_BASE]
                     step = _alpha(min(dt, BASE_DT_CAP_S), params[p, P_TEMP_BASE_TAU_S])
@@ -1072,8 +1069,7 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
             ror = _rate_per_min(
                 dev_f[s, F_T_A],
                 dev_f[s, F_T_B],
-                params[p, P_TEMP_TAU_S],
-                params[p, P_TEMP_TREND_TAU_S],
+                params[p, P_TEMP_RATE_SCALE],
             )
             heat_fresh = abs(t - dev_f[s, F_T_TS]) <= age  # False when never read (NaN)
             rising_c = params[p, P_HEAT_RISING_C]

@@ -1,7 +1,7 @@
 """Column indices of the policy parameter table the kernels read (`params[row, P_*]`).
 
 One row per distinct (device type, household overrides); `policy.py` fills it from policy.toml.
-The names are the keys of policy.toml; `offline_after_s` is derived from the heartbeat.
+The names are the keys of policy.toml; DERIVED ones are computed from them (policy.figures).
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ P_INFER_AWAY = 61
 P_AWAY_MAX_S = 62
 P_UTC_OFFSET_H = 63
 P_OFFLINE_AFTER_S = 64
+P_SMOKE_RATE_SCALE = 65
+P_TEMP_RATE_SCALE = 66
 
 PARAMS: tuple[str, ...] = (
     "offline_missed_heartbeats",
@@ -138,5 +140,7 @@ PARAMS: tuple[str, ...] = (
     "away_max_s",
     "utc_offset_h",
     "offline_after_s",
+    "smoke_rate_scale",
+    "temp_rate_scale",
 )
-DERIVED: tuple[str, ...] = ("offline_after_s",)
+DERIVED: tuple[str, ...] = ("offline_after_s", "smoke_rate_scale", "temp_rate_scale")

@@ -134,6 +134,9 @@ class Policy:
             device_type(type_name).heartbeat_interval_s * merged["offline_missed_heartbeats"]
             + merged["offline_grace_s"]
         )
+        # Rates of rise per minute from two averages: (fast - slow) * scale (see kernels).
+        merged["smoke_rate_scale"] = 60.0 / (merged["smoke_trend_tau_s"] - merged["smoke_tau_s"])
+        merged["temp_rate_scale"] = 60.0 / (merged["temp_trend_tau_s"] - merged["temp_tau_s"])
         return merged
 
     def table(

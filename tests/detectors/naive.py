@@ -165,8 +165,9 @@ def _alpha(dt: float, tau: float) -> float:
     return dt / (tau + dt)
 
 
-def _rate(fast: float, slow: float, tau_fast: float, tau_slow: float) -> float:
-    return (fast - slow) / (tau_slow - tau_fast) * 60.0
+def _rate(fast: float, slow: float, scale: float) -> float:
+    """Per minute; scale = 60 / (tau_slow - tau_fast), from policy.figures."""
+    return (fast - slow) * scale
 
 
 def _hour(x: float, offset: float) -> tuple[float, int]:
@@ -376,7 +377,7 @@ class NaiveDetectors:
         elif dev.smoke_clear_run >= f["clear_count"]:
             dev.pre_since = NAN
             dev.cusum = 0.0
-        srate = _rate(ch.fast, ch.slow, f["smoke_tau_s"], f["smoke_trend_tau_s"])
+        srate = _rate(ch.fast, ch.slow, f["smoke_rate_scale"])
         if srate >= f["smoke_rise_pct_per_min"] and e >= f["smoke_pre_pct"]:
             if math.isnan(dev.rise_since):
                 dev.rise_since = t
@@ -400,7 +401,7 @@ class NaiveDetectors:
             if f["stuck_temperature_s"] > 0.0:
                 self._stuck(row, t, s, ch, v, "temp_stuck", f["stuck_temperature_s"])
         ch.ts = t
-        ror = _rate(ch.fast, ch.slow, f["temp_tau_s"], f["temp_trend_tau_s"])
+        ror = _rate(ch.fast, ch.slow, f["temp_rate_scale"])
         if ror < 0.5 * f["heat_rising_c_per_min"]:
             ch.base = ch.base + _alpha(min(dt, BASE_DT_CAP_S), f["temp_base_tau_s"]) * (v - ch.base)
         trise = ch.fast - ch.base
@@ -444,7 +445,7 @@ class NaiveDetectors:
         f = self.figures[s]
         temp, smoke, co = dev.temp, dev.smoke, dev.co
         trise = temp.fast - temp.base
-        ror = _rate(temp.fast, temp.slow, f["temp_tau_s"], f["temp_trend_tau_s"])
+        ror = _rate(temp.fast, temp.slow, f["temp_rate_scale"])
         heat_fresh = not math.isnan(temp.ts) and abs(t - temp.ts) <= f["confirm_age_s"]
         heat_rising = (
             heat_fresh and trise >= f["heat_rising_c"] and ror >= f["heat_rising_c_per_min"]
@@ -467,7 +468,7 @@ class NaiveDetectors:
                 if dev.high_run >= f["smoke_high_count"]:
                     self._raise(row, s, SMOKE_ALARM, R_SMOKE_HIGH, t, e / f["smoke_high_pct"])
                 elif t - dev.rise_since >= f["smoke_escalate_s"]:  # False while NaN
-                    srate = _rate(smoke.fast, smoke.slow, f["smoke_tau_s"], f["smoke_trend_tau_s"])
+                    srate = _rate(smoke.fast, smoke.slow, f["smoke_rate_scale"])
                     self._raise(
                         row, s, SMOKE_ALARM, R_SMOKE_RISING, t, srate / f["smoke_rise_pct_per_min"]
                     )
