@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ingest.cli import app as ingest_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
-from vigil.db.timescale import Retention, configure, maintain
+from vigil.db.timescale import Retention, configure, maintain, retention_for
 from vigil.errors import VigilError
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
@@ -23,6 +24,7 @@ stack_app = typer.Typer(help="The local PostgreSQL + Mosquitto stack.", no_args_
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
 
 out = Console()
 err = Console(stderr=True)
@@ -77,7 +79,7 @@ def stack_status(
 
 
 def _retention(settings: Settings) -> Retention:
-    return Retention(settings.raw_retention_days, settings.rollup_retention_days)
+    return retention_for(settings)
 
 
 @db_app.command("migrate")

@@ -1,0 +1,246 @@
+"""Checks against the registry and the clock: what is stored, and what is dead-lettered and why.
+
+Whole columns are checked at once: one reason code per reading, then one dead letter per reason
+present in the message, carrying a few examples and the count. Good readings of a message with
+some bad ones are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from ingest.columns import EMPTY, Mask, Readings
+from ingest.deadletter import DeadLetter, Reason
+from ingest.registry import (
+    EVENT_KINDS,
+    METRIC_ALLOWED,
+    METRIC_CODE,
+    METRIC_MAX,
+    METRIC_MIN,
+    NO_GATEWAY,
+    NO_TYPE,
+    TYPE_NAMES,
+    RegistrySnapshot,
+    codes,
+)
+from ingest.wire import MessageKey, RawTelemetry, Rejected, Uplink
+
+EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Window:
+    """How far device and gateway clocks may be from ingest's, ahead and behind."""
+
+    max_future_s: float
+    max_age_s: float
+
+    def reason(self, t: float, now: float) -> Reason | None:
+        if not math.isfinite(t) or t > now + self.max_future_s:
+            return Reason.FUTURE_TIMESTAMP
+        if t < now - self.max_age_s:
+            return Reason.STALE_TIMESTAMP
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    slot: int
+    device: str
+    seq: int
+    ts: float
+    rx: float
+    kind: str
+    value: float
+    detail: bytes  # JSON, checked to be storable as jsonb
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A message after the checks: what to store, what to dead-letter, and its identity.
+
+    `key` is None when the message was refused whole before its identity could be trusted;
+    such a message is not remembered for deduplication.
+    """
+
+    topic: str
+    payload: bytes  # kept until commit, for a dead letter if the database refuses the message
+    key: MessageKey | None
+    gateway_index: int
+    readings: Readings
+    events: list[EventRow]
+    dead: list[DeadLetter]
+
+
+def refuse(topic: str, payload: bytes, reason: Reason, detail: str) -> Checked:
+    dead = DeadLetter.of(topic, reason, detail, payload)
+    return Checked(topic, payload, None, NO_GATEWAY, EMPTY, [], [dead])
+
+
+def check(
+    uplink: Uplink, payload: bytes, registry: RegistrySnapshot, window: Window, now: float
+) -> Checked:
+    """Split a parsed message into what is stored and what is dead-lettered."""
+    try:
+        gateway_index = _check_message(uplink, registry, window, now)
+    except Rejected as exc:
+        count = len(uplink.telemetry) if uplink.telemetry is not None else len(uplink.events)
+        dead = DeadLetter.of(uplink.topic, exc.reason, exc.detail, payload, count)
+        return Checked(uplink.topic, payload, None, NO_GATEWAY, EMPTY, [], [dead])
+    dead: list[DeadLetter] = []
+    readings = EMPTY
+    if uplink.telemetry is not None:
+        readings, dead = _check_readings(uplink, payload, gateway_index, registry, window, now)
+    events, dead_events = _check_events(uplink, payload, gateway_index, registry, window, now)
+    return Checked(
+        uplink.topic, payload, uplink.key, gateway_index, readings, events, dead + dead_events
+    )
+
+
+def _check_message(uplink: Uplink, registry: RegistrySnapshot, window: Window, now: float) -> int:
+    gateway = registry.gateways.get(uplink.key.gateway)
+    if gateway is None:
+        raise Rejected(Reason.UNKNOWN_GATEWAY, f"gateway {uplink.key.gateway!r} is not provisioned")
+    if gateway.site != uplink.site:
+        raise Rejected(
+            Reason.GATEWAY_MISMATCH,
+            f"gateway {uplink.key.gateway!r} belongs to site {gateway.site!r}, "
+            f"not {uplink.site!r}",
+        )
+    late = window.reason(uplink.key.sent, now)
+    if late is not None:
+        raise Rejected(late, f"message sent at {uplink.key.sent}, ingest clock {now:.3f}")
+    return gateway.index
+
+
+# Reading checks in order of precedence: a reading is dead-lettered for the first that fails.
+_READING_REASONS = (
+    Reason.UNKNOWN_DEVICE,
+    Reason.WRONG_GATEWAY,
+    Reason.UNKNOWN_METRIC,
+    Reason.OUT_OF_RANGE,
+    Reason.FUTURE_TIMESTAMP,
+    Reason.STALE_TIMESTAMP,
+)
+
+
+def _check_readings(
+    uplink: Uplink,
+    payload: bytes,
+    gateway_index: int,
+    registry: RegistrySnapshot,
+    window: Window,
+    now: float,
+) -> tuple[Readings, list[DeadLetter]]:
+    raw = uplink.telemetry
+    assert raw is not None
+    n = len(raw)
+    slot = codes(raw.device_ids, registry.device_slot, n)
+    metric = codes(raw.metric_names, METRIC_CODE, n)
+    known = slot >= 0
+    safe_slot = np.where(known, slot, 0)
+    gateway = np.where(known, registry.device_gateway[safe_slot], NO_GATEWAY)
+    dtype = np.where(known, registry.device_type[safe_slot], NO_TYPE)
+    safe_metric = np.where(metric >= 0, metric, 0)
+    allowed = (metric >= 0) & (dtype != NO_TYPE) & METRIC_ALLOWED[np.maximum(dtype, 0), safe_metric]
+    in_range = (raw.value >= METRIC_MIN[safe_metric]) & (raw.value <= METRIC_MAX[safe_metric])
+    newest = now + window.max_future_s
+    oldest = now - window.max_age_s
+    failed: list[Mask] = [
+        gateway == NO_GATEWAY,
+        gateway != gateway_index,
+        ~allowed,
+        ~in_range,
+        (raw.ts > newest) | (raw.rx > newest),
+        (raw.ts < oldest) | (raw.rx < oldest),
+    ]
+    reason = np.select(failed, np.arange(1, len(failed) + 1), 0)
+    good = reason == 0
+    readings = Readings(
+        slot[good], metric[good], raw.seq[good], raw.ts[good], raw.rx[good], raw.value[good]
+    )
+    if good.all():
+        return readings, []
+    dead = []
+    for code in np.unique(reason[~good]):
+        rows = np.flatnonzero(reason == code)
+        detail = _describe(raw, rows, code, registry)
+        dead.append(DeadLetter.of(uplink.topic, _READING_REASONS[code - 1], detail, payload, len(rows)))
+    return readings, dead
+
+
+def _describe(raw: RawTelemetry, rows: Any, code: int, registry: RegistrySnapshot) -> str:
+    shown = []
+    for i in rows[:EXAMPLES]:
+        device, metric = raw.device_ids[i], raw.metric_names[i]
+        text = f"{device} seq {raw.seq[i]} {metric}={raw.value[i]!r} ts={raw.ts[i]!r} rx={raw.rx[i]!r}"
+        if _READING_REASONS[code - 1] is Reason.UNKNOWN_METRIC and device in registry.device_slot:
+            type_code = registry.device_type[registry.device_slot[device]]
+            type_name = TYPE_NAMES[type_code] if type_code != NO_TYPE else "unknown type"
+            text += f" (device type {type_name})"
+        shown.append(text)
+    more = f" and {len(rows) - EXAMPLES} more" if len(rows) > EXAMPLES else ""
+    return f"{len(rows)} readings: " + "; ".join(shown) + more
+
+
+def _check_events(
+    uplink: Uplink,
+    payload: bytes,
+    gateway_index: int,
+    registry: RegistrySnapshot,
+    window: Window,
+    now: float,
+) -> tuple[list[EventRow], list[DeadLetter]]:
+    """Events are few and rare, so they are checked one by one."""
+    rows: list[EventRow] = []
+    refused: dict[Reason, list[str]] = {}
+    for event in uplink.events:
+        reason, why = _event_reason(event, gateway_index, registry, window, now)
+        if reason is None:
+            slot = registry.device_slot[event.dev]
+            rows.append(
+                EventRow(slot, event.dev, event.seq, event.ts, event.rx, event.kind,
+                         event.value, msgspec.json.encode(event.detail))
+            )
+        else:
+            refused.setdefault(reason, []).append(f"{event.dev} seq {event.seq} {event.kind}: {why}")
+    dead = [
+        DeadLetter.of(
+            uplink.topic, reason, f"{len(items)} events: " + "; ".join(items[:EXAMPLES]),
+            payload, len(items),
+        )
+        for reason, items in refused.items()
+    ]
+    return rows, dead
+
+
+def _event_reason(
+    event: Any, gateway_index: int, registry: RegistrySnapshot, window: Window, now: float
+) -> tuple[Reason | None, str]:
+    slot = registry.device_slot.get(event.dev, -1)
+    if slot < 0 or registry.device_gateway[slot] == NO_GATEWAY:
+        return Reason.UNKNOWN_DEVICE, "not provisioned"
+    if registry.device_gateway[slot] != gateway_index:
+        return Reason.WRONG_GATEWAY, "provisioned behind another gateway"
+    type_code = int(registry.device_type[slot])
+    if type_code == NO_TYPE or event.kind not in EVENT_KINDS[type_code]:
+        return Reason.UNKNOWN_METRIC, "not an event of this device type"
+    code = METRIC_CODE.get(event.kind)
+    if code is not None and not METRIC_MIN[code] <= event.value <= METRIC_MAX[code]:
+        return Reason.OUT_OF_RANGE, f"value {event.value!r} outside {METRIC_MIN[code]}..{METRIC_MAX[code]}"
+    for t in (event.ts, event.rx):
+        late = window.reason(t, now)
+        if late is not None:
+            return late, f"timestamp {t!r}, ingest clock {now:.3f}"
+    try:
+        detail = msgspec.json.encode(event.detail)
+    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        return Reason.MALFORMED, f"detail cannot be stored as JSON: {exc}"
+    if b"\\u0000" in detail:
+        return Reason.MALFORMED, "detail holds a NUL character, which jsonb refuses"
+    return None, ""
