@@ -71,10 +71,18 @@ def stack_status(
         typer.echo(json.dumps(status))
         return
     table = Table("part", "running", "pid", "address")
-    table.add_row("postgres", str(status["postgres"]["running"]), str(status["postgres"]["pid"]),
-                  str(status["postgres"]["dsn"]))
-    table.add_row("mqtt", str(status["mqtt"]["running"]), str(status["mqtt"]["pid"]),
-                  f"{status['mqtt']['host']}:{status['mqtt']['port']}")
+    table.add_row(
+        "postgres",
+        str(status["postgres"]["running"]),
+        str(status["postgres"]["pid"]),
+        str(status["postgres"]["dsn"]),
+    )
+    table.add_row(
+        "mqtt",
+        str(status["mqtt"]["running"]),
+        str(status["mqtt"]["pid"]),
+        f"{status['mqtt']['host']}:{status['mqtt']['port']}",
+    )
     out.print(table)
 
 
@@ -103,8 +111,10 @@ def db_maintain() -> None:
     settings = _settings()
     with psycopg.connect(database_url(settings), autocommit=True) as conn:
         report = maintain(conn, _retention(settings), datetime.now(UTC))
-    out.print(f"edition {report.edition}: rollups {report.rollup_from} .. {report.rollup_to}, "
-              f"dropped {report.dropped_chunks} chunks")
+    out.print(
+        f"edition {report.edition}: rollups {report.rollup_from} .. {report.rollup_to}, "
+        f"dropped {report.dropped_chunks} chunks"
+    )
 
 
 @app.command("demo")

@@ -46,9 +46,7 @@ install_debs() {
 }
 
 has_timescaledb() {
-  local sharedir
-  sharedir=$("$pg_bin/../bin/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgresql/$pg_major")
-  ls "/usr/share/postgresql/$pg_major/extension/timescaledb.control" >/dev/null 2>&1
+  [ -f "/usr/share/postgresql/$pg_major/extension/timescaledb.control" ]
 }
 
 build_timescaledb() {

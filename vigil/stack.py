@@ -45,13 +45,18 @@ def _service_user(name: str) -> str | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True for a running process; a zombie (exited, not yet reaped by init) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _cmdline(pid: int) -> str:
@@ -205,9 +210,16 @@ class LocalStack:
         result = _run_as(
             user,
             [
-                str(PG_BIN / "initdb"), "-D", str(self.paths.pg_data), "-U", DB_USER,
-                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                "--encoding=UTF8", "--locale=C.UTF-8",
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.paths.pg_data),
+                "-U",
+                DB_USER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
             ],
         )
         pwfile.unlink()
@@ -243,9 +255,17 @@ class LocalStack:
         result = _run_as(
             user,
             [
-                str(PG_BIN / "pg_ctl"), "start", "-D", str(self.paths.pg_data), "-w",
-                "-t", str(int(START_TIMEOUT_S)), "-l", str(self.paths.pg_log),
-                "-o", f"-p {port}",
+                str(PG_BIN / "pg_ctl"),
+                "start",
+                "-D",
+                str(self.paths.pg_data),
+                "-w",
+                "-t",
+                str(int(START_TIMEOUT_S)),
+                "-l",
+                str(self.paths.pg_log),
+                "-o",
+                f"-p {port}",
             ],
         )
         if result.returncode != 0:
@@ -262,6 +282,8 @@ class LocalStack:
             exists = conn.execute("select 1 from pg_database where datname = %s", (DB_NAME,))
             if exists.fetchone() is None:
                 conn.execute(f'create database "{DB_NAME}"')
+        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("create extension if not exists timescaledb")
 
     def _pg_stop(self) -> None:
         if self._pg_pid() is None:
@@ -280,7 +302,8 @@ class LocalStack:
             password = self.settings.mqtt_password.get_secret_value()
             subprocess.run(
                 [MOSQUITTO_PASSWD, "-b", str(p.mqtt_passwd), self.settings.mqtt_username, password],
-                check=True, capture_output=True,
+                check=True,
+                capture_output=True,
             )
         if not p.mqtt_acl.exists():
             p.mqtt_acl.write_text(f"user {self.settings.mqtt_username}\ntopic readwrite #\n")
@@ -329,14 +352,15 @@ class LocalStack:
             return pid
         port = self.settings.stack_mqtt_port
         if _port_open("127.0.0.1", port):
-            raise StackError(
-                f"port {port} is taken by another program; set VIGIL_STACK_MQTT_PORT"
-            )
+            raise StackError(f"port {port} is taken by another program; set VIGIL_STACK_MQTT_PORT")
         self._mqtt_write_config()
         log = self.paths.mqtt_log.open("ab")
         proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.paths.mqtt_conf)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import psycopg
+from psycopg.rows import TupleRow
+
 from vigil.settings import Settings
+
+Conn = psycopg.Connection[TupleRow]
 
 
 def database_url(settings: Settings) -> str:

@@ -10,6 +10,7 @@ from importlib import resources
 
 import psycopg
 
+from vigil.db.connect import Conn
 from vigil.errors import MigrationError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -42,7 +43,7 @@ def bundled_migrations() -> list[Migration]:
     return found
 
 
-def _ensure_table(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+def _ensure_table(conn: Conn) -> None:
     conn.execute(
         """
         create table if not exists schema_migrations (
@@ -55,14 +56,14 @@ def _ensure_table(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     )
 
 
-def applied_versions(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, str]:
+def applied_versions(conn: Conn) -> dict[int, str]:
     """Applied migration versions and their checksums."""
     rows = conn.execute("select version, checksum from schema_migrations").fetchall()
     return {int(str(v)): str(c) for v, c in rows}
 
 
 def migrate(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: Conn,
     migrations: Sequence[Migration] | None = None,
 ) -> list[Migration]:
     """Apply the migrations not applied yet; returns those it applied.
@@ -94,7 +95,7 @@ def migrate(
     return applied
 
 
-def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: Migration) -> None:
+def _apply(conn: Conn, migration: Migration) -> None:
     label = f"{migration.version:04d}_{migration.name}"
     try:
         with conn.transaction():

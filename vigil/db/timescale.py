@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import psycopg
+from vigil.db.connect import Conn
 
 from vigil.settings import Settings
 
@@ -74,7 +74,7 @@ def retention_for(settings: Settings) -> Retention:
     )
 
 
-def detect_edition(conn: psycopg.Connection[tuple[object, ...]]) -> Edition:
+def detect_edition(conn: Conn) -> Edition:
     """Which licence the server runs: 'apache' (Apache-2 only) or 'timescale' (community)."""
     row = conn.execute("select current_setting('timescaledb.license', true)").fetchone()
     license_ = row[0] if row else None
@@ -116,7 +116,7 @@ def plan(edition: Edition, retention: Retention) -> list[str]:
     ]
 
 
-def configure(conn: psycopg.Connection[tuple[object, ...]], retention: Retention) -> Edition:
+def configure(conn: Conn, retention: Retention) -> Edition:
     """Detect the edition and apply its plan; safe to run at every migration."""
     edition = detect_edition(conn)
     with conn.transaction():
@@ -133,9 +133,7 @@ class MaintenanceReport:
     dropped_chunks: int
 
 
-def maintain(
-    conn: psycopg.Connection[tuple[object, ...]], retention: Retention, now: datetime
-) -> MaintenanceReport:
+def maintain(conn: Conn, retention: Retention, now: datetime) -> MaintenanceReport:
     """The fallback's periodic job: refresh rollups and drop expired chunks.
 
     Does nothing under the community edition, whose background jobs do the same.
@@ -148,7 +146,7 @@ def maintain(
         row = conn.execute(
             "select upto from rollup_watermark where name = 'readings_1m' for update"
         ).fetchone()
-        start = (row[0] if row else end - timedelta(days=retention.rollup_days))
+        start = row[0] if row else end - timedelta(days=retention.rollup_days)
         start = min(start, end) - ROLLUP_LOOKBACK
         conn.execute(_REFRESH_ROLLUP, {"start": start, "end": end})
         conn.execute(
