@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="Ingest: the gateways' stream into TimescaleDB and the detectors.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Ingest: the gateways' stream into TimescaleDB and the detectors.", no_args_is_help=True
+)
 err = Console(stderr=True)
 
 

@@ -36,8 +36,12 @@ class Readings:
     def take(self, index: Mask | Int64s) -> Readings:
         """The readings a boolean mask or an index array selects."""
         return Readings(
-            self.device[index], self.metric[index], self.seq[index],
-            self.ts[index], self.rx[index], self.value[index],
+            self.device[index],
+            self.metric[index],
+            self.seq[index],
+            self.ts[index],
+            self.rx[index],
+            self.value[index],
         )
 
     @staticmethod
@@ -60,12 +64,20 @@ class Readings:
 
 
 _DTYPES = {
-    "device": np.dtype(np.int32), "metric": np.dtype(np.int32), "seq": np.dtype(np.int64),
-    "ts": np.dtype(np.float64), "rx": np.dtype(np.float64), "value": np.dtype(np.float64),
+    "device": np.dtype(np.int32),
+    "metric": np.dtype(np.int32),
+    "seq": np.dtype(np.int64),
+    "ts": np.dtype(np.float64),
+    "rx": np.dtype(np.float64),
+    "value": np.dtype(np.float64),
 }
 _FIELDS = tuple(_DTYPES)
 
 EMPTY = Readings(
-    np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64),
-    np.zeros(0, np.float64), np.zeros(0, np.float64), np.zeros(0, np.float64),
+    np.zeros(0, np.int32),
+    np.zeros(0, np.int32),
+    np.zeros(0, np.int64),
+    np.zeros(0, np.float64),
+    np.zeros(0, np.float64),
+    np.zeros(0, np.float64),
 )

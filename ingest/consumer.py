@@ -75,6 +75,7 @@ class Consumer:
         self._lock = threading.Lock()
         self._connection = 0
         self._connected = False
+        self._subscribed = threading.Event()
         # QoS 0 messages are outside the receive window: past this many queued, they are dropped.
         self._qos0_limit = 2 * config.receive_window + 100
         self.client = self._make_client()
@@ -87,19 +88,23 @@ class Consumer:
             manual_ack=True,
         )
         client.username_pw_set(self.config.username, self.config.password)
-        client.reconnect_delay_set(min_delay=0.1, max_delay=5)
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
+        client.on_subscribe = self._handle_subscribe
         return client
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.config.session_expiry_s
         props.ReceiveMaximum = self.config.receive_window
         self.client.connect_async(
-            self.config.host, self.config.port, keepalive=self.config.keepalive_s,
-            clean_start=False, properties=props,
+            self.config.host,
+            self.config.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False,
+            properties=props,
         )
         self.client.loop_start()
 
@@ -112,11 +117,9 @@ class Consumer:
     def connected(self) -> bool:
         return self._connected
 
-    def wait_connected(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self._connected and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self._connected
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait for the broker to confirm a subscription on the current connection."""
+        return self._subscribed.wait(timeout)
 
     def subscribe(self, filters: Iterable[str]) -> None:
         """Add topic filters; they are (re)subscribed on every connection."""
@@ -165,8 +168,18 @@ class Consumer:
         with self._lock:
             self._connection += 1
             self._connected = False
+        self._subscribed.clear()
         self.counters.broker_connected = False
         log.warning("disconnected from the broker: %s", reason)
+
+    def _handle_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], props: Any
+    ) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            log.error("broker refused a subscription: %s", failed)
+        else:
+            self._subscribed.set()
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.qos == 0 and self.inbox.qsize() > self._qos0_limit:
@@ -175,9 +188,16 @@ class Consumer:
         try:
             topic = msg.topic
         except UnicodeDecodeError:
-            topic = repr(msg._topic)  # noqa: SLF001 (paho keeps the raw bytes only there)
+            topic = repr(msg._topic)
         self.inbox.put(
-            Delivery(topic, msg.payload, msg.mid, msg.qos, bool(msg.dup), self._connection,
-                     time.time())
+            Delivery(
+                topic,
+                bytes(msg.payload),
+                msg.mid,
+                msg.qos,
+                bool(msg.dup),
+                self._connection,
+                time.time(),
+            )
         )
         self.counters.messages_received += 1

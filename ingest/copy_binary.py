@@ -57,10 +57,18 @@ def encode_readings(
     out = np.empty(size, dtype=np.uint8)
     out[: len(SIGNATURE)] = np.frombuffer(SIGNATURE, dtype=np.uint8)
     end = _write_rows(
-        out, len(SIGNATURE),
-        pg_micros(readings.ts), readings.device, readings.metric,
-        readings.value.view(np.int64), readings.seq, pg_micros(readings.rx),
-        device_bytes, device_offsets, metric_bytes, metric_offsets,
+        out,
+        len(SIGNATURE),
+        pg_micros(readings.ts),
+        readings.device,
+        readings.metric,
+        readings.value.view(np.int64),
+        readings.seq,
+        pg_micros(readings.rx),
+        device_bytes,
+        device_offsets,
+        metric_bytes,
+        metric_offsets,
     )
     out[end:] = np.frombuffer(TRAILER, dtype=np.uint8)
     return out
@@ -75,16 +83,15 @@ def _put(out: Bytes, pos: int, value: int, width: int) -> int:
 
 @njit(cache=True)
 def _put_text(out: Bytes, pos: int, table: Bytes, offsets: Int64s, code: int) -> int:
-    start = offsets[code]
-    length = offsets[code + 1] - start
+    start = int(offsets[code])
+    length = int(offsets[code + 1]) - start
     pos = _put(out, pos, length, 4)
-    for k in range(length):
-        out[pos + k] = table[start + k]
+    out[pos : pos + length] = table[start : start + length]
     return pos + length
 
 
 @njit(cache=True)
-def _write_rows(
+def _write_rows(  # noqa: PLR0917 (a kernel takes its columns positionally)
     out: Bytes,
     pos: int,
     time_us: Int64s,

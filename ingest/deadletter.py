@@ -37,7 +37,9 @@ class DeadLetter:
     count: int = 1
 
     @classmethod
-    def of(cls, topic: str, reason: Reason, detail: str, payload: bytes, count: int = 1) -> DeadLetter:
+    def of(
+        cls, topic: str, reason: Reason, detail: str, payload: bytes, count: int = 1
+    ) -> DeadLetter:
         topic, detail = _storable(topic), _storable(detail)
         if len(detail) > DETAIL_CAP:
             detail = detail[: DETAIL_CAP - 1] + "…"

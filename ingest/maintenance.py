@@ -68,5 +68,8 @@ class Maintenance:
             if report is not None:
                 log.info(
                     "maintenance (%s): rollups %s .. %s, dropped %d chunks",
-                    report.edition, report.rollup_from, report.rollup_to, report.dropped_chunks,
+                    report.edition,
+                    report.rollup_from,
+                    report.rollup_to,
+                    report.dropped_chunks,
                 )

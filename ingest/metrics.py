@@ -116,8 +116,10 @@ def prometheus_text(snap: dict[str, Any]) -> str:
         if value is None:
             continue
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {float(value)}"]
-    for key, text in (("dead_letters", "dead-letter rows written"),
-                      ("dead_items", "readings, events or messages dead-lettered")):
+    for key, text in (
+        ("dead_letters", "dead-letter rows written"),
+        ("dead_items", "readings, events or messages dead-lettered"),
+    ):
         name = f"vigil_ingest_{key}_total"
         lines += [f"# HELP {name} {text}, by reason", f"# TYPE {name} counter"]
         for reason in Reason:
@@ -156,7 +158,7 @@ class MetricsServer:
 
 def _handler(counters: Counters) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        def do_GET(self) -> None:
             if self.path == "/metrics":
                 body = prometheus_text(counters.snapshot()).encode()
                 kind = "text/plain; version=0.0.4"
@@ -172,7 +174,7 @@ def _handler(counters: Counters) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Scrapes are not worth a log line."""
 
     return Handler

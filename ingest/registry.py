@@ -31,7 +31,9 @@ NO_GATEWAY = -1
 NO_TYPE = -1
 
 
-def _metric_tables() -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _metric_tables() -> tuple[
+    npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]
+]:
     allowed = np.zeros((len(TYPE_NAMES), len(METRIC_NAMES)), dtype=np.bool_)
     for t, name in enumerate(TYPE_NAMES):
         for metric in device_types()[name].metrics:
@@ -136,7 +138,9 @@ class Registry:
             listener(snapshot)
         log.info(
             "registry version %d: %d gateways, %d devices",
-            version, len(snapshot.gateways), len(device_rows),
+            version,
+            len(snapshot.gateways),
+            len(device_rows),
         )
         return snapshot
 
@@ -162,10 +166,10 @@ class Registry:
         n = len(self._ids)
         device_gateway = np.full(n, NO_GATEWAY, dtype=np.int32)
         device_type = np.full(n, NO_TYPE, dtype=np.int32)
-        for device, type_name, gateway_id in device_rows:
-            slot = self._slots[str(device)]
-            device_gateway[slot] = gateways[str(gateway_id)].index
-            device_type[slot] = TYPE_CODE.get(str(type_name), NO_TYPE)
+        for row in device_rows:
+            slot = self._slots[str(row[0])]
+            device_type[slot] = TYPE_CODE.get(str(row[1]), NO_TYPE)
+            device_gateway[slot] = gateways[str(row[2])].index
         return RegistrySnapshot(
             version, dict(self._slots), tuple(self._ids), device_gateway, device_type, gateways
         )

@@ -20,19 +20,19 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from ingest.backoff import Backoff
 from ingest.consumer import BrokerConfig, Consumer, Delivery
-from ingest.dedup import ReplayFilter
 from ingest.deadletter import Reason
+from ingest.dedup import ReplayFilter
 from ingest.errors import IngestError
 from ingest.maintenance import Maintenance
 from ingest.metrics import Counters, MetricsServer
 from ingest.partition import Partition
 from ingest.registry import Registry, RegistrySnapshot, RegistryWatcher
 from ingest.sink import BatchSink, ReadingBatch
-from ingest.store import DatabaseUnavailable, Store
-from ingest.backoff import Backoff
+from ingest.store import DatabaseUnavailableError, Store
 from ingest.validate import Checked, Window, check, refuse
-from ingest.wire import Rejected, parse
+from ingest.wire import RejectedError, parse
 from vigil.db.connect import database_url
 from vigil.db.timescale import retention_for
 from vigil.settings import Settings
@@ -64,7 +64,7 @@ class Batch:
 class IngestOptions:
     """What one worker is: which sites it owns and under which MQTT client id."""
 
-    partition: Partition = Partition()
+    partition: Partition = field(default_factory=Partition)
     client_prefix: str = "vigil-ingest"
     metrics_port: int | None = None  # None: the settings' port
 
@@ -101,7 +101,9 @@ class IngestService:
         # Unset means the local stack's broker, as `database_url` falls back to its database.
         port = s.mqtt_port if s.mqtt_port is not None else s.stack_mqtt_port
         return BrokerConfig(
-            host=s.mqtt_host, port=port, username=s.mqtt_username,
+            host=s.mqtt_host,
+            port=port,
+            username=s.mqtt_username,
             password=s.mqtt_password.get_secret_value(),
             client_id=self.options.partition.client_id(self.options.client_prefix),
             receive_window=s.ingest_receive_window,
@@ -125,8 +127,9 @@ class IngestService:
         maintenance.start()
         committer.start()
         self.consumer.start()
-        log.info("ingest worker %s (%s) running", self.options.partition,
-                 self.consumer.config.client_id)
+        log.info(
+            "ingest worker %s (%s) running", self.options.partition, self.consumer.config.client_id
+        )
         last = Batch()
         try:
             last = self._decode_loop(stop)
@@ -202,25 +205,33 @@ class IngestService:
         try:
             uplink = parse(delivery.topic, delivery.payload)
             checked = check(uplink, delivery.payload, snapshot, self.window, time.time())
-        except Rejected as exc:
+        except RejectedError as exc:
             return refuse(delivery.topic, delivery.payload, exc.reason, exc.detail)
         except Exception as exc:  # a bug must cost one message, not the service
             log.exception("cannot decode a message on %s", delivery.topic)
-            return refuse(delivery.topic, delivery.payload, Reason.MALFORMED, f"ingest error: {exc!r}")
-        if self.sink is not None and checked.key is not None and (
-            len(checked.readings) or checked.events
-        ):
-            self._submit(checked, delivery, snapshot)
+            return refuse(
+                delivery.topic, delivery.payload, Reason.MALFORMED, f"ingest error: {exc!r}"
+            )
+        if self.sink is not None and (len(checked.readings) or checked.events):
+            self._submit(self.sink, checked, delivery, snapshot)
         return checked
 
-    def _submit(self, checked: Checked, delivery: Delivery, snapshot: RegistrySnapshot) -> None:
-        assert self.sink is not None and checked.key is not None
+    def _submit(
+        self, sink: BatchSink, checked: Checked, delivery: Delivery, snapshot: RegistrySnapshot
+    ) -> None:
+        if checked.key is None:  # refused whole: nothing for the detectors
+            return
         batch = ReadingBatch(
-            checked.key.gateway, checked.key.gseq, delivery.received, delivery.dup, snapshot,
-            checked.readings, tuple(checked.events),
+            checked.key.gateway,
+            checked.key.gseq,
+            delivery.received,
+            delivery.dup,
+            snapshot,
+            checked.readings,
+            tuple(checked.events),
         )
         try:
-            self.sink.submit(batch)
+            sink.submit(batch)
         except Exception:  # the detectors' trouble must not stop storage
             log.exception("the batch sink failed on a message from %s", checked.key.gateway)
 
@@ -266,12 +277,16 @@ class IngestService:
         while True:
             try:
                 outcome = self._store.commit(batch.messages)
-            except DatabaseUnavailable as exc:
+            except DatabaseUnavailableError as exc:
                 self.counters.database_up = False
                 now = time.monotonic()
                 retry_at = backoff.failed(now)
-                log.warning("database unavailable (attempt %d), holding %d messages: %s",
-                            backoff.failures, len(batch.messages), exc)
+                log.warning(
+                    "database unavailable (attempt %d), holding %d messages: %s",
+                    backoff.failures,
+                    len(batch.messages),
+                    exc,
+                )
                 if self._abandon.wait(retry_at - now):
                     return False
                 continue

@@ -30,35 +30,40 @@ log = logging.getLogger(__name__)
 Conn = psycopg.Connection[tuple[object, ...]]
 
 _METRIC_TABLE = string_table(METRIC_NAMES)
-_PG_TIME = "timestamptz '2000-01-01 00:00:00+00' + {} * interval '1 microsecond'"
-_UNIX_TIME = "timestamptz '1970-01-01 00:00:00+00' + {} * interval '1 microsecond'"
-
-_CLAIM = f"""
+# Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
+# (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
+_CLAIM = """
 insert into ingested_messages (gateway_id, gateway_seq, sent)
-select g, s, {_UNIX_TIME.format("us")} from unnest(%s::text[], %s::int8[], %s::int8[]) as m(g, s, us)
+select g, s, timestamptz '1970-01-01 00:00:00+00' + us * interval '1 microsecond'
+from unnest(%s::text[], %s::int8[], %s::int8[]) as m(g, s, us)
 on conflict do nothing
 returning gateway_id, gateway_seq, (extract(epoch from sent) * 1000000)::int8
 """
 
 # Which suspect readings are stored already; the time bounds let TimescaleDB skip other chunks.
-_STORED_READINGS = f"""
-select k.i - 1 from unnest(%s::text[], %s::int8[], %s::int8[], %s::text[])
-    with ordinality as k(d, us, s, m, i)
+_STORED_READINGS = """
+select k.i - 1
+from unnest(%s::text[], %s::int8[], %s::int8[], %s::text[]) with ordinality as k(d, us, s, m, i)
 where exists (
     select 1 from readings r
-    where r.device_id = k.d and r.time = {_PG_TIME.format("k.us")} and r.seq = k.s and r.metric = k.m
-      and r.time between {_PG_TIME.format("%s::int8")} and {_PG_TIME.format("%s::int8")}
+    where r.device_id = k.d
+      and r.time = timestamptz '2000-01-01 00:00:00+00' + k.us * interval '1 microsecond'
+      and r.seq = k.s and r.metric = k.m
+      and r.time between timestamptz '2000-01-01 00:00:00+00' + %s * interval '1 microsecond'
+                     and timestamptz '2000-01-01 00:00:00+00' + %s * interval '1 microsecond'
 )
 """
 
-_INSERT_EVENTS = f"""
+_INSERT_EVENTS = """
 insert into device_events (time, device_id, kind, value, seq, gateway_ts, detail)
-select {_PG_TIME.format("k.us")}, k.d, k.k, k.v, k.s, {_PG_TIME.format("k.rx")}, k.j::jsonb
+select t, k.d, k.k, k.v, k.s,
+       timestamptz '2000-01-01 00:00:00+00' + k.rx * interval '1 microsecond', k.j::jsonb
 from unnest(%s::text[], %s::int8[], %s::int8[], %s::text[], %s::float8[], %s::int8[], %s::text[])
-    as k(d, us, s, k, v, rx, j)
+         as k(d, us, s, k, v, rx, j),
+     lateral (select timestamptz '2000-01-01 00:00:00+00' + k.us * interval '1 microsecond') as x(t)
 where not exists (
     select 1 from device_events e
-    where e.device_id = k.d and e.time = {_PG_TIME.format("k.us")} and e.seq = k.s and e.kind = k.k
+    where e.device_id = k.d and e.time = x.t and e.seq = k.s and e.kind = k.k
 )
 """
 
@@ -68,7 +73,7 @@ select * from unnest(%s::text[], %s::text[], %s::text[], %s::bytea[])
 """
 
 
-class DatabaseUnavailable(IngestError):
+class DatabaseUnavailableError(IngestError):
     """The database cannot be reached or lost the connection; the batch is to be retried."""
 
 
@@ -88,8 +93,14 @@ class Outcome:
     seconds: float = 0.0
 
     def add(self, other: Outcome) -> None:
-        for name in ("messages", "duplicate_messages", "readings", "duplicate_readings",
-                     "events", "duplicate_events"):
+        for name in (
+            "messages",
+            "duplicate_messages",
+            "readings",
+            "duplicate_readings",
+            "events",
+            "duplicate_events",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.dead_letters.update(other.dead_letters)
         self.dead_items.update(other.dead_items)
@@ -116,18 +127,18 @@ class Store:
             self._conn = None
 
     def connection(self) -> Conn:
-        """The open connection, reconnecting if needed; DatabaseUnavailable if that fails."""
+        """The open connection, reconnecting if needed; DatabaseUnavailableError if that fails."""
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
         self.close()
         try:
             self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
         except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(f"cannot connect: {exc}") from exc
+            raise DatabaseUnavailableError(f"cannot connect: {exc}") from exc
         return self._conn
 
     def commit(self, messages: Sequence[Checked]) -> Outcome:
-        """Store a batch in one transaction; DatabaseUnavailable leaves nothing half-done.
+        """Store a batch in one transaction; DatabaseUnavailableError leaves nothing half-done.
 
         If the database refuses the batch for its content (no check above caught it), the
         messages are committed one by one and the refused one goes to the dead letters, so
@@ -137,9 +148,12 @@ class Store:
             return self._transaction(self.connection(), messages)
         except psycopg.Error as exc:
             if self._lost(exc):
-                raise DatabaseUnavailable(str(exc)) from exc
-            log.warning("database refused a batch of %d messages (%s); retrying one by one",
-                        len(messages), exc)
+                raise DatabaseUnavailableError(str(exc)) from exc
+            log.warning(
+                "database refused a batch of %d messages (%s); retrying one by one",
+                len(messages),
+                exc,
+            )
         outcome = Outcome()
         for message in messages:
             outcome.add(self._commit_alone(message))
@@ -157,21 +171,29 @@ class Store:
             return self._transaction(self.connection(), [message])
         except psycopg.Error as exc:
             if self._lost(exc):
-                raise DatabaseUnavailable(str(exc)) from exc
+                raise DatabaseUnavailableError(str(exc)) from exc
             log.error("database refused a message on %s: %s", message.topic, exc)
             refused = DeadLetter.of(
-                message.topic, Reason.DATABASE_REFUSED, str(exc), message.payload,
+                message.topic,
+                Reason.DATABASE_REFUSED,
+                str(exc),
+                message.payload,
                 len(message.readings) + len(message.events),
             )
             letter = Checked(
-                message.topic, message.payload, None, message.gateway_index,
-                Readings.concat([]), [], [*message.dead, refused],
+                message.topic,
+                message.payload,
+                None,
+                message.gateway_index,
+                Readings.concat([]),
+                [],
+                [*message.dead, refused],
             )
         try:
             return self._transaction(self.connection(), [letter])
         except psycopg.Error as exc:
             self._lost(exc)
-            raise DatabaseUnavailable(f"cannot even store a dead letter: {exc}") from exc
+            raise DatabaseUnavailableError(f"cannot even store a dead letter: {exc}") from exc
 
     def _transaction(self, conn: Conn, messages: Sequence[Checked]) -> Outcome:
         started = time.perf_counter()
@@ -225,7 +247,7 @@ class Store:
         device_bytes, device_offsets = self._registry.snapshot.id_bytes()
         payload = encode_readings(rows, device_bytes, device_offsets, *_METRIC_TABLE)
         with cur.copy(f"copy readings ({COLUMNS}) from stdin (format binary)") as copy:
-            copy.write(memoryview(payload))
+            copy.write(payload.data)
         outcome.readings = len(rows)
 
     def _stored_already(

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 import numpy as np
 
-from ingest.columns import EMPTY, Mask, Readings
+from ingest.columns import EMPTY, Int64s, Mask, Readings
 from ingest.deadletter import DeadLetter, Reason
 from ingest.registry import (
     EVENT_KINDS,
@@ -28,7 +27,8 @@ from ingest.registry import (
     RegistrySnapshot,
     codes,
 )
-from ingest.wire import MessageKey, RawTelemetry, Rejected, Uplink
+from ingest.wire import MessageKey, RawTelemetry, RejectedError, Uplink
+from vigil.codec import Event
 
 EXAMPLES = 5
 
@@ -88,33 +88,47 @@ def check(
     """Split a parsed message into what is stored and what is dead-lettered."""
     try:
         gateway_index = _check_message(uplink, registry, window, now)
-    except Rejected as exc:
+    except RejectedError as exc:
         count = len(uplink.telemetry) if uplink.telemetry is not None else len(uplink.events)
-        dead = DeadLetter.of(uplink.topic, exc.reason, exc.detail, payload, count)
-        return Checked(uplink.topic, payload, None, NO_GATEWAY, EMPTY, [], [dead])
-    dead: list[DeadLetter] = []
-    readings = EMPTY
-    if uplink.telemetry is not None:
-        readings, dead = _check_readings(uplink, payload, gateway_index, registry, window, now)
-    events, dead_events = _check_events(uplink, payload, gateway_index, registry, window, now)
+        letter = DeadLetter.of(uplink.topic, exc.reason, exc.detail, payload, count)
+        return Checked(uplink.topic, payload, None, NO_GATEWAY, EMPTY, [], [letter])
+    ctx = _Context(uplink, payload, gateway_index, registry, window, now)
+    readings, dead = _check_readings(ctx) if uplink.telemetry is not None else (EMPTY, [])
+    events, dead_events = _check_events(ctx)
     return Checked(
         uplink.topic, payload, uplink.key, gateway_index, readings, events, dead + dead_events
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """One message under check, with what it is checked against."""
+
+    uplink: Uplink
+    payload: bytes
+    gateway_index: int
+    registry: RegistrySnapshot
+    window: Window
+    now: float
+
+    def dead_letter(self, reason: Reason, detail: str, count: int) -> DeadLetter:
+        return DeadLetter.of(self.uplink.topic, reason, detail, self.payload, count)
+
+
 def _check_message(uplink: Uplink, registry: RegistrySnapshot, window: Window, now: float) -> int:
     gateway = registry.gateways.get(uplink.key.gateway)
     if gateway is None:
-        raise Rejected(Reason.UNKNOWN_GATEWAY, f"gateway {uplink.key.gateway!r} is not provisioned")
+        raise RejectedError(
+            Reason.UNKNOWN_GATEWAY, f"gateway {uplink.key.gateway!r} is not provisioned"
+        )
     if gateway.site != uplink.site:
-        raise Rejected(
+        raise RejectedError(
             Reason.GATEWAY_MISMATCH,
-            f"gateway {uplink.key.gateway!r} belongs to site {gateway.site!r}, "
-            f"not {uplink.site!r}",
+            f"gateway {uplink.key.gateway!r} belongs to site {gateway.site!r}, not {uplink.site!r}",
         )
     late = window.reason(uplink.key.sent, now)
     if late is not None:
-        raise Rejected(late, f"message sent at {uplink.key.sent}, ingest clock {now:.3f}")
+        raise RejectedError(late, f"message sent at {uplink.key.sent}, ingest clock {now:.3f}")
     return gateway.index
 
 
@@ -129,17 +143,11 @@ _READING_REASONS = (
 )
 
 
-def _check_readings(
-    uplink: Uplink,
-    payload: bytes,
-    gateway_index: int,
-    registry: RegistrySnapshot,
-    window: Window,
-    now: float,
-) -> tuple[Readings, list[DeadLetter]]:
-    raw = uplink.telemetry
-    assert raw is not None
-    n = len(raw)
+def _check_readings(ctx: _Context) -> tuple[Readings, list[DeadLetter]]:
+    raw = ctx.uplink.telemetry
+    if raw is None:
+        raise TypeError("an event message has no readings")
+    registry, n = ctx.registry, len(raw)
     slot = codes(raw.device_ids, registry.device_slot, n)
     metric = codes(raw.metric_names, METRIC_CODE, n)
     known = slot >= 0
@@ -149,11 +157,11 @@ def _check_readings(
     safe_metric = np.where(metric >= 0, metric, 0)
     allowed = (metric >= 0) & (dtype != NO_TYPE) & METRIC_ALLOWED[np.maximum(dtype, 0), safe_metric]
     in_range = (raw.value >= METRIC_MIN[safe_metric]) & (raw.value <= METRIC_MAX[safe_metric])
-    newest = now + window.max_future_s
-    oldest = now - window.max_age_s
+    newest = ctx.now + ctx.window.max_future_s
+    oldest = ctx.now - ctx.window.max_age_s
     failed: list[Mask] = [
         gateway == NO_GATEWAY,
-        gateway != gateway_index,
+        gateway != ctx.gateway_index,
         ~allowed,
         ~in_range,
         (raw.ts > newest) | (raw.rx > newest),
@@ -164,83 +172,88 @@ def _check_readings(
     readings = Readings(
         slot[good], metric[good], raw.seq[good], raw.ts[good], raw.rx[good], raw.value[good]
     )
-    if good.all():
-        return readings, []
     dead = []
-    for code in np.unique(reason[~good]):
+    for code in np.unique(reason[~good]).tolist():
         rows = np.flatnonzero(reason == code)
-        detail = _describe(raw, rows, code, registry)
-        dead.append(DeadLetter.of(uplink.topic, _READING_REASONS[code - 1], detail, payload, len(rows)))
+        why = _READING_REASONS[code - 1]
+        dead.append(ctx.dead_letter(why, _describe(raw, rows, why, registry), len(rows)))
     return readings, dead
 
 
-def _describe(raw: RawTelemetry, rows: Any, code: int, registry: RegistrySnapshot) -> str:
+def _describe(raw: RawTelemetry, rows: Int64s, why: Reason, registry: RegistrySnapshot) -> str:
     shown = []
-    for i in rows[:EXAMPLES]:
+    for i in rows[:EXAMPLES].tolist():
         device, metric = raw.device_ids[i], raw.metric_names[i]
-        text = f"{device} seq {raw.seq[i]} {metric}={raw.value[i]!r} ts={raw.ts[i]!r} rx={raw.rx[i]!r}"
-        if _READING_REASONS[code - 1] is Reason.UNKNOWN_METRIC and device in registry.device_slot:
-            type_code = registry.device_type[registry.device_slot[device]]
-            type_name = TYPE_NAMES[type_code] if type_code != NO_TYPE else "unknown type"
-            text += f" (device type {type_name})"
+        text = (
+            f"{device} seq {raw.seq[i]} {metric}={raw.value[i]!r} ts={raw.ts[i]!r} rx={raw.rx[i]!r}"
+        )
+        if why is Reason.UNKNOWN_METRIC:
+            type_code = int(registry.device_type[registry.device_slot[device]])
+            text += f" (device type {TYPE_NAMES[type_code] if type_code != NO_TYPE else '?'})"
         shown.append(text)
     more = f" and {len(rows) - EXAMPLES} more" if len(rows) > EXAMPLES else ""
     return f"{len(rows)} readings: " + "; ".join(shown) + more
 
 
-def _check_events(
-    uplink: Uplink,
-    payload: bytes,
-    gateway_index: int,
-    registry: RegistrySnapshot,
-    window: Window,
-    now: float,
-) -> tuple[list[EventRow], list[DeadLetter]]:
+def _check_events(ctx: _Context) -> tuple[list[EventRow], list[DeadLetter]]:
     """Events are few and rare, so they are checked one by one."""
     rows: list[EventRow] = []
     refused: dict[Reason, list[str]] = {}
-    for event in uplink.events:
-        reason, why = _event_reason(event, gateway_index, registry, window, now)
+    for event in ctx.uplink.events:
+        reason, why = _event_owner(event, ctx) or _event_content(event, ctx) or (None, "")
         if reason is None:
-            slot = registry.device_slot[event.dev]
             rows.append(
-                EventRow(slot, event.dev, event.seq, event.ts, event.rx, event.kind,
-                         event.value, msgspec.json.encode(event.detail))
+                EventRow(
+                    ctx.registry.device_slot[event.dev],
+                    event.dev,
+                    event.seq,
+                    event.ts,
+                    event.rx,
+                    event.kind,
+                    event.value,
+                    msgspec.json.encode(event.detail),
+                )
             )
         else:
-            refused.setdefault(reason, []).append(f"{event.dev} seq {event.seq} {event.kind}: {why}")
+            line = f"{event.dev} seq {event.seq} {event.kind}: {why}"
+            refused.setdefault(reason, []).append(line)
     dead = [
-        DeadLetter.of(
-            uplink.topic, reason, f"{len(items)} events: " + "; ".join(items[:EXAMPLES]),
-            payload, len(items),
-        )
-        for reason, items in refused.items()
+        ctx.dead_letter(reason, f"{len(lines)} events: " + "; ".join(lines[:EXAMPLES]), len(lines))
+        for reason, lines in refused.items()
     ]
     return rows, dead
 
 
-def _event_reason(
-    event: Any, gateway_index: int, registry: RegistrySnapshot, window: Window, now: float
-) -> tuple[Reason | None, str]:
-    slot = registry.device_slot.get(event.dev, -1)
-    if slot < 0 or registry.device_gateway[slot] == NO_GATEWAY:
+def _event_owner(event: Event, ctx: _Context) -> tuple[Reason, str] | None:
+    """Why the event's device may not report through this gateway, if it may not."""
+    slot = ctx.registry.device_slot.get(event.dev, -1)
+    gateway = ctx.registry.device_gateway[slot] if slot >= 0 else NO_GATEWAY
+    if gateway == NO_GATEWAY:
         return Reason.UNKNOWN_DEVICE, "not provisioned"
-    if registry.device_gateway[slot] != gateway_index:
+    if gateway != ctx.gateway_index:
         return Reason.WRONG_GATEWAY, "provisioned behind another gateway"
-    type_code = int(registry.device_type[slot])
+    type_code = int(ctx.registry.device_type[slot])
     if type_code == NO_TYPE or event.kind not in EVENT_KINDS[type_code]:
         return Reason.UNKNOWN_METRIC, "not an event of this device type"
+    return None
+
+
+def _event_content(event: Event, ctx: _Context) -> tuple[Reason, str] | None:
+    """Why the event's value, times or detail cannot be stored, if they cannot."""
     code = METRIC_CODE.get(event.kind)
     if code is not None and not METRIC_MIN[code] <= event.value <= METRIC_MAX[code]:
-        return Reason.OUT_OF_RANGE, f"value {event.value!r} outside {METRIC_MIN[code]}..{METRIC_MAX[code]}"
+        return (
+            Reason.OUT_OF_RANGE,
+            f"{event.value!r} outside {METRIC_MIN[code]}..{METRIC_MAX[code]}",
+        )
     for t in (event.ts, event.rx):
-        late = window.reason(t, now)
+        late = ctx.window.reason(t, ctx.now)
         if late is not None:
-            return late, f"timestamp {t!r}, ingest clock {now:.3f}"
+            return late, f"timestamp {t!r}, ingest clock {ctx.now:.3f}"
     try:
         detail = msgspec.json.encode(event.detail)
     except (TypeError, ValueError, UnicodeEncodeError) as exc:
         return Reason.MALFORMED, f"detail cannot be stored as JSON: {exc}"
     if b"\\u0000" in detail:
         return Reason.MALFORMED, "detail holds a NUL character, which jsonb refuses"
-    return None, ""
+    return None

@@ -13,12 +13,19 @@ import numpy as np
 
 from ingest.columns import Floats, Int64s
 from ingest.deadletter import Reason
-from vigil.codec import CodecError, Event, EventBatch, TelemetryBatch, decode_events, decode_telemetry
+from vigil.codec import (
+    CodecError,
+    Event,
+    EventBatch,
+    TelemetryBatch,
+    decode_events,
+    decode_telemetry,
+)
 from vigil.errors import VigilError
 from vigil.topics import Topic, TopicError, TopicKind
 
 
-class Rejected(VigilError):
+class RejectedError(VigilError):
     """A whole message is refused; it goes to the dead letters with `reason`."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
@@ -61,22 +68,22 @@ class Uplink:
 
 
 def parse(topic: str, payload: bytes) -> Uplink:
-    """An uplink message from its topic and bytes, or `Rejected` saying why not."""
+    """An uplink message from its topic and bytes, or `RejectedError` saying why not."""
     try:
         parsed = Topic.parse(topic)
     except TopicError as exc:
-        raise Rejected(Reason.BAD_TOPIC, str(exc)) from exc
+        raise RejectedError(Reason.BAD_TOPIC, str(exc)) from exc
     try:
         if parsed.kind is TopicKind.TELEMETRY:
             batch: TelemetryBatch | EventBatch = decode_telemetry(payload)
         elif parsed.kind is TopicKind.EVENT:
             batch = decode_events(payload)
         else:
-            raise Rejected(Reason.BAD_TOPIC, f"{topic} is not an uplink topic")
+            raise RejectedError(Reason.BAD_TOPIC, f"{topic} is not an uplink topic")
     except CodecError as exc:
-        raise Rejected(Reason.MALFORMED, str(exc)) from exc
+        raise RejectedError(Reason.MALFORMED, str(exc)) from exc
     if batch.gw != parsed.gateway_id:
-        raise Rejected(
+        raise RejectedError(
             Reason.GATEWAY_MISMATCH, f"message from gateway {batch.gw!r} on topic {topic}"
         )
     key = MessageKey(batch.gw, batch.gseq, batch.sent)
@@ -92,5 +99,7 @@ def parse(topic: str, payload: bytes) -> Uplink:
             np.array(batch.value, dtype=np.float64),
         )
     except OverflowError as exc:
-        raise Rejected(Reason.MALFORMED, f"a sequence number does not fit 64 bits: {exc}") from exc
+        raise RejectedError(
+            Reason.MALFORMED, f"a sequence number does not fit 64 bits: {exc}"
+        ) from exc
     return Uplink(topic, parsed.site, key, telemetry, [])

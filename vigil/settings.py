@@ -54,10 +54,15 @@ class Settings(BaseSettings):
         default=20_000, ge=1, description="readings per database transaction, at most"
     )
     ingest_batch_deadline_s: float = Field(
-        default=0.1, gt=0, le=10, description="a batch is committed at latest this long after it opened"
+        default=0.1,
+        gt=0,
+        le=10,
+        description="a batch is committed at latest this long after it opened",
     )
     ingest_receive_window: int = Field(
-        default=2000, ge=1, le=65535,
+        default=2000,
+        ge=1,
+        le=65535,
         description="unacknowledged messages the broker may send to one ingest worker (MQTT 5 "
         "Receive Maximum); with MAX_MESSAGE_BYTES it bounds the worker's memory",
     )
@@ -68,7 +73,8 @@ class Settings(BaseSettings):
         default=300.0, ge=0, description="device clocks may run this far ahead of ingest's"
     )
     ingest_max_age_s: float = Field(
-        default=7 * 86400.0, gt=0,
+        default=7 * 86400.0,
+        gt=0,
         description="oldest reading accepted (a gateway's replay after an outage); also how long "
         "whole messages are remembered for deduplication",
     )

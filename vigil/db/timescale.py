@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from vigil.db.connect import Conn
-
 from vigil.settings import Settings
 
 Edition = Literal["apache", "timescale"]
