@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench clean-var
+.PHONY: setup lint test demo bench bench-ingest clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -27,3 +27,6 @@ bench: setup
 clean-var:
 	-@$(VIGIL) stack down
 	rm -rf var
+
+bench-ingest: setup
+	@$(PY) -m ingest.bench $(BENCH_ARGS)

@@ -77,6 +77,7 @@ class GatewayStream:
     devices: list[str]
     gseq: int = 0
     device_seq: dict[str, int] = field(default_factory=dict)
+    device_ts: dict[str, float] = field(default_factory=dict)
     _next: int = 0
 
     @property
@@ -93,7 +94,9 @@ class GatewayStream:
             device = self.devices[self._next % len(self.devices)]
             self._next += 1
             n = self.device_seq[device] = self.device_seq.get(device, 0) + 1
-            t = now - 0.001 * (frames - k)
+            # A device's clock only moves forward, however fast messages are made.
+            t = max(now - 0.001 * (frames - k), self.device_ts.get(device, 0.0) + 0.001)
+            self.device_ts[device] = t
             for name, v in zip(
                 SMOKE_FRAME, (0.1 + (n % 7) * 0.05, 21.0 + (n % 5), 2.95), strict=True
             ):

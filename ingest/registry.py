@@ -73,6 +73,7 @@ class RegistrySnapshot:
     _copy_table: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]] = field(
         default_factory=list, compare=False, repr=False
     )
+    _rank: list[npt.NDArray[np.int32]] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def slots(self) -> int:
@@ -83,6 +84,16 @@ class RegistrySnapshot:
         if not self._copy_table:
             self._copy_table.append(string_table(self.device_ids))
         return self._copy_table[0]
+
+    def id_rank(self) -> npt.NDArray[np.int32]:
+        """By slot, the rank of the device id in text order: rows sorted by it reach the
+        `(device_id, time)` index in key order, touching each leaf page once."""
+        if not self._rank:
+            rank = np.empty(len(self.device_ids), dtype=np.int32)
+            order = sorted(range(len(self.device_ids)), key=self.device_ids.__getitem__)
+            rank[np.array(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
+            self._rank.append(rank)
+        return self._rank[0]
 
 
 def string_table(names: Iterable[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:

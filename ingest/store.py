@@ -244,7 +244,9 @@ class Store:
         rows = readings.take(keep)
         if len(rows) == 0:
             return
-        device_bytes, device_offsets = self._registry.snapshot.id_bytes()
+        snapshot = self._registry.snapshot
+        rows = rows.take(np.lexsort((rows.ts, snapshot.id_rank()[rows.device])))
+        device_bytes, device_offsets = snapshot.id_bytes()
         payload = encode_readings(rows, device_bytes, device_offsets, *_METRIC_TABLE)
         with cur.copy(f"copy readings ({COLUMNS}) from stdin (format binary)") as copy:
             copy.write(payload.data)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from ingest.columns import EMPTY, Int64s, Mask, Readings
+from ingest import reading_checks as rc
+from ingest.columns import EMPTY, Int64s, Readings
 from ingest.deadletter import DeadLetter, Reason
 from ingest.registry import (
     EVENT_KINDS,
@@ -132,15 +133,15 @@ def _check_message(uplink: Uplink, registry: RegistrySnapshot, window: Window, n
     return gateway.index
 
 
-# Reading checks in order of precedence: a reading is dead-lettered for the first that fails.
-_READING_REASONS = (
-    Reason.UNKNOWN_DEVICE,
-    Reason.WRONG_GATEWAY,
-    Reason.UNKNOWN_METRIC,
-    Reason.OUT_OF_RANGE,
-    Reason.FUTURE_TIMESTAMP,
-    Reason.STALE_TIMESTAMP,
-)
+# Dead-letter reasons by the kernel's codes (ingest.reading_checks), in order of precedence.
+_READING_REASONS = {
+    rc.UNKNOWN_DEVICE: Reason.UNKNOWN_DEVICE,
+    rc.WRONG_GATEWAY: Reason.WRONG_GATEWAY,
+    rc.UNKNOWN_METRIC: Reason.UNKNOWN_METRIC,
+    rc.OUT_OF_RANGE: Reason.OUT_OF_RANGE,
+    rc.FUTURE: Reason.FUTURE_TIMESTAMP,
+    rc.STALE: Reason.STALE_TIMESTAMP,
+}
 
 
 def _check_readings(ctx: _Context) -> tuple[Readings, list[DeadLetter]]:
@@ -150,32 +151,29 @@ def _check_readings(ctx: _Context) -> tuple[Readings, list[DeadLetter]]:
     registry, n = ctx.registry, len(raw)
     slot = codes(raw.device_ids, registry.device_slot, n)
     metric = codes(raw.metric_names, METRIC_CODE, n)
-    known = slot >= 0
-    safe_slot = np.where(known, slot, 0)
-    gateway = np.where(known, registry.device_gateway[safe_slot], NO_GATEWAY)
-    dtype = np.where(known, registry.device_type[safe_slot], NO_TYPE)
-    safe_metric = np.where(metric >= 0, metric, 0)
-    allowed = (metric >= 0) & (dtype != NO_TYPE) & METRIC_ALLOWED[np.maximum(dtype, 0), safe_metric]
-    in_range = (raw.value >= METRIC_MIN[safe_metric]) & (raw.value <= METRIC_MAX[safe_metric])
-    newest = ctx.now + ctx.window.max_future_s
-    oldest = ctx.now - ctx.window.max_age_s
-    failed: list[Mask] = [
-        gateway == NO_GATEWAY,
-        gateway != ctx.gateway_index,
-        ~allowed,
-        ~in_range,
-        (raw.ts > newest) | (raw.rx > newest),
-        (raw.ts < oldest) | (raw.rx < oldest),
-    ]
-    reason = np.select(failed, np.arange(1, len(failed) + 1), 0)
-    good = reason == 0
+    reason, bad = rc.reading_reasons(
+        slot,
+        metric,
+        raw.value,
+        raw.ts,
+        raw.rx,
+        gateway=ctx.gateway_index,
+        device_gateway=registry.device_gateway,
+        device_type=registry.device_type,
+        allowed=METRIC_ALLOWED,
+        limits=(METRIC_MIN, METRIC_MAX),
+        window=(ctx.now - ctx.window.max_age_s, ctx.now + ctx.window.max_future_s),
+    )
+    if bad == 0:
+        return Readings(slot, metric, raw.seq, raw.ts, raw.rx, raw.value), []
+    good = reason == rc.GOOD
     readings = Readings(
         slot[good], metric[good], raw.seq[good], raw.ts[good], raw.rx[good], raw.value[good]
     )
     dead = []
     for code in np.unique(reason[~good]).tolist():
         rows = np.flatnonzero(reason == code)
-        why = _READING_REASONS[code - 1]
+        why = _READING_REASONS[code]
         dead.append(ctx.dead_letter(why, _describe(raw, rows, why, registry), len(rows)))
     return readings, dead
 

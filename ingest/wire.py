@@ -8,6 +8,7 @@ numpy arrays in one C-level pass each.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -67,10 +68,16 @@ class Uplink:
     events: list[Event]
 
 
+@lru_cache(maxsize=65536)
+def _topic(topic: str) -> Topic:
+    """Topics repeat (one or two per gateway), so each is parsed once."""
+    return Topic.parse(topic)
+
+
 def parse(topic: str, payload: bytes) -> Uplink:
     """An uplink message from its topic and bytes, or `RejectedError` saying why not."""
     try:
-        parsed = Topic.parse(topic)
+        parsed = _topic(topic)
     except TopicError as exc:
         raise RejectedError(Reason.BAD_TOPIC, str(exc)) from exc
     try:
