@@ -2,7 +2,8 @@
 
 paho's network thread only queues each message; the committer acknowledges after the commit.
 The broker sends at most `receive_window` unacknowledged messages (MQTT 5 Receive Maximum),
-so a stalled database stops the flow at the broker, which holds the backlog, and bounds memory.
+so a stalled database stops the flow at the broker, which holds the backlog; the inbox's byte
+bound backs that up where the broker overshoots the window.
 
 Packet ids are per connection: after a reconnect the broker resends every unacknowledged
 message, so acknowledgements for messages of an earlier connection are not sent (they would
@@ -13,7 +14,6 @@ different, uncommitted message).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.inbox import Inbox
 from ingest.metrics import Counters
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Consumer:
     def __init__(
         self,
         config: BrokerConfig,
-        inbox: queue.SimpleQueue[Delivery],
+        inbox: Inbox[Delivery],
         counters: Counters,
         on_connected: Callable[[], None] | None = None,
     ) -> None:
@@ -76,8 +77,6 @@ class Consumer:
         self._connection = 0
         self._connected = False
         self._subscribed = threading.Event()
-        # QoS 0 messages are outside the receive window: past this many queued, they are dropped.
-        self._qos0_limit = 2 * config.receive_window + 100
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -182,22 +181,13 @@ class Consumer:
             self._subscribed.set()
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.qos == 0 and self.inbox.qsize() > self._qos0_limit:
-            self.counters.qos0_dropped += 1
-            return
         try:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = repr(msg._topic)
-        self.inbox.put(
-            Delivery(
-                topic,
-                bytes(msg.payload),
-                msg.mid,
-                msg.qos,
-                bool(msg.dup),
-                self._connection,
-                time.time(),
-            )
+        payload = bytes(msg.payload)
+        delivery = Delivery(
+            topic, payload, msg.mid, msg.qos, bool(msg.dup), self._connection, time.time()
         )
+        self.inbox.put(delivery, len(payload) + len(topic))
         self.counters.messages_received += 1

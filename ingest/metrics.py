@@ -32,7 +32,8 @@ class Counters:
     events_duplicate: int = 0
     dead_letters: Counter[Reason] = field(default_factory=Counter)
     dead_items: Counter[Reason] = field(default_factory=Counter)
-    qos0_dropped: int = 0
+    inbox_bytes: int = 0
+    inbox_full_waits: int = 0
     commits: int = 0
     commit_seconds_sum: float = 0.0
     commit_buckets: list[int] = field(default_factory=lambda: [0] * len(COMMIT_BUCKETS))
@@ -75,7 +76,8 @@ class Counters:
                 "events_duplicate": self.events_duplicate,
                 "dead_letters": {r.value: n for r, n in sorted(self.dead_letters.items())},
                 "dead_items": {r.value: n for r, n in sorted(self.dead_items.items())},
-                "qos0_dropped": self.qos0_dropped,
+                "inbox_bytes": self.inbox_bytes,
+                "inbox_full_waits": self.inbox_full_waits,
                 "commits": self.commits,
                 "commit_seconds_sum": self.commit_seconds_sum,
                 "commit_buckets": dict(zip(COMMIT_BUCKETS, self.commit_buckets, strict=True)),
@@ -98,7 +100,8 @@ _HELP = {
     "readings_duplicate": ("counter", "readings dropped as already stored"),
     "events": ("counter", "device events stored"),
     "events_duplicate": ("counter", "device events dropped as already stored"),
-    "qos0_dropped": ("counter", "QoS 0 messages dropped while the inbox was full"),
+    "inbox_bytes": ("gauge", "bytes of received messages waiting to be decoded"),
+    "inbox_full_waits": ("counter", "times the network thread waited for room in the inbox"),
     "lag_seconds": ("gauge", "now minus the gateway send time of the newest committed message"),
     "oldest_pending_seconds": ("gauge", "age of the oldest message received but not acknowledged"),
     "pending_messages": ("gauge", "messages received but not yet acknowledged"),

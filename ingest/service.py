@@ -25,6 +25,7 @@ from ingest.consumer import BrokerConfig, Consumer, Delivery
 from ingest.deadletter import Reason
 from ingest.dedup import ReplayFilter
 from ingest.errors import IngestError
+from ingest.inbox import Inbox
 from ingest.maintenance import Maintenance
 from ingest.metrics import Counters, MetricsServer
 from ingest.partition import Partition
@@ -86,7 +87,7 @@ class IngestService:
         self.counters = Counters()
         self.registry = Registry()
         self.window = Window(settings.ingest_max_future_s, settings.ingest_max_age_s)
-        self.inbox: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self.inbox: Inbox[Delivery] = Inbox(settings.ingest_inbox_max_bytes)
         # Two batches may wait for the committer: one committing, one ready behind it.
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._store = Store(self.dsn, self.registry, ReplayFilter())
@@ -187,12 +188,11 @@ class IngestService:
         batch = Batch()
         while not stop.is_set():
             wait = s.ingest_batch_deadline_s - (time.monotonic() - batch.opened)
-            try:
-                delivery = self.inbox.get(timeout=max(wait, 0.0) if batch.messages else 0.2)
-            except queue.Empty:
-                delivery = None
+            delivery = self.inbox.get(timeout=max(wait, 0.0) if batch.messages else 0.2)
             if delivery is not None:
                 batch.add(self._decode(delivery), delivery)
+                self.counters.inbox_bytes = self.inbox.bytes
+                self.counters.inbox_full_waits = self.inbox.waits
             due = time.monotonic() - batch.opened >= s.ingest_batch_deadline_s
             if batch.messages and (batch.rows >= s.ingest_batch_rows or due):
                 if not self._hand_over(batch, stop):

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         description="unacknowledged messages the broker may send to one ingest worker (MQTT 5 "
         "Receive Maximum); with MAX_MESSAGE_BYTES it bounds the worker's memory",
     )
+    ingest_inbox_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="received bytes waiting to be decoded, at most; past it TCP holds the broker",
+    )
     ingest_session_expiry_s: int = Field(
         default=7 * 86400, ge=60, description="how long the broker keeps a stopped worker's backlog"
     )
