@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -137,12 +137,28 @@ class Registry:
 
     def load(self, conn: psycopg.Connection[tuple[object, ...]]) -> RegistrySnapshot:
         """Read the registry in one repeatable-read transaction and publish it as the snapshot."""
-        with self._lock:
-            with conn.transaction():
-                conn.execute("set transaction isolation level repeatable read")
-                version = self.current_version(conn)
-                gateway_rows = conn.execute(_LOAD_GATEWAYS).fetchall()
-                device_rows = conn.execute(_LOAD_DEVICES).fetchall()
+        with conn.transaction():
+            conn.execute("set transaction isolation level repeatable read")
+            version = self.current_version(conn)
+            gateway_rows = conn.execute(_LOAD_GATEWAYS).fetchall()
+            device_rows = conn.execute(_LOAD_DEVICES).fetchall()
+        return self.apply(version, gateway_rows, device_rows)
+
+    def refresh(self, conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+        """Reload if the registry changed since the snapshot; True if it did."""
+        if self.current_version(conn) == self.snapshot.version:
+            return False
+        self.load(conn)
+        return True
+
+    def apply(
+        self,
+        version: int,
+        gateway_rows: Sequence[tuple[object, ...]],
+        device_rows: Sequence[tuple[object, ...]],
+    ) -> RegistrySnapshot:
+        """Publish a snapshot of (gateway id, site) and (device id, type, gateway id) rows."""
+        with self._lock:  # slots are handed out in _build
             snapshot = self._build(version, gateway_rows, device_rows)
             self.snapshot = snapshot
         for listener in self._listeners:
@@ -155,18 +171,11 @@ class Registry:
         )
         return snapshot
 
-    def refresh(self, conn: psycopg.Connection[tuple[object, ...]]) -> bool:
-        """Reload if the registry changed since the snapshot; True if it did."""
-        if self.current_version(conn) == self.snapshot.version:
-            return False
-        self.load(conn)
-        return True
-
     def _build(
         self,
         version: int,
-        gateway_rows: list[tuple[object, ...]],
-        device_rows: list[tuple[object, ...]],
+        gateway_rows: Sequence[tuple[object, ...]],
+        device_rows: Sequence[tuple[object, ...]],
     ) -> RegistrySnapshot:
         gateways = {str(gid): Gateway(i, str(site)) for i, (gid, site) in enumerate(gateway_rows)}
         for row in device_rows:

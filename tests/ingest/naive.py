@@ -39,3 +39,30 @@ def first_occurrences(readings: Readings) -> list[bool]:
         keep.append(key not in seen)
         seen.add(key)
     return keep
+
+
+def reading_reasons(
+    slot, metric, value, ts, rx, *, gateway, device_gateway, device_type, allowed, limits, window
+) -> list[int]:
+    """The kernel's reason codes, one `if` at a time."""
+    low, high = limits
+    oldest, newest = window
+    codes = []
+    for i in range(len(slot)):
+        s, m = int(slot[i]), int(metric[i])
+        if s < 0 or device_gateway[s] < 0:
+            code = 1
+        elif device_gateway[s] != gateway:
+            code = 2
+        elif m < 0 or device_type[s] < 0 or not allowed[device_type[s], m]:
+            code = 3
+        elif not (low[m] <= value[i] <= high[m]):
+            code = 4
+        elif not (ts[i] <= newest and rx[i] <= newest):
+            code = 5
+        elif ts[i] < oldest or rx[i] < oldest:
+            code = 6
+        else:
+            code = 0
+        codes.append(code)
+    return codes
