@@ -190,7 +190,7 @@ class IngestService:
             wait = s.ingest_batch_deadline_s - (time.monotonic() - batch.opened)
             delivery = self.inbox.get(timeout=max(wait, 0.0) if batch.messages else 0.2)
             if delivery is not None:
-                batch.add(self._decode(delivery), delivery)
+                batch.add(self.decode(delivery), delivery)
                 self.counters.inbox_bytes = self.inbox.bytes
                 self.counters.inbox_full_waits = self.inbox.waits
             due = time.monotonic() - batch.opened >= s.ingest_batch_deadline_s
@@ -200,7 +200,8 @@ class IngestService:
                 batch = Batch()
         return batch
 
-    def _decode(self, delivery: Delivery) -> Checked:
+    def decode(self, delivery: Delivery) -> Checked:
+        """Parse and check one message and hand it to the sink; never raises."""
         snapshot = self.registry.snapshot
         try:
             uplink = parse(delivery.topic, delivery.payload)
