@@ -120,6 +120,10 @@ class Consumer:
         """Wait for the broker to confirm a subscription on the current connection."""
         return self._subscribed.wait(timeout)
 
+    @property
+    def filters(self) -> frozenset[str]:
+        return frozenset(self._filters)
+
     def subscribe(self, filters: Iterable[str]) -> None:
         """Add topic filters; they are (re)subscribed on every connection."""
         new = set(filters) - self._filters

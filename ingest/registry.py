@@ -230,8 +230,9 @@ class RegistryWatcher:
 
     def _watch(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         while not self._stop.is_set():
-            for _ in conn.notifies(timeout=self._poll_s, stop_after=1):
+            # Each generator is run to its end before the next: a suspended one holds the
+            # connection's lock, and a nested call would wait for it forever.
+            if list(conn.notifies(timeout=self._poll_s, stop_after=1)):
                 # A provisioning run changes many rows: let the burst settle, reload once.
-                for _ in conn.notifies(timeout=0.2):
-                    pass
+                list(conn.notifies(timeout=0.2))
             self._registry.refresh(conn)
