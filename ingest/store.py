@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 Conn = psycopg.Connection[tuple[object, ...]]
 
 _METRIC_TABLE = string_table(METRIC_NAMES)
+STATEMENT_TIMEOUT_MS = 60_000
 # Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
 # (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
 _CLAIM = """
@@ -132,7 +133,16 @@ class Store:
             return self._conn
         self.close()
         try:
-            self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
+            self._conn = psycopg.connect(
+                self._dsn,
+                autocommit=True,
+                connect_timeout=5,
+                # A hung server must surface as an error, to be retried, not as a silent stall.
+                options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+            )
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailableError(f"cannot connect: {exc}") from exc
         return self._conn

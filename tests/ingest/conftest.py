@@ -14,6 +14,7 @@ import pytest
 
 from ingest.loadgen import Layout, forget_session
 from ingest.service import IngestOptions, IngestService
+from ingest.sink import BatchSink
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
 from vigil.settings import Settings
@@ -54,12 +55,17 @@ def count(dsn: str, sql: str, *params: Any) -> int:
 
 @contextmanager
 def running_ingest(
-    settings: Settings, dsn: str, options: IngestOptions | None = None, **overrides: Any
+    settings: Settings,
+    dsn: str,
+    options: IngestOptions | None = None,
+    *,
+    sink: BatchSink | None = None,
+    **overrides: Any,
 ) -> Iterator[IngestService]:
     """An ingest worker in a thread of this process, stopped (and its session dropped) after."""
     options = options or IngestOptions(client_prefix=f"test-{uuid.uuid4().hex[:8]}")
     tuned = settings.model_copy(update={"ingest_batch_deadline_s": 0.05, **overrides})
-    service = IngestService(tuned, options, dsn=dsn)
+    service = IngestService(tuned, options, sink=sink, dsn=dsn)
     stop = threading.Event()
     thread = threading.Thread(target=service.run, args=(stop,), name="test-ingest")
     thread.start()

@@ -147,3 +147,26 @@ def test_postgres_stopped_for_20_s_mid_stream_loses_nothing_and_ingest_recovers_
         assert service.counters.database_up
     assert count(ingest_dsn, ROWS) == total
     assert count(ingest_dsn, IDENTITIES) == total
+
+
+def test_sigterm_stops_the_worker_cleanly(settings: Settings, ingest_dsn: str, layout: Layout):
+    prefix = f"test-term-{uuid.uuid4().hex[:8]}"
+    try:
+        with ingest_process(settings, ingest_dsn, prefix) as proc:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+    finally:
+        forget_session(settings, f"{prefix}-0of1")
+
+
+def test_a_bad_partition_is_refused_with_a_clear_message():
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil.cli", "ingest", "run", "--partition", "2/2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "partition 2/2" in result.stderr
