@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-ingest clean-var
+.PHONY: setup lint test demo bench bench-ingest bench-ingest-dedup clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -30,3 +30,6 @@ clean-var:
 
 bench-ingest: setup
 	@$(PY) -m ingest.bench $(BENCH_ARGS)
+
+bench-ingest-dedup: setup
+	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
