@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="measure 60 s (the documented run)")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--naive-seconds", type=float, default=10.0)
+    parser.add_argument("--naive-seconds", type=float, default=15.0)
     parser.add_argument("--gateways", type=int, default=40)
     parser.add_argument("--devices-per-gateway", type=int, default=100)
     parser.add_argument("--lead", type=int, default=400_000)
