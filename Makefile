@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-ingest bench-ingest-dedup clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-ingest bench-ingest-dedup clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,15 +21,17 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: setup
-	@echo "no benchmarks yet"
+bench: bench-gateway bench-ingest
 
-clean-var:
-	-@$(VIGIL) stack down
-	rm -rf var
+bench-gateway: setup
+	@$(PY) -m gateway.bench
 
 bench-ingest: setup
 	@$(PY) -m ingest.bench $(BENCH_ARGS)
 
 bench-ingest-dedup: setup
 	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
+
+clean-var:
+	-@$(VIGIL) stack down
+	rm -rf var

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.baseline import run_naive
 from ingest.loadgen import Layout, Publisher, forget_session, streams
@@ -167,10 +168,23 @@ def _machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _metrics(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics.json", timeout=5) as r:
-        data: dict[str, Any] = json.load(r)
-    return data
+def _metrics(port: int) -> dict[str, float]:
+    """The worker's counters, from its Prometheus `/metrics` (it is the only ingest there)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}"] = sample.value
+    dead = [v for k, v in values.items() if k.startswith("vigil_ingest_dead_letters_total{")]
+    return {
+        "readings": values.get("vigil_ingest_readings_total{outcome=stored}", 0.0),
+        "readings_duplicate": values.get("vigil_ingest_readings_total{outcome=duplicate}", 0.0),
+        "dead_letters": sum(dead),
+        "commit_seconds_sum": values.get("vigil_ingest_commit_seconds_sum{}", 0.0),
+        "commits": values.get("vigil_ingest_commit_seconds_count{}", 0.0),
+    }
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -191,6 +205,7 @@ def _start_ingest(
         "VIGIL_STACK_MQTT_PORT": str(settings.stack_mqtt_port),
         # Rollups re-aggregate recent hours each pass: that job is not what is measured here.
         "VIGIL_INGEST_MAINTAIN_INTERVAL_S": "86400",
+        "VIGIL_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
         [
@@ -203,8 +218,6 @@ def _start_ingest(
             client_prefix,
             "--metrics-port",
             str(port),
-            "--log-level",
-            "warning",
         ],
         env=env,
     )
@@ -235,8 +248,8 @@ def measure_ingest(
         t_measured = 0.0
         while time.monotonic() < t_end:
             snap = _metrics(port)
-            committed.value = snap["readings"] + snap["readings_duplicate"]
-            samples.append((time.monotonic(), snap["readings"], _rss_mb(proc.pid)))
+            committed.value = int(snap["readings"] + snap["readings_duplicate"])
+            samples.append((time.monotonic(), int(snap["readings"]), _rss_mb(proc.pid)))
             if not cpu_start and time.monotonic() >= t_start:
                 probe = CpuProbe.of(stack, proc.pid, pub.pid)
                 cpu_start = probe.read()
@@ -296,8 +309,8 @@ def _summarise(
         "rss_last_quarter_mb": round(statistics.median(rss[-quarter:]), 1),
         "published_readings": published,
         "stored_readings": stored,
-        "duplicates_dropped": final["readings_duplicate"],
-        "dead_letters": sum(final["dead_letters"].values()),
+        "duplicates_dropped": int(final["readings_duplicate"]),
+        "dead_letters": int(final["dead_letters"]),
         "commit_ms_mean": round(1000 * final["commit_seconds_sum"] / max(1, final["commits"]), 1),
     }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from typing import Annotated
@@ -25,21 +24,20 @@ def run(
         str, typer.Option(help="MQTT client id prefix; the id must be stable across restarts")
     ] = "vigil-ingest",
     metrics_port: Annotated[
-        int | None, typer.Option(help="serve /metrics and /metrics.json here (0: off)")
+        int | None,
+        typer.Option(help="serve /metrics and /healthz here (0: off); default VIGIL_METRICS_PORT"),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
 ) -> None:
     """Run one ingest worker until SIGINT or SIGTERM."""
     from ingest.errors import IngestError
     from ingest.partition import Partition
     from ingest.service import IngestOptions, IngestService
+    from vigil.observability import configure_logging
     from vigil.settings import get_settings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = get_settings()
+        configure_logging("ingest", settings.log_level)
         options = IngestOptions(Partition.parse(partition), client_prefix, metrics_port)
         service = IngestService(settings, options)
     except (IngestError, ValueError) as exc:

@@ -15,7 +15,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import psycopg
@@ -27,7 +26,7 @@ from ingest.dedup import ReplayFilter
 from ingest.errors import IngestError
 from ingest.inbox import Inbox
 from ingest.maintenance import Maintenance
-from ingest.metrics import Counters, MetricsServer
+from ingest.metrics import Counters
 from ingest.partition import Partition
 from ingest.registry import Registry, RegistrySnapshot, RegistryWatcher
 from ingest.sink import BatchSink, ReadingBatch
@@ -36,6 +35,7 @@ from ingest.validate import Checked, Window, check, refuse
 from ingest.wire import RejectedError, parse
 from vigil.db.connect import database_url
 from vigil.db.timescale import retention_for
+from vigil.observability import INGEST, Health, Heartbeat, ObservabilityServer, flag, serve
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,20 @@ class IngestService:
         # Two batches may wait for the committer: one committing, one ready behind it.
         self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
         self._store = Store(self.dsn, self.registry, ReplayFilter())
-        self._in_flight: deque[float] = deque()  # arrival of each handed-over batch's first message
-        self._in_flight_lock = threading.Lock()
         self._abandon = threading.Event()  # shutdown grace is over: stop retrying the database
         self.consumer = Consumer(self._broker_config(), self.inbox, self.counters)
-        self.metrics_server: MetricsServer | None = None
+        self.heartbeat = Heartbeat("decode loop", max_age_s=30)
+        self.health = Health(
+            "ingest",
+            {
+                "broker": flag(
+                    lambda: self.counters.broker_connected, "not connected to the broker"
+                ),
+                "database": flag(lambda: self.counters.database_up, "database unavailable"),
+                "decode loop": self.heartbeat.check,
+            },
+        )
+        self.observability: ObservabilityServer | None = None
 
     def _broker_config(self) -> BrokerConfig:
         s = self.settings
@@ -140,12 +149,12 @@ class IngestService:
             maintenance.join(2.0)
 
     def _start_metrics(self) -> None:
-        port = self.options.metrics_port
-        port = self.settings.ingest_metrics_port if port is None else port
-        if port:
-            self.metrics_server = MetricsServer(self.counters, port)
-            self.metrics_server.start()
-            log.info("metrics on http://127.0.0.1:%d/metrics", self.metrics_server.port)
+        """`/metrics` and `/healthz` (docs/observability.md), when a port is configured."""
+        settings = self.settings
+        if self.options.metrics_port is not None:
+            settings = settings.model_copy(update={"metrics_port": self.options.metrics_port})
+        self.counters.export()
+        self.observability = serve(settings, self.health, INGEST)
 
     def _load_registry(self, stop: threading.Event) -> None:
         """Wait for the database, check its schema, load the registry."""
@@ -177,8 +186,8 @@ class IngestService:
         timer.cancel()
         self.consumer.stop()
         self._store.close()
-        if self.metrics_server is not None:
-            self.metrics_server.stop()
+        if self.observability is not None:
+            self.observability.stop()
         log.info("ingest worker stopped")
 
     # ---- decoding thread -----------------------------------------------------------------
@@ -187,12 +196,11 @@ class IngestService:
         s = self.settings
         batch = Batch()
         while not stop.is_set():
+            self.heartbeat.beat()
             wait = s.ingest_batch_deadline_s - (time.monotonic() - batch.opened)
             delivery = self.inbox.get(timeout=max(wait, 0.0) if batch.messages else 0.2)
             if delivery is not None:
                 batch.add(self.decode(delivery), delivery)
-                self.counters.inbox_bytes = self.inbox.bytes
-                self.counters.inbox_full_waits = self.inbox.waits
             due = time.monotonic() - batch.opened >= s.ingest_batch_deadline_s
             if batch.messages and (batch.rows >= s.ingest_batch_rows or due):
                 if not self._hand_over(batch, stop):
@@ -238,26 +246,13 @@ class IngestService:
 
     def _hand_over(self, batch: Batch | None, until: threading.Event) -> bool:
         """Queue a batch (None: the end) for the committer; False if `until` is set first."""
-        if batch is not None:
-            with self._in_flight_lock:
-                self._in_flight.append(batch.deliveries[0].received)
-                self._update_pending()
         while not until.is_set():
             try:
                 self._handoff.put(batch, timeout=0.1)
                 return True
             except queue.Full:
                 continue
-        if batch is not None:
-            with self._in_flight_lock:
-                self._in_flight.pop()
         return False
-
-    def _update_pending(self) -> None:
-        self.counters.oldest_pending = self._in_flight[0] if self._in_flight else 0.0
-        self.counters.pending_messages = (
-            self.counters.messages_received - self.counters.messages_committed
-        )
 
     # ---- committer thread ----------------------------------------------------------------
     def _commit_loop(self) -> None:
@@ -268,9 +263,6 @@ class IngestService:
             if not self._commit(batch):
                 return
             self.consumer.ack(batch.deliveries)
-            with self._in_flight_lock:
-                self._in_flight.popleft()
-                self._update_pending()
 
     def _commit(self, batch: Batch) -> bool:
         """Commit with retries until it succeeds (True) or shutdown gives up on it (False)."""

@@ -84,6 +84,7 @@ class Outcome:
 
     messages: int = 0
     duplicate_messages: int = 0
+    refused_messages: int = 0  # dead-lettered whole
     readings: int = 0
     duplicate_readings: int = 0
     events: int = 0
@@ -97,6 +98,7 @@ class Outcome:
         for name in (
             "messages",
             "duplicate_messages",
+            "refused_messages",
             "readings",
             "duplicate_readings",
             "events",
@@ -207,7 +209,9 @@ class Store:
 
     def _transaction(self, conn: Conn, messages: Sequence[Checked]) -> Outcome:
         started = time.perf_counter()
-        outcome = Outcome(messages=len(messages))
+        outcome = Outcome(
+            messages=len(messages), refused_messages=sum(m.key is None for m in messages)
+        )
         with conn.transaction(), conn.cursor() as cur:
             fresh = self._claim(cur, messages)
             outcome.duplicate_messages = len(messages) - len(fresh)

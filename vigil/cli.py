@@ -11,11 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateway.cli import app as gateway_app
 from ingest.cli import app as ingest_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
 from vigil.db.timescale import Retention, configure, maintain, retention_for
 from vigil.errors import VigilError
+from vigil.ops_cli import app as ops_app
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
 
@@ -24,6 +26,8 @@ stack_app = typer.Typer(help="The local PostgreSQL + Mosquitto stack.", no_args_
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
+app.add_typer(ops_app, name="ops")
+app.add_typer(gateway_app, name="gateway")
 app.add_typer(ingest_app, name="ingest")
 
 out = Console()

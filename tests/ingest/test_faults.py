@@ -52,11 +52,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def subscribed(port: int) -> bool:
-    """The worker's metrics say it is connected (and so subscribed, a moment later)."""
+def healthy(port: int) -> bool:
+    """The worker's /healthz passes: connected to the broker and the database, loop turning."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics.json", timeout=2) as r:
-            return bool(json.load(r)["broker_connected"])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return bool(json.load(r)["status"] == "ok")
     except OSError:
         return False
 
@@ -73,6 +73,7 @@ def ingest_process(
         "VIGIL_STACK_PG_PORT": str(settings.stack_pg_port),
         "VIGIL_STACK_MQTT_PORT": str(settings.stack_mqtt_port),
         "VIGIL_INGEST_BATCH_DEADLINE_S": "0.05",
+        "VIGIL_LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
         [
@@ -85,14 +86,12 @@ def ingest_process(
             client_prefix,
             "--metrics-port",
             str(port),
-            "--log-level",
-            "warning",
         ],
         env=env,
         cwd=REPO_ROOT,
     )
     try:
-        wait_until(lambda: subscribed(port), 30, "the worker to connect")
+        wait_until(lambda: healthy(port), 30, "the worker to report healthy")
         time.sleep(0.5)
         yield proc
     finally:
