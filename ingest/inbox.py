@@ -23,13 +23,17 @@ class Inbox(Generic[T]):
         self._bytes = 0
         self._cond = threading.Condition()
         self.waits = 0  # how often a put had to wait for room
+        self._closed = False
 
     def put(self, item: T, size: int) -> None:
+        """Queue `item`, waiting while the inbox is over its bound; dropped once closed."""
         with self._cond:
             if self._bytes > self.max_bytes:
                 self.waits += 1
-                while self._bytes > self.max_bytes:
+                while self._bytes > self.max_bytes and not self._closed:
                     self._cond.wait()
+            if self._closed:
+                return
             self._items.append((item, size))
             self._bytes += size
             self._cond.notify_all()
@@ -43,6 +47,13 @@ class Inbox(Generic[T]):
             self._bytes -= size
             self._cond.notify_all()
             return item
+
+    def close(self) -> None:
+        """At shutdown: release a waiting `put` and drop what comes after (it is unacknowledged,
+        so the broker sends it again)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def __len__(self) -> int:
         return len(self._items)

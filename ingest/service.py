@@ -122,8 +122,10 @@ class IngestService:
 
     # ---- lifecycle -----------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        self._start_metrics()  # first, so /healthz tells why a worker waits for its database
         self._load_registry(stop)
         if stop.is_set():
+            self._stop_metrics()
             return
         self.registry.on_change(self._follow_sites)
         self._follow_sites(self.registry.snapshot)
@@ -132,7 +134,6 @@ class IngestService:
             self.dsn, retention_for(self.settings), self.settings.ingest_maintain_interval_s, stop
         )
         committer = threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True)
-        self._start_metrics()
         watcher.start()
         maintenance.start()
         committer.start()
@@ -155,6 +156,10 @@ class IngestService:
             settings = settings.model_copy(update={"metrics_port": self.options.metrics_port})
         self.counters.export()
         self.observability = serve(settings, self.health, INGEST)
+
+    def _stop_metrics(self) -> None:
+        if self.observability is not None:
+            self.observability.stop()
 
     def _load_registry(self, stop: threading.Event) -> None:
         """Wait for the database, check its schema, load the registry."""
@@ -184,10 +189,10 @@ class IngestService:
         self._hand_over(None, self._abandon)
         committer.join(SHUTDOWN_GRACE_S + 5.0)
         timer.cancel()
+        self.inbox.close()  # paho's thread may wait for room; what it holds is redelivered
         self.consumer.stop()
         self._store.close()
-        if self.observability is not None:
-            self.observability.stop()
+        self._stop_metrics()
         log.info("ingest worker stopped")
 
     # ---- decoding thread -----------------------------------------------------------------

@@ -36,3 +36,20 @@ def test_get_wakes_when_an_item_arrives():
     started = time.monotonic()
     assert inbox.get(5) == "late"
     assert time.monotonic() - started < 4
+
+
+def test_close_releases_a_waiting_put_and_drops_later_ones():
+    inbox: Inbox[int] = Inbox(max_bytes=10)
+    inbox.put(1, 50)
+    released = threading.Event()
+
+    def put_second() -> None:
+        inbox.put(2, 1)
+        released.set()
+
+    threading.Thread(target=put_second, daemon=True).start()
+    assert not released.wait(0.1)
+    inbox.close()
+    assert released.wait(2)
+    inbox.put(3, 1)
+    assert [inbox.get(0), inbox.get(0)] == [1, None]
