@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +66,10 @@ class Consumer:
         config: BrokerConfig,
         inbox: Inbox[Delivery],
         counters: Counters,
-        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.inbox = inbox
         self.counters = counters
-        self._on_connected = on_connected
         self._filters: set[str] = set()
         self._lock = threading.Lock()
         self._connection = 0
@@ -111,10 +109,6 @@ class Consumer:
         """Disconnect cleanly; the session and anything unacknowledged stay at the broker."""
         self.client.disconnect()
         self.client.loop_stop()
-
-    @property
-    def connected(self) -> bool:
-        return self._connected
 
     def wait_subscribed(self, timeout: float) -> bool:
         """Wait for the broker to confirm a subscription on the current connection."""
@@ -162,8 +156,6 @@ class Consumer:
         self.counters.broker_connected = True
         log.info("connected to the broker (session present: %s)", flags.session_present)
         self._subscribe(sorted(self._filters))
-        if self._on_connected is not None:
-            self._on_connected()
 
     def _handle_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any

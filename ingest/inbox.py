@@ -22,16 +22,13 @@ class Inbox(Generic[T]):
         self._items: deque[tuple[T, int]] = deque()
         self._bytes = 0
         self._cond = threading.Condition()
-        self.waits = 0  # how often a put had to wait for room
         self._closed = False
 
     def put(self, item: T, size: int) -> None:
         """Queue `item`, waiting while the inbox is over its bound; dropped once closed."""
         with self._cond:
-            if self._bytes > self.max_bytes:
-                self.waits += 1
-                while self._bytes > self.max_bytes and not self._closed:
-                    self._cond.wait()
+            while self._bytes > self.max_bytes and not self._closed:
+                self._cond.wait()
             if self._closed:
                 return
             self._items.append((item, size))

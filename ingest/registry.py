@@ -75,10 +75,6 @@ class RegistrySnapshot:
     )
     _rank: list[npt.NDArray[np.int32]] = field(default_factory=list, compare=False, repr=False)
 
-    @property
-    def slots(self) -> int:
-        return len(self.device_ids)
-
     def id_bytes(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
         """Device ids by slot as one UTF-8 byte array and offsets (for COPY), built once."""
         if not self._copy_table:

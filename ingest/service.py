@@ -123,7 +123,11 @@ class IngestService:
     # ---- lifecycle -----------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         self._start_metrics()  # first, so /healthz tells why a worker waits for its database
-        self._load_registry(stop)
+        try:
+            self._load_registry(stop)
+        except IngestError:
+            self._stop_metrics()
+            raise
         if stop.is_set():
             self._stop_metrics()
             return
