@@ -30,7 +30,7 @@ from ingest.metrics import Counters
 from ingest.partition import Partition
 from ingest.registry import Registry, RegistrySnapshot, RegistryWatcher
 from ingest.sink import BatchSink, ReadingBatch
-from ingest.store import DatabaseUnavailableError, Store
+from ingest.store import DatabaseUnavailableError, Prepared, Store, prepare
 from ingest.validate import Checked, Window, check, refuse
 from ingest.wire import RejectedError, parse
 from vigil.db.connect import database_url
@@ -52,6 +52,7 @@ class Batch:
     deliveries: list[Delivery] = field(default_factory=list)
     rows: int = 0
     opened: float = 0.0  # monotonic time of its first message
+    prepared: Prepared | None = None  # made when the batch closes, on the decoding thread
 
     def add(self, checked: Checked, delivery: Delivery) -> None:
         if not self.messages:
@@ -212,6 +213,7 @@ class IngestService:
                 batch.add(self.decode(delivery), delivery)
             due = time.monotonic() - batch.opened >= s.ingest_batch_deadline_s
             if batch.messages and (batch.rows >= s.ingest_batch_rows or due):
+                batch.prepared = prepare(batch.messages, self.registry.snapshot)
                 if not self._hand_over(batch, stop):
                     return batch
                 batch = Batch()
@@ -278,7 +280,7 @@ class IngestService:
         backoff = Backoff()
         while True:
             try:
-                outcome = self._store.commit(batch.messages)
+                outcome = self._store.commit(batch.messages, batch.prepared)
             except DatabaseUnavailableError as exc:
                 self.counters.database_up = False
                 now = time.monotonic()

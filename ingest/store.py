@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import psycopg
 
 from ingest.columns import Readings
@@ -22,7 +23,7 @@ from ingest.copy_binary import COLUMNS, PG_EPOCH_S, encode_readings, pg_micros
 from ingest.deadletter import DeadLetter, Reason
 from ingest.dedup import ReplayFilter, first_occurrences
 from ingest.errors import IngestError
-from ingest.registry import METRIC_NAMES, Registry, string_table
+from ingest.registry import METRIC_NAMES, Registry, RegistrySnapshot, string_table
 from ingest.validate import Checked, EventRow
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,31 @@ class Outcome:
         self.seconds += other.seconds
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch's readings made ready before its transaction, assuming every message is new:
+    repeats inside the batch dropped, rows sorted in index order, the COPY payload encoded.
+
+    Done on the decoding thread, so the committer's time goes to the database.
+    """
+
+    rows: Readings  # first occurrences, in (device id, time) order
+    message: npt.NDArray[np.int32]  # the batch index of each row's message
+    total: int  # readings in the batch, repeats included
+    payload: npt.NDArray[np.uint8]
+
+
+def prepare(messages: Sequence[Checked], registry: RegistrySnapshot) -> Prepared:
+    parts = [m.readings for m in messages]
+    readings = Readings.concat(parts)
+    message = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p) for p in parts])
+    first = np.flatnonzero(first_occurrences(readings))
+    order = first[np.lexsort((readings.ts[first], registry.id_rank()[readings.device[first]]))]
+    rows = readings.take(order)
+    payload = encode_readings(rows, *registry.id_bytes(), *_METRIC_TABLE)
+    return Prepared(rows, message[order], len(readings), payload)
+
+
 def _unix_micros(t: float) -> int:
     return round(t * 1_000_000)
 
@@ -149,15 +175,17 @@ class Store:
             raise DatabaseUnavailableError(f"cannot connect: {exc}") from exc
         return self._conn
 
-    def commit(self, messages: Sequence[Checked]) -> Outcome:
+    def commit(self, messages: Sequence[Checked], prepared: Prepared | None = None) -> Outcome:
         """Store a batch in one transaction; DatabaseUnavailableError leaves nothing half-done.
 
         If the database refuses the batch for its content (no check above caught it), the
         messages are committed one by one and the refused one goes to the dead letters, so
         one bad message never blocks the stream.
         """
+        if prepared is None:
+            prepared = prepare(messages, self._registry.snapshot)
         try:
-            return self._transaction(self.connection(), messages)
+            return self._transaction(self.connection(), messages, prepared)
         except psycopg.Error as exc:
             if self._lost(exc):
                 raise DatabaseUnavailableError(str(exc)) from exc
@@ -180,7 +208,9 @@ class Store:
 
     def _commit_alone(self, message: Checked) -> Outcome:
         try:
-            return self._transaction(self.connection(), [message])
+            return self._transaction(
+                self.connection(), [message], prepare([message], self._registry.snapshot)
+            )
         except psycopg.Error as exc:
             if self._lost(exc):
                 raise DatabaseUnavailableError(str(exc)) from exc
@@ -202,12 +232,14 @@ class Store:
                 [*message.dead, refused],
             )
         try:
-            return self._transaction(self.connection(), [letter])
+            return self._transaction(
+                self.connection(), [letter], prepare([letter], self._registry.snapshot)
+            )
         except psycopg.Error as exc:
             self._lost(exc)
             raise DatabaseUnavailableError(f"cannot even store a dead letter: {exc}") from exc
 
-    def _transaction(self, conn: Conn, messages: Sequence[Checked]) -> Outcome:
+    def _transaction(self, conn: Conn, messages: Sequence[Checked], prepared: Prepared) -> Outcome:
         started = time.perf_counter()
         outcome = Outcome(
             messages=len(messages), refused_messages=sum(m.key is None for m in messages)
@@ -215,12 +247,11 @@ class Store:
         with conn.transaction(), conn.cursor() as cur:
             fresh = self._claim(cur, messages)
             outcome.duplicate_messages = len(messages) - len(fresh)
-            self._store_readings(cur, [messages[i] for i in fresh], outcome)
+            self._store_readings(cur, prepared, fresh, len(messages), outcome)
             self._store_events(cur, [row for i in fresh for row in messages[i].events], outcome)
             self._store_dead_letters(cur, [d for i in fresh for d in messages[i].dead], outcome)
         # Every reading of the batch is now stored, by this commit or an earlier one.
-        everything = Readings.concat([m.readings for m in messages])
-        self._replay.committed(everything.device, everything.ts)
+        self._replay.committed(prepared.rows.device, prepared.rows.ts)
         sent = [m.key.sent for m in messages if m.key is not None]
         outcome.newest_sent = max(sent, default=0.0)
         outcome.seconds = time.perf_counter() - started
@@ -245,26 +276,32 @@ class Store:
         return fresh
 
     def _store_readings(
-        self, cur: psycopg.Cursor[tuple[object, ...]], messages: Sequence[Checked], outcome: Outcome
+        self,
+        cur: psycopg.Cursor[tuple[object, ...]],
+        prepared: Prepared,
+        fresh: list[int],
+        messages: int,
+        outcome: Outcome,
     ) -> None:
-        readings = Readings.concat([m.readings for m in messages])
-        if len(readings) == 0:
-            return
-        keep = first_occurrences(readings)
-        suspects = np.flatnonzero(keep & self._replay.suspects(readings.device, readings.ts))
+        """COPY the prepared rows of the new messages, less any already stored."""
+        rows = prepared.rows
+        keep = np.ones(len(rows), dtype=np.bool_)
+        if len(fresh) < messages:  # rows of messages ingested before are stored already
+            keep = np.isin(prepared.message, np.array(fresh, dtype=np.int32))
+        suspects = np.flatnonzero(keep & self._replay.suspects(rows.device, rows.ts))
         if len(suspects):
-            keep[self._stored_already(cur, readings.take(suspects), suspects)] = False
-        outcome.duplicate_readings = len(readings) - int(keep.sum())
-        rows = readings.take(keep)
-        if len(rows) == 0:
+            keep[self._stored_already(cur, rows.take(suspects), suspects)] = False
+        stored = int(keep.sum())
+        outcome.readings = stored
+        outcome.duplicate_readings = prepared.total - stored
+        if stored == 0:
             return
-        snapshot = self._registry.snapshot
-        rows = rows.take(np.lexsort((rows.ts, snapshot.id_rank()[rows.device])))
-        device_bytes, device_offsets = snapshot.id_bytes()
-        payload = encode_readings(rows, device_bytes, device_offsets, *_METRIC_TABLE)
+        payload = prepared.payload
+        if stored < len(rows):
+            snapshot = self._registry.snapshot
+            payload = encode_readings(rows.take(keep), *snapshot.id_bytes(), *_METRIC_TABLE)
         with cur.copy(f"copy readings ({COLUMNS}) from stdin (format binary)") as copy:
             copy.write(payload.data)
-        outcome.readings = len(rows)
 
     def _stored_already(
         self,

@@ -188,3 +188,30 @@ def test_an_unreachable_database_raises_and_stores_nothing(registry, stream):
     store = Store("postgresql://nobody@127.0.0.1:1/none", registry, ReplayFilter())
     with pytest.raises(DatabaseUnavailableError):
         store.commit([message(registry, stream, 1)])
+
+
+def test_a_new_message_repeating_an_old_one_in_the_same_batch_stores_only_its_new_readings(
+    ingest_dsn, registry, stream
+):
+    """The first copy of a reading in the batch belongs to a message ingested before: the
+    reading is stored already, and the new message's own readings still go in."""
+    topic = stream.topic
+    old = stream.batch(frames=4, now=time.time())
+    fresh = stream.batch(frames=2, now=time.time())
+    mixed = revise(
+        fresh,
+        dev=old.dev + fresh.dev,
+        seq=old.seq + fresh.seq,
+        ts=old.ts + fresh.ts,
+        rx=old.rx + fresh.rx,
+        metric=old.metric + fresh.metric,
+        value=old.value + fresh.value,
+    )
+    store = Store(ingest_dsn, registry, ReplayFilter())
+    first = checked(registry, topic, encode(old))
+    store.commit([first])
+    out = Store(ingest_dsn, registry, ReplayFilter()).commit(
+        [first, checked(registry, topic, encode(mixed))]
+    )
+    assert (out.duplicate_messages, out.readings, out.duplicate_readings) == (1, 6, 24)
+    assert count(ingest_dsn, ROWS) == count(ingest_dsn, IDENTITIES) == 18
