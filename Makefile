@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-gateway bench-sim bench-ingest bench-ingest-dedup clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-sim bench-detect bench-ingest bench-ingest-dedup clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,13 +21,16 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim bench-ingest
+bench: bench-gateway bench-sim bench-detect bench-ingest
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
 
 bench-sim: setup
 	@$(PY) -m firmware_sim.bench
+
+bench-detect: setup
+	@$(PY) -m detectors.bench
 
 bench-ingest: setup
 	@$(PY) -m ingest.bench $(BENCH_ARGS)

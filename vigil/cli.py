@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from detectors.cli import app as detect_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
 from ingest.cli import app as ingest_app
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(ops_app, name="ops")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(sim_app, name="sim")
+app.add_typer(detect_app, name="detect")
 app.add_typer(ingest_app, name="ingest")
 
 out = Console()
