@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-gateway bench-sim bench-detect clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-sim bench-detect bench-ingest bench-ingest-dedup clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,7 +21,7 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim bench-detect
+bench: bench-gateway bench-sim bench-detect bench-ingest
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
@@ -31,6 +31,12 @@ bench-sim: setup
 
 bench-detect: setup
 	@$(PY) -m detectors.bench
+
+bench-ingest: setup
+	@$(PY) -m ingest.bench $(BENCH_ARGS)
+
+bench-ingest-dedup: setup
+	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down
