@@ -31,7 +31,7 @@ class Backoff:
             raise ValueError("attempts counts from 1")
         if not -1.0 <= spread <= 1.0:
             raise ValueError("spread must be in [-1, 1]")
-        raw = min(self.base * 2 ** min(attempts - 1, 30), self.cap)
+        raw: timedelta = min(self.base * (1 << min(attempts - 1, 30)), self.cap)
         return raw * (1.0 + self.jitter * spread)
 
     def next_attempt(

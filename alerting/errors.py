@@ -9,7 +9,7 @@ class AlertingError(VigilError):
     """Base of every alerting error."""
 
 
-class IllegalTransition(AlertingError):
+class IllegalTransition(AlertingError):  # noqa: N818 (the name the console codes against)
     """An action that the incident's current state does not allow."""
 
     def __init__(self, action: str, state: str, detail: str = "") -> None:
@@ -19,7 +19,7 @@ class IllegalTransition(AlertingError):
         super().__init__(f"{message}: {detail}" if detail else message)
 
 
-class IncidentNotFound(AlertingError):
+class IncidentNotFoundError(AlertingError):
     """No incident with that id."""
 
 
@@ -28,11 +28,15 @@ class EscalationConfigError(AlertingError):
 
 
 class SmsError(AlertingError):
-    """A provider could not take a message; `retryable` says whether trying again may help."""
+    """A provider could not take a message; `retryable` says whether trying again may help,
+    `provider_down` that no other message will get through either just now."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = True, provider_down: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.provider_down = provider_down
 
 
 class SmppError(SmsError):

@@ -195,7 +195,14 @@ def _parse_tiers(raw: Any, fail: Any) -> tuple[Tier, ...]:
         where = f"tier[{i}]"
         if not isinstance(item, dict):
             raise fail(where, "must be a table")
-        unknown = set(item) - {"name", "title", "title_en", "channels", "people", "only_confirmed_fire"}
+        unknown = set(item) - {
+            "name",
+            "title",
+            "title_en",
+            "channels",
+            "people",
+            "only_confirmed_fire",
+        }
         if unknown:
             raise fail(where, f"unknown keys {sorted(unknown)}")
         name = item.get("name")
@@ -206,8 +213,10 @@ def _parse_tiers(raw: Any, fail: Any) -> tuple[Tier, ...]:
         channels = item.get("channels")
         if not isinstance(channels, list) or not channels or not set(channels) <= CHANNELS:
             raise fail(f"{where}.channels", f"must be a non-empty list from {sorted(CHANNELS)}")
-        people = tuple(_parse_person(p, f"{where}.people[{j}]", fail)
-                       for j, p in enumerate(item.get("people", [])))
+        people = tuple(
+            _parse_person(p, f"{where}.people[{j}]", fail)
+            for j, p in enumerate(item.get("people", []))
+        )
         if not people:
             raise fail(f"{where}.people", "a tier needs at least one person or role")
         only_fire = item.get("only_confirmed_fire", False)

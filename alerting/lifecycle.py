@@ -51,7 +51,11 @@ _CLOSE = {
 
 # Where each state-changing action leads from each state; absent pairs are illegal.
 TRANSITIONS: dict[State, dict[Action, State]] = {
-    State.NEW: {Action.ACKNOWLEDGE: State.ACKNOWLEDGED, Action.DISPATCH: State.DISPATCHED, **_CLOSE},
+    State.NEW: {
+        Action.ACKNOWLEDGE: State.ACKNOWLEDGED,
+        Action.DISPATCH: State.DISPATCHED,
+        **_CLOSE,
+    },
     State.ACKNOWLEDGED: {Action.DISPATCH: State.DISPATCHED, **_CLOSE},
     State.DISPATCHED: {
         Action.DISPATCH: State.DISPATCHED,  # sent to someone else

@@ -106,10 +106,7 @@ def family_closed(conn: Conn, row: IncidentRow, *, entry: int, place: Place, out
 
 
 def _users(conn: Conn, role: str, grid_id: str | None) -> list[tuple[Any, ...]]:
-    sql = (
-        "select id, username, phone, language from users where role = %s "
-        "and disabled_at is null"
-    )
+    sql = "select id, username, phone, language from users where role = %s and disabled_at is null"
     params: tuple[Any, ...] = (role,)
     if role == "grid_member":
         sql += " and grid_id = %s"
@@ -131,7 +128,6 @@ def responders(
     `sms_min_severity` up)."""
     for index in tiers:
         tier = policy.tiers[index]
-        common = {"row": row, "tier": index}
         if "console" in tier.channels:
             _outbox(
                 conn,
@@ -139,21 +135,46 @@ def responders(
                 channel="console",
                 recipient=tier.name,
                 language="zh",
-                body=templates.responder("zh", incident_id=row.id, cause=row.cause,
-                                         severity=row.severity, place=place, reason=reason),
+                body=templates.responder(
+                    "zh",
+                    incident_id=row.id,
+                    cause=row.cause,
+                    severity=row.severity,
+                    place=place,
+                    reason=reason,
+                ),
                 kind="console",
-                **common,
+                row=row,
+                tier=index,
             )
         for person in tier.people:
             if person.role is not None:
                 for user_id, username, phone, language in _users(conn, person.role, row.grid_id):
-                    _tell(conn, row, policy, tier.channels, entry=entry, place=place,
-                          reason=reason, recipient=(int(user_id), str(username), phone),
-                          language=_lang(language), tier=index)
+                    _tell(
+                        conn,
+                        row,
+                        policy,
+                        tier.channels,
+                        entry=entry,
+                        place=place,
+                        reason=reason,
+                        recipient=(int(user_id), str(username), phone),
+                        language=_lang(language),
+                        tier=index,
+                    )
             else:
-                _tell(conn, row, policy, tier.channels, entry=entry, place=place, reason=reason,
-                      recipient=(None, str(person.name), person.phone),
-                      language=_lang(person.language), tier=index)
+                _tell(
+                    conn,
+                    row,
+                    policy,
+                    tier.channels,
+                    entry=entry,
+                    place=place,
+                    reason=reason,
+                    recipient=(None, str(person.name), person.phone),
+                    language=_lang(person.language),
+                    tier=index,
+                )
 
 
 def _tell(
@@ -170,15 +191,40 @@ def _tell(
     tier: int | None,
 ) -> None:
     user_id, name, phone = recipient
-    body = templates.responder(language, incident_id=row.id, cause=row.cause,
-                               severity=row.severity, place=place, reason=reason)
+    body = templates.responder(
+        language,
+        incident_id=row.id,
+        cause=row.cause,
+        severity=row.severity,
+        place=place,
+        reason=reason,
+    )
     if "grid_member" in channels and user_id is not None:
-        _outbox(conn, key=f"t{entry}:grid_member:{user_id}", row=row, channel="grid_member",
-                recipient=name, language=language, body=body, kind="responder", tier=tier,
-                user_id=user_id)
+        _outbox(
+            conn,
+            key=f"t{entry}:grid_member:{user_id}",
+            row=row,
+            channel="grid_member",
+            recipient=name,
+            language=language,
+            body=body,
+            kind="responder",
+            tier=tier,
+            user_id=user_id,
+        )
     if "sms" in channels and phone and row.severity >= policy.sms_min_severity:
-        _outbox(conn, key=f"t{entry}:sms:{phone}", row=row, channel="sms", recipient=phone,
-                language=language, body=body, kind="responder", tier=tier, user_id=user_id)
+        _outbox(
+            conn,
+            key=f"t{entry}:sms:{phone}",
+            row=row,
+            channel="sms",
+            recipient=phone,
+            language=language,
+            body=body,
+            kind="responder",
+            tier=tier,
+            user_id=user_id,
+        )
 
 
 def dispatched(conn: Conn, row: IncidentRow, policy: Policy, *, entry: int, place: Place) -> None:
@@ -189,6 +235,15 @@ def dispatched(conn: Conn, row: IncidentRow, policy: Policy, *, entry: int, plac
     if found is None:
         return
     user_id, username, phone, language = found
-    _tell(conn, row, policy, frozenset({"grid_member", "sms"}), entry=entry, place=place,
-          reason="", recipient=(int(user_id), str(username), phone), language=_lang(language),
-          tier=None)
+    _tell(
+        conn,
+        row,
+        policy,
+        frozenset({"grid_member", "sms"}),
+        entry=entry,
+        place=place,
+        reason="",
+        recipient=(int(user_id), str(username), phone),
+        language=_lang(language),
+        tier=None,
+    )

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from alerting import notify
-from alerting.errors import IllegalTransition, IncidentNotFound
+from alerting.errors import IllegalTransition, IncidentNotFoundError
 from alerting.escalation import Policy, escalate, pending_deadline
 from alerting.lifecycle import CLOSED_STATES, Action, Incident, State, apply
 from alerting.policies import PolicyBook
@@ -115,8 +115,9 @@ class IncidentDetail:
 
     def to_json(self) -> dict[str, Any]:
         def clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [{k: _iso(v) if isinstance(v, datetime) else v for k, v in r.items()}
-                    for r in rows]
+            return [
+                {k: _iso(v) if isinstance(v, datetime) else v for k, v in r.items()} for r in rows
+            ]
 
         return {
             "incident": self.incident.to_json(),
@@ -129,17 +130,17 @@ class IncidentDetail:
 
 # ------------------------------------------------------------------------------------ reading
 def load(conn: Conn, incident_id: int, *, lock: bool = False) -> IncidentRow:
-    sql = f"select {INCIDENT_COLUMNS} from incidents where id = %s"
+    sql = f"select {INCIDENT_COLUMNS} from incidents where id = %s"  # noqa: S608
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(sql + (" for update" if lock else ""), (incident_id,)).fetchone()
     if row is None:
-        raise IncidentNotFound(f"no incident {incident_id}")
+        raise IncidentNotFoundError(f"no incident {incident_id}")
     return IncidentRow.from_db(row)
 
 
 def list_open(conn: Conn, *, grid_id: str | None = None) -> list[IncidentRow]:
     """Open incidents, most severe and oldest first; only one grid's if `grid_id` is given."""
-    sql = f"select {INCIDENT_COLUMNS} from incidents where {OPEN_SQL}"
+    sql = f"select {INCIDENT_COLUMNS} from incidents where {OPEN_SQL}"  # noqa: S608
     params: tuple[Any, ...] = ()
     if grid_id is not None:
         sql += " and grid_id = %s"
@@ -216,7 +217,7 @@ def save(conn: Conn, incident_id: int, after: Incident, **extra: Any) -> Inciden
     assignments = ", ".join(f"{name} = %({name})s" for name in columns)
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            f"update incidents set {assignments} where id = %(id)s returning {INCIDENT_COLUMNS}",
+            f"update incidents set {assignments} where id = %(id)s returning {INCIDENT_COLUMNS}",  # noqa: S608
             {**columns, "id": incident_id},
         ).fetchone()
     assert row is not None
@@ -308,8 +309,9 @@ def act(
         if action is Action.DISPATCH:
             notify.dispatched(conn, saved, policy, entry=entry, place=place)
         elif action is Action.ESCALATE:
-            notify.responders(conn, saved, policy, tiers=[tier], entry=entry, place=place,
-                              reason="manual")
+            notify.responders(
+                conn, saved, policy, tiers=[tier], entry=entry, place=place, reason="manual"
+            )
         elif action in _CLOSE_ACTIONS:
             notify.family_closed(conn, saved, entry=entry, place=place, outcome=str(after.state))
         replan_timer(conn, saved, policy, now=now)
@@ -339,7 +341,7 @@ def _assignee(conn: Conn, row: IncidentRow, assignee_id: int | None, action: Act
 
 def _refuse_second_open(conn: Conn, row: IncidentRow) -> None:
     other = conn.execute(
-        f"select id from incidents where household_id is not distinct from %s and cause = %s "
+        f"select id from incidents where household_id is not distinct from %s and cause = %s "  # noqa: S608
         f"and {OPEN_SQL} and id <> %s",
         (row.household_id, row.cause, row.id),
     ).fetchone()

@@ -71,11 +71,26 @@ def _fire(conn: Conn, book: PolicyBook, timer_id: int, incident_id: int, now: da
             f"{STAGES[stage.value][1]}: {names[row.escalation_tier].title_en} → "
             f"{names[tier].title_en} (deadline {timer[2].isoformat()}, fired {late:.3f} s late)"
         )
-        entry = store.timeline(conn, incident_id, at=now, actor="system", action="escalate",
-                               from_state=str(row.state), to_state=str(row.state), note=note)
+        entry = store.timeline(
+            conn,
+            incident_id,
+            at=now,
+            actor="system",
+            action="escalate",
+            from_state=str(row.state),
+            to_state=str(row.state),
+            note=note,
+        )
         saved = store.save(conn, incident_id, after)
-        notify.responders(conn, saved, policy, tiers=[tier], entry=entry,
-                          place=notify.place_of(conn, saved), reason=stage.value)
+        notify.responders(
+            conn,
+            saved,
+            policy,
+            tiers=[tier],
+            entry=entry,
+            place=notify.place_of(conn, saved),
+            reason=stage.value,
+        )
         store.replan_timer(conn, saved, policy, now=now)
         store.announce(conn, [incident_id])
     return True

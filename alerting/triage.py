@@ -9,12 +9,14 @@ its error and the rest go on.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from alerting import notify, store
 from alerting.correlate import COMMENT_KINDS, cause_of, join
@@ -36,7 +38,7 @@ class Household:
 def _epoch(value: Any) -> float | None:
     if isinstance(value, datetime):
         return value.timestamp()
-    if isinstance(value, int | float) and value == value:
+    if isinstance(value, int | float) and not math.isnan(value):
         return float(value)
     return None
 
@@ -86,8 +88,9 @@ def triage_pending(conn: Conn, book: PolicyBook, *, now: datetime, limit: int = 
     return sorted(changed)
 
 
-def _mark(conn: Conn, alert_id: int, incident_id: int | None, now: datetime,
-          error: str | None = None) -> None:
+def _mark(
+    conn: Conn, alert_id: int, incident_id: int | None, now: datetime, error: str | None = None
+) -> None:
     conn.execute(
         "update alerts set incident_id = %s, triaged_at = %s, triage_error = %s where id = %s",
         (incident_id, now, error, alert_id),
@@ -106,17 +109,19 @@ def _household(conn: Conn, household_id: str | None) -> Household | None:
     return Household(*found) if found else None
 
 
-def _find_open(conn: Conn, household: Household | None, cause: str, device: str) -> IncidentRow | None:
+def _find_open(
+    conn: Conn, household: Household | None, cause: str, device: str
+) -> IncidentRow | None:
     with conn.cursor(row_factory=dict_row) as cur:
         if household is not None:
             row = cur.execute(
-                f"select {INCIDENT_COLUMNS} from incidents where household_id = %s "
+                f"select {INCIDENT_COLUMNS} from incidents where household_id = %s "  # noqa: S608
                 f"and cause = %s and {OPEN_SQL} for update",
                 (household.id, cause),
             ).fetchone()
         else:
             row = cur.execute(
-                f"select {INCIDENT_COLUMNS} from incidents i where household_id is null "
+                f"select {INCIDENT_COLUMNS} from incidents i where household_id is null "  # noqa: S608
                 f"and cause = %s and {OPEN_SQL} and exists (select 1 from alerts a "
                 f"where a.incident_id = i.id and a.device_id = %s) for update",
                 (cause, device),
@@ -134,7 +139,7 @@ def _triage_one(conn: Conn, book: PolicyBook, alert: dict[str, Any], now: dateti
     if existing is None:
         try:
             with conn.transaction():
-                row = _open(conn, book, alert, household, cause, now)
+                row = _open(conn, book=book, alert=alert, household=household, cause=cause, now=now)
         except psycopg.errors.UniqueViolation:
             # Another service opened it a moment ago: join that one instead.
             existing = _find_open(conn, household, cause, alert["device_id"])
@@ -153,6 +158,7 @@ def _source(alert: dict[str, Any]) -> str:
 
 def _open(
     conn: Conn,
+    *,
     book: PolicyBook,
     alert: dict[str, Any],
     household: Household | None,
@@ -166,7 +172,7 @@ def _open(
     fresh = open_incident(cause=cause, severity=severity, tier=tier, now=now)
     with conn.cursor(row_factory=dict_row) as cur:
         created = cur.execute(
-            f"insert into incidents (household_id, cause, signal, severity, state, opened_at, "
+            f"insert into incidents (household_id, cause, signal, severity, state, opened_at, "  # noqa: S608
             f"updated_at, escalation_tier, hops, grid_id, district, stage_started_at, sources) "
             f"values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             f"returning {INCIDENT_COLUMNS}",
@@ -179,7 +185,7 @@ def _open(
                 now,
                 now,
                 tier,
-                psycopg.types.json.Jsonb(hops_of(alert)),
+                Jsonb(hops_of(alert)),
                 household.grid_id if household else None,
                 district,
                 now,
@@ -191,8 +197,16 @@ def _open(
     note = f"{alert['kind']} on {alert['device_id']}: {alert['reason']}"
     if household is None and alert["household_id"] is not None:
         note += f" (household {alert['household_id']!r} is not registered)"
-    entry = store.timeline(conn, row.id, at=now, actor="system", action="open",
-                           from_state=None, to_state=str(row.state), note=note)
+    entry = store.timeline(
+        conn,
+        row.id,
+        at=now,
+        actor="system",
+        action="open",
+        from_state=None,
+        to_state=str(row.state),
+        note=note,
+    )
     _tell_on_open(conn, row, policy, entry=entry, upto=tier)
     store.replan_timer(conn, row, policy, now=now)
     return row
@@ -201,8 +215,9 @@ def _open(
 def _tell_on_open(conn: Conn, row: IncidentRow, policy: Policy, *, entry: int, upto: int) -> None:
     place = notify.place_of(conn, row)
     tiers = tiers_to_notify(policy, cause=row.cause, severity=row.severity, upto=upto)
-    notify.responders(conn, row, policy, tiers=tiers, entry=entry, place=place,
-                      reason="start" if upto > 0 else "")
+    notify.responders(
+        conn, row, policy, tiers=tiers, entry=entry, place=place, reason="start" if upto > 0 else ""
+    )
     if row.signal == "alarm":
         notify.family_alarm(conn, row, entry=entry, place=place)
 
@@ -230,17 +245,33 @@ def _join(
     if alert["kind"] in COMMENT_KINDS:
         note = f"{alert['kind']} on {alert['device_id']}: {alert['reason']}"
     else:
-        note = (f"{alert['kind']} on {alert['device_id']} joined: {alert['reason']}; "
-                f"severity {row.severity}→{joined.severity}")
-    entry = store.timeline(conn, row.id, at=now, actor="system", action="evidence",
-                           from_state=str(row.state), to_state=str(row.state), note=note)
+        note = (
+            f"{alert['kind']} on {alert['device_id']} joined: {alert['reason']}; "
+            f"severity {row.severity}→{joined.severity}"
+        )
+    entry = store.timeline(
+        conn,
+        row.id,
+        at=now,
+        actor="system",
+        action="evidence",
+        from_state=str(row.state),
+        to_state=str(row.state),
+        note=note,
+    )
     saved = store.save(conn, row.id, after, signal=joined.signal, sources=sources)
     place = notify.place_of(conn, saved)
     if raised_to is not None:
-        tiers = [t for t in tiers_to_notify(policy, cause=saved.cause, severity=saved.severity,
-                                            upto=raised_to) if t > before.tier]
-        notify.responders(conn, saved, policy, tiers=tiers, entry=entry, place=place,
-                          reason="start")
+        tiers = [
+            t
+            for t in tiers_to_notify(
+                policy, cause=saved.cause, severity=saved.severity, upto=raised_to
+            )
+            if t > before.tier
+        ]
+        notify.responders(
+            conn, saved, policy, tiers=tiers, entry=entry, place=place, reason="start"
+        )
     if saved.signal == "alarm" and row.signal != "alarm":
         notify.family_alarm(conn, saved, entry=entry, place=place)
     store.replan_timer(conn, saved, policy, now=now)

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     escalation_dir: Path | None = Field(
         default=None,
-        description="folder of <district>.toml escalation policies; unset: alerting/escalation.toml",
+        description="folder of <district>.toml escalation policies; unset: the bundled one",
     )
     live_host: str = "127.0.0.1"
     live_port: int = Field(default=8600, ge=1, le=65535, description="the alerting app's HTTP port")
@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     )
     sms_sender: str = Field(default="10690000", description="source address / From number")
     sms_give_up_hours: float = Field(default=6.0, gt=0)
+    sms_retry_cap_s: float = Field(default=30.0, gt=0, description="longest wait between tries")
     smpp_host: str = "127.0.0.1"
     smpp_port: int = Field(default=2775, ge=1, le=65535)
     smpp_system_id: str = Field(default="vigil", max_length=15)

@@ -50,6 +50,8 @@ class HttpSmsProvider:
         callback_url: str = "",
         timeout: float = 5.0,
     ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"the SMS API URL must be http(s), got {base_url!r}")
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._auth = f"Basic {credentials}"
@@ -70,7 +72,7 @@ class HttpSmsProvider:
         form = {"To": to, "From": self._sender, "Body": body}
         if self._callback:
             form["StatusCallback"] = self._callback
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (the scheme is checked in __init__)
             self._url,
             data=urllib.parse.urlencode(form).encode(),
             headers={
@@ -88,9 +90,15 @@ class HttpSmsProvider:
             detail = exc.read()[:200].decode(errors="replace")
             # 4xx other than 401/408/409/429 means this message will never be accepted.
             permanent = 400 <= exc.code < 500 and exc.code not in (401, 408, 409, 429)
-            raise SmsError(f"SMS API answered {exc.code}: {detail}", retryable=not permanent) from exc
-        except (urllib.error.URLError, OSError, TimeoutError, json.JSONDecodeError) as exc:
-            raise SmsError(f"SMS API unreachable: {exc}") from exc
+            raise SmsError(
+                f"SMS API answered {exc.code}: {detail}",
+                retryable=not permanent,
+                provider_down=exc.code in (429, 502, 503, 504),
+            ) from exc
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise SmsError(f"SMS API unreachable: {exc}", provider_down=True) from exc
+        except json.JSONDecodeError as exc:
+            raise SmsError(f"SMS API answered something that is not JSON: {exc}") from exc
         sid = answer.get("sid") if isinstance(answer, dict) else None
         if not isinstance(sid, str) or not sid:
             raise SmsError(f"SMS API answer has no sid: {answer!r}"[:200], retryable=False)

@@ -171,8 +171,9 @@ _MAX = {
 def _cstr(value: str, limit: str) -> bytes:
     raw = value.encode("ascii")
     if b"\0" in raw or len(raw) + 1 > _MAX[limit]:
-        raise SmppError(f"{limit} {value!r} is longer than {_MAX[limit] - 1} characters",
-                        retryable=False)
+        raise SmppError(
+            f"{limit} {value!r} is longer than {_MAX[limit] - 1} characters", retryable=False
+        )
     return raw + b"\0"
 
 
@@ -183,39 +184,46 @@ def _tlvs(tlvs: Tlvs) -> bytes:
 def _encode_body(pdu: Pdu) -> bytes:
     body = pdu.body
     if isinstance(body, Bind):
-        return b"".join((
-            _cstr(body.system_id, "system_id"),
-            _cstr(body.password, "password"),
-            _cstr(body.system_type, "system_type"),
-            bytes((body.interface_version, body.addr_ton, body.addr_npi)),
-            _cstr(body.address_range, "address_range"),
-        ))
+        return b"".join(
+            (
+                _cstr(body.system_id, "system_id"),
+                _cstr(body.password, "password"),
+                _cstr(body.system_type, "system_type"),
+                bytes((body.interface_version, body.addr_ton, body.addr_npi)),
+                _cstr(body.address_range, "address_range"),
+            )
+        )
     if isinstance(body, BindResp):
         head = b"" if body.system_id is None else _cstr(body.system_id, "system_id")
         return head + _tlvs(body.tlvs)
     if isinstance(body, ShortMessage):
         if len(body.short_message) > 254:
-            raise SmppError("short_message is longer than 254 octets; use message_payload",
-                            retryable=False)
-        return b"".join((
-            _cstr(body.service_type, "service_type"),
-            bytes((body.source_addr_ton, body.source_addr_npi)),
-            _cstr(body.source_addr, "addr"),
-            bytes((body.dest_addr_ton, body.dest_addr_npi)),
-            _cstr(body.destination_addr, "addr"),
-            bytes((body.esm_class, body.protocol_id, body.priority_flag)),
-            _cstr(body.schedule_delivery_time, "time"),
-            _cstr(body.validity_period, "time"),
-            bytes((
-                body.registered_delivery,
-                body.replace_if_present_flag,
-                body.data_coding,
-                body.sm_default_msg_id,
-                len(body.short_message),
-            )),
-            body.short_message,
-            _tlvs(body.tlvs),
-        ))
+            raise SmppError(
+                "short_message is longer than 254 octets; use message_payload", retryable=False
+            )
+        return b"".join(
+            (
+                _cstr(body.service_type, "service_type"),
+                bytes((body.source_addr_ton, body.source_addr_npi)),
+                _cstr(body.source_addr, "addr"),
+                bytes((body.dest_addr_ton, body.dest_addr_npi)),
+                _cstr(body.destination_addr, "addr"),
+                bytes((body.esm_class, body.protocol_id, body.priority_flag)),
+                _cstr(body.schedule_delivery_time, "time"),
+                _cstr(body.validity_period, "time"),
+                bytes(
+                    (
+                        body.registered_delivery,
+                        body.replace_if_present_flag,
+                        body.data_coding,
+                        body.sm_default_msg_id,
+                        len(body.short_message),
+                    )
+                ),
+                body.short_message,
+                _tlvs(body.tlvs),
+            )
+        )
     if isinstance(body, MessageIdResp):
         return b"" if body.message_id is None else _cstr(body.message_id, "message_id")
     return b""
@@ -321,7 +329,7 @@ def _decode_body(command: Command, status: int, r: _Reader) -> Body:
 
 def frame_length(head: bytes) -> int:
     """The command_length of a PDU from its first four octets, checked for sanity."""
-    (length,) = struct.unpack(">I", head[:4])
+    length = int.from_bytes(head[:4], "big")
     if not HEADER.size <= length <= MAX_PDU:
         raise SmppError(f"command_length {length} is out of range; the stream is broken")
     return length

@@ -15,7 +15,7 @@ import logging
 import zlib
 
 from alerting.errors import SmppError, SmsError
-from alerting.sms import pdu as P
+from alerting.sms import pdu
 from alerting.sms.base import DeliveryReport, Inbound, SmsEvents
 from alerting.sms.smstext import decode_text, parse_receipt, segments
 
@@ -38,12 +38,12 @@ class SmppProvider:
         keepalive: float = 30.0,
     ) -> None:
         self._addr = (host, port)
-        self._bind = P.Bind(system_id, password, system_type)
+        self._bind = pdu.Bind(system_id, password, system_type)
         self._source = source_addr
         self._timeout = timeout
         self._keepalive = keepalive
         self._seq = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[P.Pdu]] = {}
+        self._pending: dict[int, asyncio.Future[pdu.Pdu]] = {}
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._events: SmsEvents | None = None
@@ -59,7 +59,7 @@ class SmppProvider:
         reference = zlib.crc32(key.encode()) & 0xFFFF
         ids: list[str] = []
         for part in segments(body, reference=reference & 0xFF):
-            sm = P.ShortMessage(
+            sm = pdu.ShortMessage(
                 source_addr=self._source,
                 destination_addr=to.lstrip("+"),
                 source_addr_ton=5 if not self._source.isdigit() else 0,
@@ -69,14 +69,16 @@ class SmppProvider:
                 registered_delivery=1,
                 data_coding=part.data_coding,
                 short_message=part.short_message,
-                tlvs=((P.Tag.USER_MESSAGE_REFERENCE, reference.to_bytes(2, "big")),),
+                tlvs=((pdu.Tag.USER_MESSAGE_REFERENCE, reference.to_bytes(2, "big")),),
             )
-            resp = await self._request(P.Command.SUBMIT_SM, sm)
-            if resp.status != P.Status.ROK:
-                retry = resp.status in P.TRANSIENT
-                raise SmsError(f"SMSC refused submit_sm: status 0x{resp.status:02x}",
-                               retryable=retry)
-            if not isinstance(resp.body, P.MessageIdResp) or not resp.body.message_id:
+            resp = await self._request(pdu.Command.SUBMIT_SM, sm)
+            if resp.status != pdu.Status.ROK:
+                raise SmsError(
+                    f"SMSC refused submit_sm: status 0x{resp.status:02x}",
+                    retryable=resp.status in pdu.TRANSIENT,
+                    provider_down=resp.status in (pdu.Status.RTHROTTLED, pdu.Status.RMSGQFUL),
+                )
+            if not isinstance(resp.body, pdu.MessageIdResp) or not resp.body.message_id:
                 raise SmsError("submit_sm_resp without a message id", retryable=False)
             ids.append(resp.body.message_id)
         return ids[0]
@@ -85,7 +87,7 @@ class SmppProvider:
         writer = self._writer
         if writer is not None and not writer.is_closing():
             with contextlib.suppress(SmsError, OSError, TimeoutError):
-                await asyncio.wait_for(self._request(P.Command.UNBIND, None), 1.0)
+                await asyncio.wait_for(self._request(pdu.Command.UNBIND, None), 1.0)
         self._drop("closed")
 
     # -------------------------------------------------------------------------- session
@@ -98,33 +100,42 @@ class SmppProvider:
                     asyncio.open_connection(*self._addr), self._timeout
                 )
             except (OSError, TimeoutError) as exc:
-                raise SmsError(f"cannot reach the SMSC at {self._addr}: {exc}") from exc
+                raise SmsError(
+                    f"cannot reach the SMSC at {self._addr}: {exc}", provider_down=True
+                ) from exc
             self._writer = writer
             self._tasks = [
                 asyncio.create_task(self._read(reader, writer)),
                 asyncio.create_task(self._ping(writer)),
             ]
-            resp = await self._call(writer, P.Command.BIND_TRANSCEIVER, self._bind)
-            if resp.status != P.Status.ROK:
+            resp = await self._call(writer, pdu.Command.BIND_TRANSCEIVER, self._bind)
+            if resp.status != pdu.Status.ROK:
                 self._drop("bind refused")
-                raise SmsError(f"SMSC refused bind_transceiver: status 0x{resp.status:02x}")
+                raise SmsError(
+                    f"SMSC refused bind_transceiver: status 0x{resp.status:02x}",
+                    provider_down=True,
+                )
             return writer
 
-    async def _request(self, command: P.Command, body: P.Body) -> P.Pdu:
+    async def _request(self, command: pdu.Command, body: pdu.Body) -> pdu.Pdu:
         writer = await self._session()
         return await self._call(writer, command, body)
 
-    async def _call(self, writer: asyncio.StreamWriter, command: P.Command, body: P.Body) -> P.Pdu:
+    async def _call(
+        self, writer: asyncio.StreamWriter, command: pdu.Command, body: pdu.Body
+    ) -> pdu.Pdu:
         seq = next(self._seq) & 0x7FFFFFFF or 1
-        future: asyncio.Future[P.Pdu] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[pdu.Pdu] = asyncio.get_running_loop().create_future()
         self._pending[seq] = future
         try:
-            writer.write(P.encode(P.Pdu(command, seq, P.Status.ROK, body)))
+            writer.write(pdu.encode(pdu.Pdu(command, seq, pdu.Status.ROK, body)))
             await writer.drain()
             return await asyncio.wait_for(future, self._timeout)
         except (OSError, TimeoutError, ConnectionError) as exc:
             self._drop(f"{command.name} failed: {exc!r}")
-            raise SmsError(f"SMPP {command.name} got no response: {exc!r}") from exc
+            raise SmsError(
+                f"SMPP {command.name} got no response: {exc!r}", provider_down=True
+            ) from exc
         finally:
             self._pending.pop(seq, None)
 
@@ -146,43 +157,45 @@ class SmppProvider:
         while not writer.is_closing():
             await asyncio.sleep(self._keepalive)
             with contextlib.suppress(SmsError):
-                await self._call(writer, P.Command.ENQUIRE_LINK, None)
+                await self._call(writer, pdu.Command.ENQUIRE_LINK, None)
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await reader.readexactly(4)
-                rest = await reader.readexactly(P.frame_length(head) - 4)
-                await self._handle(P.decode(head + rest), writer)
+                rest = await reader.readexactly(pdu.frame_length(head) - 4)
+                await self._handle(pdu.decode(head + rest), writer)
         except (asyncio.IncompleteReadError, ConnectionError, OSError, SmppError) as exc:
             if writer is self._writer:
                 self._drop(f"read: {exc!r}")
 
-    async def _handle(self, pdu: P.Pdu, writer: asyncio.StreamWriter) -> None:
-        if pdu.is_response:
-            future = self._pending.get(pdu.sequence)
+    async def _handle(self, frame: pdu.Pdu, writer: asyncio.StreamWriter) -> None:
+        if frame.is_response:
+            future = self._pending.get(frame.sequence)
             if future is not None and not future.done():
-                future.set_result(pdu)
+                future.set_result(frame)
             return
-        if pdu.command == P.Command.ENQUIRE_LINK:
-            writer.write(P.encode(P.response_to(pdu)))
-        elif pdu.command == P.Command.UNBIND:
-            writer.write(P.encode(P.response_to(pdu)))
+        if frame.command == pdu.Command.ENQUIRE_LINK:
+            writer.write(pdu.encode(pdu.response_to(frame)))
+        elif frame.command == pdu.Command.UNBIND:
+            writer.write(pdu.encode(pdu.response_to(frame)))
             await writer.drain()
             self._drop("SMSC unbound")
-        elif pdu.command == P.Command.DELIVER_SM and isinstance(pdu.body, P.ShortMessage):
-            writer.write(P.encode(P.response_to(pdu, body=P.MessageIdResp(""))))
+        elif frame.command == pdu.Command.DELIVER_SM and isinstance(frame.body, pdu.ShortMessage):
+            writer.write(pdu.encode(pdu.response_to(frame, body=pdu.MessageIdResp(""))))
             await writer.drain()
-            await self._deliver(pdu.body)
+            await self._deliver(frame.body)
         else:
-            writer.write(P.encode(P.Pdu(P.Command.GENERIC_NACK, pdu.sequence, P.Status.RINVCMDID)))
+            writer.write(
+                pdu.encode(pdu.Pdu(pdu.Command.GENERIC_NACK, frame.sequence, pdu.Status.RINVCMDID))
+            )
 
-    async def _deliver(self, sm: P.ShortMessage) -> None:
+    async def _deliver(self, sm: pdu.ShortMessage) -> None:
         if self._events is None:
             return
         text = decode_text(sm.short_message, data_coding=sm.data_coding, esm_class=sm.esm_class)
-        if sm.esm_class & P.ESM_DELIVERY_RECEIPT:
-            tlv = sm.tlv(P.Tag.RECEIPTED_MESSAGE_ID)
+        if sm.esm_class & pdu.ESM_DELIVERY_RECEIPT:
+            tlv = sm.tlv(pdu.Tag.RECEIPTED_MESSAGE_ID)
             try:
                 receipt = parse_receipt(text, tlv.rstrip(b"\0").decode() if tlv else None)
             except SmppError as exc:

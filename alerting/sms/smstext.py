@@ -42,7 +42,7 @@ def segments(text: str, *, reference: int) -> list[Segment]:
     whole = _encode(text, coding)
     if len(whole) <= _SINGLE[coding]:
         return [Segment(0, coding, whole)]
-    room = (153 if coding == DC_DEFAULT else MAX_OCTETS - _UDH_LEN)
+    room = 153 if coding == DC_DEFAULT else MAX_OCTETS - _UDH_LEN
     parts = _cut(whole, room, coding)
     if len(parts) > 255:
         raise SmppError("text too long for one concatenated SMS", retryable=False)

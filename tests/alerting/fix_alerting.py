@@ -195,8 +195,16 @@ def raise_alert(
         "insert into alerts (device_id, household_id, kind, signal, severity, score, reason, "
         "evidence, ts, received_at) values (%s, %s, %s, %s, %s, 1.0, 'test', %s, %s, %s) "
         "returning id",
-        (device, household, kind, signal, severity, Jsonb(evidence or {}), ts,
-         ts + timedelta(milliseconds=5)),
+        (
+            device,
+            household,
+            kind,
+            signal,
+            severity,
+            Jsonb(evidence or {}),
+            ts,
+            ts + timedelta(milliseconds=5),
+        ),
     ).fetchone()
     assert row is not None
     conn.execute("select pg_notify('vigil_alert', %s)", (str(row[0]),))

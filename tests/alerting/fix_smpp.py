@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from alerting.sms import pdu as P
+from alerting.sms import pdu
 from alerting.sms.smstext import coding_for, decode_text, receipt_text
 
 
@@ -79,7 +79,7 @@ class FakeSmsc:
 
     def send_mo(self, sender: str, text: str, *, to: str = "10690000") -> None:
         """A phone's reply, delivered to every bound session."""
-        sm = P.ShortMessage(
+        sm = pdu.ShortMessage(
             source_addr=sender.lstrip("+"),
             source_addr_ton=1 if sender.startswith("+") else 0,
             destination_addr=to,
@@ -102,9 +102,9 @@ class FakeSmsc:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def _broadcast(self, sm: P.ShortMessage) -> None:
+    async def _broadcast(self, sm: pdu.ShortMessage) -> None:
         for writer in list(self._sessions):
-            writer.write(P.encode(P.Pdu(P.Command.DELIVER_SM, next(self._seq), body=sm)))
+            writer.write(pdu.encode(pdu.Pdu(pdu.Command.DELIVER_SM, next(self._seq), body=sm)))
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
 
@@ -116,38 +116,48 @@ class FakeSmsc:
         try:
             while True:
                 head = await reader.readexactly(4)
-                rest = await reader.readexactly(P.frame_length(head) - 4)
-                pdu = P.decode(head + rest)
+                rest = await reader.readexactly(pdu.frame_length(head) - 4)
+                frame = pdu.decode(head + rest)
                 if self.down:
                     break
-                if pdu.is_response:
+                if frame.is_response:
                     continue
-                if pdu.command == P.Command.BIND_TRANSCEIVER and isinstance(pdu.body, P.Bind):
-                    ok = (pdu.body.system_id, pdu.body.password) == self.credentials
-                    status = P.Status.ROK if ok else P.Status.RINVPASWD
-                    writer.write(P.encode(P.response_to(pdu, status, P.BindResp("FakeSMSC"))))
+                if frame.command == pdu.Command.BIND_TRANSCEIVER and isinstance(
+                    frame.body, pdu.Bind
+                ):
+                    ok = (frame.body.system_id, frame.body.password) == self.credentials
+                    status = pdu.Status.ROK if ok else pdu.Status.RINVPASWD
+                    writer.write(
+                        pdu.encode(pdu.response_to(frame, status, pdu.BindResp("FakeSMSC")))
+                    )
                     if ok:
-                        bound_as = pdu.body.system_id
+                        bound_as = frame.body.system_id
                         self._sessions.add(writer)
                 elif bound_as is None:
-                    writer.write(P.encode(P.response_to(pdu, P.Status.RINVBNDSTS)))
-                elif pdu.command == P.Command.SUBMIT_SM and isinstance(pdu.body, P.ShortMessage):
+                    writer.write(pdu.encode(pdu.response_to(frame, pdu.Status.RINVBNDSTS)))
+                elif frame.command == pdu.Command.SUBMIT_SM and isinstance(
+                    frame.body, pdu.ShortMessage
+                ):
                     message_id = f"{next(self._ids):x}"
-                    self.messages.append(self._received(message_id, bound_as, pdu.body))
-                    writer.write(P.encode(P.response_to(pdu, body=P.MessageIdResp(message_id))))
-                    if pdu.body.registered_delivery & 1 and self.receipts:
+                    self.messages.append(self._received(message_id, bound_as, frame.body))
+                    writer.write(
+                        pdu.encode(pdu.response_to(frame, body=pdu.MessageIdResp(message_id)))
+                    )
+                    if frame.body.registered_delivery & 1 and self.receipts:
                         asyncio.get_running_loop().call_later(
-                            0.05, self._receipt, writer, message_id, pdu.body
+                            0.05, self._receipt, writer, message_id, frame.body
                         )
-                elif pdu.command == P.Command.ENQUIRE_LINK:
-                    writer.write(P.encode(P.response_to(pdu)))
-                elif pdu.command == P.Command.UNBIND:
-                    writer.write(P.encode(P.response_to(pdu)))
+                elif frame.command == pdu.Command.ENQUIRE_LINK:
+                    writer.write(pdu.encode(pdu.response_to(frame)))
+                elif frame.command == pdu.Command.UNBIND:
+                    writer.write(pdu.encode(pdu.response_to(frame)))
                     await writer.drain()
                     break
                 else:
                     writer.write(
-                        P.encode(P.Pdu(P.Command.GENERIC_NACK, pdu.sequence, P.Status.RINVCMDID))
+                        pdu.encode(
+                            pdu.Pdu(pdu.Command.GENERIC_NACK, frame.sequence, pdu.Status.RINVCMDID)
+                        )
                     )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -157,10 +167,10 @@ class FakeSmsc:
             writer.close()
 
     @staticmethod
-    def _received(message_id: str, system_id: str, sm: P.ShortMessage) -> Received:
-        ref = sm.tlv(P.Tag.USER_MESSAGE_REFERENCE)
+    def _received(message_id: str, system_id: str, sm: pdu.ShortMessage) -> Received:
+        ref = sm.tlv(pdu.Tag.USER_MESSAGE_REFERENCE)
         segment = None
-        if sm.esm_class & P.ESM_UDHI:
+        if sm.esm_class & pdu.ESM_UDHI:
             segment = (sm.short_message[5], sm.short_message[4])
         return Received(
             message_id,
@@ -172,22 +182,22 @@ class FakeSmsc:
             segment,
         )
 
-    def _receipt(self, writer: asyncio.StreamWriter, message_id: str, sm: P.ShortMessage) -> None:
+    def _receipt(self, writer: asyncio.StreamWriter, message_id: str, sm: pdu.ShortMessage) -> None:
         if writer.is_closing():
             return
         stamp = time.strftime("%y%m%d%H%M")
         text = receipt_text(message_id, "DELIVRD", submit=stamp, done=stamp)
-        receipt = P.ShortMessage(
+        receipt = pdu.ShortMessage(
             source_addr=sm.destination_addr,
             destination_addr=sm.source_addr,
-            esm_class=P.ESM_DELIVERY_RECEIPT,
+            esm_class=pdu.ESM_DELIVERY_RECEIPT,
             short_message=text.encode("ascii"),
             tlvs=(
-                (P.Tag.RECEIPTED_MESSAGE_ID, message_id.encode() + b"\0"),
-                (P.Tag.MESSAGE_STATE, b"\x02"),
+                (pdu.Tag.RECEIPTED_MESSAGE_ID, message_id.encode() + b"\0"),
+                (pdu.Tag.MESSAGE_STATE, b"\x02"),
             ),
         )
-        writer.write(P.encode(P.Pdu(P.Command.DELIVER_SM, next(self._seq), body=receipt)))
+        writer.write(pdu.encode(pdu.Pdu(pdu.Command.DELIVER_SM, next(self._seq), body=receipt)))
 
 
 @pytest.fixture

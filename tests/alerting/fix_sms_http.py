@@ -66,8 +66,12 @@ class FakeSmsApi:
 
     def send_inbound(self, webhook_url: str, sender: str, body: str) -> int:
         """A phone's reply, posted to the app's inbound webhook the way the provider would."""
-        form = {"MessageSid": f"SMin{next(self._ids)}", "From": sender, "To": "+10690000",
-                "Body": body}
+        form = {
+            "MessageSid": f"SMin{next(self._ids)}",
+            "From": sender,
+            "To": "+10690000",
+            "Body": body,
+        }
         return self._post_signed(webhook_url, form)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Posted]:

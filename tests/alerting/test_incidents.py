@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import psycopg
 import pytest
 
 from alerting import store
@@ -17,7 +19,7 @@ from tests.alerting.fix_alerting import T0, raise_alert, seed
 pytestmark = pytest.mark.stack
 
 
-def _outbox(conn, incident_id):
+def _outbox(conn: psycopg.Connection[Any], incident_id: int) -> list[tuple[Any, ...]]:
     return conn.execute(
         "select kind, channel, recipient, body from notification_outbox where incident_id = %s "
         "order by id",
@@ -33,7 +35,8 @@ def test_first_alert_opens_an_incident_with_timeline_outbox_timer_and_hops(conn,
     assert len(changed) == 1
     row = store.load(conn, changed[0])
     assert (row.cause, row.signal, row.severity, row.state) == ("fire", "alarm", 4, State.NEW)
-    assert row.grid_id == "g1" and row.district == "fast"
+    assert row.grid_id == "g1"
+    assert row.district == "fast"
     assert {"device", "gateway", "ingest", "detector", "committed"} <= set(row.hops)
     assert row.hops["device"] == pytest.approx(T0.timestamp())
     detail = store.get_detail(conn, row.id)
@@ -45,7 +48,9 @@ def test_first_alert_opens_an_incident_with_timeline_outbox_timer_and_hops(conn,
     assert ("console", "console", "grid") in kinds
     family = next(b for k, _, _, b in _outbox(conn, row.id) if k == "family_alarm")
     assert "幸福路8号3号楼502" in family
-    assert "张" not in family and "糖尿病" not in family and "insulin" not in family
+    assert "张" not in family
+    assert "糖尿病" not in family
+    assert "insulin" not in family
     [timer] = detail.timers
     assert timer["stage"] == "acknowledge"
     assert timer["due_at"] == T0 + timedelta(seconds=1 + 2)
@@ -64,7 +69,8 @@ def test_second_detector_joins_and_raises_severity(conn, policy_dir):
     assert row.severity == 5
     assert row.escalation_tier == 1  # severity 5 starts at the community tier in this policy
     count = conn.execute("select count(*) from incidents").fetchone()
-    assert count is not None and count[0] == 1
+    assert count is not None
+    assert count[0] == 1
     actions = [t["action"] for t in store.get_detail(conn, first).timeline]
     assert actions == ["open", "evidence", "evidence"]
     duty = [r for k, ch, r, _ in _outbox(conn, first) if r == "+8613900000002"]
@@ -81,7 +87,7 @@ def test_signal_classes_and_causes_stay_apart(conn, policy_dir):
     assert len(changed) == 3
     causes = {(r.cause, r.signal) for r in store.list_open(conn)}
     assert causes == {("fire", "alarm"), ("battery_low", "trouble"), ("panic", "alarm")}
-    assert [r.cause for r in store.list_open(conn, grid_id="g1")][0] in {"fire", "panic"}
+    assert next(r.cause for r in store.list_open(conn, grid_id="g1")) in {"fire", "panic"}
     assert store.list_open(conn, grid_id="other") == []
 
 
@@ -89,7 +95,8 @@ def test_unknown_household_still_opens_an_incident(conn, policy_dir):
     raise_alert(conn, household="nobody", device="sd-9")
     [incident_id] = triage_pending(conn, PolicyBook(policy_dir), now=T0)
     row = store.load(conn, incident_id)
-    assert row.household_id is None and row.district is None
+    assert row.household_id is None
+    assert row.district is None
     note = store.get_detail(conn, incident_id).timeline[0]["note"]
     assert "not registered" in note
 
@@ -102,24 +109,40 @@ def test_lifecycle_through_the_store(conn, policy_dir):
     t = T0
     for action in (Action.ACKNOWLEDGE, Action.DISPATCH, Action.ARRIVE, Action.RESOLVE):
         t += timedelta(seconds=1)
-        row = store.act(conn, incident_id=iid, action=action, actor="op1", now=t, book=book,
-                        note="ok")
-    assert row.state == State.RESOLVED and row.assigned_to == member
+        row = store.act(
+            conn, incident_id=iid, action=action, actor="op1", now=t, book=book, note="ok"
+        )
+    assert row.state == State.RESOLVED
+    assert row.assigned_to == member
     assert row.closed_at == t
     with pytest.raises(IllegalTransition, match="cannot arrive an incident that is resolved"):
         store.act(conn, incident_id=iid, action=Action.ARRIVE, actor="op1", now=t, book=book)
     detail = store.get_detail(conn, iid)
     assert [x["action"] for x in detail.timeline] == [
-        "open", "acknowledge", "dispatch", "arrive", "resolve"]
+        "open",
+        "acknowledge",
+        "dispatch",
+        "arrive",
+        "resolve",
+    ]
     assert all(x["actor"] == "op1" for x in detail.timeline[1:])
     closed = [n for n in detail.notifications if n["kind"] == "family_closed"]
-    assert len(closed) == 1 and "已处理完毕" in closed[0]["body"]
-    assert [x["cancelled_at"] is not None or x["fired_at"] is not None
-            for x in detail.timers] == [True] * len(detail.timers)
+    assert len(closed) == 1
+    assert "已处理完毕" in closed[0]["body"]
+    assert [x["cancelled_at"] is not None or x["fired_at"] is not None for x in detail.timers] == [
+        True
+    ] * len(detail.timers)
     assert next_due(conn) is None
-    reopened = store.act(conn, incident_id=iid, action=Action.REOPEN, actor="op1",
-                         now=t + timedelta(seconds=1), book=book)
-    assert reopened.state == State.NEW and reopened.closed_at is None
+    reopened = store.act(
+        conn,
+        incident_id=iid,
+        action=Action.REOPEN,
+        actor="op1",
+        now=t + timedelta(seconds=1),
+        book=book,
+    )
+    assert reopened.state == State.NEW
+    assert reopened.closed_at is None
 
 
 def test_illegal_transition_changes_nothing(conn, policy_dir):
@@ -133,8 +156,9 @@ def test_illegal_transition_changes_nothing(conn, policy_dir):
 
 
 def test_dispatch_without_grid_member_is_refused_clearly(conn, policy_dir):
-    raise_alert(conn, household=None, device="gw-1", kind="gateway_offline", signal="trouble",
-                severity=2)
+    raise_alert(
+        conn, household=None, device="gw-1", kind="gateway_offline", signal="trouble", severity=2
+    )
     book = PolicyBook(policy_dir)
     [iid] = triage_pending(conn, book, now=T0)
     with pytest.raises(IllegalTransition, match="has no grid member"):
@@ -181,7 +205,13 @@ def test_acknowledging_cancels_the_ack_timer_and_starts_dispatch(conn, policy_di
     book = PolicyBook(policy_dir)
     raise_alert(conn)
     [iid] = triage_pending(conn, book, now=T0)
-    store.act(conn, incident_id=iid, action=Action.ACKNOWLEDGE, actor="op", now=T0 + timedelta(
-        seconds=1), book=book)
+    store.act(
+        conn,
+        incident_id=iid,
+        action=Action.ACKNOWLEDGE,
+        actor="op",
+        now=T0 + timedelta(seconds=1),
+        book=book,
+    )
     assert fire_due(conn, book, now=T0 + timedelta(seconds=3)) == []
     assert next_due(conn) == T0 + timedelta(seconds=1 + 3)

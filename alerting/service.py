@@ -1,0 +1,70 @@
+"""`vigil alerting run`: the incident service and the escalation supervisor in one loop.
+
+It LISTENs for new alerts and new timers, so an alert becomes an incident within a round trip
+of its commit, and sleeps exactly until the earliest timer runs out. A poll every second is the
+safety net for a missed notification. Everything it owns is in the database, so it can be
+killed at any instant: an unfinished transaction rolls back, and the next run picks up every
+unclaimed alert and every overdue timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import psycopg
+
+from alerting.policies import PolicyBook
+from alerting.supervisor import fire_due, next_due
+from alerting.triage import triage_pending
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+RECONNECT_S = 1.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def work_once(
+    conn: psycopg.Connection[object], book: PolicyBook, clock: Callable[[], datetime] = utcnow
+) -> float:
+    """Handle every waiting alert and overdue timer; returns seconds until there may be more."""
+    while triage_pending(conn, book, now=clock()):
+        pass
+    fire_due(conn, book, now=clock())
+    due = next_due(conn)
+    if due is None:
+        return POLL_S
+    return min(POLL_S, max(0.0, (due - clock()).total_seconds()))
+
+
+def run(dsn: str, book: PolicyBook, stop: threading.Event) -> None:
+    """Serve until `stop` is set, reconnecting after any database failure."""
+    while not stop.is_set():
+        try:
+            _serve(dsn, book, stop)
+        except psycopg.OperationalError as exc:
+            log.warning("database connection lost (%s); reconnecting", exc)
+            time.sleep(RECONNECT_S)
+
+
+def _serve(dsn: str, book: PolicyBook, stop: threading.Event) -> None:
+    with (
+        psycopg.connect(dsn, autocommit=True) as listener,
+        psycopg.connect(dsn, autocommit=True) as conn,
+    ):
+        listener.execute("listen vigil_alert")
+        listener.execute("listen vigil_timer")
+        log.info("alerting service ready")
+        while not stop.is_set():
+            wait = work_once(conn, book)
+            if wait > 0:
+                # Returns at the first notification or when the wait is over.
+                for _ in listener.notifies(timeout=wait, stop_after=1):
+                    pass
