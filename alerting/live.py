@@ -222,10 +222,17 @@ async def live_websocket(websocket: WebSocket, grid_id: str | None = None) -> No
     hub = _hub(websocket.app.state)
     await websocket.accept()
     sub = hub.subscribe(grid_id)
+    # Watching the client's side too is how a closed connection is noticed while idle.
+    closed = asyncio.create_task(_until_closed(websocket))
     try:
         await websocket.send_text(await hub.snapshot(grid_id))
         while True:
-            message = await sub.queue.get()
+            getter = asyncio.create_task(sub.queue.get())
+            await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                return
+            message = getter.result()
             if message is None:
                 await websocket.close(code=1013, reason="too slow; reconnect")
                 return
@@ -234,7 +241,15 @@ async def live_websocket(websocket: WebSocket, grid_id: str | None = None) -> No
     except WebSocketDisconnect:
         pass
     finally:
+        closed.cancel()
         hub.unsubscribe(sub)
+
+
+async def _until_closed(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends until it goes away."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
 
 
 @router.get("/api/live/sse")

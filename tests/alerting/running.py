@@ -64,9 +64,13 @@ class NotifierThread:
 
 
 class AppServer:
-    def __init__(self, settings: Settings, dsn: str) -> None:
+    """The app on a free port; `settings` may be a function of the app's URL (for webhooks)."""
+
+    def __init__(self, settings: Settings | Callable[[str], Settings], dsn: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        if callable(settings):
+            settings = settings(self.url)
         config = uvicorn.Config(
             create_app(settings, dsn=dsn), host="127.0.0.1", port=self.port, log_level="warning"
         )
