@@ -89,7 +89,20 @@ class FakeSmsc:
         asyncio.run_coroutine_threadsafe(self._broadcast(sm), self._loop).result(5)
 
     def texts_to(self, destination: str) -> list[str]:
-        return [m.text for m in self.messages if m.destination == destination.lstrip("+")]
+        """Whole texts sent to a number, concatenated segments joined."""
+        texts: list[str] = []
+        for m in self.messages:
+            if m.destination != destination.lstrip("+"):
+                continue
+            if m.segment is None or m.segment[0] == 1:
+                texts.append(m.text)
+            else:
+                texts[-1] += m.text
+        return texts
+
+    def whole_messages(self) -> list[Received]:
+        """One entry per message: a concatenated message counts once (its first segment)."""
+        return [m for m in self.messages if m.segment is None or m.segment[0] == 1]
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout
