@@ -46,7 +46,9 @@ class AlertingThread:
 
 class NotifierThread:
     def __init__(self, dsn: str, provider: SmsProvider, backoff: Backoff | None = None) -> None:
-        self.notifier = Notifier(dsn, provider, backoff=backoff or Backoff(cap=timedelta(seconds=2)))
+        self.notifier = Notifier(
+            dsn, provider, backoff=backoff or Backoff(cap=timedelta(seconds=2))
+        )
         self.loop = asyncio.new_event_loop()
         self.stop = asyncio.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -100,8 +102,9 @@ def wait_until(check: Callable[[], object], *, timeout: float = 15.0, what: str 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def next_message(ws: ClientConnection, match: Callable[[dict[str, Any]], bool],
-                 timeout: float = 10.0) -> dict[str, Any]:
+def next_message(
+    ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+) -> dict[str, Any]:
     """The first message from the live stream that `match` accepts."""
     deadline = time.monotonic() + timeout
     while True:

@@ -15,7 +15,15 @@ S = timedelta(seconds=1)
 def test_delays_double_up_to_the_cap() -> None:
     backoff = Backoff(base=S, cap=30 * S, jitter=0.0)
     assert [backoff.delay(n) for n in range(1, 9)] == [
-        S, 2 * S, 4 * S, 8 * S, 16 * S, 30 * S, 30 * S, 30 * S]
+        S,
+        2 * S,
+        4 * S,
+        8 * S,
+        16 * S,
+        30 * S,
+        30 * S,
+        30 * S,
+    ]
     assert backoff.delay(10_000) == 30 * S
 
 

@@ -32,8 +32,13 @@ FAMILY = "+8613800000001"
 
 
 def _smpp(smsc: FakeSmsc) -> SmppProvider:
-    return SmppProvider(host="127.0.0.1", port=smsc.port, system_id="vigil", password="secret",
-                        source_addr="10690000")
+    return SmppProvider(
+        host="127.0.0.1",
+        port=smsc.port,
+        system_id="vigil",
+        password="secret",
+        source_addr="10690000",
+    )
 
 
 def test_alert_reaches_live_stream_and_family_sms_and_reply_lands_in_timeline(
@@ -51,13 +56,17 @@ def test_alert_reaches_live_stream_and_family_sms_and_reply_lands_in_timeline(
         snapshot = next_message(ws, lambda m: m["type"] == "snapshot")
         assert snapshot["incidents"] == []
         pressed = time.time()
-        raise_alert(conn, device="pb-1", kind="panic", severity=4,
-                    ts=datetime.fromtimestamp(pressed, UTC))
+        raise_alert(
+            conn, device="pb-1", kind="panic", severity=4, ts=datetime.fromtimestamp(pressed, UTC)
+        )
         message = next_message(ws, lambda m: m["type"] == "incident")
         received = time.time()
         incident = message["incident"]
         assert (incident["cause"], incident["state"], incident["household_id"]) == (
-            "panic", "new", "h1")
+            "panic",
+            "new",
+            "h1",
+        )
         assert message["last"]["action"] == "open"
         assert received - pressed < 5.0  # generous: speed is measured by bench-latency
 
@@ -67,22 +76,35 @@ def test_alert_reaches_live_stream_and_family_sms_and_reply_lands_in_timeline(
         assert english[0].startswith("[Vigil] Emergency call at 幸福路8号3号楼 502")
 
         iid = incident["id"]
-        wait_until(lambda: _statuses(conn, iid, "family_alarm") == {"delivered"},
-                   what="the delivery receipts")
+        wait_until(
+            lambda: _statuses(conn, iid, "family_alarm") == {"delivered"},
+            what="the delivery receipts",
+        )
 
         smsc.send_mo(FAMILY, "收到")
-        ack = next_message(ws, lambda m: m["type"] == "incident"
-                           and (m["last"] or {}).get("action") == "family_ack")
+        ack = next_message(
+            ws,
+            lambda m: m["type"] == "incident" and (m["last"] or {}).get("action") == "family_ack",
+        )
         assert ack["last"]["actor"] == f"sms:{FAMILY}"
         assert ack["last"]["note"] == "收到"
 
-        store.act(conn, incident_id=iid, action=Action.RESOLVE, actor="op1",
-                  now=datetime.now(UTC), book=book, note="resident fine")
+        store.act(
+            conn,
+            incident_id=iid,
+            action=Action.RESOLVE,
+            actor="op1",
+            now=datetime.now(UTC),
+            book=book,
+            note="resident fine",
+        )
         next_message(ws, lambda m: m["type"] == "incident" and m["incident"]["state"] == "resolved")
         closing = wait_until(lambda: smsc.texts_to(FAMILY)[1:], what="the closing SMS")
         assert closing == ["【Vigil】幸福路8号3号楼502的紧急呼叫已处理完毕。"]
-        hops = wait_until(lambda: "pushed" in store.load(conn, iid).hops and
-                          store.load(conn, iid).hops, what="the pushed hop")
+        hops = wait_until(
+            lambda: "pushed" in store.load(conn, iid).hops and store.load(conn, iid).hops,
+            what="the pushed hop",
+        )
         assert hops["device"] <= hops["committed"] <= hops["pushed"]
     assert len(smsc.texts_to(FAMILY)) == 2
 

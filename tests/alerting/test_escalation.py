@@ -27,7 +27,14 @@ from alerting.escalation import (
     policy_path,
     tiers_to_notify,
 )
-from alerting.lifecycle import CLOSED_STATES, Action, Incident, allowed_actions, apply, open_incident
+from alerting.lifecycle import (
+    CLOSED_STATES,
+    Action,
+    Incident,
+    allowed_actions,
+    apply,
+    open_incident,
+)
 from tests.alerting.fix_alerting import FAST_POLICY
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -40,7 +47,12 @@ def _raw() -> dict[str, Any]:
 def test_the_bundled_policy_loads() -> None:
     policy = load_policy(DEFAULT_POLICY)
     assert [t.name for t in policy.tiers] == [
-        "grid", "community", "street", "district", "fire_service"]
+        "grid",
+        "community",
+        "street",
+        "district",
+        "fire_service",
+    ]
     assert policy.deadlines[4].acknowledge == timedelta(seconds=15)
     assert policy.tiers[policy.start_tier(5)].name == "street"
     assert policy.tiers[-1].only_confirmed_fire
@@ -84,7 +96,7 @@ def test_unreadable_and_invalid_files_name_the_file(tmp_path: Path) -> None:
         load_policy(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("district = ", encoding="utf-8")
-    with pytest.raises(EscalationConfigError, match="bad.toml: not valid TOML"):
+    with pytest.raises(EscalationConfigError, match=r"bad\.toml: not valid TOML"):
         load_policy(bad)
 
 
@@ -111,24 +123,28 @@ def test_fire_service_only_for_a_confirmed_fire() -> None:
 def test_deadline_runs_from_the_stage_start_or_the_last_escalation() -> None:
     incident = open_incident(cause="panic", severity=4, tier=0, now=T0)
     assert pending_deadline(incident, POLICY) == Deadline(
-        Stage.ACKNOWLEDGE, 0, T0 + timedelta(seconds=2))
+        Stage.ACKNOWLEDGE, 0, T0 + timedelta(seconds=2)
+    )
     moved = escalate(incident, POLICY, now=T0 + timedelta(seconds=5), actor="system")
     assert moved is not None
     after, tier = moved
     assert tier == 1
     assert pending_deadline(after, POLICY) == Deadline(
-        Stage.ACKNOWLEDGE, 1, T0 + timedelta(seconds=7))
+        Stage.ACKNOWLEDGE, 1, T0 + timedelta(seconds=7)
+    )
     acked, _ = apply(after, Action.ACKNOWLEDGE, actor="op", now=T0 + timedelta(seconds=8))
     assert pending_deadline(acked, POLICY) == Deadline(
-        Stage.DISPATCH, 1, T0 + timedelta(seconds=11))
+        Stage.DISPATCH, 1, T0 + timedelta(seconds=11)
+    )
     at_top = replace(acked, tier=2)
     assert pending_deadline(at_top, POLICY) is None
     assert escalate(at_top, POLICY, now=T0, actor="op") is None
 
 
 def test_escalating_a_closed_incident_is_illegal() -> None:
-    closed, _ = apply(open_incident(cause="fire", severity=4, tier=0, now=T0), Action.RESOLVE,
-                      actor="op", now=T0)
+    closed, _ = apply(
+        open_incident(cause="fire", severity=4, tier=0, now=T0), Action.RESOLVE, actor="op", now=T0
+    )
     with pytest.raises(IllegalTransition):
         escalate(closed, POLICY, now=T0, actor="system")
 
@@ -142,8 +158,9 @@ class Fired:
     tier_after: int
 
 
-def _supervise(incident: Incident, policy: Policy, armed: Deadline | None, until: datetime,
-               fired: list[Fired]) -> tuple[Incident, Deadline | None]:
+def _supervise(
+    incident: Incident, policy: Policy, armed: Deadline | None, until: datetime, fired: list[Fired]
+) -> tuple[Incident, Deadline | None]:
     """What the database supervisor does, in memory: fire each due deadline at its due time."""
     while armed is not None and armed.due_at <= until:
         moved = escalate(incident, policy, now=armed.due_at, actor="system")
@@ -167,8 +184,9 @@ def test_every_missed_deadline_escalates_exactly_once(
     script: list[tuple[Action, int]], cause: str, severity: int
 ) -> None:
     policy = POLICY
-    incident = open_incident(cause=cause, severity=severity, tier=policy.start_tier(severity),
-                             now=T0)
+    incident = open_incident(
+        cause=cause, severity=severity, tier=policy.start_tier(severity), now=T0
+    )
     armed = pending_deadline(incident, policy)
     fired: list[Fired] = []
     now = T0

@@ -56,10 +56,18 @@ def test_legal_transitions(path: list[Action], action: Action, expected: State) 
     [
         ([], Action.ARRIVE, "cannot arrive an incident that is new"),
         ([], Action.REOPEN, "cannot reopen an incident that is new"),
-        ([Action.ACKNOWLEDGE], Action.ACKNOWLEDGE, "cannot acknowledge an incident that is acknowledged"),
+        (
+            [Action.ACKNOWLEDGE],
+            Action.ACKNOWLEDGE,
+            "cannot acknowledge an incident that is acknowledged",
+        ),
         ([Action.RESOLVE], Action.RESOLVE, "cannot resolve an incident that is resolved"),
         ([Action.RESOLVE], Action.ESCALATE, "cannot escalate an incident that is resolved"),
-        ([Action.DISPATCH, Action.ARRIVE], Action.DISPATCH, "cannot dispatch an incident that is on_site"),
+        (
+            [Action.DISPATCH, Action.ARRIVE],
+            Action.DISPATCH,
+            "cannot dispatch an incident that is on_site",
+        ),
     ],
 )
 def test_illegal_transitions_say_which_action_from_which_state(
@@ -81,7 +89,7 @@ def test_a_note_needs_text_and_keeps_the_state() -> None:
 
 
 def test_open_incident_refuses_bad_severity() -> None:
-    with pytest.raises(ValueError, match="severity must be 1..5"):
+    with pytest.raises(ValueError, match=r"severity must be 1\.\.5"):
         open_incident(cause="fire", severity=6, tier=0, now=T0)
 
 

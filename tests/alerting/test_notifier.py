@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from alerting import outbox, store
 from alerting.backoff import Backoff
@@ -21,8 +22,8 @@ from alerting.sms.http import INBOUND_PATH, HttpSmsProvider
 from alerting.sms.smpp import SmppProvider
 from alerting.triage import triage_pending
 from tests.alerting.fix_alerting import T0, raise_alert, seed
-from tests.alerting.fix_sms_http import SID, TOKEN, FakeSmsApi
 from tests.alerting.fix_smpp import FakeSmsc
+from tests.alerting.fix_sms_http import SID, TOKEN, FakeSmsApi
 from tests.alerting.running import AppServer, NotifierThread, next_message, wait_until
 from vigil.settings import Settings
 
@@ -51,8 +52,13 @@ def _settled(conn: psycopg.Connection[Any], iid: int) -> bool:
 
 
 def _http(api: FakeSmsApi, callback: str = "") -> HttpSmsProvider:
-    return HttpSmsProvider(base_url=api.url, account_sid=SID, auth_token=TOKEN,
-                           sender="+10690000", callback_url=callback)
+    return HttpSmsProvider(
+        base_url=api.url,
+        account_sid=SID,
+        auth_token=TOKEN,
+        sender="+10690000",
+        callback_url=callback,
+    )
 
 
 def test_http_provider_delivers_takes_receipts_and_replies(
@@ -60,9 +66,13 @@ def test_http_provider_delivers_takes_receipts_and_replies(
 ) -> None:
     iid = _open_incident(conn, policy_dir)
     app = AppServer(
-        lambda url: Settings(escalation_dir=policy_dir, sms_provider="http",
-                             sms_http_auth_token=TOKEN, sms_http_account_sid=SID,
-                             sms_callback_url=url),
+        lambda url: Settings(
+            escalation_dir=policy_dir,
+            sms_provider="http",
+            sms_http_auth_token=SecretStr(TOKEN),
+            sms_http_account_sid=SID,
+            sms_callback_url=url,
+        ),
         adb,
     )
     with app, NotifierThread(adb, _http(sms_api, callback=app.url)), app.websocket() as ws:
@@ -72,12 +82,15 @@ def test_http_provider_delivers_takes_receipts_and_replies(
         assert all(m.key and m.key.startswith("t") for m in sent)
         assert {code for _, code in sms_api.callbacks} == {204}
         assert sms_api.send_inbound(app.url + INBOUND_PATH, FAMILY, "1") == 200
-        reply = next_message(ws, lambda m: m["type"] == "incident"
-                             and (m["last"] or {}).get("action") == "family_ack")
+        reply = next_message(
+            ws,
+            lambda m: m["type"] == "incident" and (m["last"] or {}).get("action") == "family_ack",
+        )
         assert reply["last"]["note"] == "1"
         # A post that the provider did not sign changes nothing.
         forged = urllib.request.Request(
-            app.url + INBOUND_PATH, data=b"From=%2B8613800000001&Body=1", method="POST")
+            app.url + INBOUND_PATH, data=b"From=%2B8613800000001&Body=1", method="POST"
+        )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(forged, timeout=5)
         assert refused.value.code == 403
@@ -94,8 +107,9 @@ def test_a_crash_between_send_and_commit_sends_once(
     and the provider answers with the message it already has."""
     iid = _open_incident(conn, policy_dir, member_phone=None)
     now = datetime.now(UTC)
-    [row] = [r for r in outbox.claim(conn, now=now, lease=timedelta(seconds=30))
-             if r.channel == "sms"]
+    [row] = [
+        r for r in outbox.claim(conn, now=now, lease=timedelta(seconds=30)) if r.channel == "sms"
+    ]
     first_sid = asyncio.run(_http(sms_api).send(key=row.key, to=row.recipient, body=row.body))
     # ...crash: nothing recorded. A new worker, after the lease:
     later = now + timedelta(seconds=31)
@@ -133,8 +147,9 @@ def test_permanent_failure_is_recorded_on_the_timeline(
     adb: str, conn: psycopg.Connection[Any], policy_dir: Path, sms_api: FakeSmsApi
 ) -> None:
     iid = _open_incident(conn, policy_dir, member_phone=None)
-    wrong = HttpSmsProvider(base_url=sms_api.url + "/nowhere", account_sid=SID,
-                            auth_token=TOKEN, sender="x")
+    wrong = HttpSmsProvider(
+        base_url=sms_api.url + "/nowhere", account_sid=SID, auth_token=TOKEN, sender="x"
+    )
     asyncio.run(Notifier(adb, wrong).round())
     sms = [r for r in _rows(conn, iid) if r[0] == "sms"]
     assert [(r[2], r[3]) for r in sms] == [("failed", 1)]
@@ -149,11 +164,18 @@ def test_retries_back_off_while_the_smsc_is_down(
 ) -> None:
     iid = _open_incident(conn, policy_dir, contacts=((FAMILY, "zh"), ("+8613800000002", "en")))
     smsc.fail_for(3600)
-    provider = SmppProvider(host="127.0.0.1", port=smsc.port, system_id="vigil",
-                            password="secret", source_addr="10690000", timeout=1.0)
+    provider = SmppProvider(
+        host="127.0.0.1",
+        port=smsc.port,
+        system_id="vigil",
+        password="secret",
+        source_addr="10690000",
+        timeout=1.0,
+    )
     clock = [T0]
-    notifier = Notifier(adb, provider, clock=lambda: clock[0],
-                        backoff=Backoff(cap=timedelta(seconds=8), jitter=0.0))
+    notifier = Notifier(
+        adb, provider, clock=lambda: clock[0], backoff=Backoff(cap=timedelta(seconds=8), jitter=0.0)
+    )
 
     async def rounds() -> None:
         await notifier.round()
@@ -183,8 +205,10 @@ def test_push_channels_reach_the_live_stream(
         next_message(ws, lambda m: m["type"] == "snapshot")
         iid = _open_incident(conn, policy_dir, member_phone=None, contacts=())
         with NotifierThread(adb, DemoProvider(adb)):
-            pushed = next_message(ws, lambda m: m["type"] == "notification"
-                                  and m["payload"]["channel"] == "grid_member")
+            pushed = next_message(
+                ws,
+                lambda m: m["type"] == "notification" and m["payload"]["channel"] == "grid_member",
+            )
         assert pushed["payload"]["incident_id"] == iid
         assert pushed["payload"]["recipient"] == "gm-g1"
     assert _settled(conn, iid)

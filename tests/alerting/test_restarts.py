@@ -45,8 +45,9 @@ def _env(dsn: str, policy_dir: Path, **extra: str) -> dict[str, str]:
 @contextmanager
 def _service(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "vigil.cli", *args], env=env,
-                                stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vigil.cli", *args], env=env, stdout=out, stderr=out
+        )
     try:
         yield proc
     finally:
@@ -73,13 +74,16 @@ def test_a_timer_fires_on_time_across_a_restart(
         wait_until(lambda: _ready(log, "alerting service ready"), what="the service")
         # Severity 3 in the fast policy: acknowledge within 10 s.
         raise_alert(conn, kind="inactivity", signal="supervisory", severity=3, device="pir-1")
-        opened = wait_until(lambda: conn.execute("select id, opened_at from incidents")
-                            .fetchone(), what="the incident")
+        opened = wait_until(
+            lambda: conn.execute("select id, opened_at from incidents").fetchone(),
+            what="the incident",
+        )
         first.kill()
         first.wait()
     iid, opened_at = opened
     [(due_at,)] = conn.execute(
-        "select due_at from escalation_timers where incident_id = %s", (iid,)).fetchall()
+        "select due_at from escalation_timers where incident_id = %s", (iid,)
+    ).fetchall()
     assert due_at == opened_at + timedelta(seconds=10)
     with _service(["alerting", "run"], env, log):
         wait_until(lambda: _ready(log, "alerting service ready", 2), what="the restart")
@@ -87,14 +91,19 @@ def test_a_timer_fires_on_time_across_a_restart(
         fired = wait_until(
             lambda: conn.execute(
                 "select fired_at from escalation_timers where incident_id = %s "
-                "and fired_at is not null", (iid,)).fetchall(),
-            timeout=20, what="the escalation")
+                "and fired_at is not null",
+                (iid,),
+            ).fetchall(),
+            timeout=20,
+            what="the escalation",
+        )
     [(fired_at,)] = fired
     late = (fired_at - due_at).total_seconds()
     assert 0 <= late < 1.0, f"fired {late:.3f} s after its deadline"
     escalations = conn.execute(
         "select count(*) from incident_timeline where incident_id = %s and action = 'escalate'",
-        (iid,)).fetchone()
+        (iid,),
+    ).fetchone()
     assert escalations is not None
     assert escalations[0] == 1
 
@@ -112,8 +121,12 @@ def test_a_timer_that_ran_out_while_down_fires_at_once_on_restart(
         fired = wait_until(
             lambda: conn.execute(
                 "select fired_at from escalation_timers where incident_id = %s "
-                "and fired_at is not null order by id limit 1", (iid,)).fetchone(),
-            timeout=20, what="the overdue escalation")
+                "and fired_at is not null order by id limit 1",
+                (iid,),
+            ).fetchone(),
+            timeout=20,
+            what="the overdue escalation",
+        )
     assert (fired[0] - started).total_seconds() < 10
 
 
@@ -121,24 +134,39 @@ OUTAGE_S = 60.0
 
 
 def test_smsc_down_for_a_minute_every_sms_arrives_once(
-    adb: str, conn: psycopg.Connection[Any], policy_dir: Path, tmp_path: Path,
+    adb: str,
+    conn: psycopg.Connection[Any],
+    policy_dir: Path,
+    tmp_path: Path,
     smsc: FakeSmsc,
 ) -> None:
     phones = [f"+86139{n:08d}" for n in range(6)]
     book = PolicyBook(policy_dir)
     for n in range(3):
-        seed(conn, household=f"h{n}", grid=f"g{n}", member_phone=f"+86137{n:08d}",
-             contacts=((phones[2 * n], "zh"), (phones[2 * n + 1], "en")))
+        seed(
+            conn,
+            household=f"h{n}",
+            grid=f"g{n}",
+            member_phone=f"+86137{n:08d}",
+            contacts=((phones[2 * n], "zh"), (phones[2 * n + 1], "en")),
+        )
     smsc.fail_for(OUTAGE_S)
     down_since = time.monotonic()
     for n in range(3):
         raise_alert(conn, household=f"h{n}", kind="panic", device=f"pb-{n}")
     triage_pending(conn, book, now=datetime.now(UTC))
     expected = conn.execute(
-        "select recipient from notification_outbox where channel = 'sms'").fetchall()
+        "select recipient from notification_outbox where channel = 'sms'"
+    ).fetchall()
     assert len(expected) == 9
-    env = _env(adb, policy_dir, VIGIL_SMS_PROVIDER="smpp", VIGIL_SMPP_PORT=str(smsc.port),
-               VIGIL_SMPP_PASSWORD="secret", VIGIL_SMS_RETRY_CAP_S="4")
+    env = _env(
+        adb,
+        policy_dir,
+        VIGIL_SMS_PROVIDER="smpp",
+        VIGIL_SMPP_PORT=str(smsc.port),
+        VIGIL_SMPP_PASSWORD="secret",
+        VIGIL_SMS_RETRY_CAP_S="4",
+    )
     log = tmp_path / "notifier.log"
     with _service(["notifier", "run"], env, log) as first:
         wait_until(lambda: _ready(log, "failed"), timeout=20, what="a failed attempt")
@@ -151,13 +179,17 @@ def test_smsc_down_for_a_minute_every_sms_arrives_once(
         wait_until(
             lambda: conn.execute(
                 "select count(*) = 9 from notification_outbox where channel = 'sms' "
-                "and status = 'delivered'").fetchone()[0],  # type: ignore[index]
-            timeout=OUTAGE_S, what="every SMS delivered")
+                "and status = 'delivered'"
+            ).fetchone()[0],  # type: ignore[index]
+            timeout=OUTAGE_S,
+            what="every SMS delivered",
+        )
         time.sleep(1.0)  # a duplicate would show up now
     received = collections.Counter(m.destination for m in smsc.whole_messages())
     assert received == collections.Counter(r[0].lstrip("+") for r in expected)
     assert max(received.values()) == 1
     attempts = conn.execute(
-        "select max(attempts) from notification_outbox where channel = 'sms'").fetchone()
+        "select max(attempts) from notification_outbox where channel = 'sms'"
+    ).fetchone()
     assert attempts is not None
     assert attempts[0] >= 2

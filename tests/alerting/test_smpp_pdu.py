@@ -44,8 +44,11 @@ VECTORS: list[tuple[str, Pdu]] = [
     ),
     (
         "00000023000000090000000000039951414c4c5f545700414c4c5f5457000034010200",
-        Pdu(Command.BIND_TRANSCEIVER, 235857,
-            body=Bind("ALL_TW", "ALL_TW", "", 0x34, addr_ton=1, addr_npi=2)),
+        Pdu(
+            Command.BIND_TRANSCEIVER,
+            235857,
+            body=Bind("ALL_TW", "ALL_TW", "", 0x34, addr_ton=1, addr_npi=2),
+        ),
     ),
     (
         "0000001f800000090000000000039951536d73632053696d756c61746f7200",
@@ -53,8 +56,11 @@ VECTORS: list[tuple[str, Pdu]] = [
     ),
     (
         "0000001d800000090000000000039943536d7363204757000210000134",
-        Pdu(Command.BIND_TRANSCEIVER_RESP, 235843,
-            body=BindResp("Smsc GW", ((Tag.SC_INTERFACE_VERSION, b"\x34"),))),
+        Pdu(
+            Command.BIND_TRANSCEIVER_RESP,
+            235843,
+            body=BindResp("Smsc GW", ((Tag.SC_INTERFACE_VERSION, b"\x34"),)),
+        ),
     ),
     (
         "00000015800000090000000e00004db3534d534300",
@@ -67,20 +73,40 @@ VECTORS: list[tuple[str, Pdu]] = [
     (
         "000000400000000500000000000000030002013837363534333231000409343034303400000000000000"
         "000000084024232125262F3A000E0001010006000101",
-        Pdu(Command.DELIVER_SM, 3, body=ShortMessage(
-            source_addr="87654321", source_addr_ton=2, source_addr_npi=1,
-            destination_addr="40404", dest_addr_ton=4, dest_addr_npi=9,
-            short_message=bytes.fromhex("4024232125262f3a"),
-            tlvs=((0x000E, b"\x01"), (0x0006, b"\x01")))),
+        Pdu(
+            Command.DELIVER_SM,
+            3,
+            body=ShortMessage(
+                source_addr="87654321",
+                source_addr_ton=2,
+                source_addr_npi=1,
+                destination_addr="40404",
+                dest_addr_ton=4,
+                dest_addr_npi=9,
+                short_message=bytes.fromhex("4024232125262f3a"),
+                tlvs=((0x000E, b"\x01"), (0x0006, b"\x01")),
+            ),
+        ),
     ),
     (
         "0000004d00000005000000009f88f124415753424400010131363530353535313233340001013137373335"
         "3535343037300000000000000000030011746865726520697320"
         "6e6f2073706f6f6e",
-        Pdu(Command.DELIVER_SM, 0x9F88F124, body=ShortMessage(
-            service_type="AWSBD", source_addr="16505551234", source_addr_ton=1,
-            source_addr_npi=1, destination_addr="17735554070", dest_addr_ton=1, dest_addr_npi=1,
-            data_coding=3, short_message=b"there is no spoon")),
+        Pdu(
+            Command.DELIVER_SM,
+            0x9F88F124,
+            body=ShortMessage(
+                service_type="AWSBD",
+                source_addr="16505551234",
+                source_addr_ton=1,
+                source_addr_npi=1,
+                destination_addr="17735554070",
+                dest_addr_ton=1,
+                dest_addr_npi=1,
+                data_coding=3,
+                short_message=b"there is no spoon",
+            ),
+        ),
     ),
 ]
 
@@ -113,18 +139,45 @@ def test_a_captured_delivery_receipt() -> None:
 
 
 def test_submit_sm_layout_field_by_field() -> None:
-    sm = ShortMessage(source_addr="10690000", destination_addr="8613800000001",
-                      dest_addr_ton=1, dest_addr_npi=1, registered_delivery=1,
-                      data_coding=pdu.DC_UCS2, short_message="收到".encode("utf-16-be"),
-                      tlvs=((Tag.USER_MESSAGE_REFERENCE, b"\x00\x07"),))
+    sm = ShortMessage(
+        source_addr="10690000",
+        destination_addr="8613800000001",
+        dest_addr_ton=1,
+        dest_addr_npi=1,
+        registered_delivery=1,
+        data_coding=pdu.DC_UCS2,
+        short_message="收到".encode("utf-16-be"),
+        tlvs=((Tag.USER_MESSAGE_REFERENCE, b"\x00\x07"),),
+    )
     data = encode(Pdu(Command.SUBMIT_SM, 2, body=sm))
     expected = (
-        "00000040" "00000004" "00000000" "00000002"      # header: length 64, submit_sm, ok, seq 2
-        "00" "00" "00" "3130363930303030" "00"         # service_type, src ton/npi, source_addr
-        "01" "01" "38363133383030303030303031" "00"    # dest ton/npi, destination_addr
-        "00" "00" "00" "00" "00"                       # esm, pid, priority, schedule, validity
-        "01" "00" "08" "00" "04" "65365230"            # reg. delivery, replace, UCS-2, id, len
-        "0204" "0002" "0007"                           # user_message_reference TLV
+        "00000040"
+        "00000004"
+        "00000000"
+        "00000002"  # header: length 64, submit_sm, ok, seq 2
+        "00"
+        "00"
+        "00"
+        "3130363930303030"
+        "00"  # service_type, src ton/npi, source_addr
+        "01"
+        "01"
+        "38363133383030303030303031"
+        "00"  # dest ton/npi, destination_addr
+        "00"
+        "00"
+        "00"
+        "00"
+        "00"  # esm, pid, priority, schedule, validity
+        "01"
+        "00"
+        "08"
+        "00"
+        "04"
+        "65365230"  # reg. delivery, replace, UCS-2, id, len
+        "0204"
+        "0002"
+        "0007"  # user_message_reference TLV
     )
     assert data.hex() == expected
     assert decode(data).body == sm
@@ -133,7 +186,8 @@ def test_submit_sm_layout_field_by_field() -> None:
 def test_response_to_keeps_the_sequence() -> None:
     request = Pdu(Command.SUBMIT_SM, 77, body=ShortMessage("a", "b"))
     assert response_to(request, body=MessageIdResp("x")) == Pdu(
-        Command.SUBMIT_SM_RESP, 77, Status.ROK, MessageIdResp("x"))
+        Command.SUBMIT_SM_RESP, 77, Status.ROK, MessageIdResp("x")
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,10 @@ from alerting.sms.smstext import decode_text, parse_receipt, receipt_text, segme
 def test_short_ascii_and_chinese_go_as_one_message() -> None:
     [ascii_part] = segments("Reply 1", reference=1)
     assert (ascii_part.esm_class, ascii_part.data_coding, ascii_part.short_message) == (
-        0, DC_DEFAULT, b"Reply 1")
+        0,
+        DC_DEFAULT,
+        b"Reply 1",
+    )
     [zh] = segments("收到" * 35, reference=1)  # 70 characters: exactly one UCS-2 SMS
     assert zh.data_coding == DC_UCS2
     assert len(zh.short_message) == 140
@@ -27,8 +30,10 @@ def test_long_chinese_is_split_with_a_udh() -> None:
     assert all(p.esm_class == ESM_UDHI and p.data_coding == DC_UCS2 for p in parts)
     assert parts[0].short_message[:6] == bytes([5, 0, 3, 0x2A, 2, 1])
     assert parts[1].short_message[:6] == bytes([5, 0, 3, 0x2A, 2, 2])
-    joined = "".join(decode_text(p.short_message, data_coding=p.data_coding,
-                                 esm_class=p.esm_class) for p in parts)
+    joined = "".join(
+        decode_text(p.short_message, data_coding=p.data_coding, esm_class=p.esm_class)
+        for p in parts
+    )
     assert joined == text
 
 
@@ -37,13 +42,18 @@ def test_long_ascii_uses_153_octet_segments() -> None:
     assert [len(p.short_message) - 6 for p in parts] == [153, 47]
 
 
-@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]),
-               min_size=1, max_size=400))
+@given(
+    st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=400
+    )
+)
 def test_any_text_survives_segmentation(text: str) -> None:
     parts = segments(text, reference=9)
     assert all(len(p.short_message) <= 160 for p in parts)
-    joined = "".join(decode_text(p.short_message, data_coding=p.data_coding,
-                                 esm_class=p.esm_class) for p in parts)
+    joined = "".join(
+        decode_text(p.short_message, data_coding=p.data_coding, esm_class=p.esm_class)
+        for p in parts
+    )
     assert joined == text
 
 
@@ -57,8 +67,10 @@ def test_receipts_parse_and_prefer_the_tlv_id() -> None:
     receipt = parse_receipt(text)
     assert (receipt.message_id, receipt.stat, receipt.delivered) == ("ab12", "DELIVRD", True)
     assert parse_receipt(text, "zz99").message_id == "zz99"
-    failed = parse_receipt("id:7 sub:001 dlvrd:000 submit date:2611220800 done date:2611220801 "
-                           "stat:UNDELIV err:011 text:")
+    failed = parse_receipt(
+        "id:7 sub:001 dlvrd:000 submit date:2611220800 done date:2611220801 "
+        "stat:UNDELIV err:011 text:"
+    )
     assert failed.failed
     assert not failed.delivered
     with pytest.raises(SmppError, match="not a delivery receipt"):
