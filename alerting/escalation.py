@@ -70,6 +70,7 @@ class Deadlines:
     dispatch: timedelta
     arrive: timedelta
     start_tier: int
+    top_tier: int  # escalation stops here: a low battery never reaches district leaders
 
     def of(self, stage: Stage) -> timedelta:
         deadline: timedelta = getattr(self, stage.value)
@@ -85,12 +86,6 @@ class Policy:
     confirmed_fire_severity: int
     sms_min_severity: int = 3
     source: str = "<memory>"
-
-    def tier_index(self, name: str) -> int:
-        for index, tier in enumerate(self.tiers):
-            if tier.name == name:
-                return index
-        raise KeyError(name)
 
     def is_confirmed_fire(self, cause: str, severity: int) -> bool:
         return cause in self.fire_causes and severity >= self.confirmed_fire_severity
@@ -125,7 +120,8 @@ def pending_deadline(incident: Incident, policy: Policy) -> Deadline | None:
 def next_tier(incident: Incident, policy: Policy) -> int | None:
     """The next tier above the incident's that applies to it (the fire service only to a
     confirmed fire), or None at the top."""
-    for index in range(incident.tier + 1, len(policy.tiers)):
+    top = policy.deadlines[incident.severity].top_tier
+    for index in range(incident.tier + 1, top + 1):
         if policy.applies(policy.tiers[index], incident.cause, incident.severity):
             return index
     return None
@@ -268,7 +264,7 @@ def _parse_deadlines(
             raise fail(where, "severities are 1..5")
         if not isinstance(item, dict):
             raise fail(where, "must be a table")
-        unknown = set(item) - {"acknowledge_s", "dispatch_s", "arrive_s", "start_tier"}
+        unknown = set(item) - {"acknowledge_s", "dispatch_s", "arrive_s", "start_tier", "top_tier"}
         if unknown:
             raise fail(where, f"unknown keys {sorted(unknown)}")
         seconds: dict[str, timedelta] = {}
@@ -282,7 +278,14 @@ def _parse_deadlines(
             raise fail(f"{where}.start_tier", f"unknown tier {start!r}; tiers: {names}")
         if tiers[names.index(start)].only_confirmed_fire:
             raise fail(f"{where}.start_tier", "cannot start at a tier only for confirmed fires")
-        found[int(key)] = Deadlines(start_tier=names.index(start), **seconds)
+        top = item.get("top_tier", names[-1])
+        if top not in names:
+            raise fail(f"{where}.top_tier", f"unknown tier {top!r}; tiers: {names}")
+        if names.index(top) < names.index(start):
+            raise fail(f"{where}.top_tier", f"{top!r} comes before start_tier {start!r}")
+        found[int(key)] = Deadlines(
+            start_tier=names.index(start), top_tier=names.index(top), **seconds
+        )
     missing = sorted(set(range(1, 6)) - set(found))
     if missing:
         raise fail("severity", f"missing severities {missing}")

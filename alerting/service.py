@@ -19,11 +19,12 @@ import psycopg
 
 from alerting.policies import PolicyBook
 from alerting.supervisor import fire_due, next_due
-from alerting.triage import triage_pending
+from alerting.triage import triage_batch
 
 log = logging.getLogger(__name__)
 
 POLL_S = 1.0
+BATCH = 50
 RECONNECT_S = 1.0
 
 
@@ -35,7 +36,7 @@ def work_once(
     conn: psycopg.Connection[object], book: PolicyBook, clock: Callable[[], datetime] = utcnow
 ) -> float:
     """Handle every waiting alert and overdue timer; returns seconds until there may be more."""
-    while triage_pending(conn, book, now=clock()):
+    while triage_batch(conn, book, now=clock(), limit=BATCH)[0] == BATCH:
         pass
     fire_due(conn, book, now=clock())
     due = next_due(conn)

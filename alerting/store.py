@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from alerting import notify
 from alerting.errors import IllegalTransition, IncidentNotFoundError
 from alerting.escalation import Policy, escalate, pending_deadline
-from alerting.lifecycle import CLOSED_STATES, Action, Incident, State, apply
+from alerting.lifecycle import Action, Incident, State, apply
 from alerting.policies import PolicyBook
 
 Conn = psycopg.Connection[Any]
@@ -349,7 +349,3 @@ def _refuse_second_open(conn: Conn, row: IncidentRow) -> None:
         raise IllegalTransition(
             Action.REOPEN, row.state, f"incident {other[0]} is already open for this household"
         )
-
-
-def is_closed(state: State) -> bool:
-    return state in CLOSED_STATES

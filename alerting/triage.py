@@ -57,6 +57,13 @@ def hops_of(alert: dict[str, Any]) -> dict[str, float]:
 
 def triage_pending(conn: Conn, book: PolicyBook, *, now: datetime, limit: int = 50) -> list[int]:
     """Claim and handle up to `limit` new alerts; returns the incidents they changed."""
+    return triage_batch(conn, book, now=now, limit=limit)[1]
+
+
+def triage_batch(
+    conn: Conn, book: PolicyBook, *, now: datetime, limit: int = 50
+) -> tuple[int, list[int]]:
+    """Like `triage_pending`, also saying how many alerts it claimed (`limit`: maybe more)."""
     changed: set[int] = set()
     with conn.transaction():
         with conn.cursor(row_factory=dict_row) as cur:
@@ -85,7 +92,7 @@ def triage_pending(conn: Conn, book: PolicyBook, *, now: datetime, limit: int = 
                 (sorted(changed),),
             )
             store.announce(conn, changed)
-    return sorted(changed)
+    return len(alerts), sorted(changed)
 
 
 def _mark(

@@ -73,6 +73,8 @@ def _broken(change: Any) -> dict[str, Any]:
         (lambda r: r["severity"]["5"].update(start_tier="mayor"), "unknown tier 'mayor'"),
         (lambda r: r["severity"]["5"].update(start_tier="fire_service"), "only for confirmed"),
         (lambda r: r["severity"].update({"6": {}}), "severity.6: severities are 1..5"),
+        (lambda r: r["severity"]["4"].update(top_tier="moon"), "severity.4.top_tier"),
+        (lambda r: r["severity"]["5"].update(top_tier="grid"), "comes before start_tier"),
         (lambda r: r["tier"][1].update(name="grid"), "tier 'grid' appears twice"),
         (lambda r: r["tier"][1].update(channels=["pager"]), r"tier\[1\].channels"),
         (lambda r: r["tier"][1]["people"][0].update(phone="12"), r"people\[0\].phone"),
@@ -108,6 +110,14 @@ def test_policy_path_prefers_the_districts_own_file(tmp_path: Path) -> None:
 
 
 POLICY = parse_policy(_raw())
+
+
+def test_escalation_stops_at_the_severitys_top_tier() -> None:
+    policy = load_policy(DEFAULT_POLICY)
+    battery = open_incident(cause="battery_low", severity=1, tier=0, now=T0)
+    assert next_tier(battery, policy) == 1
+    assert next_tier(replace(battery, tier=1), policy) is None
+    assert pending_deadline(replace(battery, tier=1), policy) is None
 
 
 def test_fire_service_only_for_a_confirmed_fire() -> None:
