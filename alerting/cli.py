@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import threading
 from datetime import timedelta
@@ -21,6 +20,15 @@ from alerting.errors import EscalationConfigError
 from alerting.escalation import load_policy
 from alerting.policies import PolicyBook
 from vigil.db.connect import database_url
+from vigil.observability import (
+    ALERTING,
+    NOTIFIER,
+    Health,
+    Heartbeat,
+    MetricGroup,
+    configure_logging,
+    serve,
+)
 from vigil.settings import Settings, get_settings
 
 alerting_app = typer.Typer(help="Incidents, escalation, the live stream.", no_args_is_help=True)
@@ -38,8 +46,10 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+def _observe(settings: Settings, service: str, loop: Heartbeat, group: MetricGroup) -> None:
+    """JSON logs, and /metrics + /healthz when VIGIL_METRICS_PORT is set."""
+    configure_logging(service, settings.log_level)
+    serve(settings, Health(service, {"loop": loop.check}), group)
 
 
 def _book(settings: Settings) -> PolicyBook:
@@ -59,11 +69,12 @@ def alerting_run() -> None:
 
     settings = _settings()
     book = _book(settings)
-    _logging()
+    loop = Heartbeat("alerting loop", max_age_s=30)
+    _observe(settings, "alerting", loop, ALERTING)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    run(database_url(settings), book, stop)
+    run(database_url(settings), book, stop, loop)
 
 
 @alerting_app.command("serve")
@@ -158,13 +169,14 @@ def notifier_run() -> None:
     from alerting.sms.factory import make_provider
 
     settings = _settings()
-    _logging()
+    loop = Heartbeat("notifier loop", max_age_s=30)
+    _observe(settings, "notifier", loop, NOTIFIER)
     dsn = database_url(settings)
     backoff = Backoff(
         cap=timedelta(seconds=max(1.0, settings.sms_retry_cap_s)),
         give_up_after=timedelta(hours=settings.sms_give_up_hours),
     )
-    notifier = Notifier(dsn, make_provider(settings, dsn), backoff=backoff)
+    notifier = Notifier(dsn, make_provider(settings, dsn), backoff=backoff, heartbeat=loop)
 
     async def main() -> None:
         stop = asyncio.Event()

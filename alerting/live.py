@@ -29,6 +29,7 @@ from fastapi.responses import StreamingResponse
 from psycopg.rows import dict_row
 
 from alerting.store import INCIDENT_COLUMNS, OPEN_SQL, IncidentRow
+from vigil.observability import observe_hop
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Message:
     text: str
     grid_id: str | None = None
     incident_id: int | None = None
+    hops: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(eq=False)
@@ -72,8 +74,15 @@ class LiveHub:
 
     def pushed(self, message: Message) -> None:
         """Note when an incident change first left on the stream (its `pushed` hop)."""
-        if message.incident_id is not None:
-            self._pushed.setdefault(message.incident_id, time.time())
+        if message.incident_id is None or message.incident_id in self._pushed:
+            return
+        now = time.time()
+        self._pushed[message.incident_id] = now
+        hops = dict(message.hops)
+        if "pushed" not in hops and "committed" in hops:
+            observe_hop("incident_to_console", now - hops["committed"])
+            if "device" in hops:
+                observe_hop("end_to_end", now - hops["device"])
 
     def _fan_out(self, message: Message) -> None:
         for sub in list(self._subscribers):
@@ -137,7 +146,7 @@ class LiveHub:
                 "sent_at": time.time(),
             }
         )
-        return Message(text, incident.grid_id, incident.id)
+        return Message(text, incident.grid_id, incident.id, tuple(incident.hops.items()))
 
     async def _flush_pushed(self) -> None:
         if not self._pushed:

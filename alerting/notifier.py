@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -20,11 +21,18 @@ from alerting import outbox
 from alerting.backoff import Backoff
 from alerting.errors import SmsError
 from alerting.sms.base import DeliveryReport, Inbound, SmsProvider
+from vigil.observability import (
+    NOTIFICATION_OUTBOX_PENDING,
+    NOTIFICATIONS_FAILED_TOTAL,
+    NOTIFICATIONS_SENT_TOTAL,
+    Heartbeat,
+)
 
 log = logging.getLogger(__name__)
 
 PUSH_CHANNELS = frozenset({"console", "grid_member"})
 POLL_S = 1.0
+GAUGE_EVERY_S = 10.0
 
 
 def utcnow() -> datetime:
@@ -41,6 +49,7 @@ class Notifier:
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = timedelta(seconds=30),
         batch: int = 10,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._dsn = dsn
         self.provider = provider
@@ -51,6 +60,8 @@ class Notifier:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._events_conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._events_lock = asyncio.Lock()
+        self._heartbeat = heartbeat
+        self._gauged = 0.0
 
     # ------------------------------------------------------------------ events from providers
     async def on_receipt(self, provider: str, report: DeliveryReport) -> None:
@@ -100,6 +111,8 @@ class Notifier:
                 while not stop.is_set():
                     wake.clear()
                     wait = await self.round()
+                    if self._heartbeat is not None:
+                        self._heartbeat.beat()
                     if wait > 0:
                         waiters = [asyncio.create_task(e.wait()) for e in (wake, stop)]
                         await asyncio.wait(
@@ -126,10 +139,12 @@ class Notifier:
         for index, row in enumerate(rows):
             if row.channel in PUSH_CHANNELS:
                 await asyncio.to_thread(outbox.push, conn, row, now=self._clock())
+                NOTIFICATIONS_SENT_TOTAL.labels(channel=row.channel).inc()
                 continue
             try:
                 provider_id = await self.provider.send(key=row.key, to=row.recipient, body=row.body)
             except SmsError as exc:
+                NOTIFICATIONS_FAILED_TOTAL.labels(channel=row.channel).inc()
                 retry_at = await asyncio.to_thread(self._failed, conn, row, exc)
                 if exc.provider_down and retry_at is not None:
                     await asyncio.to_thread(outbox.release, conn, rows[index + 1 :], at=retry_at)
@@ -146,6 +161,10 @@ class Notifier:
         if len(rows) == self._batch:
             return 0.0
         await asyncio.to_thread(outbox.apply_receipts, conn, now=self._clock())
+        if time.monotonic() - self._gauged > GAUGE_EVERY_S:
+            for channel, n in await asyncio.to_thread(outbox.pending_by_channel, conn):
+                NOTIFICATION_OUTBOX_PENDING.labels(channel=channel).set(n)
+            self._gauged = time.monotonic()
         upcoming = await asyncio.to_thread(outbox.next_attempt_at, conn)
         if upcoming is None:
             return POLL_S

@@ -65,6 +65,16 @@ def next_attempt_at(conn: Conn) -> datetime | None:
     return row[0] if row else None
 
 
+def pending_by_channel(conn: Conn) -> list[tuple[str, int]]:
+    """Rows waiting per channel (every channel listed, zeros included), for the gauge."""
+    rows = conn.execute(
+        "select c, count(o.id) from unnest(array['console', 'sms', 'grid_member']) c "
+        "left join notification_outbox o on o.channel = c and o.status in ('pending', 'sending') "
+        "group by c"
+    ).fetchall()
+    return [(str(c), int(n)) for c, n in rows]
+
+
 def mark_sent(conn: Conn, row: Claimed, *, now: datetime, provider: str, provider_id: str) -> None:
     with conn.transaction():
         conn.execute(

@@ -15,6 +15,7 @@ from alerting.escalation import Stage, escalate, pending_deadline
 from alerting.policies import PolicyBook
 from alerting.store import Conn
 from alerting.templates import STAGES
+from vigil.observability import ALERTING_ESCALATIONS_TOTAL
 
 
 def next_due(conn: Conn) -> datetime | None:
@@ -93,4 +94,5 @@ def _fire(conn: Conn, book: PolicyBook, timer_id: int, incident_id: int, now: da
         )
         store.replan_timer(conn, saved, policy, now=now)
         store.announce(conn, [incident_id])
+    ALERTING_ESCALATIONS_TOTAL.labels(tier=policy.tiers[tier].name).inc()
     return True

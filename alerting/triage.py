@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from alerting.escalation import Policy, tiers_to_notify
 from alerting.lifecycle import open_incident
 from alerting.policies import PolicyBook
 from alerting.store import INCIDENT_COLUMNS, OPEN_SQL, Conn, IncidentRow
+from vigil.observability import ALERTING_ALERTS_CLAIMED_TOTAL, observe_hop
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ def triage_batch(
 ) -> tuple[int, list[int]]:
     """Like `triage_pending`, also saying how many alerts it claimed (`limit`: maybe more)."""
     changed: set[int] = set()
+    opened: list[dict[str, float]] = []
     with conn.transaction():
         with conn.cursor(row_factory=dict_row) as cur:
             alerts = cur.execute(
@@ -77,7 +80,7 @@ def triage_batch(
         for alert in alerts:
             try:
                 with conn.transaction():
-                    incident_id = _triage_one(conn, book, alert, now)
+                    incident_id = _triage_one(conn, book, alert, now, opened)
             except (psycopg.Error, ValueError, KeyError) as exc:
                 log.exception("alert %s could not be handled", alert["id"])
                 _mark(conn, alert["id"], None, now, error=f"{type(exc).__name__}: {exc}")
@@ -92,7 +95,23 @@ def triage_batch(
                 (sorted(changed),),
             )
             store.announce(conn, changed)
+    ALERTING_ALERTS_CLAIMED_TOTAL.inc(len(alerts))
+    _observe_hops(opened, time.time())
     return len(alerts), sorted(changed)
+
+
+def _observe_hops(opened: list[dict[str, float]], committed: float) -> None:
+    for hops in opened:
+        pairs = (
+            ("device_to_gateway", "device", "gateway"),
+            ("gateway_to_ingest", "gateway", "ingest"),
+            ("commit_to_alert", "ingest", "detector"),
+        )
+        for hop, start, end in pairs:
+            if start in hops and end in hops:
+                observe_hop(hop, hops[end] - hops[start])
+        if "detector" in hops:
+            observe_hop("alert_to_incident", committed - hops["detector"])
 
 
 def _mark(
@@ -136,7 +155,13 @@ def _find_open(
     return IncidentRow.from_db(row) if row else None
 
 
-def _triage_one(conn: Conn, book: PolicyBook, alert: dict[str, Any], now: datetime) -> int | None:
+def _triage_one(
+    conn: Conn,
+    book: PolicyBook,
+    alert: dict[str, Any],
+    now: datetime,
+    opened: list[dict[str, float]],
+) -> int | None:
     cause = cause_of(alert["kind"])
     household = _household(conn, alert["household_id"])
     existing = _find_open(conn, household, cause, alert["device_id"])
@@ -147,6 +172,7 @@ def _triage_one(conn: Conn, book: PolicyBook, alert: dict[str, Any], now: dateti
         try:
             with conn.transaction():
                 row = _open(conn, book=book, alert=alert, household=household, cause=cause, now=now)
+            opened.append(row.hops)
         except psycopg.errors.UniqueViolation:
             # Another service opened it a moment ago: join that one instead.
             existing = _find_open(conn, household, cause, alert["device_id"])

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,8 +35,10 @@ class Settings(BaseSettings):
     env: Literal["demo", "production"] = "demo"
     var_dir: Path = Field(default=REPO_ROOT / "var", description="local stack data, logs, PIDs")
 
-    stack_pg_port: int = Field(default=55432, ge=1024, le=65535)
-    stack_mqtt_port: int = Field(default=51883, ge=1024, le=65535)
+    # Below Linux's ephemeral range (32768-60999), so an outgoing connection's source port can
+    # never hold the stack's port when it restarts.
+    stack_pg_port: int = Field(default=25432, ge=1024, le=65535)
+    stack_mqtt_port: int = Field(default=21883, ge=1024, le=65535)
 
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL DSN; unset means the local stack's"
@@ -76,6 +78,19 @@ class Settings(BaseSettings):
 
     raw_retention_days: int = Field(default=30, ge=1)
     rollup_retention_days: int = Field(default=730, ge=1)
+
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="/metrics and /healthz of a service; 0 = off"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address /metrics binds; 0.0.0.0 inside a container"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_demo(self) -> Settings:
