@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alerting.escalation import Policy, load_policy, policy_path
+from vigil.settings import get_settings
 
 
 class PolicyBook:
@@ -25,3 +27,9 @@ class PolicyBook:
         """Load every file in the folder (and the default) so a bad one fails at start-up."""
         files = sorted(self._dir.glob("*.toml")) if self._dir is not None else []
         return [self.for_district(None), *(load_policy(f) for f in files)]
+
+
+@lru_cache(maxsize=1)
+def default_book() -> PolicyBook:
+    """The book of the process's settings (`VIGIL_ESCALATION_DIR`), for callers that pass none."""
+    return PolicyBook(get_settings().escalation_dir)

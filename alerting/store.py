@@ -18,7 +18,7 @@ from alerting import notify
 from alerting.errors import IllegalTransition, IncidentNotFoundError
 from alerting.escalation import Policy, escalate, pending_deadline
 from alerting.lifecycle import Action, Incident, State, apply
-from alerting.policies import PolicyBook
+from alerting.policies import PolicyBook, default_book
 
 Conn = psycopg.Connection[Any]
 
@@ -276,8 +276,9 @@ def act(
     """Apply an operator's (or grid member's) action; refuses illegal ones with IllegalTransition.
 
     Dispatch goes to `assignee_id`, or else to the grid member of the household's grid.
+    `book` defaults to the escalation policies of the process's settings.
     """
-    book = book or PolicyBook(None)
+    book = book or default_book()
     with conn.transaction():
         row = load(conn, incident_id, lock=True)
         policy = book.for_district(row.district)

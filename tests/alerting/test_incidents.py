@@ -15,6 +15,7 @@ from alerting.policies import PolicyBook
 from alerting.supervisor import fire_due, next_due
 from alerting.triage import triage_pending
 from tests.alerting.fix_alerting import T0, raise_alert, seed
+from vigil.observability import ALERTING_ALERTS_CLAIMED_TOTAL
 
 pytestmark = pytest.mark.stack
 
@@ -27,12 +28,19 @@ def _outbox(conn: psycopg.Connection[Any], incident_id: int) -> list[tuple[Any, 
     ).fetchall()
 
 
+def _claimed_total() -> float:
+    [metric] = ALERTING_ALERTS_CLAIMED_TOTAL.collect()
+    return sum(s.value for s in metric.samples if s.name.endswith("_total"))
+
+
 def test_first_alert_opens_an_incident_with_timeline_outbox_timer_and_hops(conn, policy_dir):
     seed(conn)
+    claimed_before = _claimed_total()
     raise_alert(conn, kind="fire", severity=4, ts=T0, evidence={"gateway_ts": T0.timestamp()})
     book = PolicyBook(policy_dir)
     changed = triage_pending(conn, book, now=T0 + timedelta(seconds=1))
     assert len(changed) == 1
+    assert _claimed_total() == claimed_before + 1
     row = store.load(conn, changed[0])
     assert (row.cause, row.signal, row.severity, row.state) == ("fire", "alarm", 4, State.NEW)
     assert row.grid_id == "g1"
