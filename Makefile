@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench clean-var
+.PHONY: setup lint test demo bench bench-alerting clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -23,6 +23,10 @@ demo: setup
 
 bench: setup
 	@echo "no benchmarks yet"
+
+# Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
+bench-alerting: setup
+	@$(PY) -m alerting.bench $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down

@@ -1,5 +1,6 @@
 """Who is told of an incident change, and what: outbox rows written in the change's transaction.
 
+The caller wakes the notifier once per transaction (`store.announce(..., outbox=True)`).
 Each row's idempotency key is the timeline entry that caused it plus channel and recipient, so
 a change produces each notification once however often its transaction is retried, and the
 notifier hands the same key to the provider on every attempt.
@@ -52,7 +53,6 @@ def _outbox(
         "on conflict (idempotency_key) do nothing",
         (key, row.id, channel, recipient, language, body, kind, tier, user_id),
     )
-    conn.execute("select pg_notify('vigil_outbox', '')")
 
 
 def _lang(value: Any) -> Language:

@@ -252,10 +252,13 @@ def replan_timer(conn: Conn, row: IncidentRow, policy: Policy, *, now: datetime)
         conn.execute("select pg_notify('vigil_timer', %s)", (str(row.id),))
 
 
-def announce(conn: Conn, incident_ids: list[int] | set[int]) -> None:
-    """Tell the live stream (on commit) which incidents changed."""
+def announce(conn: Conn, incident_ids: list[int] | set[int], *, outbox: bool = False) -> None:
+    """Tell the live stream (on commit) which incidents changed, and with `outbox` the notifier
+    that there may be notifications to send."""
     for incident_id in sorted(incident_ids):
         conn.execute("select pg_notify('vigil_incident', %s)", (str(incident_id),))
+    if outbox:
+        conn.execute("select pg_notify('vigil_outbox', '')")
 
 
 # ------------------------------------------------------------------------------------ actions
@@ -316,7 +319,7 @@ def act(
         elif action in _CLOSE_ACTIONS:
             notify.family_closed(conn, saved, entry=entry, place=place, outcome=str(after.state))
         replan_timer(conn, saved, policy, now=now)
-        announce(conn, [incident_id])
+        announce(conn, [incident_id], outbox=True)
     return saved
 
 

@@ -93,6 +93,6 @@ def _fire(conn: Conn, book: PolicyBook, timer_id: int, incident_id: int, now: da
             reason=stage.value,
         )
         store.replan_timer(conn, saved, policy, now=now)
-        store.announce(conn, [incident_id])
+        store.announce(conn, [incident_id], outbox=True)
     ALERTING_ESCALATIONS_TOTAL.labels(tier=policy.tiers[tier].name).inc()
     return True

@@ -94,7 +94,7 @@ def triage_batch(
                 "where id = any(%s) and not hops ? 'committed'",
                 (sorted(changed),),
             )
-            store.announce(conn, changed)
+            store.announce(conn, changed, outbox=True)
     ALERTING_ALERTS_CLAIMED_TOTAL.inc(len(alerts))
     _observe_hops(opened, time.time())
     return len(alerts), sorted(changed)
