@@ -183,6 +183,13 @@ def apply_receipts(conn: Conn, *, now: datetime) -> int:
             "and o.provider_id = s.provider_id and o.status <> 'sending'",
             {"now": now},
         )
+        # Receipts nothing matches (later segments of a long message, strangers' ids) stop
+        # being looked at after a day.
+        cur.execute(
+            "update sms_receipts set applied_at = %(now)s "
+            "where applied_at is null and received_at < %(now)s - interval '1 day'",
+            {"now": now},
+        )
     store.announce(conn, {int(r["incident_id"]) for r in changed if r["incident_id"] is not None})
     return len(changed)
 
