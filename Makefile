@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-alerting clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-alerting clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,8 +21,10 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: setup
-	@echo "no benchmarks yet"
+bench: bench-gateway bench-alerting
+
+bench-gateway: setup
+	@$(PY) -m gateway.bench
 
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup
