@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-gateway bench-alerting clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-sim bench-alerting clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,10 +21,13 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-alerting
+bench: bench-gateway bench-sim bench-alerting
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
+
+bench-sim: setup
+	@$(PY) -m firmware_sim.bench
 
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from alerting.cli import alerting_app, notifier_app
+from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
@@ -30,6 +31,7 @@ app.add_typer(ops_app, name="ops")
 app.add_typer(alerting_app, name="alerting")
 app.add_typer(notifier_app, name="notifier")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(sim_app, name="sim")
 
 out = Console()
 err = Console(stderr=True)
