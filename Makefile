@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-gateway bench-sim bench-alerting clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-sim bench-detect bench-ingest bench-ingest-dedup bench-alerting clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,13 +21,22 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim bench-alerting
+bench: bench-gateway bench-sim bench-detect bench-ingest bench-alerting
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
 
 bench-sim: setup
 	@$(PY) -m firmware_sim.bench
+
+bench-detect: setup
+	@$(PY) -m detectors.bench
+
+bench-ingest: setup
+	@$(PY) -m ingest.bench $(BENCH_ARGS)
+
+bench-ingest-dedup: setup
+	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
 
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup
