@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from alerting.api.cli import console_app, user_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
 from vigil.db.timescale import Retention, configure, maintain
@@ -23,6 +24,8 @@ stack_app = typer.Typer(help="The local PostgreSQL + Mosquitto stack.", no_args_
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
+app.add_typer(console_app, name="console")
+app.add_typer(user_app, name="user")
 
 out = Console()
 err = Console(stderr=True)
