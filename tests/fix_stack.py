@@ -15,8 +15,8 @@ from vigil.db.timescale import Retention, configure
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
-TEST_PG_PORT = int(os.environ.get("VIGIL_TEST_PG_PORT", "55433"))
-TEST_MQTT_PORT = int(os.environ.get("VIGIL_TEST_MQTT_PORT", "51884"))
+TEST_PG_PORT = int(os.environ.get("VIGIL_TEST_PG_PORT", "25433"))
+TEST_MQTT_PORT = int(os.environ.get("VIGIL_TEST_MQTT_PORT", "21884"))
 
 
 def stack_settings(var_dir: Path, pg_port: int, mqtt_port: int) -> Settings:
@@ -31,9 +31,11 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Iterator[LocalStack]:
     local = LocalStack(settings)
-    local.up()
-    yield local
-    local.down()
+    try:
+        local.up()
+        yield local
+    finally:
+        local.down()
 
 
 @pytest.fixture(scope="session")

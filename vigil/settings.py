@@ -35,8 +35,10 @@ class Settings(BaseSettings):
     env: Literal["demo", "production"] = "demo"
     var_dir: Path = Field(default=REPO_ROOT / "var", description="local stack data, logs, PIDs")
 
-    stack_pg_port: int = Field(default=55432, ge=1024, le=65535)
-    stack_mqtt_port: int = Field(default=51883, ge=1024, le=65535)
+    # Below Linux's ephemeral range (32768-60999), so an outgoing connection's source port can
+    # never hold the stack's port when it restarts.
+    stack_pg_port: int = Field(default=25432, ge=1024, le=65535)
+    stack_mqtt_port: int = Field(default=21883, ge=1024, le=65535)
 
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL DSN; unset means the local stack's"
