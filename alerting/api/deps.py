@@ -3,6 +3,7 @@ permission checks and the audit log, as `Annotated` aliases."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -45,7 +46,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def client_addr(connection: HTTPConnection) -> str | None:
-    return connection.client.host if connection.client else None
+    """The peer's IP address; None when the server does not know one (a Unix socket, a test)."""
+    host = connection.client.host if connection.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 ClientAddr = Annotated[str | None, Depends(client_addr)]

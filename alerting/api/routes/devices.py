@@ -80,7 +80,8 @@ d as (
 ),
 health as (
     select d.*,
-           (d.battery_v < {LOW_BATTERY_V} or d.low_battery_at is not null) as low_battery,
+           (coalesce(d.battery_v < {LOW_BATTERY_V}, false) or d.low_battery_at is not null)
+             as low_battery,
            coalesce(d.tamper = 1, false) as tampered,
            (d.fault_at is not null or coalesce(d.self_test = 0, false)) as faulty,
            coalesce(d.fault_detail ilike '%%dirty%%', false) as dirty
