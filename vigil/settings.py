@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     )
     console_tile_attribution: str = ""
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    console_host: str = "127.0.0.1"
+    console_port: int = Field(default=8760, ge=1, le=65535)
 
     raw_retention_days: int = Field(default=30, ge=1)
     rollup_retention_days: int = Field(default=730, ge=1)

@@ -25,15 +25,23 @@ err = Console(stderr=True)
 
 @console_app.command("run")
 def run(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8760,
+    host: Annotated[str | None, typer.Option(help="address to listen on [console_host]")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="port [console_port: 8760]")
+    ] = None,
 ) -> None:
     """Serve the console and its API with uvicorn until Ctrl-C."""
     import uvicorn
 
     from alerting.api.app import create_app
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.console_host,
+        port=port or settings.console_port,
+        log_level="info",
+    )
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -21,8 +22,9 @@ from vigil.settings import Settings
 from vigil.stack import LocalStack
 
 
-@pytest.fixture(scope="session")
-def console_dsn(stack: LocalStack, settings: Settings) -> Iterator[str]:
+@contextmanager
+def seeded_database(stack: LocalStack, settings: Settings) -> Iterator[str]:
+    """A migrated database of its own with the seed district; dropped afterwards."""
     name = f"console_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
@@ -39,11 +41,23 @@ def console_dsn(stack: LocalStack, settings: Settings) -> Iterator[str]:
             conn.execute(f'drop database if exists "{name}" with (force)')
 
 
+@contextmanager
+def running_app(dsn: str, settings: Settings) -> Iterator[FastAPI]:
+    """The console app on `dsn`, its lifespan entered (the pool is open) until the block ends."""
+    app = create_app(settings.model_copy(update={"database_url": SecretStr(dsn)}))
+    with TestClient(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+def console_dsn(stack: LocalStack, settings: Settings) -> Iterator[str]:
+    with seeded_database(stack, settings) as dsn:
+        yield dsn
+
+
 @pytest.fixture(scope="session")
 def console_app(console_dsn: str, settings: Settings) -> Iterator[FastAPI]:
-    app_settings = settings.model_copy(update={"database_url": SecretStr(console_dsn)})
-    app = create_app(app_settings)
-    with TestClient(app):  # runs the lifespan: the pool is open for the whole session
+    with running_app(console_dsn, settings) as app:
         yield app
 
 

@@ -31,7 +31,8 @@ def seed_district(conn: Conn) -> None:
     conn.execute("insert into sites (id, name, name_en) values ('s1', '和平街道', 'Heping')")
     for grid, lon in (("g1", 116.400), ("g2", 116.405)):
         conn.execute(
-            "insert into grids (id, site_id, name, name_en, geometry) values (%s, 's1', %s, %s, %s)",
+            "insert into grids (id, site_id, name, name_en, geometry) "
+            "values (%s, 's1', %s, %s, %s)",
             (grid, f"第{grid[1]}网格", f"Grid {grid[1]}", Jsonb(_square(lon, 39.900))),
         )
         building = f"b{grid[1]}"
@@ -42,7 +43,8 @@ def seed_district(conn: Conn) -> None:
         )
         household = f"h{grid[1]}"
         conn.execute(
-            "insert into households (id, building_id, unit, living_alone) values (%s, %s, '301', %s)",
+            "insert into households (id, building_id, unit, living_alone) "
+            "values (%s, %s, '301', %s)",
             (household, building, grid == "g1"),
         )
         row = conn.execute(
@@ -67,13 +69,13 @@ def seed_district(conn: Conn) -> None:
             "(%s, 'panic', %s, %s, 'bedroom', now(), 2.4)",
             (f"smoke{grid[1]}", gateway, household, f"panic{grid[1]}", gateway, household),
         )
-    for username, (role, grid) in USERS.items():
+    for username, (role, user_grid) in USERS.items():
         accounts.create_user(
             conn,
             username=username,
             password=PASSWORD,
             role=role,
-            grid_id=grid,
+            grid_id=user_grid,
             department="community" if role is Role.GRID_MEMBER else "command",
         )
 

@@ -15,7 +15,7 @@ def _event(
     device: str,
     kind: str,
     value: float,
-    detail: dict | None = None,
+    detail: dict[str, object] | None = None,
     ago: str = "1 minute",
 ) -> None:
     db.execute(
@@ -64,7 +64,8 @@ def test_health_flags_follow_the_devices_reports(
         "tamper": True,
         "fault": False,
     }
-    assert health["hC"]["dirty"] is True and health["hC"]["fault"] is True
+    assert health["hC"]["dirty"] is True
+    assert health["hC"]["fault"] is True
     assert not any(health["hD"].values())
     assert health["panic2"]["low_battery"] is True  # 2.4 V in the seed
     problems = inst.get("/api/devices", params={"problem": "tamper"}).json()["items"]

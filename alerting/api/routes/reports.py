@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
@@ -24,7 +24,9 @@ Days = Annotated[int, Query(ge=1, le=3660, description="how many days back from 
 Signal = Literal["alarm", "supervisory", "trouble", "all"]
 ResponseGroup = Literal["grid", "department"]
 FalseAlarmGroup = Literal["grid", "cause"]
-_CSV = {200: {"content": {"text/csv": {}}, "description": "the report as CSV"}}
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "the report as CSV"}
+}
 
 _INCIDENTS = """
 with inc as (
