@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,21 @@ TEST_MQTT_PORT = int(os.environ.get("VIGIL_TEST_MQTT_PORT", "21884"))
 
 def stack_settings(var_dir: Path, pg_port: int, mqtt_port: int) -> Settings:
     return Settings(var_dir=var_dir, stack_pg_port=pg_port, stack_mqtt_port=mqtt_port)
+
+
+@contextlib.contextmanager
+def scratch_var() -> Iterator[Path]:
+    """A var dir for a second stack inside the checkout.
+
+    Not under pytest's tmp_path: pytest keeps its base folder at mode 0700 (and resets it when
+    another session starts), which the postgres and mosquitto users cannot enter.
+    """
+    path = REPO_ROOT / "var" / "scratch" / uuid.uuid4().hex[:12]
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

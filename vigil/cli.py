@@ -16,6 +16,7 @@ from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
 from vigil.db.timescale import Retention, configure, maintain
 from vigil.errors import VigilError
+from vigil.ops_cli import app as ops_app
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
 
@@ -24,6 +25,7 @@ stack_app = typer.Typer(help="The local PostgreSQL + Mosquitto stack.", no_args_
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
+app.add_typer(ops_app, name="ops")
 app.add_typer(console_app, name="console")
 app.add_typer(user_app, name="user")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fix_stack import TEST_MQTT_PORT, TEST_PG_PORT
+from tests.fix_stack import TEST_MQTT_PORT, TEST_PG_PORT, scratch_var
 from vigil.stack import _pid_alive
 
 pytestmark = pytest.mark.stack
@@ -31,8 +31,12 @@ def _processes_using(path: Path) -> list[int]:
     return found
 
 
-def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
-    var = tmp_path / "var"
+def test_ctrl_c_stops_everything_the_demo_started() -> None:
+    with scratch_var() as var:
+        _run_demo_and_interrupt(var)
+
+
+def _run_demo_and_interrupt(var: Path) -> None:
     env = {
         **os.environ,
         "VIGIL_VAR_DIR": str(var),

@@ -6,12 +6,11 @@ import os
 import socket
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.fix_stack import TEST_MQTT_PORT, TEST_PG_PORT, stack_settings
+from tests.fix_stack import TEST_MQTT_PORT, TEST_PG_PORT, scratch_var, stack_settings
 from vigil.errors import StackError
 from vigil.stack import LocalStack, _pid_alive
 
@@ -19,12 +18,12 @@ pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def own_stack() -> Iterator[LocalStack]:
     """A second stack beside the session's, as a second checkout would run it."""
-    var = tmp_path_factory.mktemp("second-checkout") / "var"
-    local = LocalStack(stack_settings(var, TEST_PG_PORT + 100, TEST_MQTT_PORT + 100))
-    yield local
-    local.down()
+    with scratch_var() as var:
+        local = LocalStack(stack_settings(var, TEST_PG_PORT + 100, TEST_MQTT_PORT + 100))
+        yield local
+        local.down()
 
 
 def _mqtt_roundtrip(port: int, username: str, password: str) -> str:
@@ -138,15 +137,16 @@ def test_down_when_nothing_runs_is_harmless(own_stack: LocalStack) -> None:
     assert not own_stack.status()["postgres"]["running"]
 
 
-def test_a_taken_port_is_reported_clearly(tmp_path: Path) -> None:
+def test_a_taken_port_is_reported_clearly() -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        local = LocalStack(stack_settings(tmp_path / "var", port, TEST_MQTT_PORT + 101))
-        with pytest.raises(StackError, match=f"port {port} is taken"):
-            local.up()
-    local.down()
+        with scratch_var() as var:
+            local = LocalStack(stack_settings(var, port, TEST_MQTT_PORT + 101))
+            with pytest.raises(StackError, match=f"port {port} is taken"):
+                local.up()
+            local.down()
 
 
 def test_the_session_stack_is_left_alone(stack: LocalStack, own_stack: LocalStack) -> None:

@@ -1,0 +1,36 @@
+# The image of every Vigil service in compose.yaml: `vigil <command>` (docs/deployment.md).
+FROM python:3.11.12-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIGIL_VAR_DIR=/var/lib/vigil \
+    NUMBA_CACHE_DIR=/var/cache/vigil/numba
+
+# uid 1000 is also the EMQX image's user, so the broker can read the login file the one-shot
+# `broker-users` service writes with mode 0600 into their shared volume.
+RUN groupadd --gid 1000 vigil \
+ && useradd --uid 1000 --gid vigil --no-create-home --home-dir /var/lib/vigil vigil \
+ && install -d -o vigil -g vigil /var/lib/vigil /var/lib/vigil/broker /var/cache/vigil/numba
+
+WORKDIR /opt/vigil
+# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir -p vigil && touch vigil/__init__.py \
+ && pip install --no-compile . \
+ && pip uninstall --yes vigil \
+ && rm -rf vigil build
+COPY vigil ./vigil
+COPY gateway ./gateway
+COPY ingest ./ingest
+COPY detectors ./detectors
+COPY alerting ./alerting
+COPY firmware_sim ./firmware_sim
+RUN pip install --no-compile --no-deps . && rm -rf build
+
+USER vigil
+WORKDIR /var/lib/vigil
+EXPOSE 8000 9100
+ENTRYPOINT ["vigil"]
+CMD ["--help"]
