@@ -31,6 +31,8 @@ from alerting.api.routes import (
     users,
 )
 from vigil.db.connect import Conn, database_url
+from vigil.observability import CONSOLE, Health, flag, registry_for
+from vigil.observability.router import observability_router
 from vigil.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -94,6 +96,8 @@ def mount_console(app: FastAPI, settings: Settings, pool: ConnectionPool[Conn]) 
     app.state.pool = pool
     app.state.limiter = LoginLimiter()
     app.include_router(api_router())
+    health = Health("console", {"database pool": flag(lambda: not pool.closed, "pool closed")})
+    app.include_router(observability_router(registry_for(CONSOLE), health))
     app.add_exception_handler(psycopg.errors.IntegrityError, _integrity_error)
     app.add_exception_handler(psycopg.DataError, _data_error)
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="console")

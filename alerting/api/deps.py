@@ -84,18 +84,34 @@ def current_user(
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def live_user(connection: HTTPConnection, conn: SessionDep) -> Principal:
-    """The live stream's guard: a WebSocket cannot send headers from a browser, so the cookie
-    (or an `Authorization` header from other clients) is read by hand."""
+def live_guard(connection: HTTPConnection) -> Principal:
+    """The live stream's gate: a signed-in user who may read incidents, and a grid member only
+    for their own grid (`?grid_id=`). A browser cannot send headers on a WebSocket, so the
+    cookie is read here (or an `Authorization` header from other clients). It checks out a
+    pooled connection only for the check, not for the stream's whole life."""
+    websocket = connection.scope["type"] == "websocket"
+
+    def refuse(code: int, reason: str) -> Exception:
+        if websocket:
+            return WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason=reason)
+        return HTTPException(code, reason)
+
     auth = connection.headers.get("authorization", "")
     token = (
         auth[7:] if auth.lower().startswith("bearer ") else connection.cookies.get(SESSION_COOKIE)
     )
-    user = accounts.session_principal(conn, token=token, now=now()) if token else None
+    user = None
+    if token:
+        pool: ConnectionPool[Conn] = connection.app.state.pool
+        with pool.connection() as conn:
+            user = accounts.session_principal(conn, token=token, now=now())
     if user is None:
-        if connection.scope["type"] == "websocket":
-            raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason="not signed in")
-        raise _unauthorized()
+        raise refuse(status.HTTP_401_UNAUTHORIZED, "not signed in")
+    if not allows(user.role, Perm.INCIDENTS_READ):
+        raise refuse(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not read incidents")
+    scope = grid_scope(user)
+    if scope is not None and connection.query_params.get("grid_id") != scope:
+        raise refuse(status.HTTP_403_FORBIDDEN, f"a grid member's stream needs grid_id={scope}")
     return user
 
 

@@ -44,6 +44,7 @@ from alerting.api.sqlutil import fetch_all
 from alerting.errors import IllegalTransition, IncidentNotFound
 from alerting.lifecycle import Action, State, allowed_actions
 from vigil.device_types import metrics
+from vigil.observability import CONSOLE_ACTIONS_TOTAL
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -319,4 +320,5 @@ def act(
     if assignee is not None:
         detail["assignee_id"] = assignee
     audit(f"incident.{body.action.value}", f"incident:{incident_id}", detail or None)
+    CONSOLE_ACTIONS_TOTAL.labels(action=body.action.value).inc()
     return _one(conn, user, incident_id)

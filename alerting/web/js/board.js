@@ -92,6 +92,7 @@ export function mount(root) {
 
   const stopLive = onLive((change) => {
     if (change.kind === "incident" && Number.isFinite(change.id)) refreshOne(change.id);
+    else if (change.kind === "snapshot") reload().catch(() => {});
   });
   const ticker = setInterval(() => {
     for (const cell of tbody.querySelectorAll("td.waited")) cell.textContent = waited(cell.dataset.since);

@@ -42,7 +42,9 @@ async function signedIn(user) {
   me = user;
   showUser();
   loginDialog.close();
-  connect(config.live_path);
+  if (me.permissions.includes("incidents.read")) {
+    connect(me.role === "grid_member" ? `${config.live_path}?grid_id=${encodeURIComponent(me.grid_id)}` : config.live_path);
+  }
   route();
 }
 
