@@ -86,6 +86,19 @@ def _sign_in(page: Page, url: str, username: str) -> None:
     page.wait_for_selector("#live.on")  # the WebSocket is up: alarms arrive by push
 
 
+def _kitchen_readings(dsn: str, device: str) -> None:
+    """Five minutes of the kitchen detector's reports before the press, for the curves."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "insert into readings (time, device_id, metric, value, seq, gateway_ts) "
+            "select now() - make_interval(secs => s), %(device)s, m.metric, "
+            "m.base + m.step * (300 - s) / 300.0, 1000 - s, now() "
+            "from generate_series(0, 300, 10) s, (values ('temperature', 22.0, 3.0), "
+            "('smoke_obscuration', 0.2, 0.5)) m(metric, base, step)",
+            {"device": device},
+        )
+
+
 def _press_panic(dsn: str, household: str, device: str) -> float:
     """Hand a panic alert to alerting as the detector stage does; returns when (epoch s)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -120,6 +133,7 @@ def test_a_panic_press_reaches_the_board_and_is_acknowledged(
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _kitchen_readings(dsn, "smoke1")
     _sign_in(page, url, "op")
     assert page.locator("tr[data-cause=panic]").count() == 0
     page.evaluate(_WATCH_PANIC_ROWS)
@@ -144,6 +158,8 @@ def test_a_panic_press_reaches_the_board_and_is_acknowledged(
     entry = page.locator("[data-testid=timeline] li[data-action=acknowledge]").inner_text()
     assert "op" in entry
     assert page.locator("[data-testid=incident-state]").inner_text() == "已确认"
+    page.wait_for_selector("canvas[data-metric=temperature]")  # the curves, drawn by Chart.js
+    page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / "console-incident-acknowledged.png"), full_page=True)
     assert errors == []
     page.close()

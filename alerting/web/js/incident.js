@@ -27,7 +27,7 @@ function residentCards(detail) {
     el("p", {}, inc.address ?? inc.household_id, inc.living_alone ? el("span", { class: "tag" }, t("alone")) : null),
     detail.household_notes ? el("p", { class: "note" }, `${t("incident.notes")}: ${detail.household_notes}`) : null,
     ...detail.residents.map((r) => el("div", { class: "resident" },
-      el("h4", {}, r.name, r.age ? ` · ${r.age} ${t("col.age")}` : ""),
+      el("h4", {}, r.name, r.age ? ` · ${r.age}${t("age.unit")}` : ""),
       r.phone ? el("p", {}, `${t("col.phone")}: `, el("a", { href: `tel:${r.phone}` }, r.phone)) : null,
       r.medical_notes ? el("p", { class: "medical" }, `${t("incident.medical")}: ${r.medical_notes}`) : null,
       el("table", { class: "small" }, el("tbody", {}, r.contacts.map((c) => el("tr", {},
