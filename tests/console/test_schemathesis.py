@@ -73,6 +73,8 @@ def test_no_server_errors(
     for result in api_schema.get_all_operations():
         assert isinstance(result, Ok), result
         operation = result.ok()
+        if operation.path.startswith("/api/live"):
+            continue  # an endless stream, not a request and a response (alerting tests it)
         operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
