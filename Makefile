@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser demo bench clean-var
+.PHONY: setup lint test test-browser demo bench bench-gateway clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -24,8 +24,10 @@ test-browser: setup
 demo: setup
 	@$(VIGIL) demo
 
-bench: setup
-	@echo "no benchmarks yet"
+bench: bench-gateway
+
+bench-gateway: setup
+	@$(PY) -m gateway.bench
 
 clean-var:
 	-@$(VIGIL) stack down

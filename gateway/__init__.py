@@ -1,1 +1,1 @@
-"""MQTT gateways: bridge many devices onto the broker with store-and-forward."""
+"""The gateway: device frames in over a local socket, batched MQTT messages out, nothing lost."""

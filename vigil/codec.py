@@ -125,6 +125,7 @@ class GatewayStatus(msgspec.Struct, kw_only=True):
     queue_depth: Count = 0
     dropped_telemetry: Count = 0
     devices: Count = 0
+    rejected_frames: Count = 0
 
     def __post_init__(self) -> None:
         _check_version(self.v)
@@ -160,13 +161,14 @@ class _Uplink(msgspec.Struct, kw_only=True):
 
 
 M = TypeVar("M")
+Payload = bytes | bytearray  # what sockets and paho hand over
 
 _json_encoder = msgspec.json.Encoder()
 _msgpack_encoder = msgspec.msgpack.Encoder()
 _decoders: dict[tuple[Encoding, type[Any]], Any] = {}
 
 
-def sniff(payload: bytes) -> Encoding:
+def sniff(payload: Payload) -> Encoding:
     """JSON objects start with `{` (after whitespace), MessagePack maps with 0x80-0x8f/0xde/0xdf."""
     if not payload:
         raise CodecError("empty message")
@@ -206,7 +208,7 @@ def _decoder(encoding: Encoding, type_: type[M]) -> Any:
     return decoder
 
 
-def decode(payload: bytes, type_: type[M], *, limit: int = MAX_MESSAGE_BYTES) -> M:
+def decode(payload: Payload, type_: type[M], *, limit: int = MAX_MESSAGE_BYTES) -> M:
     """A `type_` from either encoding, or CodecError naming what is wrong and where."""
     if len(payload) > limit:
         raise CodecError(f"message is {len(payload)} bytes, over the {limit} byte limit")
@@ -220,23 +222,23 @@ def decode(payload: bytes, type_: type[M], *, limit: int = MAX_MESSAGE_BYTES) ->
     return result
 
 
-def decode_telemetry(payload: bytes) -> TelemetryBatch:
+def decode_telemetry(payload: Payload) -> TelemetryBatch:
     return decode(payload, TelemetryBatch)
 
 
-def decode_events(payload: bytes) -> EventBatch:
+def decode_events(payload: Payload) -> EventBatch:
     return decode(payload, EventBatch)
 
 
-def decode_status(payload: bytes) -> GatewayStatus:
+def decode_status(payload: Payload) -> GatewayStatus:
     return decode(payload, GatewayStatus)
 
 
-def decode_command(payload: bytes) -> Command:
+def decode_command(payload: Payload) -> Command:
     return decode(payload, Command)
 
 
-def decode_uplink(payload: bytes, topic: Topic | None = None) -> TelemetryBatch | EventBatch:
+def decode_uplink(payload: Payload, topic: Topic | None = None) -> TelemetryBatch | EventBatch:
     """An uplink message; with its topic, also checks that the kind and gateway id agree."""
     if topic is None:
         return _from_untyped(decode(payload, _Uplink))

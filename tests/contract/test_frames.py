@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.contract.strategies import frames
 from vigil.codec import CodecError, Encoding
+from vigil.device_types import device_type, device_types, metrics
 from vigil.frames import MAX_FRAME_BYTES, Frame, decode_frame, encode_frame
 
 
@@ -138,3 +139,20 @@ def test_frames_over_the_size_limit_are_refused() -> None:
     payload = msgspec.msgpack.encode(big)
     with pytest.raises(CodecError, match=f"over the {MAX_FRAME_BYTES} byte limit"):
         decode_frame(payload)
+
+
+@given(
+    kind=st.sampled_from(sorted(device_types())),
+    readings=st.dictionaries(
+        st.sampled_from([*sorted(metrics()), "humidity"]),
+        st.floats() | st.sampled_from([-40.0, 150.0, 0.0, 100.0, 4.5, 10000.0]),
+        max_size=4,
+    ),
+)
+def test_a_report_is_refused_exactly_when_the_device_type_refuses_a_reading(
+    kind: str, readings: dict[str, float]
+) -> None:
+    frame = Frame(dev="d-1", type=kind, seq=1, ts=1.0, r=readings)
+    reasons = [device_type(kind).check_reading(m, v) for m, v in readings.items()]
+    first = next((r for r in reasons if r is not None), None)
+    assert frame.problem() == (None if first is None else f"d-1: {first}")
