@@ -53,6 +53,9 @@ const STRINGS = {
     "role.installer": "安装员", "role.admin": "管理员",
     "type.smoke": "感烟", "type.heat": "感温", "type.multi": "复合", "type.panic": "紧急按钮",
     "type.pir": "红外", "type.door": "门磁", "lang.switch": "English",
+    "metric.smoke_obscuration": "烟雾浓度", "metric.temperature": "温度", "metric.co": "一氧化碳",
+    "metric.battery": "电池电压", "metric.tamper": "防拆", "metric.button": "按钮",
+    "metric.motion": "活动", "metric.door": "门", "metric.self_test": "自检",
   },
   en: {
     title: "Vigil community fire safety and elderly alarms",
@@ -109,6 +112,9 @@ const STRINGS = {
     "role.installer": "installer", "role.admin": "admin",
     "type.smoke": "smoke", "type.heat": "heat", "type.multi": "multi-sensor", "type.panic": "panic button",
     "type.pir": "PIR", "type.door": "door", "lang.switch": "中文",
+    "metric.smoke_obscuration": "smoke", "metric.temperature": "temperature", "metric.co": "CO",
+    "metric.battery": "battery", "metric.tamper": "tamper", "metric.button": "button",
+    "metric.motion": "motion", "metric.door": "door", "metric.self_test": "self-test",
   },
 };
 

@@ -5,6 +5,9 @@ import { el, waited, when } from "./format.js";
 import { label, t } from "./i18n.js";
 import { onLive } from "./live.js";
 
+// The window the detail page asks for around the first alert, in seconds.
+const BEFORE_S = 600;
+const AFTER_S = 300;
 const COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"];
 
 function section(title, ...children) {
@@ -65,7 +68,7 @@ function curves(container, data) {
       type: "line",
       data: {
         datasets: series.map((s, i) => ({
-          label: `${s.device_id} ${s.room ?? ""} ${metric} ${s.unit}`,
+          label: `${s.device_id} ${s.room ?? ""} ${label("metric", metric)} ${s.unit}`,
           data: s.points.map(([x, y]) => ({ x, y })),
           borderColor: COLOURS[i % COLOURS.length],
           pointRadius: 0, borderWidth: 1.5, stepped: metric === "button" || metric === "tamper",
@@ -73,7 +76,8 @@ function curves(container, data) {
       },
       options: {
         animation: false, parsing: false, maintainAspectRatio: false,
-        scales: { x: { type: "linear", title: { display: true, text: t("incident.seconds_from_alarm") } } },
+        scales: { x: { type: "linear", min: -BEFORE_S, max: AFTER_S,
+          title: { display: true, text: t("incident.seconds_from_alarm") } } },
         plugins: { legend: { position: "bottom" } },
       },
     }));
@@ -110,7 +114,7 @@ export function mount(root, { id }) {
       section(t("incident.notifications"), notifications(detail.notifications)),
     );
     for (const chart of charts) chart.destroy();
-    charts = curves(curveBox, await api(`/incidents/${id}/readings`));
+    charts = curves(curveBox, await api(`/incidents/${id}/readings?before_s=${BEFORE_S}&after_s=${AFTER_S}`));
   }
 
   const stop = onLive((change) => { if (change.kind === "incident" && change.id === Number(id)) load(); });
