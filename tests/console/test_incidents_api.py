@@ -166,7 +166,9 @@ def test_sensor_curves_are_seconds_from_the_first_alert(
     clients: dict[str, TestClient], db: psycopg.Connection, home: str
 ) -> None:
     incident = open_incident(db, household=home, cause="smoke")
-    t0 = db.execute("select min(ts) from alerts where incident_id = %s", (incident,)).fetchone()[0]
+    row = db.execute("select min(ts) from alerts where incident_id = %s", (incident,)).fetchone()
+    assert row is not None
+    t0 = row[0]
     for offset, value in ((-120, 0.5), (-60, 2.0), (-1, 9.5), (30, 12.0), (900, 1.0)):
         db.execute(
             "insert into readings (time, device_id, metric, value, seq, gateway_ts) "

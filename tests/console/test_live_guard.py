@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.console.conftest import sign_in
+from tests.console.seed import PASSWORD
 
 pytestmark = [pytest.mark.stack, pytest.mark.security]
 
@@ -31,13 +32,18 @@ def test_the_stream_refuses(
     console_app: FastAPI, clients: dict[str, TestClient], username: str | None, path: str
 ) -> None:
     headers = _token(clients[username]) if username else {}
-    with pytest.raises(WebSocketDisconnect) as refused:  # noqa: PT012 (connecting is the act)
-        with TestClient(console_app).websocket_connect(path, headers=headers) as ws:
-            ws.receive_text()
+    client = TestClient(console_app)
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(path, headers=headers),
+    ):
+        pass
     assert refused.value.code == 1008
 
 
-@pytest.mark.parametrize(("username", "path"), [("op", "/api/live"), ("gm1", "/api/live?grid_id=g1")])
+@pytest.mark.parametrize(
+    ("username", "path"), [("op", "/api/live"), ("gm1", "/api/live?grid_id=g1")]
+)
 def test_the_stream_starts_with_a_snapshot(
     console_app: FastAPI, clients: dict[str, TestClient], username: str, path: str
 ) -> None:
@@ -47,7 +53,7 @@ def test_the_stream_starts_with_a_snapshot(
 
 def test_the_browser_cookie_opens_the_stream(console_app: FastAPI) -> None:
     client = TestClient(console_app)
-    response = client.post("/api/auth/login", json={"username": "sup", "password": "correct-horse-battery"})
+    response = client.post("/api/auth/login", json={"username": "sup", "password": PASSWORD})
     assert response.status_code == 200
     with client.websocket_connect("/api/live") as ws:
         assert json.loads(ws.receive_text())["type"] == "snapshot"
