@@ -18,6 +18,7 @@ const loginError = document.getElementById("login-error");
 let me = null;
 let config = null;
 let unmount = null;
+let liveUp = false;
 
 function route() {
   if (!me) return;
@@ -52,6 +53,8 @@ function signedOut() {
   if (!me && loginDialog.open) return;
   me = null;
   disconnect();
+  liveUp = false;
+  showLive();
   unmount?.();
   unmount = null;
   view.replaceChildren();
@@ -82,13 +85,19 @@ document.getElementById("logout").addEventListener("click", async () => {
 document.getElementById("lang").addEventListener("click", () => {
   setLanguage(language() === "zh" ? "en" : "zh");
   showUser();
+  showLive();
   route();
 });
 
-onLiveStatus((up) => {
+function showLive() {
   const badge = document.getElementById("live");
-  badge.textContent = t(up ? "live.on" : "live.off");
-  badge.className = up ? "live on" : "live off";
+  badge.textContent = me ? t(liveUp ? "live.on" : "live.off") : "";
+  badge.className = liveUp ? "live on" : "live off";
+}
+
+onLiveStatus((up) => {
+  liveUp = up;
+  showLive();
 });
 
 window.addEventListener("hashchange", route);

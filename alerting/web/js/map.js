@@ -29,7 +29,7 @@ export function mount(root, { config }) {
       if (grid.geometry) {
         const shape = L.geoJSON(grid.geometry, {
           style: { color: COLOUR[grid.status], weight: 2, fillOpacity: grid.status === "ok" ? 0.05 : 0.2 },
-        }).bindTooltip(`${grid.name} (${grid.id})`, { sticky: true });
+        }).bindTooltip(`${grid.name} (${grid.id})`, { permanent: true, direction: "center", className: "grid-label" });
         shape.addTo(layer);
         bounds.extend(shape.getBounds());
       }
@@ -40,7 +40,7 @@ export function mount(root, { config }) {
         const marker = L.circleMarker([b.lat, b.lon], {
           radius: 7 + Math.min(b.households.length, 10), color: COLOUR[b.status],
           fillOpacity: 0.7, weight: b.status === "ok" ? 1 : 3,
-        }).bindPopup(el("div", {}, el("strong", {}, b.name), el("br"), b.address,
+        }).bindTooltip(b.name, { direction: "top" }).bindPopup(el("div", {}, el("strong", {}, b.name), el("br"), b.address,
           el("ul", {}, homes)));
         marker.addTo(layer);
         bounds.extend([b.lat, b.lon]);
