@@ -29,9 +29,15 @@ export function mount(root, { config }) {
       if (grid.geometry) {
         const shape = L.geoJSON(grid.geometry, {
           style: { color: COLOUR[grid.status], weight: 2, fillOpacity: grid.status === "ok" ? 0.05 : 0.2 },
-        }).bindTooltip(`${grid.name} (${grid.id})`, { permanent: true, direction: "center", className: "grid-label" });
+        });
         shape.addTo(layer);
-        bounds.extend(shape.getBounds());
+        const box = shape.getBounds();
+        bounds.extend(box);
+        // The grid's name along its top edge, clear of the buildings inside.
+        L.tooltip({ permanent: true, direction: "bottom", className: "grid-label" })
+          .setLatLng([box.getNorth(), box.getCenter().lng])
+          .setContent(`${grid.name} (${grid.id})`)
+          .addTo(layer);
       }
       for (const b of grid.buildings) {
         if (b.lat === null || b.lon === null) continue;
