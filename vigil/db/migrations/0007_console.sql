@@ -20,7 +20,6 @@ create index console_sessions_user on console_sessions (user_id) where revoked_a
 alter table users add column if not exists department text;
 
 create index audit_log_user on audit_log (user_id, at desc);
-create index if not exists incidents_opened_at on incidents (opened_at);
 create index residents_household on residents (household_id) where retired_at is null;
 create index contacts_resident on contacts (resident_id) where retired_at is null;
 create index households_building on households (building_id) where retired_at is null;
