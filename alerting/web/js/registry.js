@@ -1,7 +1,7 @@
 // The registry: households, residents and contacts, with search.
 import { api } from "./api.js";
 import { el } from "./format.js";
-import { t } from "./i18n.js";
+import { label, t } from "./i18n.js";
 
 const TABS = {
   households: {
@@ -28,7 +28,25 @@ export function mount(root) {
     el("button", { dataset: { tab: name }, onclick: () => { tab = name; load(); } }, t(`registry.${name}`))));
   const total = el("p", { class: "total" });
   const table = el("table", { class: "registry", "data-testid": "registry" });
-  root.append(tabs, input, total, table);
+  const detail = el("div", { class: "household-detail", "data-testid": "household-detail" });
+  root.append(tabs, input, total, table, detail);
+
+  // One household in full: its residents, their contacts and the devices installed.
+  async function showHousehold(id) {
+    const [residents, contacts, devices] = await Promise.all([
+      api(`/residents?household_id=${encodeURIComponent(id)}`),
+      api(`/contacts?household_id=${encodeURIComponent(id)}`),
+      api(`/devices?household_id=${encodeURIComponent(id)}`),
+    ]);
+    const small = (columns, rows) => el("table", { class: "small" },
+      el("thead", {}, el("tr", {}, columns.map((k) => el("th", {}, t(k))))),
+      el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c))))));
+    detail.replaceChildren(el("section", { class: "card" }, el("h3", {}, id),
+      small(["col.resident", "col.age", "col.phone"], residents.items.map((r) => [r.name, r.age ?? "", r.phone ?? ""])),
+      small(["col.contacts", "col.relation", "col.phone", "col.resident"], contacts.items.map((c) => [c.name, c.relation ?? "", c.phone, c.resident_name])),
+      small(["col.device", "col.type", "col.room", "col.health"], devices.items.map((d) => [d.id, label("type", d.device_type), d.room ?? "",
+        Object.entries(d.health).filter(([, bad]) => bad).map(([k]) => t(`health.${k}`)).join("、") || t("health.ok")]))));
+  }
 
   let seq = 0;
   async function load() {
@@ -41,7 +59,10 @@ export function mount(root) {
     total.textContent = `${t("registry.total")} ${page.total}`;
     table.replaceChildren(
       el("thead", {}, el("tr", {}, spec.columns.map((k) => el("th", {}, t(k))))),
-      el("tbody", {}, page.items.map((item) => el("tr", {}, spec.cells(item).map((c) => el("td", {}, c))))));
+      el("tbody", {}, page.items.map((item) => el("tr", {
+        class: "clickable",
+        onclick: () => showHousehold(item.household_id ?? item.id).catch(() => {}),
+      }, spec.cells(item).map((c) => el("td", {}, c))))));
   }
 
   let timer = null;
