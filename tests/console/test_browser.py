@@ -163,3 +163,32 @@ def test_a_panic_press_reaches_the_board_and_is_acknowledged(
     page.screenshot(path=str(ARTIFACTS / "console-incident-acknowledged.png"), full_page=True)
     assert errors == []
     page.close()
+
+
+def test_map_registry_and_the_english_switch(
+    live_console: tuple[str, str], browser: Browser
+) -> None:
+    url, _ = live_console
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _sign_in(page, url, "sup")
+    page.goto(f"{url}#/map")
+    page.wait_for_selector("[data-testid=map] path.leaflet-interactive")
+    assert (
+        page.locator("[data-testid=map] path.leaflet-interactive").count() >= 4
+    )  # 2 grids, 2 buildings
+    assert "第1网格" in page.locator("[data-testid=map]").inner_text()
+    page.goto(f"{url}#/registry")
+    page.fill("[data-testid=search]", "王2")
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=registry] tbody tr').length === 1"
+    )
+    page.locator("[data-testid=registry] tbody tr").click()
+    page.wait_for_selector("[data-testid=household-detail] td:text('panic2')")
+    page.click("#lang")
+    page.wait_for_selector("nav a[data-view=registry]:text('Registry')")
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.click("#lang")  # back to Chinese for whoever opens the console next
+    assert errors == []
+    page.close()
