@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser demo bench bench-gateway bench-sim clean-var
+.PHONY: setup lint test test-browser demo bench bench-gateway bench-sim bench-detect clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -24,13 +24,16 @@ test-browser: setup
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim
+bench: bench-gateway bench-sim bench-detect
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
 
 bench-sim: setup
 	@$(PY) -m firmware_sim.bench
+
+bench-detect: setup
+	@$(PY) -m detectors.bench
 
 clean-var:
 	-@$(VIGIL) stack down

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from alerting.api.cli import console_app, user_app
+from detectors.cli import app as detect_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
 from vigil.db.connect import database_url
@@ -32,6 +33,7 @@ app.add_typer(console_app, name="console")
 app.add_typer(user_app, name="user")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(sim_app, name="sim")
+app.add_typer(detect_app, name="detect")
 
 out = Console()
 err = Console(stderr=True)
