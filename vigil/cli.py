@@ -12,12 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from alerting.api.cli import console_app, user_app
+from alerting.cli import alerting_app, notifier_app
 from detectors.cli import app as detect_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
+from ingest.cli import app as ingest_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
-from vigil.db.timescale import Retention, configure, maintain
+from vigil.db.timescale import Retention, configure, maintain, retention_for
 from vigil.errors import VigilError
 from vigil.ops_cli import app as ops_app
 from vigil.settings import Settings, get_settings
@@ -29,11 +31,14 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(ops_app, name="ops")
+app.add_typer(alerting_app, name="alerting")
+app.add_typer(notifier_app, name="notifier")
 app.add_typer(console_app, name="console")
 app.add_typer(user_app, name="user")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(sim_app, name="sim")
 app.add_typer(detect_app, name="detect")
+app.add_typer(ingest_app, name="ingest")
 
 out = Console()
 err = Console(stderr=True)
@@ -96,7 +101,7 @@ def stack_status(
 
 
 def _retention(settings: Settings) -> Retention:
-    return Retention(settings.raw_retention_days, settings.rollup_retention_days)
+    return retention_for(settings)
 
 
 @db_app.command("migrate")

@@ -49,6 +49,32 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr = SecretStr("changeme-mqtt")
     secret_key: SecretStr = SecretStr("changeme-secret-key")
 
+    escalation_dir: Path | None = Field(
+        default=None,
+        description="folder of <district>.toml escalation policies; unset: the bundled one",
+    )
+    live_host: str = "127.0.0.1"
+    live_port: int = Field(default=8600, ge=1, le=65535, description="the alerting app's HTTP port")
+    sms_provider: Literal["demo", "smpp", "http"] = Field(
+        default="demo", description="demo records messages locally and shows them in the console"
+    )
+    sms_sender: str = Field(default="10690000", description="source address / From number")
+    sms_give_up_hours: float = Field(default=6.0, gt=0)
+    sms_retry_cap_s: float = Field(default=30.0, gt=0, description="longest wait between tries")
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = Field(default=2775, ge=1, le=65535)
+    smpp_system_id: str = Field(default="vigil", max_length=15)
+    smpp_password: SecretStr = SecretStr("changeme")
+    smpp_system_type: str = Field(default="", max_length=12)
+    sms_http_url: str = Field(
+        default="http://127.0.0.1:8700", description="Twilio-style API base URL (no trailing /)"
+    )
+    sms_http_account_sid: str = "ACchangeme"
+    sms_http_auth_token: SecretStr = SecretStr("changeme-sms-token")
+    sms_callback_url: str = Field(
+        default="",
+        description="public base URL of the alerting app, for delivery receipts and replies",
+    )
     console_tile_url: str = Field(
         default="",
         description="map tile URL template ({z}/{x}/{y}); empty: a schematic from our geometry",
@@ -61,6 +87,42 @@ class Settings(BaseSettings):
     raw_retention_days: int = Field(default=30, ge=1)
     rollup_retention_days: int = Field(default=730, ge=1)
 
+    ingest_batch_rows: int = Field(
+        default=20_000, ge=1, description="readings per database transaction, at most"
+    )
+    ingest_batch_deadline_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="a batch is committed at latest this long after it opened",
+    )
+    ingest_receive_window: int = Field(
+        default=2000,
+        ge=1,
+        le=65535,
+        description="unacknowledged messages the broker may send to one ingest worker (MQTT 5 "
+        "Receive Maximum); with MAX_MESSAGE_BYTES it bounds the worker's memory",
+    )
+    ingest_inbox_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="received bytes waiting to be decoded, at most; past it TCP holds the broker",
+    )
+    ingest_session_expiry_s: int = Field(
+        default=7 * 86400, ge=60, description="how long the broker keeps a stopped worker's backlog"
+    )
+    ingest_max_future_s: float = Field(
+        default=300.0, ge=0, description="device clocks may run this far ahead of ingest's"
+    )
+    ingest_max_age_s: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="oldest reading accepted (a gateway's replay after an outage); also how long "
+        "whole messages are remembered for deduplication",
+    )
+    ingest_maintain_interval_s: float = Field(
+        default=60.0, gt=0, description="rollup refresh and retention under the Apache edition"
+    )
     metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics and /healthz of a service; 0 = off"
     )
@@ -87,6 +149,14 @@ class Settings(BaseSettings):
                     raise ValueError("VIGIL_DATABASE_URL must be set in production")
                 continue
             secret = value.get_secret_value()
+            if PLACEHOLDER_PREFIX in secret:
+                raise ValueError(
+                    f"VIGIL_{name.upper()} still holds a placeholder secret; "
+                    "set a real one (placeholders are allowed only with VIGIL_ENV=demo)"
+                )
+        secrets = {"smpp": ("smpp_password",), "http": ("sms_http_auth_token",)}
+        for name in secrets.get(self.sms_provider, ()):
+            secret = getattr(self, name).get_secret_value()
             if PLACEHOLDER_PREFIX in secret:
                 raise ValueError(
                     f"VIGIL_{name.upper()} still holds a placeholder secret; "
