@@ -1,13 +1,8 @@
-"""The console's part of the web app: routers under /api, error mapping, the static console.
-
-`mount_console` adds them to an app; `create_app` is a stand-in for alerting.app's factory
-until that one lands.
-"""
+"""The console's part of the web app: routers under /api, error mapping, /metrics and
+/healthz, and the static console; `alerting.app.create_app` mounts it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -30,7 +25,7 @@ from alerting.api.routes import (
     residents,
     users,
 )
-from vigil.db.connect import Conn, database_url
+from vigil.db.connect import Conn
 from vigil.observability import CONSOLE, Health, flag, registry_for
 from vigil.observability.router import observability_router
 from vigil.settings import Settings
@@ -57,10 +52,10 @@ def api_router() -> APIRouter:
     return api
 
 
-def make_pool(settings: Settings) -> ConnectionPool[Conn]:
+def make_pool(dsn: str) -> ConnectionPool[Conn]:
     """A closed pool for the request handlers; the app's lifespan opens and closes it."""
     return ConnectionPool(
-        database_url(settings),
+        dsn,
         min_size=2,
         max_size=10,
         open=False,
@@ -101,19 +96,3 @@ def mount_console(app: FastAPI, settings: Settings, pool: ConnectionPool[Conn]) 
     app.add_exception_handler(psycopg.errors.IntegrityError, _integrity_error)
     app.add_exception_handler(psycopg.DataError, _data_error)
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="console")
-
-
-def create_app(settings: Settings) -> FastAPI:
-    pool = make_pool(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool.open(wait=True)
-        try:
-            yield
-        finally:
-            pool.close()
-
-    app = FastAPI(title="Vigil console", version="0.1.0", lifespan=lifespan)
-    mount_console(app, settings, pool)
-    return app

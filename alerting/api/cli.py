@@ -33,7 +33,7 @@ def run(
     """Serve the console and its API with uvicorn until Ctrl-C."""
     import uvicorn
 
-    from alerting.api.app import create_app
+    from alerting.app import create_app
 
     settings = get_settings()
     uvicorn.run(

@@ -34,12 +34,12 @@ def start_console(settings: Settings, dsn: str) -> tuple[ConsoleServer, dict[str
     """Seed the demo sign-ins and serve the console; the caller stops the server."""
     import psycopg
 
-    from alerting.api.app import create_app
+    from alerting.app import create_app
 
     with psycopg.connect(dsn) as conn:
         logins = ensure_demo_users(conn, settings)
     server = ConsoleServer(
-        create_app(settings), host=settings.console_host, port=settings.console_port
+        create_app(settings, dsn=dsn), host=settings.console_host, port=settings.console_port
     )
     server.start()
     return server, logins

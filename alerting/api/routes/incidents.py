@@ -41,7 +41,7 @@ from alerting.api.models.incidents import (
 )
 from alerting.api.roles import Perm, allows, may_act
 from alerting.api.sqlutil import fetch_all
-from alerting.errors import IllegalTransition, IncidentNotFound
+from alerting.errors import IllegalTransition, IncidentNotFoundError
 from alerting.lifecycle import Action, State, allowed_actions
 from vigil.device_types import metrics
 from vigil.observability import CONSOLE_ACTIONS_TOTAL
@@ -55,14 +55,15 @@ MAX_POINTS = 20_000
 _SELECT = """
 select i.id, i.household_id, i.cause, i.signal, i.severity, i.state, i.opened_at, i.updated_at,
        i.closed_at, i.assigned_to, u.display_name as assignee_name, i.escalation_tier, i.hops,
-       b.grid_id, b.address || ' ' || h.unit as address, h.living_alone,
+       coalesce(i.grid_id, b.grid_id) as grid_id, b.address || ' ' || h.unit as address,
+       h.living_alone,
        coalesce((select array_agg(r.name order by r.id) from residents r
                   where r.household_id = h.id and r.retired_at is null), '{}') as residents
 from incidents i
 left join households h on h.id = i.household_id
 left join buildings b on b.id = h.building_id
 left join users u on u.id = i.assigned_to
-where (%(scope)s::text is null or b.grid_id = %(scope)s)
+where (%(scope)s::text is null or coalesce(i.grid_id, b.grid_id) = %(scope)s)
   and (%(id)s::bigint is null or i.id = %(id)s)
 """
 # Alarms before supervisory before trouble, the most severe first, then the longest waiting.
@@ -112,7 +113,7 @@ def list_incidents(
     """Open incidents in board order (signal class, severity, age); closed ones newest first."""
     where = """
       and (%(open)s::boolean is null or (i.closed_at is null) = %(open)s)
-      and (%(grid)s::text is null or b.grid_id = %(grid)s)
+      and (%(grid)s::text is null or coalesce(i.grid_id, b.grid_id) = %(grid)s)
       and (%(signal)s::text is null or i.signal = %(signal)s)
       and (%(household)s::text is null or i.household_id = %(household)s)
     """
@@ -312,7 +313,7 @@ def act(
             now=now(),
             assignee_id=assignee,
         )
-    except IncidentNotFound as exc:
+    except IncidentNotFoundError as exc:
         raise not_found("incident") from exc
     except IllegalTransition as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc

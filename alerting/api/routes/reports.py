@@ -30,7 +30,8 @@ _CSV: dict[int | str, dict[str, Any]] = {
 
 _INCIDENTS = """
 with inc as (
-    select i.id, i.cause, i.state, i.opened_at, i.closed_at, b.grid_id,
+    select i.id, i.cause, i.state, i.opened_at, i.closed_at,
+           coalesce(i.grid_id, b.grid_id) as grid_id,
            (select min(t.at) from incident_timeline t where t.incident_id = i.id
               and t.action in ('acknowledge', 'dispatch')) as ack_at,
            (select min(t.at) from incident_timeline t where t.incident_id = i.id
@@ -45,7 +46,7 @@ with inc as (
     left join users assignee on assignee.id = i.assigned_to
     where i.opened_at >= %(since)s
       and (%(signal)s::text = 'all' or i.signal = %(signal)s)
-      and (%(scope)s::text is null or b.grid_id = %(scope)s)
+      and (%(scope)s::text is null or coalesce(i.grid_id, b.grid_id) = %(scope)s)
 )
 """
 
