@@ -80,3 +80,27 @@ def test_health_flags_follow_the_devices_reports(
     assert summary["g2"]["dirty"] == 1
     assert summary["g2"]["offline"] >= 1
     assert summary["g2"]["low_battery"] >= 1
+
+
+def test_last_seen_and_battery_come_from_the_readings_when_the_registry_lacks_them(
+    clients: dict[str, TestClient], db: psycopg.Connection
+) -> None:
+    inst = clients["inst"]
+    assert (
+        inst.post(
+            "/api/devices",
+            json={"id": "hR", "device_type": "smoke", "gateway_id": "gw2", "household_id": "h2"},
+        ).status_code
+        == 201
+    )
+    assert inst.get("/api/devices/hR").json()["health"]["offline"] is True
+    db.execute(
+        "insert into readings (time, device_id, metric, value, seq, gateway_ts) values "
+        "(now() - interval '30 seconds', 'hR', 'battery', 2.5, 1, now()), "
+        "(now() - interval '10 seconds', 'hR', 'temperature', 21.0, 2, now())"
+    )
+    device = inst.get("/api/devices/hR").json()
+    assert device["battery_v"] == pytest.approx(2.5)
+    assert device["health"]["offline"] is False
+    assert device["health"]["low_battery"] is True
+    assert device["last_seen"] is not None

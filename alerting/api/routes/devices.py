@@ -42,25 +42,38 @@ EVENT_HOLD = "24 hours"
 # Offline after two missed heartbeats plus a minute of slack for a slow link.
 MISSED_HEARTBEATS = 2
 OFFLINE_SLACK_S = 60
+# How far back the time series are searched for a device's last report and battery voltage.
+SEEN_LOOKBACK = "7 days"
 
 _HEALTH = f"""
 with types(device_type, heartbeat_s) as (
     select * from unnest(%(types)s::text[], %(heartbeats)s::float8[])
 ),
 d as (
-    select d.*, coalesce(hb.grid_id, gb.grid_id) as grid_id,
+    select d.id, d.device_type, d.gateway_id, d.household_id, d.room, d.installed_at,
+           coalesce(hb.grid_id, gb.grid_id) as grid_id,
            case when hb.id is not null then hb.address || ' ' || h.unit
                 else gb.address end as address,
-           ev.tamper, ev.fault_at, ev.fault_detail, ev.self_test, ev.low_battery_at,
-           (d.last_seen is null or d.last_seen < now() - make_interval(
-               secs => coalesce(t.heartbeat_s, 900) * {MISSED_HEARTBEATS} + {OFFLINE_SLACK_S}))
-             as offline
+           -- The registry's columns where a service keeps them, else the time series.
+           greatest(d.last_seen, seen.reading_at, seen.event_at) as last_seen,
+           coalesce(seen.battery, d.battery_v) as battery_v,
+           coalesce(t.heartbeat_s, 900) as heartbeat_s,
+           ev.tamper, ev.fault_at, ev.fault_detail, ev.self_test, ev.low_battery_at
     from devices d
     join gateways g on g.id = d.gateway_id
     left join types t on t.device_type = d.device_type
     left join households h on h.id = d.household_id
     left join buildings hb on hb.id = h.building_id
     left join buildings gb on gb.id = g.building_id
+    left join lateral (
+        select (select max(r.time) from readings r where r.device_id = d.id
+                  and r.time > now() - interval '{SEEN_LOOKBACK}') as reading_at,
+               (select max(e.time) from device_events e where e.device_id = d.id
+                  and e.time > now() - interval '{SEEN_LOOKBACK}') as event_at,
+               (select r.value from readings r where r.device_id = d.id and r.metric = 'battery'
+                  and r.time > now() - interval '{SEEN_LOOKBACK}'
+                order by r.time desc limit 1) as battery
+    ) seen on true
     left join lateral (
         select (select e.value from device_events e where e.device_id = d.id
                   and e.kind = 'tamper' order by e.time desc limit 1) as tamper,
@@ -80,6 +93,8 @@ d as (
 ),
 health as (
     select d.*,
+           (d.last_seen is null or d.last_seen < now() - make_interval(
+               secs => d.heartbeat_s * {MISSED_HEARTBEATS} + {OFFLINE_SLACK_S})) as offline,
            (coalesce(d.battery_v < {LOW_BATTERY_V}, false) or d.low_battery_at is not null)
              as low_battery,
            coalesce(d.tamper = 1, false) as tampered,
