@@ -24,14 +24,20 @@ from vigil.db.timescale import Retention, configure
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
-# Started in this order, stopped in the reverse one. The simulator plays a small district in
-# real time with a scenario (fire, panic, cooking...) every two simulated minutes on average.
+# What the simulator plays into the district's homes, one every two minutes on average (the
+# first a minute after start): real alarms, nuisances the detectors must not raise, and faults.
+DEMO_SCENARIOS = (
+    "panic_press", "flaming_fire", "smouldering_fire", "cooking_smoke", "pot_on_stove",
+    "false_press_cancel", "tamper", "battery_drain",
+)  # fmt: skip
+# Started in this order, stopped in the reverse one.
 SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ingest", ("ingest", "run")),
     ("alerting", ("alerting", "run")),
     ("notifier", ("notifier", "run")),
     ("simulator", ("sim", "run", "--gateways", "2", "--devices-per-gateway", "20",
-                   "--scenarios-per-hour", "30")),
+                   "--scenarios-per-hour", "30",
+                   *(arg for name in DEMO_SCENARIOS for arg in ("--scenario", name)))),
 )  # fmt: skip
 STOP_TIMEOUT_S = 20.0
 

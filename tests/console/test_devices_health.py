@@ -93,7 +93,9 @@ def test_last_seen_and_battery_come_from_the_readings_when_the_registry_lacks_th
         ).status_code
         == 201
     )
-    assert inst.get("/api/devices/hR").json()["health"]["offline"] is True
+    assert inst.get("/api/devices/hR").json()["health"]["offline"] is False  # just installed
+    db.execute("update devices set installed_at = now() - interval '1 hour' where id = 'hR'")
+    assert inst.get("/api/devices/hR").json()["health"]["offline"] is True  # never heard from
     db.execute(
         "insert into readings (time, device_id, metric, value, seq, gateway_ts) values "
         "(now() - interval '30 seconds', 'hR', 'battery', 2.5, 1, now()), "

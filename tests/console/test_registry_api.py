@@ -58,7 +58,7 @@ def test_an_installer_registers_a_home_from_building_to_device(
               "room": "kitchen"},
     )  # fmt: skip
     assert device.status_code == 201, device.text
-    assert device.json()["health"]["offline"] is True  # never seen yet
+    assert device.json()["health"]["offline"] is False  # just installed: not overdue yet
     assert _audit(db, "device.create", "device:smoke9") == [("inst", None)]
     assert _audit(db, "grid.create", "grid:g9") == [("admin", None)]
     # Duplicates are conflicts, unknown references are refused.

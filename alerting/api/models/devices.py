@@ -25,7 +25,9 @@ class DeviceUpdate(Body):
 
 
 class DeviceHealth(BaseModel):
-    offline: bool = Field(description="no report for two heartbeats (never seen counts)")
+    offline: bool = Field(
+        description="no report for two heartbeats (a device never heard from: since installed)"
+    )
     low_battery: bool
     dirty: bool = Field(description="the detector reported a dirty chamber or failed self-test")
     tamper: bool

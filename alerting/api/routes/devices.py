@@ -93,8 +93,9 @@ d as (
 ),
 health as (
     select d.*,
-           (d.last_seen is null or d.last_seen < now() - make_interval(
-               secs => d.heartbeat_s * {MISSED_HEARTBEATS} + {OFFLINE_SLACK_S})) as offline,
+           -- A device never heard from counts from its installation.
+           coalesce(d.last_seen, d.installed_at) < now() - make_interval(
+               secs => d.heartbeat_s * {MISSED_HEARTBEATS} + {OFFLINE_SLACK_S}) as offline,
            (coalesce(d.battery_v < {LOW_BATTERY_V}, false) or d.low_battery_at is not null)
              as low_battery,
            coalesce(d.tamper = 1, false) as tampered,
