@@ -1,7 +1,8 @@
-"""The alerting web app: the live stream and the SMS provider's webhooks.
+"""The web app: the live stream, the SMS provider's webhooks, and the console (its API and
+pages, `alerting.api`).
 
-`create_app(settings)` is what uvicorn serves (`vigil alerting serve`); the console's routers
-are included here too. A lifespan owns the live hub's LISTEN task.
+`create_app(settings)` is what uvicorn serves (`vigil console run`, `vigil alerting serve`).
+A lifespan owns the live hub's LISTEN task and the console's connection pool.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from alerting.api.app import make_pool, mount_console
+from alerting.api.deps import live_guard
 from alerting.live import LiveHub
 from alerting.live import router as live_router
 from alerting.sms.webhooks import router as sms_router
@@ -22,10 +25,13 @@ from vigil.settings import Settings
 def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     dsn = dsn or database_url(settings)
 
+    pool = make_pool(dsn)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = LiveHub(dsn)
         app.state.live_hub = hub
+        await asyncio.to_thread(pool.open, wait=True)
         task = asyncio.create_task(hub.run())
         try:
             yield
@@ -33,15 +39,18 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await asyncio.to_thread(pool.close)
 
-    app = FastAPI(title="Vigil alerting", lifespan=lifespan)
+    app = FastAPI(title="Vigil", lifespan=lifespan)
     app.state.settings = settings
     app.state.dsn = dsn
-    app.include_router(live_router)
+    # The stream carries residents' addresses: signed-in users only, grid members on their grid.
+    app.include_router(live_router, dependencies=[Depends(live_guard)])
     app.include_router(sms_router)
 
     @app.get("/api/health")
     async def health() -> dict[str, bool]:
         return {"live": app.state.live_hub.ready.is_set()}
 
+    mount_console(app, settings, pool)  # last: its static pages answer every other path
     return app

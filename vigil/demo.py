@@ -1,9 +1,20 @@
-"""`make demo`: the whole system on the local stack, stopped cleanly on Ctrl-C."""
+"""`make demo`: the whole system on the local stack, stopped cleanly on Ctrl-C.
+
+The stack and the console run in this process; ingest (with the detectors), alerting, the
+notifier and the simulator (which starts its gateways) run as `vigil` child processes in
+sessions of their own, so Ctrl-C reaches only the demo, which then stops them in reverse order.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 import psycopg
 from rich.console import Console
@@ -13,10 +24,84 @@ from vigil.db.timescale import Retention, configure
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
+# What the simulator plays into the district's homes, one every two minutes on average (the
+# first a minute after start): real alarms, nuisances the detectors must not raise, and faults.
+DEMO_SCENARIOS = (
+    "panic_press", "flaming_fire", "smouldering_fire", "cooking_smoke", "pot_on_stove",
+    "false_press_cancel", "tamper", "battery_drain",
+)  # fmt: skip
+# Started in this order, stopped in the reverse one.
+SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ingest", ("ingest", "run")),
+    ("alerting", ("alerting", "run")),
+    ("notifier", ("notifier", "run")),
+    ("simulator", ("sim", "run", "--gateways", "2", "--devices-per-gateway", "20",
+                   "--scenarios-per-hour", "30",
+                   *(arg for name in DEMO_SCENARIOS for arg in ("--scenario", name)))),
+)  # fmt: skip
+STOP_TIMEOUT_S = 20.0
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    log_path: Path
+
+
+def _start(settings: Settings, name: str, args: tuple[str, ...]) -> Service:
+    log_dir = settings.var_dir / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("ab")
+    env = {
+        **os.environ,
+        "VIGIL_VAR_DIR": str(settings.var_dir),
+        "VIGIL_STACK_PG_PORT": str(settings.stack_pg_port),
+        "VIGIL_STACK_MQTT_PORT": str(settings.stack_mqtt_port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    return Service(name, process, log, log_path)
+
+
+def _stop(service: Service) -> None:
+    """SIGTERM, a grace period for draining, then SIGKILL."""
+    if service.process.poll() is None:
+        service.process.terminate()
+        try:
+            service.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait()
+    service.log.close()
+
+
+def _watch(services: list[Service], stop: threading.Event, out: Console) -> None:
+    """Wait for Ctrl-C, telling once about any service that stops on its own."""
+    told: set[str] = set()
+    while not stop.wait(2.0):
+        for service in services:
+            code = service.process.poll()
+            if code is not None and service.name not in told:
+                told.add(service.name)
+                out.print(
+                    f"[red]{service.name} stopped (exit code {code}); see {service.log_path}[/red]"
+                )
+
 
 def run_demo(settings: Settings, out: Console) -> None:
     stack = LocalStack(settings)
     stop = threading.Event()
+    console = None
+    services: list[Service] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
@@ -26,15 +111,29 @@ def run_demo(settings: Settings, out: Console) -> None:
             edition = configure(
                 conn, Retention(settings.raw_retention_days, settings.rollup_retention_days)
             )
+        from alerting.api.demo import start_console
+
+        console, logins = start_console(settings, stack.dsn)
+        for name, args in SERVICES:
+            services.append(_start(settings, name, args))
         out.print("[bold green]Vigil demo is running[/bold green]")
         out.print(f"  PostgreSQL + TimescaleDB ({edition}): {status['postgres']['dsn']}")
         out.print(
             f"  MQTT: mqtt://{status['mqtt']['host']}:{status['mqtt']['port']} "
             f"user {settings.mqtt_username}"
         )
+        names = ", ".join(s.name for s in services)
+        out.print(f"  Services: {names} (logs in {settings.var_dir / 'demo'})")
+        out.print(f"  Console: {console.url}")
+        for username, password in logins.items():
+            out.print(f"    sign in as [bold]{username}[/bold] / {password}")
         out.print("  Press Ctrl-C to stop everything.")
-        stop.wait()
+        _watch(services, stop, out)
     finally:
         out.print("stopping...")
+        for service in reversed(services):
+            _stop(service)
+        if console is not None:
+            console.stop()
         stack.down()
         out.print("stopped")

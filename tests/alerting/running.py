@@ -9,12 +9,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
+from alerting.api import accounts
+from alerting.api.roles import Role
 from alerting.app import create_app
 from alerting.backoff import Backoff
 from alerting.notifier import Notifier
@@ -71,6 +74,8 @@ class AppServer:
     def __init__(self, settings: Settings | Callable[[str], Settings], dsn: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.dsn = dsn
+        self._token: str | None = None
         if callable(settings):
             settings = settings(self.url)
         config = uvicorn.Config(
@@ -88,8 +93,34 @@ class AppServer:
         self.server.should_exit = True
         self.thread.join(10)
 
+    def auth_headers(self) -> dict[str, str]:
+        """A supervisor's session: the live stream is for signed-in console users only."""
+        if self._token is None:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                row = conn.execute("select id from users where username = 'watcher'").fetchone()
+                user_id = (
+                    row[0]
+                    if row
+                    else accounts.create_user(
+                        conn, username="watcher", password="watcher-password", role=Role.SUPERVISOR
+                    )
+                )
+                self._token = accounts.open_session(
+                    conn,
+                    user_id=user_id,
+                    now=datetime.now(UTC),
+                    lifetime=timedelta(hours=1),
+                    remote_addr=None,
+                    user_agent="tests",
+                )
+        return {"Authorization": f"Bearer {self._token}"}
+
     def websocket(self, path: str = "/api/live") -> ClientConnection:
-        return connect(f"ws://127.0.0.1:{self.port}{path}", open_timeout=5)
+        return connect(
+            f"ws://127.0.0.1:{self.port}{path}",
+            open_timeout=5,
+            additional_headers=self.auth_headers(),
+        )
 
 
 def wait_until(check: Callable[[], object], *, timeout: float = 15.0, what: str = "it") -> Any:

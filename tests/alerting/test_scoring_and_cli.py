@@ -89,7 +89,10 @@ def test_sse_stream_sends_a_snapshot_then_changes(
 
     seed(conn)
     with AppServer(Settings(escalation_dir=policy_dir), adb) as server:
-        with urllib.request.urlopen(server.url + "/api/live/sse?grid_id=g1", timeout=10) as resp:
+        request = urllib.request.Request(
+            server.url + "/api/live/sse?grid_id=g1", headers=server.auth_headers()
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.headers["Content-Type"].startswith("text/event-stream")
             assert resp.readline() == b"event: snapshot\n"
             snapshot = json.loads(resp.readline().removeprefix(b"data: "))
