@@ -113,10 +113,17 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
 def grant(
     gateway_id: Annotated[str, typer.Option("--id", help="gateway id (its broker user)")],
     password: Annotated[str, typer.Option(envvar=PASSWORD_ENV, prompt=True, hide_input=True)],
+    site: Annotated[
+        str | None, typer.Option("--site", help="fence it into this site too [any site]")
+    ] = None,
 ) -> None:
-    """Give a gateway its own account on the local stack's broker (or a new password)."""
+    """Give a gateway its own account on the local stack's broker (or a new password).
+
+    The registry-aware way is `vigil gateway add` (through the console API); this one talks to
+    the local broker directly, for development and benchmarks.
+    """
     try:
-        BrokerAuth.for_stack(LocalStack(_settings())).add_gateway(gateway_id, password)
+        BrokerAuth.for_stack(LocalStack(_settings())).add_gateway(gateway_id, password, site)
     except (VigilError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -127,7 +134,7 @@ def grant(
 def revoke(
     gateway_id: Annotated[str, typer.Option("--id", help="gateway id (its broker user)")],
 ) -> None:
-    """Remove a gateway's account from the local stack's broker."""
+    """Remove a gateway's account from the local stack's broker; a connected gateway is cut off."""
     try:
         BrokerAuth.for_stack(LocalStack(_settings())).remove_gateway(gateway_id)
     except (VigilError, ValueError) as exc:
