@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-gateway clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-sim clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -21,10 +21,13 @@ test: setup lint
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway
+bench: bench-gateway bench-sim
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
+
+bench-sim: setup
+	@$(PY) -m firmware_sim.bench
 
 clean-var:
 	-@$(VIGIL) stack down

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
@@ -27,6 +28,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(ops_app, name="ops")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(sim_app, name="sim")
 
 out = Console()
 err = Console(stderr=True)
