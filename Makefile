@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-gateway bench-sim clean-var
+.PHONY: setup lint test test-browser demo bench bench-gateway bench-sim clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -17,6 +17,9 @@ lint: setup
 
 test: setup lint
 	@$(PYTEST) -q
+
+test-browser: setup
+	@$(PYTEST) -q -m browser
 
 demo: setup
 	@$(VIGIL) demo

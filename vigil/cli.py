@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from alerting.api.cli import console_app, user_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
 from vigil.db.connect import database_url
@@ -27,6 +28,8 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(ops_app, name="ops")
+app.add_typer(console_app, name="console")
+app.add_typer(user_app, name="user")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(sim_app, name="sim")
 

@@ -7,7 +7,7 @@ cache="$here/var/cache"
 pg_major=15
 pg_bin="/usr/lib/postgresql/$pg_major/bin"
 debs=(mosquitto mosquitto-clients "postgresql-$pg_major" "postgresql-server-dev-$pg_major"
-      build-essential cmake libssl-dev dpkg-dev git chromium)
+      build-essential cmake libssl-dev dpkg-dev git chromium fonts-wqy-microhei)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
@@ -97,7 +97,29 @@ make_venv() {
   fi
 }
 
+# The console's browser libraries, from the npm registry, pinned. Their dist files are committed
+# (with their licences) so the console needs no internet; this restores them when missing.
+vendor_web() {
+  local vendor="$here/alerting/web/vendor"
+  local spec name version dir files
+  for spec in "leaflet 1.9.4 leaflet dist/leaflet.js dist/leaflet.css dist/images LICENSE" \
+              "chart.js 4.5.1 chartjs dist/chart.umd.min.js LICENSE.md"; do
+    read -r name version dir files <<<"$spec"
+    [ "$(cat "$vendor/$dir/VERSION" 2>/dev/null)" = "$version" ] && continue
+    command -v npm >/dev/null || die "npm is needed once to vendor $name $version (apt-get install npm)"
+    say "vendoring $name $version"
+    local tmp
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "$name@$version" >/dev/null && tar xzf ./*.tgz)
+    mkdir -p "$vendor/$dir"
+    for f in $files; do cp -r "$tmp/package/$f" "$vendor/$dir/"; done
+    echo "$version" >"$vendor/$dir/VERSION"
+    rm -rf "$tmp"
+  done
+}
+
 check_platform
 install_debs
 build_timescaledb
 make_venv
+vendor_web

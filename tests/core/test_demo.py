@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ def _run_demo_and_interrupt(var: Path) -> None:
         "VIGIL_VAR_DIR": str(var),
         "VIGIL_STACK_PG_PORT": str(TEST_PG_PORT + 200),
         "VIGIL_STACK_MQTT_PORT": str(TEST_MQTT_PORT + 200),
+        "VIGIL_CONSOLE_PORT": str(TEST_PG_PORT + 201),
     }
     demo = subprocess.Popen(
         [sys.executable, "-m", "vigil.cli", "demo"],
@@ -59,6 +61,11 @@ def _run_demo_and_interrupt(var: Path) -> None:
             break
     assert any("Vigil demo is running" in line for line in seen), "".join(seen)
     assert _processes_using(var), "the demo should have started servers under its var dir"
+    console_url = f"http://127.0.0.1:{TEST_PG_PORT + 201}/api/config"
+    assert any(f"Console: http://127.0.0.1:{TEST_PG_PORT + 201}/" in line for line in seen)
+    assert any("sign in as admin" in line for line in seen)
+    with urllib.request.urlopen(console_url, timeout=10) as response:
+        assert response.status == 200
     demo.send_signal(signal.SIGINT)
     rest, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, rest

@@ -1,0 +1,58 @@
+// Incident actions from the board and the detail page, with the note and dispatch dialogs.
+import { api } from "./api.js";
+import { el } from "./format.js";
+import { label, t } from "./i18n.js";
+
+function dialog(title, body) {
+  return new Promise((resolve) => {
+    const form = el("form", { method: "dialog", class: "dialog" }, el("h3", {}, title), body,
+      el("menu", {}, el("button", { value: "cancel", type: "submit" }, t("cancel")),
+        el("button", { value: "ok", type: "submit", class: "primary", "data-testid": "dialog-ok" }, t("ok"))));
+    const box = el("dialog", {}, form);
+    document.body.append(box);
+    box.addEventListener("close", () => {
+      resolve(box.returnValue === "ok" ? new FormData(form) : null);
+      box.remove();
+    });
+    box.showModal();
+  });
+}
+
+export async function runAction(incident, action) {
+  const body = { action };
+  if (action === "note" || action === "false_alarm" || action === "resolve") {
+    const data = await dialog(label("action", action),
+      el("textarea", { name: "note", rows: 3, placeholder: t("note.prompt"), required: action === "note" }));
+    if (!data) return null;
+    if (data.get("note")) body.note = data.get("note");
+  } else if (action === "dispatch") {
+    const people = await api(`/incidents/${incident.id}/responders`);
+    const select = el("select", { name: "assignee" },
+      people.map((p) => el("option", { value: p.id }, `${p.display_name} (${label("role", p.role)}${p.grid_id ? " · " + p.grid_id : ""})`)));
+    const data = await dialog(t("dispatch.prompt"), select);
+    if (!data) return null;
+    body.assignee_id = Number(data.get("assignee"));
+  }
+  return api(`/incidents/${incident.id}/actions`, { method: "POST", body });
+}
+
+export function actionButtons(incident, after) {
+  return incident.actions
+    .filter((a) => a !== "escalate" && a !== "reopen" && a !== "mark_test")
+    .map((action) => el("button", {
+      class: `act act-${action}`, "data-action": action,
+      onclick: async (event) => {
+        event.stopPropagation();
+        const button = event.currentTarget;
+        button.disabled = true;
+        try {
+          const updated = await runAction(incident, action);
+          if (updated) after(updated);
+        } catch (error) {
+          alert(`${t("error")}: ${error.message}`);
+        } finally {
+          button.disabled = false;
+        }
+      },
+    }, label("action", action)));
+}
