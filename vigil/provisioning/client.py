@@ -17,9 +17,10 @@ DEFAULT_TIMEOUT_S = 30.0
 class ApiError(VigilError):
     """The console refused a request, or could not be reached. `status` is 0 for the latter."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, detail: Any = None) -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail
 
 
 def describe(detail: Any) -> str:
@@ -50,7 +51,7 @@ def _error(response: httpx.Response) -> ApiError:
     text = describe(detail) if detail is not None else (response.text.strip() or "no detail")
     if response.status_code == 401:
         text = f"{text} (run `vigil login` again)"
-    return ApiError(response.status_code, f"{response.status_code}: {text}")
+    return ApiError(response.status_code, f"{response.status_code}: {text}", detail)
 
 
 class ApiClient:
