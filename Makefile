@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser demo bench bench-gateway bench-sim clean-var
+.PHONY: setup lint test test-browser demo bench bench-gateway bench-sim bench-alerting clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -24,13 +24,17 @@ test-browser: setup
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim
+bench: bench-gateway bench-sim bench-alerting
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
 
 bench-sim: setup
 	@$(PY) -m firmware_sim.bench
+
+# Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
+bench-alerting: setup
+	@$(PY) -m alerting.bench $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from alerting.api.cli import console_app, user_app
+from alerting.cli import alerting_app, notifier_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
 from vigil.db.connect import database_url
@@ -30,6 +31,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(ops_app, name="ops")
 app.add_typer(console_app, name="console")
 app.add_typer(user_app, name="user")
+app.add_typer(alerting_app, name="alerting")
+app.add_typer(notifier_app, name="notifier")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(sim_app, name="sim")
 

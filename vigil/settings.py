@@ -57,6 +57,32 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     console_host: str = "127.0.0.1"
     console_port: int = Field(default=8760, ge=1, le=65535)
+    escalation_dir: Path | None = Field(
+        default=None,
+        description="folder of <district>.toml escalation policies; unset: the bundled one",
+    )
+    live_host: str = "127.0.0.1"
+    live_port: int = Field(default=8600, ge=1, le=65535, description="the alerting app's HTTP port")
+    sms_provider: Literal["demo", "smpp", "http"] = Field(
+        default="demo", description="demo records messages locally and shows them in the console"
+    )
+    sms_sender: str = Field(default="10690000", description="source address / From number")
+    sms_give_up_hours: float = Field(default=6.0, gt=0)
+    sms_retry_cap_s: float = Field(default=30.0, gt=0, description="longest wait between tries")
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = Field(default=2775, ge=1, le=65535)
+    smpp_system_id: str = Field(default="vigil", max_length=15)
+    smpp_password: SecretStr = SecretStr("changeme")
+    smpp_system_type: str = Field(default="", max_length=12)
+    sms_http_url: str = Field(
+        default="http://127.0.0.1:8700", description="Twilio-style API base URL (no trailing /)"
+    )
+    sms_http_account_sid: str = "ACchangeme"
+    sms_http_auth_token: SecretStr = SecretStr("changeme-sms-token")
+    sms_callback_url: str = Field(
+        default="",
+        description="public base URL of the alerting app, for delivery receipts and replies",
+    )
 
     raw_retention_days: int = Field(default=30, ge=1)
     rollup_retention_days: int = Field(default=730, ge=1)
@@ -87,6 +113,14 @@ class Settings(BaseSettings):
                     raise ValueError("VIGIL_DATABASE_URL must be set in production")
                 continue
             secret = value.get_secret_value()
+            if PLACEHOLDER_PREFIX in secret:
+                raise ValueError(
+                    f"VIGIL_{name.upper()} still holds a placeholder secret; "
+                    "set a real one (placeholders are allowed only with VIGIL_ENV=demo)"
+                )
+        secrets = {"smpp": ("smpp_password",), "http": ("sms_http_auth_token",)}
+        for name in secrets.get(self.sms_provider, ()):
+            secret = getattr(self, name).get_secret_value()
             if PLACEHOLDER_PREFIX in secret:
                 raise ValueError(
                     f"VIGIL_{name.upper()} still holds a placeholder secret; "

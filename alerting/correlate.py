@@ -1,0 +1,66 @@
+"""Which incident an alert belongs to, and what it does to that incident's severity and signal.
+
+One open incident per household and cause: smoke, heat, CO and a pre-alarm are evidence of the
+same fire; a panic press and its cancel belong to the same call. Trouble and supervisory kinds
+keep their own causes, so a low battery never joins a fire, and signal classes stay apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SIGNALS = ("trouble", "supervisory", "alarm")  # least to most urgent
+
+_CAUSE_OF_KIND = {
+    "fire": "fire",
+    "smoke": "fire",
+    "heat": "fire",
+    "co": "fire",
+    "pre_alarm": "fire",
+    "panic": "panic",
+    "false_press": "panic",
+}
+
+# Kinds that only comment on an incident (the resident cancelled the press): they join an open
+# incident of their cause but never open one nor raise its severity.
+COMMENT_KINDS = frozenset({"false_press"})
+
+
+def cause_of(kind: str) -> str:
+    return _CAUSE_OF_KIND.get(kind, kind)
+
+
+def stronger_signal(a: str, b: str) -> str:
+    return a if SIGNALS.index(a) >= SIGNALS.index(b) else b
+
+
+@dataclass(frozen=True)
+class Joined:
+    severity: int
+    signal: str
+    corroborated: bool
+
+
+def join(
+    *,
+    severity: int,
+    signal: str,
+    sources: frozenset[str],
+    alert_kind: str,
+    alert_severity: int,
+    alert_signal: str,
+    alert_source: str,
+) -> Joined:
+    """The incident's severity and signal after one more alert.
+
+    Severity takes the higher of the two. The first corroboration — an alarm from a second
+    source ("device:kind": another detector, or heat on top of smoke) — raises it one step
+    more, up to 5, once; a third or fourth source adds no more.
+    """
+    if alert_kind in COMMENT_KINDS:
+        return Joined(severity, signal, corroborated=False)
+    corroborated = len(sources) == 1 and alert_source not in sources
+    new_severity = max(severity, alert_severity)
+    if corroborated and alert_signal == "alarm" and signal == "alarm":
+        new_severity = min(5, new_severity + 1)
+    return Joined(new_severity, stronger_signal(signal, alert_signal), corroborated)

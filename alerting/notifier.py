@@ -1,0 +1,191 @@
+"""`vigil notifier run`: the outbox worker that delivers notifications, each once.
+
+It claims due rows, delivers each by its channel — console and grid-member pushes through the
+live stream, SMS through the configured provider — and records the outcome. A failure is
+retried with exponential backoff (`Backoff`, handed `now`); a provider that is down stops the
+round so the remaining messages wait for it instead of burning attempts. Receipts and replies
+that the provider sends back are recorded on a connection of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from alerting import outbox
+from alerting.backoff import Backoff
+from alerting.errors import SmsError
+from alerting.sms.base import DeliveryReport, Inbound, SmsProvider
+from vigil.observability import (
+    NOTIFICATION_OUTBOX_PENDING,
+    NOTIFICATIONS_FAILED_TOTAL,
+    NOTIFICATIONS_SENT_TOTAL,
+    Heartbeat,
+)
+
+log = logging.getLogger(__name__)
+
+PUSH_CHANNELS = frozenset({"console", "grid_member"})
+POLL_S = 1.0
+GAUGE_EVERY_S = 10.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Notifier:
+    def __init__(
+        self,
+        dsn: str,
+        provider: SmsProvider,
+        *,
+        backoff: Backoff | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        lease: timedelta = timedelta(seconds=30),
+        batch: int = 10,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self.provider = provider
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._lease = lease
+        self._batch = batch
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._events_conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._events_lock = asyncio.Lock()
+        self._heartbeat = heartbeat
+        self._gauged = 0.0
+
+    # ------------------------------------------------------------------ events from providers
+    async def on_receipt(self, provider: str, report: DeliveryReport) -> None:
+        async with self._events_lock:
+            await asyncio.to_thread(self._with_events_conn, outbox.record_receipt, provider, report)
+
+    async def on_inbound(self, provider: str, message: Inbound) -> None:
+        async with self._events_lock:
+            outcome = await asyncio.to_thread(
+                self._with_events_conn, outbox.record_inbound, provider, message
+            )
+        log.info("reply from %s: %s", message.sender, outcome)
+
+    def _with_events_conn(self, fn: Callable[..., object], provider: str, item: object) -> object:
+        if self._events_conn is None or self._events_conn.closed:
+            self._events_conn = psycopg.connect(self._dsn, autocommit=True)
+        return fn(self._events_conn, provider, item, now=self._clock())
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.provider.start(self)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._serve(stop)
+                except psycopg.OperationalError as exc:
+                    log.warning("database connection lost (%s); reconnecting", exc)
+                    self._conn = None
+                    await asyncio.sleep(1.0)
+        finally:
+            await self.provider.close()
+            for conn in (self._conn, self._events_conn):
+                if conn is not None:
+                    conn.close()
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        wake = asyncio.Event()
+        async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as listener:
+            await listener.execute("listen vigil_outbox")
+
+            async def listen() -> None:
+                async for _ in listener.notifies():
+                    wake.set()
+
+            listening = asyncio.create_task(listen())
+            try:
+                while not stop.is_set():
+                    wake.clear()
+                    wait = await self.round()
+                    if self._heartbeat is not None:
+                        self._heartbeat.beat()
+                    if wait > 0:
+                        waiters = [asyncio.create_task(e.wait()) for e in (wake, stop)]
+                        await asyncio.wait(
+                            [*waiters, listening], timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        for w in waiters:
+                            w.cancel()
+                    if listening.done():
+                        listening.result()  # re-raises the listener's failure
+            finally:
+                listening.cancel()
+
+    def _db(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._dsn, autocommit=True)
+        return self._conn
+
+    async def round(self) -> float:
+        """Deliver what is due; returns seconds until something may be due again."""
+        conn = await asyncio.to_thread(self._db)
+        rows = await asyncio.to_thread(
+            outbox.claim, conn, now=self._clock(), limit=self._batch, lease=self._lease
+        )
+        for index, row in enumerate(rows):
+            if row.channel in PUSH_CHANNELS:
+                await asyncio.to_thread(outbox.push, conn, row, now=self._clock())
+                NOTIFICATIONS_SENT_TOTAL.labels(channel=row.channel).inc()
+                continue
+            try:
+                provider_id = await self.provider.send(key=row.key, to=row.recipient, body=row.body)
+            except SmsError as exc:
+                NOTIFICATIONS_FAILED_TOTAL.labels(channel=row.channel).inc()
+                retry_at = await asyncio.to_thread(self._failed, conn, row, exc)
+                if exc.provider_down and retry_at is not None:
+                    await asyncio.to_thread(outbox.release, conn, rows[index + 1 :], at=retry_at)
+                    break
+                continue
+            await asyncio.to_thread(
+                outbox.mark_sent,
+                conn,
+                row,
+                now=self._clock(),
+                provider=self.provider.name,
+                provider_id=provider_id,
+            )
+        if len(rows) == self._batch:
+            return 0.0
+        await asyncio.to_thread(outbox.apply_receipts, conn, now=self._clock())
+        if time.monotonic() - self._gauged > GAUGE_EVERY_S:
+            for channel, n in await asyncio.to_thread(outbox.pending_by_channel, conn):
+                NOTIFICATION_OUTBOX_PENDING.labels(channel=channel).set(n)
+            self._gauged = time.monotonic()
+        upcoming = await asyncio.to_thread(outbox.next_attempt_at, conn)
+        if upcoming is None:
+            return POLL_S
+        return min(POLL_S, max(0.0, (upcoming - self._clock()).total_seconds()))
+
+    def _failed(
+        self, conn: psycopg.Connection[tuple[object, ...]], row: outbox.Claimed, exc: SmsError
+    ) -> datetime | None:
+        now = self._clock()
+        log.warning("notification %s to %s failed: %s", row.id, row.recipient, exc)
+        retry_at = None
+        if exc.retryable:
+            # A spread fixed per row keeps a crowd of failed messages from retrying in step.
+            retry_at = self._backoff.next_attempt(
+                attempts=row.attempts + 1,
+                first_attempt=row.first_attempt_at,
+                now=now,
+                spread=(row.id % 21 - 10) / 10,
+            )
+        if retry_at is None:
+            outbox.mark_failed(conn, row, error=str(exc), now=now)
+        else:
+            outbox.mark_retry(conn, row, error=str(exc), at=retry_at)
+        return retry_at

@@ -1,0 +1,5 @@
+from tests.alerting.fix_alerting import adb, alerting_template, conn, policy_dir
+from tests.alerting.fix_smpp import smsc
+from tests.alerting.fix_sms_http import sms_api
+
+__all__ = ["adb", "alerting_template", "conn", "policy_dir", "sms_api", "smsc"]

@@ -1,0 +1,116 @@
+"""The alerting services run in the test process: the incident service and the notifier in
+threads, the web app under uvicorn on a free loopback port, and a WebSocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+from websockets.sync.client import ClientConnection, connect
+
+from alerting.app import create_app
+from alerting.backoff import Backoff
+from alerting.notifier import Notifier
+from alerting.policies import PolicyBook
+from alerting.service import run
+from alerting.sms.base import SmsProvider
+from vigil.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class AlertingThread:
+    def __init__(self, dsn: str, book: PolicyBook) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=run, args=(dsn, book, self.stop), daemon=True)
+
+    def __enter__(self) -> AlertingThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+class NotifierThread:
+    def __init__(self, dsn: str, provider: SmsProvider, backoff: Backoff | None = None) -> None:
+        self.notifier = Notifier(
+            dsn, provider, backoff=backoff or Backoff(cap=timedelta(seconds=2))
+        )
+        self.loop = asyncio.new_event_loop()
+        self.stop = asyncio.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.loop.run_until_complete(self.notifier.run(self.stop))
+
+    def __enter__(self) -> NotifierThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+
+
+class AppServer:
+    """The app on a free port; `settings` may be a function of the app's URL (for webhooks)."""
+
+    def __init__(self, settings: Settings | Callable[[str], Settings], dsn: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        if callable(settings):
+            settings = settings(self.url)
+        config = uvicorn.Config(
+            create_app(settings, dsn=dsn), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> AppServer:
+        self.thread.start()
+        wait_until(lambda: self.server.started, what="the app to start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def websocket(self, path: str = "/api/live") -> ClientConnection:
+        return connect(f"ws://127.0.0.1:{self.port}{path}", open_timeout=5)
+
+
+def wait_until(check: Callable[[], object], *, timeout: float = 15.0, what: str = "it") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def next_message(
+    ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+) -> dict[str, Any]:
+    """The first message from the live stream that `match` accepts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no matching live message in time")
+        message: dict[str, Any] = json.loads(ws.recv(timeout=left))
+        if match(message):
+            return message

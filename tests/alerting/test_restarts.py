@@ -1,0 +1,196 @@
+"""The services as separate processes, killed (SIGKILL) at awkward moments.
+
+- `vigil alerting run` killed while an escalation timer runs: the timer still fires on time.
+- The SMSC down for 60 s, and `vigil notifier run` killed and restarted during the outage:
+  afterwards every SMS has arrived, none twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from alerting.policies import PolicyBook
+from alerting.triage import triage_pending
+from tests.alerting.fix_alerting import raise_alert, seed
+from tests.alerting.fix_smpp import FakeSmsc
+from tests.alerting.running import wait_until
+
+pytestmark = [pytest.mark.stack, pytest.mark.faults]
+
+
+def _env(dsn: str, policy_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.update(
+        VIGIL_CONFIG=str(policy_dir / "absent.toml"),
+        VIGIL_DATABASE_URL=dsn,
+        VIGIL_ESCALATION_DIR=str(policy_dir),
+        **extra,
+    )
+    return env
+
+
+@contextmanager
+def _service(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vigil.cli", *args], env=env, stdout=out, stderr=out
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _ready(log: Path, text: str, count: int = 1) -> bool:
+    return log.exists() and log.read_text(errors="replace").count(text) >= count
+
+
+def test_a_timer_fires_on_time_across_a_restart(
+    adb: str, conn: psycopg.Connection[Any], policy_dir: Path, tmp_path: Path
+) -> None:
+    seed(conn)
+    env = _env(adb, policy_dir)
+    log = tmp_path / "alerting.log"
+    with _service(["alerting", "run"], env, log) as first:
+        wait_until(lambda: _ready(log, "alerting service ready"), what="the service")
+        # Severity 3 in the fast policy: acknowledge within 10 s.
+        raise_alert(conn, kind="inactivity", signal="supervisory", severity=3, device="pir-1")
+        opened = wait_until(
+            lambda: conn.execute("select id, opened_at from incidents").fetchone(),
+            what="the incident",
+        )
+        first.kill()
+        first.wait()
+    iid, opened_at = opened
+    [(due_at,)] = conn.execute(
+        "select due_at from escalation_timers where incident_id = %s", (iid,)
+    ).fetchall()
+    assert due_at == opened_at + timedelta(seconds=10)
+    with _service(["alerting", "run"], env, log):
+        wait_until(lambda: _ready(log, "alerting service ready", 2), what="the restart")
+        assert datetime.now(UTC) < due_at, "restart took longer than the deadline"
+        fired = wait_until(
+            lambda: conn.execute(
+                "select fired_at from escalation_timers where incident_id = %s "
+                "and fired_at is not null",
+                (iid,),
+            ).fetchall(),
+            timeout=20,
+            what="the escalation",
+        )
+    [(fired_at,)] = fired
+    late = (fired_at - due_at).total_seconds()
+    print(f"escalation fired {late * 1000:.1f} ms after its deadline, across a SIGKILL")
+    assert 0 <= late < 1.0, f"fired {late:.3f} s after its deadline"
+    escalations = conn.execute(
+        "select count(*) from incident_timeline where incident_id = %s and action = 'escalate'",
+        (iid,),
+    ).fetchone()
+    assert escalations is not None
+    assert escalations[0] == 1
+
+
+def test_a_timer_that_ran_out_while_down_fires_at_once_on_restart(
+    adb: str, conn: psycopg.Connection[Any], policy_dir: Path, tmp_path: Path
+) -> None:
+    seed(conn)
+    raise_alert(conn, kind="panic", device="pb-1", severity=4)  # acknowledge within 2 s
+    [iid] = triage_pending(conn, PolicyBook(policy_dir), now=datetime.now(UTC))
+    time.sleep(2.5)
+    log = tmp_path / "alerting.log"
+    started = datetime.now(UTC)
+    with _service(["alerting", "run"], _env(adb, policy_dir), log):
+        fired = wait_until(
+            lambda: conn.execute(
+                "select fired_at from escalation_timers where incident_id = %s "
+                "and fired_at is not null order by id limit 1",
+                (iid,),
+            ).fetchone(),
+            timeout=20,
+            what="the overdue escalation",
+        )
+    assert (fired[0] - started).total_seconds() < 10
+
+
+OUTAGE_S = 60.0
+
+
+def test_smsc_down_for_a_minute_every_sms_arrives_once(
+    adb: str,
+    conn: psycopg.Connection[Any],
+    policy_dir: Path,
+    tmp_path: Path,
+    smsc: FakeSmsc,
+) -> None:
+    phones = [f"+86139{n:08d}" for n in range(6)]
+    book = PolicyBook(policy_dir)
+    for n in range(3):
+        seed(
+            conn,
+            household=f"h{n}",
+            grid=f"g{n}",
+            member_phone=f"+86137{n:08d}",
+            contacts=((phones[2 * n], "zh"), (phones[2 * n + 1], "en")),
+        )
+    smsc.fail_for(OUTAGE_S)
+    down_since = time.monotonic()
+    for n in range(3):
+        raise_alert(conn, household=f"h{n}", kind="panic", device=f"pb-{n}")
+    triage_pending(conn, book, now=datetime.now(UTC))
+    expected = conn.execute(
+        "select recipient from notification_outbox where channel = 'sms'"
+    ).fetchall()
+    assert len(expected) == 9
+    env = _env(
+        adb,
+        policy_dir,
+        VIGIL_SMS_PROVIDER="smpp",
+        VIGIL_SMPP_PORT=str(smsc.port),
+        VIGIL_SMPP_PASSWORD="secret",
+        VIGIL_SMS_RETRY_CAP_S="4",
+    )
+    log = tmp_path / "notifier.log"
+    with _service(["notifier", "run"], env, log) as first:
+        wait_until(lambda: _ready(log, "failed"), timeout=20, what="a failed attempt")
+        time.sleep(10)
+        first.kill()  # mid-outage, perhaps mid-attempt
+        first.wait()
+    with _service(["notifier", "run"], env, log):
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_since) - 5))
+        assert smsc.messages == [], "nothing gets through while the SMSC is down"
+        wait_until(
+            lambda: conn.execute(
+                "select count(*) = 9 from notification_outbox where channel = 'sms' "
+                "and status = 'delivered'"
+            ).fetchone()[0],  # type: ignore[index]
+            timeout=OUTAGE_S,
+            what="every SMS delivered",
+        )
+        time.sleep(1.0)  # a duplicate would show up now
+    received = collections.Counter(m.destination for m in smsc.whole_messages())
+    assert received == collections.Counter(r[0].lstrip("+") for r in expected)
+    assert max(received.values()) == 1
+    attempts = conn.execute(
+        "select max(attempts) from notification_outbox where channel = 'sms'"
+    ).fetchone()
+    assert attempts is not None
+    assert attempts[0] >= 2
