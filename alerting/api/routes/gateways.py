@@ -144,6 +144,7 @@ def create_gateway(
 
 @router.patch("/{gateway_id}")
 def update_gateway(
+    *,
     gateway_id: Key,
     body: GatewayUpdate,
     conn: SessionDep,

@@ -41,7 +41,8 @@ from alerting.api.models.incidents import (
 )
 from alerting.api.roles import Perm, allows, may_act
 from alerting.api.sqlutil import fetch_all
-from alerting.errors import IllegalTransition, IncidentNotFound
+from alerting.errors import IllegalTransition
+from alerting.errors import IncidentNotFoundError as IncidentNotFound
 from alerting.lifecycle import Action, State, allowed_actions
 from vigil.device_types import metrics
 from vigil.observability import CONSOLE_ACTIONS_TOTAL
