@@ -184,27 +184,32 @@ class BrokerAuth:
 
         Re-keying disconnects a gateway still logged in with the old password.
         """
-        acls = gateway_acls(gateway_id, site)
-        if gateway_id == self.service_user:
-            raise BrokerAuthError(f"{gateway_id!r} is the service account, not a gateway")
-        if not password:
-            raise BrokerAuthError("a gateway needs a non-empty password")
-        role = gateway_role_name(gateway_id)
-        self._run(
-            [
+        self.add_gateways([(gateway_id, password, site)])
+
+    def add_gateways(self, accounts: list[tuple[str, str, str | None]]) -> None:
+        """`add_gateway` for many (gateway id, password, site) at once, in one message."""
+        commands: list[_Command] = []
+        for gateway_id, password, site in accounts:
+            acls = gateway_acls(gateway_id, site)
+            if gateway_id == self.service_user:
+                raise BrokerAuthError(f"{gateway_id!r} is the service account, not a gateway")
+            if not password:
+                raise BrokerAuthError("a gateway needs a non-empty password")
+            role = gateway_role_name(gateway_id)
+            user = {"username": gateway_id}
+            commands += [
                 _Command({"command": "deleteRole", "rolename": role}, tolerate="Role not found"),
                 _Command({"command": "createRole", "rolename": role, "acls": acls}),
                 _Command(
-                    {"command": "createClient", "username": gateway_id, "password": password},
+                    {"command": "createClient", **user, "password": password},
                     tolerate="Client already exists",
                 ),
-                _Command(
-                    {"command": "setClientPassword", "username": gateway_id, "password": password}
-                ),
-                _Command({"command": "addClientRole", "username": gateway_id, "rolename": role}),
-                _Command({"command": "enableClient", "username": gateway_id}),
+                _Command({"command": "setClientPassword", **user, "password": password}),
+                _Command({"command": "addClientRole", **user, "rolename": role}),
+                _Command({"command": "enableClient", **user}),
             ]
-        )
+        if commands:
+            self._run(commands)
 
     def remove_gateway(self, gateway_id: str) -> None:
         """Delete the account; a gateway connected with it is disconnected at once."""

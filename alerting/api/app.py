@@ -19,15 +19,19 @@ from psycopg_pool import ConnectionPool
 from alerting.api.ratelimit import LoginLimiter
 from alerting.api.routes import (
     auth,
+    buildings,
+    commissioning,
     config,
     contacts,
     devices,
     gateways,
     grids,
     households,
+    imports,
     incidents,
     reports,
     residents,
+    sites,
     users,
 )
 from vigil.db.connect import Conn, database_url
@@ -52,6 +56,10 @@ def api_router() -> APIRouter:
         grids,
         users,
         reports,
+        sites,
+        buildings,
+        imports,
+        commissioning,
     ):
         api.include_router(module.router)
     return api
