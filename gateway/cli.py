@@ -1,4 +1,8 @@
-"""`vigil gateway ...`: run a gateway, and manage gateway accounts on the local broker."""
+"""`vigil gateway run|grant`: run a gateway, and give it an account on the local broker.
+
+The registry side (`add`, `list`, `show`, `update`, `retire`, `revoke`, `rekey`) goes through
+the console API: vigil/provisioning/devices_cli.py adds those commands to this group.
+"""
 
 from __future__ import annotations
 
@@ -128,16 +132,3 @@ def grant(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     typer.echo(f"gateway {gateway_id} may connect")
-
-
-@app.command("revoke")
-def revoke(
-    gateway_id: Annotated[str, typer.Option("--id", help="gateway id (its broker user)")],
-) -> None:
-    """Remove a gateway's account from the local stack's broker; a connected gateway is cut off."""
-    try:
-        BrokerAuth.for_stack(LocalStack(_settings())).remove_gateway(gateway_id)
-    except (VigilError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    typer.echo(f"gateway {gateway_id} removed")

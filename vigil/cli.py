@@ -20,6 +20,7 @@ from vigil.db.migrate import bundled_migrations, migrate
 from vigil.db.timescale import Retention, configure, maintain
 from vigil.errors import VigilError
 from vigil.ops_cli import app as ops_app
+from vigil.provisioning.cli import register as register_provisioning
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
 
@@ -34,6 +35,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(alerting_app, name="alerting")
 app.add_typer(notifier_app, name="notifier")
 app.add_typer(gateway_app, name="gateway")
+register_provisioning(app, gateway_app)
 app.add_typer(sim_app, name="sim")
 
 out = Console()
