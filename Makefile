@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser demo bench bench-gateway bench-sim bench-alerting clean-var
+.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-ingest bench-ingest-dedup clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -24,7 +24,7 @@ test-browser: setup
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim bench-alerting
+bench: bench-gateway bench-sim bench-alerting bench-ingest
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
@@ -35,6 +35,12 @@ bench-sim: setup
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup
 	@$(PY) -m alerting.bench $(BENCH_ARGS)
+
+bench-ingest: setup
+	@$(PY) -m ingest.bench $(BENCH_ARGS)
+
+bench-ingest-dedup: setup
+	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down

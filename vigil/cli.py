@@ -15,9 +15,10 @@ from alerting.api.cli import console_app, user_app
 from alerting.cli import alerting_app, notifier_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
+from ingest.cli import app as ingest_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
-from vigil.db.timescale import Retention, configure, maintain
+from vigil.db.timescale import Retention, configure, maintain, retention_for
 from vigil.errors import VigilError
 from vigil.ops_cli import app as ops_app
 from vigil.provisioning.cli import register as register_provisioning
@@ -37,6 +38,7 @@ app.add_typer(notifier_app, name="notifier")
 app.add_typer(gateway_app, name="gateway")
 register_provisioning(app, gateway_app)
 app.add_typer(sim_app, name="sim")
+app.add_typer(ingest_app, name="ingest")
 
 out = Console()
 err = Console(stderr=True)
@@ -99,7 +101,7 @@ def stack_status(
 
 
 def _retention(settings: Settings) -> Retention:
-    return Retention(settings.raw_retention_days, settings.rollup_retention_days)
+    return retention_for(settings)
 
 
 @db_app.command("migrate")

@@ -87,6 +87,42 @@ class Settings(BaseSettings):
     raw_retention_days: int = Field(default=30, ge=1)
     rollup_retention_days: int = Field(default=730, ge=1)
 
+    ingest_batch_rows: int = Field(
+        default=20_000, ge=1, description="readings per database transaction, at most"
+    )
+    ingest_batch_deadline_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="a batch is committed at latest this long after it opened",
+    )
+    ingest_receive_window: int = Field(
+        default=2000,
+        ge=1,
+        le=65535,
+        description="unacknowledged messages the broker may send to one ingest worker (MQTT 5 "
+        "Receive Maximum); with MAX_MESSAGE_BYTES it bounds the worker's memory",
+    )
+    ingest_inbox_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="received bytes waiting to be decoded, at most; past it TCP holds the broker",
+    )
+    ingest_session_expiry_s: int = Field(
+        default=7 * 86400, ge=60, description="how long the broker keeps a stopped worker's backlog"
+    )
+    ingest_max_future_s: float = Field(
+        default=300.0, ge=0, description="device clocks may run this far ahead of ingest's"
+    )
+    ingest_max_age_s: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="oldest reading accepted (a gateway's replay after an outage); also how long "
+        "whole messages are remembered for deduplication",
+    )
+    ingest_maintain_interval_s: float = Field(
+        default=60.0, gt=0, description="rollup refresh and retention under the Apache edition"
+    )
     metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics and /healthz of a service; 0 = off"
     )

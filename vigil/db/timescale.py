@@ -8,11 +8,13 @@ edition (the compose stack's official image) the server's own policies do both.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from vigil.db.connect import Conn
+from vigil.settings import Settings
 
 Edition = Literal["apache", "timescale"]
 
@@ -58,6 +60,17 @@ on conflict (device_id, metric, bucket) do update set
 class Retention:
     raw_days: int
     rollup_days: int
+    # Whole messages are remembered this long for deduplication; ingest refuses older ones.
+    dedup_days: int = 8
+
+
+def retention_for(settings: Settings) -> Retention:
+    """The retention the settings ask for; dedup memory outlasts the oldest message accepted."""
+    return Retention(
+        settings.raw_retention_days,
+        settings.rollup_retention_days,
+        math.ceil(settings.ingest_max_age_s / 86400) + 1,
+    )
 
 
 def detect_edition(conn: Conn) -> Edition:
@@ -71,6 +84,7 @@ def plan(edition: Edition, retention: Retention) -> list[str]:
     """The idempotent statements that set up rollups and retention for an edition."""
     raw = f"interval '{int(retention.raw_days)} days'"
     rollup = f"interval '{int(retention.rollup_days)} days'"
+    dedup = f"interval '{int(retention.dedup_days)} days'"
     if edition == "timescale":
         return [
             _CAGG,
@@ -89,6 +103,8 @@ def plan(edition: Edition, retention: Retention) -> list[str]:
             f"select add_retention_policy('readings_1m', {rollup})",
             "select remove_retention_policy('device_events', if_exists => true)",
             f"select add_retention_policy('device_events', {rollup})",
+            "select remove_retention_policy('ingested_messages', if_exists => true)",
+            f"select add_retention_policy('ingested_messages', {dedup})",
         ]
     return [
         _ROLLUP_TABLE,
@@ -142,6 +158,7 @@ def maintain(conn: Conn, retention: Retention, now: datetime) -> MaintenanceRepo
             ("readings", retention.raw_days),
             ("readings_1m", retention.rollup_days),
             ("device_events", retention.rollup_days),
+            ("ingested_messages", retention.dedup_days),
         ):
             cur = conn.execute(
                 "select drop_chunks(%s::regclass, older_than => %s::timestamptz)",

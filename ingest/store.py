@@ -1,0 +1,368 @@
+"""One database transaction per batch: claim the messages, drop repeats, COPY, dead letters, commit.
+
+Whole messages are claimed in `ingested_messages` (INSERT … ON CONFLICT DO NOTHING) in the
+same transaction as their rows, so a redelivered message is recognised and skipped, and a
+crash before the commit leaves neither. Readings are then deduplicated as `ingest.dedup`
+explains and written with binary COPY.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+
+from ingest.columns import Readings
+from ingest.copy_binary import COLUMNS, PG_EPOCH_S, encode_readings, pg_micros
+from ingest.deadletter import DeadLetter, Reason
+from ingest.dedup import ReplayFilter, first_occurrences
+from ingest.errors import IngestError
+from ingest.registry import METRIC_NAMES, Registry, RegistrySnapshot, string_table
+from ingest.validate import Checked, EventRow
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+_METRIC_TABLE = string_table(METRIC_NAMES)
+STATEMENT_TIMEOUT_MS = 60_000
+# Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
+# (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
+_CLAIM = """
+insert into ingested_messages (gateway_id, gateway_seq, sent)
+select g, s, timestamptz '1970-01-01 00:00:00+00' + us * interval '1 microsecond'
+from unnest(%s::text[], %s::int8[], %s::int8[]) as m(g, s, us)
+on conflict do nothing
+returning gateway_id, gateway_seq, (extract(epoch from sent) * 1000000)::int8
+"""
+
+# Which suspect readings are stored already; the time bounds let TimescaleDB skip other chunks.
+_STORED_READINGS = """
+select k.i - 1
+from unnest(%s::text[], %s::int8[], %s::int8[], %s::text[]) with ordinality as k(d, us, s, m, i)
+where exists (
+    select 1 from readings r
+    where r.device_id = k.d
+      and r.time = timestamptz '2000-01-01 00:00:00+00' + k.us * interval '1 microsecond'
+      and r.seq = k.s and r.metric = k.m
+      and r.time between timestamptz '2000-01-01 00:00:00+00' + %s * interval '1 microsecond'
+                     and timestamptz '2000-01-01 00:00:00+00' + %s * interval '1 microsecond'
+)
+"""
+
+_INSERT_EVENTS = """
+insert into device_events (time, device_id, kind, value, seq, gateway_ts, detail)
+select t, k.d, k.k, k.v, k.s,
+       timestamptz '2000-01-01 00:00:00+00' + k.rx * interval '1 microsecond', k.j::jsonb
+from unnest(%s::text[], %s::int8[], %s::int8[], %s::text[], %s::float8[], %s::int8[], %s::text[])
+         as k(d, us, s, k, v, rx, j),
+     lateral (select timestamptz '2000-01-01 00:00:00+00' + k.us * interval '1 microsecond') as x(t)
+where not exists (
+    select 1 from device_events e
+    where e.device_id = k.d and e.time = x.t and e.seq = k.s and e.kind = k.k
+)
+"""
+
+_INSERT_DEAD = """
+insert into dead_letters (topic, reason, detail, payload)
+select * from unnest(%s::text[], %s::text[], %s::text[], %s::bytea[])
+"""
+
+
+class DatabaseUnavailableError(IngestError):
+    """The database cannot be reached or lost the connection; the batch is to be retried."""
+
+
+@dataclass
+class Outcome:
+    """What one commit did, for the counters."""
+
+    messages: int = 0
+    duplicate_messages: int = 0
+    refused_messages: int = 0  # dead-lettered whole
+    readings: int = 0
+    duplicate_readings: int = 0
+    events: int = 0
+    duplicate_events: int = 0
+    dead_letters: Counter[Reason] = field(default_factory=Counter)  # rows written, by reason
+    dead_items: Counter[Reason] = field(default_factory=Counter)  # readings/events/messages in them
+    newest_sent: float = 0.0
+    seconds: float = 0.0
+
+    def add(self, other: Outcome) -> None:
+        for name in (
+            "messages",
+            "duplicate_messages",
+            "refused_messages",
+            "readings",
+            "duplicate_readings",
+            "events",
+            "duplicate_events",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.dead_letters.update(other.dead_letters)
+        self.dead_items.update(other.dead_items)
+        self.newest_sent = max(self.newest_sent, other.newest_sent)
+        self.seconds += other.seconds
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch's readings made ready before its transaction, assuming every message is new:
+    repeats inside the batch dropped, rows sorted in index order, the COPY payload encoded.
+
+    Done on the decoding thread, so the committer's time goes to the database.
+    """
+
+    rows: Readings  # first occurrences, in (device id, time) order
+    message: npt.NDArray[np.int32]  # the batch index of each row's message
+    total: int  # readings in the batch, repeats included
+    payload: npt.NDArray[np.uint8]
+
+
+def prepare(messages: Sequence[Checked], registry: RegistrySnapshot) -> Prepared:
+    parts = [m.readings for m in messages]
+    readings = Readings.concat(parts)
+    message = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p) for p in parts])
+    first = np.flatnonzero(first_occurrences(readings))
+    order = first[np.lexsort((readings.ts[first], registry.id_rank()[readings.device[first]]))]
+    rows = readings.take(order)
+    payload = encode_readings(rows, *registry.id_bytes(), *_METRIC_TABLE)
+    return Prepared(rows, message[order], len(readings), payload)
+
+
+def _unix_micros(t: float) -> int:
+    return round(t * 1_000_000)
+
+
+class Store:
+    """The ingest worker's database connection and its batch transaction."""
+
+    def __init__(self, dsn: str, registry: Registry, replay: ReplayFilter) -> None:
+        self._dsn = dsn
+        self._registry = registry
+        self._replay = replay
+        self._conn: Conn | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def connection(self) -> Conn:
+        """The open connection, reconnecting if needed; DatabaseUnavailableError if that fails."""
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        self.close()
+        try:
+            self._conn = psycopg.connect(
+                self._dsn,
+                autocommit=True,
+                connect_timeout=5,
+                # A hung server must surface as an error, to be retried, not as a silent stall.
+                options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+            )
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(f"cannot connect: {exc}") from exc
+        return self._conn
+
+    def commit(self, messages: Sequence[Checked], prepared: Prepared | None = None) -> Outcome:
+        """Store a batch in one transaction; DatabaseUnavailableError leaves nothing half-done.
+
+        If the database refuses the batch for its content (no check above caught it), the
+        messages are committed one by one and the refused one goes to the dead letters, so
+        one bad message never blocks the stream.
+        """
+        if prepared is None:
+            prepared = prepare(messages, self._registry.snapshot)
+        try:
+            return self._transaction(self.connection(), messages, prepared)
+        except psycopg.Error as exc:
+            if self._lost(exc):
+                raise DatabaseUnavailableError(str(exc)) from exc
+            log.warning(
+                "database refused a batch of %d messages (%s); retrying one by one",
+                len(messages),
+                exc,
+            )
+        outcome = Outcome()
+        for message in messages:
+            outcome.add(self._commit_alone(message))
+        return outcome
+
+    def _lost(self, exc: psycopg.Error) -> bool:
+        conn = self._conn
+        lost = isinstance(exc, psycopg.OperationalError) or conn is None or conn.broken
+        if lost:
+            self.close()
+        return lost
+
+    def _commit_alone(self, message: Checked) -> Outcome:
+        try:
+            return self._transaction(
+                self.connection(), [message], prepare([message], self._registry.snapshot)
+            )
+        except psycopg.Error as exc:
+            if self._lost(exc):
+                raise DatabaseUnavailableError(str(exc)) from exc
+            log.error("database refused a message on %s: %s", message.topic, exc)
+            refused = DeadLetter.of(
+                message.topic,
+                Reason.DATABASE_REFUSED,
+                str(exc),
+                message.payload,
+                len(message.readings) + len(message.events),
+            )
+            letter = Checked(
+                message.topic,
+                message.payload,
+                None,
+                message.gateway_index,
+                Readings.concat([]),
+                [],
+                [*message.dead, refused],
+            )
+        try:
+            return self._transaction(
+                self.connection(), [letter], prepare([letter], self._registry.snapshot)
+            )
+        except psycopg.Error as exc:
+            self._lost(exc)
+            raise DatabaseUnavailableError(f"cannot even store a dead letter: {exc}") from exc
+
+    def _transaction(self, conn: Conn, messages: Sequence[Checked], prepared: Prepared) -> Outcome:
+        started = time.perf_counter()
+        outcome = Outcome(
+            messages=len(messages), refused_messages=sum(m.key is None for m in messages)
+        )
+        with conn.transaction(), conn.cursor() as cur:
+            fresh = self._claim(cur, messages)
+            outcome.duplicate_messages = len(messages) - len(fresh)
+            self._store_readings(cur, prepared, fresh, len(messages), outcome)
+            self._store_events(cur, [row for i in fresh for row in messages[i].events], outcome)
+            self._store_dead_letters(cur, [d for i in fresh for d in messages[i].dead], outcome)
+        # Every reading of the batch is now stored, by this commit or an earlier one.
+        self._replay.committed(prepared.rows.device, prepared.rows.ts)
+        sent = [m.key.sent for m in messages if m.key is not None]
+        outcome.newest_sent = max(sent, default=0.0)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    @staticmethod
+    def _claim(cur: psycopg.Cursor[tuple[object, ...]], messages: Sequence[Checked]) -> list[int]:
+        """Indexes of the messages not ingested before (keyless ones always count as new)."""
+        first: dict[tuple[str, int, int], int] = {}
+        fresh = []
+        for i, m in enumerate(messages):
+            if m.key is None:
+                fresh.append(i)
+            else:
+                first.setdefault((m.key.gateway, m.key.gseq, _unix_micros(m.key.sent)), i)
+        if first:
+            keys = list(first)
+            cur.execute(_CLAIM, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]))
+            claimed = {(str(g), int(str(s)), int(str(us))) for g, s, us in cur.fetchall()}
+            fresh.extend(first[k] for k in keys if k in claimed)
+        fresh.sort()
+        return fresh
+
+    def _store_readings(
+        self,
+        cur: psycopg.Cursor[tuple[object, ...]],
+        prepared: Prepared,
+        fresh: list[int],
+        messages: int,
+        outcome: Outcome,
+    ) -> None:
+        """COPY the prepared rows of the new messages, less any already stored."""
+        rows = prepared.rows
+        keep = np.ones(len(rows), dtype=np.bool_)
+        if len(fresh) < messages:  # rows of messages ingested before are stored already
+            keep = np.isin(prepared.message, np.array(fresh, dtype=np.int32))
+        suspects = np.flatnonzero(keep & self._replay.suspects(rows.device, rows.ts))
+        if len(suspects):
+            keep[self._stored_already(cur, rows.take(suspects), suspects)] = False
+        stored = int(keep.sum())
+        outcome.readings = stored
+        outcome.duplicate_readings = prepared.total - stored
+        if stored == 0:
+            return
+        payload = prepared.payload
+        if stored < len(rows):
+            snapshot = self._registry.snapshot
+            payload = encode_readings(rows.take(keep), *snapshot.id_bytes(), *_METRIC_TABLE)
+        with cur.copy(f"copy readings ({COLUMNS}) from stdin (format binary)") as copy:
+            copy.write(payload.data)
+
+    def _stored_already(
+        self,
+        cur: psycopg.Cursor[tuple[object, ...]],
+        suspects: Readings,
+        positions: np.ndarray,
+    ) -> np.ndarray:
+        ids = self._registry.snapshot.device_ids
+        micros = pg_micros(suspects.ts)
+        cur.execute(
+            _STORED_READINGS,
+            (
+                [ids[s] for s in suspects.device.tolist()],
+                micros.tolist(),
+                suspects.seq.tolist(),
+                [METRIC_NAMES[m] for m in suspects.metric.tolist()],
+                int(micros.min()),
+                int(micros.max()),
+            ),
+        )
+        found = np.array([int(str(row[0])) for row in cur.fetchall()], dtype=np.int64)
+        return positions[found] if len(found) else np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def _store_events(
+        cur: psycopg.Cursor[tuple[object, ...]], events: Sequence[EventRow], outcome: Outcome
+    ) -> None:
+        unique = list({(e.device, e.seq, e.kind, e.ts): e for e in reversed(events)}.values())
+        if not unique:
+            return
+        to_pg = PG_EPOCH_S
+        cur.execute(
+            _INSERT_EVENTS,
+            (
+                [e.device for e in unique],
+                [round((e.ts - to_pg) * 1_000_000) for e in unique],
+                [e.seq for e in unique],
+                [e.kind for e in unique],
+                [e.value for e in unique],
+                [round((e.rx - to_pg) * 1_000_000) for e in unique],
+                [e.detail.decode() for e in unique],
+            ),
+        )
+        outcome.events = cur.rowcount
+        outcome.duplicate_events = len(events) - cur.rowcount
+
+    @staticmethod
+    def _store_dead_letters(
+        cur: psycopg.Cursor[tuple[object, ...]], dead: Sequence[DeadLetter], outcome: Outcome
+    ) -> None:
+        if not dead:
+            return
+        cur.execute(
+            _INSERT_DEAD,
+            (
+                [d.topic for d in dead],
+                [d.reason.value for d in dead],
+                [d.detail for d in dead],
+                [d.payload for d in dead],
+            ),
+        )
+        for d in dead:
+            outcome.dead_letters[d.reason] += 1
+            outcome.dead_items[d.reason] += d.count

@@ -1,0 +1,79 @@
+"""Fixtures for ingest tests: a migrated database of their own, a registry, a running worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+
+from ingest.loadgen import Layout, forget_session
+from ingest.service import IngestOptions, IngestService
+from ingest.sink import BatchSink
+from vigil.db.migrate import migrate
+from vigil.db.timescale import configure, retention_for
+from vigil.settings import Settings
+
+
+@pytest.fixture
+def ingest_dsn(fresh_db: str, settings: Settings) -> str:
+    """A database of its own with the whole schema and the edition's rollups."""
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        migrate(conn)
+        configure(conn, retention_for(settings))
+    return fresh_db
+
+
+@pytest.fixture
+def layout(ingest_dsn: str) -> Layout:
+    """One site, two gateways with a few devices each, provisioned."""
+    site = f"s{uuid.uuid4().hex[:10]}"
+    result = Layout.make(site, gateways=2, devices_per_gateway=4)
+    result.provision(ingest_dsn)
+    return result
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def count(dsn: str, sql: str, *params: Any) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(sql, params).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+@contextmanager
+def running_ingest(
+    settings: Settings,
+    dsn: str,
+    options: IngestOptions | None = None,
+    *,
+    sink: BatchSink | None = None,
+    **overrides: Any,
+) -> Iterator[IngestService]:
+    """An ingest worker in a thread of this process, stopped (and its session dropped) after."""
+    options = options or IngestOptions(client_prefix=f"test-{uuid.uuid4().hex[:8]}")
+    tuned = settings.model_copy(update={"ingest_batch_deadline_s": 0.05, **overrides})
+    service = IngestService(tuned, options, sink=sink, dsn=dsn)
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), name="test-ingest")
+    thread.start()
+    try:
+        assert service.consumer.wait_subscribed(15), "ingest did not subscribe"
+        yield service
+    finally:
+        stop.set()
+        thread.join(30)
+        forget_session(settings, service.consumer.config.client_id)
+    assert not thread.is_alive(), "ingest did not stop"
