@@ -18,6 +18,10 @@ lint: setup
 test: setup lint
 	@$(PYTEST) -q
 
+# Broker fences, revocation, dead letters and role limits, with the real broker and console.
+test-security: setup
+	@$(PYTEST) -q -m security
+
 test-browser: setup
 	@$(PYTEST) -q -m browser
 
