@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-ingest bench-ingest-dedup clean-var
+.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-ingest bench-ingest-dedup bench-broker-auth clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -45,6 +45,10 @@ bench-ingest: setup
 
 bench-ingest-dedup: setup
 	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
+
+# Gateway accounts: dynamic security vs password file + SIGHUP, same run: docs/provisioning.md
+bench-broker-auth: setup
+	@$(PY) -m vigil.provisioning.bench $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down
