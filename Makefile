@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-ingest bench-ingest-dedup bench-broker-auth clean-var
+.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -28,7 +28,7 @@ test-browser: setup
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim bench-alerting bench-ingest
+bench: bench-gateway bench-sim bench-alerting bench-detect bench-ingest
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
@@ -39,6 +39,9 @@ bench-sim: setup
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup
 	@$(PY) -m alerting.bench $(BENCH_ARGS)
+
+bench-detect: setup
+	@$(PY) -m detectors.bench
 
 bench-ingest: setup
 	@$(PY) -m ingest.bench $(BENCH_ARGS)

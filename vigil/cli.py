@@ -13,6 +13,7 @@ from rich.table import Table
 
 from alerting.api.cli import console_app, user_app
 from alerting.cli import alerting_app, notifier_app
+from detectors.cli import app as detect_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
 from ingest.cli import app as ingest_app
@@ -38,6 +39,7 @@ app.add_typer(notifier_app, name="notifier")
 app.add_typer(gateway_app, name="gateway")
 register_provisioning(app, gateway_app)
 app.add_typer(sim_app, name="sim")
+app.add_typer(detect_app, name="detect")
 app.add_typer(ingest_app, name="ingest")
 
 out = Console()

@@ -1,0 +1,241 @@
+"""What each rule raises on the situations it is for, and what it stays quiet about."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.alert import Alert
+from detectors.engine import DetectorEngine
+from detectors.registry import Device
+from tests.detectors.helpers import batch_of, rows_of
+
+EPOCH = 1_763_780_000.0  # 2025-11-22 02:53 UTC
+
+
+def play(
+    devices: Sequence[Device],
+    readings: Sequence[tuple[float, int, str, float]],
+    tick_at: float | None = None,
+) -> list[Alert]:
+    engine = DetectorEngine(devices)
+    alerts = engine.process(batch_of(rows_of(readings)))
+    if tick_at is not None:
+        alerts += engine.tick(tick_at)
+    return alerts
+
+
+def kinds(alerts: Sequence[Alert]) -> list[str]:
+    return [a.kind for a in alerts]
+
+
+KITCHEN = [Device("sd-1", "smoke", "hh-1", "kitchen")]
+
+
+def smoke_and_heat(
+    smoke: npt.ArrayLike, heat: npt.ArrayLike, dt: float = 2.0, slot: int = 0
+) -> list[tuple[float, int, str, float]]:
+    out = []
+    for i, (s, h) in enumerate(zip(np.asarray(smoke), np.asarray(heat), strict=True)):
+        out += [
+            (EPOCH + i * dt, slot, "smoke_obscuration", s),
+            (EPOCH + i * dt, slot, "temperature", h),
+        ]
+    return out
+
+
+def test_smoke_with_rising_heat_is_a_fire_alarm_with_its_evidence() -> None:
+    t = np.arange(120)
+    smoke = np.where(t < 30, 0.2, 0.2 + 0.3 * (t - 30))
+    heat = np.where(t < 30, 21.0, 21.0 + 0.25 * (t - 30))
+    alerts = play(KITCHEN, smoke_and_heat(smoke, heat))
+    fire = next(a for a in alerts if a.kind == "fire")
+    assert (fire.signal, fire.severity, fire.rule) == ("alarm", 4, "smoke_with_heat")
+    assert fire.ts < EPOCH + 2 * 45  # within 15 s of the rise
+    assert fire.evidence["smoke_excess_pct"] >= 1.5
+    assert fire.evidence["temp_rise_c"] >= 1.0
+    assert fire.evidence["reading"]["received_at"] == fire.received_at
+    assert fire.evidence["thresholds"]["smoke_fused_pct"] == 1.5
+
+
+def test_cooking_smoke_without_heat_that_clears_is_only_a_pre_alarm() -> None:
+    t = np.arange(300)  # 10 min, a plume of 2 min peaking at 6 %/m
+    smoke = 0.2 + 6.0 * np.exp(-(((t - 90) / 30.0) ** 2))
+    heat = 21.0 + 0.3 * np.exp(-(((t - 90) / 60.0) ** 2))
+    alerts = play(KITCHEN, smoke_and_heat(smoke, heat))
+    assert kinds(alerts) == ["pre_alarm"]
+    assert alerts[0].signal == "supervisory"
+
+
+def test_smoke_that_keeps_rising_without_heat_becomes_an_alarm() -> None:
+    t = np.arange(600)  # a pot left on the stove: 0.9 %/m per minute for 20 minutes
+    smoke = 0.2 + 0.03 * t
+    alerts = play(KITCHEN, smoke_and_heat(smoke, np.full(t.size, 21.0)))
+    assert kinds(alerts)[:2] == ["pre_alarm", "smoke"]
+    assert alerts[1].rule == "smoke_keeps_rising"
+    assert alerts[1].signal == "alarm"
+
+
+def test_smoke_held_for_long_is_caught_by_the_slow_rise_cusum() -> None:
+    t = np.arange(0, 3600, 10.0)  # smouldering: up to 3.4 %/m in 15 min, then held
+    smoke = 0.2 + np.minimum(t / 900.0, 1.0) * 3.2
+    alerts = play(KITCHEN, smoke_and_heat(smoke, np.full(t.size, 21.0), dt=10.0))
+    smoke_alarm = next(a for a in alerts if a.kind == "smoke")
+    assert smoke_alarm.rule == "slow_rise_cusum"
+    assert smoke_alarm.ts < EPOCH + 3600
+
+
+def test_dust_drifting_over_weeks_is_a_dirty_chamber_not_a_fire() -> None:
+    t = np.arange(0, 20 * 86400, 60.0)  # a report a minute for 20 days
+    rng = np.random.default_rng(1)
+    smoke = 0.2 + 4.0 * t / t[-1] + rng.normal(0, 0.03, t.size)
+    room = 21.0 + 2.0 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 0.1, t.size)
+    alerts = play(KITCHEN, smoke_and_heat(smoke, room, dt=60.0))
+    assert kinds(alerts) == ["dirty"]
+    assert alerts[0].signal == "trouble"
+
+
+def test_fixed_temperature_and_rate_of_rise_are_heat_alarms() -> None:
+    heat_dev = [Device("hd-1", "heat", "hh-1")]
+    slow = [(EPOCH + 60.0 * i, 0, "temperature", 21.0 + 0.5 * i) for i in range(90)]
+    fast = [(EPOCH + 5.0 * i, 0, "temperature", 21.0 + max(0.0, (i - 10) * 1.0)) for i in range(40)]
+    slow_alerts = [a for a in play(heat_dev, slow) if a.kind == "heat"]
+    fast_alerts = [a for a in play(heat_dev, fast) if a.kind == "heat"]
+    assert [a.rule for a in slow_alerts] == ["heat_fixed_temperature"]
+    assert slow_alerts[0].evidence["reading"]["value"] >= 58.0
+    assert [a.rule for a in fast_alerts] == ["heat_rate_of_rise"]
+
+
+def test_a_panic_press_alarms_at_once_and_a_quick_cancel_records_a_false_press() -> None:
+    button = [Device("pb-1", "panic", "hh-1", "bedroom")]
+    alerts = play(button, [(EPOCH, 0, "button", 1.0), (EPOCH + 12.0, 0, "button", 2.0)])
+    assert [(a.kind, a.signal, a.severity) for a in alerts] == [
+        ("panic", "alarm", 5),
+        ("false_press", "supervisory", 1),
+    ]
+    late = play(button, [(EPOCH, 0, "button", 1.0), (EPOCH + 45.0, 0, "button", 2.0)])
+    assert kinds(late) == ["panic"]
+
+
+def test_low_battery_needs_consecutive_readings_and_tamper_is_supervisory() -> None:
+    dev = [Device("sd-1", "smoke", "hh-1")]
+    one_dip = [(EPOCH + i, 0, "battery", v) for i, v in enumerate([3.0, 2.4, 3.0, 3.0])]
+    assert play(dev, one_dip) == []
+    low = [(EPOCH + i, 0, "battery", 2.4) for i in range(3)]
+    assert kinds(play(dev, low)) == ["battery_low"]
+    tamper = play(dev, [(EPOCH, 0, "tamper", 1.0), (EPOCH + 1, 0, "tamper", 0.0)])
+    assert [(a.kind, a.signal) for a in tamper] == [("tamper", "supervisory")]
+
+
+def test_offline_is_raised_at_the_exact_deadline_by_a_tick() -> None:
+    engine = DetectorEngine(KITCHEN)
+    engine.process(batch_of(rows_of([(EPOCH, 0, "battery", 3.0)])))
+
+    def offline(now: float) -> list[tuple[str, float, float]]:
+        return [(a.kind, a.ts, a.received_at) for a in engine.tick(now) if a.kind == "offline"]
+
+    assert offline(EPOCH + 630.0) == []  # 2 heartbeats of 300 s + 30 s grace
+    assert offline(EPOCH + 631.0) == [("offline", EPOCH + 630.0, EPOCH + 631.0)]
+    assert offline(EPOCH + 700.0) == []  # latched until the device speaks again
+
+
+def test_a_household_hub_gone_quiet_is_a_gateway_alert_before_devices_time_out() -> None:
+    flat = [Device("sd-1", "smoke", "hh-1"), Device("pb-1", "panic", "hh-1")]
+    readings = [(EPOCH + 60.0 * i, 0, "battery", 3.0) for i in range(10)]
+    readings += [(EPOCH + 60.0 * i, 0, "battery", 3.0) for i in range(14, 20)]  # 5 min gap
+    alerts = play(flat, readings)
+    assert [(a.kind, a.device_id, a.ts) for a in alerts] == [
+        ("gateway_offline", "hh-1/hub", EPOCH + 540.0 + 150.0)
+    ]
+    assert alerts[0].rule == "gateway_silence"
+
+
+def test_an_offline_gateway_covers_its_devices() -> None:
+    devices = [Device(f"sd-{i}", "smoke", f"hh-{i}", gateway_id="gw-1") for i in range(3)]
+    engine = DetectorEngine(devices)
+    engine.process(batch_of(rows_of([(EPOCH, i, "battery", 3.0) for i in range(3)])))
+    gw = engine.gateway_status("gw-1", online=False, ts=EPOCH + 10)
+    assert [(a.kind, a.device_id) for a in gw] == [("gateway_offline", "gw-1")]
+    assert engine.tick(EPOCH + 2000.0) == []
+    engine.gateway_status("gw-1", online=True, ts=EPOCH + 2000.0)
+    assert engine.tick(EPOCH + 2100.0) == []  # a fresh allowance after the gateway returns
+    later = engine.tick(EPOCH + 2700.0)  # back, yet nothing arrives: devices and the gateway
+    assert sorted(a.kind for a in later) == ["gateway_offline", "offline", "offline", "offline"]
+
+
+def _routine(days: int, stop_at_h: float | None = None) -> list[tuple[float, int, str, float]]:
+    """Motion every 10 minutes from 07:00 to 22:00 local time (UTC+8); stop on the last day."""
+    midnight = 1_763_740_800.0  # 2025-11-22 00:00 in China (16:00 UTC the day before)
+    out = []
+    for day in range(days):
+        for minute in range(7 * 60, 22 * 60, 10):
+            hour = minute / 60
+            if stop_at_h is not None and day == days - 1 and hour >= stop_at_h:
+                break
+            out.append((midnight + day * 86400 + minute * 60.0, 0, "motion", 1.0))
+    return out
+
+
+def test_inactivity_is_raised_when_the_learned_pattern_expected_activity() -> None:
+    home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
+    quiet_nights = play(home, _routine(5), tick_at=_routine(5)[-1][0] + 8 * 3600)
+    assert [a for a in quiet_nights if a.kind == "inactivity"] == []
+    readings = _routine(6, stop_at_h=10.0)
+    alerts = play(home, readings, tick_at=readings[-1][0] + 12 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.signal) for a in wellness] == [("activity_pattern", "supervisory")]
+    silence = wellness[0].ts - readings[-1][0]
+    assert 5400 <= silence <= 3 * 3600
+
+
+def test_a_door_then_silence_is_away_and_an_explicit_away_silences_the_check() -> None:
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    readings = _routine(6, stop_at_h=10.0)
+    readings.append((readings[-1][0] + 60, 1, "door", 1.0))
+    out = play(home, readings, tick_at=readings[-1][0] + 5 * 3600)
+    assert [a for a in out if a.kind == "inactivity"] == []  # the pattern alone would raise
+    later = play(home, readings, tick_at=readings[-1][0] + 7 * 3600)
+    away = [a for a in later if a.kind == "inactivity"]
+    assert [(a.rule, a.ts - readings[-1][0]) for a in away] == [("away_too_long", 6 * 3600)]
+    engine = DetectorEngine(home)
+    base = _routine(6, stop_at_h=10.0)
+    engine.process(batch_of(rows_of(base)))
+    engine.set_away("hh-1", away=True, ts=base[-1][0])
+    assert [a for a in engine.tick(base[-1][0] + 20 * 3600) if a.kind == "inactivity"] == []
+
+
+def test_a_second_detector_confirms_a_fire_and_raises_the_severity() -> None:
+    flat = [Device("sd-k", "smoke", "hh-1", "kitchen"), Device("sd-h", "smoke", "hh-1", "hall")]
+    t = np.arange(90)
+    kitchen = smoke_and_heat(0.2 + np.maximum(0, t - 10) * 0.5, 21.0 + np.maximum(0, t - 10) * 0.3)
+    hall = smoke_and_heat(0.2 + np.maximum(0, t - 40) * 0.15, np.full(t.size, 21.0), slot=1)
+    readings = sorted(kitchen + hall, key=lambda r: r[0])
+    alerts = play(flat, readings)
+    by_device = {(a.device_id, a.kind): a for a in alerts}
+    assert by_device[("sd-k", "fire")].severity == 4
+    hall_fire = by_device[("sd-h", "fire")]
+    assert (hall_fire.rule, hall_fire.severity) == ("coincidence", 5)
+    assert hall_fire.evidence["confirmed_by"]["device_id"] == "sd-k"
+
+
+def test_detectors_in_different_households_of_one_building_confirm_each_other() -> None:
+    block = [
+        Device("sd-1", "smoke", "hh-1", building_id="b-7"),
+        Device("sd-2", "smoke", "hh-2", building_id="b-7"),
+        Device("sd-3", "smoke", "hh-3", building_id="b-8"),
+    ]
+    t = np.arange(90)
+    fire = smoke_and_heat(0.2 + np.maximum(0, t - 10) * 0.5, 21.0 + np.maximum(0, t - 10) * 0.3)
+    drift = np.full(t.size, 0.2) + np.maximum(0, t - 40) * 0.15
+    near = smoke_and_heat(drift, np.full(t.size, 21.0), slot=1)
+    far = smoke_and_heat(drift, np.full(t.size, 21.0), slot=2)
+    alerts = play(block, sorted(fire + near + far, key=lambda r: r[0]))
+    confirmed = [
+        (a.device_id, a.evidence["confirmed_by"]["scope"])
+        for a in alerts
+        if a.rule == "coincidence"
+    ]
+    assert confirmed == [("sd-2", "building")]
+    assert ("sd-3", "pre_alarm") in {(a.device_id, a.kind) for a in alerts}
