@@ -63,7 +63,7 @@ def dev_id(prefix: str = "sd") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def tested(vigil: Vigil, serial: str, *extra: str) -> tuple[int, dict[str, Any]]:
+def commission(vigil: Vigil, serial: str, *extra: str) -> tuple[int, dict[str, Any]]:
     result = vigil("device", "test", serial, "--json", *extra)
     return result.code, json.loads(result.out)
 
@@ -106,7 +106,7 @@ def test_a_device_whose_gateway_was_revoked_is_red(
     device = dev_id()
     acc = provision(device)
     assert vigil("gateway", "revoke", acc.gateway_id).code == 0
-    code, answer = tested(vigil, device)
+    code, answer = commission(vigil, device)
     assert code == 1
     assert answer["stopped_at"] == "no_gateway"
     assert f"gateway {acc.gateway_id} is revoked" in answer["message"]
@@ -117,7 +117,7 @@ def test_a_gateway_that_never_connected_is_red(
 ) -> None:
     device = dev_id()
     acc = provision(device)
-    code, answer = tested(vigil, device)
+    code, answer = commission(vigil, device)
     assert code == 1
     assert answer["stopped_at"] == "gateway_offline"
     assert f"gateway {acc.gateway_id} has never connected" in answer["message"]
@@ -131,7 +131,7 @@ def test_a_gateway_gone_offline_is_red(
     device = dev_id()
     gw = gateways(provision(device))
     assert gw.stop() == 0
-    code, answer = tested(vigil, device)
+    code, answer = commission(vigil, device)
     assert code == 1
     assert answer["stopped_at"] == "gateway_offline"
     assert "is offline" in answer["message"]
@@ -166,7 +166,7 @@ def test_a_signal_the_broker_had_but_ingest_never_stored_is_red(
     device = dev_id()
     gw = gateways(provision(device))  # and no ingest running
     presser = press_when_asked(console.dsn, gw, lambda: self_test(device), device)
-    code, answer = tested(vigil, device, "--timeout", "3")
+    code, answer = commission(vigil, device, "--timeout", "3")
     presser.join()
     assert code == 1
     assert answer["stopped_at"] == "not_stored"
@@ -183,7 +183,7 @@ def test_the_self_test_command_reaches_the_gateway(
 ) -> None:
     device = dev_id()
     gw = gateways(provision(device))
-    code, answer = tested(vigil, device, "--send-command", "--timeout", "2")
+    code, answer = commission(vigil, device, "--send-command", "--timeout", "2")
     assert code == 1  # devices take no commands over the local transport yet
     assert answer["stopped_at"] == "nothing_received"
     waiting = next(s for s in answer["steps"] if s["step"] == "waiting")
@@ -237,7 +237,7 @@ def test_a_panic_press_stored_without_an_alert_is_red(
     press = lambda: Frame(dev=device, type="panic", seq=1, ts=time.time(), e="button", x=1.0)  # noqa: E731
     with running_ingest(settings, console.dsn):
         presser = press_when_asked(console.dsn, gw, press, device)
-        code, answer = tested(vigil, device, "--timeout", "4")
+        code, answer = commission(vigil, device, "--timeout", "4")
         presser.join()
     assert code == 1
     assert answer["stopped_at"] == "no_alert"
