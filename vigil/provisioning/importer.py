@@ -226,101 +226,127 @@ def parse_rows(rows: list[tuple[int, dict[str, str]]]) -> tuple[Plan, list[RowEr
     return plan, errors
 
 
-def check_plan(plan: Plan, reg: Registry) -> list[RowError]:  # noqa: PLR0912, PLR0915
-    """Across rows and against the registry: duplicates, taken ids, references, sites."""
-    errors: list[RowError] = []
+class _Checker:
+    """The cross-row checks, one method per kind; `errors` collects what they find."""
 
-    def err(line: int, column: str | None, message: str) -> None:
-        errors.append(RowError(line, column, message))
+    def __init__(self, plan: Plan, reg: Registry) -> None:
+        self.plan, self.reg = plan, reg
+        self.errors: list[RowError] = []
+        self.sites = set(reg.sites) | {r.id for r in plan.of("site")}
+        self.grid_site = {**reg.grids, **{r.id: r.site for r in plan.of("grid")}}
+        self.building_grid = {**reg.buildings, **{r.id: r.grid for r in plan.of("building")}}
+        self.household_building = {
+            **reg.households,
+            **{r.id: r.building for r in plan.of("household")},
+        }
+        self.gateway_site = {**reg.gateways, **{r.id: r.site for r in plan.of("gateway")}}
+        self.residents = set(reg.residents)
 
-    def missing(line: int, column: str, kind: str, key: str) -> None:
-        if (kind, key) not in plan.broken:
-            err(line, column, f"no {kind} {key}")
+    def err(self, line: int, column: str | None, message: str) -> None:
+        self.errors.append(RowError(line, column, message))
 
-    def unique(kind: str, taken: frozenset[str]) -> dict[str, int]:
+    def missing(self, line: int, column: str, kind: str, key: str) -> None:
+        if (kind, key) not in self.plan.broken:
+            self.err(line, column, f"no {kind} {key}")
+
+    def site_of_building(self, building: str) -> str | None:
+        grid = self.building_grid.get(building)
+        return self.grid_site.get(grid) if grid is not None else None
+
+    def unique(self, kind: str, taken: frozenset[str]) -> None:
         first: dict[str, int] = {}
-        for line, row in plan.rows[kind]:
+        for line, row in self.plan.rows[kind]:
             if row.id in first:
-                err(line, "id", f"{kind} {row.id} is also on row {first[row.id]}")
+                self.err(line, "id", f"{kind} {row.id} is also on row {first[row.id]}")
             elif row.id in taken:
-                err(line, "id", f"{kind} {row.id} is already registered")
+                self.err(line, "id", f"{kind} {row.id} is already registered")
             else:
                 first[row.id] = line
-        return first
 
-    unique("site", reg.sites_all)
-    unique("grid", reg.grids_all)
-    unique("building", reg.buildings_all)
-    unique("household", reg.households_all)
-    unique("gateway", reg.gateways_all)
-    unique("device", reg.devices_all)
+    def hierarchy(self) -> None:
+        for line, grid in self.plan.rows["grid"]:
+            if grid.site not in self.sites:
+                self.missing(line, "site", "site", grid.site)
+        for line, building in self.plan.rows["building"]:
+            if building.grid not in self.grid_site:
+                self.missing(line, "grid", "grid", building.grid)
+        for line, household in self.plan.rows["household"]:
+            if household.building not in self.building_grid:
+                self.missing(line, "building", "building", household.building)
 
-    sites = set(reg.sites) | {r.id for r in plan.of("site")}
-    grid_site = {**reg.grids, **{r.id: r.site for r in plan.of("grid")}}
-    building_grid = {**reg.buildings, **{r.id: r.grid for r in plan.of("building")}}
-    household_building = {**reg.households, **{r.id: r.building for r in plan.of("household")}}
-    gateway_site = {**reg.gateways, **{r.id: r.site for r in plan.of("gateway")}}
+    def people(self) -> None:
+        first: dict[tuple[str, str], int] = {}
+        for line, resident in self.plan.rows["resident"]:
+            key = (resident.household, resident.name)
+            if resident.household not in self.household_building:
+                self.missing(line, "household", "household", resident.household)
+            elif key in first:
+                self.err(line, "name", f"{resident.name} of {resident.household} is also on "
+                                       f"row {first[key]}")  # fmt: skip
+            elif key in self.residents:
+                self.err(line, "name", f"{resident.name} already lives in {resident.household}")
+            else:
+                first[key] = line
+        self.residents |= set(first)
+        for line, contact in self.plan.rows["contact"]:
+            if (contact.household, contact.resident) not in self.residents:
+                who = f"{contact.household}/{contact.resident}"
+                self.missing(line, "resident", "resident", who)
 
-    def site_of_building(building: str) -> str | None:
-        grid = building_grid.get(building)
-        return grid_site.get(grid) if grid is not None else None
+    def gateways(self) -> None:
+        for line, gateway in self.plan.rows["gateway"]:
+            if gateway.site not in self.sites:
+                self.missing(line, "site", "site", gateway.site)
+            if gateway.building is None:
+                continue
+            if gateway.building not in self.building_grid:
+                self.missing(line, "building", "building", gateway.building)
+            elif (site := self.site_of_building(gateway.building)) not in (None, gateway.site):
+                self.err(line, "building", f"building {gateway.building} is in site {site}, "
+                                           f"not {gateway.site}")  # fmt: skip
 
-    for line, grid in plan.rows["grid"]:
-        if grid.site not in sites:
-            missing(line, "site", "site", grid.site)
-    for line, building in plan.rows["building"]:
-        if building.grid not in grid_site:
-            missing(line, "grid", "grid", building.grid)
-    for line, household in plan.rows["household"]:
-        if household.building not in building_grid:
-            missing(line, "building", "building", household.building)
+    def devices(self) -> None:
+        for line, device in self.plan.rows["device"]:
+            if device.type not in self.reg.device_types:
+                known = ", ".join(sorted(self.reg.device_types))
+                self.err(line, "type", f"unknown device type {device.type!r}; known: {known}")
+            if device.gateway not in self.gateway_site:
+                self.missing(line, "gateway", "gateway", device.gateway)
+            if device.household is not None:
+                self.device_site(line, device)
 
-    residents = set(reg.residents)
-    first_resident: dict[tuple[str, str], int] = {}
-    for line, resident in plan.rows["resident"]:
-        key = (resident.household, resident.name)
-        if resident.household not in household_building:
-            missing(line, "household", "household", resident.household)
-        elif key in first_resident:
-            err(line, "name", f"{resident.name} of {resident.household} is also on row "
-                              f"{first_resident[key]}")  # fmt: skip
-        elif key in residents:
-            err(line, "name", f"{resident.name} already lives in {resident.household}")
-        else:
-            first_resident[key] = line
-    residents |= set(first_resident)
-    for line, contact in plan.rows["contact"]:
-        if (contact.household, contact.resident) not in residents:
-            missing(line, "resident", "resident", f"{contact.household}/{contact.resident}")
-
-    for line, gateway in plan.rows["gateway"]:
-        if gateway.site not in sites:
-            missing(line, "site", "site", gateway.site)
-        if gateway.building is not None:
-            if gateway.building not in building_grid:
-                missing(line, "building", "building", gateway.building)
-            elif (site := site_of_building(gateway.building)) not in (None, gateway.site):
-                err(line, "building", f"building {gateway.building} is in site {site}, "
-                                      f"not {gateway.site}")  # fmt: skip
-
-    for line, device in plan.rows["device"]:
-        if device.type not in reg.device_types:
-            known = ", ".join(sorted(reg.device_types))
-            err(line, "type", f"unknown device type {device.type!r}; known: {known}")
-        if device.gateway not in gateway_site:
-            missing(line, "gateway", "gateway", device.gateway)
-        if device.household is None:
-            continue
-        building = household_building.get(device.household)
+    def device_site(self, line: int, device: DeviceRow) -> None:
+        building = self.household_building.get(device.household or "")
         if building is None:
-            missing(line, "household", "household", device.household)
-            continue
-        site = site_of_building(building)
-        gw_site = gateway_site.get(device.gateway)
+            self.missing(line, "household", "household", device.household or "")
+            return
+        site = self.site_of_building(building)
+        gw_site = self.gateway_site.get(device.gateway)
         if site is not None and gw_site is not None and site != gw_site:
-            err(line, "gateway", f"gateway {device.gateway} serves site {gw_site}, but "
-                                 f"household {device.household} is in site {site}")  # fmt: skip
-    return sorted(errors, key=lambda e: (e.row, e.column or ""))
+            message = (
+                f"gateway {device.gateway} serves site {gw_site}, "
+                f"but household {device.household} is in site {site}"
+            )
+            self.err(line, "gateway", message)
+
+
+def check_plan(plan: Plan, reg: Registry) -> list[RowError]:
+    """Across rows and against the registry: duplicates, taken ids, references, sites."""
+    check = _Checker(plan, reg)
+    for kind, taken in (
+        ("site", reg.sites_all),
+        ("grid", reg.grids_all),
+        ("building", reg.buildings_all),
+        ("household", reg.households_all),
+        ("gateway", reg.gateways_all),
+        ("device", reg.devices_all),
+    ):
+        check.unique(kind, taken)
+    check.hierarchy()
+    check.people()
+    check.gateways()
+    check.devices()
+    return sorted(check.errors, key=lambda e: (e.row, e.column or ""))
 
 
 def validate(rows: list[tuple[int, dict[str, str]]], reg: Registry) -> Plan:
