@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
@@ -57,8 +57,11 @@ def _facts(conn: Conn, device_id: str) -> tuple[DeviceFacts | None, GatewayFacts
     )
 
 
-def _line(step: str, message: str, **extra: Any) -> bytes:
-    return TestLine(step=step, message=message, **extra).model_dump_json().encode() + b"\n"  # type: ignore[arg-type]
+Step = Literal["checks", "waiting", "seen", "result"]
+
+
+def _line(step: Step, message: str, **extra: Any) -> bytes:
+    return TestLine(step=step, message=message, **extra).model_dump_json().encode() + b"\n"
 
 
 def _result(v: Verdict, seen: Seen | None = None) -> bytes:
