@@ -36,10 +36,6 @@ bench-gateway: setup
 bench-sim: setup
 	@$(PY) -m firmware_sim.bench
 
-# Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
-bench-alerting: setup
-	@$(PY) -m alerting.bench $(BENCH_ARGS)
-
 bench-detect: setup
 	@$(PY) -m detectors.bench
 
@@ -48,6 +44,10 @@ bench-ingest: setup
 
 bench-ingest-dedup: setup
 	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
+
+# Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
+bench-alerting: setup
+	@$(PY) -m alerting.bench $(BENCH_ARGS)
 
 # Gateway accounts: dynamic security vs password file + SIGHUP, same run: docs/provisioning.md
 bench-broker-auth: setup
