@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser demo bench bench-gateway bench-sim bench-detect bench-ingest bench-ingest-dedup bench-alerting clean-var
+.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -18,13 +18,17 @@ lint: setup
 test: setup lint
 	@$(PYTEST) -q
 
+# Broker fences, revocation, dead letters and role limits, with the real broker and console.
+test-security: setup
+	@$(PYTEST) -q -m security
+
 test-browser: setup
 	@$(PYTEST) -q -m browser
 
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim bench-detect bench-ingest bench-alerting
+bench: bench-gateway bench-sim bench-alerting bench-detect bench-ingest
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
@@ -44,6 +48,10 @@ bench-ingest-dedup: setup
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup
 	@$(PY) -m alerting.bench $(BENCH_ARGS)
+
+# Gateway accounts: dynamic security vs password file + SIGHUP, same run: docs/provisioning.md
+bench-broker-auth: setup
+	@$(PY) -m vigil.provisioning.bench $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down

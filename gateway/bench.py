@@ -223,7 +223,6 @@ def main() -> None:
     gateway_id = f"bench-{uuid.uuid4().hex[:6]}"
     password = uuid.uuid4().hex
     auth.add_gateway(gateway_id, password)
-    time.sleep(0.5)  # Mosquitto rereads its accounts on SIGHUP
     try:
         baseline = run_once(settings, gateway_id, password, batch_readings=1)
         batched = run_once(settings, gateway_id, password, batch_readings=500)

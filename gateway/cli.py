@@ -1,4 +1,8 @@
-"""`vigil gateway ...`: run a gateway, and manage gateway accounts on the local broker."""
+"""`vigil gateway run|grant`: run a gateway, and give it an account on the local broker.
+
+The registry side (`add`, `list`, `show`, `update`, `retire`, `revoke`, `rekey`) goes through
+the console API: vigil/provisioning/devices_cli.py adds those commands to this group.
+"""
 
 from __future__ import annotations
 
@@ -113,24 +117,18 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
 def grant(
     gateway_id: Annotated[str, typer.Option("--id", help="gateway id (its broker user)")],
     password: Annotated[str, typer.Option(envvar=PASSWORD_ENV, prompt=True, hide_input=True)],
+    site: Annotated[
+        str | None, typer.Option("--site", help="fence it into this site too [any site]")
+    ] = None,
 ) -> None:
-    """Give a gateway its own account on the local stack's broker (or a new password)."""
+    """Give a gateway its own account on the local stack's broker (or a new password).
+
+    The registry-aware way is `vigil gateway add` (through the console API); this one talks to
+    the local broker directly, for development and benchmarks.
+    """
     try:
-        BrokerAuth.for_stack(LocalStack(_settings())).add_gateway(gateway_id, password)
+        BrokerAuth.for_stack(LocalStack(_settings())).add_gateway(gateway_id, password, site)
     except (VigilError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
     typer.echo(f"gateway {gateway_id} may connect")
-
-
-@app.command("revoke")
-def revoke(
-    gateway_id: Annotated[str, typer.Option("--id", help="gateway id (its broker user)")],
-) -> None:
-    """Remove a gateway's account from the local stack's broker."""
-    try:
-        BrokerAuth.for_stack(LocalStack(_settings())).remove_gateway(gateway_id)
-    except (VigilError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    typer.echo(f"gateway {gateway_id} removed")

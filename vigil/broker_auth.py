@@ -1,118 +1,344 @@
-"""Broker accounts of the local stack: one Mosquitto user per gateway, fenced in by the ACL.
+"""Broker accounts: one login per gateway, fenced in to its own topics, managed at run time.
 
-The password file is the list of accounts. Every account but the service account is a gateway
-and may publish only its own uplink and status and read only its own downlink; the service
-account (ingest, alerting, the console) keeps `#`. After each change Mosquitto rereads both
-files (SIGHUP).
+The local stack's Mosquitto runs the dynamic-security plugin: accounts and their rights live in
+the broker and change through its control topic, over MQTT, with the service account. Deleting
+an account disconnects the gateway at once (reason 0x98, administrative action) — no files to
+share with the broker, no signal to send, so the console API can do it from another host.
+docs/provisioning.md says why this and not a password file, and what EMQX does instead.
+
+A gateway's role lets it publish only its own uplink and status (and last will) and subscribe to
+and receive only its own downlink; anything else is refused by the broker's default deny.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Callable
-from pathlib import Path
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from vigil.errors import VigilError
-from vigil.stack import MOSQUITTO_PASSWD, LocalStack
-from vigil.topics import PREFIX, check_gateway_id
+from vigil.settings import Settings
+from vigil.topics import PREFIX, check_gateway_id, check_site
+
+if TYPE_CHECKING:
+    from vigil.stack import LocalStack
+
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
+SERVICE_ROLE = "vigil-service"
+GATEWAY_ROLE_PREFIX = "gateway:"
+# What mosquitto_ctrl uses for a new account (PBKDF2-SHA512); the plugin reads it per client.
+PASSWORD_ITERATIONS = 101
+DEFAULT_TIMEOUT_S = 10.0
+SECONDS_PER_COMMAND = 0.02  # measured: ~11 ms per new account with 400 in place (provisioning.md)
+
+# Anything not granted by a role is refused.
+DEFAULT_ACL_ACCESS = {
+    "publishClientSend": False,
+    "publishClientReceive": False,
+    "subscribe": False,
+    "unsubscribe": True,
+}
 
 
 class BrokerAuthError(VigilError):
-    """An account could not be added or removed."""
+    """An account could not be added or removed, or the broker did not answer."""
 
 
-def gateway_acl(gateway_id: str) -> str:
-    """The ACL block of one gateway account (the user name is the gateway id)."""
+def _acl(acltype: str, topic: str) -> dict[str, Any]:
+    return {"acltype": acltype, "topic": topic, "priority": 0, "allow": True}
+
+
+def gateway_role_name(gateway_id: str) -> str:
+    return GATEWAY_ROLE_PREFIX + check_gateway_id(gateway_id)
+
+
+def gateway_acls(gateway_id: str, site: str | None = None) -> list[dict[str, Any]]:
+    """The rights of one gateway account (its user name is the gateway id).
+
+    With `site` the gateway is fenced into that site's subtree too; without it any site level
+    is accepted and ingest checks the site against the registry.
+    """
     gw = check_gateway_id(gateway_id)
-    return (
-        f"user {gw}\n"
-        f"topic write {PREFIX}/+/{gw}/up/#\n"
-        f"topic write {PREFIX}/+/{gw}/status\n"
-        f"topic read {PREFIX}/+/{gw}/down/#\n"
+    s = check_site(site) if site is not None else "+"
+    own = f"{PREFIX}/{s}/{gw}"
+    return [
+        _acl("publishClientSend", f"{own}/up/#"),
+        _acl("publishClientSend", f"{own}/status"),
+        _acl("subscribePattern", f"{own}/down/#"),
+        _acl("publishClientReceive", f"{own}/down/#"),
+    ]
+
+
+def service_acls() -> list[dict[str, Any]]:
+    """The service account keeps everything, including the control topic ($ topics need their
+    own grants: `#` does not match them)."""
+    acls = []
+    for topic in ("#", "$CONTROL/dynamic-security/#", "$SYS/#"):
+        for acltype in (
+            "publishClientSend",
+            "publishClientReceive",
+            "subscribePattern",
+            "unsubscribePattern",
+        ):
+            if topic == "$SYS/#" and acltype == "publishClientSend":
+                continue
+            acls.append(_acl(acltype, topic))
+    return acls
+
+
+def hash_password(password: str, salt: bytes | None = None) -> dict[str, Any]:
+    """The plugin's stored form of a password, for the file written before the broker starts."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PASSWORD_ITERATIONS)
+    return {
+        "password": base64.b64encode(digest).decode(),
+        "salt": base64.b64encode(salt).decode(),
+        "iterations": PASSWORD_ITERATIONS,
+    }
+
+
+def with_service_account(config: dict[str, Any], username: str, password: str) -> dict[str, Any]:
+    """The plugin's config with the service account (re)set to `username`/`password` and full
+    rights; every other account and role is kept as it is."""
+    clients = [c for c in config.get("clients", []) if c.get("username") != username]
+    roles = [r for r in config.get("roles", []) if r.get("rolename") != SERVICE_ROLE]
+    clients.insert(
+        0,
+        {
+            "username": username,
+            "textName": "Vigil services",
+            **hash_password(password),
+            "roles": [{"rolename": SERVICE_ROLE}],
+        },
     )
+    roles.insert(0, {"rolename": SERVICE_ROLE, "acls": service_acls()})
+    return {
+        **config,
+        "clients": clients,
+        "roles": roles,
+        "groups": config.get("groups", []),
+        "defaultACLAccess": DEFAULT_ACL_ACCESS,
+    }
+
+
+@dataclass(frozen=True)
+class _Command:
+    body: dict[str, Any]
+    tolerate: str | None = None  # an error this command may answer without failing the call
 
 
 class BrokerAuth:
+    """Adds, re-keys and removes gateway accounts through the dynamic-security control topic."""
+
     def __init__(
         self,
-        passwd: Path,
-        acl: Path,
+        host: str,
+        port: int,
         service_user: str,
-        reload: Callable[[], None] = lambda: None,
+        service_password: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        self.passwd = passwd
-        self.acl = acl
+        self.host = host
+        self.port = port
         self.service_user = service_user
-        self._reload = reload
+        self._password = service_password
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> BrokerAuth:
+        """The broker the settings point at (the local stack's unless `mqtt_port` is set)."""
+        return cls(
+            settings.mqtt_host,
+            settings.mqtt_port or settings.stack_mqtt_port,
+            settings.mqtt_username,
+            settings.mqtt_password.get_secret_value(),
+        )
 
     @classmethod
     def for_stack(cls, stack: LocalStack) -> BrokerAuth:
+        """The broker of a `LocalStack`."""
+        settings = stack.settings
         return cls(
-            stack.paths.mqtt_passwd,
-            stack.paths.mqtt_acl,
-            stack.settings.mqtt_username,
-            stack.reload_broker_auth,
+            "127.0.0.1",
+            settings.stack_mqtt_port,
+            settings.mqtt_username,
+            settings.mqtt_password.get_secret_value(),
         )
 
-    def users(self) -> list[str]:
-        try:
-            lines = self.passwd.read_text().splitlines()
-        except FileNotFoundError:
-            return []
-        return [line.split(":", 1)[0] for line in lines if ":" in line]
-
+    # ---- accounts ----------------------------------------------------------------------
     def gateways(self) -> list[str]:
-        return sorted(u for u in self.users() if u != self.service_user)
+        (answer,) = self._run([_Command({"command": "listClients"})])
+        users = answer.get("data", {}).get("clients", [])
+        return sorted(u for u in users if isinstance(u, str) and u != self.service_user)
 
-    def add_gateway(self, gateway_id: str, password: str) -> None:
-        """Create or re-key a gateway account; it may connect once this returns."""
+    def add_gateway(self, gateway_id: str, password: str, site: str | None = None) -> None:
+        """Create or re-key a gateway account; it may connect once this returns.
+
+        Re-keying disconnects a gateway still logged in with the old password.
+        """
+        self.add_gateways([(gateway_id, password, site)])
+
+    def add_gateways(self, accounts: list[tuple[str, str, str | None]]) -> None:
+        """`add_gateway` for many (gateway id, password, site) at once.
+
+        The plugin rewrites its whole file after every command, so a new account is made with
+        two commands (its role, then the client holding it); only accounts that exist already
+        take the longer way (role replaced, password set, role added, enabled).
+        """
+        fresh: list[_Command] = []
+        for gateway_id, password, site in accounts:
+            acls = gateway_acls(gateway_id, site)
+            if gateway_id == self.service_user:
+                raise BrokerAuthError(f"{gateway_id!r} is the service account, not a gateway")
+            if not password:
+                raise BrokerAuthError("a gateway needs a non-empty password")
+            role = gateway_role_name(gateway_id)
+            fresh += [
+                _Command(
+                    {"command": "createRole", "rolename": role, "acls": acls},
+                    tolerate="Role already exists",
+                ),
+                _Command(
+                    {"command": "createClient", "username": gateway_id, "password": password,
+                     "roles": [{"rolename": role}]},
+                    tolerate="Client already exists",
+                ),
+            ]  # fmt: skip
+        if not fresh:
+            return
+        answers = self._run(fresh)
+        existing = [
+            account
+            for account, (role_answer, client_answer) in zip(
+                accounts, zip(answers[::2], answers[1::2], strict=True), strict=True
+            )
+            if role_answer.get("error") or client_answer.get("error")
+        ]
+        if existing:
+            self._run([c for account in existing for c in self._rekey(*account)])
+
+    @staticmethod
+    def _rekey(gateway_id: str, password: str, site: str | None) -> list[_Command]:
+        role = gateway_role_name(gateway_id)
+        user = {"username": gateway_id}
+        return [
+            _Command({"command": "deleteRole", "rolename": role}, tolerate="Role not found"),
+            _Command(
+                {"command": "createRole", "rolename": role, "acls": gateway_acls(gateway_id, site)}
+            ),
+            _Command(
+                {"command": "createClient", **user, "password": password},
+                tolerate="Client already exists",
+            ),
+            _Command({"command": "setClientPassword", **user, "password": password}),
+            _Command({"command": "addClientRole", **user, "rolename": role}),
+            _Command({"command": "enableClient", **user}),
+        ]
+
+    def remove_gateway(self, gateway_id: str) -> None:
+        """Delete the account; a gateway connected with it is disconnected at once."""
         check_gateway_id(gateway_id)
         if gateway_id == self.service_user:
             raise BrokerAuthError(f"{gateway_id!r} is the service account, not a gateway")
-        if not password:
-            raise BrokerAuthError("a gateway needs a non-empty password")
-        if not self.passwd.exists():
-            self.passwd.touch(mode=0o600)
-        self._passwd("-b", str(self.passwd), gateway_id, password)
-        self._apply()
-
-    def remove_gateway(self, gateway_id: str) -> None:
-        if gateway_id not in self.gateways():
-            raise BrokerAuthError(f"no gateway account {gateway_id!r}")
-        self._passwd("-D", str(self.passwd), gateway_id)
-        self._apply()
-
-    def _passwd(self, *args: str) -> None:
-        owner = _owner(self.passwd)
-        result = subprocess.run(
-            [MOSQUITTO_PASSWD, *args], check=False, capture_output=True, text=True
+        answers = self._run(
+            [
+                _Command({"command": "deleteClient", "username": gateway_id}, "Client not found"),
+                _Command(
+                    {"command": "deleteRole", "rolename": gateway_role_name(gateway_id)},
+                    tolerate="Role not found",
+                ),
+            ]
         )
-        if result.returncode != 0:
-            raise BrokerAuthError(f"mosquitto_passwd failed: {result.stderr.strip()}")
-        _restore_owner(self.passwd, owner)
+        if answers[0].get("error"):
+            raise BrokerAuthError(f"no gateway account {gateway_id!r}")
 
-    def _apply(self) -> None:
-        blocks = [f"user {self.service_user}\ntopic readwrite #\n"]
-        blocks += [gateway_acl(gw) for gw in self.gateways()]
-        owner = _owner(self.acl)
-        tmp = self.acl.with_suffix(".tmp")
-        tmp.write_text("\n".join(blocks))
-        tmp.replace(self.acl)
-        _restore_owner(self.acl, owner)
-        self._reload()
+    def gateway_rights(self, gateway_id: str) -> list[dict[str, Any]]:
+        """The ACL entries the broker holds for a gateway (for `gateway show` and tests)."""
+        role = gateway_role_name(gateway_id)
+        (answer,) = self._run(
+            [_Command({"command": "getRole", "rolename": role}, tolerate="Role not found")]
+        )
+        acls: list[dict[str, Any]] = answer.get("data", {}).get("role", {}).get("acls", [])
+        return acls
 
+    # ---- the control topic -------------------------------------------------------------
+    def _run(self, commands: list[_Command]) -> list[dict[str, Any]]:
+        """Send the commands in one message and wait for every answer (matched by correlation
+        data: the response topic is shared by every admin client)."""
+        ids = [uuid.uuid4().hex for _ in commands]
+        bodies = [{**c.body, "correlationData": i} for c, i in zip(commands, ids, strict=True)]
+        answers: dict[str, dict[str, Any]] = {}
+        done = threading.Event()
+        failure: list[str] = []
 
-def _owner(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return st.st_uid, st.st_gid
+        def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if reason.is_failure:
+                failure.append(f"the broker refused the service account: {reason}")
+                done.set()
+                return
+            client.subscribe(RESPONSE_TOPIC, qos=1)
 
+        def on_subscribe(client: mqtt.Client, _u: Any, _m: Any, codes: Any, _p: Any) -> None:
+            if any(code.is_failure for code in codes):
+                failure.append(f"{self.service_user!r} may not use {CONTROL_TOPIC}")
+                done.set()
+                return
+            client.publish(CONTROL_TOPIC, json.dumps({"commands": bodies}), qos=1)
 
-def _restore_owner(path: Path, owner: tuple[int, int] | None) -> None:
-    """Keep the files readable by the broker's user (the stack runs it as `mosquitto` as root)."""
-    path.chmod(0o600)
-    if owner is not None and os.geteuid() == 0:
-        os.chown(path, *owner)
+        def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            try:
+                responses = json.loads(msg.payload).get("responses", [])
+            except (ValueError, AttributeError):
+                return
+            for r in responses:
+                if isinstance(r, dict) and r.get("correlationData") in ids:
+                    answers[r["correlationData"]] = r
+            if len(answers) == len(ids):
+                done.set()
+
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"vigil-auth-{uuid.uuid4().hex[:12]}",
+            protocol=mqtt.MQTTv5,
+        )
+        client.username_pw_set(self.service_user, self._password)
+        client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
+        client.on_message = on_message
+        try:
+            client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise BrokerAuthError(
+                f"cannot reach the broker at {self.host}:{self.port}: {exc}"
+            ) from exc
+        client.loop_start()
+        # The plugin answers a message once every command in it is done, and it rewrites its
+        # file after each one: give big batches (a bulk import's gateways) time in proportion.
+        allowance = self.timeout_s + len(commands) * SECONDS_PER_COMMAND
+        try:
+            answered = done.wait(allowance)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        if failure:
+            raise BrokerAuthError(failure[0])
+        if not answered:
+            raise BrokerAuthError(
+                f"the broker at {self.host}:{self.port} did not answer on {CONTROL_TOPIC} "
+                f"within {allowance:.0f}s (is the dynamic-security plugin loaded?)"
+            )
+        ordered = [answers[i] for i in ids]
+        for command, answer in zip(commands, ordered, strict=True):
+            error = answer.get("error")
+            if error and error != command.tolerate:
+                raise BrokerAuthError(f"{command.body['command']} refused by the broker: {error}")
+        return ordered

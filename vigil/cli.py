@@ -22,6 +22,7 @@ from vigil.db.migrate import bundled_migrations, migrate
 from vigil.db.timescale import Retention, configure, maintain, retention_for
 from vigil.errors import VigilError
 from vigil.ops_cli import app as ops_app
+from vigil.provisioning.cli import register as register_provisioning
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
 
@@ -36,6 +37,7 @@ app.add_typer(notifier_app, name="notifier")
 app.add_typer(console_app, name="console")
 app.add_typer(user_app, name="user")
 app.add_typer(gateway_app, name="gateway")
+register_provisioning(app, gateway_app)
 app.add_typer(sim_app, name="sim")
 app.add_typer(detect_app, name="detect")
 app.add_typer(ingest_app, name="ingest")

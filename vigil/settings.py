@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr = SecretStr("changeme-mqtt")
     secret_key: SecretStr = SecretStr("changeme-secret-key")
 
+    console_tile_url: str = Field(
+        default="",
+        description="map tile URL template ({z}/{x}/{y}); empty: a schematic from our geometry",
+    )
+    console_tile_attribution: str = ""
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    console_host: str = "127.0.0.1"
+    console_port: int = Field(default=8760, ge=1, le=65535)
     escalation_dir: Path | None = Field(
         default=None,
         description="folder of <district>.toml escalation policies; unset: the bundled one",
@@ -75,14 +83,6 @@ class Settings(BaseSettings):
         default="",
         description="public base URL of the alerting app, for delivery receipts and replies",
     )
-    console_tile_url: str = Field(
-        default="",
-        description="map tile URL template ({z}/{x}/{y}); empty: a schematic from our geometry",
-    )
-    console_tile_attribution: str = ""
-    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    console_host: str = "127.0.0.1"
-    console_port: int = Field(default=8760, ge=1, le=65535)
 
     raw_retention_days: int = Field(default=30, ge=1)
     rollup_retention_days: int = Field(default=730, ge=1)

@@ -24,15 +24,33 @@ from typing import Any
 
 import psycopg
 
+from vigil.broker_auth import with_service_account
 from vigil.errors import StackError
 from vigil.settings import Settings
 
 PG_BIN = Path(os.environ.get("VIGIL_PG_BIN", "/usr/lib/postgresql/15/bin"))
 MOSQUITTO = os.environ.get("VIGIL_MOSQUITTO", "/usr/sbin/mosquitto")
-MOSQUITTO_PASSWD = os.environ.get("VIGIL_MOSQUITTO_PASSWD", "/usr/bin/mosquitto_passwd")
+# Debian's path first, then the eclipse-mosquitto image's.
+DYNSEC_PLUGINS = (
+    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+)
 DB_NAME = "vigil"
 DB_USER = "vigil"
 START_TIMEOUT_S = 30.0
+
+
+def dynsec_plugin() -> str:
+    """Mosquitto's dynamic-security plugin (`VIGIL_MOSQUITTO_DYNSEC` names another)."""
+    override = os.environ.get("VIGIL_MOSQUITTO_DYNSEC")
+    for candidate in (override,) if override else DYNSEC_PLUGINS:
+        if Path(candidate).is_file():
+            return candidate
+    raise StackError(
+        "Mosquitto's dynamic-security plugin (mosquitto_dynamic_security.so) was not found; "
+        "install Mosquitto 2.x or set VIGIL_MOSQUITTO_DYNSEC to its path"
+    )
 
 
 def _is_root() -> bool:
@@ -132,12 +150,9 @@ class StackPaths:
         return self.mqtt_dir / "mosquitto.conf"
 
     @property
-    def mqtt_passwd(self) -> Path:
-        return self.mqtt_dir / "passwd"
-
-    @property
-    def mqtt_acl(self) -> Path:
-        return self.mqtt_dir / "acl"
+    def mqtt_dynsec(self) -> Path:
+        """The dynamic-security plugin's accounts and roles (it rewrites the file on changes)."""
+        return self.mqtt_dir / "dynamic-security.json"
 
     @property
     def mqtt_data(self) -> Path:
@@ -294,26 +309,36 @@ class LocalStack:
         )
 
     # ---- Mosquitto ---------------------------------------------------------------------
+    def _mqtt_write_accounts(self) -> None:
+        """(Re)set the service account in the plugin's file from the settings, keeping the
+        gateway accounts; only while the broker is stopped (it owns the file while it runs)."""
+        path = self.paths.mqtt_dynsec
+        try:
+            config: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            config = {}
+        except ValueError as exc:
+            raise StackError(f"{path} is not valid JSON: {exc}") from exc
+        config = with_service_account(
+            config, self.settings.mqtt_username, self.settings.mqtt_password.get_secret_value()
+        )
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(config, f, indent=1)
+        tmp.replace(path)
+
     def _mqtt_write_config(self) -> None:
         p = self.paths
         p.mqtt_data.mkdir(parents=True, exist_ok=True)
-        if not p.mqtt_passwd.exists():
-            p.mqtt_passwd.touch(mode=0o600)
-            password = self.settings.mqtt_password.get_secret_value()
-            subprocess.run(
-                [MOSQUITTO_PASSWD, "-b", str(p.mqtt_passwd), self.settings.mqtt_username, password],
-                check=True,
-                capture_output=True,
-            )
-        if not p.mqtt_acl.exists():
-            p.mqtt_acl.write_text(f"user {self.settings.mqtt_username}\ntopic readwrite #\n")
+        self._mqtt_write_accounts()
         user = _service_user("mosquitto")
         lines = [
             "per_listener_settings false",
             f"listener {self.settings.stack_mqtt_port} 127.0.0.1",
             "allow_anonymous false",
-            f"password_file {p.mqtt_passwd}",
-            f"acl_file {p.mqtt_acl}",
+            f"plugin {dynsec_plugin()}",
+            f"plugin_opt_config_file {p.mqtt_dynsec}",
             "persistence true",
             f"persistence_location {p.mqtt_data}/",
             "autosave_interval 10",
@@ -335,10 +360,6 @@ class LocalStack:
         if user:
             _grant_traverse(p.root)
             _chown_tree(p.mqtt_dir, user)
-            entry = pwd.getpwnam(user)
-            for f in (p.mqtt_passwd, p.mqtt_acl):
-                os.chown(f, entry.pw_uid, entry.pw_gid)
-                f.chmod(0o600)
 
     def _mqtt_pid(self) -> int | None:
         pid = self._read_state().get("mqtt", {}).get("pid")
@@ -386,12 +407,6 @@ class LocalStack:
             time.sleep(0.05)
         if _pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-
-    def reload_broker_auth(self) -> None:
-        """Make Mosquitto reread its password and ACL files (SIGHUP)."""
-        pid = self._mqtt_pid()
-        if pid is not None:
-            os.kill(pid, signal.SIGHUP)
 
     # ---- public ------------------------------------------------------------------------
     def up(self) -> dict[str, Any]:

@@ -14,15 +14,19 @@ from psycopg_pool import ConnectionPool
 from alerting.api.ratelimit import LoginLimiter
 from alerting.api.routes import (
     auth,
+    buildings,
+    commissioning,
     config,
     contacts,
     devices,
     gateways,
     grids,
     households,
+    imports,
     incidents,
     reports,
     residents,
+    sites,
     users,
 )
 from vigil.db.connect import Conn
@@ -47,6 +51,10 @@ def api_router() -> APIRouter:
         grids,
         users,
         reports,
+        sites,
+        buildings,
+        imports,
+        commissioning,
     ):
         api.include_router(module.router)
     return api

@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from alerting.api import accounts
 from alerting.api.accounts import Principal
 from alerting.api.roles import Perm, Role, allows
+from vigil.broker_auth import BrokerAuth
 from vigil.db.connect import Conn
 from vigil.settings import Settings
 
@@ -43,6 +44,14 @@ def get_settings(connection: HTTPConnection) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_broker_auth(settings: SettingsDep) -> BrokerAuth:
+    """Gateway accounts on the broker the settings point at (its control topic, over MQTT)."""
+    return BrokerAuth.for_settings(settings)
+
+
+BrokerDep = Annotated[BrokerAuth, Depends(get_broker_auth)]
 
 
 def client_addr(connection: HTTPConnection) -> str | None:

@@ -1,11 +1,10 @@
-"""Each gateway has its own broker account, fenced in by the ACL."""
+"""Each gateway has its own broker account, fenced in by its role (dynamic security)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -19,7 +18,7 @@ from tests.gateway.conftest import (
     report,
     wait_until,
 )
-from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acl
+from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acls
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -74,10 +73,14 @@ def test_a_gateway_may_publish_only_under_its_own_id(
         ]
         for topic in refused:
             assert raw.publish(topic) == "Not authorized", topic
-        # Mosquitto grants a wildcard subscription and checks each message on delivery, so
-        # what counts is which commands reach the gateway.
+        # A subscription wider than its own downlink is refused outright; its own one is
+        # granted, and a command for another gateway never reaches it.
         raw.client.subscribe("vigil/v1/+/+/down/#", qos=1)
         wait_until(lambda: len(raw.subacks) == 1, 5, "the SUBACK")
+        assert raw.subacks == ["Not authorized"]
+        raw.client.subscribe(f"vigil/v1/+/{mine.gateway_id}/down/#", qos=1)
+        wait_until(lambda: len(raw.subacks) == 2, 5, "the second SUBACK")
+        assert raw.subacks[1] == "Granted QoS 1"
         for gw in (other, mine):
             sub.client.publish(f"vigil/v1/s1/{gw.gateway_id}/down/silence", b"{}", qos=1)
         wait_until(lambda: bool(raw.received), 5, "the gateway's own command")
@@ -120,37 +123,50 @@ def test_revoking_an_account_locks_the_gateway_out(
     account: Callable[[], Account], stack: LocalStack, settings: Settings
 ) -> None:
     acc = account()
-    BrokerAuth.for_stack(stack).remove_gateway(acc.gateway_id)
-    wait_until(
-        lambda: not can_connect(settings.stack_mqtt_port, acc.gateway_id, acc.password),
-        10,
-        "the broker to forget the account",
-    )
-    assert gateway_acl(acc.gateway_id) not in stack.paths.mqtt_acl.read_text()
+    auth = BrokerAuth.for_stack(stack)
+    assert acc.gateway_id in auth.gateways()
+    auth.remove_gateway(acc.gateway_id)
+    assert not can_connect(settings.stack_mqtt_port, acc.gateway_id, acc.password)
+    assert acc.gateway_id not in auth.gateways()
+    assert auth.gateway_rights(acc.gateway_id) == []
+    with pytest.raises(BrokerAuthError, match="no gateway account"):
+        auth.remove_gateway(acc.gateway_id)
 
 
-def test_account_names_are_checked(tmp_path: Path) -> None:
-    auth = BrokerAuth(tmp_path / "passwd", tmp_path / "acl", "vigil")
+def test_account_names_are_checked_before_the_broker_is_asked() -> None:
+    auth = BrokerAuth("127.0.0.1", 1, "vigil", "pw")  # nothing listens on port 1
     with pytest.raises(BrokerAuthError, match="service account"):
         auth.add_gateway("vigil", "pw")
     with pytest.raises(ValueError, match="invalid gateway id"):
         auth.add_gateway("gw/1", "pw")
+    with pytest.raises(ValueError, match="invalid site"):
+        auth.add_gateway("gw-1", "pw", site="Site One")
     with pytest.raises(BrokerAuthError, match="non-empty password"):
         auth.add_gateway("gw-1", "")
-    with pytest.raises(BrokerAuthError, match="no gateway account"):
+    with pytest.raises(BrokerAuthError, match="cannot reach the broker"):
         auth.remove_gateway("gw-1")
 
 
-def test_the_acl_fences_each_gateway_in(tmp_path: Path) -> None:
-    auth = BrokerAuth(tmp_path / "passwd", tmp_path / "acl", "vigil")
-    auth.add_gateway("gw-b", "pw")
-    auth.add_gateway("gw-a", "pw")
-    assert auth.gateways() == ["gw-a", "gw-b"]
-    assert (tmp_path / "acl").read_text() == (
-        "user vigil\ntopic readwrite #\n\n"
-        "user gw-a\ntopic write vigil/v1/+/gw-a/up/#\ntopic write vigil/v1/+/gw-a/status\n"
-        "topic read vigil/v1/+/gw-a/down/#\n\n"
-        "user gw-b\ntopic write vigil/v1/+/gw-b/up/#\ntopic write vigil/v1/+/gw-b/status\n"
-        "topic read vigil/v1/+/gw-b/down/#\n"
+def test_the_role_fences_each_gateway_in() -> None:
+    assert [(a["acltype"], a["topic"]) for a in gateway_acls("gw-a")] == [
+        ("publishClientSend", "vigil/v1/+/gw-a/up/#"),
+        ("publishClientSend", "vigil/v1/+/gw-a/status"),
+        ("subscribePattern", "vigil/v1/+/gw-a/down/#"),
+        ("publishClientReceive", "vigil/v1/+/gw-a/down/#"),
+    ]
+    assert {a["topic"] for a in gateway_acls("gw-a", site="s1")} == {
+        "vigil/v1/s1/gw-a/up/#",
+        "vigil/v1/s1/gw-a/status",
+        "vigil/v1/s1/gw-a/down/#",
+    }
+    assert all(a["allow"] for a in gateway_acls("gw-a"))
+
+
+def test_the_broker_holds_the_role_it_was_given(
+    account: Callable[[], Account], stack: LocalStack
+) -> None:
+    acc = account()
+    rights = BrokerAuth.for_stack(stack).gateway_rights(acc.gateway_id)
+    assert sorted((a["acltype"], a["topic"]) for a in rights) == sorted(
+        (a["acltype"], a["topic"]) for a in gateway_acls(acc.gateway_id)
     )
-    assert oct((tmp_path / "passwd").stat().st_mode & 0o777) == "0o600"

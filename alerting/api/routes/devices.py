@@ -27,7 +27,8 @@ from alerting.api.models.devices import (
     GridHealth,
     HealthSummary,
 )
-from alerting.api.sqlutil import contains_pattern, update_row
+from alerting.api.models.provisioning import DeviceHistoryEntry, DeviceReplace
+from alerting.api.sqlutil import contains_pattern, fetch_all, update_row
 from vigil.device_types import device_types
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -275,3 +276,72 @@ def retire_device(device_id: Key, conn: SessionDep, user: DeviceWriter, audit: A
     get_device(device_id, conn, user)
     update_row(conn, table="devices", key="id", key_value=device_id, fields={"retired_at": now()})
     audit("device.retire", f"device:{device_id}")
+
+
+@router.post("/{device_id}/replace", status_code=status.HTTP_201_CREATED)
+def replace_device(
+    device_id: Key, body: DeviceReplace, conn: SessionDep, user: DeviceWriter, audit: AuditDep
+) -> DevicePublic:
+    """Swap a device for a new one in the same place: the new one takes the gateway, household
+    and room; the old one is retired with `replaced_by` pointing at it, its readings, events and
+    alerts kept under its own id (GET /devices/{id}/history walks the chain)."""
+    old = get_device(device_id, conn, user)
+    device_type = body.device_type or old.device_type
+    if device_type not in device_types():
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown device_type; known: {', '.join(sorted(device_types()))}",
+        )
+    if conn.execute("select 1 from devices where id = %s", (body.new_id,)).fetchone():
+        raise HTTPException(status.HTTP_409_CONFLICT, f"device {body.new_id} is registered already")
+    conn.execute(
+        "insert into devices (id, device_type, gateway_id, household_id, room) "
+        "values (%s, %s, %s, %s, %s)",
+        (body.new_id, device_type, old.gateway_id, old.household_id, old.room),
+    )
+    update_row(
+        conn,
+        table="devices",
+        key="id",
+        key_value=device_id,
+        fields={"retired_at": now(), "replaced_by": body.new_id},
+    )
+    audit(
+        "device.replace",
+        f"device:{device_id}",
+        {"new": body.new_id, "household": old.household_id, "gateway": old.gateway_id},
+    )
+    return get_device(body.new_id, conn, user)
+
+
+_CHAIN = """
+with recursive back(id) as (
+    select %(id)s::text
+    union
+    select d.id from devices d join back on d.replaced_by = back.id
+), fwd(id) as (
+    select %(id)s::text
+    union
+    select d.replaced_by from devices d join fwd on d.id = fwd.id where d.replaced_by is not null
+)
+select d.id, d.device_type, d.installed_at, d.retired_at, d.replaced_by
+from devices d
+left join households h on h.id = d.household_id
+left join buildings b on b.id = h.building_id
+where d.id in (select id from back union select id from fwd)
+  and (%(scope)s::text is null or b.grid_id = %(scope)s)
+order by d.installed_at, d.id
+"""
+
+
+@router.get("/{device_id}/history")
+def device_history(
+    device_id: Key, conn: SessionDep, user: RegistryReader
+) -> list[DeviceHistoryEntry]:
+    """The device and every device it replaced or was replaced by, oldest first."""
+    chain = fetch_all(
+        conn, DeviceHistoryEntry, _CHAIN, {"id": device_id, "scope": grid_scope(user)}
+    )
+    if not any(d.id == device_id for d in chain):
+        raise not_found("device")
+    return chain

@@ -17,6 +17,7 @@ from alerting.api.deps import (
     SessionDep,
     grid_scope,
     not_found,
+    now,
 )
 from alerting.api.models.common import Key
 from alerting.api.models.grids import (
@@ -187,3 +188,22 @@ def create_building(
     )
     audit("building.create", f"building:{body.id}", {"grid": grid_id})
     return BuildingPublic(grid_id=grid_id, **body.model_dump())
+
+
+@router.delete("/{grid_id}", status_code=status.HTTP_204_NO_CONTENT)
+def retire_grid(grid_id: Key, conn: SessionDep, user: GridWriter, audit: AuditDep) -> None:
+    """Retire (keep the history, stop listing); refused while buildings or members remain."""
+    get_grid(grid_id, conn, user)
+    row = conn.execute(
+        "select (select count(*) from buildings where grid_id = %(g)s and retired_at is null), "
+        "(select count(*) from users where grid_id = %(g)s and disabled_at is null)",
+        {"g": grid_id},
+    ).fetchone()
+    buildings, members = row if row is not None else (0, 0)
+    if buildings or members:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{buildings} buildings and {members} grid members remain: move or retire them first",
+        )
+    update_row(conn, table="grids", key="id", key_value=grid_id, fields={"retired_at": now()})
+    audit("grid.retire", f"grid:{grid_id}")
