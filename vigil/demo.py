@@ -24,8 +24,9 @@ from vigil.db.timescale import Retention, configure
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
-# What the simulator plays into the district's homes, one every two minutes on average (the
-# first a minute after start): real alarms, nuisances the detectors must not raise, and faults.
+# What the simulator plays into the district's homes, one every two minutes on average: real
+# alarms, nuisances the detectors must not raise, and faults. Each scenario opens with several
+# minutes of ordinary readings, so the first alarms reach the console some ten minutes in.
 DEMO_SCENARIOS = (
     "panic_press", "flaming_fire", "smouldering_fire", "cooking_smoke", "pot_on_stove",
     "false_press_cancel", "tamper", "battery_drain",
@@ -35,7 +36,7 @@ SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ingest", ("ingest", "run")),
     ("alerting", ("alerting", "run")),
     ("notifier", ("notifier", "run")),
-    ("simulator", ("sim", "run", "--gateways", "2", "--devices-per-gateway", "20",
+    ("simulator", ("sim", "run", "--gateways", "2", "--devices-per-gateway", "50",
                    "--scenarios-per-hour", "30",
                    *(arg for name in DEMO_SCENARIOS for arg in ("--scenario", name)))),
 )  # fmt: skip
