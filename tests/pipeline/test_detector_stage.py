@@ -1,0 +1,207 @@
+"""The detector stage in a real `vigil ingest run`: a panic press published to the broker becomes
+an alert, the real alerting service opens an incident, the notifier texts the family; fire
+readings raise a fire alert."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from firmware_sim.district import District, build_district, seed
+from tests.fix_stack import scratch_var
+from vigil.codec import Event, EventBatch, TelemetryBatch, encode
+from vigil.db.migrate import migrate
+from vigil.db.timescale import configure, retention_for
+from vigil.settings import Settings
+from vigil.topics import Topic
+
+pytestmark = pytest.mark.stack
+
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return bool(json.load(r)["status"] == "ok")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def district_dsn(fresh_db: str, settings: Settings) -> tuple[str, District]:
+    district = build_district(7, 1, 20)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        migrate(conn)
+        configure(conn, retention_for(settings))
+        seed(conn, district)
+    return fresh_db, district
+
+
+@pytest.fixture
+def services(
+    district_dsn: tuple[str, District], settings: Settings
+) -> Iterator[tuple[str, District, int]]:
+    """ingest (with detectors), alerting and the notifier as subprocesses; yields the ingest
+    worker's metrics port."""
+    dsn, district = district_dsn
+    port = free_port()
+    with scratch_var() as var:
+        env = {
+            **os.environ,
+            "VIGIL_DATABASE_URL": dsn,
+            "VIGIL_VAR_DIR": str(var),
+            "VIGIL_MQTT_PORT": str(settings.stack_mqtt_port),
+            "VIGIL_SMS_PROVIDER": "demo",
+            "VIGIL_METRICS_PORT": "0",
+        }
+        commands = [
+            ["ingest", "run", "--client-prefix", f"t-{uuid.uuid4().hex[:8]}",
+             "--metrics-port", str(port)],
+            ["alerting", "run"],
+            ["notifier", "run"],
+        ]  # fmt: skip
+        procs = []
+        for i, cmd in enumerate(commands):
+            log = (var / f"proc{i}.log").open("w")
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "vigil.cli", *cmd], env=env, stdout=log, stderr=log
+                )
+            )
+        try:
+            wait_for(lambda: healthy(port), 60, "ingest to be healthy")
+            yield dsn, district, port
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            assert (var / "detectors" / "engine-0of1.npz").exists(), "state saved at stop"
+
+
+def publish(settings: Settings, topic: Topic, payload: bytes) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+    client.username_pw_set(settings.mqtt_username, settings.mqtt_password.get_secret_value())
+    client.connect("127.0.0.1", settings.stack_mqtt_port)
+    client.loop_start()
+    client.publish(str(topic), payload, qos=1).wait_for_publish(10)
+    client.loop_stop()
+    client.disconnect()
+
+
+def _one(dsn: str, sql: str, *params: Any) -> tuple[Any, ...] | None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchone()
+
+
+def test_a_panic_press_becomes_an_incident_and_a_family_sms(
+    services: tuple[str, District, int], settings: Settings
+) -> None:
+    dsn, district, _ = services
+    panic = next(d for d in district.devices if d.type == "panic")
+    gateway = next(g for g in district.gateways if g.id == panic.gateway_id)
+    pressed = time.time() - 0.5  # the press reached the gateway 0.1 s later, sent at once
+    batch = EventBatch(
+        gw=gateway.id,
+        gseq=1,
+        sent=pressed + 0.1,
+        events=[Event(dev=panic.id, seq=1, ts=pressed, rx=pressed + 0.1, kind="button")],
+    )
+    publish(settings, Topic.event(gateway.site_id, gateway.id), encode(batch))
+
+    alert = wait_for(
+        lambda: _one(
+            dsn,
+            "select kind, household_id, evidence, extract(epoch from ts), incident_id "
+            "from alerts where device_id = %s and incident_id is not null",
+            panic.id,
+        ),
+        30,
+        "the panic alert and its incident",
+    )
+    kind, household, evidence, ts, incident_id = alert
+    assert (kind, household) == ("panic", panic.household_id)
+    assert abs(float(ts) - pressed) < 0.01
+    assert abs(evidence["gateway_ts"] - (pressed + 0.1)) < 1e-6
+    hops = wait_for(
+        lambda: _one(dsn, "select hops from incidents where id = %s", incident_id), 10, "hops"
+    )[0]
+    assert hops["device"] <= hops["gateway"] <= hops["ingest"] <= hops["detector"]
+    sms = wait_for(
+        lambda: _one(
+            dsn,
+            "select count(*) from sms_demo_messages where recipient in "
+            "(select c.phone from contacts c join residents r on r.id = c.resident_id "
+            "where r.household_id = %s) having count(*) > 0",
+            panic.household_id,
+        ),
+        30,
+        "the family SMS at the demo provider",
+    )
+    assert sms[0] >= 1
+
+
+def test_fire_readings_raise_a_fire_alert(
+    services: tuple[str, District, int], settings: Settings
+) -> None:
+    dsn, district, _ = services
+    multi = next(d for d in district.devices if d.type == "multi" and d.household_id)
+    gateway = next(g for g in district.gateways if g.id == multi.gateway_id)
+    now = time.time()
+    normal = [(now - 600 + 30 * i, 0.2, 21.0) for i in range(15)]
+    ramp = [(now - 100 + 10 * i, 2.0 + 3 * i, 23.0 + 3 * i) for i in range(8)]
+    rows = normal + ramp
+    batch = TelemetryBatch(
+        gw=gateway.id,
+        gseq=2,
+        sent=now,
+        dev=[multi.id] * (2 * len(rows)),
+        seq=list(range(1, 2 * len(rows) + 1)),
+        ts=[t for t, _, _ in rows for _ in range(2)],
+        rx=[t + 0.01 for t, _, _ in rows for _ in range(2)],
+        metric=["smoke_obscuration", "temperature"] * len(rows),
+        value=[v for _, smoke, temp in rows for v in (smoke, temp)],
+    )
+    publish(settings, Topic.telemetry(gateway.site_id, gateway.id), encode(batch))
+    found = wait_for(
+        lambda: _one(
+            dsn, "select kind from alerts where device_id = %s and kind = 'fire'", multi.id
+        ),
+        30,
+        "the fire alert",
+    )
+    assert found == ("fire",)
