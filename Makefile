@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test demo bench bench-gateway bench-sim bench-detect bench-ingest bench-ingest-dedup bench-alerting clean-var
+.PHONY: setup lint test demo bench bench-gateway bench-sim bench-detect bench-ingest bench-ingest-dedup bench-alerting bench-latency clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -41,6 +41,9 @@ bench-ingest-dedup: setup
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup
 	@$(PY) -m alerting.bench $(BENCH_ARGS)
+
+bench-latency: setup
+	@$(PY) -m alerting.bench_latency $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down
