@@ -263,6 +263,7 @@ class DetectorStage:
 
     # ---- engine thread -----------------------------------------------------------------
     def _run(self) -> None:
+        self._load_devices()  # silences start now, even for devices that never report
         next_tick = time.monotonic()
         while True:
             stopping = self._stop.is_set()
@@ -304,16 +305,20 @@ class DetectorStage:
 
     def _follow_registry(self, snapshot: RegistrySnapshot) -> None:
         """Commissioning reaches the engine: add the devices it does not watch yet."""
+        if self._load_devices():
+            self._version = snapshot.version
+            self._slots = slot_map(self.engine, snapshot.device_ids)
+
+    def _load_devices(self) -> bool:
         devices = self._with_db(load_devices)
         if devices is None:
-            return
+            return False
         known = self.engine.registry.slot_of
         new = [d for d in devices if d.device_id not in known]
         if new:
             self.engine.add_devices(new)
             log.info("detectors watch %d devices (%d new)", len(self.engine.registry), len(new))
-        self._version = snapshot.version
-        self._slots = slot_map(self.engine, snapshot.device_ids)
+        return True
 
     def _decided(
         self,

@@ -1,6 +1,7 @@
-"""The detector stage in a real `vigil ingest run`: a panic press published to the broker becomes
-an alert, the real alerting service opens an incident, the notifier texts the family; fire
-readings raise a fire alert."""
+"""The detector stage in a real `vigil ingest run`: a panic press published by a gateway's own
+broker account becomes an alert, the real alerting service opens an incident, the notifier
+texts the family; fire readings raise a fire alert; a gateway's offline status raises a
+gateway alert; the engine's state is saved at the stop."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
@@ -20,12 +23,20 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from detectors.engine import DetectorEngine
+from detectors.stage import DetectorStage
 from firmware_sim.district import District, build_district, seed
+from ingest.columns import EMPTY
+from ingest.registry import Registry
+from ingest.sink import ReadingBatch
+from ingest.validate import EventRow
 from tests.fix_stack import scratch_var
-from vigil.codec import Event, EventBatch, TelemetryBatch, encode
+from vigil.broker_auth import BrokerAuth
+from vigil.codec import Event, EventBatch, GatewayStatus, TelemetryBatch, encode
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
 from vigil.settings import Settings
+from vigil.stack import LocalStack
 from vigil.topics import Topic
 
 pytestmark = pytest.mark.stack
@@ -58,6 +69,17 @@ def healthy(port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class PressGateway:
+    """A gateway of its own (id, password, site) behind which the panic button is moved."""
+
+    id: str
+    password: str
+    site: str
+    panic: str
+    household: str
+
+
 @pytest.fixture
 def district_dsn(fresh_db: str, settings: Settings) -> tuple[str, District]:
     district = build_district(7, 1, 20)
@@ -69,8 +91,34 @@ def district_dsn(fresh_db: str, settings: Settings) -> tuple[str, District]:
 
 
 @pytest.fixture
+def press_gateway(
+    district_dsn: tuple[str, District], stack: LocalStack, settings: Settings
+) -> Iterator[PressGateway]:
+    """A broker account and a registry row for a fresh gateway id, removed afterwards."""
+    dsn, district = district_dsn
+    panic = next(d for d in district.devices if d.type == "panic")
+    assert panic.household_id is not None
+    site = next(g.site_id for g in district.gateways if g.id == panic.gateway_id)
+    gw = PressGateway(
+        f"gw-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex, site, panic.id, panic.household_id
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "insert into gateways (id, site_id, mqtt_username) values (%s, %s, %s)",
+            (gw.id, site, gw.id),
+        )
+        conn.execute("update devices set gateway_id = %s where id = %s", (gw.id, panic.id))
+    auth = BrokerAuth.for_stack(stack)
+    auth.add_gateway(gw.id, gw.password)
+    try:
+        yield gw
+    finally:
+        auth.remove_gateway(gw.id)
+
+
+@pytest.fixture
 def services(
-    district_dsn: tuple[str, District], settings: Settings
+    district_dsn: tuple[str, District], press_gateway: PressGateway, settings: Settings
 ) -> Iterator[tuple[str, District, int]]:
     """ingest (with detectors), alerting and the notifier as subprocesses; yields the ingest
     worker's metrics port."""
@@ -110,12 +158,23 @@ def services(
                     p.wait(30)
                 except subprocess.TimeoutExpired:
                     p.kill()
-            assert (var / "detectors" / "engine-0of1.npz").exists(), "state saved at stop"
+            saved = DetectorEngine.load(var / "detectors" / "engine-0of1.npz")
+            watched = {d.id for d in district.devices if d.household_id is not None}
+            assert set(saved.registry.slot_of) == watched, "state saved at the stop"
 
 
-def publish(settings: Settings, topic: Topic, payload: bytes) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
-    client.username_pw_set(settings.mqtt_username, settings.mqtt_password.get_secret_value())
+def publish(
+    settings: Settings, topic: Topic, payload: bytes, account: tuple[str, str] | None = None
+) -> None:
+    """Publish as a gateway's account, or as the service account."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
+    user, password = account or (
+        settings.mqtt_username,
+        settings.mqtt_password.get_secret_value(),
+    )
+    client.username_pw_set(user, password)
     client.connect("127.0.0.1", settings.stack_mqtt_port)
     client.loop_start()
     client.publish(str(topic), payload, qos=1).wait_for_publish(10)
@@ -129,32 +188,31 @@ def _one(dsn: str, sql: str, *params: Any) -> tuple[Any, ...] | None:
 
 
 def test_a_panic_press_becomes_an_incident_and_a_family_sms(
-    services: tuple[str, District, int], settings: Settings
+    services: tuple[str, District, int], press_gateway: PressGateway, settings: Settings
 ) -> None:
-    dsn, district, _ = services
-    panic = next(d for d in district.devices if d.type == "panic")
-    gateway = next(g for g in district.gateways if g.id == panic.gateway_id)
+    dsn, _, _ = services
+    gw = press_gateway
     pressed = time.time() - 0.5  # the press reached the gateway 0.1 s later, sent at once
     batch = EventBatch(
-        gw=gateway.id,
+        gw=gw.id,
         gseq=1,
         sent=pressed + 0.1,
-        events=[Event(dev=panic.id, seq=1, ts=pressed, rx=pressed + 0.1, kind="button")],
+        events=[Event(dev=gw.panic, seq=1, ts=pressed, rx=pressed + 0.1, kind="button")],
     )
-    publish(settings, Topic.event(gateway.site_id, gateway.id), encode(batch))
+    publish(settings, Topic.event(gw.site, gw.id), encode(batch), (gw.id, gw.password))
 
     alert = wait_for(
         lambda: _one(
             dsn,
             "select kind, household_id, evidence, extract(epoch from ts), incident_id "
             "from alerts where device_id = %s and incident_id is not null",
-            panic.id,
+            gw.panic,
         ),
         30,
         "the panic alert and its incident",
     )
     kind, household, evidence, ts, incident_id = alert
-    assert (kind, household) == ("panic", panic.household_id)
+    assert (kind, household) == ("panic", gw.household)
     assert abs(float(ts) - pressed) < 0.01
     assert abs(evidence["gateway_ts"] - (pressed + 0.1)) < 1e-6
     hops = wait_for(
@@ -167,7 +225,7 @@ def test_a_panic_press_becomes_an_incident_and_a_family_sms(
             "select count(*) from sms_demo_messages where recipient in "
             "(select c.phone from contacts c join residents r on r.id = c.resident_id "
             "where r.household_id = %s) having count(*) > 0",
-            panic.household_id,
+            gw.household,
         ),
         30,
         "the family SMS at the demo provider",
@@ -205,3 +263,62 @@ def test_fire_readings_raise_a_fire_alert(
         "the fire alert",
     )
     assert found == ("fire",)
+
+
+def test_a_gateway_reporting_offline_raises_a_gateway_alert(
+    services: tuple[str, District, int], settings: Settings
+) -> None:
+    dsn, district, _ = services
+    gateway = district.gateways[0]
+    status = GatewayStatus(gw=gateway.id, state="offline", ts=time.time())
+    publish(settings, Topic.status(gateway.site_id, gateway.id), encode(status))
+    found = wait_for(
+        lambda: _one(dsn, "select kind from alerts where device_id = %s", gateway.id),
+        30,
+        "the gateway alert",
+    )
+    assert found == ("gateway_offline",)
+
+
+def test_a_full_queue_holds_ingest_back_and_loses_nothing(
+    district_dsn: tuple[str, District],
+) -> None:
+    dsn, district = district_dsn
+    registry = Registry()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        snapshot = registry.load(conn)
+    panics = [d for d in district.devices if d.type == "panic"][:3]
+    now = time.time()
+    batches = [
+        ReadingBatch(
+            d.gateway_id,
+            n,
+            now,
+            False,
+            snapshot,
+            EMPTY,
+            (
+                EventRow(
+                    snapshot.device_slot[d.id], d.id, 1, now - 1, now - 0.5, "button", 1.0, b"{}"
+                ),
+            ),
+        )
+        for n, d in enumerate(panics)
+    ]
+    stage = DetectorStage(dsn, queue_max=1)
+
+    def submit_all() -> None:
+        for b in batches:
+            stage.submit(b)
+
+    submitter = threading.Thread(target=submit_all)
+    submitter.start()
+    submitter.join(0.5)
+    assert submitter.is_alive(), "submit waits while the queue is full"
+    stage.start()
+    submitter.join(30)
+    assert not submitter.is_alive()
+    stage.stop()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("select device_id from alerts where kind = 'panic'").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(d.id for d in panics)
