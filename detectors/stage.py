@@ -209,6 +209,7 @@ class DetectorStage:
         self._version = -2
         self._slots = np.zeros(0, dtype=np.int32)
         self._pending: list[Decided] = []
+        self._retry_at = 0.0
         self._conn: psycopg.Connection[Any] | None = None
         self._mqtt: mqtt.Client | None = None
 
@@ -276,10 +277,10 @@ class DetectorStage:
             if time.monotonic() >= next_tick:
                 self._decided(self.engine.tick(time.time()))
                 next_tick = time.monotonic() + self.tick_s
-            if self._pending and (self._queue.empty() or len(self._pending) >= 100):
+            if self._pending:  # alerts are rare: each is written at once
                 self._flush()
             if stopping and self._queue.empty():
-                self._flush()
+                self._flush(final=True)
                 return
 
     def _handle(self, item: ReadingBatch | GatewayStatusChange) -> None:
@@ -336,16 +337,46 @@ class DetectorStage:
                     gateway_rx = float(rx[match[-1]])
             self._pending.append(Decided(alert, now, gateway_rx))
 
-    def _flush(self) -> None:
+    def _flush(self, *, final: bool = False) -> None:
         """Write pending alerts; on a database failure keep them for the next try."""
         if not self._pending:
             return
-        ids = self._with_db(lambda conn: write_alerts(conn, self._pending))
+        if final:
+            self._retry_at = 0.0
+        ids = self._with_db(self._write_pending)
         if ids is not None:
             self.alerts_written += len(ids)
             self._pending = []
+        elif final:
+            log.error(
+                "stopping with %d alerts unwritten: %s",
+                len(self._pending),
+                "; ".join(f"{d.alert.kind} {d.alert.device_id}" for d in self._pending),
+            )
+
+    def _write_pending(self, conn: psycopg.Connection[Any]) -> list[int]:
+        """All pending alerts in one transaction; if the database refuses one (not a lost
+        connection), each on its own, so one bad row costs only itself."""
+        try:
+            return write_alerts(conn, self._pending)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            ids = []
+            for decided in self._pending:
+                try:
+                    ids += write_alerts(conn, [decided])
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as exc:
+                    log.error("the database refused alert %s: %s", decided.alert.to_json(), exc)
+            return ids
 
     def _with_db(self, work: Any) -> Any:
+        """`work(conn)`, or None while the database is unavailable (retried after RETRY_S,
+        without holding up the engine)."""
+        if time.monotonic() < self._retry_at:
+            return None
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
@@ -355,7 +386,7 @@ class DetectorStage:
             if self._conn is not None:
                 self._conn.close()
             self._conn = None
-            self._stop.wait(RETRY_S)
+            self._retry_at = time.monotonic() + RETRY_S
             return None
 
     # ---- gateway status ----------------------------------------------------------------

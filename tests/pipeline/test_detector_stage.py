@@ -23,8 +23,9 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from detectors.alert import Alert
 from detectors.engine import DetectorEngine
-from detectors.stage import DetectorStage
+from detectors.stage import Decided, DetectorStage
 from firmware_sim.district import District, build_district, seed
 from ingest.columns import EMPTY
 from ingest.registry import Registry
@@ -322,3 +323,24 @@ def test_a_full_queue_holds_ingest_back_and_loses_nothing(
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute("select device_id from alerts where kind = 'panic'").fetchall()
     assert sorted(r[0] for r in rows) == sorted(d.id for d in panics)
+
+
+def test_an_alert_the_database_refuses_costs_only_itself(
+    district_dsn: tuple[str, District],
+) -> None:
+    dsn, _ = district_dsn
+    now = time.time()
+
+    def alert(device: str, severity: int) -> Decided:
+        return Decided(
+            Alert(now, device, None, "tamper", "supervisory", severity, 1.0, "r", "tamper"),
+            now,
+        )
+
+    stage = DetectorStage(dsn)
+    stage._pending = [alert("bad", 9), alert("good", 3)]  # severity is 1..5 in the schema
+    stage._flush(final=True)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("select device_id from alerts").fetchall()
+    assert rows == [("good",)]
+    assert stage._pending == []
