@@ -8,7 +8,8 @@ batches, QoS 1) at `--load` readings per second; meanwhile panic presses are pub
 batches of the gateways kept free of load, one household at a time, each stamped with the
 device time of the press. A WebSocket client on /api/live notes when each household's incident
 arrives. The load figure reported is what ingest stored per second, not what was offered.
-The last line printed is one JSON object.
+The last line printed is one JSON object, with the same run's INSERT + NOTIFY round trip as
+the baseline.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from pathlib import Path
 import psycopg
 from websockets.sync.client import connect
 
-from alerting.bench import LiveClient, _free_port, _process, _wait_for_port, percentile
+from alerting.bench import (
+    LiveClient,
+    _free_port,
+    _process,
+    _wait_for_port,
+    notify_baseline,
+    percentile,
+)
 from firmware_sim.district import District, build_district, seed
 from ingest.loadgen import GatewayStream, Publisher
 from vigil.codec import Encoding, Event, EventBatch, encode
@@ -216,6 +224,10 @@ def main(argv: list[str] | None = None) -> None:
                 gateways=args.gateways,
                 workdir=Path(workdir),
             )
+        # The floor in the same run: one INSERT + NOTIFY seen by a LISTEN client.
+        baseline = percentile(notify_baseline(dsn, count=args.presses, rate=2.0), 50)
+        result["baseline_notify_p50_ms"] = round(baseline, 2)
+        result["p50_ratio_to_notify"] = round(float(result["p50_ms"]) / max(baseline, 1e-3), 1)
     finally:
         with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
