@@ -85,6 +85,7 @@ class Policy:
     fire_causes: frozenset[str]
     confirmed_fire_severity: int
     sms_min_severity: int = 3
+    confirmed_fire_start_tier: int = 0
     source: str = "<memory>"
 
     def is_confirmed_fire(self, cause: str, severity: int) -> bool:
@@ -93,8 +94,12 @@ class Policy:
     def applies(self, tier: Tier, cause: str, severity: int) -> bool:
         return not tier.only_confirmed_fire or self.is_confirmed_fire(cause, severity)
 
-    def start_tier(self, severity: int) -> int:
-        return self.deadlines[severity].start_tier
+    def start_tier(self, cause: str, severity: int) -> int:
+        """Where a new incident starts: its severity's tier, or higher for a confirmed fire."""
+        start = self.deadlines[severity].start_tier
+        if self.is_confirmed_fire(cause, severity):
+            start = max(start, self.confirmed_fire_start_tier)
+        return start
 
 
 @dataclass(frozen=True)
@@ -174,13 +179,28 @@ def parse_policy(raw: dict[str, Any], *, source: str = "<memory>") -> Policy:
     if not isinstance(confirmed, int) or not 1 <= confirmed <= 5:
         raise fail("fire.confirmed_severity", "must be an integer 1..5")
     deadlines = _parse_deadlines(raw.get("severity"), names, tiers, fail)
+    fire_start = fire.get("confirmed_start_tier", names[0])
+    if fire_start not in names:
+        raise fail("fire.confirmed_start_tier", f"unknown tier {fire_start!r}; tiers: {names}")
+    unknown_fire = set(fire) - {"causes", "confirmed_severity", "confirmed_start_tier"}
+    if unknown_fire:
+        raise fail("fire", f"unknown keys {sorted(unknown_fire)}")
     sms_min = raw.get("sms_min_severity", 3)
     if not isinstance(sms_min, int) or not 1 <= sms_min <= 5:
         raise fail("sms_min_severity", "must be an integer 1..5")
     unknown = set(raw) - {"district", "fire", "severity", "tier", "sms_min_severity"}
     if unknown:
         raise fail("top level", f"unknown keys {sorted(unknown)}")
-    return Policy(district, tiers, deadlines, frozenset(causes), confirmed, sms_min, source)
+    return Policy(
+        district,
+        tiers,
+        deadlines,
+        frozenset(causes),
+        confirmed,
+        sms_min,
+        names.index(fire_start),
+        source,
+    )
 
 
 def _parse_tiers(raw: Any, fail: Any) -> tuple[Tier, ...]:

@@ -78,7 +78,11 @@ class Notifier:
     def _with_events_conn(self, fn: Callable[..., object], provider: str, item: object) -> object:
         if self._events_conn is None or self._events_conn.closed:
             self._events_conn = psycopg.connect(self._dsn, autocommit=True)
-        return fn(self._events_conn, provider, item, now=self._clock())
+        try:
+            return fn(self._events_conn, provider, item, now=self._clock())
+        except psycopg.OperationalError:
+            self._events_conn = None  # the next event reconnects; the provider retries this one
+            raise
 
     # ------------------------------------------------------------------ the loop
     async def run(self, stop: asyncio.Event) -> None:

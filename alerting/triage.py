@@ -201,7 +201,7 @@ def _open(
     district = household.district if household else None
     policy = book.for_district(district)
     severity = int(alert["severity"])
-    tier = policy.start_tier(severity)
+    tier = policy.start_tier(cause, severity)
     fresh = open_incident(cause=cause, severity=severity, tier=tier, now=now)
     with conn.cursor(row_factory=dict_row) as cur:
         created = cur.execute(
@@ -269,7 +269,7 @@ def _join(
         alert_source=_source(alert),
     )
     before = row.lifecycle()
-    start = policy.start_tier(joined.severity)
+    start = policy.start_tier(row.cause, joined.severity)
     after = replace(before, severity=joined.severity, updated_at=now)
     raised_to = start if start > before.tier else None
     if raised_to is not None:

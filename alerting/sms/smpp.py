@@ -182,9 +182,17 @@ class SmppProvider:
             await writer.drain()
             self._drop("SMSC unbound")
         elif frame.command == pdu.Command.DELIVER_SM and isinstance(frame.body, pdu.ShortMessage):
-            writer.write(pdu.encode(pdu.response_to(frame, body=pdu.MessageIdResp(""))))
+            # Recorded first, answered after: a receipt or reply we could not record is refused
+            # with a temporary error, and the SMSC delivers it again later.
+            status = pdu.Status.ROK
+            try:
+                await self._deliver(frame.body)
+            except Exception:
+                log.exception("could not record a deliver_sm; asking the SMSC to retry")
+                status = pdu.Status.RX_T_APPN
+            resp = pdu.response_to(frame, status, pdu.MessageIdResp(""))
+            writer.write(pdu.encode(resp))
             await writer.drain()
-            await self._deliver(frame.body)
         else:
             writer.write(
                 pdu.encode(pdu.Pdu(pdu.Command.GENERIC_NACK, frame.sequence, pdu.Status.RINVCMDID))

@@ -36,6 +36,7 @@ class FakeSmsc:
     def __init__(self, *, system_id: str = "vigil", password: str = "secret") -> None:
         self.credentials = (system_id, password)
         self.messages: list[Received] = []
+        self.responses: list[tuple[int, int]] = []  # (command, status) of the ESME's responses
         self.port = 0
         self._ids = itertools.count(0x1000)
         self._seq = itertools.count(1)
@@ -72,6 +73,11 @@ class FakeSmsc:
                 writer.close()
 
         asyncio.run_coroutine_threadsafe(drop(), self._loop).result(5)
+
+    @property
+    def bound(self) -> int:
+        """How many sessions are bound now."""
+        return len(self._sessions)
 
     @property
     def down(self) -> bool:
@@ -134,6 +140,7 @@ class FakeSmsc:
                 if self.down:
                     break
                 if frame.is_response:
+                    self.responses.append((frame.command, frame.status))
                     continue
                 if frame.command == pdu.Command.BIND_TRANSCEIVER and isinstance(
                     frame.body, pdu.Bind

@@ -54,7 +54,9 @@ def test_the_bundled_policy_loads() -> None:
         "fire_service",
     ]
     assert policy.deadlines[4].acknowledge == timedelta(seconds=15)
-    assert policy.tiers[policy.start_tier(5)].name == "street"
+    assert policy.tiers[policy.start_tier("panic", 5)].name == "grid"
+    assert policy.tiers[policy.start_tier("fire", 5)].name == "street"
+    assert policy.tiers[policy.start_tier("fire", 4)].name == "grid"
     assert policy.tiers[-1].only_confirmed_fire
 
 
@@ -85,6 +87,8 @@ def _broken(change: Any) -> dict[str, Any]:
         (lambda r: r.update(tier=[]), "at least one"),
         (lambda r: r.update(extra=1), r"unknown keys \['extra'\]"),
         (lambda r: r["fire"].update(confirmed_severity=9), "fire.confirmed_severity"),
+        (lambda r: r["fire"].update(confirmed_start_tier="x"), "fire.confirmed_start_tier"),
+        (lambda r: r["fire"].update(colour=1), r"fire: unknown keys \['colour'\]"),
     ],
 )
 def test_bad_policies_are_refused_with_the_field_named(change: Any, message: str) -> None:
@@ -195,7 +199,7 @@ def test_every_missed_deadline_escalates_exactly_once(
 ) -> None:
     policy = POLICY
     incident = open_incident(
-        cause=cause, severity=severity, tier=policy.start_tier(severity), now=T0
+        cause=cause, severity=severity, tier=policy.start_tier(cause, severity), now=T0
     )
     armed = pending_deadline(incident, policy)
     fired: list[Fired] = []
