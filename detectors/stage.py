@@ -3,9 +3,10 @@
 Ingest's decoding thread calls `submit` with each accepted message; the stage translates it to
 the engine's columns (ingest's slots and metric codes differ from the engine's) and queues it.
 One thread owns the engine: it processes batches in arrival order, ticks every `tick_s` for
-silences, and writes each alert with `pg_notify('vigil_alert', id)` in the same transaction,
-so the alerting service picks it up within a round trip. The queue is bounded: when the engine
-falls behind, `submit` waits (backpressure through ingest to the broker) instead of dropping.
+silences, and writes each alert through alerting's intake (a row and its
+`pg_notify('vigil_alert', id)` in one transaction), so the alerting service picks it up within a
+round trip. The queue is bounded: when the engine falls behind, `submit` waits (backpressure
+through ingest to the broker) instead of dropping.
 
 Gateway status messages come from the broker directly (ingest does not subscribe to them).
 The engine's state is loaded at start and saved at a clean stop, so duration state (silences,
@@ -20,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ import numpy.typing as npt
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
-from psycopg.types.json import Jsonb
 
+from alerting.intake import write_alerts
 from detectors.alert import Alert
 from detectors.codes import METRIC_CODE, TYPE_CODE
 from detectors.engine import Batch, DetectorEngine
@@ -59,13 +60,6 @@ where d.retired_at is null
 order by d.id
 """
 
-_INSERT_ALERT = """
-insert into alerts (device_id, household_id, kind, signal, severity, score, reason, evidence,
-                    ts, received_at, decided_at)
-values (%s, %s, %s, %s, %s, %s, %s, %s, to_timestamp(%s), to_timestamp(%s), to_timestamp(%s))
-returning id
-"""
-
 
 @dataclass(frozen=True)
 class GatewayStatusChange:
@@ -76,10 +70,9 @@ class GatewayStatusChange:
 
 @dataclass(frozen=True)
 class Decided:
-    """An alert with what the stage adds: when it was decided and the gateway's receive time."""
+    """An alert with what the stage adds: the gateway's receive time of its reading."""
 
     alert: Alert
-    decided_at: float
     gateway_rx: float | None = None
 
 
@@ -122,16 +115,6 @@ def translate(
     return out, rx[keep]
 
 
-def evidence_of(decided: Decided) -> dict[str, Any]:
-    """The alert's evidence plus its rule and the gateway's receive time (alerting's hops)."""
-    evidence = dict(decided.alert.evidence)
-    evidence["rule"] = decided.alert.rule
-    if decided.gateway_rx is not None:
-        evidence["gateway_ts"] = decided.gateway_rx
-    finite: dict[str, Any] = _finite(evidence)
-    return finite
-
-
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: such figures become null."""
     if isinstance(value, float):
@@ -145,33 +128,11 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write_alerts(conn: psycopg.Connection[Any], decided: Sequence[Decided]) -> list[int]:
-    """Insert the alerts and notify alerting, in one transaction; returns their ids."""
-    ids = []
-    with conn.transaction():
-        for d in decided:
-            a = d.alert
-            received = a.received_at if math.isfinite(a.received_at) else d.decided_at
-            row = conn.execute(
-                _INSERT_ALERT,
-                (
-                    a.device_id,
-                    a.household_id,
-                    a.kind,
-                    a.signal,
-                    a.severity,
-                    float(a.score) if math.isfinite(a.score) else 0.0,
-                    a.reason,
-                    Jsonb(evidence_of(d)),
-                    a.ts,
-                    received,
-                    d.decided_at,
-                ),
-            ).fetchone()
-            assert row is not None
-            ids.append(int(row[0]))
-            conn.execute("select pg_notify('vigil_alert', %s)", (str(row[0]),))
-    return ids
+def write_decided(conn: psycopg.Connection[Any], decided: Sequence[Decided]) -> list[int]:
+    """Through alerting's intake: rows in `alerts` and their NOTIFY, in one transaction."""
+    alerts = [replace(d.alert, evidence=_finite(d.alert.evidence)) for d in decided]
+    gateway_ts = {d.alert.device_id: d.gateway_rx for d in decided if d.gateway_rx is not None}
+    return write_alerts(conn, alerts, gateway_ts=gateway_ts)
 
 
 @dataclass(frozen=True)
@@ -327,7 +288,6 @@ class DetectorStage:
         rows: Batch | None = None,
         rx: npt.NDArray[np.float64] | None = None,
     ) -> None:
-        now = time.time()
         for alert in alerts:
             gateway_rx = None
             if rows is not None and rx is not None:
@@ -335,7 +295,7 @@ class DetectorStage:
                 match = np.flatnonzero((rows.slot == slot) & (rows.ts == alert.ts))
                 if match.size:
                     gateway_rx = float(rx[match[-1]])
-            self._pending.append(Decided(alert, now, gateway_rx))
+            self._pending.append(Decided(alert, gateway_rx))
 
     def _flush(self, *, final: bool = False) -> None:
         """Write pending alerts; on a database failure keep them for the next try."""
@@ -358,17 +318,17 @@ class DetectorStage:
         """All pending alerts in one transaction; if the database refuses one (not a lost
         connection), each on its own, so one bad row costs only itself."""
         try:
-            return write_alerts(conn, self._pending)
+            return write_decided(conn, self._pending)
         except psycopg.OperationalError:
             raise
-        except psycopg.Error:
+        except (psycopg.Error, ValueError):
             ids = []
             for decided in self._pending:
                 try:
-                    ids += write_alerts(conn, [decided])
+                    ids += write_decided(conn, [decided])
                 except psycopg.OperationalError:
                     raise
-                except psycopg.Error as exc:
+                except (psycopg.Error, ValueError) as exc:
                     log.error("the database refused alert %s: %s", decided.alert.to_json(), exc)
             return ids
 

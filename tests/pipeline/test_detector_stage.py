@@ -361,8 +361,7 @@ def test_an_alert_the_database_refuses_costs_only_itself(
 
     def alert(device: str, severity: int) -> Decided:
         return Decided(
-            Alert(now, device, None, "tamper", "supervisory", severity, 1.0, "r", "tamper"),
-            now,
+            Alert(now, device, None, "tamper", "supervisory", severity, 1.0, "r", "tamper")
         )
 
     stage = DetectorStage(dsn)
