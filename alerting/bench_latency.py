@@ -3,24 +3,26 @@ under a background load.
 
 A simulated district is written to a database of its own; `vigil ingest run` (with the detector
 stage), `vigil alerting run` and `vigil alerting serve` run as their own processes. A load
-generator publishes smoke-detector telemetry as the district's gateways would (MessagePack
-batches, QoS 1) at `--load` readings per second; meanwhile panic presses are published as event
-batches of the gateways kept free of load, one household at a time, each stamped with the
-device time of the press. A WebSocket client on /api/live notes when each household's incident
-arrives. The load figure reported is what ingest stored per second, not what was offered.
-The last line printed is one JSON object, with the same run's INSERT + NOTIFY round trip as
-the baseline.
+generator (a process of its own) publishes smoke-detector telemetry as the district's gateways
+would (MessagePack batches, QoS 1) at `--load` readings per second; meanwhile panic presses are
+published as event batches of the gateways kept free of load, one household at a time, each
+stamped with the device time of the press. A WebSocket client on /api/live notes when each
+household's incident arrives. The load figure is what ingest stored per second, not what was
+offered; per-hop spans come from incidents.hops. The last line printed is one JSON object,
+with the same run's INSERT + NOTIFY round trip as the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import tempfile
-import threading
 import time
 import uuid
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import psycopg
@@ -42,6 +44,13 @@ from vigil.topics import Topic
 
 LOAD_TYPES = frozenset({"smoke", "multi"})  # their frames carry the load stream's metrics
 FRAMES_PER_MESSAGE = 100  # 300 readings: a busy gateway's batch
+# Per-hop spans from incidents.hops, to see where the tail comes from.
+HOPS = {
+    "to_ingest": ("device", "ingest"),
+    "detector": ("ingest", "detector"),
+    "alerting": ("detector", "committed"),
+    "to_live": ("committed", "pushed"),
+}
 
 
 def load_streams(district: District, gateways: list[str]) -> list[GatewayStream]:
@@ -56,39 +65,58 @@ def load_streams(district: District, gateways: list[str]) -> list[GatewayStream]
     ]
 
 
+def _publish_load(
+    settings: Settings,
+    streams: list[GatewayStream],
+    rate: float,
+    stop: EventType,
+    offered: Synchronized[int],
+) -> None:
+    """The load process: `rate` readings per second, round robin over the streams."""
+    publisher = Publisher(settings, window=2000)
+    start = time.monotonic()
+    sent = n = 0
+    try:
+        while not stop.is_set():
+            if sent >= (time.monotonic() - start) * rate:
+                time.sleep(0.002)
+                continue
+            topic, payload, readings = streams[n % len(streams)].message(FRAMES_PER_MESSAGE)
+            publisher.publish([(topic, payload)])
+            sent += readings
+            n += 1
+            offered.value = sent
+    finally:
+        publisher.close()
+
+
 class Load:
-    """Publishes `rate` readings per second round robin over the streams until stopped."""
+    """The load generator in a process of its own, so it does not hold up the presses."""
 
     def __init__(self, settings: Settings, streams: list[GatewayStream], rate: float) -> None:
-        self.streams = [s for s in streams if s.devices]
-        self.rate = rate
-        self.stop = threading.Event()
-        self.offered = 0
-        self._publisher = Publisher(settings, window=2000)
-        self._thread = threading.Thread(target=self._run, name="bench-load", daemon=True)
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._offered: Synchronized[int] = ctx.Value("q", 0)
+        busy = [s for s in streams if s.devices]
+        self._proc = ctx.Process(
+            target=_publish_load,
+            args=(settings, busy, rate, self._stop, self._offered),
+            name="bench-load",
+        )
+
+    @property
+    def offered(self) -> int:
+        return int(self._offered.value)
 
     def __enter__(self) -> Load:
-        self._thread.start()
+        self._proc.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self._thread.join(30)
-        self._publisher.close()
-
-    def _run(self) -> None:
-        start = time.monotonic()
-        n = 0
-        while not self.stop.is_set():
-            due = (time.monotonic() - start) * self.rate
-            if self.offered >= due:
-                time.sleep(0.002)
-                continue
-            stream = self.streams[n % len(self.streams)]
-            topic, payload, readings = stream.message(FRAMES_PER_MESSAGE)
-            self._publisher.publish([(topic, payload)])
-            self.offered += readings
-            n += 1
+        self._stop.set()
+        self._proc.join(30)
+        if self._proc.is_alive():
+            self._proc.kill()
 
 
 def press_targets(district: District, gateways: list[str]) -> list[tuple[str, str, str, str]]:
@@ -173,12 +201,25 @@ def run_bench(
                     time.sleep(0.05)
                 stored1, t1 = readings_stored(dsn), time.monotonic()
                 offered = gen.offered
+    result: dict[str, float | int] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        hops = [
+            row[0]
+            for row in conn.execute(
+                "select hops from incidents where household_id = any(%s)", (list(pressed),)
+            )
+        ]
+    for name, (start, end) in HOPS.items():
+        spans = [(h[end] - h[start]) * 1000 for h in hops if start in h and end in h]
+        if spans:
+            result[f"{name}_p50_ms"] = round(percentile(spans, 50), 1)
+            result[f"{name}_p95_ms"] = round(percentile(spans, 95), 1)
     latencies = [
         (client.first_seen[h] - t) * 1000 for h, t in pressed.items() if h in client.first_seen
     ]
     if not latencies:
         raise RuntimeError(f"no press reached the live stream; see logs in {workdir}")
-    return {
+    return result | {
         "presses": len(pressed),
         "received": len(latencies),
         "p50_ms": round(percentile(latencies, 50), 1),
