@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth clean-var
+.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -28,7 +28,7 @@ test-browser: setup
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim bench-alerting bench-detect bench-ingest
+bench: bench-gateway bench-sim bench-detect bench-ingest bench-alerting bench-broker-auth bench-latency
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
@@ -52,6 +52,9 @@ bench-alerting: setup
 # Gateway accounts: dynamic security vs password file + SIGHUP, same run: docs/provisioning.md
 bench-broker-auth: setup
 	@$(PY) -m vigil.provisioning.bench $(BENCH_ARGS)
+
+bench-latency: setup
+	@$(PY) -m alerting.bench_latency $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down

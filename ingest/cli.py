@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from detectors.stage import DetectorStage
+    from vigil.settings import Settings
 
 app = typer.Typer(
     help="Ingest: the gateways' stream into TimescaleDB and the detectors.", no_args_is_help=True
@@ -27,8 +31,11 @@ def run(
         int | None,
         typer.Option(help="serve /metrics and /healthz here (0: off); default VIGIL_METRICS_PORT"),
     ] = None,
+    detect: Annotated[
+        bool, typer.Option("--detect/--no-detect", help="run the detector stage in this worker")
+    ] = True,
 ) -> None:
-    """Run one ingest worker until SIGINT or SIGTERM."""
+    """Run one ingest worker (with the detector stage) until SIGINT or SIGTERM."""
     from ingest.errors import IngestError
     from ingest.partition import Partition
     from ingest.service import IngestOptions, IngestService
@@ -39,15 +46,38 @@ def run(
         settings = get_settings()
         configure_logging("ingest", settings.log_level)
         options = IngestOptions(Partition.parse(partition), client_prefix, metrics_port)
-        service = IngestService(settings, options)
+        stage = detector_stage(settings, options.client_prefix, partition) if detect else None
+        service = IngestService(settings, options, sink=stage)
     except (IngestError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if stage is not None:
+        stage.start()
     try:
         service.run(stop)
     except IngestError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    finally:
+        if stage is not None:
+            stage.stop()
+
+
+def detector_stage(settings: Settings, client_prefix: str, partition: str) -> DetectorStage:
+    """The detectors behind this worker, with their state file and the gateways' status."""
+    from detectors.stage import DetectorStage, StatusBroker, state_path_for
+    from vigil.db.connect import database_url
+
+    port = settings.mqtt_port if settings.mqtt_port is not None else settings.stack_mqtt_port
+    tag = partition.replace("/", "of")
+    broker = StatusBroker(
+        settings.mqtt_host,
+        port,
+        settings.mqtt_username,
+        settings.mqtt_password.get_secret_value(),
+        client_id=f"{client_prefix}-detectors-{tag}",
+    )
+    return DetectorStage(database_url(settings), state_path_for(settings.var_dir, tag), broker)

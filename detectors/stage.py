@@ -1,0 +1,376 @@
+"""The detector stage inside ingest: decoded batches in, rows in the `alerts` table out.
+
+Ingest's decoding thread calls `submit` with each accepted message; the stage translates it to
+the engine's columns (ingest's slots and metric codes differ from the engine's) and queues it.
+One thread owns the engine: it processes batches in arrival order, ticks every `tick_s` for
+silences, and writes each alert through alerting's intake (a row and its
+`pg_notify('vigil_alert', id)` in one transaction), so the alerting service picks it up within a
+round trip. The queue is bounded: when the engine falls behind, `submit` waits (backpressure
+through ingest to the broker) instead of dropping.
+
+Gateway status messages come from the broker directly (ingest does not subscribe to them).
+The engine's state is loaded at start and saved at a clean stop, so duration state (silences,
+slow rises, inactivity) survives a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from alerting.intake import write_alerts
+from detectors.alert import Alert
+from detectors.codes import METRIC_CODE, TYPE_CODE
+from detectors.engine import Batch, DetectorEngine
+from detectors.registry import Device
+from ingest.registry import METRIC_NAMES, RegistrySnapshot
+from ingest.sink import ReadingBatch
+from vigil.codec import CodecError, decode_status
+from vigil.topics import status_filter
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.5
+QUEUE_MAX = 1024
+SUBMIT_WAIT_S = 0.5  # how long one wait for room lasts before it is logged and retried
+RETRY_S = 1.0
+
+# Ingest's metric code -> the engine's (-1: not a detector input).
+METRIC_MAP: npt.NDArray[np.int16] = np.array(
+    [METRIC_CODE.get(name, -1) for name in METRIC_NAMES], dtype=np.int16
+)
+
+_LOAD_DEVICES = """
+select d.id, d.device_type, d.household_id, coalesce(d.room, ''), h.building_id, d.gateway_id
+from devices d join households h on h.id = d.household_id
+where d.retired_at is null
+order by d.id
+"""
+
+
+@dataclass(frozen=True)
+class GatewayStatusChange:
+    gateway: str
+    online: bool
+    ts: float
+
+
+@dataclass(frozen=True)
+class Decided:
+    """An alert with what the stage adds: the gateway's receive time of its reading."""
+
+    alert: Alert
+    gateway_rx: float | None = None
+
+
+def load_devices(conn: psycopg.Connection[Any]) -> list[Device]:
+    """The provisioned devices the engine can watch: known type and a household."""
+    devices = []
+    for dev, dtype, household, room, building, gateway in conn.execute(_LOAD_DEVICES):
+        if dtype in TYPE_CODE:
+            devices.append(Device(dev, dtype, household, room, building, gateway))
+    return devices
+
+
+def slot_map(engine: DetectorEngine, device_ids: Sequence[str]) -> npt.NDArray[np.int32]:
+    """Ingest slot -> engine slot (-1 for devices the engine does not watch)."""
+    if not device_ids:
+        return np.zeros(0, dtype=np.int32)
+    return engine.slots(device_ids)
+
+
+def translate(
+    batch: ReadingBatch, slots: npt.NDArray[np.int32]
+) -> tuple[Batch, npt.NDArray[np.float64]]:
+    """The engine's batch for one ingest message (readings, then events such as a button
+    press), and each row's gateway receive time."""
+    r = batch.readings
+    ev = [e for e in batch.events if e.kind in METRIC_CODE]
+    event_slots = [slots[e.slot] if e.slot < len(slots) else -1 for e in ev]
+    slot = np.concatenate([slots[r.device], np.array(event_slots, np.int32)])
+    metric = np.concatenate(
+        [METRIC_MAP[r.metric], np.array([METRIC_CODE[e.kind] for e in ev], np.int16)]
+    )
+    ts = np.concatenate([r.ts, np.array([e.ts for e in ev], np.float64)])
+    value = np.concatenate([r.value, np.array([e.value for e in ev], np.float64)])
+    rx = np.concatenate([r.rx, np.array([e.rx for e in ev], np.float64)])
+    keep = (slot >= 0) & (metric >= 0)
+    n = int(keep.sum())
+    out = Batch.of(
+        ts[keep], slot[keep], metric[keep].astype(np.int8), value[keep], np.full(n, batch.received)
+    )
+    return out, rx[keep]
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such figures become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def write_decided(conn: psycopg.Connection[Any], decided: Sequence[Decided]) -> list[int]:
+    """Through alerting's intake: rows in `alerts` and their NOTIFY, in one transaction."""
+    alerts = [replace(d.alert, evidence=_finite(d.alert.evidence)) for d in decided]
+    gateway_ts = {d.alert.device_id: d.gateway_rx for d in decided if d.gateway_rx is not None}
+    return write_alerts(conn, alerts, gateway_ts=gateway_ts)
+
+
+@dataclass(frozen=True)
+class StatusBroker:
+    """Where to read the gateways' retained status messages."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    client_id: str = "vigil-detectors-status"
+
+
+class DetectorStage:
+    """A `BatchSink` that runs the detector engine on its own thread."""
+
+    def __init__(
+        self,
+        dsn: str,
+        state_path: Path | None = None,
+        broker: StatusBroker | None = None,
+        *,
+        queue_max: int = QUEUE_MAX,
+        tick_s: float = TICK_S,
+    ) -> None:
+        self.dsn = dsn
+        self.state_path = state_path
+        self.broker = broker
+        self.tick_s = tick_s
+        self.engine = DetectorEngine()
+        self.alerts_written = 0
+        self._queue: queue.Queue[ReadingBatch | GatewayStatusChange] = queue.Queue(queue_max)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="detector-stage", daemon=True)
+        self._version = -2
+        self._slots = np.zeros(0, dtype=np.int32)
+        self._pending: list[Decided] = []
+        self._retry_at = 0.0
+        self._conn: psycopg.Connection[Any] | None = None
+        self._mqtt: mqtt.Client | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the saved state (if any) and the registry, then start the engine thread."""
+        if self.state_path is not None and self.state_path.exists():
+            try:
+                self.engine = DetectorEngine.load(self.state_path)
+                log.info("detector state loaded from %s", self.state_path)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning(
+                    "cannot load detector state %s (%s): starting fresh", self.state_path, exc
+                )
+        self._thread.start()
+        if self.broker is not None:
+            self._mqtt = self._status_client(self.broker)
+
+    def stop(self) -> None:
+        """Process what is queued, write the last alerts, save the state."""
+        if self._mqtt is not None:
+            self._mqtt.disconnect()
+            self._mqtt.loop_stop()
+        self._stop.set()
+        self._thread.join(30.0)
+        if self.state_path is not None:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_path.with_suffix(".tmp")
+            self.engine.save(tmp)
+            tmp.replace(self.state_path)
+            log.info("detector state saved to %s", self.state_path)
+        if self._conn is not None:
+            self._conn.close()
+
+    # ---- BatchSink ---------------------------------------------------------------------
+    def submit(self, batch: ReadingBatch) -> None:
+        """Queue a batch; wait while the queue is full (backpressure), unless stopping."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(batch, timeout=SUBMIT_WAIT_S)
+                return
+            except queue.Full:
+                log.warning("detector stage is behind: ingest waits for room")
+
+    def gateway_status(self, change: GatewayStatusChange) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(change, timeout=SUBMIT_WAIT_S)
+                return
+            except queue.Full:
+                continue
+
+    # ---- engine thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        self._load_devices()  # silences start now, even for devices that never report
+        next_tick = time.monotonic()
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if item is not None:
+                self._handle(item)
+            if time.monotonic() >= next_tick:
+                self._decided(self.engine.tick(time.time()))
+                next_tick = time.monotonic() + self.tick_s
+            if self._pending:  # alerts are rare: each is written at once
+                self._flush()
+            if stopping and self._queue.empty():
+                self._flush(final=True)
+                return
+
+    def _handle(self, item: ReadingBatch | GatewayStatusChange) -> None:
+        try:
+            if isinstance(item, GatewayStatusChange):
+                self._decided(self.engine.gateway_status(item.gateway, item.online, item.ts))
+            else:
+                self._process(item)
+        except Exception:  # one bad batch must not stop the detectors
+            log.exception("the detector stage failed on an item")
+
+    def _process(self, batch: ReadingBatch) -> None:
+        if batch.registry.version != self._version:
+            self._follow_registry(batch.registry)
+        if len(self._slots) < len(batch.registry.device_ids):
+            self._slots = slot_map(self.engine, batch.registry.device_ids)
+        rows, rx = translate(batch, self._slots)
+        if not len(rows):
+            return
+        alerts = self.engine.process(rows)
+        if alerts:
+            self._decided(alerts, rows, rx)
+
+    def _follow_registry(self, snapshot: RegistrySnapshot) -> None:
+        """Commissioning reaches the engine: add the devices it does not watch yet."""
+        if self._load_devices():
+            self._version = snapshot.version
+            self._slots = slot_map(self.engine, snapshot.device_ids)
+
+    def _load_devices(self) -> bool:
+        devices = self._with_db(load_devices)
+        if devices is None:
+            return False
+        known = self.engine.registry.slot_of
+        new = [d for d in devices if d.device_id not in known]
+        if new:
+            self.engine.add_devices(new)
+            log.info("detectors watch %d devices (%d new)", len(self.engine.registry), len(new))
+        return True
+
+    def _decided(
+        self,
+        alerts: list[Alert],
+        rows: Batch | None = None,
+        rx: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        for alert in alerts:
+            gateway_rx = None
+            if rows is not None and rx is not None:
+                slot = self.engine.registry.slot_of.get(alert.device_id, -1)
+                match = np.flatnonzero((rows.slot == slot) & (rows.ts == alert.ts))
+                if match.size:
+                    gateway_rx = float(rx[match[-1]])
+            self._pending.append(Decided(alert, gateway_rx))
+
+    def _flush(self, *, final: bool = False) -> None:
+        """Write pending alerts; on a database failure keep them for the next try."""
+        if not self._pending:
+            return
+        if final:
+            self._retry_at = 0.0
+        ids = self._with_db(self._write_pending)
+        if ids is not None:
+            self.alerts_written += len(ids)
+            self._pending = []
+        elif final:
+            log.error(
+                "stopping with %d alerts unwritten: %s",
+                len(self._pending),
+                "; ".join(f"{d.alert.kind} {d.alert.device_id}" for d in self._pending),
+            )
+
+    def _write_pending(self, conn: psycopg.Connection[Any]) -> list[int]:
+        """All pending alerts in one transaction; if the database refuses one (not a lost
+        connection), each on its own, so one bad row costs only itself."""
+        try:
+            return write_decided(conn, self._pending)
+        except psycopg.OperationalError:
+            raise
+        except (psycopg.Error, ValueError):
+            ids = []
+            for decided in self._pending:
+                try:
+                    ids += write_decided(conn, [decided])
+                except psycopg.OperationalError:
+                    raise
+                except (psycopg.Error, ValueError) as exc:
+                    log.error("the database refused alert %s: %s", decided.alert.to_json(), exc)
+            return ids
+
+    def _with_db(self, work: Any) -> Any:
+        """`work(conn)`, or None while the database is unavailable (retried after RETRY_S,
+        without holding up the engine)."""
+        if time.monotonic() < self._retry_at:
+            return None
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+            return work(self._conn)
+        except psycopg.Error as exc:
+            log.warning("detector stage: database unavailable (%s)", exc)
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            self._retry_at = time.monotonic() + RETRY_S
+            return None
+
+    # ---- gateway status ----------------------------------------------------------------
+    def _status_client(self, broker: StatusBroker) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=broker.client_id, protocol=mqtt.MQTTv5
+        )
+        client.username_pw_set(broker.username, broker.password)
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.on_connect = lambda c, *_: c.subscribe(status_filter(), qos=1)
+        client.on_message = self._on_status
+        client.connect_async(broker.host, broker.port, keepalive=30)
+        client.loop_start()
+        return client
+
+    def _on_status(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            status = decode_status(msg.payload)
+        except CodecError as exc:
+            log.warning("bad gateway status on %s: %s", msg.topic, exc)
+            return
+        self.gateway_status(GatewayStatusChange(status.gw, status.state == "online", status.ts))
+
+
+def state_path_for(var_dir: Path, worker: str = "0of1") -> Path:
+    """One state file per ingest worker: each owns its sites' devices."""
+    return var_dir / "detectors" / f"engine-{worker}.npz"

@@ -1,0 +1,62 @@
+"""Ingest's slots and metric codes become the engine's; events such as a button press follow."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.codes import METRIC_CODE, METRICS
+from detectors.engine import DetectorEngine
+from detectors.registry import Device
+from detectors.stage import METRIC_MAP, slot_map, translate
+from ingest.columns import Readings
+from ingest.registry import METRIC_CODE as INGEST_CODE
+from ingest.registry import METRIC_NAMES, Registry
+from ingest.sink import ReadingBatch
+from ingest.validate import EventRow
+
+
+def test_every_ingest_metric_maps_to_the_detector_metric_of_the_same_name() -> None:
+    for code, name in enumerate(METRIC_NAMES):
+        assert METRICS[METRIC_MAP[code]] == name
+
+
+def test_a_batch_keeps_watched_devices_and_carries_events_after_readings() -> None:
+    reg = Registry()
+    snapshot = reg.apply(
+        3,
+        [("gw-1", "s1")],
+        [("sm-1", "smoke", "gw-1"), ("pb-1", "panic", "gw-1"), ("x-1", "smoke", "gw-1")],
+    )
+    # The engine watches the panic button and the smoke detector, in another order; not x-1.
+    engine = DetectorEngine([Device("pb-1", "panic", "h1"), Device("sm-1", "smoke", "h1")])
+    slots = slot_map(engine, snapshot.device_ids)
+    assert slots.tolist() == [1, 0, -1]
+    readings = Readings(
+        np.array([0, 2, 0], np.int32),
+        np.array(
+            [INGEST_CODE["temperature"], INGEST_CODE["temperature"], INGEST_CODE["battery"]],
+            np.int32,
+        ),
+        np.array([1, 1, 2], np.int64),
+        np.array([10.0, 11.0, 12.0]),
+        np.array([10.5, 11.5, 12.5]),
+        np.array([21.0, 22.0, 3.0]),
+    )
+    events = (
+        EventRow(1, "pb-1", 7, 13.0, 13.2, "button", 1.0, b"{}"),
+        EventRow(0, "sm-1", 8, 14.0, 14.2, "alarm", 1.0, b"{}"),  # not a detector input
+    )
+    batch = ReadingBatch("gw-1", 5, 20.0, False, snapshot, readings, events)
+    rows, rx = translate(batch, slots)
+    assert rows.slot.tolist() == [1, 1, 0]
+    assert rows.metric.tolist() == [
+        METRIC_CODE["temperature"],
+        METRIC_CODE["battery"],
+        METRIC_CODE["button"],
+    ]
+    assert rows.ts.tolist() == [10.0, 12.0, 13.0]
+    assert rows.value.tolist() == [21.0, 3.0, 1.0]
+    assert rx.tolist() == [10.5, 12.5, 13.2]
+    assert rows.received_at.tolist() == [20.0, 20.0, 20.0]
+    alerts = engine.process(rows)
+    assert [a.kind for a in alerts] == ["panic"]
