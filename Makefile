@@ -28,7 +28,9 @@ test-browser: setup
 demo: setup
 	@$(VIGIL) demo
 
-bench: bench-gateway bench-sim bench-detect bench-ingest bench-alerting bench-broker-auth bench-latency
+# Every benchmark, one after the other; figures written into docs/performance.md.
+bench: setup
+	@$(VIGIL) bench
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench

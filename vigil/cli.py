@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import psycopg
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from alerting.api.cli import console_app, user_app
@@ -23,7 +26,7 @@ from vigil.db.timescale import Retention, configure, maintain, retention_for
 from vigil.errors import VigilError
 from vigil.ops_cli import app as ops_app
 from vigil.provisioning.cli import register as register_provisioning
-from vigil.settings import Settings, get_settings
+from vigil.settings import REPO_ROOT, Settings, get_settings
 from vigil.stack import LocalStack
 
 app = typer.Typer(help="Vigil: community fire safety and elderly alarms.", no_args_is_help=True)
@@ -139,6 +142,53 @@ def demo() -> None:
     from vigil.demo import run_demo
 
     run_demo(_settings(), out)
+
+
+@app.command("bench")
+def bench(
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="run just these (e.g. ingest, latency)")
+    ] = None,
+    doc: Annotated[Path, typer.Option(help="the document whose generated part is rewritten")] = (
+        REPO_ROOT / "docs" / "performance.md"
+    ),
+) -> None:
+    """Run every benchmark, one after the other, and write their figures into `doc`.
+
+    With --only the figures are printed, not written: the document's section is one whole run.
+    """
+    from vigil.bench_report import Machine, Outcome, render, run_bench, select, write_section
+
+    try:
+        benches = select(only or [])
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    load_before = os.getloadavg()[0]
+    outcomes: list[Outcome] = []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err
+    ) as progress:
+        task = progress.add_task("benchmarks", total=len(benches))
+        for b in benches:
+            progress.update(task, description=f"bench-{b.name}")
+
+            def show(line: str, name: str = b.name) -> None:
+                progress.update(task, description=f"bench-{name}: {line[:60]}")
+
+            outcome = run_bench(b, REPO_ROOT / "var" / "bench", show)
+            outcomes.append(outcome)
+            status = "[green]ok[/green]" if outcome.error is None else f"[red]{outcome.error}[/red]"
+            progress.console.print(f"bench-{b.name}: {status} ({outcome.seconds:.0f} s)")
+            progress.advance(task)
+    section = render(outcomes, Machine.now(REPO_ROOT, load_before))
+    if only:
+        typer.echo(section)
+    else:
+        write_section(doc, section)
+        out.print(f"figures written to {doc}")
+    if any(o.error for o in outcomes):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+"""`make bench`'s report: parsing each benchmark's last line, targets, and the document section."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from vigil.bench_report import (
+    BENCHES,
+    END,
+    START,
+    Machine,
+    Outcome,
+    last_json,
+    render,
+    run_bench,
+    select,
+    write_section,
+)
+
+MACHINE = Machine("2026-12-02 10:00 UTC", "abc1234", 2, 0.5, 0.7)
+
+
+def test_last_json_takes_the_final_object() -> None:
+    lines = ["warming up", '{"early": 1}', "measuring", '{"readings_per_s": 5}', ""]
+    assert last_json(lines) == {"readings_per_s": 5}
+
+
+def test_last_json_without_an_object_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no JSON object"):
+        last_json(["only", "text"])
+
+
+def test_select_keeps_the_project_order_and_refuses_unknown_names() -> None:
+    assert [b.name for b in select(["latency", "detect"])] == ["detect", "latency"]
+    assert len(select([])) == len(BENCHES)
+    with pytest.raises(ValueError, match=r"unknown benchmark.*nope"):
+        select(["nope"])
+
+
+def test_render_marks_targets_met_and_missed() -> None:
+    ingest = next(b for b in BENCHES if b.name == "ingest")
+    result = {
+        "readings_per_s": 160_000,
+        "baseline_readings_per_s": 10_000,
+        "ratio": 16.0,
+        "peak_rss_mb": 220.0,
+        "rss_first_quarter_mb": 210.0,
+        "rss_last_quarter_mb": 211.0,
+        "published_readings": 9_000_000,
+        "stored_readings": 9_000_000,
+    }
+    text = render([Outcome(ingest, result, 90.0)], MACHINE)
+    assert text.startswith(START)
+    assert text.rstrip().endswith(END)
+    assert "| `bench-ingest` | readings/s sustained, committed ≥ 150,000 | yes |" in text
+    assert "| `bench-ingest` | ratio ≥ 20× | **no** |" in text
+    assert "stored = published (9,000,000 = 9,000,000) | yes" in text
+    assert "memory flat (RSS 210.0 → 211.0 MB) | yes" in text
+    assert "naive pipeline, readings/s 10,000 | 16×" in text
+    assert "carries about 1,200,000 homes" in text
+
+
+def test_render_names_a_failed_benchmark_and_its_unmet_targets() -> None:
+    latency = next(b for b in BENCHES if b.name == "latency")
+    text = render([Outcome(latency, None, 3.0, "exited with 1; output in var/bench")], MACHINE)
+    assert "failed: exited with 1" in text
+    assert "| `bench-latency` | p99 < 250 ms | not measured |" in text
+
+
+def test_write_section_replaces_only_the_generated_part(tmp_path: Path) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nHand-written analysis.\n")
+    write_section(doc, f"{START}\nfirst\n{END}\n")
+    assert doc.read_text() == f"# Performance\n\n{START}\nfirst\n{END}\n\nHand-written analysis.\n"
+    write_section(doc, f"{START}\nsecond\n{END}\n")
+    text = doc.read_text()
+    assert "first" not in text
+    assert "second" in text
+    assert text.endswith("Hand-written analysis.\n")
+    assert text.count(START) == 1
+
+
+def test_a_real_benchmark_run_yields_its_figures(tmp_path: Path) -> None:
+    sim = next(b for b in BENCHES if b.name == "sim")
+    small = dataclasses.replace(sim, args=("--gateways", "2", "--devices", "20", "--minutes", "2"))
+    seen: list[str] = []
+    outcome = run_bench(small, tmp_path, seen.append)
+    assert outcome.error is None, outcome.error
+    assert outcome.result is not None
+    assert outcome.result["readings_per_s"] > 0
+    assert outcome.result["ratio"] > 0
+    assert (tmp_path / "sim.log").read_text().splitlines() == seen
+
+
+def test_a_failing_benchmark_is_reported_not_raised(tmp_path: Path) -> None:
+    sim = next(b for b in BENCHES if b.name == "sim")
+    broken = dataclasses.replace(sim, args=("--no-such-flag",))
+    outcome = run_bench(broken, tmp_path, lambda _line: None)
+    assert outcome.result is None
+    assert outcome.error is not None
+    assert "exited with 2" in outcome.error
