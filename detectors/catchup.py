@@ -22,6 +22,7 @@ import psycopg
 from detectors.alert import Alert
 from detectors.codes import METRIC_CODE, METRICS
 from detectors.engine import Batch, DetectorEngine
+from ingest.copy_binary import PG_EPOCH_S, pg_micros
 
 # How far before the checkpoint the catch-up looks, in device time: covers device clocks behind
 # ingest's and messages in flight when the checkpoint was taken. Older readings committed after
@@ -30,19 +31,21 @@ MARGIN_S = 600.0
 
 _ROWS = """
 select * from (
-    select extract(epoch from r.time)::float8 as t, r.device_id, r.metric, r.value,
+    select (extract(epoch from r.time - timestamptz '2000-01-01 00:00:00+00') * 1000000)::int8
+           as us, r.device_id, r.metric, r.value,
            extract(epoch from r.gateway_ts)::float8 as rx
     from readings r join devices d on d.id = r.device_id join gateways g on g.id = d.gateway_id
     where r.time > to_timestamp(%(since)s) and r.metric = any(%(metrics)s)
       and (%(sites)s::text[] is null or g.site_id = any(%(sites)s))
     union all
-    select extract(epoch from e.time)::float8, e.device_id, e.kind, coalesce(e.value, 'NaN'),
+    select (extract(epoch from e.time - timestamptz '2000-01-01 00:00:00+00') * 1000000)::int8,
+           e.device_id, e.kind, coalesce(e.value, 'NaN'),
            extract(epoch from e.gateway_ts)::float8
     from device_events e join devices d on d.id = e.device_id
          join gateways g on g.id = d.gateway_id
     where e.time > to_timestamp(%(since)s) and e.kind = any(%(metrics)s)
       and (%(sites)s::text[] is null or g.site_id = any(%(sites)s))
-) rows order by rx, t
+) rows order by rx, us
 """
 
 _WRITTEN = """
@@ -50,6 +53,12 @@ select device_id, kind, extract(epoch from ts)::float8 from alerts where ts > to
 """
 
 AlertKey = tuple[str | None, str, int]
+
+
+def on_micro_grid(ts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Epoch seconds rounded to the microsecond as ingest stores them (`pg_micros`), and as
+    `committed_since` reads them back: the same float either way."""
+    return pg_micros(ts) / 1e6 + PG_EPOCH_S
 
 
 def alert_key(alert: Alert) -> AlertKey:
@@ -75,9 +84,9 @@ def committed_since(
     rows = conn.execute(_ROWS, params).fetchall()
     if not rows:
         return Batch.of([], np.zeros(0, np.int32), np.zeros(0, np.int8), [])
-    ts, ids, metrics, values, rx = zip(*rows, strict=True)
+    us, ids, metrics, values, rx = zip(*rows, strict=True)
     slot = engine.slots(ids)
-    t = np.array(ts, dtype=np.float64)
+    t = np.array(us, dtype=np.int64) / 1e6 + PG_EPOCH_S
     known = slot >= 0
     newer = np.zeros(len(t), dtype=np.bool_)
     newer[known] = ~(t[known] <= seen[slot[known]])  # NaN (never seen): newer

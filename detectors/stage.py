@@ -36,7 +36,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerting.intake import write_alerts
 from detectors.alert import Alert
 from detectors.away import AwayFollower, away_households
-from detectors.catchup import MARGIN_S, AlertKey, alert_key, committed_since, written_alerts
+from detectors.catchup import (
+    MARGIN_S,
+    AlertKey,
+    alert_key,
+    committed_since,
+    on_micro_grid,
+    written_alerts,
+)
 from detectors.checkpoint import Checkpointer
 from detectors.codes import METRIC_CODE, TYPE_CODE
 from detectors.engine import Batch, DetectorEngine
@@ -104,7 +111,8 @@ def translate(
     batch: ReadingBatch, slots: npt.NDArray[np.int32]
 ) -> tuple[Batch, npt.NDArray[np.float64]]:
     """The engine's batch for one ingest message (readings, then events such as a button
-    press), and each row's gateway receive time."""
+    press), and each row's gateway receive time. Device times are put on the database's
+    microsecond grid, so a reading read back after a restart is the same reading."""
     r = batch.readings
     ev = [e for e in batch.events if e.kind in METRIC_CODE]
     event_slots = [slots[e.slot] if e.slot < len(slots) else -1 for e in ev]
@@ -112,7 +120,7 @@ def translate(
     metric = np.concatenate(
         [METRIC_MAP[r.metric], np.array([METRIC_CODE[e.kind] for e in ev], np.int16)]
     )
-    ts = np.concatenate([r.ts, np.array([e.ts for e in ev], np.float64)])
+    ts = on_micro_grid(np.concatenate([r.ts, np.array([e.ts for e in ev], np.float64)]))
     value = np.concatenate([r.value, np.array([e.value for e in ev], np.float64)])
     rx = np.concatenate([r.rx, np.array([e.rx for e in ev], np.float64)])
     keep = (slot >= 0) & (metric >= 0)
