@@ -47,6 +47,7 @@ from detectors.catchup import (
 from detectors.checkpoint import Checkpointer
 from detectors.codes import METRIC_CODE, TYPE_CODE
 from detectors.engine import Batch, DetectorEngine
+from detectors.policy import Policy
 from detectors.registry import Device
 from ingest.partition import Partition
 from ingest.registry import METRIC_NAMES, RegistrySnapshot
@@ -175,6 +176,7 @@ class DetectorStage:
         tick_s: float = TICK_S,
         checkpoint_s: float = CHECKPOINT_S,
         partition: Partition | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.dsn = dsn
         self.state_path = state_path
@@ -182,7 +184,8 @@ class DetectorStage:
         self.tick_s = tick_s
         self.checkpoint_s = checkpoint_s
         self.partition = partition or Partition()
-        self.engine = DetectorEngine()
+        self.policy = policy
+        self.engine = DetectorEngine(policy=policy)
         self.caught_up = 0  # rows read back from the database after a restart
         self.alerts_written = 0
         self._queue: queue.Queue[ReadingBatch | GatewayStatusChange] = queue.Queue(queue_max)
@@ -248,14 +251,14 @@ class DetectorStage:
     # ---- engine thread -----------------------------------------------------------------
     def _restore(self, path: Path) -> None:
         try:
-            self.engine = DetectorEngine.load(path)
+            self.engine = DetectorEngine.load(path, self.policy)
             with np.load(path, allow_pickle=False) as data:
                 if "seen" in data:
                     self._seen = data["seen"].copy()
                     self._restored_at = float(data["saved_at"])
             log.info("detector state loaded from %s", path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            self.engine = DetectorEngine()
+            self.engine = DetectorEngine(policy=self.policy)
             log.warning("cannot load detector state %s (%s): starting fresh", path, exc)
 
     def _snapshot(self) -> dict[str, Any]:
