@@ -100,7 +100,8 @@ class IngestService:
             self.registry,
             self.options.partition,
             settings.ingest_status_interval_s,
-            self.consumer.config,
+            settings.ingest_last_seen_interval_s,
+            broker=self.consumer.config,
         )
         self.heartbeat = Heartbeat("decode loop", max_age_s=30)
         self.health = Health(

@@ -127,7 +127,14 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         le=600,
-        description="devices.last_seen / battery_v and gateways.status are written this often",
+        description="gateways.status (from status messages and last wills) is written this often",
+    )
+    ingest_last_seen_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="devices.last_seen / battery_v are written this often (one UPDATE per "
+        "device per interval at most, however often it reports)",
     )
     detectors_checkpoint_s: float = Field(
         default=30.0,

@@ -57,7 +57,13 @@ def test_gateway_status_and_device_last_seen_reach_the_registry(
                 (device, gw),
             )
         version = registry_version(dsn)
-        ingest = IngestProcess(dsn, var, settings, VIGIL_INGEST_STATUS_INTERVAL_S="0.3")
+        ingest = IngestProcess(
+            dsn,
+            var,
+            settings,
+            VIGIL_INGEST_STATUS_INTERVAL_S="0.3",
+            VIGIL_INGEST_LAST_SEEN_INTERVAL_S="0.3",
+        )
         gateway: subprocess.Popen[bytes] | None = None
         try:
             ingest.start()

@@ -8,6 +8,12 @@
 
 alter table gateways add column status_since timestamptz;
 
+-- Room on each page for the new row version, so these updates are HOT (no index entries):
+-- measured with 100 000 devices, 99.6 % of them HOT and about a third less PostgreSQL CPU per
+-- row than at the default fill factor (docs/ingest.md). Pages written from now on.
+alter table devices set (fillfactor = 80);
+alter table gateways set (fillfactor = 80);
+
 drop trigger devices_changed on devices;
 create trigger devices_changed after insert or delete on devices
     for each statement execute function bump_registry_version();
