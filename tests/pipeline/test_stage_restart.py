@@ -12,8 +12,13 @@ import psycopg
 import pytest
 
 from detectors.engine import DetectorEngine
+from detectors.stage import DetectorStage
 from detectors.state import F_LAST_RX
 from firmware_sim.district import Device, District, build_district, seed
+from ingest.columns import EMPTY
+from ingest.registry import Registry, RegistrySnapshot
+from ingest.sink import ReadingBatch
+from ingest.validate import EventRow
 from tests.fix_stack import scratch_var
 from tests.pipeline.running import IngestProcess
 from tests.pipeline.test_detector_stage import publish, wait_for
@@ -171,3 +176,58 @@ def test_a_kill_9_of_ingest_loses_no_detector_state(fresh_db: str, settings: Set
             assert "caught up with" in restarted_log
         finally:
             ingest.stop()
+
+
+def test_after_a_crash_a_written_alert_is_not_written_again_and_a_missed_one_is(
+    fresh_db: str, settings: Settings
+) -> None:
+    """Two presses committed after the checkpoint: one whose alert was written before the crash
+    (not written again), one the engine had not reached (raised by the catch-up)."""
+    district = build_district(7, 1, 20)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        migrate(conn)
+        configure(conn, retention_for(settings))
+        seed(conn, district)
+        snapshot = Registry().load(conn)
+    written, missed = [d for d in district.devices if d.type == "panic" and d.household_id][:2]
+    with scratch_var() as var:
+        path = var / "engine.npz"
+        first = DetectorStage(fresh_db, path)
+        first.start()
+        first.stop()  # the checkpoint: both devices known, no press yet
+        crashed = DetectorStage(fresh_db, path, checkpoint_s=3600)
+        crashed.start()
+        pressed = time.time() - 1.0
+        crashed.submit(press(snapshot, written, pressed))
+        wait_for(lambda: panics(fresh_db), 15, "the first press's alert")
+        crashed._stop.set()  # dies: no checkpoint after the press
+        crashed._thread.join(10)
+        with psycopg.connect(fresh_db, autocommit=True) as conn:
+            for device in (written, missed):  # as ingest committed them
+                conn.execute(
+                    "insert into device_events (time, device_id, kind, value, seq, gateway_ts) "
+                    "values (to_timestamp(%s), %s, 'button', 1, 1, to_timestamp(%s))",
+                    (pressed, device.id, pressed + 0.1),
+                )
+        restarted = DetectorStage(fresh_db, path)
+        restarted.start()
+        try:
+            wait_for(lambda: missed.id in panics(fresh_db), 15, "the missed press's alert")
+            assert restarted.caught_up == 2
+            time.sleep(1.0)
+            assert sorted(panics(fresh_db)) == sorted([written.id, missed.id])
+        finally:
+            restarted.stop()
+
+
+def press(snapshot: RegistrySnapshot, device: Device, ts: float) -> ReadingBatch:
+    event = EventRow(
+        snapshot.device_slot[device.id], device.id, 1, ts, ts + 0.1, "button", 1.0, b"{}"
+    )
+    return ReadingBatch(device.gateway_id, 1, ts + 0.2, False, snapshot, EMPTY, (event,))
+
+
+def panics(dsn: str) -> list[str]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("select device_id from alerts where kind = 'panic'").fetchall()
+    return [str(r[0]) for r in rows]
