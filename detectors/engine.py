@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,7 @@ class DetectorEngine:
         self.mrange = _metric_ranges()
         self.fusion = Fusion(self.policy, self.registry, self._figures_of)
         self._figures: dict[int, Mapping[str, float]] = {}
+        self._device_json: list[str] = []
         self._ev_i = np.zeros((threads, event_capacity, NEVI), dtype=np.int64)
         self._ev_f = np.zeros((threads, event_capacity, NEVF), dtype=np.float64)
         self._ev_n = np.zeros((threads, 1), dtype=np.int64)
@@ -391,23 +392,32 @@ class DetectorEngine:
         return figures
 
     # -- restart ----------------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        """Write all state (arrays, fusion, registry) to an .npz file."""
-        devices = json.dumps([asdict(d) for d in self.registry.devices])
-        arrays: dict[str, Any] = {
-            **self.state.arrays(),
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of all state (arrays, fusion, registry) that `save` writes; later processing
+        does not change it, so another thread may write it out."""
+        devices = self.registry.devices
+        # Devices are only ever added: each is serialised once, the list joined per snapshot.
+        self._device_json += [json.dumps(vars(d)) for d in devices[len(self._device_json) :]]
+        text = "[" + ",".join(self._device_json) + "]"
+        return {
+            **{name: array.copy() for name, array in self.state.arrays().items()},
             "clock": np.array(self.clock),
             "fusion": np.array(self.fusion.state.dumps()),
-            "devices": np.array(devices),
+            "devices": np.frombuffer(text.encode(), dtype=np.uint8),  # UTF-8, not numpy's UTF-32
         }
+
+    def save(self, path: Path) -> None:
+        """Write all state to an .npz file."""
         with path.open("wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **self.snapshot())
 
     @classmethod
     def load(cls, path: Path, policy: Policy | None = None, *, threads: int = 1) -> DetectorEngine:
         """An engine continuing exactly where `save` left off."""
         with np.load(path, allow_pickle=False) as data:
-            devices = [Device(**row) for row in json.loads(str(data["devices"]))]
+            raw = data["devices"]
+            text = raw.tobytes().decode() if raw.dtype == np.uint8 else str(raw)
+            devices = [Device(**row) for row in json.loads(text)]
             engine = cls(devices, policy, threads=threads)
             engine.state = EngineState(
                 **{name: data[name].copy() for name in engine.state.arrays()}

@@ -9,8 +9,10 @@ round trip. The queue is bounded: when the engine falls behind, `submit` waits (
 through ingest to the broker) instead of dropping.
 
 Gateway status messages come from the broker directly (ingest does not subscribe to them).
-The engine's state is loaded at start and saved at a clean stop, so duration state (silences,
-slow rises, inactivity) survives a restart.
+The engine's state is checkpointed every `checkpoint_s` and at a clean stop (`detectors.checkpoint`)
+and loaded at start; after a crash the readings committed since the checkpoint are read back
+(`detectors.catchup`), so duration state (silences, slow rises, inactivity) survives even kill -9.
+Households' `away_until` reaches the engine through `detectors.away`.
 """
 
 from __future__ import annotations
@@ -33,9 +35,21 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerting.intake import write_alerts
 from detectors.alert import Alert
+from detectors.away import AwayFollower, away_households
+from detectors.catchup import (
+    MARGIN_S,
+    AlertKey,
+    alert_key,
+    committed_since,
+    on_micro_grid,
+    written_alerts,
+)
+from detectors.checkpoint import Checkpointer
 from detectors.codes import METRIC_CODE, TYPE_CODE
 from detectors.engine import Batch, DetectorEngine
+from detectors.policy import Policy
 from detectors.registry import Device
+from ingest.partition import Partition
 from ingest.registry import METRIC_NAMES, RegistrySnapshot
 from ingest.sink import ReadingBatch
 from vigil.codec import CodecError, decode_status
@@ -47,6 +61,7 @@ TICK_S = 0.5
 QUEUE_MAX = 1024
 SUBMIT_WAIT_S = 0.5  # how long one wait for room lasts before it is logged and retried
 RETRY_S = 1.0
+CHECKPOINT_S = 30.0
 
 # Ingest's metric code -> the engine's (-1: not a detector input).
 METRIC_MAP: npt.NDArray[np.int16] = np.array(
@@ -59,6 +74,7 @@ from devices d join households h on h.id = d.household_id
 where d.retired_at is null
 order by d.id
 """
+_SITES = "select id from sites"
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,8 @@ def translate(
     batch: ReadingBatch, slots: npt.NDArray[np.int32]
 ) -> tuple[Batch, npt.NDArray[np.float64]]:
     """The engine's batch for one ingest message (readings, then events such as a button
-    press), and each row's gateway receive time."""
+    press), and each row's gateway receive time. Device times are put on the database's
+    microsecond grid, so a reading read back after a restart is the same reading."""
     r = batch.readings
     ev = [e for e in batch.events if e.kind in METRIC_CODE]
     event_slots = [slots[e.slot] if e.slot < len(slots) else -1 for e in ev]
@@ -104,7 +121,7 @@ def translate(
     metric = np.concatenate(
         [METRIC_MAP[r.metric], np.array([METRIC_CODE[e.kind] for e in ev], np.int16)]
     )
-    ts = np.concatenate([r.ts, np.array([e.ts for e in ev], np.float64)])
+    ts = on_micro_grid(np.concatenate([r.ts, np.array([e.ts for e in ev], np.float64)]))
     value = np.concatenate([r.value, np.array([e.value for e in ev], np.float64)])
     rx = np.concatenate([r.rx, np.array([e.rx for e in ev], np.float64)])
     keep = (slot >= 0) & (metric >= 0)
@@ -157,12 +174,19 @@ class DetectorStage:
         *,
         queue_max: int = QUEUE_MAX,
         tick_s: float = TICK_S,
+        checkpoint_s: float = CHECKPOINT_S,
+        partition: Partition | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.dsn = dsn
         self.state_path = state_path
         self.broker = broker
         self.tick_s = tick_s
-        self.engine = DetectorEngine()
+        self.checkpoint_s = checkpoint_s
+        self.partition = partition or Partition()
+        self.policy = policy
+        self.engine = DetectorEngine(policy=policy)
+        self.caught_up = 0  # rows read back from the database after a restart
         self.alerts_written = 0
         self._queue: queue.Queue[ReadingBatch | GatewayStatusChange] = queue.Queue(queue_max)
         self._stop = threading.Event()
@@ -173,18 +197,21 @@ class DetectorStage:
         self._retry_at = 0.0
         self._conn: psycopg.Connection[Any] | None = None
         self._mqtt: mqtt.Client | None = None
+        # Per engine slot, the newest device time fed to the engine (saved with the state).
+        self._seen = np.zeros(0, dtype=np.float64)
+        self._restored_at: float | None = None  # wall time of the checkpoint loaded at start
+        self._written: set[AlertKey] = set()  # alerts written before the restart
+        self._away = AwayFollower()
+        self._checkpointer: Checkpointer | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        """Load the saved state (if any) and the registry, then start the engine thread."""
-        if self.state_path is not None and self.state_path.exists():
-            try:
-                self.engine = DetectorEngine.load(self.state_path)
-                log.info("detector state loaded from %s", self.state_path)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.warning(
-                    "cannot load detector state %s (%s): starting fresh", self.state_path, exc
-                )
+        """Load the saved state (if any), then start the engine thread (which loads the
+        registry and catches up with what was committed since the state was saved)."""
+        if self.state_path is not None:
+            if self.state_path.exists():
+                self._restore(self.state_path)
+            self._checkpointer = Checkpointer(self.state_path)
         self._thread.start()
         if self.broker is not None:
             self._mqtt = self._status_client(self.broker)
@@ -196,12 +223,10 @@ class DetectorStage:
             self._mqtt.loop_stop()
         self._stop.set()
         self._thread.join(30.0)
-        if self.state_path is not None:
-            self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_path.with_suffix(".tmp")
-            self.engine.save(tmp)
-            tmp.replace(self.state_path)
-            log.info("detector state saved to %s", self.state_path)
+        if self._checkpointer is not None:
+            self._checkpointer.offer(self._snapshot())
+            self._checkpointer.close()
+            log.info("detector state saved to %s", self._checkpointer.path)
         if self._conn is not None:
             self._conn.close()
 
@@ -224,9 +249,31 @@ class DetectorStage:
                 continue
 
     # ---- engine thread -----------------------------------------------------------------
+    def _restore(self, path: Path) -> None:
+        try:
+            self.engine = DetectorEngine.load(path, self.policy)
+            with np.load(path, allow_pickle=False) as data:
+                if "seen" in data:
+                    self._seen = data["seen"].copy()
+                    self._restored_at = float(data["saved_at"])
+            log.info("detector state loaded from %s", path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.engine = DetectorEngine(policy=self.policy)
+            log.warning("cannot load detector state %s (%s): starting fresh", path, exc)
+
+    def _snapshot(self) -> dict[str, Any]:
+        """Everything a checkpoint holds; a copy, taken on the engine thread."""
+        return {
+            **self.engine.snapshot(),
+            "seen": self._seen.copy(),
+            "saved_at": np.array(time.time()),
+        }
+
     def _run(self) -> None:
         self._load_devices()  # silences start now, even for devices that never report
+        self._catch_up()
         next_tick = time.monotonic()
+        next_checkpoint = time.monotonic() + self.checkpoint_s
         while True:
             stopping = self._stop.is_set()
             try:
@@ -236,8 +283,13 @@ class DetectorStage:
             if item is not None:
                 self._handle(item)
             if time.monotonic() >= next_tick:
-                self._decided(self.engine.tick(time.time()))
+                now = time.time()
+                self._away.expire(self.engine, now)
+                self._decided(self.engine.tick(now))
                 next_tick = time.monotonic() + self.tick_s
+            if self._checkpointer is not None and time.monotonic() >= next_checkpoint:
+                self._checkpointer.offer(self._snapshot())
+                next_checkpoint = time.monotonic() + self.checkpoint_s
             if self._pending:  # alerts are rare: each is written at once
                 self._flush()
             if stopping and self._queue.empty():
@@ -261,9 +313,37 @@ class DetectorStage:
         rows, rx = translate(batch, self._slots)
         if not len(rows):
             return
+        self._feed(rows, rx)
+
+    def _feed(self, rows: Batch, rx: npt.NDArray[np.float64]) -> None:
         alerts = self.engine.process(rows)
+        np.fmax.at(self._seen, rows.slot, rows.ts)
         if alerts:
             self._decided(alerts, rows, rx)
+
+    def _catch_up(self) -> None:
+        """After a restart from a checkpoint: feed the rows committed since, before anything
+        the broker redelivers (docs/detectors.md, "After a crash")."""
+        if self._restored_at is None:
+            return
+        since = self._restored_at - MARGIN_S
+        rows = None
+        while rows is None and not self._stop.is_set():
+            rows = self._with_db(lambda conn: self._committed_since(conn, since))
+            if rows is None:
+                self._stop.wait(RETRY_S)
+        if rows is None or not len(rows):
+            return
+        self.caught_up = len(rows)
+        log.info("detectors caught up with %d rows committed since the checkpoint", len(rows))
+        self._feed(rows, rows.received_at)
+
+    def _committed_since(self, conn: psycopg.Connection[Any], since: float) -> Batch:
+        self._written = written_alerts(conn, since)
+        sites = None
+        if self.partition.count > 1:
+            sites = [str(s) for (s,) in conn.execute(_SITES) if self.partition.owns(str(s))]
+        return committed_since(conn, self.engine, self._seen, since, sites)
 
     def _follow_registry(self, snapshot: RegistrySnapshot) -> None:
         """Commissioning reaches the engine: add the devices it does not watch yet."""
@@ -272,14 +352,20 @@ class DetectorStage:
             self._slots = slot_map(self.engine, snapshot.device_ids)
 
     def _load_devices(self) -> bool:
-        devices = self._with_db(load_devices)
-        if devices is None:
+        """The devices and the away households, from one read of the registry."""
+        loaded = self._with_db(lambda conn: (load_devices(conn), away_households(conn)))
+        if loaded is None:
             return False
+        devices, away = loaded
         known = self.engine.registry.slot_of
         new = [d for d in devices if d.device_id not in known]
         if new:
             self.engine.add_devices(new)
             log.info("detectors watch %d devices (%d new)", len(self.engine.registry), len(new))
+        grown = len(self.engine.registry) - len(self._seen)
+        if grown > 0:
+            self._seen = np.concatenate([self._seen, np.full(grown, np.nan)])
+        self._away.apply(self.engine, away, time.time())
         return True
 
     def _decided(
@@ -289,6 +375,9 @@ class DetectorStage:
         rx: npt.NDArray[np.float64] | None = None,
     ) -> None:
         for alert in alerts:
+            if self._written and alert_key(alert) in self._written:
+                log.info("not writing %s %s again", alert.kind, alert.device_id)
+                continue
             gateway_rx = None
             if rows is not None and rx is not None:
                 slot = self.engine.registry.slot_of.get(alert.device_id, -1)

@@ -11,6 +11,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from detectors.stage import DetectorStage
+    from ingest.service import IngestOptions
     from vigil.settings import Settings
 
 app = typer.Typer(
@@ -46,7 +47,7 @@ def run(
         settings = get_settings()
         configure_logging("ingest", settings.log_level)
         options = IngestOptions(Partition.parse(partition), client_prefix, metrics_port)
-        stage = detector_stage(settings, options.client_prefix, partition) if detect else None
+        stage = detector_stage(settings, options) if detect else None
         service = IngestService(settings, options, sink=stage)
     except (IngestError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -66,18 +67,24 @@ def run(
             stage.stop()
 
 
-def detector_stage(settings: Settings, client_prefix: str, partition: str) -> DetectorStage:
+def detector_stage(settings: Settings, options: IngestOptions) -> DetectorStage:
     """The detectors behind this worker, with their state file and the gateways' status."""
     from detectors.stage import DetectorStage, StatusBroker, state_path_for
     from vigil.db.connect import database_url
 
     port = settings.mqtt_port if settings.mqtt_port is not None else settings.stack_mqtt_port
-    tag = partition.replace("/", "of")
+    tag = str(options.partition).replace("/", "of")
     broker = StatusBroker(
         settings.mqtt_host,
         port,
         settings.mqtt_username,
         settings.mqtt_password.get_secret_value(),
-        client_id=f"{client_prefix}-detectors-{tag}",
+        client_id=f"{options.client_prefix}-detectors-{tag}",
     )
-    return DetectorStage(database_url(settings), state_path_for(settings.var_dir, tag), broker)
+    return DetectorStage(
+        database_url(settings),
+        state_path_for(settings.var_dir, tag),
+        broker,
+        checkpoint_s=settings.detectors_checkpoint_s,
+        partition=options.partition,
+    )

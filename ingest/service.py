@@ -25,6 +25,7 @@ from ingest.deadletter import Reason
 from ingest.dedup import ReplayFilter
 from ingest.errors import IngestError
 from ingest.inbox import Inbox
+from ingest.liveness import Liveness
 from ingest.maintenance import Maintenance
 from ingest.metrics import Counters
 from ingest.partition import Partition
@@ -40,7 +41,7 @@ from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION_NEEDED = 4  # 0004_ingest_dedup
+SCHEMA_VERSION_NEEDED = 9  # 0009_live_status
 SHUTDOWN_GRACE_S = 10.0
 
 
@@ -94,6 +95,14 @@ class IngestService:
         self._store = Store(self.dsn, self.registry, ReplayFilter())
         self._abandon = threading.Event()  # shutdown grace is over: stop retrying the database
         self.consumer = Consumer(self._broker_config(), self.inbox, self.counters)
+        self.liveness = Liveness(
+            self.dsn,
+            self.registry,
+            self.options.partition,
+            settings.ingest_status_interval_s,
+            settings.ingest_last_seen_interval_s,
+            broker=self.consumer.config,
+        )
         self.heartbeat = Heartbeat("decode loop", max_age_s=30)
         self.health = Health(
             "ingest",
@@ -141,6 +150,7 @@ class IngestService:
         committer = threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True)
         watcher.start()
         maintenance.start()
+        self.liveness.start()
         committer.start()
         self.consumer.start()
         log.info(
@@ -194,6 +204,7 @@ class IngestService:
         self._hand_over(None, self._abandon)
         committer.join(SHUTDOWN_GRACE_S + 5.0)
         timer.cancel()
+        self.liveness.close()
         self.inbox.close()  # paho's thread may wait for room; what it holds is redelivered
         self.consumer.stop()
         self._store.close()
@@ -274,6 +285,7 @@ class IngestService:
             if not self._commit(batch):
                 return
             self.consumer.ack(batch.deliveries)
+            self.liveness.committed(batch.messages)
 
     def _commit(self, batch: Batch) -> bool:
         """Commit with retries until it succeeds (True) or shutdown gives up on it (False)."""

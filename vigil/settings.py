@@ -123,6 +123,24 @@ class Settings(BaseSettings):
     ingest_maintain_interval_s: float = Field(
         default=60.0, gt=0, description="rollup refresh and retention under the Apache edition"
     )
+    ingest_status_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="gateways.status (from status messages and last wills) is written this often",
+    )
+    ingest_last_seen_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="devices.last_seen / battery_v are written this often (one UPDATE per "
+        "device per interval at most, however often it reports)",
+    )
+    detectors_checkpoint_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="the detector stage saves its state this often (and at a clean stop)",
+    )
     metrics_port: int = Field(
         default=0, ge=0, le=65535, description="/metrics and /healthz of a service; 0 = off"
     )

@@ -25,7 +25,8 @@ class GatewayUpdate(Body):
 
 class GatewayPublic(GatewayBase):
     id: str
-    status: Literal["unknown", "online", "offline"]
+    status: Literal["unknown", "online", "offline"]  # from its status messages and last will
+    status_since: datetime | None
     last_seen: datetime | None
     devices: int
     revoked_at: datetime | None

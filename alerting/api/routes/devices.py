@@ -43,7 +43,8 @@ EVENT_HOLD = "24 hours"
 # Offline after two missed heartbeats plus a minute of slack for a slow link.
 MISSED_HEARTBEATS = 2
 OFFLINE_SLACK_S = 60
-# How far back the time series are searched for a device's last report and battery voltage.
+# How far back the time series are searched for a device's last report and battery voltage
+# when the registry has neither (a device ingest has not written yet).
 SEEN_LOOKBACK = "7 days"
 
 _HEALTH = f"""
@@ -55,9 +56,17 @@ d as (
            coalesce(hb.grid_id, gb.grid_id) as grid_id,
            case when hb.id is not null then hb.address || ' ' || h.unit
                 else gb.address end as address,
-           -- The registry's columns where a service keeps them, else the time series.
-           greatest(d.last_seen, seen.reading_at, seen.event_at) as last_seen,
-           coalesce(seen.battery, d.battery_v) as battery_v,
+           -- The registry's columns, which ingest keeps (ingest/liveness.py); the time series
+           -- only for a device they lack (coalesce evaluates the searches only then).
+           coalesce(d.last_seen, greatest(
+               (select max(r.time) from readings r where r.device_id = d.id
+                  and r.time > now() - interval '{SEEN_LOOKBACK}'),
+               (select max(e.time) from device_events e where e.device_id = d.id
+                  and e.time > now() - interval '{SEEN_LOOKBACK}'))) as last_seen,
+           coalesce(d.battery_v, (
+               select r.value from readings r where r.device_id = d.id and r.metric = 'battery'
+                 and r.time > now() - interval '{SEEN_LOOKBACK}'
+               order by r.time desc limit 1)) as battery_v,
            coalesce(t.heartbeat_s, 900) as heartbeat_s,
            ev.tamper, ev.fault_at, ev.fault_detail, ev.self_test, ev.low_battery_at
     from devices d
@@ -66,15 +75,6 @@ d as (
     left join households h on h.id = d.household_id
     left join buildings hb on hb.id = h.building_id
     left join buildings gb on gb.id = g.building_id
-    left join lateral (
-        select (select max(r.time) from readings r where r.device_id = d.id
-                  and r.time > now() - interval '{SEEN_LOOKBACK}') as reading_at,
-               (select max(e.time) from device_events e where e.device_id = d.id
-                  and e.time > now() - interval '{SEEN_LOOKBACK}') as event_at,
-               (select r.value from readings r where r.device_id = d.id and r.metric = 'battery'
-                  and r.time > now() - interval '{SEEN_LOOKBACK}'
-                order by r.time desc limit 1) as battery
-    ) seen on true
     left join lateral (
         select (select e.value from device_events e where e.device_id = d.id
                   and e.kind = 'tamper' order by e.time desc limit 1) as tamper,

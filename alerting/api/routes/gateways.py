@@ -42,7 +42,8 @@ PASSWORD_BYTES = 24  # 192 bits, url-safe: typed into a gateway's config once, n
 router = APIRouter(prefix="/gateways", tags=["gateways"])
 
 _SELECT = """
-select g.id, g.site_id, g.building_id, g.mqtt_username, g.status, g.last_seen, g.revoked_at,
+select g.id, g.site_id, g.building_id, g.mqtt_username, g.status, g.status_since, g.last_seen,
+       g.revoked_at,
        g.created_at,
        (select count(*) from devices d where d.gateway_id = g.id and d.retired_at is null)
          as devices

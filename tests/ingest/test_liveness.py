@@ -1,0 +1,72 @@
+"""Live status folding, and the triggers that keep status writes from counting as registry edits."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+
+from ingest.liveness import DeviceFold, GatewayState, _gateway_rows
+
+
+def test_the_fold_keeps_the_newest_time_and_battery_per_device() -> None:
+    fold = DeviceFold()
+    fold.add(np.array([2, 0, 2], np.int32), np.array([10.0, 5.0, 7.0]))
+    fold.add_battery(
+        np.array([2, 2, 0], np.int32), np.array([9.0, 8.0, 5.0]), np.array([2.7, 2.9, 3.0])
+    )
+    slots, seen, battery = fold.take()
+    assert slots.tolist() == [0, 2]
+    assert seen.tolist() == [5.0, 10.0]
+    assert battery == [3.0, 2.7]
+    fold.written(slots)
+    fold.add_battery(np.array([2], np.int32), np.array([8.5]), np.array([2.5]))  # older: ignored
+    assert fold.take()[0].tolist() == []
+    fold.add(np.array([1], np.int32), np.array([4.0]))
+    slots, seen, battery = fold.take()
+    assert (slots.tolist(), seen.tolist(), battery) == ([1], [4.0], [None])
+
+
+def test_gateway_rows_merge_status_and_traffic() -> None:
+    rows = _gateway_rows(
+        ["a", "b", "c"],
+        {"a": GatewayState(True, 100.0, 100.0), "b": GatewayState(False, 50.0, None)},
+        {"a": 120.0, "c": 90.0},
+    )
+    assert rows == (
+        ["a", "b", "c"],
+        ["online", "offline", None],
+        [100.0, 50.0, None],
+        [120.0, None, 90.0],
+    )
+
+
+def test_status_columns_are_not_registry_changes_but_registry_columns_are(
+    ingest_dsn: str,
+) -> None:
+    with psycopg.connect(ingest_dsn, autocommit=True) as conn:
+
+        def version() -> int:
+            row = conn.execute("select version from registry_version").fetchone()
+            assert row is not None
+            return int(row[0])
+
+        conn.execute("insert into sites (id, name) values ('s1', 'site')")
+        conn.execute("insert into gateways (id, site_id, mqtt_username) values ('g1', 's1', 'g1')")
+        conn.execute(
+            "insert into devices (id, device_type, gateway_id) values ('d1', 'smoke', 'g1')"
+        )
+        device, gateway = ("d1",), ("g1",)
+        before = version()
+        conn.execute("update devices set last_seen = now(), battery_v = 3 where id = %s", device)
+        conn.execute(
+            "update gateways set status = 'offline', status_since = now(), last_seen = now() "
+            "where id = %s",
+            gateway,
+        )
+        assert version() == before
+        conn.execute("update devices set room = 'hall' where id = %s", device)
+        assert version() == before + 1
+        conn.execute("update gateways set building_id = null where id = %s", gateway)
+        assert version() == before + 2
+        conn.execute("update households set away_until = now() where true")
+        assert version() == before + 3
