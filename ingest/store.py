@@ -1,9 +1,11 @@
-"""One database transaction per batch: claim the messages, drop repeats, COPY, dead letters, commit.
+"""One database transaction per batch part: claim the messages, drop repeats, COPY, dead letters.
 
-Whole messages are claimed in `ingested_messages` (INSERT … ON CONFLICT DO NOTHING) in the
-same transaction as their rows, so a redelivered message is recognised and skipped, and a
-crash before the commit leaves neither. Readings are then deduplicated as `ingest.dedup`
-explains and written with binary COPY.
+A batch is split by device between committing connections (`ingest.parts`); each `Store` is
+one of them. Messages are claimed per part, as (message, part of parts), in
+`ingested_messages` (INSERT … ON CONFLICT DO NOTHING) in the same transaction as that part's
+rows, so a redelivered message's committed parts are recognised and skipped, and a crash
+before a part's commit leaves neither its rows nor its claim. Readings are then deduplicated as
+`ingest.dedup` explains and written with binary COPY.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ingest.copy_binary import COLUMNS, PG_EPOCH_S, encode_readings, pg_micros
 from ingest.deadletter import DeadLetter, Reason
 from ingest.dedup import ReplayFilter, first_occurrences
 from ingest.errors import IngestError
+from ingest.parts import Part
 from ingest.registry import METRIC_NAMES, Registry, RegistrySnapshot, string_table
 from ingest.validate import Checked, EventRow
 
@@ -35,8 +38,8 @@ STATEMENT_TIMEOUT_MS = 60_000
 # Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
 # (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
 _CLAIM = """
-insert into ingested_messages (gateway_id, gateway_seq, sent)
-select g, s, timestamptz '1970-01-01 00:00:00+00' + us * interval '1 microsecond'
+insert into ingested_messages (gateway_id, gateway_seq, sent, part, parts)
+select g, s, timestamptz '1970-01-01 00:00:00+00' + us * interval '1 microsecond', %s, %s
 from unnest(%s::text[], %s::int8[], %s::int8[]) as m(g, s, us)
 on conflict do nothing
 returning gateway_id, gateway_seq, (extract(epoch from sent) * 1000000)::int8
@@ -112,6 +115,27 @@ class Outcome:
         self.seconds += other.seconds
 
 
+def merge_parts(parts: Sequence[Outcome]) -> Outcome:
+    """A batch's outcome from its parts': messages as part 0 counted them (every message is in
+    part 0, `ingest.parts`), the rest summed, and the time of the slowest part."""
+    head = parts[0]
+    merged = Outcome(
+        messages=head.messages,
+        duplicate_messages=head.duplicate_messages,
+        refused_messages=head.refused_messages,
+    )
+    for part in parts:
+        merged.readings += part.readings
+        merged.duplicate_readings += part.duplicate_readings
+        merged.events += part.events
+        merged.duplicate_events += part.duplicate_events
+        merged.dead_letters.update(part.dead_letters)
+        merged.dead_items.update(part.dead_items)
+        merged.newest_sent = max(merged.newest_sent, part.newest_sent)
+        merged.seconds = max(merged.seconds, part.seconds)
+    return merged
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A batch's readings made ready before its transaction, assuming every message is new:
@@ -142,12 +166,19 @@ def _unix_micros(t: float) -> int:
 
 
 class Store:
-    """The ingest worker's database connection and its batch transaction."""
+    """One committing connection of the ingest worker and its batch transaction.
 
-    def __init__(self, dsn: str, registry: Registry, replay: ReplayFilter) -> None:
+    It stores only its part's share of each message (`ingest.parts.split`); `replay` must be
+    its own, as the devices of a part are its alone.
+    """
+
+    def __init__(
+        self, dsn: str, registry: Registry, replay: ReplayFilter, part: Part | None = None
+    ) -> None:
         self._dsn = dsn
         self._registry = registry
         self._replay = replay
+        self.part = part or Part()
         self._conn: Conn | None = None
 
     def close(self) -> None:
@@ -257,8 +288,9 @@ class Store:
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    @staticmethod
-    def _claim(cur: psycopg.Cursor[tuple[object, ...]], messages: Sequence[Checked]) -> list[int]:
+    def _claim(
+        self, cur: psycopg.Cursor[tuple[object, ...]], messages: Sequence[Checked]
+    ) -> list[int]:
         """Indexes of the messages not ingested before (keyless ones always count as new)."""
         first: dict[tuple[str, int, int], int] = {}
         fresh = []
@@ -269,7 +301,16 @@ class Store:
                 first.setdefault((m.key.gateway, m.key.gseq, _unix_micros(m.key.sent)), i)
         if first:
             keys = list(first)
-            cur.execute(_CLAIM, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]))
+            cur.execute(
+                _CLAIM,
+                (
+                    self.part.index,
+                    self.part.count,
+                    [k[0] for k in keys],
+                    [k[1] for k in keys],
+                    [k[2] for k in keys],
+                ),
+            )
             claimed = {(str(g), int(str(s)), int(str(us))) for g, s, us in cur.fetchall()}
             fresh.extend(first[k] for k in keys if k in claimed)
         fresh.sort()

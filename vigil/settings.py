@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     ingest_batch_rows: int = Field(
         default=20_000, ge=1, description="readings per database transaction, at most"
     )
+    ingest_committers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="database connections committing each batch in parallel, split by device",
+    )
     ingest_batch_deadline_s: float = Field(
         default=0.1,
         gt=0,
