@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.columns import Mask
+from ingest.columns import Readings
 from ingest.registry import RegistrySnapshot
 from ingest.validate import Checked
 
@@ -44,26 +44,33 @@ def split(
     if count == 1:
         return [list(messages)]
     of = snapshot.part_of(count)
+    n = len(messages)
+    readings = Readings.concat([m.readings for m in messages])
+    message = np.repeat(np.arange(n, dtype=np.int64), [len(m.readings) for m in messages])
+    # Rows grouped by (part, message), arrival order kept inside: each share is a slice.
+    key = of[readings.device].astype(np.int64) * n + message
+    order = np.argsort(key, kind="stable")
+    grouped = readings.take(order)
+    bounds = np.searchsorted(key[order], np.arange(count * n + 1)).tolist()
     shares: list[list[Checked]] = [[] for _ in range(count)]
-    for m in messages:
-        parts = of[m.readings.device]
+    for i, m in enumerate(messages):
         event_parts = [int(of[e.slot]) for e in m.events]
-        present = set(np.unique(parts).tolist()) | set(event_parts)
+        present = {k for k in range(1, count) if bounds[k * n + i + 1] > bounds[k * n + i]}
+        present.update(event_parts)
         if present <= {0}:
             shares[0].append(m)
             continue
-        for index in sorted(present | {0}):
-            shares[index].append(_restricted(m, parts == index, index, event_parts))
+        for k in sorted(present | {0}):
+            rows = grouped.slice(bounds[k * n + i], bounds[k * n + i + 1])
+            shares[k].append(
+                Checked(
+                    m.topic,
+                    m.payload,
+                    m.key,
+                    m.gateway_index,
+                    rows,
+                    [e for e, p in zip(m.events, event_parts, strict=True) if p == k],
+                    m.dead if k == 0 else [],
+                )
+            )
     return shares
-
-
-def _restricted(m: Checked, mask: Mask, index: int, event_parts: list[int]) -> Checked:
-    return Checked(
-        m.topic,
-        m.payload,
-        m.key,
-        m.gateway_index,
-        m.readings.take(mask),
-        [e for e, p in zip(m.events, event_parts, strict=True) if p == index],
-        m.dead if index == 0 else [],
-    )
