@@ -368,6 +368,15 @@ def measure_naive(
     )
 
 
+def _ingest_in_fresh_database(stack: LocalStack, settings: Settings, plan: Plan) -> dict[str, Any]:
+    layout = Layout.make(f"b{uuid.uuid4().hex[:8]}", plan.gateways, plan.devices_per_gateway)
+    with _database(stack, settings) as dsn:
+        layout.provision(dsn)
+        result = measure_ingest(stack, settings, dsn, layout, plan)
+    result["committers"] = settings.ingest_committers
+    return result
+
+
 def _naive_in_fresh_database(stack: LocalStack, settings: Settings, plan: Plan) -> NaiveRun:
     layout = Layout.make(f"n{uuid.uuid4().hex[:8]}", plan.gateways, plan.devices_per_gateway)
     with _database(stack, settings) as dsn:
@@ -379,7 +388,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="measure 60 s (the documented run)")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--naive-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--naive-seconds", type=float, default=15.0, help="each of the two; 0: ingest alone"
+    )
     parser.add_argument("--gateways", type=int, default=40)
     parser.add_argument("--devices-per-gateway", type=int, default=100)
     parser.add_argument("--lead", type=int, default=400_000)
@@ -395,13 +406,14 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     stack = LocalStack(settings)
     stack.up()
+    if plan.naive_seconds <= 0:  # ingest alone (comparing settings): no baseline, no ratio
+        result = _ingest_in_fresh_database(stack, settings, plan)
+        print(json.dumps(result), flush=True)
+        return
     # The naive pipeline just before and just after ours, so that a change in the machine's
     # other load during the run weighs on both figures alike.
     before = _naive_in_fresh_database(stack, settings, plan)
-    layout = Layout.make(f"b{uuid.uuid4().hex[:8]}", plan.gateways, plan.devices_per_gateway)
-    with _database(stack, settings) as dsn:
-        layout.provision(dsn)
-        result = measure_ingest(stack, settings, dsn, layout, plan)
+    result = _ingest_in_fresh_database(stack, settings, plan)
     after = _naive_in_fresh_database(stack, settings, plan)
     baseline = (before.readings_per_s + after.readings_per_s) / 2
     result["baseline_runs_readings_per_s"] = [
