@@ -242,7 +242,9 @@ class IngestService:
             if delivery is not None:
                 batch.add(self.decode(delivery), delivery)
             due = time.monotonic() - batch.opened >= s.ingest_batch_deadline_s
-            if batch.messages and (batch.rows >= s.ingest_batch_rows or due):
+            # BATCH_ROWS is per transaction: a batch holds that many for each committer.
+            full = batch.rows >= s.ingest_batch_rows * len(self._stores)
+            if batch.messages and (full or due):
                 batch.close(self.registry.snapshot, len(self._stores))
                 if not self._hand_over(batch, stop):
                     return batch
