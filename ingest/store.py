@@ -38,11 +38,21 @@ STATEMENT_TIMEOUT_MS = 60_000
 # Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
 # (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
 _CLAIM = """
-insert into ingested_messages (gateway_id, gateway_seq, sent, part, parts)
-select g, s, timestamptz '1970-01-01 00:00:00+00' + us * interval '1 microsecond', %s, %s
-from unnest(%s::text[], %s::int8[], %s::int8[]) as m(g, s, us)
-on conflict do nothing
-returning gateway_id, gateway_seq, (extract(epoch from sent) * 1000000)::int8
+with claimed as (
+    insert into ingested_messages (gateway_id, gateway_seq, sent, part, parts)
+    select g, s, timestamptz '1970-01-01 00:00:00+00' + us * interval '1 microsecond',
+           %(part)s, %(parts)s
+    from unnest(%(g)s::text[], %(s)s::int8[], %(us)s::int8[]) as m(g, s, us)
+    on conflict do nothing
+    returning gateway_id, gateway_seq, sent
+)
+select c.gateway_id, c.gateway_seq, (extract(epoch from c.sent) * 1000000)::int8,
+       exists (
+           select 1 from ingested_messages o
+           where o.gateway_id = c.gateway_id and o.gateway_seq = c.gateway_seq
+             and o.sent = c.sent and o.parts <> %(parts)s
+       )
+from claimed c
 """
 
 # Which suspect readings are stored already; the time bounds let TimescaleDB skip other chunks.
@@ -276,9 +286,11 @@ class Store:
             messages=len(messages), refused_messages=sum(m.key is None for m in messages)
         )
         with conn.transaction(), conn.cursor() as cur:
-            fresh = self._claim(cur, messages)
+            fresh, resplit = self._claim(cur, messages)
             outcome.duplicate_messages = len(messages) - len(fresh)
-            self._store_readings(cur, prepared, fresh, len(messages), outcome)
+            self._store_readings(
+                cur, prepared, fresh, resplit, messages=len(messages), outcome=outcome
+            )
             self._store_events(cur, [row for i in fresh for row in messages[i].events], outcome)
             self._store_dead_letters(cur, [d for i in fresh for d in messages[i].dead], outcome)
         # Every reading of the batch is now stored, by this commit or an earlier one.
@@ -290,10 +302,17 @@ class Store:
 
     def _claim(
         self, cur: psycopg.Cursor[tuple[object, ...]], messages: Sequence[Checked]
-    ) -> list[int]:
-        """Indexes of the messages not ingested before (keyless ones always count as new)."""
+    ) -> tuple[list[int], list[int]]:
+        """Indexes of the messages whose part was not ingested before (keyless ones always
+        count as new), and of those among them claimed under another split.
+
+        A claim of another split (another `COMMITTERS`, or made before migration 0009) says
+        some of the message may be stored, not which of this part's readings: those are looked
+        up one by one, as the replay filter cannot vouch for them (it may know a device only
+        by older readings, stored after the message was)."""
         first: dict[tuple[str, int, int], int] = {}
         fresh = []
+        resplit = []
         for i, m in enumerate(messages):
             if m.key is None:
                 fresh.append(i)
@@ -303,24 +322,29 @@ class Store:
             keys = list(first)
             cur.execute(
                 _CLAIM,
-                (
-                    self.part.index,
-                    self.part.count,
-                    [k[0] for k in keys],
-                    [k[1] for k in keys],
-                    [k[2] for k in keys],
-                ),
+                {
+                    "part": self.part.index,
+                    "parts": self.part.count,
+                    "g": [k[0] for k in keys],
+                    "s": [k[1] for k in keys],
+                    "us": [k[2] for k in keys],
+                },
             )
-            claimed = {(str(g), int(str(s)), int(str(us))) for g, s, us in cur.fetchall()}
-            fresh.extend(first[k] for k in keys if k in claimed)
+            for g, s, us, other in cur.fetchall():
+                index = first[(str(g), int(str(s)), int(str(us)))]
+                fresh.append(index)
+                if other:
+                    resplit.append(index)
         fresh.sort()
-        return fresh
+        return fresh, resplit
 
     def _store_readings(
         self,
         cur: psycopg.Cursor[tuple[object, ...]],
         prepared: Prepared,
         fresh: list[int],
+        resplit: list[int],
+        *,
         messages: int,
         outcome: Outcome,
     ) -> None:
@@ -329,7 +353,10 @@ class Store:
         keep = np.ones(len(rows), dtype=np.bool_)
         if len(fresh) < messages:  # rows of messages ingested before are stored already
             keep = np.isin(prepared.message, np.array(fresh, dtype=np.int32))
-        suspects = np.flatnonzero(keep & self._replay.suspects(rows.device, rows.ts))
+        suspect = self._replay.suspects(rows.device, rows.ts)
+        if resplit:
+            suspect |= np.isin(prepared.message, np.array(resplit, dtype=np.int32))
+        suspects = np.flatnonzero(keep & suspect)
         if len(suspects):
             keep[self._stored_already(cur, rows.take(suspects), suspects)] = False
         stored = int(keep.sum())
