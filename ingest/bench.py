@@ -6,8 +6,9 @@ reads the worker's counters and memory once a second. The publisher runs flat ou
 more than `--lead` readings ahead of what is committed, so the broker's backlog stays bounded
 and the figure is what ingest sustains, not what the publisher offers.
 
-Then the naive pipeline (one INSERT per reading in the MQTT callback, a commit per message) gets
-the same stream for a shorter time, in the same run. The last line printed is one JSON object.
+The naive pipeline (one INSERT per reading in the MQTT callback, a commit per message) gets the
+same stream for a shorter time just before ours and again just after, in the same run; the
+baseline is the mean of the two. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -315,7 +316,15 @@ def _summarise(
     }
 
 
-def measure_naive(settings: Settings, dsn: str, layout: Layout, plan: Plan) -> float:
+@dataclass(frozen=True)
+class NaiveRun:
+    readings_per_s: float
+    other_load_cores: float  # machine busy time outside the naive pipeline's parts, in cores
+
+
+def measure_naive(
+    stack: LocalStack, settings: Settings, dsn: str, layout: Layout, plan: Plan
+) -> NaiveRun:
     ctx = mp.get_context("spawn")
     committed = ctx.Value("q", 0)
     published = ctx.Value("q", 0)
@@ -328,29 +337,60 @@ def measure_naive(settings: Settings, dsn: str, layout: Layout, plan: Plan) -> f
     job = PublishJob(settings, layout, committed, published, stop, 20_000)
     pub = ctx.Process(target=_publish_loop, args=(job,))
     pub.start()
+    assert naive.pid is not None
+    assert pub.pid is not None
     samples: list[tuple[float, int]] = []
-    t_end = time.monotonic() + 2.0 + plan.naive_seconds
+    t_start = time.monotonic() + 2.0
+    t_end = t_start + plan.naive_seconds
+    cpu_start: dict[str, float] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < t_end:
             row = conn.execute("select count(*) from readings").fetchone()
             n = int(str(row[0])) if row else 0
             committed.value = n
             samples.append((time.monotonic(), n))
+            if not cpu_start and time.monotonic() >= t_start:
+                probe = CpuProbe.of(stack, naive.pid, pub.pid)
+                cpu_start = probe.read()
             time.sleep(1.0)
+    cpu_end = probe.read()
     stop.set()
     naive_stop.set()
     pub.join(60)
     naive.join(60)
     forget_session(settings, client_id)
-    window = [s for s in samples if s[0] >= samples[0][0] + 2.0]
-    return (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+    window = [s for s in samples if s[0] >= t_start]
+    seconds = window[-1][0] - window[0][0]
+    used = {part: cpu_end[part] - cpu_start[part] for part in cpu_start}
+    machine = used.pop("machine")
+    return NaiveRun(
+        (window[-1][1] - window[0][1]) / seconds, (machine - sum(used.values())) / seconds
+    )
+
+
+def _ingest_in_fresh_database(stack: LocalStack, settings: Settings, plan: Plan) -> dict[str, Any]:
+    layout = Layout.make(f"b{uuid.uuid4().hex[:8]}", plan.gateways, plan.devices_per_gateway)
+    with _database(stack, settings) as dsn:
+        layout.provision(dsn)
+        result = measure_ingest(stack, settings, dsn, layout, plan)
+    result["committers"] = settings.ingest_committers
+    return result
+
+
+def _naive_in_fresh_database(stack: LocalStack, settings: Settings, plan: Plan) -> NaiveRun:
+    layout = Layout.make(f"n{uuid.uuid4().hex[:8]}", plan.gateways, plan.devices_per_gateway)
+    with _database(stack, settings) as dsn:
+        layout.provision(dsn)
+        return measure_naive(stack, settings, dsn, layout, plan)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="measure 60 s (the documented run)")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--naive-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--naive-seconds", type=float, default=15.0, help="each of the two; 0: ingest alone"
+    )
     parser.add_argument("--gateways", type=int, default=40)
     parser.add_argument("--devices-per-gateway", type=int, default=100)
     parser.add_argument("--lead", type=int, default=400_000)
@@ -366,14 +406,24 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     stack = LocalStack(settings)
     stack.up()
-    layout = Layout.make(f"b{uuid.uuid4().hex[:8]}", plan.gateways, plan.devices_per_gateway)
-    with _database(stack, settings) as dsn:
-        layout.provision(dsn)
-        result = measure_ingest(stack, settings, dsn, layout, plan)
-    naive_layout = Layout.make(f"n{uuid.uuid4().hex[:8]}", plan.gateways, plan.devices_per_gateway)
-    with _database(stack, settings) as dsn:
-        naive_layout.provision(dsn)
-        baseline = measure_naive(settings, dsn, naive_layout, plan)
+    if plan.naive_seconds <= 0:  # ingest alone (comparing settings): no baseline, no ratio
+        result = _ingest_in_fresh_database(stack, settings, plan)
+        print(json.dumps(result), flush=True)
+        return
+    # The naive pipeline just before and just after ours, so that a change in the machine's
+    # other load during the run weighs on both figures alike.
+    before = _naive_in_fresh_database(stack, settings, plan)
+    result = _ingest_in_fresh_database(stack, settings, plan)
+    after = _naive_in_fresh_database(stack, settings, plan)
+    baseline = (before.readings_per_s + after.readings_per_s) / 2
+    result["baseline_runs_readings_per_s"] = [
+        round(before.readings_per_s),
+        round(after.readings_per_s),
+    ]
+    result["baseline_other_load_cores"] = [
+        round(before.other_load_cores, 2),
+        round(after.other_load_cores, 2),
+    ]
     result["baseline_readings_per_s"] = round(baseline)
     result["ratio"] = round(result["readings_per_s"] / baseline, 1) if baseline else None
     print(json.dumps(result), flush=True)

@@ -44,6 +44,17 @@ class Readings:
             self.value[index],
         )
 
+    def slice(self, start: int, stop: int) -> Readings:
+        """Readings start to stop, as views (no copy)."""
+        return Readings(
+            self.device[start:stop],
+            self.metric[start:stop],
+            self.seq[start:stop],
+            self.ts[start:stop],
+            self.rx[start:stop],
+            self.value[start:stop],
+        )
+
     @staticmethod
     def concat(parts: Sequence[Readings]) -> Readings:
         if not parts:

@@ -6,10 +6,10 @@ Cheap by construction. The committer only appends the committed messages to a li
 arrays (newest device time, newest battery reading) and writes the gateways that changed with
 one `UPDATE … FROM unnest(…)`, and every `device_interval_s` the devices that changed with
 another: a device row is updated at most once per `device_interval_s` (about 8 µs of
-PostgreSQL CPU each, a HOT update with migration 0009's fill factor), however often it reports.
+PostgreSQL CPU each, a HOT update with migration 0010's fill factor), however often it reports.
 While the database is down the arrays keep the newest values and the next write catches up;
 nothing here holds up a commit. The registry-change triggers ignore these columns (migration
-0009), so the writes do not make every worker reload its registry.
+0010), so the writes do not make every worker reload its registry.
 
 Gateway status: retained `online` messages and the last will (`offline`), read by a small MQTT
 client of its own, for the gateways of this worker's sites. A change of state sets

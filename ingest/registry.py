@@ -7,6 +7,7 @@ per-device state in arrays indexed by the same slots. Checks run on whole column
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -74,6 +75,9 @@ class RegistrySnapshot:
         default_factory=list, compare=False, repr=False
     )
     _rank: list[npt.NDArray[np.int32]] = field(default_factory=list, compare=False, repr=False)
+    _parts: dict[int, npt.NDArray[np.int32]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def id_bytes(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
         """Device ids by slot as one UTF-8 byte array and offsets (for COPY), built once."""
@@ -90,6 +94,22 @@ class RegistrySnapshot:
             rank[np.array(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
             self._rank.append(rank)
         return self._rank[0]
+
+    def part_of(self, count: int) -> npt.NDArray[np.int32]:
+        """By slot, the committing part of `count` a device belongs to (`ingest.parts`): a hash
+        of its id, so the same after a restart. (Not CRC-32: ids that differ in one digit
+        often share its low bits, and would all fall in one part.)"""
+        if count not in self._parts:
+            self._parts[count] = np.array(
+                [device_part(d, count) for d in self.device_ids], dtype=np.int32
+            )
+        return self._parts[count]
+
+
+def device_part(device_id: str, count: int) -> int:
+    """The committing part of `count` a device belongs to (`RegistrySnapshot.part_of`)."""
+    digest = hashlib.blake2b(device_id.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % count
 
 
 def string_table(names: Iterable[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:

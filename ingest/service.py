@@ -1,10 +1,11 @@
 """The ingest worker: broker → decode and check → detectors, and → batch → commit → acknowledge.
 
-Three threads share the work. paho's network thread only queues deliveries. The decoding
-thread parses and checks each message, hands it to the detectors' sink at once, and gathers
-messages into a batch bounded by rows and by a deadline. The committer thread commits each
-batch in one transaction and only then acknowledges its messages. While the database is down
-the committer retries with backoff, the hand-off queue fills, the decoder stops taking
+paho's network thread only queues deliveries. The decoding thread parses and checks each
+message, hands it to the detectors' sink at once, and gathers messages into a batch bounded by
+rows and by a deadline; when it closes, the batch is split by device (`ingest.parts`) between
+the committer threads, each with its own database connection, which commit their parts in
+parallel. The last part of a batch to commit acknowledges its messages. While the database is
+down the committers retry with backoff, the hand-off queues fill, the decoder stops taking
 messages, and the broker stops sending once the receive window is full: memory stays bounded
 and the backlog waits at the broker.
 """
@@ -29,9 +30,10 @@ from ingest.liveness import Liveness
 from ingest.maintenance import Maintenance
 from ingest.metrics import Counters
 from ingest.partition import Partition
+from ingest.parts import Part, split
 from ingest.registry import Registry, RegistrySnapshot, RegistryWatcher
 from ingest.sink import BatchSink, ReadingBatch
-from ingest.store import DatabaseUnavailableError, Prepared, Store, prepare
+from ingest.store import DatabaseUnavailableError, Outcome, Prepared, Store, merge_parts, prepare
 from ingest.validate import Checked, Window, check, refuse
 from ingest.wire import RejectedError, parse
 from vigil.db.connect import database_url
@@ -41,19 +43,23 @@ from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION_NEEDED = 9  # 0009_live_status
+SCHEMA_VERSION_NEEDED = 10  # 0010_live_status
 SHUTDOWN_GRACE_S = 10.0
 
 
 @dataclass
 class Batch:
-    """Messages gathered for one transaction, with the deliveries to acknowledge after it."""
+    """Messages gathered for one transaction per part, with the deliveries to acknowledge
+    once every part has committed."""
 
     messages: list[Checked] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     rows: int = 0
     opened: float = 0.0  # monotonic time of its first message
-    prepared: Prepared | None = None  # made when the batch closes, on the decoding thread
+    # Made when the batch closes, on the decoding thread: each part's messages and rows.
+    parts: list[tuple[list[Checked], Prepared]] = field(default_factory=list)
+    handed: int = 0  # parts queued for their committers so far
+    outcomes: dict[int, Outcome] = field(default_factory=dict)  # parts committed so far
 
     def add(self, checked: Checked, delivery: Delivery) -> None:
         if not self.messages:
@@ -61,6 +67,11 @@ class Batch:
         self.messages.append(checked)
         self.deliveries.append(delivery)
         self.rows += len(checked.readings) + len(checked.events) + len(checked.dead)
+
+    def close(self, snapshot: RegistrySnapshot, parts: int) -> None:
+        self.parts = [
+            (share, prepare(share, snapshot)) for share in split(self.messages, snapshot, parts)
+        ]
 
 
 @dataclass(frozen=True)
@@ -90,9 +101,16 @@ class IngestService:
         self.registry = Registry()
         self.window = Window(settings.ingest_max_future_s, settings.ingest_max_age_s)
         self.inbox: Inbox[Delivery] = Inbox(settings.ingest_inbox_max_bytes)
-        # Two batches may wait for the committer: one committing, one ready behind it.
-        self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
-        self._store = Store(self.dsn, self.registry, ReplayFilter())
+        # Per committer, two batches may wait: one committing, one ready behind it.
+        committers = settings.ingest_committers
+        self._handoffs: list[queue.Queue[Batch | None]] = [
+            queue.Queue(maxsize=1) for _ in range(committers)
+        ]
+        self._stores = [
+            Store(self.dsn, self.registry, ReplayFilter(), Part(k, committers))
+            for k in range(committers)
+        ]
+        self._done = threading.Lock()  # a batch's last part to commit acknowledges it
         self._abandon = threading.Event()  # shutdown grace is over: stop retrying the database
         self.consumer = Consumer(self._broker_config(), self.inbox, self.counters)
         self.liveness = Liveness(
@@ -147,11 +165,17 @@ class IngestService:
         maintenance = Maintenance(
             self.dsn, retention_for(self.settings), self.settings.ingest_maintain_interval_s, stop
         )
-        committer = threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True)
+        committers = [
+            threading.Thread(
+                target=self._commit_loop, args=(k,), name=f"ingest-commit-{k}", daemon=True
+            )
+            for k in range(len(self._stores))
+        ]
         watcher.start()
         maintenance.start()
         self.liveness.start()
-        committer.start()
+        for committer in committers:
+            committer.start()
         self.consumer.start()
         log.info(
             "ingest worker %s (%s) running", self.options.partition, self.consumer.config.client_id
@@ -160,7 +184,7 @@ class IngestService:
         try:
             last = self._decode_loop(stop)
         finally:
-            self._shutdown(committer, last)
+            self._shutdown(committers, last)
             watcher.join(2.0)
             maintenance.join(2.0)
 
@@ -195,19 +219,25 @@ class IngestService:
         sites = {g.site for g in snapshot.gateways.values()}
         self.consumer.subscribe(self.options.partition.filters(sites))
 
-    def _shutdown(self, committer: threading.Thread, last: Batch) -> None:
+    def _shutdown(self, committers: list[threading.Thread], last: Batch) -> None:
         """Commit what was taken, within a grace period; what is left is redelivered later."""
         timer = threading.Timer(SHUTDOWN_GRACE_S, self._abandon.set)
         timer.start()
         if last.messages:
+            if not last.parts:
+                last.close(self.registry.snapshot, len(self._stores))
             self._hand_over(last, self._abandon)
-        self._hand_over(None, self._abandon)
-        committer.join(SHUTDOWN_GRACE_S + 5.0)
+        for handoff in self._handoffs:
+            self._put(handoff, None, self._abandon)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S + 5.0
+        for committer in committers:
+            committer.join(max(0.0, deadline - time.monotonic()))
         timer.cancel()
         self.liveness.close()
         self.inbox.close()  # paho's thread may wait for room; what it holds is redelivered
         self.consumer.stop()
-        self._store.close()
+        for store in self._stores:
+            store.close()
         self._stop_metrics()
         log.info("ingest worker stopped")
 
@@ -223,8 +253,10 @@ class IngestService:
             if delivery is not None:
                 batch.add(self.decode(delivery), delivery)
             due = time.monotonic() - batch.opened >= s.ingest_batch_deadline_s
-            if batch.messages and (batch.rows >= s.ingest_batch_rows or due):
-                batch.prepared = prepare(batch.messages, self.registry.snapshot)
+            # BATCH_ROWS is per transaction: a batch holds that many for each committer.
+            full = batch.rows >= s.ingest_batch_rows * len(self._stores)
+            if batch.messages and (full or due):
+                batch.close(self.registry.snapshot, len(self._stores))
                 if not self._hand_over(batch, stop):
                     return batch
                 batch = Batch()
@@ -266,49 +298,74 @@ class IngestService:
         except Exception:  # the detectors' trouble must not stop storage
             log.exception("the batch sink failed on a message from %s", checked.key.gateway)
 
-    def _hand_over(self, batch: Batch | None, until: threading.Event) -> bool:
-        """Queue a batch (None: the end) for the committer; False if `until` is set first."""
+    def _hand_over(self, batch: Batch, until: threading.Event) -> bool:
+        """Queue each part of a batch for its committer; False if `until` is set first (the
+        parts not yet queued are then queued by the next call)."""
+        while batch.handed < len(self._handoffs):
+            if not self._put(self._handoffs[batch.handed], batch, until):
+                return False
+            batch.handed += 1
+        return True
+
+    @staticmethod
+    def _put(
+        handoff: queue.Queue[Batch | None], item: Batch | None, until: threading.Event
+    ) -> bool:
         while not until.is_set():
             try:
-                self._handoff.put(batch, timeout=0.1)
+                handoff.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    # ---- committer thread ----------------------------------------------------------------
-    def _commit_loop(self) -> None:
+    # ---- committer threads ---------------------------------------------------------------
+    def _commit_loop(self, part: int) -> None:
+        """Commit part `part` of each batch, in order. Every committer takes the batches in the
+        same order, so batches are complete, and acknowledged, in arrival order."""
         while True:
-            batch = self._handoff.get()
+            batch = self._handoffs[part].get()
             if batch is None:
                 return
-            if not self._commit(batch):
+            outcome = self._commit(self._stores[part], *batch.parts[part])
+            if outcome is None:
                 return
+            self._part_done(batch, part, outcome)
+
+    def _part_done(self, batch: Batch, part: int, outcome: Outcome) -> None:
+        """Record a part's commit; the last part of a batch counts it and acknowledges it."""
+        with self._done:
+            batch.outcomes[part] = outcome
+            if len(batch.outcomes) < len(batch.parts):
+                return
+            self.counters.committed(
+                merge_parts([batch.outcomes[k] for k in range(len(batch.parts))])
+            )
             self.consumer.ack(batch.deliveries)
             self.liveness.committed(batch.messages)
 
-    def _commit(self, batch: Batch) -> bool:
-        """Commit with retries until it succeeds (True) or shutdown gives up on it (False)."""
+    def _commit(self, store: Store, messages: list[Checked], prepared: Prepared) -> Outcome | None:
+        """Commit with retries until it succeeds, or None if shutdown gives up on it."""
         backoff = Backoff()
         while True:
             try:
-                outcome = self._store.commit(batch.messages, batch.prepared)
+                outcome = store.commit(messages, prepared)
             except DatabaseUnavailableError as exc:
                 self.counters.database_up = False
                 now = time.monotonic()
                 retry_at = backoff.failed(now)
                 log.warning(
-                    "database unavailable (attempt %d), holding %d messages: %s",
+                    "database unavailable (attempt %d), part %s holding %d messages: %s",
                     backoff.failures,
-                    len(batch.messages),
+                    store.part,
+                    len(messages),
                     exc,
                 )
                 if self._abandon.wait(retry_at - now):
-                    return False
+                    return None
                 continue
             self.counters.database_up = True
-            self.counters.committed(outcome)
-            return True
+            return outcome
 
 
 def _check_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:

@@ -1,9 +1,11 @@
-"""One database transaction per batch: claim the messages, drop repeats, COPY, dead letters, commit.
+"""One database transaction per batch part: claim the messages, drop repeats, COPY, dead letters.
 
-Whole messages are claimed in `ingested_messages` (INSERT … ON CONFLICT DO NOTHING) in the
-same transaction as their rows, so a redelivered message is recognised and skipped, and a
-crash before the commit leaves neither. Readings are then deduplicated as `ingest.dedup`
-explains and written with binary COPY.
+A batch is split by device between committing connections (`ingest.parts`); each `Store` is
+one of them. Messages are claimed per part, as (message, part of parts), in
+`ingested_messages` (INSERT … ON CONFLICT DO NOTHING) in the same transaction as that part's
+rows, so a redelivered message's committed parts are recognised and skipped, and a crash
+before a part's commit leaves neither its rows nor its claim. Readings are then deduplicated as
+`ingest.dedup` explains and written with binary COPY.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ingest.copy_binary import COLUMNS, PG_EPOCH_S, encode_readings, pg_micros
 from ingest.deadletter import DeadLetter, Reason
 from ingest.dedup import ReplayFilter, first_occurrences
 from ingest.errors import IngestError
+from ingest.parts import Part
 from ingest.registry import METRIC_NAMES, Registry, RegistrySnapshot, string_table
 from ingest.validate import Checked, EventRow
 
@@ -35,11 +38,21 @@ STATEMENT_TIMEOUT_MS = 60_000
 # Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
 # (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
 _CLAIM = """
-insert into ingested_messages (gateway_id, gateway_seq, sent)
-select g, s, timestamptz '1970-01-01 00:00:00+00' + us * interval '1 microsecond'
-from unnest(%s::text[], %s::int8[], %s::int8[]) as m(g, s, us)
-on conflict do nothing
-returning gateway_id, gateway_seq, (extract(epoch from sent) * 1000000)::int8
+with claimed as (
+    insert into ingested_messages (gateway_id, gateway_seq, sent, part, parts)
+    select g, s, timestamptz '1970-01-01 00:00:00+00' + us * interval '1 microsecond',
+           %(part)s, %(parts)s
+    from unnest(%(g)s::text[], %(s)s::int8[], %(us)s::int8[]) as m(g, s, us)
+    on conflict do nothing
+    returning gateway_id, gateway_seq, sent
+)
+select c.gateway_id, c.gateway_seq, (extract(epoch from c.sent) * 1000000)::int8,
+       exists (
+           select 1 from ingested_messages o
+           where o.gateway_id = c.gateway_id and o.gateway_seq = c.gateway_seq
+             and o.sent = c.sent and o.parts <> %(parts)s
+       )
+from claimed c
 """
 
 # Which suspect readings are stored already; the time bounds let TimescaleDB skip other chunks.
@@ -112,6 +125,27 @@ class Outcome:
         self.seconds += other.seconds
 
 
+def merge_parts(parts: Sequence[Outcome]) -> Outcome:
+    """A batch's outcome from its parts': messages as part 0 counted them (every message is in
+    part 0, `ingest.parts`), the rest summed, and the time of the slowest part."""
+    head = parts[0]
+    merged = Outcome(
+        messages=head.messages,
+        duplicate_messages=head.duplicate_messages,
+        refused_messages=head.refused_messages,
+    )
+    for part in parts:
+        merged.readings += part.readings
+        merged.duplicate_readings += part.duplicate_readings
+        merged.events += part.events
+        merged.duplicate_events += part.duplicate_events
+        merged.dead_letters.update(part.dead_letters)
+        merged.dead_items.update(part.dead_items)
+        merged.newest_sent = max(merged.newest_sent, part.newest_sent)
+        merged.seconds = max(merged.seconds, part.seconds)
+    return merged
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A batch's readings made ready before its transaction, assuming every message is new:
@@ -142,12 +176,19 @@ def _unix_micros(t: float) -> int:
 
 
 class Store:
-    """The ingest worker's database connection and its batch transaction."""
+    """One committing connection of the ingest worker and its batch transaction.
 
-    def __init__(self, dsn: str, registry: Registry, replay: ReplayFilter) -> None:
+    It stores only its part's share of each message (`ingest.parts.split`); `replay` must be
+    its own, as the devices of a part are its alone.
+    """
+
+    def __init__(
+        self, dsn: str, registry: Registry, replay: ReplayFilter, part: Part | None = None
+    ) -> None:
         self._dsn = dsn
         self._registry = registry
         self._replay = replay
+        self.part = part or Part()
         self._conn: Conn | None = None
 
     def close(self) -> None:
@@ -245,9 +286,11 @@ class Store:
             messages=len(messages), refused_messages=sum(m.key is None for m in messages)
         )
         with conn.transaction(), conn.cursor() as cur:
-            fresh = self._claim(cur, messages)
+            fresh, resplit = self._claim(cur, messages)
             outcome.duplicate_messages = len(messages) - len(fresh)
-            self._store_readings(cur, prepared, fresh, len(messages), outcome)
+            self._store_readings(
+                cur, prepared, fresh, resplit, messages=len(messages), outcome=outcome
+            )
             self._store_events(cur, [row for i in fresh for row in messages[i].events], outcome)
             self._store_dead_letters(cur, [d for i in fresh for d in messages[i].dead], outcome)
         # Every reading of the batch is now stored, by this commit or an earlier one.
@@ -257,11 +300,19 @@ class Store:
         outcome.seconds = time.perf_counter() - started
         return outcome
 
-    @staticmethod
-    def _claim(cur: psycopg.Cursor[tuple[object, ...]], messages: Sequence[Checked]) -> list[int]:
-        """Indexes of the messages not ingested before (keyless ones always count as new)."""
+    def _claim(
+        self, cur: psycopg.Cursor[tuple[object, ...]], messages: Sequence[Checked]
+    ) -> tuple[list[int], list[int]]:
+        """Indexes of the messages whose part was not ingested before (keyless ones always
+        count as new), and of those among them claimed under another split.
+
+        A claim of another split (another `COMMITTERS`, or made before migration 0009) says
+        some of the message may be stored, not which of this part's readings: those are looked
+        up one by one, as the replay filter cannot vouch for them (it may know a device only
+        by older readings, stored after the message was)."""
         first: dict[tuple[str, int, int], int] = {}
         fresh = []
+        resplit = []
         for i, m in enumerate(messages):
             if m.key is None:
                 fresh.append(i)
@@ -269,17 +320,31 @@ class Store:
                 first.setdefault((m.key.gateway, m.key.gseq, _unix_micros(m.key.sent)), i)
         if first:
             keys = list(first)
-            cur.execute(_CLAIM, ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]))
-            claimed = {(str(g), int(str(s)), int(str(us))) for g, s, us in cur.fetchall()}
-            fresh.extend(first[k] for k in keys if k in claimed)
+            cur.execute(
+                _CLAIM,
+                {
+                    "part": self.part.index,
+                    "parts": self.part.count,
+                    "g": [k[0] for k in keys],
+                    "s": [k[1] for k in keys],
+                    "us": [k[2] for k in keys],
+                },
+            )
+            for g, s, us, other in cur.fetchall():
+                index = first[(str(g), int(str(s)), int(str(us)))]
+                fresh.append(index)
+                if other:
+                    resplit.append(index)
         fresh.sort()
-        return fresh
+        return fresh, resplit
 
     def _store_readings(
         self,
         cur: psycopg.Cursor[tuple[object, ...]],
         prepared: Prepared,
         fresh: list[int],
+        resplit: list[int],
+        *,
         messages: int,
         outcome: Outcome,
     ) -> None:
@@ -288,7 +353,10 @@ class Store:
         keep = np.ones(len(rows), dtype=np.bool_)
         if len(fresh) < messages:  # rows of messages ingested before are stored already
             keep = np.isin(prepared.message, np.array(fresh, dtype=np.int32))
-        suspects = np.flatnonzero(keep & self._replay.suspects(rows.device, rows.ts))
+        suspect = self._replay.suspects(rows.device, rows.ts)
+        if resplit:
+            suspect |= np.isin(prepared.message, np.array(resplit, dtype=np.int32))
+        suspects = np.flatnonzero(keep & suspect)
         if len(suspects):
             keep[self._stored_already(cur, rows.take(suspects), suspects)] = False
         stored = int(keep.sum())

@@ -88,7 +88,16 @@ class Settings(BaseSettings):
     rollup_retention_days: int = Field(default=730, ge=1)
 
     ingest_batch_rows: int = Field(
-        default=20_000, ge=1, description="readings per database transaction, at most"
+        default=20_000,
+        ge=1,
+        description="readings per database transaction, about (a batch holds this many for "
+        "each committer, split between them by device)",
+    )
+    ingest_committers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="database connections committing each batch in parallel, split by device",
     )
     ingest_batch_deadline_s: float = Field(
         default=0.1,

@@ -1,0 +1,210 @@
+"""A batch split by device between committing connections: each part claimed and committed alone."""
+
+from __future__ import annotations
+
+import signal
+import time
+import urllib.request
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+
+from ingest.dedup import ReplayFilter
+from ingest.loadgen import Layout, Publisher, forget_session, messages
+from ingest.parts import Part, split
+from ingest.registry import Registry, device_part
+from ingest.store import Store, prepare
+from ingest.validate import Checked, Window, check
+from ingest.wire import parse
+from tests.ingest.conftest import count, wait_until
+from tests.ingest.test_faults import free_port, ingest_process
+from vigil.codec import decode_telemetry
+from vigil.settings import Settings
+
+WINDOW = Window(max_future_s=300, max_age_s=7 * 86400)
+ROWS = "select count(*) from readings"
+IDENTITIES = "select count(distinct (device_id, seq, metric)) from readings"
+
+
+def mixed_layout(gateways: int = 2, devices_per_gateway: int = 4) -> Layout:
+    """A layout whose every gateway has devices in both parts of two (so a test of the split
+    cannot pass by every device falling in one part)."""
+    for _ in range(1000):
+        layout = Layout.make(f"s{uuid.uuid4().hex[:10]}", gateways, devices_per_gateway)
+        if all({device_part(d, 2) for d in ds} == {0, 1} for ds in layout.gateways.values()):
+            return layout
+    raise AssertionError("no mixed layout found")
+
+
+@pytest.fixture
+def mixed(ingest_dsn: str) -> Layout:
+    layout = mixed_layout()
+    layout.provision(ingest_dsn)
+    return layout
+
+
+@pytest.fixture
+def registry(ingest_dsn: str, mixed: Layout) -> Registry:
+    r = Registry()
+    with psycopg.connect(ingest_dsn, autocommit=True) as conn:
+        r.load(conn)
+    return r
+
+
+def decoded(registry: Registry, layout: Layout, count_: int) -> list[Checked]:
+    return [
+        check(parse(t, p), p, registry.snapshot, WINDOW, time.time())
+        for t, p, _ in messages(layout, count=count_, frames=10)
+    ]
+
+
+def commit_part(dsn: str, registry: Registry, part: Part, shares: list[Checked]) -> int:
+    store = Store(dsn, registry, ReplayFilter(), part)
+    try:
+        return store.commit(shares, prepare(shares, registry.snapshot)).readings
+    finally:
+        store.close()
+
+
+@pytest.mark.stack
+def test_each_reading_falls_in_its_devices_part_and_every_message_in_part_0(
+    ingest_dsn, registry, mixed
+):
+    batch = decoded(registry, mixed, 6)
+    shares = split(batch, registry.snapshot, 2)
+    of = registry.snapshot.part_of(2)
+    assert [m.key for m in shares[0]] == [m.key for m in batch]
+    for index, share in enumerate(shares):
+        for m in share:
+            assert np.all(of[m.readings.device] == index)
+    assert sum(len(m.readings) for s in shares for m in s) == sum(len(m.readings) for m in batch)
+    assert all(shares[1]), "part 1 holds readings of every message in a mixed layout"
+
+
+@pytest.mark.stack
+def test_parts_commit_alone_and_a_crash_between_them_loses_nothing_on_redelivery(
+    ingest_dsn, registry, mixed
+):
+    batch = decoded(registry, mixed, 6)
+    total = sum(len(m.readings) for m in batch)
+    zero, one = split(batch, registry.snapshot, 2)
+    stored_zero = commit_part(ingest_dsn, registry, Part(0, 2), zero)
+    # The worker "crashes" here: part 1 never committed, nothing was acknowledged.
+    assert 0 < stored_zero < total
+    assert count(ingest_dsn, ROWS) == stored_zero
+    assert count(ingest_dsn, "select count(*) from ingested_messages where part = 1") == 0
+    # The restarted worker (empty replay filters) gets every message again.
+    zero, one = split(batch, registry.snapshot, 2)
+    assert commit_part(ingest_dsn, registry, Part(0, 2), zero) == 0
+    assert commit_part(ingest_dsn, registry, Part(1, 2), one) == total - stored_zero
+    assert count(ingest_dsn, ROWS) == total
+    assert count(ingest_dsn, IDENTITIES) == total
+    claims = "select count(*) from ingested_messages where parts = 2 and part = %s"
+    assert count(ingest_dsn, claims, 0) == 6
+    assert count(ingest_dsn, claims, 1) == 6
+    # And a third delivery of everything, on both parts, changes nothing.
+    zero, one = split(batch, registry.snapshot, 2)
+    assert commit_part(ingest_dsn, registry, Part(0, 2), zero) == 0
+    assert commit_part(ingest_dsn, registry, Part(1, 2), one) == 0
+    assert count(ingest_dsn, ROWS) == total
+
+
+@pytest.mark.stack
+def test_a_claim_of_another_split_does_not_hide_a_part(ingest_dsn, registry, mixed):
+    """Claims made as part 0 of 1 (before this split, or with one committer) name the whole
+    message; part 1 of 2 is other readings and is not taken for claimed."""
+    batch = decoded(registry, mixed, 3)
+    total = sum(len(m.readings) for m in batch)
+    assert commit_part(ingest_dsn, registry, Part(0, 1), batch) == total
+    one = split(batch, registry.snapshot, 2)[1]
+    # Not claimed as 1 of 2, so looked up reading by reading (the filter knows no device yet).
+    assert commit_part(ingest_dsn, registry, Part(1, 2), one) == 0
+    assert count(ingest_dsn, ROWS) == total
+
+
+@pytest.mark.stack
+def test_after_a_change_of_split_a_message_stored_before_is_not_stored_again(
+    ingest_dsn, registry, mixed
+):
+    """Messages committed one by one with one committer, none acknowledged (a crash); the
+    restarted worker has two committers, so no claim matches. The first redelivered message of
+    a gateway teaches part 1's new replay filter its devices' older readings; the next,
+    newer, must still be found stored, not taken for new."""
+    batch = decoded(registry, mixed, 4)  # two messages per gateway, the same devices
+    total = sum(len(m.readings) for m in batch)
+    for m in batch:
+        assert commit_part(ingest_dsn, registry, Part(0, 1), [m]) == len(m.readings)
+    store = Store(ingest_dsn, registry, ReplayFilter(), Part(1, 2))
+    try:
+        for m in batch:
+            share = split([m], registry.snapshot, 2)[1]
+            assert store.commit(share, prepare(share, registry.snapshot)).readings == 0
+    finally:
+        store.close()
+    assert count(ingest_dsn, ROWS) == total
+
+
+def _metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+@pytest.mark.stack
+@pytest.mark.faults
+def test_a_message_is_acknowledged_only_once_every_part_is_in_and_kill_9_between_parts(
+    settings: Settings, ingest_dsn: str
+):
+    """Part 1 is held by a lock while part 0 commits; the worker is killed at that instant.
+    Nothing may have been acknowledged, so the restarted worker gets every message again,
+    skips part 0's share (claimed) and stores part 1's: every reading once."""
+    layout = mixed_layout()
+    layout.provision(ingest_dsn)
+    items = messages(layout, count=30, frames=10)
+    total = sum(n for _, _, n in items)
+    part_zero = {d for ds in layout.gateways.values() for d in ds if device_part(d, 2) == 0}
+    first = decode_telemetry(items[0][1])
+    prefix = f"test-parts-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    claim = (
+        "insert into ingested_messages (gateway_id, gateway_seq, sent, part, parts) values"
+        " (%s, %s, timestamptz '1970-01-01 00:00:00+00' + %s * interval '1 microsecond', %s, %s)"
+    )
+    sent_us = round(first.sent * 1_000_000)
+    with psycopg.connect(ingest_dsn, autocommit=True) as conn:  # the day's chunk, made now
+        conn.execute(claim, ("warm-up", 0, sent_us, 0, 1))
+    blocker = psycopg.connect(ingest_dsn)  # holds part 1's claim of the first message
+    blocker.execute(claim, (first.gw, first.gseq, sent_us, 1, 2))
+    try:
+        with ingest_process(settings, ingest_dsn, prefix, metrics_port=port) as worker:
+            publisher = Publisher(settings)
+            publisher.publish((t, p) for t, p, _ in items)
+            publisher.close()
+            wait_until(lambda: count(ingest_dsn, ROWS) > 0, 30, "part 0 to commit")
+            time.sleep(1.0)  # whatever part 0 can commit meanwhile, it does
+            with psycopg.connect(ingest_dsn, autocommit=True) as conn:
+                stored = {
+                    str(r[0]) for r in conn.execute("select distinct device_id from readings")
+                }
+            assert stored <= part_zero, "only part 0's devices can be stored yet"
+            assert count(ingest_dsn, "select count(*) from ingested_messages where part = 1") == 0
+            assert _metric(port, 'vigil_ingest_messages_total{outcome="committed"}') == 0
+            assert _metric(port, "vigil_ingest_pending_messages") == 30
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+        held = count(ingest_dsn, ROWS)
+        assert 0 < held < total
+        blocker.rollback()
+        with ingest_process(settings, ingest_dsn, prefix):
+            wait_until(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
+            time.sleep(0.5)  # a duplicate would land now
+    finally:
+        blocker.close()
+        forget_session(settings, f"{prefix}-0of1")
+    assert count(ingest_dsn, ROWS) == total
+    assert count(ingest_dsn, IDENTITIES) == total
+    claims = "select count(*) from ingested_messages where parts = 2 and part = %s"
+    assert count(ingest_dsn, claims, 0) == 30
+    assert count(ingest_dsn, claims, 1) == 30
