@@ -135,6 +135,7 @@ class Pool:
         *,
         stages: StageFactory | None = None,
         interval_s: float = 1.0,
+        fence_s: float | None = None,
         metrics_port: int | None = None,
         dsn: str | None = None,
     ) -> None:
@@ -147,7 +148,10 @@ class Pool:
         self.client_prefix = client_prefix
         self.stages = stages
         self.interval_s = interval_s
-        self.fence_s = interval_s + 0.5
+        # A worker that lost its session sees it on its next turn (within interval_s) and
+        # cuts its partitions off from the broker at once; waiting twice that leaves a margin
+        # for a slow turn.
+        self.fence_s = 2 * interval_s if fence_s is None else fence_s
         self.metrics_port = metrics_port
         self.dsn = dsn or database_url(settings)
         self.claims = Claims(self.dsn, client_prefix, partitions)
@@ -190,9 +194,10 @@ class Pool:
         self._reap(now)
         try:
             if not self.claims.connected:
+                # Claim from the next turn: workers started together first see each other.
                 log.info("joined the pool as worker %d", self.claims.connect())
-            view = self.claims.view()
-            self._act(view, now)
+            else:
+                self._act(self.claims.view(), now)
         except ClaimsLostError as exc:
             self.view = None
             if not self.held:
@@ -216,8 +221,8 @@ class Pool:
         left = orphaned(self.view, view)
         self.view = view
         todo = plan(view, self.claims.me)
+        self._stop(list(todo.release), "released")
         for p in todo.release:
-            self._stop([p], "released")
             self.claims.release(p)
         won = 0
         for p in todo.claim:
@@ -256,9 +261,11 @@ class Pool:
     def _stop(self, partitions: list[int], change: str, *, cut_off: bool = False) -> None:
         """Stop these partitions' runs (all at once, then wait for each) and forget them."""
         runs = [(p, self.held.pop(p).run) for p in partitions]
-        for _, run in runs:
+        for p, run in runs:
             if run is not None:
                 run.stop(cut_off=cut_off)
+            if cut_off:
+                _claim_log("cut off", p, self.claims.me)
         for p, run in runs:
             if run is not None:
                 run.join(STOP_WAIT_S)
@@ -288,10 +295,18 @@ class Pool:
         return None if self.claims.connected else "no database session holding the claims"
 
     def _partitions_check(self) -> str | None:
+        """Every partition held is running, connected and subscribed."""
         problems = []
-        for run in self._runs():
+        for held in list(self.held.values()):
+            run = held.run
+            if run is None:
+                problems.append(f"{held.partition}: starting")
+                continue
             report = run.service.health.report()
             problems += [f"{run.partition}: {why}" for why in report.failures.values()]
+            consumer = run.service.consumer
+            if not report.failures and consumer.filters and not consumer.wait_subscribed(0):
+                problems.append(f"{run.partition}: not subscribed yet")
         return "; ".join(problems) or None
 
 

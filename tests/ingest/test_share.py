@@ -68,7 +68,8 @@ def test_a_returning_worker_gets_its_share_from_the_others_surplus():
     assert plan(View(8, {w: frozenset(h) for w, h in holdings.items()}), 1) == Plan(release=(3,))
     settle(8, holdings)
     assert sorted(len(h) for h in holdings.values()) == [2, 3, 3]
-    assert holdings[1] == {0, 1, 2} and holdings[2] == {4, 5, 6}  # the others kept the rest
+    assert holdings[1] == {0, 1, 2}  # the others kept the rest
+    assert holdings[2] == {4, 5, 6}
 
 
 def test_a_clean_release_is_not_an_orphan():
