@@ -182,7 +182,10 @@ class Pool:
                 self.turn()
                 stop.wait(self.interval_s)
         finally:
-            self._stop_all("stopped")
+            # Released one by one while still a member: the others start them without the
+            # fence wait, as after a rebalance. A lost session took the locks with it.
+            with contextlib.suppress(ClaimsLostError):
+                self._let_go(sorted(self.held), "stopped")
             self.claims.close()
             self._export()
             if self.observability is not None:
@@ -204,7 +207,7 @@ class Pool:
                 log.warning("no claims' session: %s", exc)
             else:
                 log.error("lost the claims' session (%s): fencing partitions %s", exc, self.running)
-                self._stop_all("fenced", cut_off=True)
+                self._stop(sorted(self.held), "fenced", cut_off=True)
         self._start_due(time.monotonic())
         self._export()
 
@@ -221,9 +224,7 @@ class Pool:
         left = orphaned(self.view, view)
         self.view = view
         todo = plan(view, self.claims.me)
-        self._stop(list(todo.release), "released")
-        for p in todo.release:
-            self.claims.release(p)
+        self._let_go(list(todo.release), "released")
         won = 0
         for p in todo.claim:
             if won == todo.wanted:
@@ -255,8 +256,12 @@ class Pool:
                 with contextlib.suppress(ClaimsLostError):  # the next turn fences the rest
                     self.claims.release(p)
 
-    def _stop_all(self, change: str, *, cut_off: bool = False) -> None:
-        self._stop(sorted(self.held), change, cut_off=cut_off)
+    def _let_go(self, partitions: list[int], change: str) -> None:
+        """Stop these partitions, then unlock them: the next owner finds their sessions
+        acknowledged up to what was committed and their detector state saved."""
+        self._stop(partitions, change)
+        for p in partitions:
+            self.claims.release(p)
 
     def _stop(self, partitions: list[int], change: str, *, cut_off: bool = False) -> None:
         """Stop these partitions' runs (all at once, then wait for each) and forget them."""
