@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ingest.backoff import Backoff
 from ingest.claims import Claims, ClaimsLostError
 from ingest.errors import ConfigError
 from ingest.partition import Partition
@@ -158,6 +159,8 @@ class Pool:
         self.held: dict[int, Held] = {}
         self.view: View | None = None
         self._cooldown: dict[int, float] = {}
+        self._backoff = Backoff(initial=interval_s, maximum=max(5.0, interval_s))
+        self._retry_at = 0.0  # monotonic time of the next attempt to open the claims' session
         self.heartbeat = Heartbeat("claim loop", max_age_s=max(30.0, 10 * interval_s))
         self.health = Health(
             "ingest",
@@ -196,15 +199,17 @@ class Pool:
         now = time.monotonic()
         self._reap(now)
         try:
-            if not self.claims.connected:
+            if self.claims.connected:
+                self._act(self.claims.view(), now)
+            elif now >= self._retry_at:
                 # Claim from the next turn: workers started together first see each other.
                 log.info("joined the pool as worker %d", self.claims.connect())
-            else:
-                self._act(self.claims.view(), now)
+                self._backoff.succeeded()
         except ClaimsLostError as exc:
             self.view = None
+            self._retry_at = self._backoff.failed(time.monotonic())
             if not self.held:
-                log.warning("no claims' session: %s", exc)
+                log.warning("no claims' session (attempt %d): %s", self._backoff.failures, exc)
             else:
                 log.error("lost the claims' session (%s): fencing partitions %s", exc, self.running)
                 self._stop(sorted(self.held), "fenced", cut_off=True)

@@ -23,6 +23,7 @@ from ingest.partition import Partition
 from tests.fix_stack import scratch_var
 from tests.ingest.conftest import count, wait_until
 from vigil.settings import Settings
+from vigil.stack import LocalStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -131,4 +132,34 @@ def test_a_worker_that_lost_its_claims_session_is_cut_off_before_another_takes_o
         # b took a's partitions over, and started each only after a was cut off from it.
         orphans = [e for e in b.claim_log() if e["claim"] == "claimed" and e.get("orphaned")]
         assert orphans, "b never took over an orphaned partition"
+        assert pool.overlaps() == []
+
+
+def test_postgres_stopped_mid_stream_fences_every_worker_and_they_resume_without_loss(
+    settings: Settings, stack: LocalStack, ingest_dsn: str
+):
+    layouts = provision_sites(ingest_dsn, PARTITIONS, per_partition=1)
+    items = stream(layouts, per_site=100)
+    total = sum(n for _, _, n in items)
+    with claiming_workers(settings, ingest_dsn) as pool:
+        a, b = pool.start("a"), pool.start("b")
+        wait_until(pool.balanced, 60, "two workers to split the partitions")
+        publisher = publish_paced(settings, items, seconds=10.0)
+        wait_until(lambda: count(ingest_dsn, ROWS) > total // 5, 30, "a fifth stored")
+        assert publisher.is_alive(), "the stream ended before the outage"
+        stack.stop_postgres()
+        try:
+            # Both lose their claims' sessions, hence every lock: each stops all it ran.
+            for w in (a, b):
+                wait_until(lambda w=w: not w.held(), 30, f"{w.name} to fence")
+        finally:
+            stack.start_postgres()
+        publisher.join(60)
+        wait_until(pool.balanced, 60, "the two to claim the partitions again")
+        wait_until(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
+        time.sleep(0.5)
+        pool.stop()
+        assert count(ingest_dsn, ROWS) == total
+        assert count(ingest_dsn, IDENTITIES) == total
+        assert count(ingest_dsn, "select count(*) from ingested_messages") == len(items)
         assert pool.overlaps() == []
