@@ -150,8 +150,7 @@ def test_postgres_stopped_mid_stream_fences_every_worker_and_they_resume_without
         stack.stop_postgres()
         try:
             # Both lose their claims' sessions, hence every lock: each stops all it ran.
-            for w in (a, b):
-                wait_until(lambda w=w: not w.held(), 30, f"{w.name} to fence")
+            wait_until(lambda: not a.held() and not b.held(), 30, "both to fence")
         finally:
             stack.start_postgres()
         publisher.join(60)
