@@ -12,7 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # `broker-users` service writes with mode 0600 into their shared volume.
 RUN groupadd --gid 1000 vigil \
  && useradd --uid 1000 --gid vigil --no-create-home --home-dir /var/lib/vigil vigil \
- && install -d -o vigil -g vigil /var/lib/vigil /var/lib/vigil/broker /var/cache/vigil/numba
+ && install -d -o vigil -g vigil /var/lib/vigil /var/lib/vigil/broker /var/lib/vigil/detectors \
+    /var/cache/vigil/numba
 
 WORKDIR /opt/vigil
 # Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.

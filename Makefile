@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency clean-var
+.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-takeover bench-broker-auth bench-latency clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -46,6 +46,10 @@ bench-ingest: setup
 
 bench-ingest-dedup: setup
 	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
+
+# Claiming workers: kill -9 one mid-stream, time until its partitions commit again: docs/ingest.md
+bench-takeover: setup
+	@$(PY) -m ingest.bench_takeover $(BENCH_ARGS)
 
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup

@@ -22,7 +22,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ from ingest.partition import Partition
 from ingest.registry import METRIC_NAMES, RegistrySnapshot
 from ingest.sink import ReadingBatch
 from vigil.codec import CodecError, decode_status
-from vigil.topics import status_filter
+from vigil.topics import Topic, TopicError, status_filter
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ METRIC_MAP: npt.NDArray[np.int16] = np.array(
 )
 
 _LOAD_DEVICES = """
-select d.id, d.device_type, d.household_id, coalesce(d.room, ''), h.building_id, d.gateway_id
-from devices d join households h on h.id = d.household_id
+select d.id, d.device_type, d.household_id, coalesce(d.room, ''), h.building_id, d.gateway_id,
+       g.site_id
+from devices d join households h on h.id = d.household_id join gateways g on g.id = d.gateway_id
 where d.retired_at is null
 order by d.id
 """
@@ -92,11 +93,14 @@ class Decided:
     gateway_rx: float | None = None
 
 
-def load_devices(conn: psycopg.Connection[Any]) -> list[Device]:
-    """The provisioned devices the engine can watch: known type and a household."""
+def load_devices(
+    conn: psycopg.Connection[Any], sites: Callable[[str], bool] | None = None
+) -> list[Device]:
+    """The provisioned devices the engine can watch: known type, a household, and (given
+    `sites`) behind a gateway of a site this worker's partition owns."""
     devices = []
-    for dev, dtype, household, room, building, gateway in conn.execute(_LOAD_DEVICES):
-        if dtype in TYPE_CODE:
+    for dev, dtype, household, room, building, gateway, site in conn.execute(_LOAD_DEVICES):
+        if dtype in TYPE_CODE and (sites is None or sites(site)):
             devices.append(Device(dev, dtype, household, room, building, gateway))
     return devices
 
@@ -177,13 +181,21 @@ class DetectorStage:
         checkpoint_s: float = CHECKPOINT_S,
         partition: Partition | None = None,
         policy: Policy | None = None,
+        sites: Callable[[str], bool] | None = None,
     ) -> None:
         self.dsn = dsn
+        self.partition = partition or Partition()
+        # Which sites' devices this stage watches (None: all; default: its partition's). With
+        # several workers each stage must watch only its partition's, or it would raise the
+        # others' devices (whose readings it never sees) as offline, and every gateway alert
+        # once per stage.
+        if sites is None and self.partition.count > 1:
+            sites = self.partition.owns
+        self.sites = sites
         self.state_path = state_path
         self.broker = broker
         self.tick_s = tick_s
         self.checkpoint_s = checkpoint_s
-        self.partition = partition or Partition()
         self.policy = policy
         self.engine = DetectorEngine(policy=policy)
         self.caught_up = 0  # rows read back from the database after a restart
@@ -353,7 +365,7 @@ class DetectorStage:
 
     def _load_devices(self) -> bool:
         """The devices and the away households, from one read of the registry."""
-        loaded = self._with_db(lambda conn: (load_devices(conn), away_households(conn)))
+        loaded = self._with_db(lambda conn: (load_devices(conn, self.sites), away_households(conn)))
         if loaded is None:
             return False
         devices, away = loaded
@@ -453,8 +465,10 @@ class DetectorStage:
 
     def _on_status(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
+            if self.sites is not None and not self.sites(Topic.parse(msg.topic).site):
+                return
             status = decode_status(msg.payload)
-        except CodecError as exc:
+        except (CodecError, TopicError) as exc:
             log.warning("bad gateway status on %s: %s", msg.topic, exc)
             return
         self.gateway_status(GatewayStatusChange(status.gw, status.state == "online", status.ts))

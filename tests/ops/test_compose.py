@@ -57,8 +57,14 @@ def test_the_parts_the_issue_asks_for_are_there(compose: Compose) -> None:
     assert services["emqx"]["image"].startswith("emqx/emqx:")
     ingest = [n for n in services if n.startswith("ingest-")]
     assert len(ingest) >= 2
-    partitions = sorted(services[n]["command"][-1] for n in ingest)
-    assert partitions == [f"{i}/{len(ingest)}" for i in range(len(ingest))]
+    # Claiming workers of one pool: the same command, and one detector state volume.
+    commands = {tuple(services[n]["command"]) for n in ingest}
+    assert len(commands) == 1
+    (command,) = commands
+    assert command[:3] == ("ingest", "run", "--partitions")
+    assert int(command[3]) >= len(ingest)
+    mounts = {tuple(services[n]["volumes"]) for n in ingest}
+    assert mounts == {("detector-state:/var/lib/vigil/detectors",)}
     for role in ("migrate", "alerting", "notifier", "console", "prometheus", "grafana"):
         assert role in services
     assert services["gateway-sim"]["profiles"] == ["demo"]

@@ -103,6 +103,19 @@ INGEST_LAG_SECONDS = _gauge(
 INGEST_PENDING_MESSAGES = _gauge(
     "ingest_pending_messages", "messages received but not yet committed and acknowledged"
 )
+INGEST_PARTITION_HELD = _gauge(
+    "ingest_partition_held",
+    "1 for each partition this claiming worker holds, else 0",
+    ("partition",),
+)
+INGEST_WORKERS = _gauge(
+    "ingest_workers", "live claiming workers this one sees sharing its partitions (itself included)"
+)
+INGEST_PARTITION_CHANGES_TOTAL = _counter(
+    "ingest_partition_changes",
+    "partitions claimed or let go, by change: claimed, released, fenced, failed, stopped",
+    ("change",),
+)
 
 # ---- gateways
 GATEWAY_QUEUE_DEPTH = _gauge(
@@ -173,6 +186,9 @@ INGEST = MetricGroup(
         INGEST_COMMIT_SECONDS,
         INGEST_LAG_SECONDS,
         INGEST_PENDING_MESSAGES,
+        INGEST_PARTITION_HELD,
+        INGEST_WORKERS,
+        INGEST_PARTITION_CHANGES_TOTAL,
     ),
 )
 GATEWAY = MetricGroup(
