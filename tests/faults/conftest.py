@@ -263,7 +263,8 @@ class SimClock:
         return min(now, self.start + (now - self.origin) * self.speed)
 
     def caught_up(self) -> bool:
-        return self() >= time.time()
+        now = time.time()
+        return self.start + (now - self.origin) * self.speed >= now
 
 
 @dataclass
@@ -304,23 +305,32 @@ class Feeder:
             return False
         return True
 
+    def marks(self) -> dict[str, int]:
+        """The last sequence number each device has sent."""
+        with self._lock:
+            return dict(self._seq)
+
     def _next_seq(self, dev: str) -> int:
         self._seq[dev] += 1
         return self._seq[dev]
 
     def report_round(self) -> None:
         for dev, kind in self.reporting:
+            with self._lock:
+                seq = self._next_seq(dev)
             readings: dict[str, float] = {"temperature": 21.0 + (self._seq[dev] % 20) / 10}
             if kind != "heat":
                 readings["smoke_obscuration"] = 0.1
-            frame = Frame(dev=dev, type=kind, seq=self._next_seq(dev), ts=self.clock(), r=readings)
+            frame = Frame(dev=dev, type=kind, seq=seq, ts=self.clock(), r=readings)
             self._send(frame)
             self.sent_readings += len(readings)
 
     def press(self) -> str:
         """Press the next unpressed panic button (one household each: one incident each)."""
         dev = self.buttons[len(self.pressed)]
-        frame = Frame(dev=dev, type="panic", seq=self._next_seq(dev), ts=self.clock(), e="button", x=1.0)
+        with self._lock:
+            seq = self._next_seq(dev)
+        frame = Frame(dev=dev, type="panic", seq=seq, ts=self.clock(), e="button", x=1.0)
         self._send(frame)
         self.pressed.append(dev)
         return dev
