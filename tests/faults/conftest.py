@@ -41,7 +41,7 @@ from tests.gateway.conftest import Account, Device
 from vigil.broker_auth import BrokerAuth
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
-from vigil.frames import Frame, encode_frame
+from vigil.frames import Frame
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
@@ -216,7 +216,9 @@ class Gateway:
     def start(self) -> Gateway:
         env = os.environ | {"VIGIL_GATEWAY_PASSWORD": self.account.password}
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.args(), stdout=log, stderr=log, env=env, cwd=REPO_ROOT)
+            self.proc = subprocess.Popen(
+                self.args(), stdout=log, stderr=log, env=env, cwd=REPO_ROOT
+            )
         wait_until(self._listening, 30, "the gateway to listen")
         return self
 
@@ -295,7 +297,7 @@ class Feeder:
                 self._link().send(frame)
             except OSError:  # the gateway restarted: connect again, as a device would
                 self._device = None
-                wait_until(lambda: self._reconnect(), 30, "the gateway's socket")
+                wait_until(self._reconnect, 30, "the gateway's socket")
                 self._link().send(frame)
 
     def _reconnect(self) -> bool:
@@ -520,7 +522,8 @@ def gateway_account(
     acc = Account(f"gw-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
-            "insert into gateways (id, site_id, building_id, mqtt_username) values (%s, %s, %s, %s)",
+            "insert into gateways (id, site_id, building_id, mqtt_username) "
+            "values (%s, %s, %s, %s)",
             (acc.gateway_id, old.site_id, old.building_id, acc.gateway_id),
         )
         conn.execute(

@@ -29,4 +29,5 @@ def test_a_broker_restart_loses_nothing_and_doubles_nothing(pipeline: Pipeline) 
     feeder.stop()
     books = pipeline.settle()
     assert books.panic_incidents == 3
-    assert pipeline.ingest.proc is not None and pipeline.ingest.proc.poll() is None
+    assert pipeline.ingest.proc is not None
+    assert pipeline.ingest.proc.poll() is None

@@ -52,5 +52,7 @@ def test_a_gateway_clock_10_minutes_off_loses_nothing(
     )
     expected = 0.0 if offset > 0 else offset  # ahead: corrected; behind: as stamped
     assert began + expected - 1 <= first <= last <= ended + expected + 1, (first, last, began)
-    alert_ts = float(pipe.one("select extract(epoch from max(ts)) from alerts where kind = 'panic'"))
+    alert_ts = float(
+        pipe.one("select extract(epoch from max(ts)) from alerts where kind = 'panic'")
+    )
     assert began + expected - 1 <= alert_ts <= ended + expected + 1

@@ -68,7 +68,9 @@ def test_a_full_disk_at_the_gateway_keeps_every_alarm_and_recovers(
     at_cut = feeder.marks()
     time.sleep(1)
     filler = fill(small_disk)
-    wait_until(lambda: "the disk is full" in pipe.gateway.log(), 30, "the queue to find the disk full")
+    wait_until(
+        lambda: "the disk is full" in pipe.gateway.log(), 30, "the queue to find the disk full"
+    )
     feeder.press()
     time.sleep(2)
     feeder.press()
@@ -95,9 +97,7 @@ def test_a_full_disk_at_the_gateway_keeps_every_alarm_and_recovers(
     with psycopg.connect(pipe.dsn) as conn:
         stored = conn.execute("select distinct device_id, seq from readings").fetchall()
     frames = {(d, s) for d, s in stored}
-    missing = {
-        (d, s) for d in reporting for s in range(1, last[d] + 1) if (d, s) not in frames
-    }
+    missing = {(d, s) for d in reporting for s in range(1, last[d] + 1) if (d, s) not in frames}
     assert missing, "the disk really was full: telemetry was given up"
     for dev, seq in missing:  # only telemetry queued while the link was down went
         assert at_cut[dev] < seq <= at_free[dev], (dev, seq)
@@ -106,4 +106,6 @@ def test_a_full_disk_at_the_gateway_keeps_every_alarm_and_recovers(
     books = pipe.settle(dropped_readings=dropped)
     assert books.panic_incidents == 4
     assert "gave up" in pipe.gateway.log()
-    print(f"disk full: {len(missing)} telemetry frames ({dropped} readings) given up, 4 presses kept")
+    print(
+        f"disk full: {len(missing)} telemetry frames ({dropped} readings) given up, 4 presses kept"
+    )

@@ -1,5 +1,6 @@
-"""The SMS carrier answering 503 for a minute while alarms come in: the notifier backs off and
-keeps the messages; when the carrier returns each SMS arrives once."""
+"""The SMS carrier answering 503 for a minute while alarms come in, and the notifier killed
+(SIGKILL) and restarted in the middle of it: the notifier backs off and keeps the messages;
+when the carrier returns each SMS arrives once."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def test_a_minute_of_carrier_errors_delays_sms_and_loses_none(pipeline: Pipeline
     feeder.press()
     wait_until(lambda: carrier.refused > 0, 60, "a refused attempt")
     feeder.press()
+    time.sleep(10)
+    pipeline.notifier.kill()  # mid-outage, perhaps mid-attempt
+    pipeline.notifier.start()
     time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - began) - 3))
     assert carrier.messages == [], "nothing gets through while the carrier refuses"
     assert pipeline.books().outbox_sms_open > 0, "the messages wait in the outbox"
