@@ -561,6 +561,7 @@ def service_env(dsn: str, var: Path, settings: Settings, carrier: FakeSmsApi) ->
         VIGIL_SMS_HTTP_ACCOUNT_SID=SID,
         VIGIL_SMS_HTTP_AUTH_TOKEN=TOKEN,
         VIGIL_SMS_RETRY_CAP_S="2",
+        VIGIL_NOTIFIER_LEASE_S="5",  # a killed notifier's claim is taken over after 5 s
         VIGIL_METRICS_PORT="0",
         VIGIL_LOG_LEVEL="INFO",
     )
