@@ -149,14 +149,24 @@ class Service:
         self._ready = ready
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.launched = 0.0
+        self._terminated = False
 
     def start(self) -> Service:
+        return self.launch().wait_ready()
+
+    def launch(self) -> Service:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "vigil.cli", *self.args],
                 env=self.env, stdout=log, stderr=log, cwd=REPO_ROOT,
             )  # fmt: skip
         self.starts += 1
+        self.launched = time.monotonic()
+        self._terminated = False
+        return self
+
+    def wait_ready(self) -> Service:
         wait_until(lambda: self._alive() and self._ready(self), 60, f"{self.name} to be ready")
         return self
 
@@ -173,10 +183,16 @@ class Service:
         self.proc.wait(10)
         self.proc = None
 
+    def terminate(self) -> None:
+        """SIGTERM, once: a second one may mean "now" to a process."""
+        if self.proc is not None and not self._terminated:
+            self.proc.send_signal(signal.SIGTERM)
+            self._terminated = True
+
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
@@ -392,6 +408,15 @@ class Pipeline:
         self.services = services
         self.feeder = feeder
 
+    def start(self) -> Pipeline:
+        """The services side by side, then the gateway."""
+        for s in self.services.values():
+            s.launch()
+        for s in self.services.values():
+            s.wait_ready()
+        self.gateway.start()
+        return self
+
     @property
     def ingest(self) -> Service:
         return self.services["ingest"]
@@ -595,7 +620,8 @@ def pipeline_parts(
                 lambda s: s.log_count("alerting service ready") >= s.starts,
             ),
             "notifier": Service(
-                "notifier", ["notifier", "run"], env, var / "notifier.log", lambda s: True
+                "notifier", ["notifier", "run"], env, var / "notifier.log",
+                lambda s: time.monotonic() - s.launched > 2.0,  # it says nothing when it starts
             ),
         }  # fmt: skip
         uplink = Uplink(settings.stack_mqtt_port)
@@ -616,6 +642,8 @@ def pipeline_parts(
             feeder.close()
             gw.stop()
             uplink.close()
+            for s in services.values():  # all at once, then each waited for
+                s.terminate()
             for s in services.values():
                 s.stop()
             for name, text in [("gateway", gw.log())] + [(n, s.log()) for n, s in services.items()]:
@@ -630,7 +658,4 @@ def pipeline_parts(
 @pytest.fixture
 def pipeline(pipeline_parts: Pipeline) -> Pipeline:
     """The whole pipeline running, the feeder not yet started."""
-    for s in pipeline_parts.services.values():
-        s.start()
-    pipeline_parts.gateway.start()
-    return pipeline_parts
+    return pipeline_parts.start()

@@ -32,9 +32,7 @@ def test_a_gateway_clock_10_minutes_off_loses_nothing(
     pipe = pipeline_parts
     pipe.gateway.launcher = _skewed(offset)
     pipe.feeder.clock = lambda: time.time() + offset
-    for service in pipe.services.values():
-        service.start()
-    pipe.gateway.start()
+    pipe.start()
     began = time.time()
     feeder = pipe.feeder.start()
     feeder.press()

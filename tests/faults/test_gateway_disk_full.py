@@ -58,9 +58,7 @@ def test_a_full_disk_at_the_gateway_keeps_every_alarm_and_recovers(
 ) -> None:
     pipe = pipeline_parts
     pipe.gateway.queue_path = small_disk / "gw.queue.sqlite"
-    for service in pipe.services.values():
-        service.start()
-    pipe.gateway.start()
+    pipe.start()
     feeder = pipe.feeder.start()
     feeder.press()
     wait_until(lambda: pipe.books().panic_incidents == 1, 60, "the first incident")
