@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-takeover bench-broker-auth bench-latency clean-var
+.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -17,6 +17,11 @@ lint: setup
 
 test: setup lint
 	@$(PYTEST) -q
+
+# Fault injection (docs/faults.md): broker and database restarts, kill -9 of each service, a
+# gateway offline, its disk full, its clock off, the SMS carrier failing. Also part of `make test`.
+test-faults: setup
+	@$(PYTEST) -q -m faults
 
 # Broker fences, revocation, dead letters and role limits, with the real broker and console.
 test-security: setup

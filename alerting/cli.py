@@ -176,7 +176,13 @@ def notifier_run() -> None:
         cap=timedelta(seconds=max(1.0, settings.sms_retry_cap_s)),
         give_up_after=timedelta(hours=settings.sms_give_up_hours),
     )
-    notifier = Notifier(dsn, make_provider(settings, dsn), backoff=backoff, heartbeat=loop)
+    notifier = Notifier(
+        dsn,
+        make_provider(settings, dsn),
+        backoff=backoff,
+        heartbeat=loop,
+        lease=timedelta(seconds=settings.notifier_lease_s),
+    )
 
     async def main() -> None:
         stop = asyncio.Event()

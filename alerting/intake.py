@@ -3,6 +3,10 @@
 
 This is the alerting side of the contract in one function, so the code that runs the
 `DetectorEngine` behind ingest's `BatchSink` only has to call `write_alerts(conn, alerts)`.
+An alert already written (same device, kind and device timestamp: the detector stage deciding a
+redelivered message again after ingest was killed before acknowledging it) is skipped, so an
+alarm is announced once however often its message arrives.
+
 The `alerts` table has no `rule` column: the rule goes into the evidence, as does the gateway's
 receive time when the caller knows it (`gateway_ts`, the per-hop time `incidents.hops` reads).
 """
@@ -32,7 +36,7 @@ def write_alerts(
     gateway_ts: Mapping[str, float] | None = None,
     now: datetime | None = None,
 ) -> list[int]:
-    """Insert the alerts and announce each; returns their ids, in order.
+    """Insert the alerts not written before and announce each; returns their ids, in order.
 
     `gateway_ts` maps a device id to when its gateway received the triggering reading.
     An alert whose signal or severity the table would refuse raises ValueError before anything
@@ -57,8 +61,9 @@ def write_alerts(
             )
             row = conn.execute(
                 "insert into alerts (device_id, household_id, kind, signal, severity, score, "
-                "reason, evidence, ts, received_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s) returning id",
+                "reason, evidence, ts, received_at) select %s, %s, %s, %s, %s, %s, %s, %s, %s, %s "
+                "where not exists (select 1 from alerts where device_id = %s and ts = %s "
+                "and kind = %s) returning id",
                 (
                     alert.device_id,
                     alert.household_id,
@@ -70,9 +75,13 @@ def write_alerts(
                     Jsonb(evidence),
                     _when(alert.ts),
                     received,
+                    alert.device_id,
+                    _when(alert.ts),
+                    alert.kind,
                 ),
             ).fetchone()
-            assert row is not None
+            if row is None:  # written before
+                continue
             ids.append(int(row[0]))
             conn.execute("select pg_notify('vigil_alert', %s)", (str(row[0]),))
     return ids

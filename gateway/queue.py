@@ -4,10 +4,17 @@ SQLite in WAL mode with `synchronous=NORMAL`: a commit survives the gateway proc
 (the point of the queue); on power loss the last few commits may go, which is the usual WAL
 trade for not paying an fsync per message. The gateway sequence number (`gseq`) is stored in the
 same transaction as the message that uses it, so a restart never reuses one.
+
+A full disk (SQLite's "database or disk is full") is the bound the queue did not choose: the
+same policy applies. The oldest telemetry is given up, a chunk at a time, until the message
+fits; when only events are left, a telemetry message is itself given up (counted) and an event
+is refused with `QueueFullError`, for the gateway to hold in memory and offer again. Nothing
+else changes: once space returns, messages are stored as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -30,6 +37,14 @@ create table if not exists meta (key text primary key, value integer not null);
 insert or ignore into meta values ('next_gseq', 1), ('dropped_telemetry', 0);
 """
 _DROP_CHUNK = 64
+
+
+class QueueFullError(Exception):
+    """The disk has no room for the message even after giving up every queued telemetry."""
+
+
+def _disk_full(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 class Lane(IntEnum):
@@ -67,13 +82,58 @@ class DiskQueue:
         self.rows, self.bytes = self._count()
         self.next_gseq = self._meta("next_gseq")
         self.dropped_telemetry = self._meta("dropped_telemetry")
+        self._saved_dropped = self.dropped_telemetry
 
     def _meta(self, key: str) -> int:
         value: int = self._db.execute("select value from meta where key = ?", (key,)).fetchone()[0]
         return value
 
     def put(self, lane: Lane, topic: str, build: Callable[[int], bytes]) -> Queued:
-        """Store the message `build(gseq)` under the next gseq, making room if the queue is full."""
+        """Store the message `build(gseq)` under the next gseq, making room if the queue (or
+        the disk) is full; raises QueueFullError when the disk has no room at all."""
+        while True:
+            try:
+                return self._put(lane, topic, build)
+            except sqlite3.OperationalError as exc:
+                if not _disk_full(exc):
+                    raise
+            if not self._drop_for_disk():
+                break
+        if lane is Lane.TELEMETRY:
+            self._count_dropped(1, "the disk is full and no older telemetry is left")
+        raise QueueFullError(f"no room on disk for a {lane.name.lower()} message")
+
+    def _drop_for_disk(self) -> bool:
+        """Give up the oldest chunk of telemetry to free space; False if none could go."""
+        db = self._db
+        try:
+            db.execute("begin immediate")
+            gone = db.execute(
+                "delete from outbox where id in (select id from outbox where lane = ? "
+                "order by id limit ?) returning length(payload)",
+                (int(Lane.TELEMETRY), _DROP_CHUNK),
+            ).fetchall()
+            db.execute("commit")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.OperationalError):
+                db.execute("rollback")
+            if not _disk_full(exc):
+                raise
+            return False
+        self.rows -= len(gone)
+        self.bytes -= sum(n for (n,) in gone)
+        if gone:
+            self._count_dropped(len(gone), "the disk is full")
+        return bool(gone)
+
+    def _count_dropped(self, count: int, why: str) -> None:
+        self.dropped_telemetry += count
+        if count == 1 and self.dropped_telemetry % 100:
+            return  # one message at a time, while the disk stays full: every 100th is logged
+        log.warning("%s: gave up %d telemetry messages (%d in all)", why, count,
+                    self.dropped_telemetry)  # fmt: skip
+
+    def _put(self, lane: Lane, topic: str, build: Callable[[int], bytes]) -> Queued:
         gseq = self.next_gseq
         payload = build(gseq)
         db = self._db
@@ -89,7 +149,8 @@ class DiskQueue:
             self._make_room()
             db.execute("commit")
         except BaseException:
-            db.execute("rollback")
+            with contextlib.suppress(sqlite3.OperationalError):  # SQLite may have rolled back
+                db.execute("rollback")
             self.rows, self.bytes = self._count()
             raise
         self.next_gseq = gseq + 1
@@ -111,10 +172,13 @@ class DiskQueue:
             self.bytes -= sum(n for (n,) in oldest)
         if dropped:
             self.dropped_telemetry += dropped
+        if self.dropped_telemetry != self._saved_dropped:
             self._db.execute(
                 "update meta set value = ? where key = 'dropped_telemetry'",
                 (self.dropped_telemetry,),
             )
+            self._saved_dropped = self.dropped_telemetry
+        if dropped:
             log.warning(
                 "queue full (%d rows, %d bytes): dropped the %d oldest telemetry messages",
                 self.rows, self.bytes, dropped,
@@ -141,7 +205,17 @@ class DiskQueue:
         return [Queued(i, lane, g, t, p) for i, g, t, p in rows]
 
     def ack(self, ids: Iterable[int]) -> None:
-        """Forget acknowledged messages; ids already dropped are ignored."""
+        """Forget acknowledged messages; ids already dropped are ignored. On a full disk they
+        stay (sent again after the next reconnect; ingest knows the repeat)."""
+        ids = list(ids)
+        try:
+            self._ack(ids)
+        except sqlite3.OperationalError as exc:
+            if not _disk_full(exc):
+                raise
+            log.warning("the disk is full: %d acknowledged messages stay queued", len(ids))
+
+    def _ack(self, ids: list[int]) -> None:
         db = self._db
         db.execute("begin immediate")
         try:
@@ -156,7 +230,8 @@ class DiskQueue:
                     nbytes += row[0]
             db.execute("commit")
         except BaseException:
-            db.execute("rollback")
+            with contextlib.suppress(sqlite3.OperationalError):
+                db.execute("rollback")
             raise
         self.rows -= removed
         self.bytes -= nbytes

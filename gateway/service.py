@@ -19,7 +19,7 @@ from gateway.backoff import Backoff
 from gateway.batcher import TelemetryBatcher
 from gateway.intake import FrameIntake
 from gateway.link import BrokerConfig, BrokerLink, Will
-from gateway.queue import DiskQueue, Lane
+from gateway.queue import DiskQueue, Lane, QueueFullError
 from vigil.codec import (
     CodecError,
     Encoding,
@@ -89,6 +89,7 @@ class Gateway:
         )
         self._batcher = TelemetryBatcher(config.batch_readings, config.batch_delay_s)
         self._events: list[Event] = []
+        self._held_events = 0  # events the full disk could not take yet
         self._topics = {
             Lane.TELEMETRY: str(Topic.telemetry(config.site, config.gateway_id)),
             Lane.EVENT: str(Topic.event(config.site, config.gateway_id)),
@@ -197,7 +198,18 @@ class Gateway:
             batch = EventBatch(gw=gw, gseq=gseq, sent=time.time(), events=events)
             return encode(batch, self.config.encoding)
 
-        self.queue.put(Lane.EVENT, self._topics[Lane.EVENT], build)
+        try:
+            self.queue.put(Lane.EVENT, self._topics[Lane.EVENT], build)
+        except QueueFullError:
+            # The disk is full even of events: hold them here and offer them every turn.
+            self._events = events + self._events
+            if not self._held_events:
+                log.error("the disk is full: holding %d events in memory", len(events))
+            self._held_events = len(self._events)
+            return
+        if self._held_events:
+            log.warning("the disk has room again: %d held events queued", self._held_events)
+            self._held_events = 0
         self._more[Lane.EVENT] = True
 
     def _queue_telemetry(self) -> None:
@@ -211,7 +223,10 @@ class Gateway:
             )  # fmt: skip
             return encode(batch, self.config.encoding)
 
-        self.queue.put(Lane.TELEMETRY, self._topics[Lane.TELEMETRY], build)
+        try:
+            self.queue.put(Lane.TELEMETRY, self._topics[Lane.TELEMETRY], build)
+        except QueueFullError:
+            return  # given up and counted by the queue, like the oldest telemetry
         self._more[Lane.TELEMETRY] = True
 
     # ---- out to the broker -------------------------------------------------------------
@@ -272,6 +287,8 @@ class Gateway:
         deadline = time.monotonic() + DRAIN_S
         while self.link.connected and self.queue.rows and time.monotonic() < deadline:
             self.turn(0.05)
+        if self._events:
+            log.error("the disk is full: %d events are lost at exit", len(self._events))
         self.link.close(Will(self._status_topic, self._status("offline")))
         acked = self.link.take_acks()  # PUBACKs read while saying goodbye
         if acked:

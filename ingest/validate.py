@@ -8,7 +8,7 @@ some bad ones are kept.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 import numpy as np
@@ -32,6 +32,13 @@ from ingest.wire import MessageKey, RawTelemetry, RejectedError, Uplink
 from vigil.codec import Event
 
 EXAMPLES = 5
+# A message cannot be sent after it arrives: a `sent` ahead of ingest's clock by more than this
+# is the gateway's clock running ahead (devices take their time from their gateway), and the
+# message's times are moved back by that much, in whole CLOCK_STEP_S, before any check.
+# Further ahead than CLOCK_AHEAD_MAX_S the clock is broken, not drifting: the window refuses it.
+CLOCK_SLACK_S = 30.0
+CLOCK_STEP_S = 60.0
+CLOCK_AHEAD_MAX_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -87,8 +94,9 @@ def check(
     uplink: Uplink, payload: bytes, registry: RegistrySnapshot, window: Window, now: float
 ) -> Checked:
     """Split a parsed message into what is stored and what is dead-lettered."""
+    uplink, sent = on_ingest_clock(uplink, now)
     try:
-        gateway_index = _check_message(uplink, registry, window, now)
+        gateway_index = _check_message(uplink, sent, registry, window, now)
     except RejectedError as exc:
         count = len(uplink.telemetry) if uplink.telemetry is not None else len(uplink.events)
         letter = DeadLetter.of(uplink.topic, exc.reason, exc.detail, payload, count)
@@ -116,7 +124,27 @@ class _Context:
         return DeadLetter.of(self.uplink.topic, reason, detail, self.payload, count)
 
 
-def _check_message(uplink: Uplink, registry: RegistrySnapshot, window: Window, now: float) -> int:
+def on_ingest_clock(uplink: Uplink, now: float) -> tuple[Uplink, float]:
+    """The message with its device and gateway times moved onto ingest's clock when its
+    gateway's clock runs ahead, and its send time on that clock.
+
+    The step is whole minutes, so a redelivery seconds later gets the same times (the
+    identity the repeat checks compare); the key keeps the `sent` the gateway wrote.
+    """
+    ahead = uplink.key.sent - now
+    if not CLOCK_SLACK_S < ahead <= CLOCK_AHEAD_MAX_S:  # NaN too: the window refuses it
+        return uplink, uplink.key.sent
+    shift = max(1, round(ahead / CLOCK_STEP_S)) * CLOCK_STEP_S
+    telemetry = uplink.telemetry
+    if telemetry is not None:
+        telemetry = replace(telemetry, ts=telemetry.ts - shift, rx=telemetry.rx - shift)
+    events = [msgspec.structs.replace(e, ts=e.ts - shift, rx=e.rx - shift) for e in uplink.events]
+    return replace(uplink, telemetry=telemetry, events=events), uplink.key.sent - shift
+
+
+def _check_message(
+    uplink: Uplink, sent: float, registry: RegistrySnapshot, window: Window, now: float
+) -> int:
     gateway = registry.gateways.get(uplink.key.gateway)
     if gateway is None:
         raise RejectedError(
@@ -127,7 +155,7 @@ def _check_message(uplink: Uplink, registry: RegistrySnapshot, window: Window, n
             Reason.GATEWAY_MISMATCH,
             f"gateway {uplink.key.gateway!r} belongs to site {gateway.site!r}, not {uplink.site!r}",
         )
-    late = window.reason(uplink.key.sent, now)
+    late = window.reason(sent, now)
     if late is not None:
         raise RejectedError(late, f"message sent at {uplink.key.sent}, ingest clock {now:.3f}")
     return gateway.index

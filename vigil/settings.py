@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     sms_sender: str = Field(default="10690000", description="source address / From number")
     sms_give_up_hours: float = Field(default=6.0, gt=0)
     sms_retry_cap_s: float = Field(default=30.0, gt=0, description="longest wait between tries")
+    notifier_lease_s: float = Field(
+        default=30.0,
+        ge=1,
+        description="a claimed notification whose notifier died is sent again after this long",
+    )
     smpp_host: str = "127.0.0.1"
     smpp_port: int = Field(default=2775, ge=1, le=65535)
     smpp_system_id: str = Field(default="vigil", max_length=15)

@@ -39,6 +39,9 @@ class FakeSmsApi:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._down_until = 0.0
+        self.posts: list[str | None] = []  # the idempotency key of every accepted POST, repeats too
+        self.answer_delay_s = 0.0  # accept a message, then keep the sender waiting this long
+        self.refused = 0  # POSTs answered 503 while down
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,6 +98,7 @@ class FakeSmsApi:
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         if time.monotonic() < self._down_until:
+            self.refused += 1
             return self._answer(req, 503, {"message": "down for maintenance"})
         expected = f"/2010-04-01/Accounts/{SID}/Messages.json"
         if req.path != expected:
@@ -108,12 +112,14 @@ class FakeSmsApi:
             return self._answer(req, 400, {"code": 21604, "message": "To and Body are required"})
         key = req.headers.get("Idempotency-Key")
         with self._lock:
+            self.posts.append(key)
             if key and key in self._by_key:
                 return self._answer(req, 200, {"sid": self._by_key[key], "status": "queued"})
             sid = f"SM{next(self._ids):08x}"
             if key:
                 self._by_key[key] = sid
             self.messages.append(Posted(sid, form["To"], form.get("From", ""), form["Body"], key))
+        time.sleep(self.answer_delay_s)
         self._answer(req, 201, {"sid": sid, "status": "queued", "to": form["To"]})
         callback = form.get("StatusCallback")
         if callback:

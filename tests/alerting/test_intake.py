@@ -91,3 +91,24 @@ def test_bad_alerts_are_refused_before_anything_is_written(
     )
     [alert_id] = write_alerts(conn, [no_arrival])
     assert alert_id > 0
+
+
+def test_an_alert_decided_again_after_a_redelivery_is_written_once(
+    conn: psycopg.Connection[Any],
+) -> None:
+    pressed = time.time()
+    alert = Alert(
+        ts=pressed, device_id="pb-1", household_id=None, kind="panic", signal="alarm",
+        severity=5, score=1.0, reason="r", rule="panic_press",
+    )  # fmt: skip
+    later = Alert(
+        ts=pressed + 5, device_id="pb-1", household_id=None, kind="panic", signal="alarm",
+        severity=5, score=1.0, reason="r", rule="panic_press",
+    )  # fmt: skip
+    [first] = write_alerts(conn, [alert])
+    conn.execute("listen vigil_alert")
+    [second] = write_alerts(conn, [alert, later])  # the first again, after an ingest crash
+    assert second != first
+    assert [n.payload for n in conn.notifies(timeout=1, stop_after=2)] == [str(second)]
+    rows = conn.execute("select id from alerts order by id").fetchall()
+    assert [r[0] for r in rows] == [first, second]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.queue import DiskQueue, Lane
+from gateway.queue import DiskQueue, Lane, QueueFullError
 
 
 def payload(size: int = 10) -> bytes:
@@ -101,3 +101,33 @@ def test_a_failed_build_stores_nothing_and_uses_no_gseq(tmp_path: Path) -> None:
 def test_a_queue_without_room_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="room for at least one"):
         DiskQueue(tmp_path / "q.sqlite", max_rows=0)
+
+
+def test_a_full_disk_gives_up_the_oldest_telemetry_and_never_an_event(tmp_path: Path) -> None:
+    q = DiskQueue(tmp_path / "q.sqlite")
+    pages = q._db.execute("pragma page_count").fetchone()[0]
+    q._db.execute(f"pragma max_page_count = {pages + 40}")  # SQLITE_FULL, as a full disk gives
+    fill(q, Lane.TELEMETRY, 400, size=1000)  # far more than 40 pages hold: the oldest go
+    assert q.dropped_telemetry > 0
+    kept = q.pending(Lane.TELEMETRY, 0, 1000)
+    assert [k.gseq for k in kept] == list(range(401 - len(kept), 401))
+    events: list[int] = []
+    try:  # events push out telemetry, then are refused ...
+        for _ in range(1000):
+            events += fill(q, Lane.EVENT, 1, size=1000)
+    except QueueFullError:
+        pass
+    else:
+        raise AssertionError("the disk never ran out for events")
+    assert q.pending(Lane.TELEMETRY, 0, 1000) == []
+    assert [e.gseq for e in q.pending(Lane.EVENT, 0, 1000)] == events  # ... none given up
+    dropped = q.dropped_telemetry
+    with pytest.raises(QueueFullError):
+        fill(q, Lane.TELEMETRY, 1, size=1000)
+    assert q.dropped_telemetry == dropped + 1  # a telemetry message with no room is counted
+    q.ack([e.id for e in q.pending(Lane.EVENT, 0, 50)])  # sent at last: room again
+    assert fill(q, Lane.EVENT, 1, size=1000)
+    q.close()
+    again = DiskQueue(tmp_path / "q.sqlite")
+    assert again.dropped_telemetry == dropped + 1  # the count survives a restart
+    again.close()

@@ -19,7 +19,7 @@ from ingest.store import Store, prepare
 from ingest.validate import Checked, Window, check
 from ingest.wire import parse
 from tests.ingest.conftest import count, wait_until
-from tests.ingest.test_faults import free_port, ingest_process
+from tests.ingest.test_process import free_port, ingest_process
 from vigil.codec import decode_telemetry
 from vigil.settings import Settings
 

@@ -107,7 +107,7 @@ def test_readings_failing_several_checks_count_under_the_first(registry):
     [
         ("vigil/v1/site-a/gw-7/up/telemetry", "gw-7", NOW, Reason.UNKNOWN_GATEWAY),
         ("vigil/v1/site-b/gw-1/up/telemetry", "gw-1", NOW, Reason.GATEWAY_MISMATCH),
-        (TOPIC, "gw-1", NOW + 1000, Reason.FUTURE_TIMESTAMP),
+        (TOPIC, "gw-1", NOW + 3601, Reason.FUTURE_TIMESTAMP),
         (TOPIC, "gw-1", NOW - 1e6, Reason.STALE_TIMESTAMP),
     ],
 )
@@ -244,3 +244,25 @@ def test_the_kernel_refuses_mismatched_inputs():
         reading_reasons(np.array([0, 1], np.int32), *ok[1:], **kwargs)
     with pytest.raises(ValueError, match="one per metric"):
         reading_reasons(*ok, **{**kwargs, "limits": (METRIC_MIN[:2], METRIC_MAX)})
+
+
+@pytest.mark.parametrize("ahead", [31.0, 600.0, 600.0 + 29.0, 3600.0])
+def test_a_gateway_clock_ahead_is_moved_back_in_whole_minutes(registry, ahead):
+    """Devices take their time from their gateway: its clock ahead shifts every time alike."""
+    frames = [("sd-1", 1, "temperature", 20.0, NOW + ahead - 0.5)]
+    payload = telemetry(frames, sent=NOW + ahead)
+    checked = run(registry, payload)
+    assert checked.dead == []
+    shift = max(1, round(ahead / 60)) * 60
+    assert checked.readings.ts.tolist() == [NOW + ahead - 0.5 - shift]
+    assert abs(checked.readings.ts[0] - NOW) <= 30.5
+    assert checked.key is not None
+    assert checked.key.sent == NOW + ahead  # the identity is the bytes the gateway sent
+
+
+def test_a_redelivery_seconds_later_gets_the_same_times(registry):
+    payload = telemetry([("sd-1", 1, "temperature", 20.0, NOW + 599.9)], sent=NOW + 600.0)
+    first = check(parse(TOPIC, payload), payload, registry.snapshot, WINDOW, NOW)
+    again = check(parse(TOPIC, payload), payload, registry.snapshot, WINDOW, NOW + 20)
+    assert first.readings.ts.tolist() == again.readings.ts.tolist()
+    assert first.readings.ts[0] == pytest.approx(NOW - 0.1)
