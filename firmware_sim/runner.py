@@ -19,6 +19,7 @@ from typing import Protocol, TextIO
 
 import numpy as np
 
+from firmware_sim.device import Ambient, measure
 from firmware_sim.district import District
 from firmware_sim.fleet import Fleet
 from firmware_sim.link import GatewayLink
@@ -133,13 +134,17 @@ class _Active:
     announced: bool = False
 
 
-def scenario_frames(run: ScenarioRun, index_of: dict[str, int]) -> list[Frame]:
-    """A scenario's rows as frames: rows of one device at one instant form one report; event
-    metrics (button, tamper, self-test) are events of their own."""
+def scenario_frames(
+    run: ScenarioRun, index_of: dict[str, int], values: np.ndarray | None = None
+) -> list[Frame]:
+    """A scenario's rows as frames (with `values` instead of the run's, if given): rows of one
+    device at one instant form one report; event metrics (button, tamper, self-test) are events
+    of their own."""
     frames: list[Frame] = []
     last_key: tuple[float, int] | None = None
+    values = run.value if values is None else values
     for t, dev_id, metric, value in zip(
-        run.ts.tolist(), run.device_id.tolist(), run.metric.tolist(), run.value.tolist(),
+        run.ts.tolist(), run.device_id.tolist(), run.metric.tolist(), values.tolist(),
         strict=True,
     ):  # fmt: skip
         dev = index_of[dev_id]
@@ -152,6 +157,25 @@ def scenario_frames(run: ScenarioRun, index_of: dict[str, int]) -> list[Frame]:
             frames.append((t, dev, REPORT, {metric: value}))
             last_key = (t, dev)
     return frames
+
+
+def in_the_fleets_room(
+    run: ScenarioRun, index_of: dict[str, int], ambient: Ambient, at: float
+) -> np.ndarray:
+    """The run's values with each device's temperature moved onto the room temperature the
+    fleet device it stands in for reports at `at`. The scenario draws a room of its own (16 to
+    26 °C); a step of several degrees at the takeover would read as rising heat to the
+    detectors (a pre-alarm where nothing happens). Rises keep their size; the rest is as
+    played."""
+    values = run.value.copy()
+    for device_id, index in index_of.items():
+        sel = (run.device_id == device_id) & (run.metric == "temperature")
+        if not sel.any():
+            continue
+        room = ambient.true("temperature", np.array([index]), np.array([at]))[0]
+        shifted = values[sel] + (room - values[sel][0])
+        values[sel] = measure("temperature", shifted, np.zeros(shifted.size))
+    return values
 
 
 def uplink_outage(run: ScenarioRun) -> float:
@@ -371,7 +395,8 @@ class Runner:
             a.devices = []  # the devices carry on; only the gateway's uplink goes
         else:
             index_of = {d.device_id: a.devices[k] for k, d in enumerate(a.run.devices)}
-            a.frames = scenario_frames(a.run, index_of)
+            values = in_the_fleets_room(a.run, index_of, self.fleet.ambient, a.start)
+            a.frames = scenario_frames(a.run, index_of, values)
             self.busy[a.devices] = True
         self.active.append(a)
 

@@ -228,3 +228,31 @@ def test_a_pre_roll_moves_only_the_onset() -> None:
     assert Opening.parse("flaming_fire:10:6") == Opening("flaming_fire", 10.0, 6)
     with pytest.raises(ValueError, match="NAME:PRE_ROLL_S"):
         Opening.parse("panic_press")
+
+
+def test_a_scenario_takes_over_at_the_room_temperature_its_device_was_reporting(
+    tmp_path: Path,
+) -> None:
+    district = build_district(4, 2, 40)
+    cfg = RunConfig(
+        seed=4,
+        speed=0,
+        duration_s=3 * 3600,
+        sim_start=START,
+        scenarios=("fast_heat_fire", "flaming_fire"),
+        scenarios_per_hour=6,
+        pre_roll_s=60.0,
+    )
+    played = _play(tmp_path, district, cfg)
+    frames = played.frames()
+    steps = []
+    for t in played.truth:
+        (dev,) = t["devices"]
+        temps = [(f["ts"], f["r"]["temperature"]) for f in frames
+                 if f["dev"] == dev and "temperature" in f.get("r", {})]  # fmt: skip
+        before = [v for ts, v in temps if ts < t["start_ts"]]
+        after = [v for ts, v in temps if t["start_ts"] <= ts < t["onset_ts"]]
+        if before and after:
+            steps.append(abs(after[0] - before[-1]))
+    assert len(steps) >= 3, "scenarios took over devices that had been reporting"
+    assert max(steps) < 0.5, steps  # noise and the daily swing, not another room
