@@ -18,7 +18,7 @@ from rich.table import Table
 from firmware_sim.district import District, build_district, seed
 from firmware_sim.gateways import GatewayFleet
 from firmware_sim.link import GatewayLink, LinkError, socket_path
-from firmware_sim.runner import UPLINK_LOSS, RunConfig, Runner, RunStats, UplinkSwitch
+from firmware_sim.runner import UPLINK_LOSS, Opening, RunConfig, Runner, RunStats, UplinkSwitch
 from firmware_sim.scenarios import SCENARIOS, play, to_replay_csv
 from firmware_sim.uplink import UplinkSwitchboard
 from vigil.codec import Encoding
@@ -139,6 +139,20 @@ def run(  # noqa: PLR0917 (typer: one parameter per option)
         list[str] | None, typer.Option("--scenario", help="scenario to inject (repeatable)")
     ] = None,
     scenarios_per_hour: Annotated[float, typer.Option(min=0.0, help="per simulated hour")] = 6.0,
+    opening: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--opening",
+            help="NAME:PRE_ROLL_S[:SEED]: started with the run, its onset PRE_ROLL_S in "
+            "(repeatable)",
+        ),
+    ] = None,
+    pre_roll: Annotated[
+        float | None,
+        typer.Option(
+            "--pre-roll", min=0.0, help="seconds of ordinary readings before a scenario's onset"
+        ),
+    ] = None,
     no_gateways: Annotated[
         bool, typer.Option("--no-gateways", help="use gateways already listening on their sockets")
     ] = False,
@@ -162,6 +176,8 @@ def run(  # noqa: PLR0917 (typer: one parameter per option)
             scenarios=tuple(scenario) if scenario else tuple(SCENARIOS),
             scenarios_per_hour=scenarios_per_hour,
             encoding=frame_encoding,
+            opening=tuple(Opening.parse(o) for o in opening or ()),
+            pre_roll_s=pre_roll,
         )
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc

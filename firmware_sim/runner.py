@@ -19,10 +19,11 @@ from typing import Protocol, TextIO
 
 import numpy as np
 
+from firmware_sim.device import Ambient, measure
 from firmware_sim.district import District
 from firmware_sim.fleet import Fleet
 from firmware_sim.link import GatewayLink
-from firmware_sim.scenarios import SCENARIOS, ScenarioRun, play
+from firmware_sim.scenarios import PRE_ROLLED, SCENARIOS, ScenarioRun, play
 from firmware_sim.wire import EVENT, REPORT, Frame, FrameEncoder
 from vigil.codec import Encoding
 
@@ -41,6 +42,30 @@ class UplinkSwitch(Protocol):
 
 
 @dataclass(frozen=True)
+class Opening:
+    """A scenario started with the run, its onset `pre_roll_s` in: a demo's first alarms come
+    within a minute, not after the usual minutes of ordinary readings. `seed` None: drawn."""
+
+    name: str
+    pre_roll_s: float
+    seed: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Opening:
+        """NAME:PRE_ROLL_S or NAME:PRE_ROLL_S:SEED, e.g. `panic_press:20`."""
+        parts = text.split(":")
+        try:
+            if len(parts) not in (2, 3):
+                raise ValueError
+            seed = int(parts[2]) if len(parts) == 3 else None
+            return cls(parts[0], float(parts[1]), seed)
+        except ValueError as exc:
+            raise ValueError(
+                f"{text!r} is not NAME:PRE_ROLL_S[:SEED], e.g. panic_press:20"
+            ) from exc
+
+
+@dataclass(frozen=True)
 class RunConfig:
     seed: int
     speed: float = 1.0  # simulated seconds per wall second; 0 = as fast as possible
@@ -50,6 +75,8 @@ class RunConfig:
     sim_start: float | None = None  # epoch s of the start; None = the wall clock at start
     tick_s: float = 0.02
     encoding: Encoding = Encoding.MSGPACK
+    opening: tuple[Opening, ...] = ()  # started with the run, before the random ones
+    pre_roll_s: float | None = None  # replaces the drawn pre-roll of the random ones (PRE_ROLLED)
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -63,6 +90,15 @@ class RunConfig:
             raise ValueError(f"unknown scenarios {unknown} (known: {', '.join(SCENARIOS)})")
         if self.speed == 0 and self.duration_s is None:
             raise ValueError("an unpaced run (speed 0) needs a duration")
+        bad = [o.name for o in self.opening if o.name not in PRE_ROLLED or o.pre_roll_s < 0]
+        bad += [o.name for o in self.opening if o.seed is not None and o.seed < 0]
+        if bad:
+            raise ValueError(
+                f"opening scenarios {bad}: each needs a pre-roll >= 0 s, a seed >= 0 and a "
+                f"scenario that has a pre-roll ({', '.join(sorted(PRE_ROLLED))})"
+            )
+        if self.pre_roll_s is not None and self.pre_roll_s < 0:
+            raise ValueError(f"pre-roll must be >= 0 s, got {self.pre_roll_s}")
 
 
 @dataclass
@@ -98,13 +134,17 @@ class _Active:
     announced: bool = False
 
 
-def scenario_frames(run: ScenarioRun, index_of: dict[str, int]) -> list[Frame]:
-    """A scenario's rows as frames: rows of one device at one instant form one report; event
-    metrics (button, tamper, self-test) are events of their own."""
+def scenario_frames(
+    run: ScenarioRun, index_of: dict[str, int], values: np.ndarray | None = None
+) -> list[Frame]:
+    """A scenario's rows as frames (with `values` instead of the run's, if given): rows of one
+    device at one instant form one report; event metrics (button, tamper, self-test) are events
+    of their own."""
     frames: list[Frame] = []
     last_key: tuple[float, int] | None = None
+    values = run.value if values is None else values
     for t, dev_id, metric, value in zip(
-        run.ts.tolist(), run.device_id.tolist(), run.metric.tolist(), run.value.tolist(),
+        run.ts.tolist(), run.device_id.tolist(), run.metric.tolist(), values.tolist(),
         strict=True,
     ):  # fmt: skip
         dev = index_of[dev_id]
@@ -117,6 +157,25 @@ def scenario_frames(run: ScenarioRun, index_of: dict[str, int]) -> list[Frame]:
             frames.append((t, dev, REPORT, {metric: value}))
             last_key = (t, dev)
     return frames
+
+
+def in_the_fleets_room(
+    run: ScenarioRun, index_of: dict[str, int], ambient: Ambient, at: float
+) -> np.ndarray:
+    """The run's values with each device's temperature moved onto the room temperature the
+    fleet device it stands in for reports at `at`. The scenario draws a room of its own (16 to
+    26 °C); a step of several degrees at the takeover would read as rising heat to the
+    detectors (a pre-alarm where nothing happens). Rises keep their size; the rest is as
+    played."""
+    values = run.value.copy()
+    for device_id, index in index_of.items():
+        sel = (run.device_id == device_id) & (run.metric == "temperature")
+        if not sel.any():
+            continue
+        room = ambient.true("temperature", np.array([index]), np.array([at]))[0]
+        shifted = values[sel] + (room - values[sel][0])
+        values[sel] = measure("temperature", shifted, np.zeros(shifted.size))
+    return values
 
 
 def uplink_outage(run: ScenarioRun) -> float:
@@ -134,6 +193,8 @@ class _Injector:
         self, district: District, config: RunConfig, start: float, switches: set[str]
     ) -> None:
         self.rng = np.random.default_rng([config.seed, 0x5CE])
+        self.opening_rng = np.random.default_rng([config.seed, 0x0BE])
+        self.pre_roll_s = config.pre_roll_s
         self.names = config.scenarios
         self.mean_gap = 3600.0 / config.scenarios_per_hour if config.scenarios_per_hour else 0.0
         self.next_at = start + _FIRST_INJECTION_S if self.names and self.mean_gap else np.inf
@@ -154,9 +215,39 @@ class _Injector:
         at = self.next_at
         name = self.names[int(self.rng.integers(len(self.names)))]
         seed = int(self.rng.integers(2**31))
-        run = play(name, seed, at)
+        pre_roll = self.pre_roll_s if name in PRE_ROLLED else None
+        run = play(name, seed, at, pre_roll)
+        return self._place(
+            name, seed, run, at=at, busy_households=busy_households,
+            cut_gateways=cut_gateways, rng=self.rng,
+        )  # fmt: skip
+
+    def opening(self, opening: Opening, at: float, busy_households: set[str]) -> _Active:
+        """An opening scenario and its household; it must fit one."""
+        drawn = int(self.opening_rng.integers(2**31))
+        seed = drawn if opening.seed is None else opening.seed
+        run = play(opening.name, seed, at, opening.pre_roll_s)
+        a = self._place(
+            opening.name, seed, run, at=at, busy_households=busy_households,
+            cut_gateways=set(), rng=self.opening_rng,
+        )  # fmt: skip
+        if a is None:
+            raise ValueError(f"no free household has the devices of opening {opening.name!r}")
+        return a
+
+    def _place(
+        self,
+        name: str,
+        seed: int,
+        run: ScenarioRun,
+        *,
+        at: float,
+        busy_households: set[str],
+        cut_gateways: set[str],
+        rng: np.random.Generator,
+    ) -> _Active | None:
         need = Counter(d.type for d in run.devices)
-        first = int(self.rng.integers(len(self.households)))
+        first = int(rng.integers(len(self.households)))
         for k in range(len(self.households)):
             hh = self.households[(first + k) % len(self.households)]
             gw = self.gateway_of.get(hh)
@@ -218,6 +309,9 @@ class Runner:
         self.fleet = Fleet(self.district.devices, cfg.seed, self.start)
         self.injector = _Injector(self.district, cfg, self.start, set(self.uplinks))
         self.now = self.start
+        for opening in cfg.opening:  # before any frame: their devices never report as idle ones
+            busy_households = {a.household_id for a in self.active}
+            self._take_over(self.injector.opening(opening, self.start, busy_households))
         end = self.start + cfg.duration_s if cfg.duration_s is not None else np.inf
         wall0 = time.monotonic()
         try:
@@ -287,8 +381,11 @@ class Runner:
     def _inject(self) -> None:
         busy_households = {a.household_id for a in self.active}
         a = self.injector.pick(busy_households, self.cut_gateways)
-        if a is None:
-            return
+        if a is not None:
+            self._take_over(a)
+
+    def _take_over(self, a: _Active) -> None:
+        """The scenario's devices leave the fleet and play the scenario's frames instead."""
         if a.name == UPLINK_LOSS:
             onset = a.run.truth.onset_ts
             assert onset is not None
@@ -298,7 +395,8 @@ class Runner:
             a.devices = []  # the devices carry on; only the gateway's uplink goes
         else:
             index_of = {d.device_id: a.devices[k] for k, d in enumerate(a.run.devices)}
-            a.frames = scenario_frames(a.run, index_of)
+            values = in_the_fleets_room(a.run, index_of, self.fleet.ambient, a.start)
+            a.frames = scenario_frames(a.run, index_of, values)
             self.busy[a.devices] = True
         self.active.append(a)
 

@@ -70,8 +70,9 @@ class _Played:
 class _Household:
     """Collects one household's device rows while a scenario plays."""
 
-    def __init__(self, name: str, seed: int, t0: float) -> None:
+    def __init__(self, name: str, seed: int, t0: float, pre_roll_s: float | None = None) -> None:
         self.seed = seed
+        self.pre_roll_s = pre_roll_s
         self.rng = np.random.default_rng([zlib.crc32(name.encode()), seed])
         self.t0 = t0
         self.household_id = f"hh-{name.replace('_', '-')}-s{seed}"
@@ -189,8 +190,11 @@ ROOM = {
 
 
 def _pre_roll(h: _Household, low: float = 300.0, high: float = 600.0) -> float:
-    """Minutes of ordinary reporting before anything happens, so detectors see a baseline."""
-    return h.t0 + float(h.rng.uniform(low, high))
+    """Minutes of ordinary reporting before anything happens, so detectors see a baseline; or
+    the pre-roll the caller asked for (the draw is made all the same, so the rest of the
+    scenario is the one the seed gives)."""
+    drawn = float(h.rng.uniform(low, high))
+    return h.t0 + (drawn if h.pre_roll_s is None else h.pre_roll_s)
 
 
 def _shift(start: float, t: np.ndarray, v: np.ndarray) -> Trace:
@@ -634,20 +638,33 @@ _LIBRARY: tuple[tuple[str, Klass, tuple[str, ...], frozenset[str], Build, str], 
     ("inactivity_stop", "inactivity", ("inactivity",), NO_ALARM, _inactivity_stop,
      "a resident's activity stops (a fall, an illness)"),
 )  # fmt: skip
+# Scenarios whose onset follows a pre-roll of ordinary reporting (pot_on_stove: the cooking).
+PRE_ROLLED = frozenset({
+    "flaming_fire", "fast_heat_fire", "smouldering_fire", "pot_on_stove", "cooking_smoke",
+    "shower_steam", "tamper", "panic_press", "false_press_cancel",
+})  # fmt: skip
 SCENARIOS: dict[str, ScenarioSpec] = {
     name: ScenarioSpec(name, klass, text, build, frozenset(expected), forbidden)
     for name, klass, expected, forbidden, build, text in _LIBRARY
 }
 
 
-def play(name: str, seed: int, t0: float = 0.0) -> ScenarioRun:
-    """The scenario `name` as its devices report it from `t0`, deterministic for (name, seed)."""
+def play(name: str, seed: int, t0: float = 0.0, pre_roll_s: float | None = None) -> ScenarioRun:
+    """The scenario `name` as its devices report it from `t0`, deterministic for (name, seed).
+
+    `pre_roll_s` replaces the drawn minutes of ordinary reporting before anything happens, for
+    the scenarios in PRE_ROLLED (a demo wants its first alarm within a minute)."""
     spec = SCENARIOS.get(name)
     if spec is None:
         raise ValueError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    h = _Household(name, seed, float(t0))
+    if pre_roll_s is not None and (name not in PRE_ROLLED or pre_roll_s < 0):
+        raise ValueError(
+            f"a pre-roll of {pre_roll_s} s for {name!r}: only scenarios "
+            f"{', '.join(sorted(PRE_ROLLED))} take one, and it must be >= 0"
+        )
+    h = _Household(name, seed, float(t0), pre_roll_s)
     return h.run(spec, spec.build(h))
 
 

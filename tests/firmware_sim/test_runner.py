@@ -15,7 +15,8 @@ import pytest
 from firmware_sim.device import periodic_metrics, report_period
 from firmware_sim.district import District, build_district
 from firmware_sim.link import GatewayLink, socket_path
-from firmware_sim.runner import RunConfig, Runner, RunStats, UplinkSwitch
+from firmware_sim.runner import Opening, RunConfig, Runner, RunStats, UplinkSwitch
+from firmware_sim.scenarios import play
 from tests.firmware_sim.receiver import Receiver
 from vigil.device_types import device_type
 from vigil.frames import decode_frame
@@ -187,3 +188,71 @@ def test_runner_needs_a_link_per_gateway_and_a_sane_config(tmp_path: Path) -> No
         RunConfig(seed=1, speed=0)
     with pytest.raises(ValueError, match="speed"):
         RunConfig(seed=1, speed=-1)
+
+
+def test_opening_scenarios_start_with_the_run_and_keep_their_pre_roll(tmp_path: Path) -> None:
+    district = build_district(5, 2, 30)
+    cfg = RunConfig(
+        seed=5,
+        speed=0,
+        duration_s=300,
+        sim_start=START,
+        scenarios_per_hour=0,
+        opening=(Opening("flaming_fire", 10.0, seed=6), Opening("panic_press", 20.0)),
+    )
+    played = _play(tmp_path, district, cfg)
+    onsets = {t["name"]: t["onset_ts"] - START for t in played.truth}
+    assert onsets == {"flaming_fire": 10.0, "panic_press": 20.0}
+    assert all(t["start_ts"] == START for t in played.truth)
+    assert len({t["household"] for t in played.truth}) == 2
+    fire = next(t for t in played.truth if t["name"] == "flaming_fire")
+    assert fire["seed"] == 6
+    taken = {d for t in played.truth for d in t["devices"]}
+    idle = [f for f in played.frames() if f["dev"] in taken and f["ts"] < START + 10.0]
+    assert all("r" in f for f in idle), "no press before its onset"
+
+
+def test_a_pre_roll_moves_only_the_onset() -> None:
+    drawn = play("panic_press", 3, START)
+    short = play("panic_press", 3, START, pre_roll_s=30.0)
+    assert drawn.truth.onset_ts is not None
+    assert drawn.truth.onset_ts - START >= 900.0
+    assert short.truth.onset_ts == START + 30.0
+    assert short.truth.duration_s == 30.0 + 1800.0
+    presses = short.ts[short.metric == "button"] - short.truth.onset_ts
+    assert list(presses) == list(drawn.ts[drawn.metric == "button"] - drawn.truth.onset_ts)
+    with pytest.raises(ValueError, match="pre-roll"):
+        play("battery_drain", 3, START, pre_roll_s=30.0)
+    with pytest.raises(ValueError, match="opening"):
+        RunConfig(seed=1, opening=(Opening("battery_drain", 10.0),))
+    assert Opening.parse("flaming_fire:10:6") == Opening("flaming_fire", 10.0, 6)
+    with pytest.raises(ValueError, match="NAME:PRE_ROLL_S"):
+        Opening.parse("panic_press")
+
+
+def test_a_scenario_takes_over_at_the_room_temperature_its_device_was_reporting(
+    tmp_path: Path,
+) -> None:
+    district = build_district(4, 2, 40)
+    cfg = RunConfig(
+        seed=4,
+        speed=0,
+        duration_s=3 * 3600,
+        sim_start=START,
+        scenarios=("fast_heat_fire", "flaming_fire"),
+        scenarios_per_hour=6,
+        pre_roll_s=60.0,
+    )
+    played = _play(tmp_path, district, cfg)
+    frames = played.frames()
+    steps = []
+    for t in played.truth:
+        (dev,) = t["devices"]
+        temps = [(f["ts"], f["r"]["temperature"]) for f in frames
+                 if f["dev"] == dev and "temperature" in f.get("r", {})]  # fmt: skip
+        before = [v for ts, v in temps if ts < t["start_ts"]]
+        after = [v for ts, v in temps if t["start_ts"] <= ts < t["onset_ts"]]
+        if before and after:
+            steps.append(abs(after[0] - before[-1]))
+    assert len(steps) >= 3, "scenarios took over devices that had been reporting"
+    assert max(steps) < 0.5, steps  # noise and the daily swing, not another room
