@@ -33,6 +33,7 @@ from alerting.bench import (
     _free_port,
     _process,
     _wait_for_port,
+    live_headers,
     notify_baseline,
     percentile,
 )
@@ -190,7 +191,8 @@ def run_bench(
     ):
         _wait_for_port(port)
         time.sleep(3.0)  # ingest subscribes and loads the registry
-        with connect(f"ws://127.0.0.1:{port}/api/live", open_timeout=10) as ws:
+        url = f"ws://127.0.0.1:{port}/api/live"
+        with connect(url, open_timeout=10, additional_headers=live_headers(dsn)) as ws:
             client = LiveClient(ws)
             with Load(settings, load_streams(district, ids[len(quiet) :]), load) as gen:
                 time.sleep(5.0)  # the load reaches its pace
