@@ -1,12 +1,14 @@
 """The ingest worker: broker → decode and check → detectors, and → batch → commit → acknowledge.
 
-Three threads share the work. paho's network thread only queues deliveries. The decoding
-thread parses and checks each message, hands it to the detectors' sink at once, and gathers
-messages into a batch bounded by rows and by a deadline. The committer thread commits each
-batch in one transaction and only then acknowledges its messages. While the database is down
-the committer retries with backoff, the hand-off queue fills, the decoder stops taking
-messages, and the broker stops sending once the receive window is full: memory stays bounded
-and the backlog waits at the broker.
+The work runs in two lanes, one for telemetry and one for events (alarms, presses), so an event
+never waits behind telemetry: each lane has its own MQTT session, receive window, inbox,
+decoding loop, committing connection and committer. In each, paho's network thread only queues
+deliveries. The decoding thread parses and checks each message, hands it to the detectors' sink
+at once, and gathers messages into a batch bounded by rows and by a deadline. The committer
+thread commits each batch in one transaction and only then acknowledges its messages. While the
+database is down the committer retries with backoff, the hand-off queue fills, the decoder stops
+taking messages, and the broker stops sending once the receive window is full: memory stays
+bounded and the backlog waits at the broker.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -37,11 +40,13 @@ from vigil.db.connect import database_url
 from vigil.db.timescale import retention_for
 from vigil.observability import INGEST, Health, Heartbeat, ObservabilityServer, flag, serve
 from vigil.settings import Settings
+from vigil.topics import TopicKind
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION_NEEDED = 4  # 0004_ingest_dedup
 SHUTDOWN_GRACE_S = 10.0
+EVENT_INBOX_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -60,6 +65,55 @@ class Batch:
         self.messages.append(checked)
         self.deliveries.append(delivery)
         self.rows += len(checked.readings) + len(checked.events) + len(checked.dead)
+
+
+@dataclass(frozen=True)
+class LaneConfig:
+    """What sets a lane apart: which uplink topics it takes and how much it holds in flight."""
+
+    name: str  # "telemetry" or "events"
+    kind: TopicKind
+    receive_window: int
+    inbox_max_bytes: int
+    batch_rows: int
+    batch_deadline_s: float
+    queued_batches: int  # closed batches that may wait for the committer
+
+    @classmethod
+    def telemetry(cls, s: Settings) -> LaneConfig:
+        return cls(
+            "telemetry",
+            TopicKind.TELEMETRY,
+            s.ingest_receive_window,
+            s.ingest_inbox_max_bytes,
+            s.ingest_batch_rows,
+            s.ingest_batch_deadline_s,
+            1,  # one batch committing, one ready behind it
+        )
+
+    @classmethod
+    def events(cls, s: Settings) -> LaneConfig:
+        """Events are few and urgent: each message is its own transaction, at once, and every
+        message of the window may wait for the committer, so decoding (hence the detectors)
+        never waits for the database."""
+        window = s.ingest_event_receive_window
+        return cls("events", TopicKind.EVENT, window, EVENT_INBOX_MAX_BYTES, 1, 0.0, window)
+
+
+@dataclass
+class Lane:
+    """One MQTT session and what serves it: inbox, decoding loop, committer, connection."""
+
+    config: LaneConfig
+    consumer: Consumer
+    store: Store
+    heartbeat: Heartbeat
+    handoff: queue.Queue[Batch | None]
+    left: Batch = field(default_factory=Batch)  # what the decoding loop held when it ended
+
+    @property
+    def inbox(self) -> Inbox[Delivery]:
+        return self.consumer.inbox
 
 
 @dataclass(frozen=True)
@@ -88,13 +142,11 @@ class IngestService:
         self.counters = Counters()
         self.registry = Registry()
         self.window = Window(settings.ingest_max_future_s, settings.ingest_max_age_s)
-        self.inbox: Inbox[Delivery] = Inbox(settings.ingest_inbox_max_bytes)
-        # Two batches may wait for the committer: one committing, one ready behind it.
-        self._handoff: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
-        self._store = Store(self.dsn, self.registry, ReplayFilter())
         self._abandon = threading.Event()  # shutdown grace is over: stop retrying the database
-        self.consumer = Consumer(self._broker_config(), self.inbox, self.counters)
-        self.heartbeat = Heartbeat("decode loop", max_age_s=30)
+        self.lanes = (
+            self._lane(LaneConfig.telemetry(settings), "decode loop"),
+            self._lane(LaneConfig.events(settings), "event loop"),
+        )
         self.health = Health(
             "ingest",
             {
@@ -102,22 +154,43 @@ class IngestService:
                     lambda: self.counters.broker_connected, "not connected to the broker"
                 ),
                 "database": flag(lambda: self.counters.database_up, "database unavailable"),
-                "decode loop": self.heartbeat.check,
+                **{lane.heartbeat.what: lane.heartbeat.check for lane in self.lanes},
             },
         )
         self.observability: ObservabilityServer | None = None
 
-    def _broker_config(self) -> BrokerConfig:
+    @property
+    def consumer(self) -> Consumer:
+        """The telemetry lane's session (the worker's original client id)."""
+        return self.lanes[0].consumer
+
+    @property
+    def client_ids(self) -> list[str]:
+        return [lane.consumer.config.client_id for lane in self.lanes]
+
+    def _lane(self, config: LaneConfig, loop: str) -> Lane:
+        inbox: Inbox[Delivery] = Inbox(config.inbox_max_bytes)
+        self.counters.database[config.name] = False  # until the registry is loaded
+        return Lane(
+            config,
+            Consumer(self._broker_config(config), inbox, self.counters),
+            Store(self.dsn, self.registry, ReplayFilter()),
+            Heartbeat(loop, max_age_s=30),
+            queue.Queue(maxsize=config.queued_batches),
+        )
+
+    def _broker_config(self, lane: LaneConfig) -> BrokerConfig:
         s = self.settings
         # Unset means the local stack's broker, as `database_url` falls back to its database.
         port = s.mqtt_port if s.mqtt_port is not None else s.stack_mqtt_port
+        client_id = self.options.partition.client_id(self.options.client_prefix)
         return BrokerConfig(
             host=s.mqtt_host,
             port=port,
             username=s.mqtt_username,
             password=s.mqtt_password.get_secret_value(),
-            client_id=self.options.partition.client_id(self.options.client_prefix),
-            receive_window=s.ingest_receive_window,
+            client_id=client_id if lane.kind is TopicKind.TELEMETRY else f"{client_id}-{lane.name}",
+            receive_window=lane.receive_window,
             session_expiry_s=s.ingest_session_expiry_s,
         )
 
@@ -138,19 +211,34 @@ class IngestService:
         maintenance = Maintenance(
             self.dsn, retention_for(self.settings), self.settings.ingest_maintain_interval_s, stop
         )
-        committer = threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True)
+        telemetry, *others = self.lanes
+        committers = [
+            threading.Thread(
+                target=self._commit_loop, args=(lane,), name=f"ingest-commit-{lane.config.name}"
+            )
+            for lane in self.lanes
+        ]
+        decoders = [
+            threading.Thread(
+                target=self._decode_loop, args=(lane, stop), name=f"ingest-{lane.config.name}"
+            )
+            for lane in others
+        ]
         watcher.start()
         maintenance.start()
-        committer.start()
-        self.consumer.start()
+        for thread in committers + decoders:
+            thread.daemon = True
+            thread.start()
+        for lane in self.lanes:
+            lane.consumer.start()
         log.info(
-            "ingest worker %s (%s) running", self.options.partition, self.consumer.config.client_id
+            "ingest worker %s (%s) running", self.options.partition, ", ".join(self.client_ids)
         )
-        last = Batch()
         try:
-            last = self._decode_loop(stop)
+            self._decode_loop(telemetry, stop)
         finally:
-            self._shutdown(committer, last)
+            stop.set()  # the other lanes end with this one
+            self._shutdown(committers, decoders)
             watcher.join(2.0)
             maintenance.join(2.0)
 
@@ -174,7 +262,8 @@ class IngestService:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                     _check_schema(conn)
                     self.registry.load(conn)
-                self.counters.database_up = True
+                for lane in self.lanes:
+                    self.counters.database[lane.config.name] = True
                 return
             except psycopg.OperationalError as exc:
                 now = time.monotonic()
@@ -183,41 +272,53 @@ class IngestService:
 
     def _follow_sites(self, snapshot: RegistrySnapshot) -> None:
         sites = {g.site for g in snapshot.gateways.values()}
-        self.consumer.subscribe(self.options.partition.filters(sites))
+        partition = self.options.partition
+        for lane in self.lanes:
+            lane.consumer.subscribe(partition.filters(sites, lane.config.kind))
+        # A session from before the lanes holds both kinds under one filter; the broker keeps
+        # a persistent session's subscriptions, so that one is dropped explicitly.
+        self.consumer.unsubscribe(partition.filters(sites))
 
-    def _shutdown(self, committer: threading.Thread, last: Batch) -> None:
+    def _shutdown(
+        self, committers: Sequence[threading.Thread], decoders: Sequence[threading.Thread]
+    ) -> None:
         """Commit what was taken, within a grace period; what is left is redelivered later."""
         timer = threading.Timer(SHUTDOWN_GRACE_S, self._abandon.set)
         timer.start()
-        if last.messages:
-            self._hand_over(last, self._abandon)
-        self._hand_over(None, self._abandon)
-        committer.join(SHUTDOWN_GRACE_S + 5.0)
+        for thread in decoders:
+            thread.join(SHUTDOWN_GRACE_S)
+        for lane in self.lanes:
+            if lane.left.messages:
+                self._hand_over(lane, lane.left, self._abandon)
+            self._hand_over(lane, None, self._abandon)
+        for thread in committers:
+            thread.join(SHUTDOWN_GRACE_S + 5.0)
         timer.cancel()
-        self.inbox.close()  # paho's thread may wait for room; what it holds is redelivered
-        self.consumer.stop()
-        self._store.close()
+        for lane in self.lanes:
+            lane.inbox.close()  # paho's thread may wait for room; what it holds is redelivered
+            lane.consumer.stop()
+            lane.store.close()
         self._stop_metrics()
         log.info("ingest worker stopped")
 
     # ---- decoding thread -----------------------------------------------------------------
-    def _decode_loop(self, stop: threading.Event) -> Batch:
-        """Decode until `stop`; returns the batch still open (or not taken by the committer)."""
-        s = self.settings
+    def _decode_loop(self, lane: Lane, stop: threading.Event) -> None:
+        """Decode until `stop`; leaves in `lane.left` the batch still open (or not taken)."""
+        c = lane.config
         batch = Batch()
         while not stop.is_set():
-            self.heartbeat.beat()
-            wait = s.ingest_batch_deadline_s - (time.monotonic() - batch.opened)
-            delivery = self.inbox.get(timeout=max(wait, 0.0) if batch.messages else 0.2)
+            lane.heartbeat.beat()
+            wait = c.batch_deadline_s - (time.monotonic() - batch.opened)
+            delivery = lane.inbox.get(timeout=max(wait, 0.0) if batch.messages else 0.2)
             if delivery is not None:
                 batch.add(self.decode(delivery), delivery)
-            due = time.monotonic() - batch.opened >= s.ingest_batch_deadline_s
-            if batch.messages and (batch.rows >= s.ingest_batch_rows or due):
+            due = time.monotonic() - batch.opened >= c.batch_deadline_s
+            if batch.messages and (batch.rows >= c.batch_rows or due):
                 batch.prepared = prepare(batch.messages, self.registry.snapshot)
-                if not self._hand_over(batch, stop):
-                    return batch
+                if not self._hand_over(lane, batch, stop):
+                    break
                 batch = Batch()
-        return batch
+        lane.left = batch
 
     def decode(self, delivery: Delivery) -> Checked:
         """Parse and check one message and hand it to the sink; never raises."""
@@ -255,47 +356,49 @@ class IngestService:
         except Exception:  # the detectors' trouble must not stop storage
             log.exception("the batch sink failed on a message from %s", checked.key.gateway)
 
-    def _hand_over(self, batch: Batch | None, until: threading.Event) -> bool:
+    def _hand_over(self, lane: Lane, batch: Batch | None, until: threading.Event) -> bool:
         """Queue a batch (None: the end) for the committer; False if `until` is set first."""
         while not until.is_set():
             try:
-                self._handoff.put(batch, timeout=0.1)
+                lane.handoff.put(batch, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    # ---- committer thread ----------------------------------------------------------------
-    def _commit_loop(self) -> None:
+    # ---- committer threads ---------------------------------------------------------------
+    def _commit_loop(self, lane: Lane) -> None:
         while True:
-            batch = self._handoff.get()
+            batch = lane.handoff.get()
             if batch is None:
                 return
-            if not self._commit(batch):
+            if not self._commit(lane, batch):
                 return
-            self.consumer.ack(batch.deliveries)
+            lane.consumer.ack(batch.deliveries)
 
-    def _commit(self, batch: Batch) -> bool:
+    def _commit(self, lane: Lane, batch: Batch) -> bool:
         """Commit with retries until it succeeds (True) or shutdown gives up on it (False)."""
         backoff = Backoff()
+        name = lane.config.name
         while True:
             try:
-                outcome = self._store.commit(batch.messages, batch.prepared)
+                outcome = lane.store.commit(batch.messages, batch.prepared)
             except DatabaseUnavailableError as exc:
-                self.counters.database_up = False
+                self.counters.database[name] = False
                 now = time.monotonic()
                 retry_at = backoff.failed(now)
                 log.warning(
-                    "database unavailable (attempt %d), holding %d messages: %s",
+                    "database unavailable (attempt %d), %s lane holding %d messages: %s",
                     backoff.failures,
+                    name,
                     len(batch.messages),
                     exc,
                 )
                 if self._abandon.wait(retry_at - now):
                     return False
                 continue
-            self.counters.database_up = True
-            self.counters.committed(outcome)
+            self.counters.database[name] = True
+            self.counters.committed(outcome, stream=lane.config.kind is TopicKind.TELEMETRY)
             return True
 
 

@@ -61,6 +61,12 @@ def healthy(port: int) -> bool:
         return False
 
 
+def forget_sessions(settings: Settings, prefix: str) -> None:
+    """A single worker's two sessions (telemetry and events lanes)."""
+    for client_id in (f"{prefix}-0of1", f"{prefix}-0of1-events"):
+        forget_session(settings, client_id)
+
+
 @contextmanager
 def ingest_process(
     settings: Settings, dsn: str, client_prefix: str
@@ -119,7 +125,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_stores_nothing_twice(
             wait_until(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
             time.sleep(0.5)  # a duplicate would land now
     finally:
-        forget_session(settings, f"{prefix}-0of1")
+        forget_sessions(settings, prefix)
     assert count(ingest_dsn, ROWS) == total
     assert count(ingest_dsn, IDENTITIES) == total
     assert count(ingest_dsn, "select count(*) from ingested_messages") == 300
@@ -155,7 +161,7 @@ def test_sigterm_stops_the_worker_cleanly(settings: Settings, ingest_dsn: str, l
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
     finally:
-        forget_session(settings, f"{prefix}-0of1")
+        forget_sessions(settings, prefix)
 
 
 def test_a_bad_partition_is_refused_with_a_clear_message():
