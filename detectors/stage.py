@@ -1,6 +1,8 @@
 """The detector stage inside ingest: decoded batches in, rows in the `alerts` table out.
 
-Ingest's decoding thread calls `submit` with each accepted message; the stage translates it to
+Ingest's decoding threads (one per lane: telemetry, events) call `submit` with each accepted
+message (the queue is thread-safe; each lane's messages keep their order, and events may
+overtake telemetry, as they do at the gateway); the stage translates it to
 the engine's columns (ingest's slots and metric codes differ from the engine's) and queues it.
 One thread owns the engine: it processes batches in arrival order, ticks every `tick_s` for
 silences, and writes each alert through alerting's intake (a row and its
@@ -254,7 +256,9 @@ class DetectorStage:
             log.exception("the detector stage failed on an item")
 
     def _process(self, batch: ReadingBatch) -> None:
-        if batch.registry.version != self._version:
+        # Ingest's two lanes submit from two threads, so a batch decoded under an older
+        # registry may arrive after a newer one: only a newer version is followed.
+        if batch.registry.version > self._version:
             self._follow_registry(batch.registry)
         if len(self._slots) < len(batch.registry.device_ids):
             self._slots = slot_map(self.engine, batch.registry.device_ids)
