@@ -265,7 +265,8 @@ def measure_ingest(
         stop.set()
         proc.terminate()
         proc.wait(60)
-        forget_session(settings, f"{prefix}-0of1")
+        for lane in ("", "-events"):
+            forget_session(settings, f"{prefix}-0of1{lane}")
     result = _summarise(samples, plan, final, published.value, dsn)
     stored = (samples[-1][1] - next(s[1] for s in samples if s[0] >= t_start)) / 1e6
     if stored > 0 and cpu_end:
