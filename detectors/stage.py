@@ -8,7 +8,8 @@ One thread owns the engine: it processes batches in arrival order, ticks every `
 silences, and writes each alert through alerting's intake (a row and its
 `pg_notify('vigil_alert', id)` in one transaction), so the alerting service picks it up within a
 round trip. The queue is bounded: when the engine falls behind, `submit` waits (backpressure
-through ingest to the broker) instead of dropping.
+through ingest to the broker) instead of dropping. Batches with events go ahead of queued
+telemetry (`Intake`), as they do in ingest.
 
 Gateway status messages come from the broker directly (ingest does not subscribe to them).
 The engine's state is loaded at start and saved at a clean stop, so duration state (silences,
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -76,6 +77,44 @@ class Decided:
 
     alert: Alert
     gateway_rx: float | None = None
+
+
+Item = ReadingBatch | GatewayStatusChange
+
+
+class Intake:
+    """The stage's queue: batches carrying events (alarms, presses) go ahead of the rest, so an
+    alarm does not wait behind queued telemetry; each kind keeps its order, and each is bounded
+    by `maxsize` (past it, `put` waits: backpressure)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._urgent: deque[Item] = deque()
+        self._rest: deque[Item] = deque()
+        self._cond = threading.Condition()
+
+    def put(self, item: Item, timeout: float) -> bool:
+        """Queue `item`; False if no room came within `timeout` seconds."""
+        line = self._urgent if isinstance(item, ReadingBatch) and item.events else self._rest
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(line) < self.maxsize, timeout):
+                return False
+            line.append(item)
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float) -> Item | None:
+        """The next item (urgent ones first), or None if none came within `timeout` seconds."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._urgent or self._rest, timeout):
+                return None
+            item = (self._urgent or self._rest).popleft()
+            self._cond.notify_all()
+            return item
+
+    def empty(self) -> bool:
+        with self._cond:
+            return not (self._urgent or self._rest)
 
 
 def load_devices(conn: psycopg.Connection[Any]) -> list[Device]:
@@ -166,7 +205,7 @@ class DetectorStage:
         self.tick_s = tick_s
         self.engine = DetectorEngine()
         self.alerts_written = 0
-        self._queue: queue.Queue[ReadingBatch | GatewayStatusChange] = queue.Queue(queue_max)
+        self._queue = Intake(queue_max)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="detector-stage", daemon=True)
         self._version = -2
@@ -211,19 +250,14 @@ class DetectorStage:
     def submit(self, batch: ReadingBatch) -> None:
         """Queue a batch; wait while the queue is full (backpressure), unless stopping."""
         while not self._stop.is_set():
-            try:
-                self._queue.put(batch, timeout=SUBMIT_WAIT_S)
+            if self._queue.put(batch, timeout=SUBMIT_WAIT_S):
                 return
-            except queue.Full:
-                log.warning("detector stage is behind: ingest waits for room")
+            log.warning("detector stage is behind: ingest waits for room")
 
     def gateway_status(self, change: GatewayStatusChange) -> None:
         while not self._stop.is_set():
-            try:
-                self._queue.put(change, timeout=SUBMIT_WAIT_S)
+            if self._queue.put(change, timeout=SUBMIT_WAIT_S):
                 return
-            except queue.Full:
-                continue
 
     # ---- engine thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -231,10 +265,7 @@ class DetectorStage:
         next_tick = time.monotonic()
         while True:
             stopping = self._stop.is_set()
-            try:
-                item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
-            except queue.Empty:
-                item = None
+            item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
             if item is not None:
                 self._handle(item)
             if time.monotonic() >= next_tick:
@@ -246,7 +277,7 @@ class DetectorStage:
                 self._flush(final=True)
                 return
 
-    def _handle(self, item: ReadingBatch | GatewayStatusChange) -> None:
+    def _handle(self, item: Item) -> None:
         try:
             if isinstance(item, GatewayStatusChange):
                 self._decided(self.engine.gateway_status(item.gateway, item.online, item.ts))
