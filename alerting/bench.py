@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -52,6 +52,30 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def live_headers(dsn: str) -> dict[str, str]:
+    """A supervisor's session for the bench client: the live stream is for signed-in users."""
+    from alerting.api import accounts
+    from alerting.api.roles import Role
+
+    now = datetime.now(UTC)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        user = accounts.create_user(
+            conn,
+            username=f"bench-{os.getpid()}",
+            password=os.urandom(12).hex(),
+            role=Role.SUPERVISOR,
+        )
+        token = accounts.open_session(
+            conn,
+            user_id=user,
+            now=now,
+            lifetime=timedelta(hours=1),
+            remote_addr=None,
+            user_agent="bench",
+        )
+    return {"Authorization": f"Bearer {token}"}
 
 
 def seed_registry(conn: psycopg.Connection[tuple[object, ...]], households: int) -> list[str]:
@@ -178,7 +202,8 @@ def run_bench(dsn: str, *, alerts: int, rate: float, workdir: Path) -> BenchResu
             _process(["alerting", "serve", "--port", str(port)], env, workdir / "serve.log"),
         ):
             _wait_for_port(port)
-            with connect(f"ws://127.0.0.1:{port}/api/live", open_timeout=10) as ws:
+            url = f"ws://127.0.0.1:{port}/api/live"
+            with connect(url, open_timeout=10, additional_headers=live_headers(dsn)) as ws:
                 client = LiveClient(ws)
                 sent = _inject(conn, households, rate)
                 deadline = time.monotonic() + 10

@@ -1,12 +1,15 @@
 """The detector stage inside ingest: decoded batches in, rows in the `alerts` table out.
 
-Ingest's decoding thread calls `submit` with each accepted message; the stage translates it to
+Ingest's decoding threads (one per lane: telemetry, events) call `submit` with each accepted
+message (the queue is thread-safe; each lane's messages keep their order, and events may
+overtake telemetry, as they do at the gateway); the stage translates it to
 the engine's columns (ingest's slots and metric codes differ from the engine's) and queues it.
 One thread owns the engine: it processes batches in arrival order, ticks every `tick_s` for
 silences, and writes each alert through alerting's intake (a row and its
 `pg_notify('vigil_alert', id)` in one transaction), so the alerting service picks it up within a
 round trip. The queue is bounded: when the engine falls behind, `submit` waits (backpressure
-through ingest to the broker) instead of dropping.
+through ingest to the broker) instead of dropping. Batches with events go ahead of queued
+telemetry (`Intake`), as they do in ingest.
 
 Gateway status messages come from the broker directly (ingest does not subscribe to them).
 The engine's state is checkpointed every `checkpoint_s` and at a clean stop (`detectors.checkpoint`)
@@ -19,9 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,6 +94,44 @@ class Decided:
 
     alert: Alert
     gateway_rx: float | None = None
+
+
+Item = ReadingBatch | GatewayStatusChange
+
+
+class Intake:
+    """The stage's queue: batches carrying events (alarms, presses) go ahead of the rest, so an
+    alarm does not wait behind queued telemetry; each kind keeps its order, and each is bounded
+    by `maxsize` (past it, `put` waits: backpressure)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._urgent: deque[Item] = deque()
+        self._rest: deque[Item] = deque()
+        self._cond = threading.Condition()
+
+    def put(self, item: Item, timeout: float) -> bool:
+        """Queue `item`; False if no room came within `timeout` seconds."""
+        line = self._urgent if isinstance(item, ReadingBatch) and item.events else self._rest
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(line) < self.maxsize, timeout):
+                return False
+            line.append(item)
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float) -> Item | None:
+        """The next item (urgent ones first), or None if none came within `timeout` seconds."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._urgent or self._rest, timeout):
+                return None
+            item = (self._urgent or self._rest).popleft()
+            self._cond.notify_all()
+            return item
+
+    def empty(self) -> bool:
+        with self._cond:
+            return not (self._urgent or self._rest)
 
 
 def load_devices(
@@ -200,7 +241,7 @@ class DetectorStage:
         self.engine = DetectorEngine(policy=policy)
         self.caught_up = 0  # rows read back from the database after a restart
         self.alerts_written = 0
-        self._queue: queue.Queue[ReadingBatch | GatewayStatusChange] = queue.Queue(queue_max)
+        self._queue = Intake(queue_max)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="detector-stage", daemon=True)
         self._version = -2
@@ -246,19 +287,14 @@ class DetectorStage:
     def submit(self, batch: ReadingBatch) -> None:
         """Queue a batch; wait while the queue is full (backpressure), unless stopping."""
         while not self._stop.is_set():
-            try:
-                self._queue.put(batch, timeout=SUBMIT_WAIT_S)
+            if self._queue.put(batch, timeout=SUBMIT_WAIT_S):
                 return
-            except queue.Full:
-                log.warning("detector stage is behind: ingest waits for room")
+            log.warning("detector stage is behind: ingest waits for room")
 
     def gateway_status(self, change: GatewayStatusChange) -> None:
         while not self._stop.is_set():
-            try:
-                self._queue.put(change, timeout=SUBMIT_WAIT_S)
+            if self._queue.put(change, timeout=SUBMIT_WAIT_S):
                 return
-            except queue.Full:
-                continue
 
     # ---- engine thread -----------------------------------------------------------------
     def _restore(self, path: Path) -> None:
@@ -288,10 +324,7 @@ class DetectorStage:
         next_checkpoint = time.monotonic() + self.checkpoint_s
         while True:
             stopping = self._stop.is_set()
-            try:
-                item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
-            except queue.Empty:
-                item = None
+            item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
             if item is not None:
                 self._handle(item)
             if time.monotonic() >= next_tick:
@@ -308,7 +341,7 @@ class DetectorStage:
                 self._flush(final=True)
                 return
 
-    def _handle(self, item: ReadingBatch | GatewayStatusChange) -> None:
+    def _handle(self, item: Item) -> None:
         try:
             if isinstance(item, GatewayStatusChange):
                 self._decided(self.engine.gateway_status(item.gateway, item.online, item.ts))
@@ -318,7 +351,9 @@ class DetectorStage:
             log.exception("the detector stage failed on an item")
 
     def _process(self, batch: ReadingBatch) -> None:
-        if batch.registry.version != self._version:
+        # Ingest's two lanes submit from two threads, so a batch decoded under an older
+        # registry may arrive after a newer one: only a newer version is followed.
+        if batch.registry.version > self._version:
             self._follow_registry(batch.registry)
         if len(self._slots) < len(batch.registry.device_ids):
             self._slots = slot_map(self.engine, batch.registry.device_ids)

@@ -35,7 +35,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.baseline import run_naive
-from ingest.loadgen import Layout, Publisher, forget_session, streams
+from ingest.loadgen import Layout, Publisher, forget_session, forget_sessions, streams
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
 from vigil.settings import Settings, get_settings
@@ -266,7 +266,7 @@ def measure_ingest(
         stop.set()
         proc.terminate()
         proc.wait(60)
-        forget_session(settings, f"{prefix}-0of1")
+        forget_sessions(settings, f"{prefix}-0of1")
     result = _summarise(samples, plan, final, published.value, dsn)
     stored = (samples[-1][1] - next(s[1] for s in samples if s[0] >= t_start)) / 1e6
     if stored > 0 and cpu_end:

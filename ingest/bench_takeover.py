@@ -32,7 +32,7 @@ from typing import Any
 
 import psycopg
 
-from ingest.loadgen import Layout, Publisher, forget_session, messages
+from ingest.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.partition import Partition
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
@@ -163,7 +163,7 @@ class ClaimingWorkers:
                 w.proc.kill()
                 w.proc.wait(10)
         for p in range(self.partitions):
-            forget_session(self.settings, Partition(p, self.partitions).client_id(self.prefix))
+            forget_sessions(self.settings, Partition(p, self.partitions).client_id(self.prefix))
 
     def runs(self) -> dict[int, list[tuple[float, float, str]]]:
         """Per partition, every (start, end, worker) a worker took its messages, from the claim

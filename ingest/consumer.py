@@ -71,10 +71,13 @@ class Consumer:
         self.inbox = inbox
         self.counters = counters
         self._filters: set[str] = set()
+        self._dropped: set[str] = set()
         self._lock = threading.Lock()
         self._connection = 0
         self._connected = False
         self._subscribed = threading.Event()
+        counters.received[config.client_id] = 0
+        counters.broker[config.client_id] = False
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -127,6 +130,16 @@ class Consumer:
         if self._connected:
             self._subscribe(sorted(new))
 
+    def unsubscribe(self, filters: Iterable[str]) -> None:
+        """Drop filters an earlier run of this session may have left (the broker keeps a
+        persistent session's subscriptions); sent again on every connection."""
+        new = set(filters) - self._filters - self._dropped
+        if not new:
+            return
+        self._dropped |= new
+        if self._connected:
+            self.client.unsubscribe(sorted(new))
+
     def _subscribe(self, filters: Sequence[str]) -> None:
         if filters:
             options = SubscribeOptions(qos=1)
@@ -153,9 +166,11 @@ class Consumer:
         with self._lock:
             self._connection += 1
             self._connected = True
-        self.counters.broker_connected = True
+        self.counters.broker[self.config.client_id] = True
         log.info("connected to the broker (session present: %s)", flags.session_present)
         self._subscribe(sorted(self._filters))
+        if self._dropped:
+            client.unsubscribe(sorted(self._dropped))
 
     def _handle_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
@@ -164,7 +179,7 @@ class Consumer:
             self._connection += 1
             self._connected = False
         self._subscribed.clear()
-        self.counters.broker_connected = False
+        self.counters.broker[self.config.client_id] = False
         log.warning("disconnected from the broker: %s", reason)
 
     def _handle_subscribe(
@@ -186,4 +201,4 @@ class Consumer:
             topic, payload, msg.mid, msg.qos, bool(msg.dup), self._connection, time.time()
         )
         self.inbox.put(delivery, len(payload) + len(topic))
-        self.counters.messages_received += 1
+        self.counters.received[self.config.client_id] += 1

@@ -194,6 +194,12 @@ class Publisher:
         self.client.loop_stop()
 
 
+def forget_sessions(settings: Settings, client_id: str) -> None:
+    """Drop both of a worker's sessions: its telemetry lane's and its event lane's."""
+    for session in (client_id, f"{client_id}-events"):
+        forget_session(settings, session)
+
+
 def forget_session(settings: Settings, client_id: str) -> None:
     """Drop a persistent session and its queue at the broker (a worker retired for good)."""
     client = _client(settings, client_id)

@@ -1,6 +1,7 @@
 """What one ingest worker counts, kept per worker and exported through `vigil.observability`.
 
-The worker's threads update plain attributes of `Counters` (each attribute has one writer);
+The worker's threads update plain attributes of `Counters` (each attribute, or each key of the
+per-lane dicts, has one writer);
 `committed()` also feeds the shared Prometheus metrics (`vigil_ingest_*`, docs/observability.md),
 and `export()` binds the gauges to this worker's state so a stalled worker shows a growing lag.
 The per-worker copy is what health checks, tests and the benchmark read.
@@ -30,7 +31,7 @@ from vigil.observability import (
 class Counters:
     """Everything an ingest worker counts; `snapshot()` is a JSON-ready copy."""
 
-    messages_received: int = 0
+    received: dict[str, int] = field(default_factory=dict)  # per MQTT session
     messages_committed: int = 0  # committed and acknowledged, whatever their outcome
     messages_duplicate: int = 0
     messages_refused: int = 0  # dead-lettered whole
@@ -42,11 +43,15 @@ class Counters:
     dead_items: Counter[Reason] = field(default_factory=Counter)  # readings/events/messages
     commits: int = 0
     newest_sent: float = 0.0  # gateway send time of the newest committed message
-    database_up: bool = False
-    broker_connected: bool = False
+    # Per lane (its committing connection) and per MQTT session: each key is registered
+    # before the threads start, and written by one thread.
+    database: dict[str, bool] = field(default_factory=dict)  # reachable at the last attempt
+    broker: dict[str, bool] = field(default_factory=dict)  # connected
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def committed(self, outcome: Outcome) -> None:
+    def committed(self, outcome: Outcome, *, stream: bool = True) -> None:
+        """Count a commit; `stream` False for the events lane, whose sporadic messages say
+        nothing about how far behind the stream the worker is."""
         with self.lock:
             self.messages_committed += outcome.messages
             self.messages_duplicate += outcome.duplicate_messages
@@ -57,7 +62,8 @@ class Counters:
             self.events_duplicate += outcome.duplicate_events
             self.dead_letters.update(outcome.dead_letters)
             self.dead_items.update(outcome.dead_items)
-            self.newest_sent = max(self.newest_sent, outcome.newest_sent)
+            if stream:
+                self.newest_sent = max(self.newest_sent, outcome.newest_sent)
             self.commits += 1
         stored = outcome.messages - outcome.duplicate_messages - outcome.refused_messages
         INGEST_MESSAGES_TOTAL.labels(outcome="committed").inc(stored)
@@ -70,6 +76,18 @@ class Counters:
         for reason, rows in outcome.dead_letters.items():
             INGEST_DEAD_LETTERS_TOTAL.labels(reason=reason.value).inc(rows)
         INGEST_COMMIT_SECONDS.observe(outcome.seconds)
+
+    @property
+    def messages_received(self) -> int:
+        return sum(self.received.values())
+
+    @property
+    def database_up(self) -> bool:
+        return bool(self.database) and all(self.database.values())
+
+    @property
+    def broker_connected(self) -> bool:
+        return bool(self.broker) and all(self.broker.values())
 
     @property
     def pending_messages(self) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ingest.errors import ConfigError
-from vigil.topics import uplink_filter
+from vigil.topics import TopicKind, uplink_filter
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,12 @@ class Partition:
     def owns(self, site: str) -> bool:
         return zlib.crc32(site.encode()) % self.count == self.index
 
-    def filters(self, sites: Iterable[str]) -> list[str]:
-        """Topic filters for the sites this worker owns; one wildcard when it owns them all."""
+    def filters(self, sites: Iterable[str], kind: TopicKind | None = None) -> list[str]:
+        """Topic filters for the sites this worker owns (all uplink topics, or those of `kind`);
+        one wildcard when it owns them all."""
         if self.count == 1:
-            return [uplink_filter()]
-        return [uplink_filter(site) for site in sorted(set(sites)) if self.owns(site)]
+            return [uplink_filter(kind=kind)]
+        return [uplink_filter(site, kind=kind) for site in sorted(set(sites)) if self.owns(site)]
 
     def client_id(self, prefix: str = "vigil-ingest") -> str:
         """Stable across restarts, so the broker keeps this worker's session and backlog."""

@@ -1,13 +1,16 @@
 """The ingest worker: broker → decode and check → detectors, and → batch → commit → acknowledge.
 
-paho's network thread only queues deliveries. The decoding thread parses and checks each
-message, hands it to the detectors' sink at once, and gathers messages into a batch bounded by
-rows and by a deadline; when it closes, the batch is split by device (`ingest.parts`) between
-the committer threads, each with its own database connection, which commit their parts in
-parallel. The last part of a batch to commit acknowledges its messages. While the database is
-down the committers retry with backoff, the hand-off queues fill, the decoder stops taking
-messages, and the broker stops sending once the receive window is full: memory stays bounded
-and the backlog waits at the broker.
+The work runs in two lanes, one for telemetry and one for events (alarms, presses), so an event
+never waits behind telemetry: each lane has its own MQTT session, receive window, inbox,
+decoding loop and committers. In each, paho's network thread only queues deliveries. The
+decoding thread parses and checks each message, hands it to the detectors' sink at once, and
+gathers messages into a batch bounded by rows and by a deadline; when it closes, the batch is
+split by device (`ingest.parts`) between the lane's committer threads, each with its own
+database connection, which commit their parts in parallel (the telemetry lane has
+`COMMITTERS`, the event lane one). The last part of a batch to commit acknowledges its
+messages. While the database is down the committers retry with backoff, the hand-off queues
+fill, the decoder stops taking messages, and the broker stops sending once the receive window is
+full: memory stays bounded and the backlog waits at the broker.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -40,11 +44,13 @@ from vigil.db.connect import database_url
 from vigil.db.timescale import retention_for
 from vigil.observability import INGEST, Health, Heartbeat, ObservabilityServer, flag, serve
 from vigil.settings import Settings
+from vigil.topics import TopicKind
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION_NEEDED = 10  # 0010_live_status
+SCHEMA_VERSION_NEEDED = 11  # 0011_alerts_once
 SHUTDOWN_GRACE_S = 10.0
+EVENT_INBOX_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -75,6 +81,59 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class LaneConfig:
+    """What sets a lane apart: which uplink topics it takes and how much it holds in flight."""
+
+    name: str  # "telemetry" or "events"
+    kind: TopicKind
+    receive_window: int
+    inbox_max_bytes: int
+    batch_rows: int  # per transaction: a batch holds this many for each committer
+    batch_deadline_s: float
+    queued_batches: int  # closed batches that may wait for each committer
+    committers: int
+
+    @classmethod
+    def telemetry(cls, s: Settings) -> LaneConfig:
+        return cls(
+            "telemetry",
+            TopicKind.TELEMETRY,
+            s.ingest_receive_window,
+            s.ingest_inbox_max_bytes,
+            s.ingest_batch_rows,
+            s.ingest_batch_deadline_s,
+            1,  # one batch committing, one ready behind it
+            s.ingest_committers,
+        )
+
+    @classmethod
+    def events(cls, s: Settings) -> LaneConfig:
+        """Events are few and urgent: each message is its own transaction, at once, and every
+        message of the window may wait for the committer, so decoding (hence the detectors)
+        never waits for the database."""
+        window = s.ingest_event_receive_window
+        return cls("events", TopicKind.EVENT, window, EVENT_INBOX_MAX_BYTES, 1, 0.0, window, 1)
+
+
+@dataclass
+class Lane:
+    """One MQTT session and what serves it: inbox, decoding loop, committers and their
+    connections (one per part of a batch)."""
+
+    config: LaneConfig
+    consumer: Consumer
+    stores: list[Store]
+    heartbeat: Heartbeat
+    handoffs: list[queue.Queue[Batch | None]]
+    left: Batch = field(default_factory=Batch)  # what the decoding loop held when it ended
+    done: threading.Lock = field(default_factory=threading.Lock)  # the last part acknowledges
+
+    @property
+    def inbox(self) -> Inbox[Delivery]:
+        return self.consumer.inbox
+
+
+@dataclass(frozen=True)
 class IngestOptions:
     """What one worker is: which sites it owns and under which MQTT client id."""
 
@@ -100,19 +159,11 @@ class IngestService:
         self.counters = Counters()
         self.registry = Registry()
         self.window = Window(settings.ingest_max_future_s, settings.ingest_max_age_s)
-        self.inbox: Inbox[Delivery] = Inbox(settings.ingest_inbox_max_bytes)
-        # Per committer, two batches may wait: one committing, one ready behind it.
-        committers = settings.ingest_committers
-        self._handoffs: list[queue.Queue[Batch | None]] = [
-            queue.Queue(maxsize=1) for _ in range(committers)
-        ]
-        self._stores = [
-            Store(self.dsn, self.registry, ReplayFilter(), Part(k, committers))
-            for k in range(committers)
-        ]
-        self._done = threading.Lock()  # a batch's last part to commit acknowledges it
         self._abandon = threading.Event()  # shutdown grace is over: stop retrying the database
-        self.consumer = Consumer(self._broker_config(), self.inbox, self.counters)
+        self.lanes = (
+            self._lane(LaneConfig.telemetry(settings), "decode loop"),
+            self._lane(LaneConfig.events(settings), "event loop"),
+        )
         self.liveness = Liveness(
             self.dsn,
             self.registry,
@@ -121,7 +172,6 @@ class IngestService:
             settings.ingest_last_seen_interval_s,
             broker=self.consumer.config,
         )
-        self.heartbeat = Heartbeat("decode loop", max_age_s=30)
         self.health = Health(
             "ingest",
             {
@@ -129,22 +179,46 @@ class IngestService:
                     lambda: self.counters.broker_connected, "not connected to the broker"
                 ),
                 "database": flag(lambda: self.counters.database_up, "database unavailable"),
-                "decode loop": self.heartbeat.check,
+                **{lane.heartbeat.what: lane.heartbeat.check for lane in self.lanes},
             },
         )
         self.observability: ObservabilityServer | None = None
 
-    def _broker_config(self) -> BrokerConfig:
+    @property
+    def consumer(self) -> Consumer:
+        """The telemetry lane's session (the worker's original client id)."""
+        return self.lanes[0].consumer
+
+    @property
+    def client_ids(self) -> list[str]:
+        return [lane.consumer.config.client_id for lane in self.lanes]
+
+    def _lane(self, config: LaneConfig, loop: str) -> Lane:
+        inbox: Inbox[Delivery] = Inbox(config.inbox_max_bytes)
+        n = config.committers
+        stores = [Store(self.dsn, self.registry, ReplayFilter(), Part(k, n)) for k in range(n)]
+        for store in stores:
+            self.counters.database[_key(config, store)] = False  # until the registry is loaded
+        return Lane(
+            config,
+            Consumer(self._broker_config(config), inbox, self.counters),
+            stores,
+            Heartbeat(loop, max_age_s=30),
+            [queue.Queue(maxsize=config.queued_batches) for _ in range(n)],
+        )
+
+    def _broker_config(self, lane: LaneConfig) -> BrokerConfig:
         s = self.settings
         # Unset means the local stack's broker, as `database_url` falls back to its database.
         port = s.mqtt_port if s.mqtt_port is not None else s.stack_mqtt_port
+        client_id = self.options.partition.client_id(self.options.client_prefix)
         return BrokerConfig(
             host=s.mqtt_host,
             port=port,
             username=s.mqtt_username,
             password=s.mqtt_password.get_secret_value(),
-            client_id=self.options.partition.client_id(self.options.client_prefix),
-            receive_window=s.ingest_receive_window,
+            client_id=client_id if lane.kind is TopicKind.TELEMETRY else f"{client_id}-{lane.name}",
+            receive_window=lane.receive_window,
             session_expiry_s=s.ingest_session_expiry_s,
         )
 
@@ -165,26 +239,38 @@ class IngestService:
         maintenance = Maintenance(
             self.dsn, retention_for(self.settings), self.settings.ingest_maintain_interval_s, stop
         )
+        telemetry, *others = self.lanes
         committers = [
             threading.Thread(
-                target=self._commit_loop, args=(k,), name=f"ingest-commit-{k}", daemon=True
+                target=self._commit_loop,
+                args=(lane, k),
+                name=f"ingest-commit-{lane.config.name}-{k}",
             )
-            for k in range(len(self._stores))
+            for lane in self.lanes
+            for k in range(len(lane.stores))
+        ]
+        decoders = [
+            threading.Thread(
+                target=self._decode_loop, args=(lane, stop), name=f"ingest-{lane.config.name}"
+            )
+            for lane in others
         ]
         watcher.start()
         maintenance.start()
         self.liveness.start()
-        for committer in committers:
-            committer.start()
-        self.consumer.start()
+        for thread in committers + decoders:
+            thread.daemon = True
+            thread.start()
+        for lane in self.lanes:
+            lane.consumer.start()
         log.info(
-            "ingest worker %s (%s) running", self.options.partition, self.consumer.config.client_id
+            "ingest worker %s (%s) running", self.options.partition, ", ".join(self.client_ids)
         )
-        last = Batch()
         try:
-            last = self._decode_loop(stop)
+            self._decode_loop(telemetry, stop)
         finally:
-            self._shutdown(committers, last)
+            stop.set()  # the other lanes end with this one
+            self._shutdown(committers, decoders)
             watcher.join(2.0)
             maintenance.join(2.0)
 
@@ -208,7 +294,9 @@ class IngestService:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
                     _check_schema(conn)
                     self.registry.load(conn)
-                self.counters.database_up = True
+                for lane in self.lanes:
+                    for store in lane.stores:
+                        self.counters.database[_key(lane.config, store)] = True
                 return
             except psycopg.OperationalError as exc:
                 now = time.monotonic()
@@ -217,50 +305,60 @@ class IngestService:
 
     def _follow_sites(self, snapshot: RegistrySnapshot) -> None:
         sites = {g.site for g in snapshot.gateways.values()}
-        self.consumer.subscribe(self.options.partition.filters(sites))
+        partition = self.options.partition
+        for lane in self.lanes:
+            lane.consumer.subscribe(partition.filters(sites, lane.config.kind))
+        # A session from before the lanes holds both kinds under one filter; the broker keeps
+        # a persistent session's subscriptions, so that one is dropped explicitly.
+        self.consumer.unsubscribe(partition.filters(sites))
 
-    def _shutdown(self, committers: list[threading.Thread], last: Batch) -> None:
+    def _shutdown(
+        self, committers: Sequence[threading.Thread], decoders: Sequence[threading.Thread]
+    ) -> None:
         """Commit what was taken, within a grace period; what is left is redelivered later."""
         timer = threading.Timer(SHUTDOWN_GRACE_S, self._abandon.set)
         timer.start()
-        if last.messages:
-            if not last.parts:
-                last.close(self.registry.snapshot, len(self._stores))
-            self._hand_over(last, self._abandon)
-        for handoff in self._handoffs:
-            self._put(handoff, None, self._abandon)
+        for thread in decoders:
+            thread.join(SHUTDOWN_GRACE_S)
+        for lane in self.lanes:
+            if lane.left.messages:
+                if not lane.left.parts:
+                    lane.left.close(self.registry.snapshot, len(lane.stores))
+                self._hand_over(lane, lane.left, self._abandon)
+            for handoff in lane.handoffs:
+                self._put(handoff, None, self._abandon)
         deadline = time.monotonic() + SHUTDOWN_GRACE_S + 5.0
-        for committer in committers:
-            committer.join(max(0.0, deadline - time.monotonic()))
+        for thread in committers:
+            thread.join(max(0.0, deadline - time.monotonic()))
         timer.cancel()
         self.liveness.close()
-        self.inbox.close()  # paho's thread may wait for room; what it holds is redelivered
-        self.consumer.stop()
-        for store in self._stores:
-            store.close()
+        for lane in self.lanes:
+            lane.inbox.close()  # paho's thread may wait for room; what it holds is redelivered
+            lane.consumer.stop()
+            for store in lane.stores:
+                store.close()
         self._stop_metrics()
         log.info("ingest worker stopped")
 
     # ---- decoding thread -----------------------------------------------------------------
-    def _decode_loop(self, stop: threading.Event) -> Batch:
-        """Decode until `stop`; returns the batch still open (or not taken by the committer)."""
-        s = self.settings
+    def _decode_loop(self, lane: Lane, stop: threading.Event) -> None:
+        """Decode until `stop`; leaves in `lane.left` the batch still open (or not taken)."""
+        c = lane.config
         batch = Batch()
         while not stop.is_set():
-            self.heartbeat.beat()
-            wait = s.ingest_batch_deadline_s - (time.monotonic() - batch.opened)
-            delivery = self.inbox.get(timeout=max(wait, 0.0) if batch.messages else 0.2)
+            lane.heartbeat.beat()
+            wait = c.batch_deadline_s - (time.monotonic() - batch.opened)
+            delivery = lane.inbox.get(timeout=max(wait, 0.0) if batch.messages else 0.2)
             if delivery is not None:
                 batch.add(self.decode(delivery), delivery)
-            due = time.monotonic() - batch.opened >= s.ingest_batch_deadline_s
-            # BATCH_ROWS is per transaction: a batch holds that many for each committer.
-            full = batch.rows >= s.ingest_batch_rows * len(self._stores)
+            due = time.monotonic() - batch.opened >= c.batch_deadline_s
+            full = batch.rows >= c.batch_rows * len(lane.stores)
             if batch.messages and (full or due):
-                batch.close(self.registry.snapshot, len(self._stores))
-                if not self._hand_over(batch, stop):
-                    return batch
+                batch.close(self.registry.snapshot, len(lane.stores))
+                if not self._hand_over(lane, batch, stop):
+                    break
                 batch = Batch()
-        return batch
+        lane.left = batch
 
     def decode(self, delivery: Delivery) -> Checked:
         """Parse and check one message and hand it to the sink; never raises."""
@@ -298,11 +396,11 @@ class IngestService:
         except Exception:  # the detectors' trouble must not stop storage
             log.exception("the batch sink failed on a message from %s", checked.key.gateway)
 
-    def _hand_over(self, batch: Batch, until: threading.Event) -> bool:
+    def _hand_over(self, lane: Lane, batch: Batch, until: threading.Event) -> bool:
         """Queue each part of a batch for its committer; False if `until` is set first (the
         parts not yet queued are then queued by the next call)."""
-        while batch.handed < len(self._handoffs):
-            if not self._put(self._handoffs[batch.handed], batch, until):
+        while batch.handed < len(lane.handoffs):
+            if not self._put(lane.handoffs[batch.handed], batch, until):
                 return False
             batch.handed += 1
         return True
@@ -320,52 +418,59 @@ class IngestService:
         return False
 
     # ---- committer threads ---------------------------------------------------------------
-    def _commit_loop(self, part: int) -> None:
-        """Commit part `part` of each batch, in order. Every committer takes the batches in the
-        same order, so batches are complete, and acknowledged, in arrival order."""
+    def _commit_loop(self, lane: Lane, part: int) -> None:
+        """Commit part `part` of each batch, in order. Every committer of a lane takes the
+        batches in the same order, so batches are complete, and acknowledged, in arrival order."""
         while True:
-            batch = self._handoffs[part].get()
+            batch = lane.handoffs[part].get()
             if batch is None:
                 return
-            outcome = self._commit(self._stores[part], *batch.parts[part])
+            outcome = self._commit(lane, lane.stores[part], *batch.parts[part])
             if outcome is None:
                 return
-            self._part_done(batch, part, outcome)
+            self._part_done(lane, batch, part, outcome)
 
-    def _part_done(self, batch: Batch, part: int, outcome: Outcome) -> None:
+    def _part_done(self, lane: Lane, batch: Batch, part: int, outcome: Outcome) -> None:
         """Record a part's commit; the last part of a batch counts it and acknowledges it."""
-        with self._done:
+        with lane.done:
             batch.outcomes[part] = outcome
             if len(batch.outcomes) < len(batch.parts):
                 return
-            self.counters.committed(
-                merge_parts([batch.outcomes[k] for k in range(len(batch.parts))])
-            )
-            self.consumer.ack(batch.deliveries)
+            merged = merge_parts([batch.outcomes[k] for k in range(len(batch.parts))])
+            self.counters.committed(merged, stream=lane.config.kind is TopicKind.TELEMETRY)
+            lane.consumer.ack(batch.deliveries)
             self.liveness.committed(batch.messages)
 
-    def _commit(self, store: Store, messages: list[Checked], prepared: Prepared) -> Outcome | None:
+    def _commit(
+        self, lane: Lane, store: Store, messages: list[Checked], prepared: Prepared
+    ) -> Outcome | None:
         """Commit with retries until it succeeds, or None if shutdown gives up on it."""
         backoff = Backoff()
+        key = _key(lane.config, store)
         while True:
             try:
                 outcome = store.commit(messages, prepared)
             except DatabaseUnavailableError as exc:
-                self.counters.database_up = False
+                self.counters.database[key] = False
                 now = time.monotonic()
                 retry_at = backoff.failed(now)
                 log.warning(
-                    "database unavailable (attempt %d), part %s holding %d messages: %s",
+                    "database unavailable (attempt %d), %s holding %d messages: %s",
                     backoff.failures,
-                    store.part,
+                    key,
                     len(messages),
                     exc,
                 )
                 if self._abandon.wait(retry_at - now):
                     return None
                 continue
-            self.counters.database_up = True
+            self.counters.database[key] = True
             return outcome
+
+
+def _key(lane: LaneConfig, store: Store) -> str:
+    """A committer's name in the counters and logs: its lane and its part."""
+    return f"{lane.name} lane, part {store.part}"
 
 
 def _check_schema(conn: psycopg.Connection[tuple[object, ...]]) -> None:

@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         description="unacknowledged messages the broker may send to one ingest worker (MQTT 5 "
         "Receive Maximum); with MAX_MESSAGE_BYTES it bounds the worker's memory",
     )
+    ingest_event_receive_window: int = Field(
+        default=100,
+        ge=1,
+        le=65535,
+        description="the same for the worker's second session, which takes only events, so an "
+        "alarm never waits behind telemetry (docs/ingest.md)",
+    )
     ingest_inbox_max_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=1024 * 1024,

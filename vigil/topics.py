@@ -110,11 +110,18 @@ class Topic:
         return cls(site, gateway_id, TopicKind.DOWN, command)
 
 
-def uplink_filter(site: str | None = None, gateway_id: str | None = None) -> str:
-    """Telemetry and events of one gateway, one site, or (both None) every site."""
+def uplink_filter(
+    site: str | None = None, gateway_id: str | None = None, kind: TopicKind | None = None
+) -> str:
+    """Telemetry and events (or, with `kind`, only one of them) of one gateway, one site, or
+    (both None) every site."""
     s = "+" if site is None else check_site(site)
     g = "+" if gateway_id is None else check_gateway_id(gateway_id)
-    return f"{PREFIX}/{s}/{g}/up/#"
+    if kind is None:
+        return f"{PREFIX}/{s}/{g}/up/#"
+    if kind not in (TopicKind.TELEMETRY, TopicKind.EVENT):
+        raise TopicError(f"{kind.name} is not an uplink topic kind")
+    return f"{PREFIX}/{s}/{g}/{kind.value}"
 
 
 def status_filter(site: str | None = None) -> str:

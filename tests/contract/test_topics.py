@@ -96,6 +96,8 @@ def test_topic_errors_are_value_errors() -> None:
         (uplink_filter("s1"), "vigil/v1/s1/+/up/#"),
         (uplink_filter("s1", "gw-1"), "vigil/v1/s1/gw-1/up/#"),
         (uplink_filter(gateway_id="gw-1"), "vigil/v1/+/gw-1/up/#"),
+        (uplink_filter(kind=TopicKind.EVENT), "vigil/v1/+/+/up/event"),
+        (uplink_filter("s1", kind=TopicKind.TELEMETRY), "vigil/v1/s1/+/up/telemetry"),
         (status_filter(), "vigil/v1/+/+/status"),
         (status_filter("s1"), "vigil/v1/s1/+/status"),
         (downlink_filter("s1", "gw-1"), "vigil/v1/s1/gw-1/down/+"),
@@ -111,6 +113,7 @@ def test_filters(made: str, expected: str) -> None:
     [
         (lambda: uplink_filter("S1"), "invalid site"),
         (lambda: uplink_filter("s1", "g/w"), "invalid gateway id"),
+        (lambda: uplink_filter(kind=TopicKind.STATUS), "not an uplink topic kind"),
         (lambda: status_filter("#"), "invalid site"),
         (lambda: downlink_filter("s1", "+"), "invalid gateway id"),
         (lambda: shared("a/b", "x/#"), "invalid share group"),

@@ -34,7 +34,7 @@ import pytest
 
 from alerting.escalation import DEFAULT_POLICY
 from firmware_sim.district import District, build_district, seed
-from ingest.loadgen import forget_session
+from ingest.loadgen import forget_sessions
 from tests.alerting.fix_sms_http import SID, TOKEN, FakeSmsApi
 from tests.fix_stack import scratch_var
 from tests.gateway.conftest import Account, Device
@@ -652,7 +652,7 @@ def pipeline_parts(
                 stack.start_mqtt()
             if not stack.status()["postgres"]["running"]:
                 stack.start_postgres()
-            forget_session(settings, f"{prefix}-0of1")
+            forget_sessions(settings, f"{prefix}-0of1")
 
 
 @pytest.fixture

@@ -70,10 +70,14 @@ def running_ingest(
     thread = threading.Thread(target=service.run, args=(stop,), name="test-ingest")
     thread.start()
     try:
-        assert service.consumer.wait_subscribed(15), "ingest did not subscribe"
+        for lane in service.lanes:
+            assert lane.consumer.wait_subscribed(15), (
+                f"ingest's {lane.config.name} lane did not subscribe"
+            )
         yield service
     finally:
         stop.set()
         thread.join(30)
-        forget_session(settings, service.consumer.config.client_id)
+        for client_id in service.client_ids:
+            forget_session(settings, client_id)
     assert not thread.is_alive(), "ingest did not stop"

@@ -2,6 +2,7 @@ import pytest
 
 from ingest.errors import ConfigError
 from ingest.partition import Partition
+from vigil.topics import TopicKind
 
 
 @pytest.mark.parametrize(("text", "index", "count"), [("0/1", 0, 1), ("1/2", 1, 2), ("7/8", 7, 8)])
@@ -31,3 +32,5 @@ def test_filters_name_owned_sites_or_everything_for_a_single_worker():
     a, b = first.filters(sites), second.filters(sites)
     assert sorted(a + b) == sorted(f"vigil/v1/{s}/+/up/#" for s in sites)
     assert first.client_id("x") == "x-0of2"
+    assert first.filters(sites, TopicKind.EVENT) == [f.replace("/#", "/event") for f in a]
+    assert Partition().filters([], TopicKind.TELEMETRY) == ["vigil/v1/+/+/up/telemetry"]

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from ingest.dedup import ReplayFilter
-from ingest.loadgen import Layout, Publisher, forget_session, messages
+from ingest.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.parts import Part, split
 from ingest.registry import Registry, device_part
 from ingest.store import Store, prepare
@@ -202,7 +202,7 @@ def test_a_message_is_acknowledged_only_once_every_part_is_in_and_kill_9_between
             time.sleep(0.5)  # a duplicate would land now
     finally:
         blocker.close()
-        forget_session(settings, f"{prefix}-0of1")
+        forget_sessions(settings, f"{prefix}-0of1")
     assert count(ingest_dsn, ROWS) == total
     assert count(ingest_dsn, IDENTITIES) == total
     claims = "select count(*) from ingested_messages where parts = 2 and part = %s"

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from ingest.loadgen import Layout, forget_session
+from ingest.loadgen import Layout, forget_sessions
 from tests.ingest.conftest import wait_until
 from vigil.settings import REPO_ROOT, Settings
 
@@ -85,7 +85,7 @@ def test_sigterm_stops_the_worker_cleanly(settings: Settings, ingest_dsn: str, l
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(20) == 0
     finally:
-        forget_session(settings, f"{prefix}-0of1")
+        forget_sessions(settings, f"{prefix}-0of1")
 
 
 def test_a_bad_partition_is_refused_with_a_clear_message():

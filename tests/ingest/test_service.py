@@ -120,7 +120,7 @@ def test_unknown_devices_go_to_the_dead_letters_and_the_counters_say_so(
     assert (counters.readings, counters.messages_refused, counters.pending_messages) == (18, 0, 0)
     assert 0 < counters.lag_seconds() < 60
     assert health["status"] == "ok"
-    assert set(health["checks"]) == {"broker", "database", "decode loop"}
+    assert set(health["checks"]) == {"broker", "database", "decode loop", "event loop"}
     # The exported metrics are the process's (shared by every worker of this test session).
     assert 'vigil_ingest_dead_letters_total{reason="unknown_device"}' in text
     assert 'vigil_ingest_readings_total{outcome="stored"}' in text
