@@ -143,7 +143,9 @@ from detectors.params import (
     P_TEMP_TREND_TAU_S,
     P_UTC_OFFSET_H,
 )
+from detectors.prefetch import prefetch
 from detectors.state import (
+    DEVICE_COLUMNS,
     F_C_A,
     F_C_BASE,
     F_C_TS,
@@ -184,6 +186,7 @@ from detectors.state import (
     HI_REP_SLOT,
     HI_STALE,
     HOURS,
+    HOUSEHOLD_COLUMNS,
     I_B_LOW_N,
     I_B_OK_N,
     I_C_ALARM_N,
@@ -228,6 +231,8 @@ RESTART_DT = 1.0e12
 # Baselines and the CUSUM never move by more than this many seconds' worth at once, so a long gap
 # or a clock jump cannot pull them to one reading.
 BASE_DT_CAP_S = 600.0
+# How many readings ahead the device row is prefetched.
+PREFETCH_AHEAD = 16
 CUSUM_DT_CAP_S = 120.0
 
 FIRE_BIT = 1 << FIRE
@@ -819,6 +824,19 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
     for k in range(start, stop):
         if ev_n[0] > cap:
             return k
+        ahead = k + PREFETCH_AHEAD
+        if ahead < stop:
+            # The state rows a reading a few rows on will need: its device's (all five lines),
+            # and for activity its household's (motion is rare but its row is cold).
+            row_ahead = ahead if direct else rows[ahead]
+            s_ahead = slot[row_ahead]
+            for col in range(0, DEVICE_COLUMNS, 8):
+                prefetch(dev_f, s_ahead, col)
+            m_ahead = metric[row_ahead]
+            h_ahead = hh_of[s_ahead]
+            if m_ahead in (MOTION, DOOR, BUTTON) and h_ahead >= 0:
+                for col in range(0, HOUSEHOLD_COLUMNS, 8):
+                    prefetch(hh_f, h_ahead, col)
         row = k if direct else rows[k]
         s = slot[row]
         h = hh_of[s]
