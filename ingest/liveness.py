@@ -54,14 +54,30 @@ where d.id = u.id and (d.last_seen is distinct from greatest(d.last_seen, v.seen
                        or v.battery is not null and d.battery_v is distinct from v.battery)
 """
 
+# A gateway whose status changed is announced on `vigil_device_health`, which the console's live
+# stream carries (alerting/live.py); `before` reads the statement's snapshot, so it holds the
+# status as it was before the update.
 _GATEWAYS = """
-update gateways g
-set status = coalesce(u.status, g.status),
-    status_since = case when u.status is not null and u.status is distinct from g.status
-                        then to_timestamp(u.since_s) else g.status_since end,
-    last_seen = greatest(g.last_seen, to_timestamp(u.seen_s))
-from unnest(%s::text[], %s::text[], %s::float8[], %s::float8[]) as u(id, status, since_s, seen_s)
-where g.id = u.id
+with u as (
+    select * from unnest(%s::text[], %s::text[], %s::float8[], %s::float8[])
+        as u(id, status, since_s, seen_s)
+), before as (
+    select g.id, g.status from gateways g join u on u.id = g.id
+), changed as (
+    update gateways g
+    set status = coalesce(u.status, g.status),
+        status_since = case when u.status is not null and u.status is distinct from g.status
+                            then to_timestamp(u.since_s) else g.status_since end,
+        last_seen = greatest(g.last_seen, to_timestamp(u.seen_s))
+    from u
+    where g.id = u.id
+    returning g.id, g.status, g.status_since
+)
+select pg_notify('vigil_device_health', json_build_object(
+           'kind', 'gateway', 'gateway_id', c.id, 'status', c.status,
+           'since', extract(epoch from c.status_since))::text)
+from changed c join before b on b.id = c.id
+where c.status is distinct from b.status
 """
 
 

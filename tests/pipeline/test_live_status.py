@@ -4,6 +4,7 @@ battery follow what ingest commits; none of it counts as a registry change."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -57,6 +58,8 @@ def test_gateway_status_and_device_last_seen_reach_the_registry(
                 (device, gw),
             )
         version = registry_version(dsn)
+        listener = psycopg.connect(dsn, autocommit=True)
+        listener.execute("listen vigil_device_health")
         ingest = IngestProcess(
             dsn,
             var,
@@ -111,6 +114,14 @@ def test_gateway_status_and_device_last_seen_reach_the_registry(
             assert row(dsn, sql, gw)[1].timestamp() >= killed - 1.0
 
             assert registry_version(dsn) == version, "status writes are not registry changes"
+            # Each change of status was announced to the console's live stream, once.
+            told = [
+                json.loads(n.payload)
+                for n in listener.notifies(timeout=2.0)
+                if json.loads(n.payload).get("gateway_id") == gw
+            ]
+            assert [t["status"] for t in told] == ["online", "offline"]
+            assert told[1]["since"] == pytest.approx(row(dsn, sql, gw)[1].timestamp())
             with running_app(dsn, settings) as app:
                 client = sign_in(app, "inst")
                 shown = client.get(f"/api/gateways/{gw}").json()
@@ -120,6 +131,7 @@ def test_gateway_status_and_device_last_seen_reach_the_registry(
                 assert health["battery_v"] == pytest.approx(2.8)
                 assert health["health"]["offline"] is False
         finally:
+            listener.close()
             if gateway is not None and gateway.poll() is None:
                 gateway.kill()
                 gateway.wait(10)
