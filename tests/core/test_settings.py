@@ -22,6 +22,8 @@ def test_a_toml_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     config = tmp_path / "vigil.toml"
     config.write_text('stack_mqtt_port = 52000\nmqtt_host = "broker.local"\n')
     monkeypatch.setenv("VIGIL_CONFIG", str(config))
+    for name in ("VIGIL_STACK_MQTT_PORT", "VIGIL_MQTT_HOST"):  # the environment would win
+        monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.stack_mqtt_port == 52000
     assert settings.mqtt_host == "broker.local"
