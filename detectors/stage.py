@@ -344,7 +344,10 @@ class DetectorStage:
     def _handle(self, item: Item) -> None:
         try:
             if isinstance(item, GatewayStatusChange):
-                self._decided(self.engine.gateway_status(item.gateway, item.online, item.ts))
+                # A gateway none of this stage's devices is behind (another district's, a
+                # retired one whose last will the broker still retains) is not its to report.
+                if item.gateway in self.engine.registry.gateway_index:
+                    self._decided(self.engine.gateway_status(item.gateway, item.online, item.ts))
             else:
                 self._process(item)
         except Exception:  # one bad batch must not stop the detectors

@@ -300,8 +300,9 @@ def _summarise(
     rss = [s[2] for s in window]
     quarter = max(1, len(rss) // 4)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("select count(*) from readings").fetchone()
+        row = conn.execute("select count(*), hypertable_size('readings') from readings").fetchone()
     stored = int(str(row[0])) if row else 0
+    size = int(str(row[1])) if row and row[1] is not None else 0
     return {
         "readings_per_s": round(rate),
         "seconds": round(last[0] - first[0], 1),
@@ -313,6 +314,8 @@ def _summarise(
         "duplicates_dropped": int(final["readings_duplicate"]),
         "dead_letters": int(final["dead_letters"]),
         "commit_ms_mean": round(1000 * final["commit_seconds_sum"] / max(1, final["commits"]), 1),
+        # Storage: the readings hypertable with its indexes, uncompressed, per stored reading.
+        "bytes_per_reading": round(size / stored, 1) if stored else None,
     }
 
 

@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from detectors.stage import DetectorStage, StatusBroker
 from firmware_sim.district import build_district, seed
+from tests.fix_pipeline import clear_gateway_status
 from vigil.codec import GatewayStatus, encode
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
@@ -40,6 +41,8 @@ def test_a_partitions_stage_watches_only_its_sites_devices_and_gateways(
         settings.mqtt_password.get_secret_value(),
         client_id=f"t-{uuid.uuid4().hex[:8]}",
     )
+    # Other tests' gateways of the same seeded district may have left a retained "offline".
+    clear_gateway_status(settings, [(g.site_id, g.id) for g in district.gateways])
     stage = DetectorStage(fresh_db, broker=broker, sites={ours}.__contains__)
     stage.start()
     try:
