@@ -168,5 +168,15 @@ def bad_uplinks(draw: st.DrawFn, scene: Scene) -> tuple[str, bytes]:
             msg["gw"] = scene.other_gateway  # the other gateway speaking for our devices
         elif topic.endswith("unknown-gw/up/telemetry"):
             msg["gw"] = "unknown-gw"
-    payload = msgspec.json.encode(msg) if encoder == "json" else msgspec.msgpack.encode(msg)
-    return topic, payload
+    return topic, _encode(msg, encoder)
+
+
+def _encode(msg: dict[str, Any], encoder: str) -> bytes:
+    """The message as bytes. MessagePack cannot carry integers beyond 64 bits at all, so junk
+    of that size goes out as JSON, which can (and which ingest must refuse just the same)."""
+    if encoder == "msgpack":
+        try:
+            return msgspec.msgpack.encode(msg)
+        except OverflowError:
+            pass
+    return msgspec.json.encode(msg)
