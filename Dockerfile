@@ -27,6 +27,7 @@ COPY gateway ./gateway
 COPY ingest ./ingest
 COPY detectors ./detectors
 COPY alerting ./alerting
+COPY console ./console
 COPY firmware_sim ./firmware_sim
 RUN pip install --no-compile --no-deps . && rm -rf build
 

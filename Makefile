@@ -35,37 +35,37 @@ demo: setup
 
 # Every benchmark, one after the other; figures written into docs/performance.md.
 bench: setup
-	@$(VIGIL) bench
+	@$(PY) -m bench
 
 bench-gateway: setup
-	@$(PY) -m gateway.bench
+	@$(PY) -m bench.gateway
 
 bench-sim: setup
-	@$(PY) -m firmware_sim.bench
+	@$(PY) -m bench.sim
 
 bench-detect: setup
-	@$(PY) -m detectors.bench
+	@$(PY) -m bench.detect
 
 bench-ingest: setup
-	@$(PY) -m ingest.bench $(BENCH_ARGS)
+	@$(PY) -m bench.ingest $(BENCH_ARGS)
 
 bench-ingest-dedup: setup
-	@$(PY) -m ingest.bench_dedup $(BENCH_ARGS)
+	@$(PY) -m bench.ingest_dedup $(BENCH_ARGS)
 
 # Claiming workers: kill -9 one mid-stream, time until its partitions commit again: docs/ingest.md
 bench-takeover: setup
-	@$(PY) -m ingest.bench_takeover $(BENCH_ARGS)
+	@$(PY) -m bench.takeover $(BENCH_ARGS)
 
 # Alert commit -> live-stream client, on the local stack (VIGIL_STACK_*_PORT): docs/alerting.md
 bench-alerting: setup
-	@$(PY) -m alerting.bench $(BENCH_ARGS)
+	@$(PY) -m bench.alerting $(BENCH_ARGS)
 
 # Gateway accounts: dynamic security vs password file + SIGHUP, same run: docs/provisioning.md
 bench-broker-auth: setup
-	@$(PY) -m vigil.provisioning.bench $(BENCH_ARGS)
+	@$(PY) -m bench.broker_auth $(BENCH_ARGS)
 
 bench-latency: setup
-	@$(PY) -m alerting.bench_latency $(BENCH_ARGS)
+	@$(PY) -m bench.latency $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down

@@ -77,25 +77,6 @@ def alerting_run() -> None:
     run(database_url(settings), book, stop, loop)
 
 
-@alerting_app.command("serve")
-def alerting_serve(
-    host: Annotated[str | None, typer.Option(help="default: settings.live_host")] = None,
-    port: Annotated[int | None, typer.Option(help="default: settings.live_port")] = None,
-) -> None:
-    """Serve the alerting app: the live stream (/api/live) and the SMS webhooks."""
-    import uvicorn
-
-    from alerting.app import create_app
-
-    settings = _settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.live_host,
-        port=port or settings.live_port,
-        log_level="warning",
-    )
-
-
 @alerting_app.command("check-policy")
 def check_policy(path: Annotated[Path, typer.Argument(help="an escalation TOML file")]) -> None:
     """Validate an escalation policy file and show its tiers and deadlines."""

@@ -15,7 +15,8 @@ from alerting.escalation import Policy
 from alerting.templates import Language, Place
 
 if TYPE_CHECKING:
-    from alerting.store import Conn, IncidentRow
+    from alerting.store import IncidentRow
+    from vigil.db.connect import Conn
 
 
 def place_of(conn: Conn, row: IncidentRow) -> Place:

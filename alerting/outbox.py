@@ -19,8 +19,8 @@ from psycopg.types.json import Jsonb
 
 from alerting import store
 from alerting.sms.base import DeliveryReport, Inbound
-from alerting.store import Conn
 from alerting.templates import is_acknowledgement
+from vigil.db.connect import Conn
 
 LEASE = timedelta(seconds=15)
 REPLY_WINDOW = timedelta(hours=24)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from alerting.store import Conn
+from vigil.db.connect import Conn
 
 _SQL = """
 with scoped as (

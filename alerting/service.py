@@ -19,9 +19,9 @@ import psycopg
 
 from alerting.lifecycle import State
 from alerting.policies import PolicyBook
-from alerting.store import Conn
 from alerting.supervisor import fire_due, next_due
 from alerting.triage import triage_batch
+from vigil.db.connect import Conn
 from vigil.observability import INCIDENTS, Heartbeat
 
 log = logging.getLogger(__name__)

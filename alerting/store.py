@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.rows import dict_row
 
 from alerting import notify
@@ -19,8 +18,7 @@ from alerting.errors import IllegalTransition, IncidentNotFoundError
 from alerting.escalation import Policy, escalate, pending_deadline
 from alerting.lifecycle import Action, Incident, State, apply
 from alerting.policies import PolicyBook, default_book
-
-Conn = psycopg.Connection[Any]
+from vigil.db.connect import Conn
 
 INCIDENT_COLUMNS = (
     "id, household_id, cause, signal, severity, state, opened_at, updated_at, closed_at, "

@@ -13,8 +13,8 @@ from datetime import datetime
 from alerting import notify, store
 from alerting.escalation import Stage, escalate, pending_deadline
 from alerting.policies import PolicyBook
-from alerting.store import Conn
 from alerting.templates import STAGES
+from vigil.db.connect import Conn
 from vigil.observability import ALERTING_ESCALATIONS_TOTAL
 
 

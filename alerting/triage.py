@@ -24,7 +24,8 @@ from alerting.correlate import COMMENT_KINDS, cause_of, join
 from alerting.escalation import Policy, tiers_to_notify
 from alerting.lifecycle import open_incident
 from alerting.policies import PolicyBook
-from alerting.store import INCIDENT_COLUMNS, OPEN_SQL, Conn, IncidentRow
+from alerting.store import INCIDENT_COLUMNS, OPEN_SQL, IncidentRow
+from vigil.db.connect import Conn
 from vigil.observability import ALERTING_ALERTS_CLAIMED_TOTAL, observe_hop
 
 log = logging.getLogger(__name__)

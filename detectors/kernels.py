@@ -4,7 +4,7 @@ Pure functions over arrays, no I/O, no clock: `process_rows` folds a columnar ba
 state arrays (detectors.state) in row order, `tick_rows` raises the time-driven conditions
 (silence, inactivity) for a given `now`. Each event is one row of `ev_i` / `ev_f` (layout below);
 `detectors.fusion` turns events into alerts. The public wrappers with input checks are in
-`detectors.engine`; the slow reference they are tested against is tests/detectors/naive.py.
+`detectors.engine`; the slow reference they are tested against is bench/naive_detectors.py.
 
 Conventions: device time `t` drives the filters; receive time `rx` drives liveness. Exponential
 averages use alpha = dt / (tau + dt), which is exact in steady state for a ramp (the lag is tau

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from detectors.stage import DetectorStage
+    from ingest.detection.stage import DetectorStage
     from ingest.partition import Partition
     from vigil.settings import Settings
 
@@ -137,7 +137,7 @@ def claiming_worker(
 def detector_stage(settings: Settings, client_prefix: str, partition: Partition) -> DetectorStage:
     """The detectors behind one partition: its sites' devices, its state file (whoever runs
     the partition loads it), and its sites' gateway status."""
-    from detectors.stage import DetectorStage, StatusBroker, state_path_for
+    from ingest.detection.stage import DetectorStage, StatusBroker, state_path_for
     from vigil.db.connect import database_url
 
     port = settings.mqtt_port if settings.mqtt_port is not None else settings.stack_mqtt_port

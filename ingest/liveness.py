@@ -55,7 +55,7 @@ where d.id = u.id and (d.last_seen is distinct from greatest(d.last_seen, v.seen
 """
 
 # A gateway whose status changed is announced on `vigil_device_health`, which the console's live
-# stream carries (alerting/live.py); `before` reads the statement's snapshot, so it holds the
+# stream carries (console/live.py); `before` reads the statement's snapshot, so it holds the
 # status as it was before the update.
 _GATEWAYS = """
 with u as (

@@ -50,7 +50,7 @@ from vigil.observability import (
 from vigil.settings import Settings
 
 if TYPE_CHECKING:
-    from detectors.stage import DetectorStage
+    from ingest.detection.stage import DetectorStage
 
 log = logging.getLogger(__name__)
 

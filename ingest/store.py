@@ -28,10 +28,10 @@ from ingest.errors import IngestError
 from ingest.parts import Part
 from ingest.registry import METRIC_NAMES, Registry, RegistrySnapshot, string_table
 from ingest.validate import Checked, EventRow
+from vigil.db.connect import Conn
 
 log = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[tuple[object, ...]]
 
 _METRIC_TABLE = string_table(METRIC_NAMES)
 STATEMENT_TIMEOUT_MS = 60_000

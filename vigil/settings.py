@@ -61,8 +61,6 @@ class Settings(BaseSettings):
         default=None,
         description="folder of <district>.toml escalation policies; unset: the bundled one",
     )
-    live_host: str = "127.0.0.1"
-    live_port: int = Field(default=8600, ge=1, le=65535, description="the alerting app's HTTP port")
     sms_provider: Literal["demo", "smpp", "http"] = Field(
         default="demo", description="demo records messages locally and shows them in the console"
     )

@@ -100,7 +100,7 @@ make_venv() {
 # The console's browser libraries, from the npm registry, pinned. Their dist files are committed
 # (with their licences) so the console needs no internet; this restores them when missing.
 vendor_web() {
-  local vendor="$here/alerting/web/vendor"
+  local vendor="$here/console/web/vendor"
   local spec name version dir files
   for spec in "leaflet 1.9.4 leaflet dist/leaflet.js dist/leaflet.css dist/images LICENSE" \
               "chart.js 4.5.1 chartjs dist/chart.umd.min.js LICENSE.md"; do

@@ -16,14 +16,14 @@ import psycopg
 import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
-from alerting.api import accounts
-from alerting.api.roles import Role
-from alerting.app import create_app
 from alerting.backoff import Backoff
 from alerting.notifier import Notifier
 from alerting.policies import PolicyBook
 from alerting.service import run
 from alerting.sms.base import SmsProvider
+from console.api import accounts
+from console.api.roles import Role
+from console.app import create_app
 from vigil.settings import Settings
 
 

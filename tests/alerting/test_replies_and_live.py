@@ -10,12 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from alerting import live, store
+from alerting import store
 from alerting.lifecycle import Action
 from alerting.outbox import record_inbound
 from alerting.policies import PolicyBook
 from alerting.sms.base import Inbound
 from alerting.triage import triage_pending
+from console import live
 from tests.alerting.fix_alerting import raise_alert, seed
 
 FAMILY = "+8613800000001"

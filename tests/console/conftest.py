@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from alerting.api.ratelimit import LoginLimiter
-from alerting.app import create_app
+from console.api.ratelimit import LoginLimiter
+from console.app import create_app
 from tests.console.seed import PASSWORD, USERS, seed_district
 from vigil.db.migrate import migrate
 from vigil.db.timescale import Retention, configure

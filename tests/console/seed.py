@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from psycopg.types.json import Jsonb
 
-from alerting.api import accounts
-from alerting.api.roles import Role
+from console.api import accounts
+from console.api.roles import Role
 from vigil.db.connect import Conn
 
 PASSWORD = "correct-horse-battery"

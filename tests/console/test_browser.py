@@ -22,8 +22,8 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from alerting.api.serve import ConsoleServer
-from alerting.app import create_app
+from console.app import create_app
+from console.serve import ConsoleServer
 from firmware_sim.district import District, build_district, seed
 from tests.console.conftest import seeded_database
 from tests.console.seed import PASSWORD

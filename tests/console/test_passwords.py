@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.api.passwords import (
+from console.api.passwords import (
     hash_password,
     needs_rehash,
     new_token,

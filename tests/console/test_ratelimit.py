@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.api.ratelimit import LoginLimiter, SlidingWindow
+from console.api.ratelimit import LoginLimiter, SlidingWindow
 
 
 def test_allows_the_limit_then_says_how_long_to_wait() -> None:

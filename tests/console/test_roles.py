@@ -1,8 +1,8 @@
-"""The roles tables in docs/console.md say what alerting/api/roles.py enforces."""
+"""The roles tables in docs/console.md say what console/api/roles.py enforces."""
 
 from __future__ import annotations
 
-from alerting.api.roles import GRANTS, INCIDENT_ACTIONS, Perm, Role, allows, may_act
+from console.api.roles import GRANTS, INCIDENT_ACTIONS, Perm, Role, allows, may_act
 from vigil.settings import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "console.md"

@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
-from alerting.api import accounts
+from console.api import accounts
 from tests.console.conftest import running_app, seeded_database
 from vigil.settings import Settings
 from vigil.stack import LocalStack

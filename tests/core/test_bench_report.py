@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.bench_report import (
+from bench.report import (
     BENCHES,
     END,
     START,

@@ -27,7 +27,7 @@ from firmware_sim.link import GatewayLink, socket_path
 from firmware_sim.runner import Opening, RunConfig, Runner
 from tests.firmware_sim.receiver import Receiver
 from tests.fix_stack import TEST_MQTT_PORT, TEST_PG_PORT, scratch_var
-from vigil import demo
+from vigil.cli import demo
 from vigil.stack import _pid_alive
 
 START = 1_763_780_000.0

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench.naive_detectors import NaiveDetectors, NaiveEvent
 from detectors.codes import METRIC_CODE
 from detectors.engine import Batch, DetectorEngine
 from detectors.explain import Event
 from detectors.policy import Policy
 from detectors.registry import Device
-from tests.detectors.naive import NaiveDetectors, NaiveEvent
 
 Row = tuple[float, int, int, float, float]  # ts, slot, metric code, value, received_at
 

@@ -33,8 +33,8 @@ import psycopg
 import pytest
 
 from alerting.escalation import DEFAULT_POLICY
+from bench.loadgen import forget_sessions
 from firmware_sim.district import District, build_district, seed
-from ingest.loadgen import forget_sessions
 from tests.alerting.fix_sms_http import SID, TOKEN, FakeSmsApi
 from tests.fix_stack import scratch_var
 from tests.gateway.conftest import Account, Device

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ingest.loadgen import Layout, forget_session
+from bench.loadgen import Layout, forget_session
 from ingest.service import IngestOptions, IngestService
 from ingest.sink import BatchSink
 from vigil.db.migrate import migrate

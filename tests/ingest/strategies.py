@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from hypothesis import strategies as st
 
-from ingest.loadgen import SMOKE_FRAME
+from bench.loadgen import SMOKE_FRAME
 
 _gseq = itertools.count(10_000_000)  # unique per draw: a reused (gw, gseq, sent) is a redelivery
 

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from bench.loadgen import Publisher, broker_port, forget_session
 from ingest.consumer import BrokerConfig, Consumer, Delivery
 from ingest.inbox import Inbox
-from ingest.loadgen import Publisher, broker_port, forget_session
 from ingest.metrics import Counters
 from tests.ingest.conftest import wait_until
 from vigil.settings import Settings

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from bench.loadgen import Layout, Publisher, forget_session
 from ingest.consumer import Delivery
 from ingest.deadletter import PAYLOAD_CAP, Reason
-from ingest.loadgen import Layout, Publisher, forget_session
 from ingest.service import IngestOptions, IngestService
 from tests.ingest.strategies import Scene, bad_uplinks, good_message
 from vigil.codec import decode_telemetry

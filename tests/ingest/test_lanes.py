@@ -10,8 +10,8 @@ import uuid
 import psycopg
 import pytest
 
+from bench.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.deadletter import Reason
-from ingest.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.sink import ReadingBatch
 from tests.ingest.conftest import count, running_ingest, wait_until
 from tests.ingest.test_process import ingest_process

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from bench.loadgen import GatewayStream, Layout
 from ingest.dedup import ReplayFilter
-from ingest.loadgen import GatewayStream, Layout
 from ingest.maintenance import Maintenance, maintain_once
 from ingest.registry import Registry
 from ingest.store import Store

@@ -11,8 +11,8 @@ import numpy as np
 import psycopg
 import pytest
 
+from bench.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.dedup import ReplayFilter
-from ingest.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.parts import Part, split
 from ingest.registry import Registry, device_part
 from ingest.store import Store, prepare

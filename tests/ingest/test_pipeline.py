@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.loadgen import Layout, Publisher, messages
+from bench.loadgen import Layout, Publisher, messages
 from tests.ingest.conftest import count, running_ingest, wait_until
 from vigil.settings import Settings
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from ingest.loadgen import Layout, forget_sessions
+from bench.loadgen import Layout, forget_sessions
 from tests.ingest.conftest import wait_until
 from vigil.settings import REPO_ROOT, Settings
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from ingest.loadgen import Layout, Publisher, messages
+from bench.loadgen import Layout, Publisher, messages
 from ingest.partition import Partition
 from ingest.service import IngestOptions
 from tests.ingest.conftest import count, running_ingest, wait_until

@@ -12,8 +12,8 @@ import uuid
 import psycopg
 import pytest
 
+from bench.loadgen import Layout, Publisher, messages
 from ingest.deadletter import Reason
-from ingest.loadgen import Layout, Publisher, messages
 from ingest.registry import METRIC_NAMES
 from ingest.service import IngestOptions
 from ingest.sink import ReadingBatch

@@ -8,10 +8,10 @@ import psycopg
 import pytest
 from msgspec.structs import replace as revise
 
+from bench.loadgen import GatewayStream, Layout
 from ingest.copy_binary import pg_micros
 from ingest.deadletter import Reason
 from ingest.dedup import ReplayFilter
-from ingest.loadgen import GatewayStream, Layout
 from ingest.registry import METRIC_NAMES, Registry
 from ingest.store import Store
 from ingest.validate import Checked, Window, check

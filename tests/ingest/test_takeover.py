@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from ingest.bench_takeover import (
+from bench.takeover import (
     ClaimingWorkers,
     WorkerProcess,
     first_commit_after,

@@ -25,9 +25,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from detectors.alert import Alert
 from detectors.engine import DetectorEngine
-from detectors.stage import Decided, DetectorStage
 from firmware_sim.district import District, build_district, seed
 from ingest.columns import EMPTY
+from ingest.detection.stage import Decided, DetectorStage
 from ingest.registry import Registry
 from ingest.sink import ReadingBatch
 from ingest.validate import EventRow

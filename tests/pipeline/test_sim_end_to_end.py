@@ -18,12 +18,12 @@ import psycopg
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from alerting.bench import _wait_for_port, live_headers
+from bench.alerting import _wait_for_port, live_headers
+from bench.loadgen import forget_session
 from firmware_sim.district import District, build_district, seed
 from firmware_sim.gateways import GatewayFleet
 from firmware_sim.link import GatewayLink, socket_path
 from firmware_sim.runner import RunConfig, Runner
-from ingest.loadgen import forget_session
 from tests.fix_stack import scratch_var
 from tests.pipeline.test_detector_stage import free_port, healthy, wait_for
 from vigil.db.migrate import migrate
@@ -69,7 +69,7 @@ def pipeline(
             ["ingest", "run", "--client-prefix", prefix, "--metrics-port", str(ingest_port)],
             ["alerting", "run"],
             ["notifier", "run"],
-            ["alerting", "serve", "--port", str(web_port)],
+            ["console", "run", "--port", str(web_port)],
         ]
         procs = []
         for i, cmd in enumerate(commands):

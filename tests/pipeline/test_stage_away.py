@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from detectors.policy import Policy
-from detectors.stage import DetectorStage
 from firmware_sim.district import Device, District, build_district, seed
 from ingest.columns import Readings
+from ingest.detection.stage import DetectorStage
 from ingest.registry import METRIC_CODE, Registry, RegistrySnapshot
 from ingest.sink import ReadingBatch
 from tests.pipeline.test_detector_stage import wait_for

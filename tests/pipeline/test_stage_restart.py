@@ -12,10 +12,10 @@ import psycopg
 import pytest
 
 from detectors.engine import DetectorEngine
-from detectors.stage import DetectorStage
 from detectors.state import F_LAST_RX
 from firmware_sim.district import Device, District, build_district, seed
 from ingest.columns import EMPTY
+from ingest.detection.stage import DetectorStage
 from ingest.registry import Registry, RegistrySnapshot
 from ingest.sink import ReadingBatch
 from ingest.validate import EventRow

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from detectors.stage import DetectorStage, StatusBroker
 from firmware_sim.district import build_district, seed
+from ingest.detection.stage import DetectorStage, StatusBroker
 from tests.fix_pipeline import clear_gateway_status
 from vigil.codec import GatewayStatus, encode
 from vigil.db.migrate import migrate

@@ -7,8 +7,8 @@ import numpy as np
 from detectors.codes import METRIC_CODE, METRICS
 from detectors.engine import DetectorEngine
 from detectors.registry import Device
-from detectors.stage import METRIC_MAP, slot_map, translate
 from ingest.columns import Readings
+from ingest.detection.stage import METRIC_MAP, slot_map, translate
 from ingest.registry import METRIC_CODE as INGEST_CODE
 from ingest.registry import METRIC_NAMES, Registry
 from ingest.sink import ReadingBatch

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from alerting.api import accounts
-from alerting.api.roles import Role
+from console.api import accounts
+from console.api.roles import Role
 from vigil.cli import app as vigil_app
 from vigil.db.migrate import migrate
 from vigil.db.timescale import Retention, configure

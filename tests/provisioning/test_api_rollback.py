@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from alerting.app import create_app
+from console.app import create_app
 from tests.provisioning.conftest import PASSWORD, Console
 from vigil.settings import Settings
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
-from psycopg.rows import TupleRow
 
 from vigil.settings import Settings
 
-Conn = psycopg.Connection[TupleRow]
+# The one connection alias: row factories vary by caller (tuples, dicts), so rows are `Any` here
+# and each query types what it reads.
+Conn = psycopg.Connection[Any]
 
 
 def database_url(settings: Settings) -> str:

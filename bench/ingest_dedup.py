@@ -1,0 +1,185 @@
+"""`make bench-ingest-dedup`: what deduplication costs in the database, four ways, one run.
+
+- `message`: ingest's way. Whole messages are claimed in `ingested_messages` in the batch's
+  transaction, readings go in with binary COPY, and only readings not newer than their
+  device's last committed one are looked up (none in a steady stream).
+- `message_replays`: the same when every reading of every batch is a replay under new gateway
+  sequence numbers, its worst case: each reading is looked up by the (device_id, time) index.
+- `unique_index`: a unique index on (device_id, seq, metric, time) besides the same indexes;
+  rows are COPYed into a temporary table and moved with INSERT … ON CONFLICT DO NOTHING (a COPY
+  straight into the table would fail whole on the first repeat).
+- `no_dedup`: binary COPY alone into a table with the same indexes, the floor.
+
+The same batches go through each, three rounds on fresh databases; the last line is one JSON
+object of medians in readings per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import psycopg
+from msgspec.structs import replace as revise
+
+from bench.loadgen import Layout, streams
+from ingest.columns import Readings
+from ingest.copy_binary import COLUMNS, encode_readings
+from ingest.dedup import ReplayFilter
+from ingest.registry import METRIC_NAMES, Registry, string_table
+from ingest.store import Store
+from ingest.validate import Checked, Window, check
+from ingest.wire import parse
+from vigil.codec import decode_telemetry, encode
+from vigil.db.migrate import migrate
+from vigil.db.timescale import configure, retention_for
+from vigil.settings import Settings, get_settings
+from vigil.stack import LocalStack
+
+Batch = list[Checked]
+
+_TABLES = """
+create table readings_plain (like readings including all);
+select create_hypertable('readings_plain', by_range('time', interval '1 day'));
+create table readings_unique (like readings including all);
+select create_hypertable('readings_unique', by_range('time', interval '1 day'));
+create unique index on readings_unique (device_id, seq, metric, time);
+"""
+_MOVE = """
+insert into readings_unique select * from staging
+on conflict (device_id, seq, metric, time) do nothing
+"""
+_WINDOW = Window(max_future_s=300, max_age_s=86400)
+
+
+@contextmanager
+def _database(stack: LocalStack, settings: Settings) -> Iterator[str]:
+    name = f"bench_dedup_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    dsn = stack.admin_dsn(name)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            migrate(conn)
+            configure(conn, retention_for(settings))
+            conn.execute(_TABLES.encode())
+        yield dsn
+    finally:
+        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _checked(registry: Registry, topic: str, payload: bytes, now: float) -> Checked:
+    return check(parse(topic, payload), payload, registry.snapshot, _WINDOW, now)
+
+
+def _batches(layout: Layout, registry: Registry, count: int, rows: int) -> list[Batch]:
+    gens = streams(layout)
+    start = time.time() - 3600
+    out = []
+    for b in range(count):
+        batch = []
+        for i in range(rows // 120):
+            topic, payload, _ = gens[i % len(gens)].message(40, start + b + i * 1e-4)
+            batch.append(_checked(registry, topic, payload, start))
+        out.append(batch)
+    return out
+
+
+def _replayed(batch: Batch, registry: Registry) -> Batch:
+    """The same readings again, each message under a new gateway sequence number."""
+    again = []
+    for m in batch:
+        original = decode_telemetry(m.payload)
+        payload = encode(revise(original, gseq=original.gseq + 10_000_000))
+        again.append(_checked(registry, m.topic, payload, original.sent))
+    return again
+
+
+def _copier(dsn: str, registry: Registry, unique: bool) -> Callable[[Batch], object]:
+    conn = psycopg.connect(dsn, autocommit=True)
+    metric_table = string_table(METRIC_NAMES)
+    target = "staging" if unique else "readings_plain"
+
+    def write(batch: Batch) -> None:
+        rows = Readings.concat([m.readings for m in batch])
+        snapshot = registry.snapshot
+        rows = rows.take(np.lexsort((rows.ts, snapshot.id_rank()[rows.device])))  # as Store does
+        data = encode_readings(rows, *snapshot.id_bytes(), *metric_table)
+        with conn.transaction(), conn.cursor() as cur:
+            if unique:
+                cur.execute("create temporary table staging (like readings) on commit drop")
+            with cur.copy(f"copy {target} ({COLUMNS}) from stdin (format binary)") as copy:
+                copy.write(data.data)
+            if unique:
+                cur.execute(_MOVE)
+
+    return write
+
+
+def _rate(write: Callable[[Batch], object], batches: list[Batch]) -> float:
+    write(batches[0])  # warm up: chunk created, devices seen
+    rows = sum(len(m.readings) for b in batches[1:] for m in b)
+    started = time.perf_counter()
+    for batch in batches[1:]:
+        write(batch)
+    return rows / (time.perf_counter() - started)
+
+
+def _round(dsn: str, count: int, rows: int, rotate: int) -> dict[str, float]:
+    """One round on a fresh database; the order of the ways rotates from round to round."""
+    layout = Layout.make(f"d{uuid.uuid4().hex[:6]}", 40, 100)
+    layout.provision(dsn)
+    registry = Registry()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        registry.load(conn)
+    batches = _batches(layout, registry, count, rows)
+    store = Store(dsn, registry, ReplayFilter())
+    rates: dict[str, float] = {}
+
+    def ours() -> None:
+        rates["message"] = _rate(store.commit, batches)
+        replays = [_replayed(b, registry) for b in batches]
+        rates["message_replays"] = _rate(store.commit, replays)
+
+    def unique() -> None:
+        rates["unique_index"] = _rate(_copier(dsn, registry, unique=True), batches)
+
+    def floor() -> None:
+        rates["no_dedup"] = _rate(_copier(dsn, registry, unique=False), batches)
+
+    ways = [ours, unique, floor]
+    for way in ways[rotate % 3 :] + ways[: rotate % 3]:
+        way()
+    store.close()
+    return rates
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, default=11)
+    parser.add_argument("--rows", type=int, default=20_000, help="readings per transaction")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    stack = LocalStack(settings)
+    stack.up()
+    results: dict[str, list[float]] = {}
+    for round_ in range(3):
+        with _database(stack, settings) as dsn:
+            rates = _round(dsn, args.batches, args.rows, round_)
+        for name, rate in rates.items():
+            results.setdefault(name, []).append(rate)
+    report: dict[str, float] = {k: round(statistics.median(v)) for k, v in results.items()}
+    report["message_over_unique_index"] = round(report["message"] / report["unique_index"], 2)
+    report["message_over_no_dedup"] = round(report["message"] / report["no_dedup"], 2)
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()

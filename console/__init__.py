@@ -1,0 +1,1 @@
+"""The console: its REST API, web client and live stream, served by `vigil console run`."""

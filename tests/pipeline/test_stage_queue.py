@@ -1,0 +1,45 @@
+"""The detector stage's queue: events ahead of telemetry, each kind in order, each bounded."""
+
+from __future__ import annotations
+
+import threading
+
+from ingest.columns import EMPTY
+from ingest.detection.stage import GatewayStatusChange, Intake, Item
+from ingest.registry import Registry
+from ingest.sink import ReadingBatch
+from ingest.validate import EventRow
+
+SNAPSHOT = Registry().apply(1, [("gw-1", "s1")], [("pb-1", "panic", "gw-1")])
+
+
+def batch(gseq: int, *, event: bool) -> ReadingBatch:
+    events = (EventRow(0, "pb-1", gseq, 1.0, 1.0, "button", 1.0, b"{}"),) if event else ()
+    return ReadingBatch("gw-1", gseq, 1.0, False, SNAPSHOT, EMPTY, events)
+
+
+def test_events_overtake_queued_telemetry_and_each_kind_keeps_its_order() -> None:
+    intake = Intake(maxsize=10)
+    status = GatewayStatusChange("gw-1", online=False, ts=1.0)
+    items: list[Item] = [batch(1, event=False), status, batch(2, event=True), batch(3, event=False)]
+    items.append(batch(4, event=True))
+    for item in items:
+        assert intake.put(item, timeout=0)
+    out = [intake.get(timeout=0) for _ in items]
+    assert out == [items[2], items[4], items[0], items[1], items[3]]
+    assert intake.empty()
+    assert intake.get(timeout=0.01) is None
+
+
+def test_a_full_kind_waits_for_room_without_holding_up_the_other() -> None:
+    intake = Intake(maxsize=1)
+    assert intake.put(batch(1, event=False), timeout=0)
+    assert not intake.put(batch(2, event=False), timeout=0.01)
+    assert intake.put(batch(3, event=True), timeout=0)  # an alarm still gets in
+    late = batch(4, event=False)
+    waiting = threading.Thread(target=intake.put, args=(late, 10.0))
+    waiting.start()
+    assert intake.get(timeout=0) is not None  # the event
+    assert intake.get(timeout=0) is not None  # the first telemetry: room for the waiting one
+    waiting.join(10)
+    assert intake.get(timeout=1) is late
