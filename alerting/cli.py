@@ -145,17 +145,16 @@ def alerting_report(
 @notifier_app.command("run")
 def notifier_run() -> None:
     """Deliver notifications from the outbox until stopped (SIGTERM/Ctrl-C)."""
-    from alerting.backoff import Backoff
-    from alerting.notifier import Notifier
+    from alerting.notifier import Notifier, notification_backoff
     from alerting.sms.factory import make_provider
 
     settings = _settings()
     loop = Heartbeat("notifier loop", max_age_s=30)
     _observe(settings, "notifier", loop, NOTIFIER)
     dsn = database_url(settings)
-    backoff = Backoff(
-        cap=timedelta(seconds=max(1.0, settings.sms_retry_cap_s)),
-        give_up_after=timedelta(hours=settings.sms_give_up_hours),
+    backoff = notification_backoff(
+        maximum=max(1.0, settings.sms_retry_cap_s),
+        give_up_after=settings.sms_give_up_hours * 3600,
     )
     notifier = Notifier(
         dsn,

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from alerting import outbox
-from alerting.backoff import Backoff
 from alerting.errors import SmsError
 from alerting.sms.base import DeliveryReport, Inbound, SmsProvider
+from vigil.backoff import Backoff
 from vigil.observability import (
     NOTIFICATION_OUTBOX_PENDING,
     NOTIFICATIONS_FAILED_TOTAL,
@@ -29,6 +29,15 @@ from vigil.observability import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def notification_backoff(
+    *, maximum: float = 30.0, give_up_after: float = 6 * 3600.0, jitter: float = 0.1
+) -> Backoff:
+    """A message's retries: 1 s doubling up to `maximum`, given up `give_up_after` seconds after
+    its first attempt (so a provider down for a minute delays messages by about a minute)."""
+    return Backoff(initial=1.0, maximum=maximum, give_up_after=give_up_after, jitter=jitter)
+
 
 PUSH_CHANNELS = frozenset({"console", "grid_member"})
 POLL_S = 1.0
@@ -53,7 +62,7 @@ class Notifier:
     ) -> None:
         self._dsn = dsn
         self.provider = provider
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or notification_backoff()
         self._clock = clock
         self._lease = lease
         self._batch = batch
@@ -182,7 +191,7 @@ class Notifier:
         retry_at = None
         if exc.retryable:
             # A spread fixed per row keeps a crowd of failed messages from retrying in step.
-            retry_at = self._backoff.next_attempt(
+            retry_at = self._backoff.retry_at(
                 attempts=row.attempts + 1,
                 first_attempt=row.first_attempt_at,
                 now=now,

@@ -32,13 +32,14 @@ from bench.loadgen import Layout, streams
 from ingest.columns import Readings
 from ingest.copy_binary import COLUMNS, encode_readings
 from ingest.dedup import ReplayFilter
-from ingest.registry import METRIC_NAMES, Registry, string_table
+from ingest.registry import Registry, string_table
 from ingest.store import Store
 from ingest.validate import Checked, Window, check
 from ingest.wire import parse
 from vigil.codec import decode_telemetry, encode
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
+from vigil.device_types import METRICS
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
 
@@ -104,7 +105,7 @@ def _replayed(batch: Batch, registry: Registry) -> Batch:
 
 def _copier(dsn: str, registry: Registry, unique: bool) -> Callable[[Batch], object]:
     conn = psycopg.connect(dsn, autocommit=True)
-    metric_table = string_table(METRIC_NAMES)
+    metric_table = string_table(METRICS)
     target = "staging" if unique else "readings_plain"
 
     def write(batch: Batch) -> None:

@@ -6,34 +6,23 @@ The codes are module-level ints so numba folds them into the compiled kernels as
 
 from __future__ import annotations
 
-# Metrics, in the order of the readings' `metric` code (int8).
-SMOKE = 0
-TEMPERATURE = 1
-CO = 2
-BATTERY = 3
-TAMPER = 4
-BUTTON = 5
-MOTION = 6
-DOOR = 7
-SELF_TEST = 8
-METRICS: tuple[str, ...] = (
-    "smoke_obscuration",
-    "temperature",
-    "co",
-    "battery",
-    "tamper",
-    "button",
-    "motion",
-    "door",
-    "self_test",
-)
-METRIC_CODE: dict[str, int] = {name: code for code, name in enumerate(METRICS)}
+from vigil.device_types import DEVICE_TYPES as DEVICE_TYPES
+from vigil.device_types import METRIC_CODE as METRIC_CODE
+from vigil.device_types import METRICS as METRICS
+from vigil.device_types import TYPE_CODE as TYPE_CODE
 
-# Device types, in the order of the registry's `type` code (int8).
-DEVICE_TYPES: tuple[str, ...] = ("smoke", "heat", "multi", "panic", "pir", "door")
-TYPE_CODE: dict[str, int] = {name: code for code, name in enumerate(DEVICE_TYPES)}
-PIR_TYPE = 4
-DOOR_TYPE = 5
+# Metrics and device types: the one vocabulary of `vigil/device_types.toml`, shared with ingest.
+SMOKE = METRIC_CODE["smoke_obscuration"]
+TEMPERATURE = METRIC_CODE["temperature"]
+CO = METRIC_CODE["co"]
+BATTERY = METRIC_CODE["battery"]
+TAMPER = METRIC_CODE["tamper"]
+BUTTON = METRIC_CODE["button"]
+MOTION = METRIC_CODE["motion"]
+DOOR = METRIC_CODE["door"]
+SELF_TEST = METRIC_CODE["self_test"]
+PIR_TYPE = TYPE_CODE["pir"]
+DOOR_TYPE = TYPE_CODE["door"]
 
 # Alert kinds; the code is also the kind's bit in a device's latch mask.
 FIRE = 0

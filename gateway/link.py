@@ -20,11 +20,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.backoff import Backoff
 from gateway.queue import Lane, Queued
+from vigil.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
+# Up to 20 % off each reconnect delay: gateways cut off by one broker restart spread out.
+GATEWAY_JITTER = 0.2
 SESSION_EXPIRY_S = 7 * 24 * 3600  # downlink commands wait this long for a gateway that is away
 
 
@@ -78,7 +80,7 @@ class BrokerLink:
         self._on_command = on_command
         self.window = window
         self.event_reserve = event_reserve
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(jitter=GATEWAY_JITTER)
         self._client: mqtt.Client | None = None
         self._sock: socket.socket | None = None
         self._want_write = False

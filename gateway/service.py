@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.backoff import Backoff
 from gateway.batcher import TelemetryBatcher
 from gateway.intake import FrameIntake
-from gateway.link import BrokerConfig, BrokerLink, Will
+from gateway.link import GATEWAY_JITTER, BrokerConfig, BrokerLink, Will
 from gateway.queue import DiskQueue, Lane, QueueFullError
+from vigil.backoff import Backoff
 from vigil.codec import (
     CodecError,
     Encoding,
@@ -109,7 +109,7 @@ class Gateway:
             on_command=self._command,
             window=config.window,
             event_reserve=max(1, config.window // 5),
-            backoff=Backoff(),
+            backoff=Backoff(jitter=GATEWAY_JITTER),
         )
         self.intake = FrameIntake(config.socket_path, self._selector, self._packet)
 

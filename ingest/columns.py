@@ -19,7 +19,7 @@ Mask = npt.NDArray[np.bool_]
 class Readings:
     """Readings of one message or one batch; all arrays have the same length.
 
-    `device` holds registry slots and `metric` codes (`registry.METRIC_NAMES`); times are
+    `device` holds registry slots and `metric` codes (`registry.METRICS`); times are
     epoch seconds as the gateways send them.
     """
 

@@ -32,12 +32,13 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.backoff import Backoff
 from ingest.consumer import BrokerConfig
 from ingest.partition import Partition
-from ingest.registry import METRIC_CODE, Registry
+from ingest.registry import Registry
 from ingest.validate import Checked
+from vigil.backoff import Backoff
 from vigil.codec import CodecError, decode_status
+from vigil.device_types import METRIC_CODE
 from vigil.topics import Topic, TopicError, status_filter
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class Liveness:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(initial=0.2)
         conn: psycopg.Connection[Any] | None = None
         while True:
             stopping = self._stop.wait(self.interval_s)

@@ -28,12 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ingest.backoff import Backoff
 from ingest.claims import Claims, ClaimsLostError
 from ingest.errors import ConfigError
 from ingest.partition import Partition
 from ingest.service import IngestOptions, IngestService
 from ingest.share import View, orphaned, plan
+from vigil.backoff import Backoff
 from vigil.db.connect import database_url
 from vigil.observability import (
     INGEST,

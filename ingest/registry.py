@@ -19,15 +19,11 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
-from ingest.backoff import Backoff
-from vigil.device_types import device_types, metrics
+from vigil.backoff import Backoff
+from vigil.device_types import DEVICE_TYPES, METRIC_CODE, METRICS, TYPE_CODE, device_types, metrics
 
 log = logging.getLogger(__name__)
 
-METRIC_NAMES: tuple[str, ...] = tuple(sorted(metrics()))
-METRIC_CODE: dict[str, int] = {name: i for i, name in enumerate(METRIC_NAMES)}
-TYPE_NAMES: tuple[str, ...] = tuple(sorted(device_types()))
-TYPE_CODE: dict[str, int] = {name: i for i, name in enumerate(TYPE_NAMES)}
 NO_GATEWAY = -1
 NO_TYPE = -1
 
@@ -35,18 +31,18 @@ NO_TYPE = -1
 def _metric_tables() -> tuple[
     npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]
 ]:
-    allowed = np.zeros((len(TYPE_NAMES), len(METRIC_NAMES)), dtype=np.bool_)
-    for t, name in enumerate(TYPE_NAMES):
+    allowed = np.zeros((len(DEVICE_TYPES), len(METRICS)), dtype=np.bool_)
+    for t, name in enumerate(DEVICE_TYPES):
         for metric in device_types()[name].metrics:
             allowed[t, METRIC_CODE[metric]] = True
-    low = np.array([metrics()[m].min for m in METRIC_NAMES], dtype=np.float64)
-    high = np.array([metrics()[m].max for m in METRIC_NAMES], dtype=np.float64)
+    low = np.array([metrics()[m].min for m in METRICS], dtype=np.float64)
+    high = np.array([metrics()[m].max for m in METRICS], dtype=np.float64)
     return allowed, low, high
 
 
 METRIC_ALLOWED, METRIC_MIN, METRIC_MAX = _metric_tables()
 EVENT_KINDS: tuple[frozenset[str], ...] = tuple(
-    frozenset(device_types()[name].events) for name in TYPE_NAMES
+    frozenset(device_types()[name].events) for name in DEVICE_TYPES
 )
 
 
@@ -231,7 +227,7 @@ class RegistryWatcher:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(initial=0.2)
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:

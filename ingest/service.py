@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from ingest.backoff import Backoff
 from ingest.consumer import BrokerConfig, Consumer, Delivery
 from ingest.deadletter import Reason
 from ingest.dedup import ReplayFilter
@@ -40,6 +39,7 @@ from ingest.sink import BatchSink, ReadingBatch
 from ingest.store import DatabaseUnavailableError, Outcome, Prepared, Store, merge_parts, prepare
 from ingest.validate import Checked, Window, check, refuse
 from ingest.wire import RejectedError, parse
+from vigil.backoff import Backoff
 from vigil.db.connect import database_url
 from vigil.db.timescale import retention_for
 from vigil.observability import INGEST, Health, Heartbeat, ObservabilityServer, flag, serve
@@ -288,7 +288,7 @@ class IngestService:
 
     def _load_registry(self, stop: threading.Event) -> None:
         """Wait for the database, check its schema, load the registry."""
-        backoff = Backoff()
+        backoff = Backoff(initial=0.2)
         while not stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
@@ -445,7 +445,7 @@ class IngestService:
         self, lane: Lane, store: Store, messages: list[Checked], prepared: Prepared
     ) -> Outcome | None:
         """Commit with retries until it succeeds, or None if shutdown gives up on it."""
-        backoff = Backoff()
+        backoff = Backoff(initial=0.2)
         key = _key(lane.config, store)
         while True:
             try:

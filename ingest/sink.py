@@ -23,9 +23,9 @@ class ReadingBatch:
     """One message's accepted readings and events.
 
     `readings.device` holds registry slots: `registry.device_ids[slot]` is the id and
-    `registry.device_type[slot]` the type code (`ingest.registry.TYPE_NAMES`); slots are
+    `registry.device_type[slot]` the type code (`ingest.registry.DEVICE_TYPES`); slots are
     stable for the life of the process, so detector state can live in arrays indexed by them.
-    `readings.metric` holds codes into `ingest.registry.METRIC_NAMES`.
+    `readings.metric` holds codes into `ingest.registry.METRICS`.
     """
 
     gateway: str

@@ -26,14 +26,15 @@ from ingest.deadletter import DeadLetter, Reason
 from ingest.dedup import ReplayFilter, first_occurrences
 from ingest.errors import IngestError
 from ingest.parts import Part
-from ingest.registry import METRIC_NAMES, Registry, RegistrySnapshot, string_table
+from ingest.registry import Registry, RegistrySnapshot, string_table
 from ingest.validate import Checked, EventRow
 from vigil.db.connect import Conn
+from vigil.device_types import METRICS
 
 log = logging.getLogger(__name__)
 
 
-_METRIC_TABLE = string_table(METRIC_NAMES)
+_METRIC_TABLE = string_table(METRICS)
 STATEMENT_TIMEOUT_MS = 60_000
 # Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
 # (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
@@ -385,7 +386,7 @@ class Store:
                 [ids[s] for s in suspects.device.tolist()],
                 micros.tolist(),
                 suspects.seq.tolist(),
-                [METRIC_NAMES[m] for m in suspects.metric.tolist()],
+                [METRICS[m] for m in suspects.metric.tolist()],
                 int(micros.min()),
                 int(micros.max()),
             ),

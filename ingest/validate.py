@@ -19,17 +19,16 @@ from ingest.deadletter import DeadLetter, Reason
 from ingest.registry import (
     EVENT_KINDS,
     METRIC_ALLOWED,
-    METRIC_CODE,
     METRIC_MAX,
     METRIC_MIN,
     NO_GATEWAY,
     NO_TYPE,
-    TYPE_NAMES,
     RegistrySnapshot,
     codes,
 )
 from ingest.wire import MessageKey, RawTelemetry, RejectedError, Uplink
 from vigil.codec import Event
+from vigil.device_types import DEVICE_TYPES, METRIC_CODE
 
 EXAMPLES = 5
 # A message cannot be sent after it arrives: a `sent` ahead of ingest's clock by more than this
@@ -215,7 +214,7 @@ def _describe(raw: RawTelemetry, rows: Int64s, why: Reason, registry: RegistrySn
         )
         if why is Reason.UNKNOWN_METRIC:
             type_code = int(registry.device_type[registry.device_slot[device]])
-            text += f" (device type {TYPE_NAMES[type_code] if type_code != NO_TYPE else '?'})"
+            text += f" (device type {DEVICE_TYPES[type_code] if type_code != NO_TYPE else '?'})"
         shown.append(text)
     more = f" and {len(rows) - EXAMPLES} more" if len(rows) > EXAMPLES else ""
     return f"{len(rows)} readings: " + "; ".join(shown) + more

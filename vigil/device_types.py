@@ -1,4 +1,10 @@
-"""Device types, declared as data in `device_types.toml` and checked when loaded."""
+"""Device types, declared as data in `device_types.toml` and checked when loaded.
+
+The one vocabulary of metrics and device types: their small integer codes follow the file's
+order, and ingest (its columns) and the detectors (their kernels) use these same codes, so a
+batch crosses from one to the other without being re-encoded. A new metric or type is appended
+to the file, so existing codes (in checkpoints, in kernels) keep their meaning.
+"""
 
 from __future__ import annotations
 
@@ -93,3 +99,11 @@ def device_type(name: str) -> DeviceType:
     except KeyError:
         known = ", ".join(sorted(device_types()))
         raise DeviceTypeError(f"unknown device type {name!r} (known: {known})") from None
+
+
+METRICS: tuple[str, ...] = tuple(metrics())
+"""Metric names by code (int8 in ingest's columns and the detectors' batches)."""
+METRIC_CODE: dict[str, int] = {name: code for code, name in enumerate(METRICS)}
+DEVICE_TYPES: tuple[str, ...] = tuple(device_types())
+"""Device type names by code (the registry's `type`, as ingest and the detectors see it)."""
+TYPE_CODE: dict[str, int] = {name: code for code, name in enumerate(DEVICE_TYPES)}

@@ -54,7 +54,7 @@ from ingest.detection.catchup import (
 )
 from ingest.detection.checkpoint import Checkpointer
 from ingest.partition import Partition
-from ingest.registry import METRIC_NAMES, RegistrySnapshot
+from ingest.registry import RegistrySnapshot
 from ingest.sink import ReadingBatch
 from vigil.codec import CodecError, decode_status
 from vigil.topics import Topic, TopicError, status_filter
@@ -66,11 +66,6 @@ QUEUE_MAX = 1024
 SUBMIT_WAIT_S = 0.5  # how long one wait for room lasts before it is logged and retried
 RETRY_S = 1.0
 CHECKPOINT_S = 30.0
-
-# Ingest's metric code -> the engine's (-1: not a detector input).
-METRIC_MAP: npt.NDArray[np.int16] = np.array(
-    [METRIC_CODE.get(name, -1) for name in METRIC_NAMES], dtype=np.int16
-)
 
 _LOAD_DEVICES = """
 select d.id, d.device_type, d.household_id, coalesce(d.room, ''), h.building_id, d.gateway_id,
@@ -158,19 +153,19 @@ def translate(
     batch: ReadingBatch, slots: npt.NDArray[np.int32]
 ) -> tuple[Batch, npt.NDArray[np.float64]]:
     """The engine's batch for one ingest message (readings, then events such as a button
-    press), and each row's gateway receive time. Device times are put on the database's
-    microsecond grid, so a reading read back after a restart is the same reading."""
+    press), and each row's gateway receive time. Ingest and the engine share one metric
+    vocabulary (`vigil.device_types`), so readings pass as they are. Device times are put on
+    the database's microsecond grid, so a reading read back after a restart is the same
+    reading."""
     r = batch.readings
     ev = [e for e in batch.events if e.kind in METRIC_CODE]
     event_slots = [slots[e.slot] if e.slot < len(slots) else -1 for e in ev]
     slot = np.concatenate([slots[r.device], np.array(event_slots, np.int32)])
-    metric = np.concatenate(
-        [METRIC_MAP[r.metric], np.array([METRIC_CODE[e.kind] for e in ev], np.int16)]
-    )
+    metric = np.concatenate([r.metric, np.array([METRIC_CODE[e.kind] for e in ev], np.int32)])
     ts = on_micro_grid(np.concatenate([r.ts, np.array([e.ts for e in ev], np.float64)]))
     value = np.concatenate([r.value, np.array([e.value for e in ev], np.float64)])
     rx = np.concatenate([r.rx, np.array([e.rx for e in ev], np.float64)])
-    keep = (slot >= 0) & (metric >= 0)
+    keep = slot >= 0
     n = int(keep.sum())
     out = Batch.of(
         ts[keep], slot[keep], metric[keep].astype(np.int8), value[keep], np.full(n, batch.received)

@@ -16,14 +16,14 @@ import psycopg
 import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
-from alerting.backoff import Backoff
-from alerting.notifier import Notifier
+from alerting.notifier import Notifier, notification_backoff
 from alerting.policies import PolicyBook
 from alerting.service import run
 from alerting.sms.base import SmsProvider
 from console.api import accounts
 from console.api.roles import Role
 from console.app import create_app
+from vigil.backoff import Backoff
 from vigil.settings import Settings
 
 
@@ -50,7 +50,7 @@ class AlertingThread:
 class NotifierThread:
     def __init__(self, dsn: str, provider: SmsProvider, backoff: Backoff | None = None) -> None:
         self.notifier = Notifier(
-            dsn, provider, backoff=backoff or Backoff(cap=timedelta(seconds=2))
+            dsn, provider, backoff=backoff or notification_backoff(maximum=2.0)
         )
         self.loop = asyncio.new_event_loop()
         self.stop = asyncio.Event()

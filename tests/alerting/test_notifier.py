@@ -14,8 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from alerting import outbox, store
-from alerting.backoff import Backoff
-from alerting.notifier import Notifier
+from alerting.notifier import Notifier, notification_backoff
 from alerting.policies import PolicyBook
 from alerting.sms.demo import DemoProvider
 from alerting.sms.http import INBOUND_PATH, HttpSmsProvider
@@ -174,7 +173,7 @@ def test_retries_back_off_while_the_smsc_is_down(
     )
     clock = [T0]
     notifier = Notifier(
-        adb, provider, clock=lambda: clock[0], backoff=Backoff(cap=timedelta(seconds=8), jitter=0.0)
+        adb, provider, clock=lambda: clock[0], backoff=notification_backoff(maximum=8.0, jitter=0.0)
     )
 
     async def rounds() -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from bench.loadgen import Layout, Publisher, messages
 from ingest.deadletter import Reason
-from ingest.registry import METRIC_NAMES
 from ingest.service import IngestOptions
 from ingest.sink import ReadingBatch
 from tests.ingest.conftest import count, running_ingest, wait_until
+from vigil.device_types import METRICS
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -70,7 +70,7 @@ def test_detectors_get_every_batch_while_the_database_is_blocked_and_acks_wait_f
     first = sink.batches[0]
     names = {first.registry.device_ids[d] for d in first.readings.device.tolist()}
     assert names <= {d for ds in layout.gateways.values() for d in ds}
-    assert {METRIC_NAMES[m] for m in first.readings.metric.tolist()} == {
+    assert {METRICS[m] for m in first.readings.metric.tolist()} == {
         "smoke_obscuration",
         "temperature",
         "battery",

@@ -12,12 +12,13 @@ from bench.loadgen import GatewayStream, Layout
 from ingest.copy_binary import pg_micros
 from ingest.deadletter import Reason
 from ingest.dedup import ReplayFilter
-from ingest.registry import METRIC_NAMES, Registry
+from ingest.registry import Registry
 from ingest.store import Store
 from ingest.validate import Checked, Window, check
 from ingest.wire import parse
 from tests.ingest.conftest import count
 from vigil.codec import Event, EventBatch, encode
+from vigil.device_types import METRICS
 from vigil.topics import Topic
 
 pytestmark = pytest.mark.stack
@@ -65,7 +66,7 @@ def test_rows_round_trip_exactly(ingest_dsn, registry, stream):
         (
             ts[i],
             ids[r.device[i]],
-            METRIC_NAMES[r.metric[i]],
+            METRICS[r.metric[i]],
             float(r.value[i]),
             int(r.seq[i]),
             rx[i],

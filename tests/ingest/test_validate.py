@@ -9,11 +9,12 @@ import pytest
 
 from ingest.deadletter import PAYLOAD_CAP, DeadLetter, Reason
 from ingest.reading_checks import reading_reasons
-from ingest.registry import METRIC_ALLOWED, METRIC_CODE, METRIC_MAX, METRIC_MIN, Registry
+from ingest.registry import METRIC_ALLOWED, METRIC_MAX, METRIC_MIN, Registry
 from ingest.validate import Checked, Window, check
 from ingest.wire import RejectedError, parse
 from tests.ingest import naive
 from vigil.codec import Encoding, Event, EventBatch, TelemetryBatch, encode
+from vigil.device_types import METRIC_CODE
 
 NOW = 1_763_780_000.0
 WINDOW = Window(max_future_s=300, max_age_s=86400)

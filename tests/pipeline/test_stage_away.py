@@ -15,11 +15,12 @@ from detectors.policy import Policy
 from firmware_sim.district import Device, District, build_district, seed
 from ingest.columns import Readings
 from ingest.detection.stage import DetectorStage
-from ingest.registry import METRIC_CODE, Registry, RegistrySnapshot
+from ingest.registry import Registry, RegistrySnapshot
 from ingest.sink import ReadingBatch
 from tests.pipeline.test_detector_stage import wait_for
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
+from vigil.device_types import METRIC_CODE
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack

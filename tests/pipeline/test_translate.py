@@ -1,23 +1,28 @@
-"""Ingest's slots and metric codes become the engine's; events such as a button press follow."""
+"""Ingest's slots become the engine's, its metric codes pass as they are (one vocabulary); events
+such as a button press follow."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from detectors.codes import METRIC_CODE, METRICS
+from detectors import codes
+from detectors.codes import METRIC_CODE
 from detectors.engine import DetectorEngine
 from detectors.registry import Device
 from ingest.columns import Readings
-from ingest.detection.stage import METRIC_MAP, slot_map, translate
-from ingest.registry import METRIC_CODE as INGEST_CODE
-from ingest.registry import METRIC_NAMES, Registry
+from ingest.detection.stage import slot_map, translate
+from ingest.registry import Registry
 from ingest.sink import ReadingBatch
 from ingest.validate import EventRow
+from vigil import device_types
+from vigil.device_types import METRIC_CODE as INGEST_CODE
 
 
-def test_every_ingest_metric_maps_to_the_detector_metric_of_the_same_name() -> None:
-    for code, name in enumerate(METRIC_NAMES):
-        assert METRICS[METRIC_MAP[code]] == name
+def test_ingest_and_the_detectors_share_one_vocabulary_of_metrics_and_types() -> None:
+    assert codes.METRIC_CODE is device_types.METRIC_CODE  # the kernels' and ingest's decoder's
+    assert codes.TYPE_CODE is device_types.TYPE_CODE
+    assert codes.METRICS[codes.SMOKE] == "smoke_obscuration"
+    assert codes.DEVICE_TYPES[codes.PIR_TYPE] == "pir"
 
 
 def test_a_batch_keeps_watched_devices_and_carries_events_after_readings() -> None:
