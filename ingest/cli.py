@@ -93,7 +93,7 @@ def static_worker(
     from ingest.service import IngestOptions, IngestService
 
     options = IngestOptions(Partition.parse(partition), client_prefix, metrics_port)
-    stage = detector_stage(settings, client_prefix, options.partition) if detect else None
+    stage = detector_stage(settings, options.partition) if detect else None
     service = IngestService(settings, options, sink=stage)
 
     def work(stop: threading.Event) -> None:
@@ -121,7 +121,7 @@ def claiming_worker(
     from ingest.pool import Pool
 
     def stages(partition: Partition) -> DetectorStage:
-        return detector_stage(settings, client_prefix, partition)
+        return detector_stage(settings, partition)
 
     pool = Pool(
         settings,
@@ -134,25 +134,16 @@ def claiming_worker(
     return pool.run
 
 
-def detector_stage(settings: Settings, client_prefix: str, partition: Partition) -> DetectorStage:
+def detector_stage(settings: Settings, partition: Partition) -> DetectorStage:
     """The detectors behind one partition: its sites' devices, its state file (whoever runs
-    the partition loads it), and its sites' gateway status."""
-    from ingest.detection.stage import DetectorStage, StatusBroker, state_path_for
+    the partition loads it); the partition's ingest service hands it its sites' gateway status."""
+    from ingest.detection.stage import DetectorStage, state_path_for
     from vigil.db.connect import database_url
 
-    port = settings.mqtt_port if settings.mqtt_port is not None else settings.stack_mqtt_port
     tag = f"{partition.index}of{partition.count}"
-    broker = StatusBroker(
-        settings.mqtt_host,
-        port,
-        settings.mqtt_username,
-        settings.mqtt_password.get_secret_value(),
-        client_id=f"{client_prefix}-detectors-{tag}",
-    )
     return DetectorStage(
         database_url(settings),
         state_path_for(settings.var_dir, tag),
-        broker,
         checkpoint_s=settings.detectors_checkpoint_s,
         partition=partition,
     )

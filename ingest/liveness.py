@@ -11,10 +11,8 @@ While the database is down the arrays keep the newest values and the next write 
 nothing here holds up a commit. The registry-change triggers ignore these columns (migration
 0010), so the writes do not make every worker reload its registry.
 
-Gateway status: retained `online` messages and the last will (`offline`), read by a small MQTT
-client of its own, for the gateways of this worker's sites. A change of state sets
-`status_since`: the receive time of a live message, the message's own time for a retained one
-(delivered at subscribe time, it may be old).
+Gateway status: retained `online` messages and the last will (`offline`), from the worker's
+one status follower (`ingest.gateway_status`), for the gateways of this worker's sites.
 """
 
 from __future__ import annotations
@@ -28,18 +26,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.consumer import BrokerConfig
-from ingest.partition import Partition
+from ingest.gateway_status import GatewayStatus
 from ingest.registry import Registry
 from ingest.validate import Checked
 from vigil.backoff import Backoff
-from vigil.codec import CodecError, decode_status
 from vigil.device_types import METRIC_CODE
-from vigil.topics import Topic, TopicError, status_filter
 
 log = logging.getLogger(__name__)
 
@@ -149,19 +142,14 @@ class Liveness:
         self,
         dsn: str,
         registry: Registry,
-        partition: Partition,
         interval_s: float,
         device_interval_s: float,
-        *,
-        broker: BrokerConfig | None = None,
     ) -> None:
         self.dsn = dsn
         self.registry = registry
-        self.partition = partition
         self.interval_s = interval_s
         self.device_interval_s = device_interval_s
         self._next_devices = time.monotonic() + device_interval_s
-        self.broker = broker
         self.writes = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -169,7 +157,6 @@ class Liveness:
         self._heard: dict[str, float] = {}  # gateway -> when its last committed message came
         self._status: dict[str, GatewayState] = {}
         self._devices = DeviceFold()
-        self._mqtt: mqtt.Client | None = None
         self._thread = threading.Thread(target=self._run, name="ingest-liveness", daemon=True)
 
     # ---- called from other threads -------------------------------------------------------
@@ -185,14 +172,9 @@ class Liveness:
     # ---- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
-        if self.broker is not None:
-            self._mqtt = self._status_client(self.broker)
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is left (after the last commit), then stop."""
-        if self._mqtt is not None:
-            self._mqtt.disconnect()
-            self._mqtt.loop_stop()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -275,29 +257,13 @@ class Liveness:
         self.writes += 1
 
     # ---- gateway status ------------------------------------------------------------------
-    def _status_client(self, broker: BrokerConfig) -> mqtt.Client:
-        client_id = f"{broker.client_id}-status"
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        client.username_pw_set(broker.username, broker.password)
-        client.reconnect_delay_set(min_delay=1, max_delay=5)
-        client.on_connect = lambda c, *_: c.subscribe(status_filter(), qos=1)
-        client.on_message = self._on_status
-        client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s)
-        client.loop_start()
-        return client
-
-    def _on_status(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            topic = Topic.parse(msg.topic)
-            status = decode_status(msg.payload)
-        except (TopicError, CodecError) as exc:
-            log.warning("bad gateway status on %s: %s", msg.topic, exc)
-            return
-        if self.partition.owns(topic.site):
-            online = status.state == "online"
-            since = status.ts if msg.retain else time.time()
-            state = GatewayState(online, since, since if online else None)
-            self.gateway_status(topic.gateway_id, state)
+    def on_status(self, status: GatewayStatus) -> None:
+        """A change of state sets `status_since`: the receive time of a live message, the
+        message's own time for a retained one (delivered at subscribe time, it may be old)."""
+        since = status.ts if status.retained else status.received
+        self.gateway_status(
+            status.gateway, GatewayState(status.online, since, since if status.online else None)
+        )
 
 
 def _gateway_rows(

@@ -28,6 +28,7 @@ from ingest.consumer import BrokerConfig, Consumer, Delivery
 from ingest.deadletter import Reason
 from ingest.dedup import ReplayFilter
 from ingest.errors import IngestError
+from ingest.gateway_status import GatewayStatusFollower
 from ingest.inbox import Inbox
 from ingest.liveness import Liveness
 from ingest.maintenance import Maintenance
@@ -35,7 +36,7 @@ from ingest.metrics import Counters
 from ingest.partition import Partition
 from ingest.parts import Part, split
 from ingest.registry import Registry, RegistrySnapshot, RegistryWatcher
-from ingest.sink import BatchSink, ReadingBatch
+from ingest.sink import BatchSink, FollowsGatewayStatus, ReadingBatch
 from ingest.store import DatabaseUnavailableError, Outcome, Prepared, Store, merge_parts, prepare
 from ingest.validate import Checked, Window, check, refuse
 from ingest.wire import RejectedError, parse
@@ -167,11 +168,16 @@ class IngestService:
         self.liveness = Liveness(
             self.dsn,
             self.registry,
-            self.options.partition,
             settings.ingest_status_interval_s,
             settings.ingest_last_seen_interval_s,
-            broker=self.consumer.config,
         )
+        # One subscription to the gateways' status per worker, for liveness and the detectors.
+        self.gateway_status = GatewayStatusFollower(
+            self.consumer.config, self.options.partition.owns
+        )
+        self.gateway_status.subscribe(self.liveness.on_status)
+        if isinstance(sink, FollowsGatewayStatus):
+            self.gateway_status.subscribe(sink.on_gateway_status)
         self.health = Health(
             "ingest",
             {
@@ -258,6 +264,7 @@ class IngestService:
         watcher.start()
         maintenance.start()
         self.liveness.start()
+        self.gateway_status.start()
         for thread in committers + decoders:
             thread.daemon = True
             thread.start()
@@ -331,6 +338,7 @@ class IngestService:
         for thread in committers:
             thread.join(max(0.0, deadline - time.monotonic()))
         timer.cancel()
+        self.gateway_status.close()
         self.liveness.close()
         for lane in self.lanes:
             lane.inbox.close()  # paho's thread may wait for room; what it holds is redelivered

@@ -11,9 +11,10 @@ newest timestamp it has seen and skips readings not newer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ingest.columns import Readings
+from ingest.gateway_status import GatewayStatus
 from ingest.registry import RegistrySnapshot
 from ingest.validate import EventRow
 
@@ -41,3 +42,10 @@ class BatchSink(Protocol):
     """Where decoded batches go. `submit` must return quickly: queue, do not compute."""
 
     def submit(self, batch: ReadingBatch) -> None: ...
+
+
+@runtime_checkable
+class FollowsGatewayStatus(Protocol):
+    """A sink that also wants the gateways' status (the detector stage: gateway offline)."""
+
+    def on_gateway_status(self, status: GatewayStatus) -> None: ...

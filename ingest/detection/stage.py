@@ -11,7 +11,7 @@ round trip. The queue is bounded: when the engine falls behind, `submit` waits (
 through ingest to the broker) instead of dropping. Batches with events go ahead of queued
 telemetry (`Intake`), as they do in ingest.
 
-Gateway status messages come from the broker directly (ingest does not subscribe to them).
+Gateway status comes from the worker's one status follower (`ingest.gateway_status`).
 The engine's state is checkpointed every `checkpoint_s` and at a clean stop
 (`ingest.detection.checkpoint`) and loaded at start; after a crash the readings committed since
 the checkpoint are read back (`ingest.detection.catchup`), so duration state (silences, slow
@@ -33,9 +33,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
 from detectors.alert import Alert
 from detectors.codes import METRIC_CODE, TYPE_CODE
@@ -53,11 +51,10 @@ from ingest.detection.catchup import (
     written_alerts,
 )
 from ingest.detection.checkpoint import Checkpointer
+from ingest.gateway_status import GatewayStatus
 from ingest.partition import Partition
 from ingest.registry import RegistrySnapshot
 from ingest.sink import ReadingBatch
-from vigil.codec import CodecError, decode_status
-from vigil.topics import Topic, TopicError, status_filter
 
 log = logging.getLogger(__name__)
 
@@ -193,17 +190,6 @@ def write_decided(conn: psycopg.Connection[Any], decided: Sequence[Decided]) -> 
     return write_alerts(conn, alerts, gateway_ts=gateway_ts)
 
 
-@dataclass(frozen=True)
-class StatusBroker:
-    """Where to read the gateways' retained status messages."""
-
-    host: str
-    port: int
-    username: str
-    password: str
-    client_id: str = "vigil-detectors-status"
-
-
 class DetectorStage:
     """A `BatchSink` that runs the detector engine on its own thread."""
 
@@ -211,7 +197,6 @@ class DetectorStage:
         self,
         dsn: str,
         state_path: Path | None = None,
-        broker: StatusBroker | None = None,
         *,
         queue_max: int = QUEUE_MAX,
         tick_s: float = TICK_S,
@@ -230,7 +215,6 @@ class DetectorStage:
             sites = self.partition.owns
         self.sites = sites
         self.state_path = state_path
-        self.broker = broker
         self.tick_s = tick_s
         self.checkpoint_s = checkpoint_s
         self.policy = policy
@@ -245,7 +229,6 @@ class DetectorStage:
         self._pending: list[Decided] = []
         self._retry_at = 0.0
         self._conn: psycopg.Connection[Any] | None = None
-        self._mqtt: mqtt.Client | None = None
         # Per engine slot, the newest device time fed to the engine (saved with the state).
         self._seen = np.zeros(0, dtype=np.float64)
         self._restored_at: float | None = None  # wall time of the checkpoint loaded at start
@@ -262,14 +245,9 @@ class DetectorStage:
                 self._restore(self.state_path)
             self._checkpointer = Checkpointer(self.state_path)
         self._thread.start()
-        if self.broker is not None:
-            self._mqtt = self._status_client(self.broker)
 
     def stop(self) -> None:
         """Process what is queued, write the last alerts, save the state."""
-        if self._mqtt is not None:
-            self._mqtt.disconnect()
-            self._mqtt.loop_stop()
         self._stop.set()
         self._thread.join(30.0)
         if self._checkpointer is not None:
@@ -286,6 +264,12 @@ class DetectorStage:
             if self._queue.put(batch, timeout=SUBMIT_WAIT_S):
                 return
             log.warning("detector stage is behind: ingest waits for room")
+
+    def on_gateway_status(self, status: GatewayStatus) -> None:
+        """From the worker's status follower: a gateway of this stage's sites went on or off."""
+        if self.sites is not None and not self.sites(status.site):
+            return
+        self.gateway_status(GatewayStatusChange(status.gateway, status.online, status.ts))
 
     def gateway_status(self, change: GatewayStatusChange) -> None:
         while not self._stop.is_set():
@@ -483,29 +467,6 @@ class DetectorStage:
             self._conn = None
             self._retry_at = time.monotonic() + RETRY_S
             return None
-
-    # ---- gateway status ----------------------------------------------------------------
-    def _status_client(self, broker: StatusBroker) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=broker.client_id, protocol=mqtt.MQTTv5
-        )
-        client.username_pw_set(broker.username, broker.password)
-        client.reconnect_delay_set(min_delay=1, max_delay=5)
-        client.on_connect = lambda c, *_: c.subscribe(status_filter(), qos=1)
-        client.on_message = self._on_status
-        client.connect_async(broker.host, broker.port, keepalive=30)
-        client.loop_start()
-        return client
-
-    def _on_status(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            if self.sites is not None and not self.sites(Topic.parse(msg.topic).site):
-                return
-            status = decode_status(msg.payload)
-        except (CodecError, TopicError) as exc:
-            log.warning("bad gateway status on %s: %s", msg.topic, exc)
-            return
-        self.gateway_status(GatewayStatusChange(status.gw, status.state == "online", status.ts))
 
 
 def state_path_for(var_dir: Path, worker: str = "0of1") -> Path:

@@ -13,7 +13,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware_sim.district import build_district, seed
-from ingest.detection.stage import DetectorStage, StatusBroker
+from ingest.consumer import BrokerConfig
+from ingest.detection.stage import DetectorStage
+from ingest.gateway_status import GatewayStatusFollower
 from tests.fix_pipeline import clear_gateway_status
 from vigil.codec import GatewayStatus, encode
 from vigil.db.migrate import migrate
@@ -34,17 +36,22 @@ def test_a_partitions_stage_watches_only_its_sites_devices_and_gateways(
         seed(conn, district)
     ours, theirs = (s.id for s in district.sites[:2])
     site_of = {g.id: g.site_id for g in district.gateways}
-    broker = StatusBroker(
+    broker = BrokerConfig(
         "127.0.0.1",
         settings.stack_mqtt_port,
         settings.mqtt_username,
         settings.mqtt_password.get_secret_value(),
         client_id=f"t-{uuid.uuid4().hex[:8]}",
+        receive_window=10,
+        session_expiry_s=0,
     )
     # Other tests' gateways of the same seeded district may have left a retained "offline".
     clear_gateway_status(settings, [(g.site_id, g.id) for g in district.gateways])
-    stage = DetectorStage(fresh_db, broker=broker, sites={ours}.__contains__)
+    stage = DetectorStage(fresh_db, sites={ours}.__contains__)
+    follower = GatewayStatusFollower(broker, owns=lambda site: True)  # a worker owning both
+    follower.subscribe(stage.on_gateway_status)
     stage.start()
+    follower.start()
     try:
         watched = [d for d in district.devices if d.household_id is not None]
         expected = {d.id for d in watched if site_of[d.gateway_id] == ours}
@@ -74,6 +81,7 @@ def test_a_partitions_stage_watches_only_its_sites_devices_and_gateways(
             client.loop_stop()
             client.disconnect()
     finally:
+        follower.close()
         stage.stop()
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         rows = conn.execute("select device_id from alerts where kind = 'gateway_offline'")
