@@ -3,13 +3,13 @@
 Ingest's decoding threads (one per lane: telemetry, events) call `submit` with each accepted
 message (the queue is thread-safe; each lane's messages keep their order, and events may
 overtake telemetry, as they do at the gateway); the stage translates it to
-the engine's columns (ingest's slots and metric codes differ from the engine's) and queues it.
+the engine's slots (its metric codes are ingest's: one vocabulary) and queues it.
 One thread owns the engine: it processes batches in arrival order, ticks every `tick_s` for
-silences, and writes each alert through alerting's intake (a row and its
+silences, and writes each alert as an `alerts` row (`ingest.detection.alerts`: a row and its
 `pg_notify('vigil_alert', id)` in one transaction), so the alerting service picks it up within a
 round trip. The queue is bounded: when the engine falls behind, `submit` waits (backpressure
 through ingest to the broker) instead of dropping. Batches with events go ahead of queued
-telemetry (`Intake`), as they do in ingest.
+telemetry (`StageQueue`), as they do in ingest.
 
 Gateway status comes from the worker's one status follower (`ingest.gateway_status`).
 The engine's state is checkpointed every `checkpoint_s` and at a clean stop
@@ -92,7 +92,7 @@ class Decided:
 Item = ReadingBatch | GatewayStatusChange
 
 
-class Intake:
+class StageQueue:
     """The stage's queue: batches carrying events (alarms, presses) go ahead of the rest, so an
     alarm does not wait behind queued telemetry; each kind keeps its order, and each is bounded
     by `maxsize` (past it, `put` waits: backpressure)."""
@@ -184,7 +184,7 @@ def _finite(value: Any) -> Any:
 
 
 def write_decided(conn: psycopg.Connection[Any], decided: Sequence[Decided]) -> list[int]:
-    """Through alerting's intake: rows in `alerts` and their NOTIFY, in one transaction."""
+    """Rows in `alerts` and their NOTIFY, in one transaction (`ingest.detection.alerts`)."""
     alerts = [replace(d.alert, evidence=_finite(d.alert.evidence)) for d in decided]
     gateway_ts = {d.alert.device_id: d.gateway_rx for d in decided if d.gateway_rx is not None}
     return write_alerts(conn, alerts, gateway_ts=gateway_ts)
@@ -221,7 +221,7 @@ class DetectorStage:
         self.engine = DetectorEngine(policy=policy)
         self.caught_up = 0  # rows read back from the database after a restart
         self.alerts_written = 0
-        self._queue = Intake(queue_max)
+        self._queue = StageQueue(queue_max)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="detector-stage", daemon=True)
         self._version = -2

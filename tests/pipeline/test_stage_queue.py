@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from ingest.columns import EMPTY
-from ingest.detection.stage import GatewayStatusChange, Intake, Item
+from ingest.detection.stage import GatewayStatusChange, Item, StageQueue
 from ingest.registry import Registry
 from ingest.sink import ReadingBatch
 from ingest.validate import EventRow
@@ -19,27 +19,27 @@ def batch(gseq: int, *, event: bool) -> ReadingBatch:
 
 
 def test_events_overtake_queued_telemetry_and_each_kind_keeps_its_order() -> None:
-    intake = Intake(maxsize=10)
+    queue = StageQueue(maxsize=10)
     status = GatewayStatusChange("gw-1", online=False, ts=1.0)
     items: list[Item] = [batch(1, event=False), status, batch(2, event=True), batch(3, event=False)]
     items.append(batch(4, event=True))
     for item in items:
-        assert intake.put(item, timeout=0)
-    out = [intake.get(timeout=0) for _ in items]
+        assert queue.put(item, timeout=0)
+    out = [queue.get(timeout=0) for _ in items]
     assert out == [items[2], items[4], items[0], items[1], items[3]]
-    assert intake.empty()
-    assert intake.get(timeout=0.01) is None
+    assert queue.empty()
+    assert queue.get(timeout=0.01) is None
 
 
 def test_a_full_kind_waits_for_room_without_holding_up_the_other() -> None:
-    intake = Intake(maxsize=1)
-    assert intake.put(batch(1, event=False), timeout=0)
-    assert not intake.put(batch(2, event=False), timeout=0.01)
-    assert intake.put(batch(3, event=True), timeout=0)  # an alarm still gets in
+    queue = StageQueue(maxsize=1)
+    assert queue.put(batch(1, event=False), timeout=0)
+    assert not queue.put(batch(2, event=False), timeout=0.01)
+    assert queue.put(batch(3, event=True), timeout=0)  # an alarm still gets in
     late = batch(4, event=False)
-    waiting = threading.Thread(target=intake.put, args=(late, 10.0))
+    waiting = threading.Thread(target=queue.put, args=(late, 10.0))
     waiting.start()
-    assert intake.get(timeout=0) is not None  # the event
-    assert intake.get(timeout=0) is not None  # the first telemetry: room for the waiting one
+    assert queue.get(timeout=0) is not None  # the event
+    assert queue.get(timeout=0) is not None  # the first telemetry: room for the waiting one
     waiting.join(10)
-    assert intake.get(timeout=1) is late
+    assert queue.get(timeout=1) is late
