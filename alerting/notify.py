@@ -1,22 +1,38 @@
-"""Who is told of an incident change, and what: outbox rows written in the change's transaction.
-
-The caller wakes the notifier once per transaction (`store.announce(..., outbox=True)`).
-Each row's idempotency key is the timeline entry that caused it plus channel and recipient, so
-a change produces each notification once however often its transaction is retried, and the
-notifier hands the same key to the provider on every attempt.
+"""Notifications written in the transaction of the incident change that causes them: this module
+reads who there is (contacts, users, the assignee) and writes into the outbox what
+`alerting.plan` decides. The caller wakes the notifier once per transaction
+(`store.announce(..., outbox=True)`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from alerting import templates
+from alerting import plan
 from alerting.escalation import Policy
+from alerting.plan import Notice, Person
 from alerting.templates import Language, Place
 
 if TYPE_CHECKING:
     from alerting.store import IncidentRow
     from vigil.db.connect import Conn
+
+_OUTBOX = (
+    "insert into notification_outbox (idempotency_key, incident_id, channel, recipient, "
+    "language, body, kind, tier, user_id) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "on conflict (idempotency_key) do nothing"
+)
+_USERS = "select id, username, phone, language from users where disabled_at is null"
+
+
+def write(conn: Conn, row: IncidentRow, notices: Iterable[Notice]) -> None:
+    """Outbox rows for `notices`; one already written (same key) is left as it is."""
+    for n in notices:
+        conn.execute(
+            _OUTBOX,
+            (n.key, row.id, n.channel, n.recipient, n.language, n.body, n.kind, n.tier, n.user_id),
+        )
 
 
 def place_of(conn: Conn, row: IncidentRow) -> Place:
@@ -35,35 +51,11 @@ def place_of(conn: Conn, row: IncidentRow) -> Place:
     return Place(f"设备 {device[0]}" if device else "未登记地址", "")
 
 
-def _outbox(
-    conn: Conn,
-    *,
-    key: str,
-    row: IncidentRow,
-    channel: str,
-    recipient: str,
-    language: str,
-    body: str,
-    kind: str,
-    tier: int | None = None,
-    user_id: int | None = None,
-) -> None:
-    conn.execute(
-        "insert into notification_outbox (idempotency_key, incident_id, channel, recipient, "
-        "language, body, kind, tier, user_id) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "on conflict (idempotency_key) do nothing",
-        (key, row.id, channel, recipient, language, body, kind, tier, user_id),
-    )
-
-
-def _lang(value: Any) -> Language:
-    return "en" if value == "en" else "zh"
+def _phones(rows: Sequence[tuple[object, ...]]) -> list[tuple[str, Language]]:
+    return [(str(phone), plan.language(lang)) for phone, lang in rows]
 
 
 def family_alarm(conn: Conn, row: IncidentRow, *, entry: int, place: Place) -> None:
-    """SMS every current contact of the household's residents, each in their language."""
-    if row.household_id is None:
-        return
     contacts = conn.execute(
         "select distinct on (c.phone) c.phone, c.language from contacts c "
         "join residents r on r.id = c.resident_id "
@@ -71,48 +63,33 @@ def family_alarm(conn: Conn, row: IncidentRow, *, entry: int, place: Place) -> N
         "order by c.phone, c.priority",
         (row.household_id,),
     ).fetchall()
-    for phone, language in contacts:
-        lang = _lang(language)
-        _outbox(
-            conn,
-            key=f"t{entry}:sms:{phone}",
-            row=row,
-            channel="sms",
-            recipient=str(phone),
-            language=lang,
-            body=templates.family_alarm(lang, cause=row.cause, place=place),
-            kind="family_alarm",
-        )
+    write(conn, row, plan.family_alarm(row, entry=entry, place=place, contacts=_phones(contacts)))
 
 
 def family_closed(conn: Conn, row: IncidentRow, *, entry: int, place: Place, outcome: str) -> None:
-    """Tell the family how it ended — those who were told of the alarm, and only them."""
     told = conn.execute(
         "select distinct recipient, language from notification_outbox "
         "where incident_id = %s and kind = 'family_alarm'",
         (row.id,),
     ).fetchall()
-    for phone, language in told:
-        lang = _lang(language)
-        _outbox(
-            conn,
-            key=f"t{entry}:sms:{phone}",
-            row=row,
-            channel="sms",
-            recipient=str(phone),
-            language=lang,
-            body=templates.family_closed(lang, cause=row.cause, place=place, outcome=outcome),
-            kind="family_closed",
-        )
+    notices = plan.family_closed(row, entry=entry, place=place, outcome=outcome, told=_phones(told))
+    write(conn, row, notices)
 
 
-def _users(conn: Conn, role: str, grid_id: str | None) -> list[tuple[Any, ...]]:
-    sql = "select id, username, phone, language from users where role = %s and disabled_at is null"
-    params: tuple[Any, ...] = (role,)
+def _person(found: tuple[object, ...]) -> Person:
+    user_id, username, phone, lang = found
+    return Person(
+        int(str(user_id)), str(username), None if phone is None else str(phone), plan.language(lang)
+    )
+
+
+def _users_of(conn: Conn, role: str, grid_id: str | None) -> list[Person]:
+    """Active users of a role; grid members only those of the incident's grid."""
     if role == "grid_member":
-        sql += " and grid_id = %s"
-        params = (role, grid_id)
-    return list(conn.execute(sql + " order by id", params).fetchall())
+        rows = conn.execute(_USERS + " and role = %s and grid_id = %s order by id", (role, grid_id))
+    else:
+        rows = conn.execute(_USERS + " and role = %s order by id", (role,))
+    return [_person(r) for r in rows.fetchall()]
 
 
 def responders(
@@ -125,126 +102,17 @@ def responders(
     place: Place,
     reason: str,
 ) -> None:
-    """Tell the people of each tier by the tier's channels (SMS only from the policy's
-    `sms_min_severity` up)."""
-    for index in tiers:
-        tier = policy.tiers[index]
-        if "console" in tier.channels:
-            _outbox(
-                conn,
-                key=f"t{entry}:console:{tier.name}",
-                channel="console",
-                recipient=tier.name,
-                language="zh",
-                body=templates.responder(
-                    "zh",
-                    incident_id=row.id,
-                    cause=row.cause,
-                    severity=row.severity,
-                    place=place,
-                    reason=reason,
-                ),
-                kind="console",
-                row=row,
-                tier=index,
-            )
-        for person in tier.people:
-            if person.role is not None:
-                for user_id, username, phone, language in _users(conn, person.role, row.grid_id):
-                    _tell(
-                        conn,
-                        row,
-                        policy,
-                        tier.channels,
-                        entry=entry,
-                        place=place,
-                        reason=reason,
-                        recipient=(int(user_id), str(username), phone),
-                        language=_lang(language),
-                        tier=index,
-                    )
-            else:
-                _tell(
-                    conn,
-                    row,
-                    policy,
-                    tier.channels,
-                    entry=entry,
-                    place=place,
-                    reason=reason,
-                    recipient=(None, str(person.name), person.phone),
-                    language=_lang(person.language),
-                    tier=index,
-                )
-
-
-def _tell(
-    conn: Conn,
-    row: IncidentRow,
-    policy: Policy,
-    channels: frozenset[str],
-    *,
-    entry: int,
-    place: Place,
-    reason: str,
-    recipient: tuple[int | None, str, str | None],
-    language: Language,
-    tier: int | None,
-) -> None:
-    user_id, name, phone = recipient
-    body = templates.responder(
-        language,
-        incident_id=row.id,
-        cause=row.cause,
-        severity=row.severity,
-        place=place,
-        reason=reason,
+    roles = {p.role for i in tiers for p in policy.tiers[i].people if p.role is not None}
+    users = {role: _users_of(conn, role, row.grid_id) for role in sorted(roles)}
+    notices = plan.responders(
+        row, policy, tiers=tiers, entry=entry, place=place, reason=reason, users=users
     )
-    if "grid_member" in channels and user_id is not None:
-        _outbox(
-            conn,
-            key=f"t{entry}:grid_member:{user_id}",
-            row=row,
-            channel="grid_member",
-            recipient=name,
-            language=language,
-            body=body,
-            kind="responder",
-            tier=tier,
-            user_id=user_id,
-        )
-    if "sms" in channels and phone and row.severity >= policy.sms_min_severity:
-        _outbox(
-            conn,
-            key=f"t{entry}:sms:{phone}",
-            row=row,
-            channel="sms",
-            recipient=phone,
-            language=language,
-            body=body,
-            kind="responder",
-            tier=tier,
-            user_id=user_id,
-        )
+    write(conn, row, notices)
 
 
 def dispatched(conn: Conn, row: IncidentRow, policy: Policy, *, entry: int, place: Place) -> None:
-    """The assigned grid member hears of the job on their console page and by SMS."""
     found = conn.execute(
         "select id, username, phone, language from users where id = %s", (row.assigned_to,)
     ).fetchone()
-    if found is None:
-        return
-    user_id, username, phone, language = found
-    _tell(
-        conn,
-        row,
-        policy,
-        frozenset({"grid_member", "sms"}),
-        entry=entry,
-        place=place,
-        reason="",
-        recipient=(int(user_id), str(username), phone),
-        language=_lang(language),
-        tier=None,
-    )
+    assignee = None if found is None else _person(found)
+    write(conn, row, plan.dispatched(row, policy, entry=entry, place=place, assignee=assignee))
