@@ -13,14 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +22,8 @@ from pathlib import Path
 import psycopg
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+
+from vigil.harness import free_port, vigil_process, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -112,39 +108,6 @@ def seed_registry(conn: psycopg.Connection[tuple[object, ...]], households: int)
     return ids
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vigil.cli", *args], env=env, stdout=out, stderr=out
-        )
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
-
-
 class LiveClient:
     """Notes when each household's incident first arrives on an open /api/live connection."""
 
@@ -194,14 +157,14 @@ def run_bench(dsn: str, *, alerts: int, rate: float, workdir: Path) -> BenchResu
     env.update(
         VIGIL_DATABASE_URL=dsn, VIGIL_CONFIG=str(workdir / "absent.toml"), VIGIL_LOG_LEVEL="WARNING"
     )
-    port = _free_port()
+    port = free_port()
     with psycopg.connect(dsn, autocommit=True) as conn:
         households = seed_registry(conn, alerts)
         with (
-            _process(["alerting", "run"], env, workdir / "alerting.log"),
-            _process(["console", "run", "--port", str(port)], env, workdir / "serve.log"),
+            vigil_process(["alerting", "run"], env, workdir / "alerting.log"),
+            vigil_process(["console", "run", "--port", str(port)], env, workdir / "serve.log"),
         ):
-            _wait_for_port(port)
+            wait_for_port(port)
             url = f"ws://127.0.0.1:{port}/api/live"
             with connect(url, open_timeout=10, additional_headers=live_headers(dsn)) as ws:
                 client = LiveClient(ws)
@@ -270,10 +233,9 @@ def notify_baseline(dsn: str, *, count: int, rate: float) -> list[float]:
 def main(argv: list[str] | None = None) -> None:
     import argparse
     import tempfile
-    import uuid
 
-    from vigil.db.migrate import migrate
-    from vigil.db.timescale import Retention, configure
+    from vigil.db.timescale import Retention
+    from vigil.harness import scratch_database
     from vigil.settings import get_settings
     from vigil.stack import LocalStack
 
@@ -285,20 +247,15 @@ def main(argv: list[str] | None = None) -> None:
     stack = LocalStack(settings)
     started_here = not stack.status()["postgres"]["running"]
     stack.up()
-    name = f"bench_alerting_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    dsn = stack.admin_dsn(name)
+    retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
     try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            migrate(conn)
-            configure(conn, Retention(settings.raw_retention_days, settings.rollup_retention_days))
-        with tempfile.TemporaryDirectory(prefix="vigil-bench-") as workdir:
+        with (
+            scratch_database(stack, prefix="bench_alerting", retention=retention) as dsn,
+            tempfile.TemporaryDirectory(prefix="vigil-bench-") as workdir,
+        ):
             result = run_bench(dsn, alerts=args.alerts, rate=args.rate, workdir=Path(workdir))
-        baseline = notify_baseline(dsn, count=args.alerts, rate=args.rate)
+            baseline = notify_baseline(dsn, count=args.alerts, rate=args.rate)
     finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
         if started_here:
             stack.down()
     out = result.to_json()

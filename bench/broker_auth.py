@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import threading
@@ -28,30 +27,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from vigil.broker_auth import BrokerAuth, gateway_acls
+from vigil.harness import free_port, wait_for_port
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import MOSQUITTO, LocalStack
 from vigil.topics import PREFIX
 
 PASSWORD = "bench-password"  # noqa: S105 - a throwaway broker's throwaway accounts
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        except OSError:
-            time.sleep(0.05)
-        else:
-            return
-    raise RuntimeError(f"no broker on port {port}")
 
 
 def _passwd_line(user: str, password: str) -> str:
@@ -66,7 +47,7 @@ class FileBroker:
 
     def __init__(self, root: Path, service: str) -> None:
         self.root, self.service = root, service
-        self.port = _free_port()
+        self.port = free_port()
         self.passwd, self.acl = root / "passwd", root / "acl"
         self.users: dict[str, str] = {service: _passwd_line(service, PASSWORD)}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -87,7 +68,7 @@ class FileBroker:
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        _wait_port(self.port)
+        wait_for_port(self.port)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -126,7 +107,7 @@ class DynsecBroker:
 
     def __init__(self, root: Path) -> None:
         self.settings = Settings(
-            var_dir=root, stack_pg_port=_free_port(), stack_mqtt_port=_free_port()
+            var_dir=root, stack_pg_port=free_port(), stack_mqtt_port=free_port()
         )
         self.stack = LocalStack(self.settings)
         self.auth = BrokerAuth.for_stack(self.stack)

@@ -17,7 +17,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,8 +35,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.baseline import run_naive
 from bench.loadgen import Layout, Publisher, forget_session, forget_sessions, streams
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
+from vigil.db.timescale import retention_for
+from vigil.harness import free_port, scratch_database
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
 
@@ -54,26 +53,10 @@ class Plan:
     lead: int  # readings the publisher may be ahead of the committed count
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _database(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    dsn = stack.admin_dsn(name)
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            migrate(conn)
-            configure(conn, retention_for(settings))
+    with scratch_database(stack, prefix="bench", retention=retention_for(settings)) as dsn:
         yield dsn
-    finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @dataclass(frozen=True)
@@ -227,7 +210,7 @@ def _start_ingest(
 def measure_ingest(
     stack: LocalStack, settings: Settings, dsn: str, layout: Layout, plan: Plan
 ) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     proc = _start_ingest(settings, dsn, prefix, port)
     ctx = mp.get_context("spawn")

@@ -37,9 +37,9 @@ from ingest.store import Store
 from ingest.validate import Checked, Window, check
 from ingest.wire import parse
 from vigil.codec import decode_telemetry, encode
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
+from vigil.db.timescale import retention_for
 from vigil.device_types import METRICS
+from vigil.harness import scratch_database
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
 
@@ -61,19 +61,10 @@ _WINDOW = Window(max_future_s=300, max_age_s=86400)
 
 @contextmanager
 def _database(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    name = f"bench_dedup_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    dsn = stack.admin_dsn(name)
-    try:
+    with scratch_database(stack, prefix="bench_dedup", retention=retention_for(settings)) as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            migrate(conn)
-            configure(conn, retention_for(settings))
             conn.execute(_TABLES.encode())
         yield dsn
-    finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def _checked(registry: Registry, topic: str, payload: bytes, now: float) -> Checked:

@@ -30,9 +30,6 @@ from websockets.sync.client import connect
 
 from bench.alerting import (
     LiveClient,
-    _free_port,
-    _process,
-    _wait_for_port,
     live_headers,
     notify_baseline,
     percentile,
@@ -40,6 +37,7 @@ from bench.alerting import (
 from bench.loadgen import GatewayStream, Publisher, forget_session
 from firmware_sim.district import District, build_district, seed
 from vigil.codec import Encoding, Event, EventBatch, encode
+from vigil.harness import free_port, scratch_database, vigil_process, wait_for_port
 from vigil.settings import Settings
 from vigil.topics import Topic
 
@@ -182,15 +180,17 @@ def run_bench(
         "VIGIL_LOG_LEVEL": "WARNING",
         "VIGIL_METRICS_PORT": "0",
     }
-    port = _free_port()
+    port = free_port()
     prefix = f"bench-latency-{uuid.uuid4().hex[:6]}"
     try:
         with (
-            _process(["ingest", "run", "--client-prefix", prefix], env, workdir / "ingest.log"),
-            _process(["alerting", "run"], env, workdir / "alerting.log"),
-            _process(["console", "run", "--port", str(port)], env, workdir / "serve.log"),
+            vigil_process(
+                ["ingest", "run", "--client-prefix", prefix], env, workdir / "ingest.log"
+            ),
+            vigil_process(["alerting", "run"], env, workdir / "alerting.log"),
+            vigil_process(["console", "run", "--port", str(port)], env, workdir / "serve.log"),
         ):
-            _wait_for_port(port)
+            wait_for_port(port)
             time.sleep(3.0)  # ingest subscribes and loads the registry
             url = f"ws://127.0.0.1:{port}/api/live"
             with connect(url, open_timeout=10, additional_headers=live_headers(dsn)) as ws:
@@ -240,8 +240,7 @@ def run_bench(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from vigil.db.migrate import migrate
-    from vigil.db.timescale import Retention, configure
+    from vigil.db.timescale import Retention
     from vigil.settings import get_settings
     from vigil.stack import LocalStack
 
@@ -258,15 +257,12 @@ def main(argv: list[str] | None = None) -> None:
     stack = LocalStack(settings)
     started_here = not stack.status()["postgres"]["running"]
     stack.up()
-    name = f"bench_latency_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    dsn = stack.admin_dsn(name)
+    retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
     try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            migrate(conn)
-            configure(conn, Retention(settings.raw_retention_days, settings.rollup_retention_days))
-        with tempfile.TemporaryDirectory(prefix="vigil-bench-latency-") as workdir:
+        with (
+            scratch_database(stack, prefix="bench_latency", retention=retention) as dsn,
+            tempfile.TemporaryDirectory(prefix="vigil-bench-latency-") as workdir,
+        ):
             result = run_bench(
                 settings,
                 dsn,
@@ -275,13 +271,12 @@ def main(argv: list[str] | None = None) -> None:
                 gateways=args.gateways,
                 workdir=Path(workdir),
             )
-        # The floor in the same run: one INSERT + NOTIFY seen by a LISTEN client.
-        baseline = percentile(notify_baseline(dsn, count=args.presses, rate=2.0), 50)
-        result["baseline_notify_p50_ms"] = round(baseline, 2)
-        result["p50_ratio_to_notify"] = round(float(result["p50_ms"]) / max(baseline, 1e-3), 1)
+            # The floor in the same run: one INSERT + NOTIFY seen by a LISTEN client.
+            baseline = percentile(notify_baseline(dsn, count=args.presses, rate=2.0), 50)
+            result["baseline_notify_p50_ms"] = round(baseline, 2)
+            ratio = float(result["p50_ms"]) / max(baseline, 1e-3)
+            result["p50_ratio_to_notify"] = round(ratio, 1)
     finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
         if started_here:
             stack.down()
     print(json.dumps(result), flush=True)

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,28 +33,14 @@ import psycopg
 
 from bench.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.partition import Partition
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
+from vigil.db.timescale import retention_for
+from vigil.harness import free_port, scratch_database, wait_for
 from vigil.settings import REPO_ROOT, Settings, get_settings
 from vigil.stack import LocalStack
 
 ENDS = {"cut off", "released", "failed", "stopped"}  # claim-log events that end a run
 _HELD = re.compile(r'^vigil_ingest_partition_held\{partition="(\d+)"\} 1\.0$', re.MULTILINE)
 Message = tuple[str, bytes, int]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -256,18 +241,8 @@ def scalar(dsn: str, sql: str) -> int:
 
 @contextmanager
 def _database(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    dsn = stack.admin_dsn(name)
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            migrate(conn)
-            configure(conn, retention_for(settings))
+    with scratch_database(stack, prefix="bench", retention=retention_for(settings)) as dsn:
         yield dsn
-    finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def one_run(
@@ -280,16 +255,16 @@ def one_run(
     try:
         for i in range(workers):
             pool.start(f"w{i}")
-        wait_until(pool.balanced, 90, "the workers to split the partitions")
+        wait_for(pool.balanced, 90, "the workers to split the partitions")
         publisher = publish_paced(settings, items, seconds=8.0)
-        wait_until(lambda: scalar(dsn, "select count(*) from readings") > total // 3, 60, "a third")
+        wait_for(lambda: scalar(dsn, "select count(*) from readings") > total // 3, 60, "a third")
         victim = pool.workers[0]
         orphans = victim.held()
         victim.kill()
         assert victim.killed_at is not None
-        wait_until(pool.balanced, 60, "the survivors to take over")
+        wait_for(pool.balanced, 60, "the survivors to take over")
         publisher.join(120)
-        wait_until(lambda: scalar(dsn, "select count(*) from readings") >= total, 120, "all")
+        wait_for(lambda: scalar(dsn, "select count(*) from readings") >= total, 120, "all")
         time.sleep(0.5)
         resumed = {
             p: first_commit_after(dsn, Partition(p, partitions), layouts, victim.killed_at)

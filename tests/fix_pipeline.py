@@ -9,59 +9,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from vigil.harness import free_port, healthy, serving, start_vigil, stop_process, wait_for
 from vigil.settings import Settings
 from vigil.topics import Topic
-
-T = TypeVar("T")
-STOP_WAIT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return bool(json.load(r)["status"] == "ok")
-    except OSError:
-        return False
-
-
-def _serving(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 def _env(settings: Settings, var: Path, dsn: str) -> dict[str, str]:
@@ -91,26 +52,11 @@ class Child:
 
 def _start(name: str, args: list[str], env: dict[str, str], var: Path) -> Child:
     log = var / f"{name}.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vigil.cli", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    return Child(name, process, log)
+    return Child(name, start_vigil(args, env, log), log)
 
 
 def _stop(child: Child) -> None:
-    """SIGTERM (each service drains and stops on it), then SIGKILL past the wait."""
-    if child.process.poll() is None:
-        child.process.send_signal(signal.SIGTERM)
-        try:
-            child.process.wait(STOP_WAIT_S)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
+    stop_process(child.process)
 
 
 @contextlib.contextmanager
@@ -149,8 +95,8 @@ def pipeline(
             console = ["console", "run", "--host", "127.0.0.1", "--port", str(console_port)]
             children.append(_start("console", console, env, var))
             url = f"http://127.0.0.1:{console_port}/api/config"
-            wait_for(lambda: _serving(url), 60, "the console to answer")
-        wait_for(lambda: _healthy(port), 90, "ingest to be healthy")
+            wait_for(lambda: serving(url), 60, "the console to answer")
+        wait_for(lambda: healthy(port), 90, "ingest to be healthy")
         yield children
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from vigil.db.migrate import migrate
 from vigil.db.timescale import Retention, configure
+from vigil.harness import scratch_database
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
@@ -66,11 +67,5 @@ def migrated_dsn(stack: LocalStack, settings: Settings) -> str:
 @pytest.fixture
 def fresh_db(stack: LocalStack) -> Iterator[str]:
     """An empty database of its own, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    try:
-        yield stack.admin_dsn(name)
-    finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_database(stack) as dsn:
+        yield dsn

@@ -3,7 +3,6 @@ per session), a small registry, and helpers to raise alerts the way the detector
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from vigil.db.migrate import migrate
 from vigil.db.timescale import Retention, configure
+from vigil.harness import scratch_database
 from vigil.stack import LocalStack
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -88,25 +88,8 @@ def alerting_template(stack: LocalStack) -> str:
 @pytest.fixture
 def adb(stack: LocalStack, alerting_template: str) -> Iterator[str]:
     """A migrated database of the test's own."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        for attempt in range(50):
-            try:
-                conn.execute(f'create database "{name}" template "{alerting_template}"')
-                break
-            except psycopg.errors.ObjectInUse:
-                if attempt == 49:
-                    raise
-                conn.execute(
-                    "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
-                    (alerting_template,),
-                )
-                time.sleep(0.1)
-    try:
-        yield stack.admin_dsn(name)
-    finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_database(stack, template=alerting_template) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -24,13 +23,8 @@ from console.api import accounts
 from console.api.roles import Role
 from console.app import create_app
 from vigil.backoff import Backoff
+from vigil.harness import free_port, wait_for
 from vigil.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class AlertingThread:
@@ -86,7 +80,7 @@ class AppServer:
 
     def __enter__(self) -> AppServer:
         self.thread.start()
-        wait_until(lambda: self.server.started, what="the app to start")
+        wait_for(lambda: self.server.started, what="the app to start")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -121,16 +115,6 @@ class AppServer:
             open_timeout=5,
             additional_headers=self.auth_headers(),
         )
-
-
-def wait_until(check: Callable[[], object], *, timeout: float = 15.0, what: str = "it") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def next_message(

@@ -17,13 +17,8 @@ from alerting.policies import PolicyBook
 from alerting.sms.smpp import SmppProvider
 from tests.alerting.fix_alerting import raise_alert, seed
 from tests.alerting.fix_smpp import FakeSmsc
-from tests.alerting.running import (
-    AlertingThread,
-    AppServer,
-    NotifierThread,
-    next_message,
-    wait_until,
-)
+from tests.alerting.running import AlertingThread, AppServer, NotifierThread, next_message
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -70,13 +65,13 @@ def test_alert_reaches_live_stream_and_family_sms_and_reply_lands_in_timeline(
         assert message["last"]["action"] == "open"
         assert received - pressed < 5.0  # generous: speed is measured by bench-latency
 
-        texts = wait_until(lambda: smsc.texts_to(FAMILY), what="the family SMS")
+        texts = wait_for(lambda: smsc.texts_to(FAMILY), what="the family SMS")
         assert texts == ["【Vigil】幸福路8号3号楼502紧急呼叫，社区正在处理。收到请回复1"]
-        english = wait_until(lambda: smsc.texts_to("+447700900123"), what="the English SMS")
+        english = wait_for(lambda: smsc.texts_to("+447700900123"), what="the English SMS")
         assert english[0].startswith("[Vigil] Emergency call at 幸福路8号3号楼 502")
 
         iid = incident["id"]
-        wait_until(
+        wait_for(
             lambda: _statuses(conn, iid, "family_alarm") == {"delivered"},
             what="the delivery receipts",
         )
@@ -99,10 +94,10 @@ def test_alert_reaches_live_stream_and_family_sms_and_reply_lands_in_timeline(
             note="resident fine",
         )
         next_message(ws, lambda m: m["type"] == "incident" and m["incident"]["state"] == "resolved")
-        closing = wait_until(lambda: smsc.texts_to(FAMILY)[1:], what="the closing SMS")
+        closing = wait_for(lambda: smsc.texts_to(FAMILY)[1:], what="the closing SMS")
         assert closing == ["【Vigil】幸福路8号3号楼502的紧急呼叫已处理完毕。"]
-        hops = wait_until(
-            lambda: "pushed" in store.load(conn, iid).hops and store.load(conn, iid).hops,
+        hops = wait_for(
+            lambda: store.load(conn, iid).hops if "pushed" in store.load(conn, iid).hops else None,
             what="the pushed hop",
         )
         assert hops["device"] <= hops["committed"] <= hops["pushed"]

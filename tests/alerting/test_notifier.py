@@ -23,7 +23,8 @@ from alerting.triage import triage_pending
 from tests.alerting.fix_alerting import T0, raise_alert, seed
 from tests.alerting.fix_smpp import FakeSmsc
 from tests.alerting.fix_sms_http import SID, TOKEN, FakeSmsApi
-from tests.alerting.running import AppServer, NotifierThread, next_message, wait_until
+from tests.alerting.running import AppServer, NotifierThread, next_message
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -75,7 +76,7 @@ def test_http_provider_delivers_takes_receipts_and_replies(
         adb,
     )
     with app, NotifierThread(adb, _http(sms_api, callback=app.url)), app.websocket() as ws:
-        wait_until(lambda: _settled(conn, iid), what="every notification delivered")
+        wait_for(lambda: _settled(conn, iid), what="every notification delivered")
         sent = sms_api.messages
         assert {m.to for m in sent} == {FAMILY, "+8613700000001"}
         assert all(m.key and m.key.startswith("t") for m in sent)

@@ -26,7 +26,7 @@ import pytest
 from alerting.policies import PolicyBook
 from alerting.triage import triage_pending
 from tests.alerting.fix_alerting import raise_alert, seed
-from tests.alerting.running import wait_until
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -71,10 +71,10 @@ def test_a_timer_fires_on_time_across_a_restart(
     env = _env(adb, policy_dir)
     log = tmp_path / "alerting.log"
     with _service(["alerting", "run"], env, log) as first:
-        wait_until(lambda: _ready(log, "alerting service ready"), what="the service")
+        wait_for(lambda: _ready(log, "alerting service ready"), what="the service")
         # Severity 3 in the fast policy: acknowledge within 10 s.
         raise_alert(conn, kind="inactivity", signal="supervisory", severity=3, device="pir-1")
-        opened = wait_until(
+        opened = wait_for(
             lambda: conn.execute("select id, opened_at from incidents").fetchone(),
             what="the incident",
         )
@@ -86,9 +86,9 @@ def test_a_timer_fires_on_time_across_a_restart(
     ).fetchall()
     assert due_at == opened_at + timedelta(seconds=10)
     with _service(["alerting", "run"], env, log):
-        wait_until(lambda: _ready(log, "alerting service ready", 2), what="the restart")
+        wait_for(lambda: _ready(log, "alerting service ready", 2), what="the restart")
         assert datetime.now(UTC) < due_at, "restart took longer than the deadline"
-        fired = wait_until(
+        fired = wait_for(
             lambda: conn.execute(
                 "select fired_at from escalation_timers where incident_id = %s "
                 "and fired_at is not null",
@@ -119,7 +119,7 @@ def test_a_timer_that_ran_out_while_down_fires_at_once_on_restart(
     log = tmp_path / "alerting.log"
     started = datetime.now(UTC)
     with _service(["alerting", "run"], _env(adb, policy_dir), log):
-        fired = wait_until(
+        fired = wait_for(
             lambda: conn.execute(
                 "select fired_at from escalation_timers where incident_id = %s "
                 "and fired_at is not null order by id limit 1",

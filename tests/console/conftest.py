@@ -3,7 +3,6 @@ client per role."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,8 +15,8 @@ from pydantic import SecretStr
 from console.api.ratelimit import LoginLimiter
 from console.app import create_app
 from tests.console.seed import PASSWORD, USERS, seed_district
-from vigil.db.migrate import migrate
-from vigil.db.timescale import Retention, configure
+from vigil.db.timescale import Retention
+from vigil.harness import scratch_database
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -25,20 +24,11 @@ from vigil.stack import LocalStack
 @contextmanager
 def seeded_database(stack: LocalStack, settings: Settings) -> Iterator[str]:
     """A migrated database of its own with the seed district; dropped afterwards."""
-    name = f"console_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    dsn = stack.admin_dsn(name)
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            migrate(conn)
-            configure(conn, Retention(settings.raw_retention_days, settings.rollup_retention_days))
+    retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
+    with scratch_database(stack, prefix="console", retention=retention) as dsn:
         with psycopg.connect(dsn) as conn:
             seed_district(conn)
         yield dsn
-    finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @contextmanager

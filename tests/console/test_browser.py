@@ -27,15 +27,9 @@ from console.serve import ConsoleServer
 from firmware_sim.district import District, build_district, seed
 from tests.console.conftest import seeded_database
 from tests.console.seed import PASSWORD
-from tests.fix_pipeline import (
-    clear_gateway_status,
-    free_port,
-    pipeline,
-    simulator,
-    truth_lines,
-    wait_for,
-)
+from tests.fix_pipeline import clear_gateway_status, pipeline, simulator, truth_lines
 from tests.fix_stack import scratch_var
+from vigil.harness import free_port, wait_for
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 

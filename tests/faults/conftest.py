@@ -10,7 +10,6 @@ in the outbox reached the carrier once.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -21,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -42,36 +40,12 @@ from vigil.broker_auth import BrokerAuth
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
 from vigil.frames import Frame
+from vigil.harness import free_port, healthy, wait_for
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
 REPORTING = ("smoke", "heat", "multi")  # the device types the feeder reports for
 PERIOD_S = 0.05  # one round of reports from every reporting device
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return bool(json.load(r)["status"] == "ok")
-    except OSError:
-        return False
 
 
 class Uplink:
@@ -167,7 +141,7 @@ class Service:
         return self
 
     def wait_ready(self) -> Service:
-        wait_until(lambda: self._alive() and self._ready(self), 60, f"{self.name} to be ready")
+        wait_for(lambda: self._alive() and self._ready(self), 60, f"{self.name} to be ready")
         return self
 
     def _alive(self) -> bool:
@@ -235,7 +209,7 @@ class Gateway:
             self.proc = subprocess.Popen(
                 self.args(), stdout=log, stderr=log, env=env, cwd=REPO_ROOT
             )
-        wait_until(self._listening, 30, "the gateway to listen")
+        wait_for(self._listening, 30, "the gateway to listen")
         return self
 
     def _listening(self) -> bool:
@@ -313,7 +287,7 @@ class Feeder:
                 self._link().send(frame)
             except OSError:  # the gateway restarted: connect again, as a device would
                 self._device = None
-                wait_until(self._reconnect, 30, "the gateway's socket")
+                wait_for(self._reconnect, 30, "the gateway's socket")
                 self._link().send(frame)
 
     def _reconnect(self) -> bool:
@@ -493,7 +467,7 @@ class Pipeline:
                 and b.carrier_sms >= b.outbox_sms
             )
 
-        wait_until(balanced, timeout, f"the books to balance ({self.books()})")
+        wait_for(balanced, timeout, f"the books to balance ({self.books()})")
         time.sleep(1.5)  # a duplicate would land now
         b = self.books()
         print(f"books: sent {self.feeder.sent_readings} readings, {presses} presses; {b}")
@@ -613,7 +587,7 @@ def pipeline_parts(
             "ingest": Service(
                 "ingest",
                 ["ingest", "run", "--client-prefix", prefix, "--metrics-port", str(port)],
-                env, var / "ingest.log", lambda s: _healthy(port),
+                env, var / "ingest.log", lambda s: healthy(port),
             ),
             "alerting": Service(
                 "alerting", ["alerting", "run"], env, var / "alerting.log",

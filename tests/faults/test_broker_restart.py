@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import Pipeline, wait_until
+from tests.faults.conftest import Pipeline
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -17,7 +18,7 @@ OUTAGE_S = 5.0
 def test_a_broker_restart_loses_nothing_and_doubles_nothing(pipeline: Pipeline) -> None:
     feeder = pipeline.feeder.start()
     feeder.press()
-    wait_until(lambda: pipeline.books().readings > 0, 60, "the first readings")
+    wait_for(lambda: pipeline.books().readings > 0, 60, "the first readings")
     pipeline.stack.stop_mqtt()
     try:
         feeder.press()  # an alarm while the broker is away

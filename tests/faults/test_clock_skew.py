@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import Pipeline, wait_until
+from tests.faults.conftest import Pipeline
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -36,7 +37,7 @@ def test_a_gateway_clock_10_minutes_off_loses_nothing(
     began = time.time()
     feeder = pipe.feeder.start()
     feeder.press()
-    wait_until(lambda: pipe.books().readings > 0, 60, "the first readings")
+    wait_for(lambda: pipe.books().readings > 0, 60, "the first readings")
     feeder.press()
     time.sleep(2)
     feeder.stop()

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import Pipeline, wait_until
+from tests.faults.conftest import Pipeline
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -17,7 +18,7 @@ OUTAGE_S = 20.0
 def test_a_database_restart_loses_nothing_and_doubles_nothing(pipeline: Pipeline) -> None:
     feeder = pipeline.feeder.start()
     feeder.press()
-    wait_until(lambda: pipeline.books().carrier_sms > 0, 60, "the first SMS")
+    wait_for(lambda: pipeline.books().carrier_sms > 0, 60, "the first SMS")
     pipeline.stack.stop_postgres()
     try:
         feeder.press()  # an alarm while the database is away

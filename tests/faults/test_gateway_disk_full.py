@@ -18,7 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.faults.conftest import Pipeline, wait_until
+from tests.faults.conftest import Pipeline
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -61,21 +62,21 @@ def test_a_full_disk_at_the_gateway_keeps_every_alarm_and_recovers(
     pipe.start()
     feeder = pipe.feeder.start()
     feeder.press()
-    wait_until(lambda: pipe.books().panic_incidents == 1, 60, "the first incident")
+    wait_for(lambda: pipe.books().panic_incidents == 1, 60, "the first incident")
     pipe.uplink.cut()
     at_cut = feeder.marks()
     time.sleep(1)
     filler = fill(small_disk)
-    wait_until(
+    wait_for(
         lambda: "the disk is full" in pipe.gateway.log(), 30, "the queue to find the disk full"
     )
     feeder.press()
     time.sleep(2)
     feeder.press()
-    wait_until(lambda: "holding" in pipe.gateway.log(), 30, "an event the disk could not take")
+    wait_for(lambda: "holding" in pipe.gateway.log(), 30, "an event the disk could not take")
     time.sleep(1)
     os.unlink(filler)  # space returns ...
-    wait_until(lambda: "held events queued" in pipe.gateway.log(), 30, "the held events queued")
+    wait_for(lambda: "held events queued" in pipe.gateway.log(), 30, "the held events queued")
     at_free = feeder.marks()
     pipe.uplink.restore()  # ... and the link
     feeder.press()
@@ -91,7 +92,7 @@ def test_a_full_disk_at_the_gateway_keeps_every_alarm_and_recovers(
         )  # fmt: skip
         return bool(with_seq == len(reporting))
 
-    wait_until(caught_up, 90, "the newest readings")
+    wait_for(caught_up, 90, "the newest readings")
     with psycopg.connect(pipe.dsn) as conn:
         stored = conn.execute("select distinct device_id, seq from readings").fetchall()
     frames = {(d, s) for d, s in stored}

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import Pipeline, SimClock, wait_until
+from tests.faults.conftest import Pipeline, SimClock
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -23,7 +24,7 @@ def test_ten_minutes_offline_with_a_backlog_loses_nothing_and_doubles_nothing(
     feeder = pipeline.feeder
     feeder.start(period=1.0)  # one report per device per second of device time ...
     feeder.press()
-    wait_until(lambda: pipeline.books().panic_incidents == 1, 60, "the first incident")
+    wait_for(lambda: pipeline.books().panic_incidents == 1, 60, "the first incident")
     feeder.stop()
     before = pipeline.books().readings
     pipeline.uplink.cut()
@@ -33,7 +34,7 @@ def test_ten_minutes_offline_with_a_backlog_loses_nothing_and_doubles_nothing(
     feeder.start(period=1.0 / SPEED)
     time.sleep(3)
     feeder.press()
-    wait_until(clock.caught_up, 60, "ten simulated minutes")
+    wait_for(clock.caught_up, 60, "ten simulated minutes")
     feeder.press()
     feeder.stop()
     backlog = feeder.sent_readings - before

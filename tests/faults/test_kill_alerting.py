@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import Pipeline, wait_until
+from tests.faults.conftest import Pipeline
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -16,12 +17,12 @@ pytestmark = [pytest.mark.stack, pytest.mark.faults]
 def test_kill_9_of_alerting_loses_no_incident_and_doubles_none(pipeline: Pipeline) -> None:
     feeder = pipeline.feeder.start()
     feeder.press()
-    wait_until(lambda: pipeline.books().panic_incidents == 1, 60, "the first incident")
+    wait_for(lambda: pipeline.books().panic_incidents == 1, 60, "the first incident")
     feeder.press()
     time.sleep(0.05)  # its alert on the way, perhaps mid-triage
     pipeline.alerting.kill()
     feeder.press()  # alert stored, nobody to triage it
-    wait_until(lambda: pipeline.books().panic_alerts == 3, 30, "the alerts while alerting is down")
+    wait_for(lambda: pipeline.books().panic_alerts == 3, 30, "the alerts while alerting is down")
     pipeline.alerting.start()
     feeder.press()
     time.sleep(1)

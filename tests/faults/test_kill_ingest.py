@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import Pipeline, wait_until
+from tests.faults.conftest import Pipeline
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.faults]
 def test_kill_9_of_ingest_loses_nothing_and_doubles_nothing(pipeline: Pipeline) -> None:
     feeder = pipeline.feeder.start()
     feeder.press()
-    wait_until(lambda: pipeline.books().panic_alerts == 1, 60, "the first alert")
+    wait_for(lambda: pipeline.books().panic_alerts == 1, 60, "the first alert")
     feeder.press()  # in flight when the worker dies
     pipeline.ingest.kill()
     stored_at_kill = pipeline.books().readings

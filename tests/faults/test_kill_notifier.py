@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.conftest import Pipeline, wait_until
+from tests.faults.conftest import Pipeline
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -15,12 +16,12 @@ def test_kill_9_of_the_notifier_mid_send_sends_each_sms_once(pipeline: Pipeline)
     carrier = pipeline.carrier
     feeder = pipeline.feeder.start()
     feeder.press()
-    wait_until(lambda: pipeline.books().outbox_sms > 0 and carrier.messages, 60, "the first SMS")
-    wait_until(lambda: pipeline.books().outbox_sms_open == 0, 60, "the first SMS sent")
+    wait_for(lambda: pipeline.books().outbox_sms > 0 and carrier.messages, 60, "the first SMS")
+    wait_for(lambda: pipeline.books().outbox_sms_open == 0, 60, "the first SMS sent")
     carrier.answer_delay_s = 10.0  # the carrier takes the next message and keeps us waiting
     accepted = len(carrier.messages)
     feeder.press()
-    wait_until(lambda: len(carrier.messages) > accepted, 60, "the carrier to take the message")
+    wait_for(lambda: len(carrier.messages) > accepted, 60, "the carrier to take the message")
     pipeline.notifier.kill()  # mid-send: taken by the carrier, not yet recorded as sent
     carrier.answer_delay_s = 0.0
     posts_before = len(carrier.posts)

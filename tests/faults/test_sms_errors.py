@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import Pipeline, wait_until
+from tests.faults.conftest import Pipeline
+from vigil.harness import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -21,7 +22,7 @@ def test_a_minute_of_carrier_errors_delays_sms_and_loses_none(pipeline: Pipeline
     began = time.monotonic()
     feeder = pipeline.feeder.start()
     feeder.press()
-    wait_until(lambda: carrier.refused > 0, 60, "a refused attempt")
+    wait_for(lambda: carrier.refused > 0, 60, "a refused attempt")
     feeder.press()
     time.sleep(10)
     pipeline.notifier.kill()  # mid-outage, perhaps mid-attempt

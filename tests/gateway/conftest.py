@@ -27,17 +27,10 @@ from paho.mqtt.properties import Properties
 from vigil.broker_auth import BrokerAuth
 from vigil.codec import EventBatch, GatewayStatus, TelemetryBatch, decode_status, decode_uplink
 from vigil.frames import Frame, encode_frame
+from vigil.harness import wait_for
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 from vigil.topics import Topic, TopicKind
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,7 @@ def account(stack: LocalStack, settings: Settings) -> Iterator[Callable[[], Acco
         acc = Account(f"gw-{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
         auth.add_gateway(acc.gateway_id, acc.password)
         made.append(acc.gateway_id)
-        wait_until(
+        wait_for(
             lambda: can_connect(settings.stack_mqtt_port, acc.gateway_id, acc.password),
             10,
             "the broker to reload its accounts",
@@ -210,7 +203,7 @@ class GatewayProcess:
         env = os.environ | {"VIGIL_GATEWAY_PASSWORD": self.account.password}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, env=env, cwd=REPO_ROOT)
-        wait_until(self._listening, 20, f"the gateway to listen ({self.log()})")
+        wait_for(self._listening, 20, f"the gateway to listen ({self.log()})")
         return self
 
     def _listening(self) -> bool:

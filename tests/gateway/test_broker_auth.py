@@ -10,15 +10,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.gateway.conftest import (
-    Account,
-    GatewayProcess,
-    Subscriber,
-    can_connect,
-    report,
-    wait_until,
-)
+from tests.gateway.conftest import Account, GatewayProcess, Subscriber, can_connect, report
 from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acls
+from vigil.harness import wait_for
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -45,7 +39,7 @@ class RawClient:
 
     def publish(self, topic: str) -> str:
         mid = self.client.publish(topic, b'{"v":1}', qos=1).mid
-        wait_until(lambda: mid in self.pubacks, 5, f"PUBACK for {topic}")
+        wait_for(lambda: mid in self.pubacks, 5, f"PUBACK for {topic}")
         return self.pubacks[mid]
 
     def close(self) -> None:
@@ -76,14 +70,14 @@ def test_a_gateway_may_publish_only_under_its_own_id(
         # A subscription wider than its own downlink is refused outright; its own one is
         # granted, and a command for another gateway never reaches it.
         raw.client.subscribe("vigil/v1/+/+/down/#", qos=1)
-        wait_until(lambda: len(raw.subacks) == 1, 5, "the SUBACK")
+        wait_for(lambda: len(raw.subacks) == 1, 5, "the SUBACK")
         assert raw.subacks == ["Not authorized"]
         raw.client.subscribe(f"vigil/v1/+/{mine.gateway_id}/down/#", qos=1)
-        wait_until(lambda: len(raw.subacks) == 2, 5, "the second SUBACK")
+        wait_for(lambda: len(raw.subacks) == 2, 5, "the second SUBACK")
         assert raw.subacks[1] == "Granted QoS 1"
         for gw in (other, mine):
             sub.client.publish(f"vigil/v1/s1/{gw.gateway_id}/down/silence", b"{}", qos=1)
-        wait_until(lambda: bool(raw.received), 5, "the gateway's own command")
+        wait_for(lambda: bool(raw.received), 5, "the gateway's own command")
         time.sleep(0.3)
         assert raw.received == [f"vigil/v1/s1/{mine.gateway_id}/down/silence"]
     finally:
@@ -112,7 +106,7 @@ def test_wrong_credentials_are_refused_and_the_gateway_keeps_accepting_frames(
     sub = subscriber(f"vigil/v1/+/{acc.gateway_id}/#")
     gw = gateway(Account(acc.gateway_id, "wrong"))
     gw.device().send(report("sd-1", 1, battery=3.0))
-    wait_until(lambda: "broker refused the connection" in gw.log(), 10, "the refusal in the log")
+    wait_for(lambda: "broker refused the connection" in gw.log(), 10, "the refusal in the log")
     assert "Bad user name or password" in gw.log() or "Not authorized" in gw.log()
     time.sleep(0.5)
     assert sub.snapshot() == []

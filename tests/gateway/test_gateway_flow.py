@@ -9,16 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.gateway.conftest import (
-    Account,
-    GatewayProcess,
-    Subscriber,
-    press,
-    report,
-    wait_until,
-)
+from tests.gateway.conftest import Account, GatewayProcess, Subscriber, press, report
 from vigil.codec import Command, EventBatch, TelemetryBatch, decode_uplink, encode
 from vigil.frames import Frame
+from vigil.harness import wait_for
 from vigil.settings import Settings
 from vigil.topics import Topic
 
@@ -61,8 +55,8 @@ def test_frames_arrive_batched_and_refused_frames_are_counted_not_forwarded(
     dev.send(Frame(dev="hd-1", type="heat", seq=1, ts=time.time(), r={"smoke_obscuration": 1}))
     dev.send_raw(b"junk")
 
-    wait_until(lambda: len(readings_of(sub.uplinks())) >= 200, 10, "200 readings")
-    wait_until(
+    wait_for(lambda: len(readings_of(sub.uplinks())) >= 200, 10, "200 readings")
+    wait_for(
         lambda: any(s.rejected_frames == 3 for s in sub.statuses()), 10, "a status with 3 refusals"
     )
     batches = sub.uplinks()
@@ -93,8 +87,8 @@ def test_a_restarted_gateway_never_reuses_a_sequence_number(
     for seq in range(50):
         gw.device().send(report("sd-1", seq, battery=3.0))
     gw.device().send(press("pb-1", 1))
-    wait_until(lambda: len(readings_of(sub.uplinks())) == 50, 10, "the first 50 readings")
-    wait_until(lambda: len(events_of(sub.uplinks())) == 1, 10, "the first press")
+    wait_for(lambda: len(readings_of(sub.uplinks())) == 50, 10, "the first 50 readings")
+    wait_for(lambda: len(events_of(sub.uplinks())) == 1, 10, "the first press")
     first = [b.gseq for b in sub.uplinks()]
     assert gw.stop() == 0
     gw.start()
@@ -102,8 +96,8 @@ def test_a_restarted_gateway_never_reuses_a_sequence_number(
     dev.send(press("pb-1", 2))
     for seq in range(50, 100):
         dev.send(report("sd-1", seq, battery=3.0))
-    wait_until(lambda: len(readings_of(sub.uplinks())) == 100, 10, "all 100 readings")
-    wait_until(lambda: len(events_of(sub.uplinks())) == 2, 10, "the second press")
+    wait_for(lambda: len(readings_of(sub.uplinks())) == 100, 10, "all 100 readings")
+    wait_for(lambda: len(events_of(sub.uplinks())) == 2, 10, "the second press")
     second = [b.gseq for b in sub.uplinks()][len(first) :]
     assert sorted(first) == list(range(1, len(first) + 1)), (first, gw.log())
     assert min(second) > max(first)
@@ -118,9 +112,9 @@ def test_stopping_publishes_offline_status(
     acc = account()
     sub = subscriber(f"vigil/v1/+/{acc.gateway_id}/status")
     gw = gateway(acc)
-    wait_until(lambda: any(s.state == "online" for s in sub.statuses()), 10, "online status")
+    wait_for(lambda: any(s.state == "online" for s in sub.statuses()), 10, "online status")
     assert gw.stop() == 0
-    wait_until(lambda: sub.statuses()[-1].state == "offline", 10, "offline status")
+    wait_for(lambda: sub.statuses()[-1].state == "offline", 10, "offline status")
 
 
 def test_mosquitto_sub_reads_the_json_encoding(
@@ -169,10 +163,10 @@ def test_downlink_commands_reach_the_gateway(
     acc = account()
     sub = subscriber(f"vigil/v1/+/{acc.gateway_id}/status")
     gw = gateway(acc)
-    wait_until(lambda: any(s.state == "online" for s in sub.statuses()), 10, "online status")
+    wait_for(lambda: any(s.state == "online" for s in sub.statuses()), 10, "online status")
     command = Command(cmd="silence", dev="sd-1", id="c0ffee")
     down = Topic.down("test-site", acc.gateway_id, "silence")
     sub.client.publish(str(down), encode(command), qos=1)
     sub.client.publish(str(down), b"not a command", qos=1)
-    wait_until(lambda: "command silence for sd-1 (id c0ffee)" in gw.log(), 10, "the command")
-    wait_until(lambda: "refused command on" in gw.log(), 10, "the refusal of the bad command")
+    wait_for(lambda: "command silence for sd-1 (id c0ffee)" in gw.log(), 10, "the command")
+    wait_for(lambda: "refused command on" in gw.log(), 10, "the refusal of the bad command")

@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.gateway.conftest import Account, GatewayProcess, Subscriber, press, wait_until
+from tests.gateway.conftest import Account, GatewayProcess, Subscriber, press
 from vigil.codec import EventBatch
 from vigil.frames import Frame, encode_frame
+from vigil.harness import wait_for
 from vigil.topics import TopicKind
 
 PRESSES = 20
@@ -46,12 +47,12 @@ def test_a_panic_press_overtakes_a_telemetry_flood(
     button = gw.device()
     sent: dict[int, float] = {}
     try:
-        wait_until(lambda: len(sub.snapshot()) > 20, 10, "the flood to reach the subscriber")
+        wait_for(lambda: len(sub.snapshot()) > 20, 10, "the flood to reach the subscriber")
         for seq in range(PRESSES):
             sent[seq] = time.time()
             button.send(press("pb-1", seq))
             time.sleep(0.1)
-        wait_until(lambda: len(_arrivals(sub)) == PRESSES, 10, "every press")
+        wait_for(lambda: len(_arrivals(sub)) == PRESSES, 10, "every press")
     finally:
         stop.set()
         flooder.join(timeout=10)

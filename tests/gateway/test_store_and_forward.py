@@ -3,7 +3,6 @@ the oldest telemetry."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import Counter, defaultdict
@@ -12,17 +11,11 @@ from collections.abc import Callable
 import pytest
 
 from gateway.queue import DiskQueue, Lane
-from tests.gateway.conftest import (
-    Account,
-    GatewayProcess,
-    Subscriber,
-    press,
-    report,
-    wait_until,
-)
+from tests.gateway.conftest import Account, GatewayProcess, Subscriber, press, report
 from tests.gateway.test_gateway_flow import events_of, readings_of
 from vigil.codec import EventBatch, TelemetryBatch, decode_events, decode_telemetry
 from vigil.frames import Frame
+from vigil.harness import free_port, wait_for
 from vigil.stack import LocalStack
 
 OUTAGE_S = 30.0  # the issue's figure; the only long test of the suite
@@ -88,8 +81,8 @@ def test_a_broker_outage_loses_nothing_and_repeats_nothing(
         if not stack.status()["mqtt"]["running"]:
             stack.start_mqtt()
     expected = feeder.readings()
-    wait_until(lambda: len(readings_of(sub.uplinks())) >= len(expected), 60, "every reading")
-    wait_until(lambda: len(events_of(sub.uplinks())) >= len(feeder.events()), 10, "every event")
+    wait_for(lambda: len(readings_of(sub.uplinks())) >= len(expected), 60, "every reading")
+    wait_for(lambda: len(events_of(sub.uplinks())) >= len(feeder.events()), 10, "every event")
     time.sleep(0.5)  # a late duplicate would show up here
 
     batches = sub.uplinks()
@@ -110,13 +103,6 @@ def test_a_broker_outage_loses_nothing_and_repeats_nothing(
     assert after[-1].dropped_telemetry == 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.stack
 def test_a_full_queue_drops_the_oldest_telemetry_never_an_event(
     account: Callable[[], Account],
@@ -133,7 +119,7 @@ def test_a_full_queue_drops_the_oldest_telemetry_never_an_event(
         if seq % 60 == 0:
             dev.send(press("pb-1", seq))
     dev.send(report("sentinel", 0, humidity=1.0))  # refused, after every frame before it
-    wait_until(lambda: "sentinel: unknown metric" in gw.log(), 10, "the sentinel's refusal")
+    wait_for(lambda: "sentinel: unknown metric" in gw.log(), 10, "the sentinel's refusal")
     assert gw.stop() == 0
 
     q = DiskQueue(gw.queue_path)
@@ -154,9 +140,9 @@ def test_a_full_queue_drops_the_oldest_telemetry_never_an_event(
     sub = subscriber(f"vigil/v1/+/{acc.gateway_id}/#")
     gw.args[gw.args.index("--mqtt-port") + 1] = str(sub.client.port)
     gw.start()
-    wait_until(lambda: len(sub.uplinks()) == 20, 10, "the 20 queued messages")
+    wait_for(lambda: len(sub.uplinks()) == 20, 10, "the 20 queued messages")
     batches = sub.uplinks()
     kinds = [type(b) for b in batches]
     assert kinds == [EventBatch] * len(events) + [TelemetryBatch] * len(telemetry)
-    wait_until(lambda: bool(sub.statuses()), 5, "a status")
+    wait_for(lambda: bool(sub.statuses()), 5, "a status")
     assert sub.statuses()[-1].dropped_telemetry == dropped

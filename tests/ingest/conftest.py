@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,14 +35,6 @@ def layout(ingest_dsn: str) -> Layout:
     result = Layout.make(site, gateways=2, devices_per_gateway=4)
     result.provision(ingest_dsn)
     return result
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def count(dsn: str, sql: str, *params: Any) -> int:

@@ -11,7 +11,7 @@ from bench.loadgen import Publisher, broker_port, forget_session
 from ingest.consumer import BrokerConfig, Consumer, Delivery
 from ingest.inbox import Inbox
 from ingest.metrics import Counters
-from tests.ingest.conftest import wait_until
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -52,14 +52,14 @@ def test_unacknowledged_messages_stop_at_the_window_and_come_back_after_a_restar
         publisher = Publisher(settings)
         publisher.publish((topic, b"%d" % i) for i in range(30))
         publisher.close()
-        wait_until(lambda: len(inbox) >= 5, 10, "the first window")
+        wait_for(lambda: len(inbox) >= 5, 10, "the first window")
         time.sleep(0.5)
         held = drain(inbox)
         assert [d.payload for d in held] == [b"%d" % i for i in range(5)]
         # Acknowledgements reopen the window. (Mosquitto 2.0.11 then sends more than the two
         # freed places, hence the inbox's own byte bound.)
         first.ack(held[:2])
-        wait_until(lambda: len(inbox) >= 2, 10, "more after two acks")
+        wait_for(lambda: len(inbox) >= 2, 10, "more after two acks")
         time.sleep(0.5)
         assert [d.payload for d in drain(inbox)][:2] == [b"5", b"6"]
     finally:
@@ -69,7 +69,7 @@ def test_unacknowledged_messages_stop_at_the_window_and_come_back_after_a_restar
     second.subscribe([topic])
     second.start()
     try:
-        wait_until(lambda: len(inbox) >= 28, 10, "the backlog")
+        wait_for(lambda: len(inbox) >= 28, 10, "the backlog")
         again = drain(inbox)
         assert sorted(int(d.payload) for d in again) == list(range(2, 30))
         second.ack(again)

@@ -20,8 +20,8 @@ from ingest.deadletter import PAYLOAD_CAP, Reason
 from ingest.service import IngestOptions, IngestService
 from tests.ingest.strategies import Scene, bad_uplinks, good_message
 from vigil.codec import decode_telemetry
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
+from vigil.db.timescale import retention_for
+from vigil.harness import scratch_database
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -35,13 +35,11 @@ def scene(now: float) -> Scene:
 @pytest.fixture(scope="module")
 def service(stack: LocalStack, settings: Settings) -> Iterator[tuple[IngestService, str]]:
     """One worker on a database of its own for the whole module."""
-    name = f"t_fuzz_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    dsn = stack.admin_dsn(name)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with scratch_database(stack, prefix="t_fuzz", retention=retention_for(settings)) as dsn:
+        yield from _serve(settings, dsn)
+
+
+def _serve(settings: Settings, dsn: str) -> Iterator[tuple[IngestService, str]]:
     LAYOUT.provision(dsn)
     tuned = settings.model_copy(update={"ingest_batch_deadline_s": 0.05})
     worker = IngestService(
@@ -56,8 +54,6 @@ def service(stack: LocalStack, settings: Settings) -> Iterator[tuple[IngestServi
     thread.join(30)
     for client_id in worker.client_ids:
         forget_session(settings, client_id)
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @examples(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,9 +13,10 @@ import pytest
 from bench.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.deadletter import Reason
 from ingest.sink import ReadingBatch
-from tests.ingest.conftest import count, running_ingest, wait_until
+from tests.ingest.conftest import count, running_ingest
 from tests.ingest.test_process import ingest_process
 from vigil.codec import Event, EventBatch, encode
+from vigil.harness import wait_for
 from vigil.settings import Settings
 from vigil.topics import Topic
 
@@ -76,19 +77,17 @@ def test_an_event_overtakes_a_telemetry_backlog_stuck_on_the_database(
         received = service.counters.received
         tele_id, event_id = service.client_ids
         publish(settings, warm_up)
-        wait_until(lambda: service.counters.messages_committed == 2, 15, "the warm-up")
+        wait_for(lambda: service.counters.messages_committed == 2, 15, "the warm-up")
         blocker = psycopg.connect(ingest_dsn)
         blocker.execute("lock table readings in access exclusive mode")
         try:
             publish(settings, [(t, p) for t, p, _ in telemetry])
             # The telemetry lane's window is full and its commit waits for the lock: the
             # rest of the backlog waits at the broker.
-            wait_until(lambda: received[tele_id] >= 11, 15, "the telemetry window to fill")
-            wait_until(
-                lambda: count(ingest_dsn, WAITING_ON, "readings") > 0, 15, "a blocked commit"
-            )
+            wait_for(lambda: received[tele_id] >= 11, 15, "the telemetry window to fill")
+            wait_for(lambda: count(ingest_dsn, WAITING_ON, "readings") > 0, 15, "a blocked commit")
             publish(settings, [event_message(layout, gseq=10_000)])
-            wait_until(lambda: count(ingest_dsn, EVENTS) == 2, 15, "the event committed")
+            wait_for(lambda: count(ingest_dsn, EVENTS) == 2, 15, "the event committed")
             # Committed (and so acknowledged) while no telemetry is, and before the broker
             # sent the telemetry published ahead of it.
             assert service.counters.readings == 3  # the warm-up's (the table is locked)
@@ -102,7 +101,7 @@ def test_an_event_overtakes_a_telemetry_backlog_stuck_on_the_database(
         finally:
             blocker.rollback()
             blocker.close()
-        wait_until(lambda: service.counters.readings >= total, 30, "the backlog after the lock")
+        wait_for(lambda: service.counters.readings >= total, 30, "the backlog after the lock")
         assert service.counters.pending_messages == 0
     assert count(ingest_dsn, "select count(*) from readings") == total
     assert count(ingest_dsn, EVENTS) == 2
@@ -117,7 +116,7 @@ def test_bad_and_repeated_events_are_dead_lettered_or_stored_once(
     wrong_kind = event_message(layout, gseq=20_002, kind="button")  # not a smoke detector's
     with running_ingest(settings, ingest_dsn) as service:
         publish(settings, [good, good, (topic, b"\xc1not msgpack"), stranger, wrong_kind, good])
-        wait_until(lambda: service.counters.messages_committed >= 6, 15, "every message")
+        wait_for(lambda: service.counters.messages_committed >= 6, 15, "every message")
         counters = service.counters
         assert (counters.events, counters.messages_duplicate) == (1, 2)
         assert counters.dead_letters == {
@@ -143,7 +142,7 @@ def test_an_event_is_acknowledged_only_after_its_commit(
             with ingest_process(settings, ingest_dsn, prefix) as first:
                 blocker.execute("lock table device_events in access exclusive mode")
                 publish(settings, [event])
-                wait_until(
+                wait_for(
                     lambda: count(ingest_dsn, WAITING_ON, "device_events") > 0,
                     15,
                     "the event's commit to wait for the lock",
@@ -156,11 +155,11 @@ def test_an_event_is_acknowledged_only_after_its_commit(
         assert count(ingest_dsn, EVENTS) == 0
         assert count(ingest_dsn, "select count(*) from ingested_messages") == 0
         with ingest_process(settings, ingest_dsn, prefix):
-            wait_until(lambda: count(ingest_dsn, EVENTS) == 1, 30, "the redelivered event")
+            wait_for(lambda: count(ingest_dsn, EVENTS) == 1, 30, "the redelivered event")
             # Once more, as a gateway's replay would send it, then another event: one lane
             # takes them in order, so once the second is stored the repeat has been through.
             publish(settings, [event, event_message(layout, gseq=30_001)])
-            wait_until(lambda: count(ingest_dsn, EVENTS) == 2, 30, "the next event")
+            wait_for(lambda: count(ingest_dsn, EVENTS) == 2, 30, "the next event")
     finally:
         forget_sessions(settings, f"{prefix}-0of1")
     assert count(ingest_dsn, "select count(*) from ingested_messages") == 2

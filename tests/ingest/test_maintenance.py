@@ -16,8 +16,9 @@ from ingest.registry import Registry
 from ingest.store import Store
 from ingest.validate import Window, check
 from ingest.wire import parse
-from tests.ingest.conftest import count, wait_until
+from tests.ingest.conftest import count
 from vigil.db.timescale import Retention, detect_edition
+from vigil.harness import wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -63,9 +64,7 @@ def test_the_timer_runs_maintenance_until_stopped(ingest_dsn: str, layout: Layou
     job = Maintenance(ingest_dsn, Retention(30, 730, 8), 0.1, stop)
     job.start()
     try:
-        wait_until(
-            lambda: count(ingest_dsn, "select count(*) from readings_1m") > 0, 15, "a rollup"
-        )
+        wait_for(lambda: count(ingest_dsn, "select count(*) from readings_1m") > 0, 15, "a rollup")
     finally:
         stop.set()
         job.join(5)

@@ -18,9 +18,10 @@ from ingest.registry import Registry, device_part
 from ingest.store import Store, prepare
 from ingest.validate import Checked, Window, check
 from ingest.wire import parse
-from tests.ingest.conftest import count, wait_until
-from tests.ingest.test_process import free_port, ingest_process
+from tests.ingest.conftest import count
+from tests.ingest.test_process import ingest_process
 from vigil.codec import decode_telemetry
+from vigil.harness import free_port, wait_for
 from vigil.settings import Settings
 
 WINDOW = Window(max_future_s=300, max_age_s=7 * 86400)
@@ -182,7 +183,7 @@ def test_a_message_is_acknowledged_only_once_every_part_is_in_and_kill_9_between
             publisher = Publisher(settings)
             publisher.publish((t, p) for t, p, _ in items)
             publisher.close()
-            wait_until(lambda: count(ingest_dsn, ROWS) > 0, 30, "part 0 to commit")
+            wait_for(lambda: count(ingest_dsn, ROWS) > 0, 30, "part 0 to commit")
             time.sleep(1.0)  # whatever part 0 can commit meanwhile, it does
             with psycopg.connect(ingest_dsn, autocommit=True) as conn:
                 stored = {
@@ -198,7 +199,7 @@ def test_a_message_is_acknowledged_only_once_every_part_is_in_and_kill_9_between
         assert 0 < held < total
         blocker.rollback()
         with ingest_process(settings, ingest_dsn, prefix):
-            wait_until(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
+            wait_for(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
             time.sleep(0.5)  # a duplicate would land now
     finally:
         blocker.close()

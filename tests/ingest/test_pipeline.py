@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.loadgen import Layout, Publisher, messages
-from tests.ingest.conftest import count, running_ingest, wait_until
+from tests.ingest.conftest import count, running_ingest
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -20,10 +21,10 @@ def test_n_readings_in_are_n_rows_and_a_second_delivery_changes_nothing(
         publisher = Publisher(settings)
         publisher.publish((t, p) for t, p, _ in batch)
         publisher.flush()
-        wait_until(lambda: service.counters.messages_committed >= 40, 30, "first delivery")
+        wait_for(lambda: service.counters.messages_committed >= 40, 30, "first delivery")
         publisher.publish((t, p) for t, p, _ in batch)
         publisher.close()
-        wait_until(lambda: service.counters.messages_committed >= 80, 30, "second delivery")
+        wait_for(lambda: service.counters.messages_committed >= 80, 30, "second delivery")
     assert count(ingest_dsn, "select count(*) from readings") == total
     distinct = "select count(distinct (device_id, seq, metric)) from readings"
     assert count(ingest_dsn, distinct) == total

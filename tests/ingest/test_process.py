@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,25 +15,10 @@ from contextlib import contextmanager
 import pytest
 
 from bench.loadgen import Layout, forget_sessions
-from tests.ingest.conftest import wait_until
+from vigil.harness import free_port, healthy, wait_for
 from vigil.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.stack
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def healthy(port: int) -> bool:
-    """The worker's /healthz passes: connected to the broker and the database, loop turning."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return bool(json.load(r)["status"] == "ok")
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -69,7 +51,7 @@ def ingest_process(
         cwd=REPO_ROOT,
     )
     try:
-        wait_until(lambda: healthy(port), 30, "the worker to report healthy")
+        wait_for(lambda: healthy(port), 30, "the worker to report healthy")
         time.sleep(0.5)
         yield proc
     finally:

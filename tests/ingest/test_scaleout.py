@@ -11,7 +11,8 @@ import pytest
 from bench.loadgen import Layout, Publisher, messages
 from ingest.partition import Partition
 from ingest.service import IngestOptions
-from tests.ingest.conftest import count, running_ingest, wait_until
+from tests.ingest.conftest import count, running_ingest
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -41,7 +42,7 @@ def test_two_workers_split_the_sites_and_store_everything_once(settings: Setting
         # A site provisioned while both run is picked up by its owner alone.
         late.provision(ingest_dsn)
         late_filter = f"vigil/v1/{late.site}/+/up/telemetry"
-        wait_until(lambda: late_filter in b.consumer.filters, 15, "the owner to subscribe")
+        wait_for(lambda: late_filter in b.consumer.filters, 15, "the owner to subscribe")
         assert late_filter not in a.consumer.filters
         time.sleep(0.5)
         batches = [messages(layout, count=20, frames=5) for layout in [*layouts, late]]
@@ -50,7 +51,7 @@ def test_two_workers_split_the_sites_and_store_everything_once(settings: Setting
             publisher.publish((t, p) for t, p, _ in batch)
         publisher.close()
         total = sum(n for batch in batches for _, _, n in batch)
-        wait_until(
+        wait_for(
             lambda: count(ingest_dsn, "select count(*) from readings") >= total, 30, "every reading"
         )
         time.sleep(0.3)

@@ -16,8 +16,9 @@ from bench.loadgen import Layout, Publisher, messages
 from ingest.deadletter import Reason
 from ingest.service import IngestOptions
 from ingest.sink import ReadingBatch
-from tests.ingest.conftest import count, running_ingest, wait_until
+from tests.ingest.conftest import count, running_ingest
 from vigil.device_types import METRICS
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -56,7 +57,7 @@ def test_detectors_get_every_batch_while_the_database_is_blocked_and_acks_wait_f
         blocker.execute("lock table readings in access exclusive mode")
         try:
             total = publish(settings, messages(layout, count=30, frames=4))
-            wait_until(lambda: sink.readings >= total, 15, "the sink to see every reading")
+            wait_for(lambda: sink.readings >= total, 15, "the sink to see every reading")
             time.sleep(0.3)
             # Nothing is committed, so nothing may be acknowledged yet.
             assert service.counters.messages_committed == 0
@@ -65,7 +66,7 @@ def test_detectors_get_every_batch_while_the_database_is_blocked_and_acks_wait_f
         finally:
             blocker.rollback()
             blocker.close()
-        wait_until(lambda: service.counters.readings >= total, 15, "the commit after the lock")
+        wait_for(lambda: service.counters.readings >= total, 15, "the commit after the lock")
     assert count(ingest_dsn, "select count(*) from readings") == total
     first = sink.batches[0]
     names = {first.registry.device_ids[d] for d in first.readings.device.tolist()}
@@ -90,9 +91,9 @@ def test_a_device_provisioned_while_running_is_accepted_without_a_restart(
                 "insert into devices (id, device_type, gateway_id) values (%s, 'smoke', %s)",
                 (f"{gateway}-new", gateway),
             )
-        wait_until(lambda: service.registry.snapshot.version > before, 10, "the registry reload")
+        wait_for(lambda: service.registry.snapshot.version > before, 10, "the registry reload")
         total = publish(settings, messages(newcomer, count=3, frames=2))
-        wait_until(lambda: service.counters.messages_committed >= 3, 15, "the messages")
+        wait_for(lambda: service.counters.messages_committed >= 3, 15, "the messages")
     stored = "select count(*) from readings where device_id = %s"
     assert count(ingest_dsn, stored, f"{gateway}-new") == total
     assert count(ingest_dsn, "select count(*) from dead_letters") == 0
@@ -109,7 +110,7 @@ def test_unknown_devices_go_to_the_dead_letters_and_the_counters_say_so(
     options = IngestOptions(client_prefix=f"test-{uuid.uuid4().hex[:8]}", metrics_port=port)
     with running_ingest(settings, ingest_dsn, options) as service:
         publish(settings, messages(stranger, count=2, frames=3) + messages(layout, 2, 3))
-        wait_until(lambda: service.counters.messages_committed >= 4, 15, "the messages")
+        wait_for(lambda: service.counters.messages_committed >= 4, 15, "the messages")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
             health = json.load(r)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:

@@ -21,7 +21,8 @@ from bench.takeover import (
 from ingest.claims import MEMBER, pool_key
 from ingest.partition import Partition
 from tests.fix_stack import scratch_var
-from tests.ingest.conftest import count, wait_until
+from tests.ingest.conftest import count
+from vigil.harness import wait_for
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -62,20 +63,20 @@ def test_a_killed_workers_partitions_are_taken_over_and_a_returning_worker_gets_
     with claiming_workers(settings, ingest_dsn) as pool:
         for name in ("a", "b", "c"):
             pool.start(name)
-        wait_until(pool.balanced, 60, "three workers to split the partitions")
+        wait_for(pool.balanced, 60, "three workers to split the partitions")
         assert shares(pool.workers) == [2, 2, 2]
         publisher = publish_paced(settings, items, seconds=6.0)
-        wait_until(lambda: count(ingest_dsn, ROWS) > total // 4, 30, "a quarter stored")
+        wait_for(lambda: count(ingest_dsn, ROWS) > total // 4, 30, "a quarter stored")
         victim = pool.workers[1]
         orphans = victim.held()
         victim.kill()
         assert victim.killed_at is not None
         assert count(ingest_dsn, ROWS) < total, "the stream ended before the kill"
-        wait_until(pool.balanced, 30, "the survivors to take over")
+        wait_for(pool.balanced, 30, "the survivors to take over")
         assert shares(pool.alive) == [3, 3]
         assert orphans <= pool.workers[0].held() | pool.workers[2].held()
         publisher.join(60)
-        wait_until(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
+        wait_for(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
         for p in orphans:
             resumed = first_commit_after(
                 ingest_dsn, Partition(p, PARTITIONS), layouts, victim.killed_at
@@ -83,7 +84,7 @@ def test_a_killed_workers_partitions_are_taken_over_and_a_returning_worker_gets_
             assert resumed is not None, f"partition {p}: nothing committed after the kill"
         # The worker comes back: the others let go of their surplus, it takes its share.
         pool.start("b2")
-        wait_until(pool.balanced, 30, "the returning worker to get its share")
+        wait_for(pool.balanced, 30, "the returning worker to get its share")
         assert shares(pool.alive) == [2, 2, 2]
         time.sleep(0.5)  # a duplicate would land now
         pool.stop()
@@ -108,9 +109,9 @@ def test_a_worker_that_lost_its_claims_session_is_cut_off_before_another_takes_o
     total = sum(n for _, _, n in items)
     with claiming_workers(settings, ingest_dsn) as pool:
         a, b = pool.start("a"), pool.start("b")
-        wait_until(pool.balanced, 60, "two workers to split the partitions")
+        wait_for(pool.balanced, 60, "two workers to split the partitions")
         publisher = publish_paced(settings, items, seconds=6.0)
-        wait_until(lambda: count(ingest_dsn, ROWS) > total // 4, 30, "a quarter stored")
+        wait_for(lambda: count(ingest_dsn, ROWS) > total // 4, 30, "a quarter stored")
         # An operator (or a pooler, or a failover) ends a's claims session; a lives on.
         a_id = int(a.claim_log()[0]["worker"])
         with psycopg.connect(ingest_dsn, autocommit=True) as conn:
@@ -121,10 +122,10 @@ def test_a_worker_that_lost_its_claims_session_is_cut_off_before_another_takes_o
             ).fetchone()
         assert row is not None, "a's claims session was not found"
         assert row[0], "a's claims session was not ended"
-        wait_until(lambda: any(e["claim"] == "fenced" for e in a.claim_log()), 15, "a to fence")
-        wait_until(pool.balanced, 30, "the two to split the partitions again")
+        wait_for(lambda: any(e["claim"] == "fenced" for e in a.claim_log()), 15, "a to fence")
+        wait_for(pool.balanced, 30, "the two to split the partitions again")
         publisher.join(60)
-        wait_until(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
+        wait_for(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
         time.sleep(0.5)
         assert a.proc.poll() is None, "a died"
         assert b.proc.poll() is None, "b died"
@@ -145,19 +146,19 @@ def test_postgres_stopped_mid_stream_fences_every_worker_and_they_resume_without
     total = sum(n for _, _, n in items)
     with claiming_workers(settings, ingest_dsn) as pool:
         a, b = pool.start("a"), pool.start("b")
-        wait_until(pool.balanced, 60, "two workers to split the partitions")
+        wait_for(pool.balanced, 60, "two workers to split the partitions")
         publisher = publish_paced(settings, items, seconds=10.0)
-        wait_until(lambda: count(ingest_dsn, ROWS) > total // 5, 30, "a fifth stored")
+        wait_for(lambda: count(ingest_dsn, ROWS) > total // 5, 30, "a fifth stored")
         assert publisher.is_alive(), "the stream ended before the outage"
         stack.stop_postgres()
         try:
             # Both lose their claims' sessions, hence every lock: each stops all it ran.
-            wait_until(lambda: not a.held() and not b.held(), 30, "both to fence")
+            wait_for(lambda: not a.held() and not b.held(), 30, "both to fence")
         finally:
             stack.start_postgres()
         publisher.join(60)
-        wait_until(pool.balanced, 60, "the two to claim the partitions again")
-        wait_until(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
+        wait_for(pool.balanced, 60, "the two to claim the partitions again")
+        wait_for(lambda: count(ingest_dsn, ROWS) >= total, 60, "every reading stored")
         time.sleep(0.5)
         pool.stop()
         assert count(ingest_dsn, ROWS) == total

@@ -8,7 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from tests.pipeline.test_detector_stage import free_port, healthy, wait_for
+from vigil.harness import free_port, healthy, wait_for
 from vigil.settings import Settings
 
 

@@ -5,16 +5,13 @@ gateway alert; the engine's state is saved at the stop."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,6 +33,7 @@ from vigil.broker_auth import BrokerAuth
 from vigil.codec import Event, EventBatch, GatewayStatus, TelemetryBatch, encode
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
+from vigil.harness import free_port, healthy, wait_for
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 from vigil.topics import Topic
@@ -43,31 +41,6 @@ from vigil.topics import Topic
 pytestmark = pytest.mark.stack
 
 T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return bool(json.load(r)["status"] == "ok")
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)

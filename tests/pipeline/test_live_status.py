@@ -18,9 +18,10 @@ import pytest
 from tests.console.conftest import running_app, seeded_database, sign_in
 from tests.fix_stack import scratch_var
 from tests.pipeline.running import IngestProcess
-from tests.pipeline.test_detector_stage import publish, wait_for
+from tests.pipeline.test_detector_stage import publish
 from vigil.broker_auth import BrokerAuth
 from vigil.codec import TelemetryBatch, encode
+from vigil.harness import wait_for
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 from vigil.topics import Topic

@@ -18,16 +18,16 @@ import psycopg
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from bench.alerting import _wait_for_port, live_headers
+from bench.alerting import live_headers
 from bench.loadgen import forget_session
 from firmware_sim.district import District, build_district, seed
 from firmware_sim.gateways import GatewayFleet
 from firmware_sim.link import GatewayLink, socket_path
 from firmware_sim.runner import RunConfig, Runner
 from tests.fix_stack import scratch_var
-from tests.pipeline.test_detector_stage import free_port, healthy, wait_for
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
+from vigil.harness import free_port, healthy, wait_for, wait_for_port
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -138,7 +138,7 @@ def test_a_simulated_panic_press_reaches_the_console_stream_and_the_family_sms(
     _, d = district
     dsn, web_port = pipeline
     url = f"ws://127.0.0.1:{web_port}/api/live"
-    _wait_for_port(web_port)
+    wait_for_port(web_port)
     with connect(url, open_timeout=10, additional_headers=live_headers(dsn)) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
         truth = io.StringIO()

@@ -17,10 +17,10 @@ from ingest.columns import Readings
 from ingest.detection.stage import DetectorStage
 from ingest.registry import Registry, RegistrySnapshot
 from ingest.sink import ReadingBatch
-from tests.pipeline.test_detector_stage import wait_for
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
 from vigil.device_types import METRIC_CODE
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack

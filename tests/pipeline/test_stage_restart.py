@@ -21,10 +21,11 @@ from ingest.sink import ReadingBatch
 from ingest.validate import EventRow
 from tests.fix_stack import scratch_var
 from tests.pipeline.running import IngestProcess
-from tests.pipeline.test_detector_stage import publish, wait_for
+from tests.pipeline.test_detector_stage import publish
 from vigil.codec import TelemetryBatch, encode
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
+from vigil.harness import wait_for
 from vigil.settings import Settings
 from vigil.topics import Topic
 

@@ -4,11 +4,9 @@ users of each role, and the `vigil` CLI run against it with its own config folde
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +19,13 @@ from typer.testing import CliRunner
 from console.api import accounts
 from console.api.roles import Role
 from vigil.cli import app as vigil_app
-from vigil.db.migrate import migrate
-from vigil.db.timescale import Retention, configure
+from vigil.db.timescale import Retention
+from vigil.harness import free_port, scratch_database
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
 PASSWORD = "installer-password-1"
 USERS = {"inst": Role.INSTALLER, "admin": Role.ADMIN, "op": Role.OPERATOR}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def seed(dsn: str) -> None:
@@ -52,19 +43,10 @@ def seed(dsn: str) -> None:
 
 @pytest.fixture(scope="session")
 def prov_dsn(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    name = f"prov_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    dsn = stack.admin_dsn(name)
-    try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            migrate(conn)
-            configure(conn, Retention(settings.raw_retention_days, settings.rollup_retention_days))
+    retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
+    with scratch_database(stack, prefix="prov", retention=retention) as dsn:
         seed(dsn)
         yield dsn
-    finally:
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.gateway.conftest import Account, GatewayProcess, wait_until
+from tests.gateway.conftest import Account, GatewayProcess
 from tests.ingest.conftest import running_ingest
 from tests.provisioning.conftest import Console, Vigil
 from vigil.frames import Frame
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -50,7 +51,7 @@ def gateways(settings: Settings) -> Iterator[Callable[[Account], GatewayProcess]
         gw = GatewayProcess(workdir, acc, settings.stack_mqtt_port, "--site", "s1")
         made.append((gw, workdir))
         gw.start()
-        wait_until(lambda: "connected to" in gw.log(), 10, "the gateway to connect")
+        wait_for(lambda: "connected to" in gw.log(), 10, "the gateway to connect")
         return gw
 
     yield start
@@ -75,7 +76,7 @@ def press_when_asked(
 
     def run() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            wait_until(
+            wait_for(
                 lambda: (
                     conn.execute(
                         "select 1 from commissioning_tests where device_id = %s", (device,)
@@ -188,7 +189,7 @@ def test_the_self_test_command_reaches_the_gateway(
     assert answer["stopped_at"] == "nothing_received"
     waiting = next(s for s in answer["steps"] if s["step"] == "waiting")
     command_id = waiting["message"].split()[2]
-    wait_until(lambda: f"command self_test for {device} (id {command_id})" in gw.log(), 5,
+    wait_for(lambda: f"command self_test for {device} (id {command_id})" in gw.log(), 5,
                "the command in the gateway's log")  # fmt: skip
 
 

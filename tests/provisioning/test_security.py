@@ -20,17 +20,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.deadletter import Reason
-from tests.gateway.conftest import (
-    Account,
-    GatewayProcess,
-    Subscriber,
-    can_connect,
-    press,
-    wait_until,
-)
+from tests.gateway.conftest import Account, GatewayProcess, Subscriber, can_connect, press
 from tests.gateway.test_broker_auth import RawClient
 from tests.ingest.conftest import running_ingest
 from tests.provisioning.conftest import PASSWORD, Console, Vigil
+from vigil.harness import wait_for
 from vigil.settings import Settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.security]
@@ -90,7 +84,7 @@ def test_a_gateway_cannot_publish_as_another_and_nothing_reaches_subscribers(
         ):
             assert raw.publish(topic) == "Not authorized", topic
         raw.client.subscribe(f"vigil/v1/s1/{other.gateway_id}/down/#", qos=1)
-        wait_until(lambda: len(raw.subacks) == 1, 5, "the SUBACK")
+        wait_for(lambda: len(raw.subacks) == 1, 5, "the SUBACK")
         assert raw.subacks == ["Not authorized"]
     finally:
         raw.close()
@@ -118,7 +112,7 @@ def test_a_revoked_gateway_is_disconnected_at_once_and_cannot_reconnect(
 ) -> None:
     acc = provision()
     gw = gateways(acc)
-    wait_until(lambda: "connected" in gw.log(), 10, "the gateway to connect")
+    wait_for(lambda: "connected" in gw.log(), 10, "the gateway to connect")
     events: list[tuple[str, str, float]] = []
     lost = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"raw-{acc.gateway_id}",
@@ -135,7 +129,7 @@ def test_a_revoked_gateway_is_disconnected_at_once_and_cannot_reconnect(
     client.connect("127.0.0.1", settings.stack_mqtt_port, 30)
     client.loop_start()
     try:
-        wait_until(lambda: bool(events), 5, "the raw client to connect")
+        wait_for(lambda: bool(events), 5, "the raw client to connect")
         asked = time.time()
         result = vigil("gateway", "revoke", acc.gateway_id, "--json")
         assert result.code == 0, result.err
@@ -150,7 +144,7 @@ def test_a_revoked_gateway_is_disconnected_at_once_and_cannot_reconnect(
         client.loop_stop()
         client.disconnect()
     assert not can_connect(settings.stack_mqtt_port, acc.gateway_id, acc.password)
-    wait_until(lambda: "broker refused the connection" in gw.log(), 15, "the gateway's refusal")
+    wait_for(lambda: "broker refused the connection" in gw.log(), 15, "the gateway's refusal")
     assert "connection lost" in gw.log()
 
 
@@ -169,7 +163,7 @@ def test_a_device_registered_elsewhere_is_dead_lettered_counted_and_shown(
     with running_ingest(settings, console.dsn) as ingest:
         gw = gateways(mine)
         gw.device().send(press(device, 1))
-        wait_until(
+        wait_for(
             lambda: ingest.counters.dead_letters[Reason.WRONG_GATEWAY] >= 1, 15, "the dead letter"
         )
     shown = vigil("gateway", "show", mine.gateway_id, "--json")
