@@ -1,0 +1,271 @@
+"""From a checked push to staged events and readings: registry, profile, states, supervision.
+
+Synchronous and handed `now`; the HTTP side (app.py) awaits the bridge's acknowledgement.
+States become events only when they change (a repeated "alarm" report raises nothing new; the
+first "normal" of a device sets its baseline silently); momentary kinds (a button press, the
+test button) raise an event each time, and a retried push is never read twice because its key
+is remembered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from gateway.platforms.profiles import MOMENTARY_KINDS, Profile, Profiles
+from gateway.platforms.pushes import Kind, Push
+from gateway.platforms.state import ReadingRow, State, Txn
+from vigil.codec import Event
+
+log = logging.getLogger(__name__)
+
+AVAILABILITY = "availability"
+
+
+class Sink(Protocol):
+    """The bridge to Vigil's broker: events acknowledged through a future, readings queued."""
+
+    def emit(self, events: list[Event]) -> Future[None]: ...
+
+    def read(self, readings: list[ReadingRow]) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    """A registered platform device: Vigil's id for it and the profile to read it with."""
+
+    device_id: str
+    source: str
+    product: str = ""
+    profile: str | None = None
+    imei: str | None = None
+    platform_id: str | None = None
+
+
+class Registry(Protocol):
+    def find(self, source: str, platform_id: str, imei: str | None) -> DeviceEntry | None: ...
+
+
+@dataclass
+class MemoryRegistry:
+    """Devices held in memory (tests, and the cache of the database registry)."""
+
+    by_platform_id: dict[tuple[str, str], DeviceEntry] = field(default_factory=dict)
+    by_imei: dict[tuple[str, str], DeviceEntry] = field(default_factory=dict)
+
+    def add(self, entry: DeviceEntry) -> None:
+        if entry.platform_id:
+            self.by_platform_id[(entry.source, entry.platform_id)] = entry
+        if entry.imei:
+            self.by_imei[(entry.source, entry.imei)] = entry
+
+    def find(self, source: str, platform_id: str, imei: str | None) -> DeviceEntry | None:
+        entry = self.by_platform_id.get((source, platform_id))
+        if entry is None and imei:
+            entry = self.by_imei.get((source, imei))
+        return entry
+
+
+class Result(StrEnum):
+    STAGED = "staged"  # new: events and readings staged, to be acknowledged
+    DUPLICATE = "duplicate"  # a retry of a push already accepted
+    PENDING = "pending"  # a retry of a push staged and not yet acknowledged
+    DEAD = "dead"  # kept as a dead letter with its reason (answered 200: a retry cannot help)
+    IGNORED = "ignored"  # acknowledged and not forwarded (command responses and the like)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    outbox_id: int = 0
+    events: list[Event] = field(default_factory=list)
+    readings: list[ReadingRow] = field(default_factory=list)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SupervisionConfig:
+    """A device is offline once `interval * (1 + grace) + slack_s` passed without a word."""
+
+    grace: float = 0.25
+    slack_s: float = 600.0
+
+
+class Receiver:
+    def __init__(
+        self,
+        state: State,
+        profiles: Profiles,
+        registry: Registry,
+        supervision: SupervisionConfig | None = None,
+    ) -> None:
+        self.state = state
+        self.profiles = profiles
+        self.registry = registry
+        self.supervision = supervision or SupervisionConfig()
+        self.counters: dict[str, int] = {}
+
+    def _count(self, what: str) -> None:
+        self.counters[what] = self.counters.get(what, 0) + 1
+
+    # ---- a push --------------------------------------------------------------------------
+    def take(self, account: str, push: Push, raw: bytes, now: float) -> Outcome:
+        seen = self.state.seen(push.key)
+        if seen is True:
+            self._count("duplicate")
+            return Outcome(Result.DUPLICATE)
+        if seen is False:
+            self._count("duplicate")
+            return Outcome(Result.PENDING)
+        topic = f"platform/{push.source}/{account}/{push.device}"
+        if push.kind is Kind.OTHER:
+            with self.state.transaction() as txn:
+                txn.mark(push.key, now, accepted=True)
+            self._count("ignored")
+            return Outcome(Result.IGNORED)
+        entry = self.registry.find(push.source, push.device, push.imei)
+        if entry is None:
+            who = f"device {push.device}" + (f" (IMEI {push.imei})" if push.imei else "")
+            why = f"{who} is not registered"
+            return self._dead(push, topic, "unknown_device", why, raw=raw, now=now)
+        profile = self.profiles.find(push.source, entry.product or push.product, entry.profile)
+        if profile is None:
+            why = (
+                f"no profile {entry.profile!r}"
+                if entry.profile
+                else f"no profile for {push.source} product {push.product or entry.product!r}"
+            )
+            return self._dead(push, topic, "no_profile", why, raw=raw, now=now)
+        with self.state.transaction() as txn:
+            txn.mark(push.key, now, accepted=False)
+            events, readings, problems = self._read(txn, entry, profile, push, now)
+            if problems:
+                # The readable part goes on; what the profile could not read is kept, visible.
+                detail = f"{profile.id}: " + "; ".join(problems)
+                txn.dead(now, topic, "unreadable", detail, raw)
+                self._count("unreadable")
+                log.warning("push from %s: %s", push.device, detail)
+            if not events and not readings:
+                txn.mark(push.key, now, accepted=True)
+                outcome = Outcome(Result.DEAD if problems else Result.IGNORED, reason="nothing")
+            else:
+                outbox_id = txn.stage(push.key, events, readings)
+                outcome = Outcome(Result.STAGED, outbox_id, events, readings)
+        self._count("pushes")
+        return outcome
+
+    def _dead(
+        self, push: Push, topic: str, reason: str, detail: str, *, raw: bytes, now: float
+    ) -> Outcome:
+        with self.state.transaction() as txn:
+            txn.mark(push.key, now, accepted=True)
+            txn.dead(now, topic, reason, detail, raw)
+        self._count(reason)
+        log.warning("dead letter (%s) from %s: %s", reason, topic, detail)
+        return Outcome(Result.DEAD, reason=reason)
+
+    def malformed(self, source: str, account: str, detail: str, raw: bytes, now: float) -> None:
+        """A body that is not a push of the documented formats, from an authentic sender."""
+        with self.state.transaction() as txn:
+            txn.dead(now, f"platform/{source}/{account}", "malformed", detail, raw)
+        self._count("malformed")
+
+    def _read(
+        self, txn: Txn, entry: DeviceEntry, profile: Profile, push: Push, now: float
+    ) -> tuple[list[Event], list[ReadingRow], list[str]]:
+        dev = entry.device_id
+        base = {"source": str(push.source), "model": profile.id, "product": push.product}
+        events: list[Event] = []
+        readings: list[ReadingRow] = []
+        problems: list[str] = []
+        interval = profile.heartbeat_s
+
+        def event(kind: str, value: float, **detail: Any) -> None:
+            events.append(Event(dev=dev, seq=txn.next_seq(dev), ts=push.ts, rx=now, kind=kind,
+                                value=value, detail={**base, **detail}))  # fmt: skip
+
+        if push.kind in (Kind.ONLINE, Kind.OFFLINE):
+            value = 1.0 if push.kind is Kind.ONLINE else 0.0
+            if txn.prop(dev, AVAILABILITY) != value:
+                if value == 0.0 or txn.prop(dev, AVAILABILITY) is not None:
+                    event(AVAILABILITY, value, reason=f"platform_{push.kind}")
+                txn.set_prop(dev, AVAILABILITY, value)
+            if push.kind is Kind.ONLINE:
+                txn.heard(dev, now, interval, profile.id)
+            return events, readings, problems
+        fields = _fields(profile, push, problems)
+        reading = profile.read(fields)
+        problems.extend(reading.problems)
+        if fields and reading.known_fields == 0:
+            names = ", ".join(sorted(fields)[:12])
+            problems.append(f"no field this profile reads (fields: {names})")
+        interval = reading.heartbeat_s or interval
+        # Heard from: the device is online again if it was not.
+        if txn.prop(dev, AVAILABILITY) == 0.0:
+            event(AVAILABILITY, 1.0, reason="heard")
+        txn.set_prop(dev, AVAILABILITY, 1.0)
+        txn.heard(dev, now, interval, profile.id)
+        if reading.readings:
+            seq = txn.next_seq(dev)
+            readings.extend(ReadingRow(dev, seq, push.ts, now, m, v) for m, v in reading.readings)
+        for name, action in reading.actions:
+            code = f"{name}={fields.get(name)!r}"
+            if action.kind in MOMENTARY_KINDS:
+                event(action.kind, 1.0, code=code)
+                continue
+            before = txn.prop(dev, action.kind)
+            if before == action.value:
+                continue
+            txn.set_prop(dev, action.kind, action.value)
+            if action.value == 0.0 and before is None:
+                continue  # the first "normal" of a device: its baseline, nothing to restore
+            event(action.kind, action.value, code=code)
+        return events, readings, problems
+
+    # ---- supervision ---------------------------------------------------------------------
+    def supervise(self, now: float) -> list[tuple[int, str, list[Event]]]:
+        """Devices silent past their heartbeat: one offline event each, staged."""
+        staged = []
+        cfg = self.supervision
+        for h in self.state.heard():
+            deadline = h.last + h.interval * (1 + cfg.grace) + cfg.slack_s
+            if now < deadline or self.state.prop(h.dev, AVAILABILITY) == 0.0:
+                continue
+            key = f"supervision:{h.dev}:{h.last}"
+            with self.state.transaction() as txn:
+                txn.set_prop(h.dev, AVAILABILITY, 0.0)
+                txn.mark(key, now, accepted=False)
+                detail = {"reason": "missed_heartbeat", "model": h.profile,
+                          "last_heard": h.last, "interval_s": h.interval}  # fmt: skip
+                ev = Event(dev=h.dev, seq=txn.next_seq(h.dev), ts=now, rx=now, kind=AVAILABILITY,
+                           value=0.0, detail=detail)  # fmt: skip
+                staged.append((txn.stage(key, [ev], []), key, [ev]))
+            self._count("missed_heartbeat")
+            log.warning("device %s silent since %.0f (every %.0f s): offline", h.dev, h.last,
+                        h.interval)  # fmt: skip
+        return staged
+
+
+def _fields(profile: Profile, push: Push, problems: list[str]) -> Mapping[str, Any]:
+    if push.appdata is None:
+        return push.fields
+    if profile.appdata != "json":
+        problems.append(
+            f"a transparent frame of {len(push.appdata)} bytes: profile {profile.id} has no "
+            "decoder for it"
+        )
+        return {}
+    try:
+        decoded = json.loads(push.appdata)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problems.append(f"APPdata is not JSON text: {exc}")
+        return {}
+    if not isinstance(decoded, dict):
+        problems.append("APPdata JSON is not an object")
+        return {}
+    return decoded

@@ -1,0 +1,169 @@
+"""From pushes to events: states change once, retries are read once, supervision, dead letters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.platforms import fake
+from gateway.platforms.profiles import ProfileError, Profiles, parse_profile
+from gateway.platforms.pushes import parse_ctwing
+from gateway.platforms.receiver import Outcome, Receiver, Result
+from gateway.platforms.state import State
+from tests.gateway.platforms.corpus import LIAN_SMOKE
+from tests.gateway.platforms.helpers import LIAN_ID, LIAN_IMEI, receiver
+
+T0 = 1_800_000_000.0
+
+
+def lian(status: int, t: float, **extra: object) -> bytes:
+    data = {"Alarm_Status": status, "Battery_Level": 90, "RSRP": 100, "SNR": 3, **extra}
+    return fake.ctwing_body(fake.ctwing_data(LIAN_IMEI, LIAN_ID, "15014772", data, t=t))
+
+
+def kinds(outcome: Outcome) -> list[tuple[str, float]]:
+    return [(e.kind, e.value) for e in outcome.events]
+
+
+def take(rx: Receiver, body: bytes, now: float) -> Outcome:
+    out = rx.take("acct", parse_ctwing(body, now), body, now)
+    if out.result is Result.STAGED:
+        rx.state.accepted(out.outbox_id, parse_ctwing(body, now).key)
+    return out
+
+
+def test_captured_heartbeat_sets_baseline_and_readings(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    out = take(rx, LIAN_SMOKE, T0)
+    assert out.result is Result.STAGED
+    assert out.events == []
+    got = {r.metric: r.value for r in out.readings}
+    assert got == {"battery_pct": 100.0, "rsrp": -114.0, "snr": 1.0, "csq": 5.0}
+
+
+def test_alarm_then_restoral_once_each(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    take(rx, lian(7, T0), T0)  # normal: baseline, nothing raised
+    alarm = take(rx, lian(1, T0 + 1), T0 + 1)
+    assert kinds(alarm) == [("smoke_alarm", 1.0)]
+    assert alarm.events[0].detail["source"] == "ctwing"
+    assert alarm.events[0].detail["model"] == "lian-nb-smoke"
+    assert alarm.events[0].detail["code"] == "Alarm_Status=1"
+    assert kinds(take(rx, lian(1, T0 + 2), T0 + 2)) == []  # still in alarm: nothing new
+    assert kinds(take(rx, lian(7, T0 + 3), T0 + 3)) == [("smoke_alarm", 0.0)]
+
+
+def test_retry_is_read_once(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    body = lian(1, T0)
+    assert take(rx, body, T0).result is Result.STAGED
+    reordered = json.dumps(dict(reversed(list(json.loads(body).items())))).encode()
+    assert take(rx, reordered, T0 + 5).result is Result.DUPLICATE
+
+
+def test_pending_retry_is_not_staged_twice(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    body = lian(14, T0)
+    first = rx.take("acct", parse_ctwing(body, T0), body, T0)
+    assert kinds(first) == [("self_test", 1.0)]
+    assert rx.take("acct", parse_ctwing(body, T0), body, T0 + 1).result is Result.PENDING
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    take(rx, lian(7, T0), T0)
+    take(rx, lian(10, T0 + 1), T0 + 1)
+    rx.state.close()
+    rx = receiver(tmp_path)
+    assert kinds(take(rx, lian(10, T0 + 2), T0 + 2)) == []  # tamper still on: not raised again
+    out = take(rx, lian(11, T0 + 3), T0 + 3)
+    assert kinds(out) == [("tamper", 0.0)]
+    assert out.events[0].seq > 1  # sequence numbers go on from where they were
+
+
+def test_same_field_name_opposite_meanings(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    body = fake.ctwing_body(fake.ctwing_data("861111111111111", "inv-dev", "inv-1",
+                                             {"smoke_state": 0}, t=T0))  # fmt: skip
+    assert kinds(take(rx, body, T0)) == [("smoke_alarm", 1.0)]
+
+
+def test_unknown_value_is_a_dead_letter_and_the_rest_goes_on(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    take(rx, lian(7, T0), T0)
+    out = take(rx, lian(99, T0 + 1), T0 + 1)
+    assert out.result is Result.STAGED
+    assert out.readings
+    (dead,) = rx.state.dead_letters()
+    assert dead[3] == "unreadable"
+    assert "Alarm_Status=99" in dead[4]
+
+
+def test_unknown_device_and_product(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    body = fake.ctwing_body(fake.ctwing_data("869999999999999", "zz", "15014772", {"x": 1}))
+    assert take(rx, body, T0).result is Result.DEAD
+    assert [d[3] for d in rx.state.dead_letters()] == ["unknown_device"]
+
+
+def test_transparent_frame_without_decoder_is_dead_lettered(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    body = fake.ctwing_body(fake.ctwing_appdata(LIAN_IMEI, LIAN_ID, "15014772", b"\x01\x02"))
+    assert take(rx, body, T0).result is Result.DEAD
+    assert "transparent frame" in rx.state.dead_letters()[0][4]
+
+
+def test_heartbeats_then_silence_then_back(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    body = fake.ctwing_body(fake.ctwing_data("861111111111111", "inv-dev", "inv-1",
+                                             {"smoke_state": 1}, t=T0))  # fmt: skip
+    take(rx, body, T0)
+    assert rx.supervise(T0 + 2.4) == []  # within 2 s + 0.5 s slack
+    ((_id, _key, (offline,)),) = rx.supervise(T0 + 2.6)
+    assert (offline.kind, offline.value) == ("availability", 0.0)
+    assert offline.detail["reason"] == "missed_heartbeat"
+    assert rx.supervise(T0 + 10) == []  # raised once
+    back = fake.ctwing_body(fake.ctwing_data("861111111111111", "inv-dev", "inv-1",
+                                             {"smoke_state": 1}, t=T0 + 11))  # fmt: skip
+    assert kinds(take(rx, back, T0 + 11)) == [("availability", 1.0)]
+
+
+def test_platform_online_offline(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    online = fake.ctwing_body(fake.ctwing_online(LIAN_ID, "15014772", online=True, t=T0))
+    assert kinds(take(rx, online, T0)) == []  # first word: online is the baseline
+    offline = fake.ctwing_body(fake.ctwing_online(LIAN_ID, "15014772", online=False, t=T0 + 1))
+    assert kinds(take(rx, offline, T0 + 1)) == [("availability", 0.0)]
+    online2 = fake.ctwing_body(fake.ctwing_online(LIAN_ID, "15014772", online=True, t=T0 + 2))
+    assert kinds(take(rx, online2, T0 + 2)) == [("availability", 1.0)]
+
+
+def test_forget_after_the_retry_horizon(tmp_path: Path) -> None:
+    state = State(tmp_path / "s.sqlite", remember_s=100)
+    with state.transaction() as txn:
+        txn.mark("k", T0, accepted=True)
+    assert state.forget(T0 + 50) == 0
+    assert state.seen("k") is True
+    assert state.forget(T0 + 101) == 1
+    assert state.seen("k") is None
+
+
+def test_shipped_profiles_load() -> None:
+    ids = set(Profiles.load().by_id)
+    assert {"lian-nb-smoke", "lian-nb-gas", "onenet-smoke", "nb-sos-button"} <= ids
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [('id="x"\nplatforms=["ctwing"]\nheartbeat_s=1\n[codes.a]\n"1"=["smoke_alarm"]', "state"),
+     ('id="x"\nplatforms=["ctwing"]\nheartbeat_s=1\n[codes.a]\n"1"=["fire=1"]', "unknown event"),
+     ('id="x"\nplatforms=["zigbee"]\nheartbeat_s=1', "platforms"),
+     ('id="x"\nplatforms=["ctwing"]\nheartbeat_s=0', "positive"),
+     ('id="x"\nplatforms=["ctwing"]\nheartbeat_s=1\n[states.s]\nevent="tamper"\nraised=[1]\n'
+      'normal=[1]', "both")],
+)  # fmt: skip
+def test_bad_profiles_say_why(text: str, match: str) -> None:
+    with pytest.raises(ProfileError, match=match):
+        parse_profile(text, "t.toml")
