@@ -67,6 +67,7 @@ class Reading:
 
     readings: list[tuple[str, float]] = field(default_factory=list)
     actions: list[tuple[str, Action]] = field(default_factory=list)  # (field, action)
+    derived: list[tuple[str, Action]] = field(default_factory=list)  # from thresholds
     problems: list[str] = field(default_factory=list)
     known_fields: int = 0
     heartbeat_s: float | None = None  # an interval the device announced
@@ -91,11 +92,16 @@ class Profile:
     ignore_fields: frozenset[str] = frozenset()
 
     def read(self, fields: Mapping[str, Any]) -> Reading:
+        """What `fields` say. A state a message states outright (a code, a state field) wins
+        over one derived from a value in the same message (a battery level under a threshold):
+        a vendor's "low battery" code is not undone by its own battery figure beside it."""
         out = Reading()
         for name, raw in fields.items():
             if name in self.ignore_fields:
                 continue
             self._read_field(name, raw, out)
+        stated = {a.kind for _, a in out.actions}
+        out.actions.extend((n, a) for n, a in out.derived if a.kind not in stated)
         return out
 
     def _read_field(self, name: str, raw: Any, out: Reading) -> None:
@@ -128,7 +134,7 @@ class Profile:
             out.readings.append((rule.metric, signed * rule.scale + rule.offset))
         threshold = self.thresholds.get(name)
         if threshold is not None:
-            out.actions.append((name, threshold.action(value)))
+            out.derived.append((name, threshold.action(value)))
         if name == self.heartbeat_field and value > 0:
             out.heartbeat_s = value * self.heartbeat_unit_s
 

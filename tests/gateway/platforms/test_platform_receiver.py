@@ -167,3 +167,13 @@ def test_shipped_profiles_load() -> None:
 def test_bad_profiles_say_why(text: str, match: str) -> None:
     with pytest.raises(ProfileError, match=match):
         parse_profile(text, "t.toml")
+
+
+def test_a_stated_code_wins_over_a_threshold_in_the_same_message(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    take(rx, lian(7, T0), T0)
+    # code 4 (low voltage) beside Battery_Level 90: low battery, raised once and kept
+    assert kinds(take(rx, lian(4, T0 + 1), T0 + 1)) == [("low_battery", 1.0)]
+    assert kinds(take(rx, lian(2, T0 + 2), T0 + 2)) == [("low_battery", 0.0)]  # 90 % again
+    low = lian(2, T0 + 3, Battery_Level=10)
+    assert kinds(take(rx, low, T0 + 3)) == [("low_battery", 1.0)]
