@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover clean-var
+.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover bench-platform clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -39,6 +39,10 @@ bench: setup
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench
+
+# Carriers' platform pushes (CTWing/OneNET) per second with durable acceptance: docs/platforms.md
+bench-platform: setup
+	@$(PY) -m gateway.bench_platform $(BENCH_ARGS)
 
 bench-sim: setup
 	@$(PY) -m firmware_sim.bench
