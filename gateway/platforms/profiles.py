@@ -254,7 +254,7 @@ def parse_profile(text: str, origin: str) -> Profile:
         id=pid,
         name=str(raw.get("name", pid)),
         name_en=str(raw.get("name_en", raw.get("name", pid))),
-        device_type=str(raw.get("device_type", "nb_smoke")),
+        device_type=str(raw.get("device_type", "smoke_alarm")),
         platforms=platforms,
         products=frozenset(str(p) for p in raw.get("products", [])),
         heartbeat_s=heartbeat_s,

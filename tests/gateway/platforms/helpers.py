@@ -13,7 +13,7 @@ from vigil.codec import Event
 # A vendor whose smoke_state 0 is the alarm (the opposite of the shipped OneNET template).
 INVERTED = """
 id = "test-inverted-smoke"
-device_type = "nb_smoke"
+device_type = "smoke_alarm"
 platforms = ["ctwing", "onenet"]
 products = ["inv-1"]
 heartbeat_s = 2
