@@ -27,15 +27,15 @@ import paho.mqtt.client as mqtt
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.bridge import Bridge, BridgeConfig
 from gateway.link import BrokerConfig
 from gateway.platforms import fake
 from gateway.platforms.app import Account, PlatformApp, Receive, Scope, Send
-from gateway.platforms.bridge_local import LocalBridge
+from gateway.platforms.bridge_sink import BridgeSink
 from gateway.platforms.profiles import Profiles
 from gateway.platforms.pushes import Source
 from gateway.platforms.receiver import DeviceEntry, MemoryRegistry, Receiver
 from gateway.platforms.state import State
-from gateway.service import GatewayConfig
 from vigil.broker_auth import BrokerAuth
 from vigil.codec import decode_events
 from vigil.settings import get_settings
@@ -156,13 +156,13 @@ def run(pushes: int, devices: int, concurrency: int) -> dict[str, Any]:
                 registry.add(DeviceEntry(f"btn-{i}", "ctwing", "btn", "nb-sos-button",
                                          f"86{i:013d}", f"p-{i}"))  # fmt: skip
             state = State(Path(tmp) / "state.sqlite")
-            bridge = LocalBridge(GatewayConfig(
-                gateway_id=gw, site=SITE, socket_path=Path(tmp) / "gw.sock",
-                queue_path=Path(tmp) / "queue.sqlite", batch_delay_s=0.01,
+            bridge = Bridge(BridgeConfig(
+                gateway_id=gw, site=SITE, queue_path=Path(tmp) / "queue.sqlite",
+                batch_delay_s=0.05,
                 broker=BrokerConfig(settings.mqtt_host, port, gw, password, f"vigil-gw-{gw}"),
             ))  # fmt: skip
             bridge.start()
-            app = PlatformApp(Receiver(state, Profiles.load(), registry), bridge,
+            app = PlatformApp(Receiver(state, Profiles.load(), registry), BridgeSink(bridge),
                               [Account("bench", Source.CTWING, TOKEN)])  # fmt: skip
             deadline = time.monotonic() + 10
             while not bridge.connected and time.monotonic() < deadline:

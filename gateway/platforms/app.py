@@ -77,24 +77,24 @@ class PlatformApp:
         self.accounts = {(a.source.value, a.name): a for a in accounts}
         self.max_body = max_body
         self.ack_timeout_s = ack_timeout_s
-        self._pending: dict[str, asyncio.Future[None]] = {}
+        self._pending: dict[str, asyncio.Future[Any]] = {}
         self.refused: dict[str, int] = {}
 
     # ---- sending -------------------------------------------------------------------------
-    def send(self, outcome: Outcome, key: str) -> asyncio.Future[None]:
+    def send(self, outcome: Outcome, key: str) -> asyncio.Future[Any]:
         """Hand staged events and readings to the bridge; the future is done once accepted."""
         loop = asyncio.get_running_loop()
         if outcome.readings:
             self.bridge.read(outcome.readings)
         if not outcome.events:
             self.receiver.state.accepted(outcome.outbox_id, key)
-            done: asyncio.Future[None] = loop.create_future()
+            done: asyncio.Future[Any] = loop.create_future()
             done.set_result(None)
             return done
         future = asyncio.wrap_future(self.bridge.emit(outcome.events), loop=loop)
         self._pending[key] = future
 
-        def accepted(f: asyncio.Future[None]) -> None:
+        def accepted(f: asyncio.Future[Any]) -> None:
             self._pending.pop(key, None)
             if not f.cancelled() and f.exception() is None:
                 self.receiver.state.accepted(outcome.outbox_id, key)
@@ -116,7 +116,7 @@ class PlatformApp:
     async def accept(self, account: Account, pushes: list[Push], raw: bytes) -> bool:
         """Take the pushes; True once all are accepted, False if not acknowledged in time."""
         now = time.time()
-        waits: list[asyncio.Future[None]] = []
+        waits: list[asyncio.Future[Any]] = []
         for push in pushes:
             outcome = self.receiver.take(account.name, push, raw, now)
             if outcome.result is Result.STAGED:

@@ -124,11 +124,13 @@ def _add(conn: psycopg.Connection, row: dict[str, str], gateway: str, known: Pro
     if profile is None:
         raise ValueError(f"no profile {row.get('profile')!r} or for product {row.get('product')!r}"
                          " (vigil platform profiles)")  # fmt: skip
+    # The device as every foreign device is registered (source, model, the id its source knows
+    # it by, its heartbeat for the core's offline supervision), plus how the platform names it.
     conn.execute(
-        "insert into devices (id, device_type, gateway_id, household_id, room) "
-        "values (%s, %s, %s, %s, %s)",
+        "insert into devices (id, device_type, gateway_id, household_id, room, source, model, "
+        "external_id, supervision_s) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (row["device_id"], profile.device_type, gateway, row.get("household_id") or None,
-         row.get("room") or None),
+         row.get("room") or None, source, profile.id, imei or platform_id, profile.heartbeat_s),
     )  # fmt: skip
     conn.execute(
         "insert into platform_devices (device_id, source, imei, platform_id, product, profile) "

@@ -11,48 +11,49 @@ from pathlib import Path
 
 import uvicorn
 
+from gateway.bridge import Bridge, BridgeConfig
 from gateway.link import BrokerConfig
 from gateway.platforms.app import PlatformApp
-from gateway.platforms.bridge_local import LocalBridge
+from gateway.platforms.bridge_sink import BridgeSink
 from gateway.platforms.config import PlatformConfig
 from gateway.platforms.profiles import Profiles
 from gateway.platforms.receiver import Receiver
 from gateway.platforms.registry_db import DbRegistry, copy_dead_letters
 from gateway.platforms.state import State
-from gateway.service import GatewayConfig
 
 log = logging.getLogger(__name__)
 
 REGISTRY_POLL_S = 1.0
 DEAD_LETTER_COPY_S = 1.0
+# The platforms keep their connections open between pushes; closing an idle one just as the
+# platform reuses it costs a failed push (and a retry).
+KEEP_ALIVE_S = 75
 
 
-def default_paths(var_dir: Path, gateway_id: str) -> tuple[Path, Path, Path]:
+def default_paths(var_dir: Path, gateway_id: str) -> tuple[Path, Path]:
     base = var_dir / "platforms"
-    return (base / f"{gateway_id}.state.sqlite", base / f"{gateway_id}.queue.sqlite",
-            base / f"{gateway_id}.sock")  # fmt: skip
+    return base / f"{gateway_id}.state.sqlite", base / f"{gateway_id}.queue.sqlite"
 
 
 class PlatformService:
     def __init__(self, config: PlatformConfig, broker: BrokerConfig, dsn: str,
                  var_dir: Path) -> None:  # fmt: skip
-        state_path, queue_path, socket_path = default_paths(var_dir, config.gateway_id)
+        state_path, queue_path = default_paths(var_dir, config.gateway_id)
         self.config = config
         self.dsn = dsn
         self.state = State(config.state_path or state_path)
         self.registry = DbRegistry(dsn)
-        self.bridge = LocalBridge(
-            GatewayConfig(
-                gateway_id=config.gateway_id, site=config.site, socket_path=socket_path,
-                queue_path=config.queue_path or queue_path, broker=broker,
-                batch_delay_s=0.01,
+        self.bridge = Bridge(
+            BridgeConfig(
+                gateway_id=config.gateway_id, site=config.site,
+                queue_path=config.queue_path or queue_path, broker=broker, batch_delay_s=0.05,
             )
         )  # fmt: skip
         self.receiver = Receiver(
             self.state, Profiles.load(config.profiles_dir), self.registry, config.supervision
         )
         self.app = PlatformApp(
-            self.receiver, self.bridge, list(config.accounts),
+            self.receiver, BridgeSink(self.bridge), list(config.accounts),
             max_body=config.max_body, ack_timeout_s=config.ack_timeout_s,
         )  # fmt: skip
         self._server: uvicorn.Server | None = None
@@ -66,6 +67,7 @@ class PlatformService:
         server_config = uvicorn.Config(
             self.app, host=self.config.host, port=self.config.port, log_level="warning",
             lifespan="off", access_log=False, timeout_graceful_shutdown=5,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )  # fmt: skip
         self._server = uvicorn.Server(server_config)
         tasks = [asyncio.create_task(t) for t in
