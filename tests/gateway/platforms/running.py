@@ -102,7 +102,11 @@ def _config(var: Path, gateway: str) -> None:
 
 
 @contextlib.contextmanager
-def platform_stack(stack: LocalStack, settings: Settings) -> Iterator[Running]:
+def platform_stack(
+    stack: LocalStack, settings: Settings, services: list[list[str]] | None = None
+) -> Iterator[Running]:
+    """A seeded district, ingest (with its detector stage), the receiver's config and broker
+    account; with `services`, more `vigil` processes (alerting, notifier, console)."""
     gateway = f"plat-{uuid.uuid4().hex[:6]}"
     password = uuid.uuid4().hex
     auth = BrokerAuth.for_stack(stack)
@@ -116,12 +120,17 @@ def platform_stack(stack: LocalStack, settings: Settings) -> Iterator[Running]:
             **os.environ, "VIGIL_DATABASE_URL": dsn, "VIGIL_VAR_DIR": str(var),
             "VIGIL_MQTT_PORT": str(settings.stack_mqtt_port), "VIGIL_GATEWAY_PASSWORD": password,
             "T_CTWING": CTWING_TOKEN, "T_ONENET": ONENET_TOKEN, "T_AES": AES_TEXT,
-            "VIGIL_LOG_LEVEL": "WARNING",
+            "VIGIL_LOG_LEVEL": "WARNING", "VIGIL_SMS_PROVIDER": "demo",
         }  # fmt: skip
         running = Running(dsn, f"http://127.0.0.1:{free_port()}", gateway, var, env)
-        ingest = IngestProcess(dsn, var, settings)
+        ingest = IngestProcess(dsn, var, settings, VIGIL_SMS_PROVIDER="demo")
+        others: list[subprocess.Popen[bytes]] = []
         try:
             ingest.start()
+            for i, cmd in enumerate(services or []):
+                log = (var / f"service{i}.log").open("ab")
+                others.append(subprocess.Popen([sys.executable, "-m", "vigil.cli", *cmd],
+                                               env=env, stdout=log, stderr=log))  # fmt: skip
             yield running
         except BaseException:
             sys.stderr.write(running.log())
@@ -129,5 +138,12 @@ def platform_stack(stack: LocalStack, settings: Settings) -> Iterator[Running]:
             raise
         finally:
             running.stop()
+            for p in others:
+                p.terminate()
+            for p in others:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
             ingest.stop()
             auth.remove_gateway(gateway)
