@@ -5,6 +5,7 @@ through ingest, the detector stage, alerting and the notifier as real processes.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from alerting.bench import _wait_for_port, live_headers
 from gateway.platforms import fake
+from tests.console.seed import PASSWORD
 from tests.gateway.platforms.running import CTWING_TOKEN, ONENET_TOKEN, Running, platform_stack
 from tests.pipeline.test_detector_stage import free_port, wait_for
 from vigil.settings import Settings
@@ -93,3 +95,38 @@ def test_platform_pushes_reach_the_live_stream_and_the_family(e2e: tuple[Running
     assert panic["cause"] == "panic"
     print(json.dumps({"fire_cause": fire.get("cause"), "panic_cause": panic.get("cause"),
                       "alerts": alerts}, default=str))  # fmt: skip
+
+
+def test_commissioning_with_the_detector_test_button(e2e: tuple[Running, int]) -> None:
+    """`vigil device test` (the console API it calls): the installer presses the detector's
+    test button, the platform pushes it, and the test passes; a test, never a fire."""
+    svc, web = e2e
+    base = f"http://127.0.0.1:{web}"
+    login = httpx.post(f"{base}/api/auth/login", json={"username": "inst", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['token']}"}
+    lines: list[dict[str, Any]] = []
+    waiting = threading.Event()
+
+    def commission() -> None:
+        with httpx.stream("POST", f"{base}/api/devices/nb-smoke-1/test", headers=headers,
+                          json={"mode": "press", "timeout_s": 60}, timeout=90) as r:  # fmt: skip
+            for line in r.iter_lines():
+                if line:
+                    lines.append(json.loads(line))
+                    if lines[-1]["step"] == "waiting":
+                        waiting.set()
+
+    worker = threading.Thread(target=commission)
+    worker.start()
+    assert waiting.wait(30), lines
+    data = {"Alarm_Status": 14, "Battery_Level": 90, "RSRP": 101}  # 模拟报警: the test button
+    body = fake.ctwing_body(fake.ctwing_data(IMEI, PID, PRODUCT, data))
+    r = httpx.post(f"{svc.url}/ctwing/district?token={CTWING_TOKEN}", content=body)
+    assert r.status_code == 200, r.text
+    worker.join(90)
+    result = lines[-1]
+    assert result["step"] == "result", lines
+    assert result["passed"] is True, lines
+    assert result["message"] == "self_test signal stored"
+    assert svc.query("select kind from alerts where device_id = 'nb-smoke-1'") == [], "no fire"
