@@ -103,7 +103,11 @@ class Receiver:
         profiles: Profiles,
         registry: Registry,
         supervision: SupervisionConfig | None = None,
+        topic_prefix: str = "platform",
     ) -> None:
+        # Dead letters are filed under the receiver's gateway topic (vigil/v1/site/gateway), so
+        # the console lists them with that gateway's, like every other gateway's refusals.
+        self.topic_prefix = topic_prefix
         self.state = state
         self.profiles = profiles
         self.registry = registry
@@ -122,7 +126,7 @@ class Receiver:
         if seen is False:
             self._count("duplicate")
             return Outcome(Result.PENDING)
-        topic = f"platform/{push.source}/{account}/{push.device}"
+        topic = f"{self.topic_prefix}/platform/{push.source}/{account}/{push.device}"
         if push.kind is Kind.OTHER:
             with self.state.transaction() as txn:
                 txn.mark(push.key, now, accepted=True)
@@ -172,7 +176,8 @@ class Receiver:
     def malformed(self, source: str, account: str, detail: str, raw: bytes, now: float) -> None:
         """A body that is not a push of the documented formats, from an authentic sender."""
         with self.state.transaction() as txn:
-            txn.dead(now, f"platform/{source}/{account}", "malformed", detail, raw)
+            txn.dead(now, f"{self.topic_prefix}/platform/{source}/{account}", "malformed",
+                     detail, raw)  # fmt: skip
         self._count("malformed")
 
     def _read(

@@ -50,8 +50,9 @@ class PlatformService:
             )
         )  # fmt: skip
         self.receiver = Receiver(
-            self.state, Profiles.load(config.profiles_dir), self.registry, config.supervision
-        )
+            self.state, Profiles.load(config.profiles_dir), self.registry, config.supervision,
+            topic_prefix=f"vigil/v1/{config.site}/{config.gateway_id}",
+        )  # fmt: skip
         self.app = PlatformApp(
             self.receiver, BridgeSink(self.bridge), list(config.accounts),
             max_body=config.max_body, ack_timeout_s=config.ack_timeout_s,
