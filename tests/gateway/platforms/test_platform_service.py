@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from gateway.platforms import fake
+from tests.console.conftest import running_app, sign_in
 from tests.gateway.platforms.running import (
     AES,
     CTWING_TOKEN,
@@ -222,3 +223,21 @@ def test_a_burst_of_1000_pushes_each_press_once(svc: Running) -> None:
     time.sleep(1.0)
     assert presses() == 1000, f"each press once (burst took {took:.1f} s)"
     print(json.dumps({"burst_pushes": 1000, "seconds": round(took, 2)}))
+
+
+def test_poor_signal_is_flagged_on_the_device_health_page(svc: Running, settings: Settings) -> None:
+    # nb-smoke-1 last reported RSRP -117 dBm (the first test); nb-onenet-1 -98 dBm.
+    wait_for(lambda: svc.query("select 1 from readings where device_id = 'nb-onenet-1' "
+                               "and metric = 'rsrp'"), 15, "nb-onenet-1's RSRP")  # fmt: skip
+    with running_app(svc.dsn, settings) as app:
+        client = sign_in(app, "inst")
+        poor = client.get("/api/devices/nb-smoke-1").json()["health"]
+        good = client.get("/api/devices/nb-onenet-1").json()["health"]
+        listed = client.get("/api/devices?problem=poor_signal").json()["items"]
+        summary = client.get("/api/devices/health").json()["grids"]
+    assert poor["poor_signal"] is True
+    assert poor["rsrp_dbm"] == -117.0
+    assert good["poor_signal"] is False
+    assert "nb-smoke-1" in {d["id"] for d in listed}
+    assert "nb-onenet-1" not in {d["id"] for d in listed}
+    assert sum(g["poor_signal"] for g in summary) >= 1
