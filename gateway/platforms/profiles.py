@@ -302,8 +302,13 @@ class Profiles:
                 found.append(parse_profile(path.read_text("utf-8"), str(path)))
         return cls(found)
 
-    def find(self, platform: str, product: str, profile_id: str | None) -> Profile | None:
-        """The device's own profile when the registry names one, else its product's."""
+    def find(
+        self, platform: str, product: str, profile_id: str | None, *, strict: bool = True
+    ) -> Profile | None:
+        """The device's own profile when the registry names one, else its product's. Not
+        `strict`: the name is only a hint (a model that may not be a profile id)."""
         if profile_id:
-            return self.by_id.get(profile_id)
+            found = self.by_id.get(profile_id)
+            if found is not None or strict:
+                return found
         return self._by_product.get((platform, product))

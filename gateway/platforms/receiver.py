@@ -45,6 +45,7 @@ class DeviceEntry:
     profile: str | None = None
     imei: str | None = None
     platform_id: str | None = None
+    profile_hint: bool = False  # `profile` is the device's model: a profile id, or not one
 
 
 class Registry(Protocol):
@@ -137,7 +138,9 @@ class Receiver:
             who = f"device {push.device}" + (f" (IMEI {push.imei})" if push.imei else "")
             why = f"{who} is not registered"
             return self._dead(push, topic, "unknown_device", why, raw=raw, now=now)
-        profile = self.profiles.find(push.source, entry.product or push.product, entry.profile)
+        profile = self.profiles.find(
+            push.source, entry.product or push.product, entry.profile, strict=not entry.profile_hint
+        )
         if profile is None:
             why = (
                 f"no profile {entry.profile!r}"

@@ -13,10 +13,20 @@ from gateway.platforms.receiver import DeviceEntry, MemoryRegistry
 
 log = logging.getLogger(__name__)
 
+# Devices registered here (platform_devices: IMEI, the platform's id, product, profile), and
+# devices registered elsewhere (the console, `vigil device add`, the CSV import) with only the
+# shared columns: source ctwing/onenet, external_id (an IMEI, or the platform's device id) and
+# model (a profile id, when it names one; otherwise the product's profile is used).
 _LOAD = """
-select p.device_id, p.source, p.product, p.profile, p.imei, p.platform_id
+select p.device_id, p.source, p.product, p.profile, p.imei, p.platform_id, false
 from platform_devices p join devices d on d.id = p.device_id
 where d.retired_at is null
+union all
+select d.id, d.source, '', d.model,
+       case when d.external_id ~ '^[0-9]{14,17}$' then d.external_id end, d.external_id, true
+from devices d
+where d.retired_at is null and d.source in ('ctwing', 'onenet') and d.external_id is not null
+  and not exists (select 1 from platform_devices p where p.device_id = d.id)
 """
 
 
@@ -40,9 +50,9 @@ class DbRegistry:
             if version == self._version:
                 return False
             fresh = MemoryRegistry()
-            for device_id, source, product, profile, imei, platform_id in conn.execute(_LOAD):
+            for device_id, source, product, profile, imei, platform_id, hint in conn.execute(_LOAD):
                 fresh.add(DeviceEntry(device_id, source, product or "", profile, imei,
-                                      platform_id))  # fmt: skip
+                                      platform_id, profile_hint=hint))  # fmt: skip
             self._cache, self._version = fresh, version
             log.info("registry: %d platform devices", len(fresh.by_platform_id) +
                      len({e.device_id for e in fresh.by_imei.values()} -

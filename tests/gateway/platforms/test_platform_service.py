@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from gateway.platforms import fake
@@ -241,3 +242,24 @@ def test_poor_signal_is_flagged_on_the_device_health_page(svc: Running, settings
     assert "nb-smoke-1" in {d["id"] for d in listed}
     assert "nb-onenet-1" not in {d["id"] for d in listed}
     assert sum(g["poor_signal"] for g in summary) >= 1
+
+
+def test_a_device_registered_with_the_shared_columns_only(svc: Running) -> None:
+    """As the console or `vigil device add` register a foreign device: source, external_id
+    (the IMEI) and model, no platform_devices row; its product's profile reads it."""
+    imei = "868888888888888"
+    with psycopg.connect(svc.dsn, autocommit=True) as conn:
+        conn.execute(
+            "insert into devices (id, device_type, gateway_id, household_id, source, model, "
+            "external_id) values ('nb-console-1', 'smoke_alarm', %s, 'h2', 'ctwing', "
+            "'LiAn JTY-GD-H361', %s)",
+            (svc.gateway, imei),
+        )
+    time.sleep(2.5)  # the receiver reloads the registry within a second of a change
+    t = time.time()
+    for dt, status in ((0, 7), (1, 1)):
+        obj = fake.ctwing_data(
+            imei, "console-pid", LIAN_PRODUCT, {"Alarm_Status": status}, t=t + dt
+        )
+        assert ctwing(svc, obj).status_code == 200
+    assert settle(svc, "nb-console-1", 1) == [("smoke_alarm", 1.0)]
