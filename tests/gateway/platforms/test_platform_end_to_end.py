@@ -25,9 +25,10 @@ from vigil.stack import LocalStack
 pytestmark = pytest.mark.stack
 
 IMEI, PID, PRODUCT = "860374051096202", "acf7baaee65e431eadfb8f5fe50e8b81", "15014772"
+IMEI3 = "860374051096203"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def e2e(stack: LocalStack, settings: Settings) -> Iterator[tuple[Running, int]]:
     web = free_port()
     services = [["alerting", "run"], ["notifier", "run"], ["alerting", "serve", "--port", str(web)]]
@@ -37,6 +38,8 @@ def e2e(stack: LocalStack, settings: Settings) -> Iterator[tuple[Running, int]]:
              "--product", PRODUCT, "--household", "h1", "--room", "kitchen"],
             ["nb-sos-2", "--source", "onenet", "--platform-id", "sos-2", "--product", "p-sos",
              "--profile", "nb-sos-button", "--household", "h2", "--room", "bedroom"],
+            ["nb-smoke-3", "--source", "ctwing", "--imei", IMEI3, "--platform-id", "pid-3",
+             "--product", PRODUCT, "--household", "h2", "--room", "kitchen"],
         ):  # fmt: skip
             done = running.vigil("platform", "device", "add", *args, "--gateway", running.gateway)
             assert done.returncode == 0, done.stderr
@@ -109,7 +112,7 @@ def test_commissioning_with_the_detector_test_button(e2e: tuple[Running, int]) -
     waiting = threading.Event()
 
     def commission() -> None:
-        with httpx.stream("POST", f"{base}/api/devices/nb-smoke-1/test", headers=headers,
+        with httpx.stream("POST", f"{base}/api/devices/nb-smoke-3/test", headers=headers,
                           json={"mode": "press", "timeout_s": 60}, timeout=90) as r:  # fmt: skip
             for line in r.iter_lines():
                 if line:
@@ -121,7 +124,7 @@ def test_commissioning_with_the_detector_test_button(e2e: tuple[Running, int]) -
     worker.start()
     assert waiting.wait(30), lines
     data = {"Alarm_Status": 14, "Battery_Level": 90, "RSRP": 101}  # 模拟报警: the test button
-    body = fake.ctwing_body(fake.ctwing_data(IMEI, PID, PRODUCT, data))
+    body = fake.ctwing_body(fake.ctwing_data(IMEI3, "pid-3", PRODUCT, data))
     r = httpx.post(f"{svc.url}/ctwing/district?token={CTWING_TOKEN}", content=body)
     assert r.status_code == 200, r.text
     worker.join(90)
@@ -129,4 +132,6 @@ def test_commissioning_with_the_detector_test_button(e2e: tuple[Running, int]) -
     assert result["step"] == "result", lines
     assert result["passed"] is True, lines
     assert result["message"] == "self_test signal stored"
-    assert svc.query("select kind from alerts where device_id = 'nb-smoke-1'") == [], "no fire"
+    assert svc.query("select kind from alerts where device_id = 'nb-smoke-3'") == [], "no fire"
+    stored = svc.query("select kind, value from device_events where device_id = 'nb-smoke-3'")
+    assert stored == [("self_test", 1.0)]
