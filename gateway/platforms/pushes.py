@@ -223,6 +223,11 @@ def _onenet_legacy(
             raise MalformedError("no msg")
         _check_legacy_text(account.token, nonce, msg, signature)
         msg_value = msg.value
+        if isinstance(msg_value, str):  # the JSON text itself, sent as a string
+            try:
+                msg_value = json.loads(msg_value)
+            except json.JSONDecodeError as exc:
+                raise MalformedError(f"msg is not JSON: {exc}") from exc
     items = msg_value if isinstance(msg_value, list) else [msg_value]
     return [_onenet_legacy_item(item, now) for item in items]
 
@@ -233,7 +238,8 @@ def _check_legacy_text(token: str, nonce: str, msg: Any, signature: str) -> None
     (both need the token)."""
     compact = json.dumps(msg.value, separators=(",", ":"), ensure_ascii=False)
     given = signature.replace(" ", "+")
-    for text in (msg.text, compact):
+    texts = [msg.text, compact] + ([msg.value] if isinstance(msg.value, str) else [])
+    for text in texts:
         if onenet_signature(token, nonce, text) == given:
             return
     check_onenet(token, nonce, msg.text, signature)  # raises with the usual message

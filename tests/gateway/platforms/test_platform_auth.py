@@ -116,3 +116,22 @@ def test_unsigned_or_garbage_bodies() -> None:
         parse_onenet(b'{"msg": "{}"}', OneNetAccount(TOKEN), 0.0)
     with pytest.raises(MalformedError):
         parse_onenet(b"\xff\xfe not json", OneNetAccount(TOKEN), 0.0)
+
+
+def test_legacy_msg_sent_as_a_string_is_signed_over_its_text() -> None:
+    n = "q(w&e?r+"
+    text = json.dumps(fake.legacy_point(9, "smoke_sensor_state", 1))
+    body = json.dumps({"msg": text, "msg_signature": onenet_signature(TOKEN, n, text),
+                       "nonce": n}).encode()  # fmt: skip
+    (push,) = parse_onenet(body, OneNetAccount(TOKEN), 0.0)
+    assert push.fields == {"smoke_sensor_state": 1}
+    assert push.device == "9"
+
+
+def test_legacy_encrypted() -> None:
+    items = [fake.legacy_point(9, "smoke_sensor_state", 1)]
+    body = fake.onenet_legacy_body(items, TOKEN, key=KEY)
+    (push,) = parse_onenet(body, OneNetAccount(TOKEN, KEY), 0.0)
+    assert push.fields == {"smoke_sensor_state": 1}
+    with pytest.raises(MalformedError, match="no AES key"):
+        parse_onenet(body, OneNetAccount(TOKEN), 0.0)
