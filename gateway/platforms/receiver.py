@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from gateway.platforms.profiles import MOMENTARY_KINDS, Profile, Profiles
+from gateway.platforms.profiles import MOMENTARY_KINDS, Action, Profile, Profiles
 from gateway.platforms.pushes import Kind, Push
 from gateway.platforms.state import ReadingRow, State, Txn
 from vigil.codec import Event
@@ -188,52 +188,35 @@ class Receiver:
     ) -> tuple[list[Event], list[ReadingRow], list[str]]:
         dev = entry.device_id
         base = {"source": str(push.source), "model": profile.id, "product": push.product}
-        events: list[Event] = []
+        emit = _Emitter(txn, dev, push.ts, now, base)
         readings: list[ReadingRow] = []
         problems: list[str] = []
-        interval = profile.heartbeat_s
-
-        def event(kind: str, value: float, **detail: Any) -> None:
-            events.append(Event(dev=dev, seq=txn.next_seq(dev), ts=push.ts, rx=now, kind=kind,
-                                value=value, detail={**base, **detail}))  # fmt: skip
-
         if push.kind in (Kind.ONLINE, Kind.OFFLINE):
             value = 1.0 if push.kind is Kind.ONLINE else 0.0
             if txn.prop(dev, AVAILABILITY) != value:
                 if value == 0.0 or txn.prop(dev, AVAILABILITY) is not None:
-                    event(AVAILABILITY, value, reason=f"platform_{push.kind}")
+                    emit(AVAILABILITY, value, reason=f"platform_{push.kind}")
                 txn.set_prop(dev, AVAILABILITY, value)
             if push.kind is Kind.ONLINE:
-                txn.heard(dev, now, interval, profile.id)
-            return events, readings, problems
+                txn.heard(dev, now, profile.heartbeat_s, profile.id)
+            return emit.events, readings, problems
         fields = _fields(profile, push, problems)
         reading = profile.read(fields)
         problems.extend(reading.problems)
         if fields and reading.known_fields == 0:
             names = ", ".join(sorted(fields)[:12])
             problems.append(f"no field this profile reads (fields: {names})")
-        interval = reading.heartbeat_s or interval
         # Heard from: the device is online again if it was not.
         if txn.prop(dev, AVAILABILITY) == 0.0:
-            event(AVAILABILITY, 1.0, reason="heard")
+            emit(AVAILABILITY, 1.0, reason="heard")
         txn.set_prop(dev, AVAILABILITY, 1.0)
-        txn.heard(dev, now, interval, profile.id)
+        txn.heard(dev, now, reading.heartbeat_s or profile.heartbeat_s, profile.id)
         if reading.readings:
             seq = txn.next_seq(dev)
             readings.extend(ReadingRow(dev, seq, push.ts, now, m, v) for m, v in reading.readings)
         for name, action in reading.actions:
-            code = f"{name}={fields.get(name)!r}"
-            if action.kind in MOMENTARY_KINDS:
-                event(action.kind, 1.0, code=code)
-                continue
-            before = txn.prop(dev, action.kind)
-            if before == action.value:
-                continue
-            txn.set_prop(dev, action.kind, action.value)
-            if action.value == 0.0 and before is None:
-                continue  # the first "normal" of a device: its baseline, nothing to restore
-            event(action.kind, action.value, code=code)
-        return events, readings, problems
+            _apply(txn, emit, action, code=f"{name}={fields.get(name)!r}")
+        return emit.events, readings, problems
 
     # ---- supervision ---------------------------------------------------------------------
     def supervise(self, now: float) -> list[tuple[int, str, list[Event]]]:
@@ -257,6 +240,41 @@ class Receiver:
             log.warning("device %s silent since %.0f (every %.0f s): offline", h.dev, h.last,
                         h.interval)  # fmt: skip
         return staged
+
+
+class _Emitter:
+    """Events of one device from one message, numbered from the device's own sequence."""
+
+    def __init__(self, txn: Txn, dev: str, ts: float, now: float, base: dict[str, Any]) -> None:
+        self.txn, self.dev, self.ts, self.now, self.base = txn, dev, ts, now, base
+        self.events: list[Event] = []
+
+    def __call__(self, kind: str, value: float, ts: float | None = None, **detail: Any) -> None:
+        self.events.append(Event(
+            dev=self.dev, seq=self.txn.next_seq(self.dev), ts=self.ts if ts is None else ts,
+            rx=self.now, kind=kind, value=value, detail={**self.base, **detail},
+        ))  # fmt: skip
+
+
+def _apply(txn: Txn, emit: _Emitter, action: Action, code: str) -> None:
+    """A state as the message says it: an event when it changes, none when it does not."""
+    dev, ts = emit.dev, emit.ts
+    if action.kind in MOMENTARY_KINDS:
+        emit(action.kind, 1.0, code=code)
+        return
+    before = txn.prop(dev, action.kind)
+    last_at = txn.prop_at(dev, action.kind) or 0.0
+    if ts < last_at:
+        # Older than the state already known (a late retry): a restoral changes nothing; an
+        # alarm the board never saw is shown, then restored at the time of the newer report.
+        if action.value == 1.0 and before == 0.0:
+            emit(action.kind, 1.0, code=code, late=True)
+            emit(action.kind, 0.0, ts=last_at, code=code, late=True)
+        return
+    txn.set_prop(dev, action.kind, action.value, ts)
+    if before == action.value or (action.value == 0.0 and before is None):
+        return  # unchanged, or the first "normal" of a device: its baseline
+    emit(action.kind, action.value, code=code)
 
 
 def _fields(profile: Profile, push: Push, problems: list[str]) -> Mapping[str, Any]:

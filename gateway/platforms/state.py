@@ -27,7 +27,8 @@ create table if not exists seen (
     key text primary key, at real not null, accepted integer not null default 0);
 create index if not exists seen_at on seen (at);
 create table if not exists props (
-    dev text not null, prop text not null, value real not null, primary key (dev, prop));
+    dev text not null, prop text not null, value real not null, at real not null default 0,
+    primary key (dev, prop));
 create table if not exists devseq (dev text primary key, seq integer not null);
 create table if not exists heard (
     dev text primary key, last real not null, interval real not null, profile text not null);
@@ -88,8 +89,9 @@ class State:
         self._db.execute("pragma journal_mode = wal")
         self._db.execute("pragma synchronous = normal")
         self._db.executescript(_SCHEMA)
-        self._props: dict[tuple[str, str], float] = {
-            (d, p): v for d, p, v in self._db.execute("select dev, prop, value from props")
+        self._props: dict[tuple[str, str], tuple[float, float]] = {
+            (d, p): (v, at)
+            for d, p, v, at in self._db.execute("select dev, prop, value, at from props")
         }
         self._seq: dict[str, int] = dict(self._db.execute("select dev, seq from devseq"))
 
@@ -100,7 +102,13 @@ class State:
         return None if row is None else bool(row[0])
 
     def prop(self, dev: str, prop: str) -> float | None:
-        return self._props.get((dev, prop))
+        found = self._props.get((dev, prop))
+        return None if found is None else found[0]
+
+    def prop_at(self, dev: str, prop: str) -> float | None:
+        """When the device's state of `prop` was last observed (the message's own time)."""
+        found = self._props.get((dev, prop))
+        return None if found is None else found[1]
 
     def heard(self) -> list[Heard]:
         rows = self._db.execute("select dev, last, interval, profile from heard")
@@ -156,20 +164,26 @@ class Txn:
     def __init__(self, state: State) -> None:
         self._state = state
         self._db = state._db
-        self.props: dict[tuple[str, str], float] = {}
+        self.props: dict[tuple[str, str], tuple[float, float]] = {}
         self.seqs: dict[str, int] = {}
 
     def prop(self, dev: str, prop: str) -> float | None:
         if (dev, prop) in self.props:
-            return self.props[(dev, prop)]
+            return self.props[(dev, prop)][0]
         return self._state.prop(dev, prop)
 
-    def set_prop(self, dev: str, prop: str, value: float) -> None:
-        self.props[(dev, prop)] = value
+    def prop_at(self, dev: str, prop: str) -> float | None:
+        if (dev, prop) in self.props:
+            return self.props[(dev, prop)][1]
+        return self._state.prop_at(dev, prop)
+
+    def set_prop(self, dev: str, prop: str, value: float, at: float = 0.0) -> None:
+        at = max(at, self.prop_at(dev, prop) or 0.0)
+        self.props[(dev, prop)] = (value, at)
         self._db.execute(
-            "insert into props values (?, ?, ?) on conflict (dev, prop) do update "
-            "set value = excluded.value",
-            (dev, prop, value),
+            "insert into props values (?, ?, ?, ?) on conflict (dev, prop) do update "
+            "set value = excluded.value, at = excluded.at",
+            (dev, prop, value, at),
         )
 
     def next_seq(self, dev: str) -> int:

@@ -177,3 +177,16 @@ def test_a_stated_code_wins_over_a_threshold_in_the_same_message(tmp_path: Path)
     assert kinds(take(rx, lian(2, T0 + 2), T0 + 2)) == [("low_battery", 0.0)]  # 90 % again
     low = lian(2, T0 + 3, Battery_Level=10)
     assert kinds(take(rx, low, T0 + 3)) == [("low_battery", 1.0)]
+
+
+def test_a_late_alarm_is_shown_then_restored_and_a_late_restoral_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    rx = receiver(tmp_path)
+    take(rx, lian(7, T0 + 10), T0 + 10)  # normal at T0+10 arrives first
+    late = take(rx, lian(1, T0 + 5), T0 + 11)  # the alarm of T0+5, retried late
+    assert kinds(late) == [("smoke_alarm", 1.0), ("smoke_alarm", 0.0)]
+    assert late.events[0].ts == T0 + 5
+    assert kinds(take(rx, lian(1, T0 + 20), T0 + 20)) == [("smoke_alarm", 1.0)]
+    assert kinds(take(rx, lian(7, T0 + 15), T0 + 21)) == []  # older than the alarm: stands
+    assert kinds(take(rx, lian(7, T0 + 25), T0 + 25)) == [("smoke_alarm", 0.0)]
