@@ -90,6 +90,14 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a push cannot be read: the dead letter's reason and detail."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class SupervisionConfig:
     """A device is offline once `interval * (1 + grace) + slack_s` passed without a word."""
 
@@ -121,35 +129,23 @@ class Receiver:
     # ---- a push --------------------------------------------------------------------------
     def take(self, account: str, push: Push, raw: bytes, now: float) -> Outcome:
         seen = self.state.seen(push.key)
-        if seen is True:
+        if seen is not None:
             self._count("duplicate")
-            return Outcome(Result.DUPLICATE)
-        if seen is False:
-            self._count("duplicate")
-            return Outcome(Result.PENDING)
-        topic = f"{self.topic_prefix}/platform/{push.source}/{account}/{push.device}"
+            return Outcome(Result.DUPLICATE if seen else Result.PENDING)
         if push.kind is Kind.OTHER:
             with self.state.transaction() as txn:
                 txn.mark(push.key, now, accepted=True)
             self._count("ignored")
             return Outcome(Result.IGNORED)
-        entry = self.registry.find(push.source, push.device, push.imei)
-        if entry is None:
-            who = f"device {push.device}" + (f" (IMEI {push.imei})" if push.imei else "")
-            why = f"{who} is not registered"
-            return self._dead(push, topic, "unknown_device", why, raw=raw, now=now)
-        profile = self.profiles.find(
-            push.source, entry.product or push.product, entry.profile, strict=not entry.profile_hint
-        )
-        if profile is None:
-            why = (
-                f"no profile {entry.profile!r}"
-                if entry.profile
-                else f"no profile for {push.source} product {push.product or entry.product!r}"
-            )
-            return self._dead(push, topic, "no_profile", why, raw=raw, now=now)
+        topic = f"{self.topic_prefix}/platform/{push.source}/{account}/{push.device}"
+        found = self._device(push, now)
+        if isinstance(found, Refusal):
+            return self._dead(push, topic, found.reason, found.detail, raw=raw, now=now)
+        entry, profile = found
         with self.state.transaction() as txn:
             txn.mark(push.key, now, accepted=False)
+            if push.imei:  # CTWing's online/offline reports name the device by its id only
+                txn.learn(push.source, push.device, push.imei)
             events, readings, problems = self._read(txn, entry, profile, push, now)
             if problems:
                 # The readable part goes on; what the profile could not read is kept, visible.
@@ -165,6 +161,30 @@ class Receiver:
                 outcome = Outcome(Result.STAGED, outbox_id, events, readings)
         self._count("pushes")
         return outcome
+
+    def _device(self, push: Push, now: float) -> tuple[DeviceEntry, Profile] | Refusal:
+        """The registered device and its profile, or why the push cannot be read (a reason
+        and its detail, for the dead letter)."""
+        if push.ts < now - self.state.remember_s:
+            # Older than deduplication remembers: a retry could no longer be recognised, so
+            # it is not forwarded (a replayed old push must not raise an alarm again).
+            return Refusal("stale", f"push {(now - push.ts) / 3600:.1f} h old")
+        imei = push.imei or self.state.imei_of(push.source, push.device)
+        entry = self.registry.find(push.source, push.device, imei)
+        if entry is None:
+            who = f"device {push.device}" + (f" (IMEI {push.imei})" if push.imei else "")
+            return Refusal("unknown_device", f"{who} is not registered")
+        profile = self.profiles.find(
+            push.source, entry.product or push.product, entry.profile, strict=not entry.profile_hint
+        )
+        if profile is None:
+            why = (
+                f"no profile {entry.profile!r}"
+                if entry.profile and not entry.profile_hint
+                else f"no profile for {push.source} product {push.product or entry.product!r}"
+            )
+            return Refusal("no_profile", why)
+        return entry, profile
 
     def _dead(
         self, push: Push, topic: str, reason: str, detail: str, *, raw: bytes, now: float

@@ -35,6 +35,9 @@ create table if not exists heard (
 create table if not exists outbox (
     id integer primary key autoincrement, key text not null, events blob not null,
     readings blob not null);
+create table if not exists learned (
+    source text not null, platform_id text not null, imei text not null,
+    primary key (source, platform_id));
 create table if not exists dead (
     id integer primary key autoincrement, at real not null, topic text not null,
     reason text not null, detail text not null, payload blob not null,
@@ -109,6 +112,13 @@ class State:
         """When the device's state of `prop` was last observed (the message's own time)."""
         found = self._props.get((dev, prop))
         return None if found is None else found[1]
+
+    def imei_of(self, source: str, platform_id: str) -> str | None:
+        """The IMEI a device's data reports gave with its platform id (learned, persisted)."""
+        row = self._db.execute(
+            "select imei from learned where source = ? and platform_id = ?", (source, platform_id)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def heard(self) -> list[Heard]:
         rows = self._db.execute("select dev, last, interval, profile from heard")
@@ -199,6 +209,13 @@ class Txn:
         self._db.execute(
             "insert into seen values (?, ?, ?) on conflict (key) do nothing",
             (key, now, int(accepted)),
+        )
+
+    def learn(self, source: str, platform_id: str, imei: str) -> None:
+        self._db.execute(
+            "insert into learned values (?, ?, ?) on conflict (source, platform_id) "
+            "do update set imei = excluded.imei",
+            (source, platform_id, imei),
         )
 
     def heard(self, dev: str, now: float, interval: float, profile: str) -> None:

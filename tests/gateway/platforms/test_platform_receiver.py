@@ -36,7 +36,7 @@ def take(rx: Receiver, body: bytes, now: float) -> Outcome:
 
 def test_captured_heartbeat_sets_baseline_and_readings(tmp_path: Path) -> None:
     rx = receiver(tmp_path)
-    out = take(rx, LIAN_SMOKE, T0)
+    out = take(rx, LIAN_SMOKE, 1606982320.5)  # received when it was captured
     assert out.result is Result.STAGED
     assert out.events == []
     got = {r.metric: r.value for r in out.readings}
@@ -103,14 +103,14 @@ def test_unknown_value_is_a_dead_letter_and_the_rest_goes_on(tmp_path: Path) -> 
 
 def test_unknown_device_and_product(tmp_path: Path) -> None:
     rx = receiver(tmp_path)
-    body = fake.ctwing_body(fake.ctwing_data("869999999999999", "zz", "15014772", {"x": 1}))
+    body = fake.ctwing_body(fake.ctwing_data("869999999999999", "zz", "15014772", {"x": 1}, t=T0))
     assert take(rx, body, T0).result is Result.DEAD
     assert [d[3] for d in rx.state.dead_letters()] == ["unknown_device"]
 
 
 def test_transparent_frame_without_decoder_is_dead_lettered(tmp_path: Path) -> None:
     rx = receiver(tmp_path)
-    body = fake.ctwing_body(fake.ctwing_appdata(LIAN_IMEI, LIAN_ID, "15014772", b"\x01\x02"))
+    body = fake.ctwing_body(fake.ctwing_appdata(LIAN_IMEI, LIAN_ID, "15014772", b"\x01\x02", t=T0))
     assert take(rx, body, T0).result is Result.DEAD
     assert "transparent frame" in rx.state.dead_letters()[0][4]
 
@@ -190,3 +190,18 @@ def test_a_late_alarm_is_shown_then_restored_and_a_late_restoral_changes_nothing
     assert kinds(take(rx, lian(1, T0 + 20), T0 + 20)) == [("smoke_alarm", 1.0)]
     assert kinds(take(rx, lian(7, T0 + 15), T0 + 21)) == []  # older than the alarm: stands
     assert kinds(take(rx, lian(7, T0 + 25), T0 + 25)) == [("smoke_alarm", 0.0)]
+
+
+def test_a_push_older_than_deduplication_remembers_is_not_forwarded(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    out = take(rx, lian(1, T0), T0 + 4 * 3600)  # a replay of a four-hour-old alarm
+    assert out.result is Result.DEAD
+    assert rx.state.dead_letters()[0][3] == "stale"
+
+
+def test_online_report_of_a_device_registered_by_imei_only(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    rx.registry.by_platform_id.clear()  # type: ignore[attr-defined]
+    take(rx, lian(7, T0), T0)  # a data report carries both the IMEI and the device id
+    offline = fake.ctwing_body(fake.ctwing_online(LIAN_ID, "15014772", online=False, t=T0 + 1))
+    assert kinds(take(rx, offline, T0 + 1)) == [("availability", 0.0)]
