@@ -179,8 +179,18 @@ def parse_onenet(body: bytes, account: OneNetAccount, now: float) -> list[Push]:
     msg = members.get("msg")
     if signature is None or not isinstance(signature.value, str):
         raise AuthError("no signature")
-    if msg is None or not isinstance(msg.value, str):
-        raise MalformedError("no msg string")
+    if msg is None:
+        raise MalformedError("no msg")
+    if not isinstance(msg.value, str):
+        # msg sent as an object under `signature`: signed over its JSON text, as the legacy
+        # format is; a legacy data point (with `type`) or a current message.
+        _check_legacy_text(account.token, nonce.value, msg, signature.value)
+        items = msg.value if isinstance(msg.value, list) else [msg.value]
+        if all(isinstance(i, dict) and "type" in i and "dev_id" in i for i in items):
+            return [_onenet_legacy_item(i, now) for i in items]
+        if not isinstance(msg.value, dict):
+            raise MalformedError("msg is neither a string nor an object")
+        return [_onenet_current(msg.value, _content_key(Source.ONENET, msg.value), now)]
     check_onenet(account.token, nonce.value, msg.value, signature.value)
     plain = msg.value
     if account.aes_key is not None and not plain.lstrip().startswith("{"):

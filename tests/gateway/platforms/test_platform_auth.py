@@ -135,3 +135,15 @@ def test_legacy_encrypted() -> None:
     assert push.fields == {"smoke_sensor_state": 1}
     with pytest.raises(MalformedError, match="no AES key"):
         parse_onenet(body, OneNetAccount(TOKEN), 0.0)
+
+
+def test_msg_object_under_signature_is_verified_over_its_text() -> None:
+    n = "zz(&?yy+"
+    inner = fake.onenet_property("p1", "dev-1", {"smoke_sensor_state": 1})
+    text = json.dumps(inner, separators=(",", ":"))
+    body = (f'{{"msg":{text},"signature":"{onenet_signature(TOKEN, n, text)}",'
+            f'"nonce":"{n}"}}').encode()  # fmt: skip
+    (push,) = parse_onenet(body, OneNetAccount(TOKEN), 0.0)
+    assert push.fields == {"smoke_sensor_state": 1}
+    with pytest.raises(AuthError):
+        parse_onenet(body.replace(b'"value":1', b'"value":0'), OneNetAccount(TOKEN), 0.0)
