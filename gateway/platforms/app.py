@@ -71,12 +71,14 @@ class PlatformApp:
         *,
         max_body: int = MAX_BODY,
         ack_timeout_s: float = 8.0,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.receiver = receiver
         self.bridge = bridge
         self.accounts = {(a.source.value, a.name): a for a in accounts}
         self.max_body = max_body
         self.ack_timeout_s = ack_timeout_s
+        self.ready = ready  # the registry is loaded: until then every push is answered 503
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self.refused: dict[str, int] = {}
 
@@ -196,6 +198,9 @@ class PlatformApp:
             if account.source is Source.CTWING:  # authenticated by its token: keep it
                 self.receiver.malformed(account.source, account.name, str(exc), raw, now)
             return 400, f"malformed push: {exc}\n".encode(), TEXT
+        if not self.ready():
+            log.warning("the registry is not loaded yet (database unreachable?): 503")
+            return 503, b"not ready; retry\n", TEXT
         if not await self.accept(account, pushes, raw):
             return 503, b"not acknowledged in time; retry\n", TEXT
         return 200, b"ok", TEXT

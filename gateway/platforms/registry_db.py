@@ -38,6 +38,7 @@ class DbRegistry:
         self._cache = MemoryRegistry()
         self._version: int | None = None
         self._lock = threading.Lock()
+        self.loaded = False  # until the first load, a push cannot be told from an unknown one
 
     def find(self, source: str, platform_id: str, imei: str | None) -> DeviceEntry | None:
         return self._cache.find(source, platform_id, imei)
@@ -54,6 +55,7 @@ class DbRegistry:
                 fresh.add(DeviceEntry(device_id, source, product or "", profile, imei,
                                       platform_id, profile_hint=hint))  # fmt: skip
             self._cache, self._version = fresh, version
+            self.loaded = True
             log.info("registry: %d platform devices", len(fresh.by_platform_id) +
                      len({e.device_id for e in fresh.by_imei.values()} -
                          {e.device_id for e in fresh.by_platform_id.values()}))  # fmt: skip

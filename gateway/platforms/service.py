@@ -56,11 +56,15 @@ class PlatformService:
         self.app = PlatformApp(
             self.receiver, BridgeSink(self.bridge), list(config.accounts),
             max_body=config.max_body, ack_timeout_s=config.ack_timeout_s,
+            ready=lambda: self.registry.loaded,
         )  # fmt: skip
         self._server: uvicorn.Server | None = None
 
     async def run(self) -> None:
-        self.registry.refresh()
+        try:
+            self.registry.refresh()
+        except Exception as exc:  # pushes get 503 until a reload succeeds
+            log.error("registry not loaded (pushes answered 503 until it is): %s", exc)
         self.bridge.start()
         replayed = self.app.replay()
         if replayed:

@@ -80,3 +80,14 @@ def test_refusals(tmp_path: Path) -> None:
     assert sink.events == []
     reasons = [d[3] for d in a.receiver.state.dead_letters()]
     assert reasons == ["malformed"]
+
+
+def test_until_the_registry_is_loaded_pushes_are_answered_503(tmp_path: Path) -> None:
+    sink = FakeSink()
+    loaded = False
+    a = PlatformApp(receiver(tmp_path), sink, [Account("acct", Source.CTWING, TOKEN)],
+                    ready=lambda: loaded)  # fmt: skip
+    assert asyncio.run(post(a, alarm(7))) == 503
+    assert a.receiver.state.dead_letters() == []  # not taken for an unknown device
+    loaded = True
+    assert asyncio.run(post(a, alarm(7))) == 200
