@@ -70,7 +70,7 @@ class PlatformApp:
         accounts: list[Account],
         *,
         max_body: int = MAX_BODY,
-        ack_timeout_s: float = 8.0,
+        ack_timeout_s: float = 5.0,
         ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.receiver = receiver

@@ -28,7 +28,7 @@ class PlatformConfig:
     state_path: Path | None = None
     queue_path: Path | None = None
     profiles_dir: Path | None = None
-    ack_timeout_s: float = 8.0
+    ack_timeout_s: float = 5.0
     max_body: int = MAX_BODY
     check_s: float = 30.0
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
@@ -93,7 +93,7 @@ def load_config(path: Path) -> PlatformConfig:
         state_path=opt_path("state"),
         queue_path=opt_path("queue"),
         profiles_dir=opt_path("profiles_dir"),
-        ack_timeout_s=float(raw.get("ack_timeout_s", 8.0)),
+        ack_timeout_s=float(raw.get("ack_timeout_s", 5.0)),
         max_body=int(raw.get("max_body", MAX_BODY)),
         check_s=float(sup.get("check_s", 30.0)),
         supervision=SupervisionConfig(
