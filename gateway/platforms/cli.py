@@ -15,7 +15,7 @@ from typing import Annotated
 import psycopg
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from gateway.link import BrokerConfig
 from gateway.platforms.config import ConfigError, load_config
@@ -106,7 +106,7 @@ def profiles(
     except ProfileError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
-    table = Table("id", "name", "platforms", "products", "heartbeat", "type")
+    table = Table(Column("id", no_wrap=True), "name", "platforms", "products", "heartbeat", "type")
     for p in sorted(loaded.by_id.values(), key=lambda p: p.id):
         table.add_row(p.id, p.name, ",".join(sorted(p.platforms)), ",".join(sorted(p.products)),
                       f"{p.heartbeat_s:.0f} s", p.device_type)  # fmt: skip
@@ -180,18 +180,18 @@ def device_import(
         raise typer.Exit(1) from exc
     known = Profiles.load(profiles_dir)
     errors = []
-    with psycopg.connect(database_url(_settings())) as conn:
+    with psycopg.connect(database_url(_settings())) as conn, conn.transaction():
         for line, row in enumerate(rows, start=2):
             try:
-                with conn.transaction():
+                with conn.transaction():  # a savepoint: one bad row does not end the others
                     _add(conn, row, gateway, known)
             except (ValueError, KeyError, psycopg.Error) as exc:
                 errors.append(f"line {line}: {exc}")
         if errors:
-            conn.rollback()
-            for e in errors:
-                err.print(f"[red]{e}[/red]")
-            err.print(f"[red]nothing imported[/red]: {len(errors)} of {len(rows)} rows refused")
-            raise typer.Exit(1)
-        conn.commit()
+            raise psycopg.Rollback  # every row or none
+    if errors:
+        for e in errors:
+            err.print(f"[red]{e}[/red]")
+        err.print(f"[red]nothing imported[/red]: {len(errors)} of {len(rows)} rows refused")
+        raise typer.Exit(1)
     out.print(f"{len(rows)} devices registered")

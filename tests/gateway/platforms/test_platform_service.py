@@ -263,3 +263,17 @@ def test_a_device_registered_with_the_shared_columns_only(svc: Running) -> None:
         )
         assert ctwing(svc, obj).status_code == 200
     assert settle(svc, "nb-console-1", 1) == [("smoke_alarm", 1.0)]
+
+
+def test_a_csv_import_with_a_bad_row_imports_nothing(svc: Running) -> None:
+    rows = ["device_id,source,imei,platform_id,product,profile,household_id,room",
+            "nb-csv-ok,ctwing,867777777777771,csv-1,15014772,,h1,hall",
+            "nb-csv-bad,zigbee,867777777777772,csv-2,15014772,,h1,hall",
+            "nb-csv-noprofile,ctwing,867777777777773,csv-3,99999,,h1,hall"]  # fmt: skip
+    path = svc.var / "bad.csv"
+    path.write_text("\n".join(rows) + "\n")
+    done = svc.vigil("platform", "device", "import", str(path), "--gateway", svc.gateway)
+    assert done.returncode == 1
+    assert "line 3" in done.stderr
+    assert "line 4" in done.stderr
+    assert svc.query("select id from devices where id like 'nb-csv-%%'") == []
