@@ -61,6 +61,39 @@ class ThresholdRule:
         return Action(self.kind, 1.0 if (low or high) else 0.0)
 
 
+@dataclass(frozen=True)
+class FrameField:
+    """A field of a transparent product's binary frame: `length` bytes at `offset`."""
+
+    name: str
+    offset: int
+    length: int
+    signed: bool = False
+    little: bool = False  # byte order; big-endian (network order) unless said
+
+    def read(self, frame: bytes) -> int | None:
+        end = self.offset + self.length
+        if end > len(frame):
+            return None
+        chunk = frame[self.offset : end]
+        if self.little:
+            return int.from_bytes(chunk, "little", signed=self.signed)
+        return int.from_bytes(chunk, "big", signed=self.signed)
+
+
+def read_frame(fields: tuple[FrameField, ...], frame: bytes) -> tuple[dict[str, int], list[str]]:
+    """The named fields of a binary frame, and what did not fit (a frame too short)."""
+    found: dict[str, int] = {}
+    problems = []
+    for f in fields:
+        value = f.read(frame)
+        if value is None:
+            problems.append(f"frame of {len(frame)} bytes has no {f.name} at {f.offset}+{f.length}")
+        else:
+            found[f.name] = value
+    return found, problems
+
+
 @dataclass
 class Reading:
     """What a profile read from one message."""
@@ -88,7 +121,8 @@ class Profile:
     thresholds: Mapping[str, ThresholdRule]
     heartbeat_field: str | None = None
     heartbeat_unit_s: float = 1.0
-    appdata: str | None = None  # "json": a transparent product's APPdata is JSON text
+    appdata: str | None = None  # a transparent product's APPdata: "json", "binary" or "hex"
+    frame: tuple[FrameField, ...] = ()  # where the fields are in a binary frame
     ignore_fields: frozenset[str] = frozenset()
 
     def read(self, fields: Mapping[str, Any]) -> Reading:
@@ -235,6 +269,19 @@ def _threshold(where: str, spec: Any) -> ThresholdRule:
     )
 
 
+def _frame_field(where: str, name: str, spec: Any) -> FrameField:
+    if not isinstance(spec, dict) or "offset" not in spec:
+        raise ProfileError(f"{where}: want offset = N and length = 1, 2 or 4")
+    length = int(spec.get("length", 1))
+    if length not in (1, 2, 3, 4, 8) or int(spec["offset"]) < 0:
+        raise ProfileError(f"{where}: offset >= 0 and length 1, 2, 3, 4 or 8")
+    order = str(spec.get("order", "big"))
+    if order not in ("big", "little"):
+        raise ProfileError(f'{where}: order is "big" or "little"')
+    return FrameField(name, int(spec["offset"]), length, bool(spec.get("signed", False)),
+                      order == "little")  # fmt: skip
+
+
 def parse_profile(text: str, origin: str) -> Profile:
     try:
         raw = tomllib.loads(text)
@@ -270,10 +317,15 @@ def parse_profile(text: str, origin: str) -> Profile:
         heartbeat_field=raw.get("heartbeat_field"),
         heartbeat_unit_s=float(raw.get("heartbeat_unit_s", 1.0)),
         appdata=raw.get("appdata"),
+        frame=tuple(
+            _frame_field(f"{origin} frame.{k}", k, v) for k, v in raw.get("frame", {}).items()
+        ),
         ignore_fields=frozenset(str(f) for f in raw.get("ignore_fields", [])),
     )
-    if profile.appdata not in (None, "json"):
-        raise ProfileError(f'{origin}: appdata is "json" or absent')
+    if profile.appdata not in (None, "json", "binary", "hex"):
+        raise ProfileError(f'{origin}: appdata is "json", "binary", "hex" or absent')
+    if profile.appdata in ("binary", "hex") and not profile.frame:
+        raise ProfileError(f"{origin}: a binary APPdata needs [frame.<field>] entries")
     return profile
 
 

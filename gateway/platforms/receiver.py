@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from gateway.platforms.profiles import MOMENTARY_KINDS, Action, Profile, Profiles
+from gateway.platforms.profiles import MOMENTARY_KINDS, Action, Profile, Profiles, read_frame
 from gateway.platforms.pushes import Kind, Push
 from gateway.platforms.state import ReadingRow, State, Txn
 from vigil.codec import Event
@@ -298,16 +298,31 @@ def _apply(txn: Txn, emit: _Emitter, action: Action, code: str) -> None:
 
 
 def _fields(profile: Profile, push: Push, problems: list[str]) -> Mapping[str, Any]:
-    if push.appdata is None:
+    """The fields of a push: as sent, or read from a transparent product's APPdata."""
+    frame = push.appdata
+    if frame is None:
         return push.fields
-    if profile.appdata != "json":
-        problems.append(
-            f"a transparent frame of {len(push.appdata)} bytes: profile {profile.id} has no "
-            "decoder for it"
-        )
-        return {}
+    if profile.appdata == "json":
+        return _json_fields(frame, problems)
+    if profile.appdata == "hex":
+        try:
+            frame = bytes.fromhex(frame.decode("ascii"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            problems.append(f"APPdata is not hex text: {exc}")
+            return {}
+    if profile.appdata in ("binary", "hex"):
+        found, missing = read_frame(profile.frame, frame)
+        problems.extend(missing)
+        return found
+    problems.append(
+        f"a transparent frame of {len(frame)} bytes: profile {profile.id} has no decoder for it"
+    )
+    return {}
+
+
+def _json_fields(frame: bytes, problems: list[str]) -> Mapping[str, Any]:
     try:
-        decoded = json.loads(push.appdata)
+        decoded = json.loads(frame)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         problems.append(f"APPdata is not JSON text: {exc}")
         return {}

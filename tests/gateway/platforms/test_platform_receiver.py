@@ -10,7 +10,7 @@ import pytest
 from gateway.platforms import fake
 from gateway.platforms.profiles import ProfileError, Profiles, parse_profile
 from gateway.platforms.pushes import parse_ctwing
-from gateway.platforms.receiver import Outcome, Receiver, Result
+from gateway.platforms.receiver import DeviceEntry, Outcome, Receiver, Result
 from gateway.platforms.state import State
 from tests.gateway.platforms.corpus import LIAN_SMOKE
 from tests.gateway.platforms.helpers import LIAN_ID, LIAN_IMEI, receiver
@@ -205,3 +205,52 @@ def test_online_report_of_a_device_registered_by_imei_only(tmp_path: Path) -> No
     take(rx, lian(7, T0), T0)  # a data report carries both the IMEI and the device id
     offline = fake.ctwing_body(fake.ctwing_online(LIAN_ID, "15014772", online=False, t=T0 + 1))
     assert kinds(take(rx, offline, T0 + 1)) == [("availability", 0.0)]
+
+
+BINARY = """
+id = "test-binary-smoke"
+device_type = "smoke_alarm"
+platforms = ["ctwing"]
+products = ["bin-1"]
+heartbeat_s = 3600
+appdata = "binary"
+[frame.status]
+offset = 2
+length = 1
+[frame.rsrp]
+offset = 3
+length = 2
+signed = true
+[codes.status]
+"0" = ["smoke_alarm=0"]
+"1" = ["smoke_alarm=1"]
+"3" = ["self_test"]
+[readings.rsrp]
+metric = "rsrp"
+scale = 0.1
+"""
+
+
+def test_a_transparent_binary_frame_read_by_its_profile(tmp_path: Path) -> None:
+    rx = receiver(tmp_path)
+    profiles = [*rx.profiles.by_id.values(), parse_profile(BINARY, "binary")]
+    rx.profiles = Profiles(profiles)
+    rx.registry.add(  # type: ignore[attr-defined]
+        DeviceEntry("nb-bin-1", "ctwing", "bin-1", None, "865555555555555", "bin-dev")
+    )
+
+    def frame(status: int, t: float) -> bytes:
+        raw = bytes([0xAA, 0x01, status]) + (-1050).to_bytes(2, "big", signed=True)
+        obj = fake.ctwing_appdata("865555555555555", "bin-dev", "bin-1", raw, t=t)
+        return fake.ctwing_body(obj)
+
+    take(rx, frame(0, T0), T0)
+    out = take(rx, frame(1, T0 + 1), T0 + 1)
+    assert kinds(out) == [("smoke_alarm", 1.0)]
+    ((metric, value),) = [(r.metric, r.value) for r in out.readings]
+    assert metric == "rsrp"
+    assert value == pytest.approx(-105.0)
+    short = fake.ctwing_body(fake.ctwing_appdata("865555555555555", "bin-dev", "bin-1",
+                                                 b"\xaa\x01", t=T0 + 2))  # fmt: skip
+    take(rx, short, T0 + 2)
+    assert "has no status" in rx.state.dead_letters()[-1][4]
