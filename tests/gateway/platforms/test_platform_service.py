@@ -171,6 +171,10 @@ def test_heartbeats_then_silence_and_platform_online_offline(svc: Running) -> No
     assert got == [("availability", 0.0)]
     (detail,) = svc.query("select detail from device_events where device_id = 'nb-inv-1'")[0]
     assert detail["reason"] == "missed_heartbeat"
+    # the detectors raise the device's offline trouble from it
+    sql = "select signal from alerts where device_id = 'nb-inv-1' and kind = 'offline'"
+    offline = wait_for(lambda: svc.query(sql), 30, "the offline alert")
+    assert offline == [("trouble",)]
     # the platform says it is back; then offline; then the device speaks
     assert ctwing(svc, fake.ctwing_online(INV_ID, "inv-1", online=True)).status_code == 200
     assert ctwing(svc, fake.ctwing_online(INV_ID, "inv-1", online=False)).status_code == 200
