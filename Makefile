@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover clean-var
+.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover bench-platform bench-platform-latency clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -40,6 +40,14 @@ bench: setup
 
 bench-gateway: setup
 	@$(PY) -m bench.gateway
+
+# Carriers' platform pushes (CTWing/OneNET) per second with durable acceptance: docs/platforms.md
+bench-platform: setup
+	@$(PY) -m bench.platform $(BENCH_ARGS)
+
+# An NB-IoT SOS push to the console's live stream under bench-latency's load: docs/platforms.md
+bench-platform-latency: setup
+	@$(PY) -m bench.platform_latency $(BENCH_ARGS)
 
 bench-sim: setup
 	@$(PY) -m bench.sim

@@ -23,6 +23,19 @@ DOOR = METRIC_CODE["door"]
 SELF_TEST = METRIC_CODE["self_test"]
 PIR_TYPE = TYPE_CODE["pir"]
 DOOR_TYPE = TYPE_CODE["door"]
+# States a device declares itself (docs/protocol.md, "Devices that declare their own state"):
+# 1 = raised, 0 = restored. Foreign sources (zigbee2mqtt, DC-09, NB-IoT platforms) send these.
+SMOKE_DECLARED = METRIC_CODE["smoke_alarm"]
+HEAT_DECLARED = METRIC_CODE["heat_alarm"]
+CO_DECLARED = METRIC_CODE["co_alarm"]
+GAS_DECLARED = METRIC_CODE["gas_alarm"]
+WATER_DECLARED = METRIC_CODE["water_leak"]
+LOW_BATTERY = METRIC_CODE["low_battery"]
+FAULT = METRIC_CODE["fault"]
+AVAILABILITY = METRIC_CODE["availability"]  # 1 = online, 0 = the hub or platform says unreachable
+BATTERY_PCT = METRIC_CODE["battery_pct"]  # telemetry only: a sign of life
+LINK_QUALITY = METRIC_CODE["link_quality"]  # telemetry only: a sign of life
+FIRST_DECLARED = SMOKE_DECLARED  # metrics FIRST_DECLARED..AVAILABILITY are declared states
 
 # Alert kinds; the code is also the kind's bit in a device's latch mask.
 FIRE = 0
@@ -39,6 +52,8 @@ DIRTY = 10
 FALSE_PRESS = 11
 CO_ALARM = 12
 GATEWAY_OFFLINE = 13
+GAS = 14
+WATER_LEAK = 15
 KINDS: tuple[str, ...] = (
     "fire",
     "smoke",
@@ -54,6 +69,8 @@ KINDS: tuple[str, ...] = (
     "false_press",
     "co",
     "gateway_offline",
+    "gas",
+    "water_leak",
 )
 KIND_CODE: dict[str, int] = {name: code for code, name in enumerate(KINDS)}
 
@@ -90,6 +107,8 @@ R_COINCIDENCE = 24
 R_GATEWAY = 25
 R_GATEWAY_SILENCE = 26
 R_SMOKE_VERIFIED = 27
+R_DECLARED = 28  # the device itself declared the condition (its own alarm, flag or status)
+R_DEVICE_RESTORED = 29  # the device (or its hub) declared the condition over: a restoral
 RULES: tuple[str, ...] = (
     "smoke_with_heat",
     "smoke_with_co",
@@ -119,6 +138,8 @@ RULES: tuple[str, ...] = (
     "gateway_status",
     "gateway_silence",
     "smoke_verified",
+    "device_declared",
+    "device_restored",
 )
 
 # Sensor-fault causes, bits of a device's fault mask: sensor_fault is raised while any is set.
@@ -128,3 +149,4 @@ FAULT_CO_RANGE = 4
 FAULT_TEMP_STUCK = 8
 FAULT_SMOKE_STUCK = 16
 FAULT_SELF_TEST = 32
+FAULT_DECLARED = 64  # the device reported trouble itself

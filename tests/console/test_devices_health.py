@@ -63,6 +63,8 @@ def test_health_flags_follow_the_devices_reports(
         "dirty": False,
         "tamper": True,
         "fault": False,
+        "poor_signal": False,
+        "rsrp_dbm": None,
     }
     assert health["hC"]["dirty"] is True
     assert health["hC"]["fault"] is True

@@ -32,6 +32,10 @@ class DeviceHealth(BaseModel):
     dirty: bool = Field(description="the detector reported a dirty chamber or failed self-test")
     tamper: bool
     fault: bool
+    poor_signal: bool = Field(
+        default=False, description="an NB-IoT device whose last RSRP is -110 dBm or weaker"
+    )
+    rsrp_dbm: float | None = Field(default=None, description="its last RSRP, if it reports one")
 
 
 class DevicePublic(DeviceBase):
@@ -56,6 +60,7 @@ class GridHealth(BaseModel):
     dirty: int
     tamper: int
     fault: int
+    poor_signal: int = 0
 
 
 class HealthSummary(BaseModel):

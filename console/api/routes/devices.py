@@ -33,7 +33,7 @@ from vigil.device_types import device_types
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
-Problem = Literal["any", "offline", "low_battery", "dirty", "tamper", "fault"]
+Problem = Literal["any", "offline", "low_battery", "dirty", "tamper", "fault", "poor_signal"]
 
 # A lithium 3 V cell under load is near its end below 2.6 V; detectors report low battery
 # about once a day while it lasts (GB 20517 asks for a battery check at least every 24 h),
@@ -46,6 +46,9 @@ OFFLINE_SLACK_S = 60
 # How far back the time series are searched for a device's last report and battery voltage
 # when the registry has neither (a device ingest has not written yet).
 SEEN_LOOKBACK = "7 days"
+# NB-IoT coverage: at or under -110 dBm RSRP a device's reports start to fail (deep coverage
+# classes, retries that drain the battery); the installer should move it or add coverage.
+POOR_RSRP_DBM = -110.0
 
 _HEALTH = f"""
 with types(device_type, heartbeat_s) as (
@@ -68,7 +71,10 @@ d as (
                  and r.time > now() - interval '{SEEN_LOOKBACK}'
                order by r.time desc limit 1)) as battery_v,
            coalesce(t.heartbeat_s, 900) as heartbeat_s,
-           ev.tamper, ev.fault_at, ev.fault_detail, ev.self_test, ev.low_battery_at
+           ev.tamper, ev.fault_at, ev.fault_detail, ev.self_test, ev.low_battery_at,
+           (select r.value from readings r where r.device_id = d.id and r.metric = 'rsrp'
+              and r.time > now() - interval '{SEEN_LOOKBACK}'
+            order by r.time desc limit 1) as rsrp
     from devices d
     join gateways g on g.id = d.gateway_id
     left join types t on t.device_type = d.device_type
@@ -101,7 +107,8 @@ health as (
              as low_battery,
            coalesce(d.tamper = 1, false) as tampered,
            (d.fault_at is not null or coalesce(d.self_test = 0, false)) as faulty,
-           coalesce(d.fault_detail ilike '%%dirty%%', false) as dirty
+           coalesce(d.fault_detail ilike '%%dirty%%', false) as dirty,
+           coalesce(d.rsrp <= {POOR_RSRP_DBM}, false) as poor_signal
     from d
 )
 """
@@ -115,7 +122,8 @@ where (%(scope)s::text is null or grid_id = %(scope)s)
   and case %(problem)s::text
         when 'offline' then offline when 'low_battery' then low_battery
         when 'dirty' then dirty when 'tamper' then tampered when 'fault' then faulty
-        when 'any' then offline or low_battery or dirty or tampered or faulty
+        when 'poor_signal' then poor_signal
+        when 'any' then offline or low_battery or dirty or tampered or faulty or poor_signal
         else true end
 """
 
@@ -154,6 +162,8 @@ def _device(row: dict[str, Any]) -> DevicePublic:
             dirty=row["dirty"],
             tamper=row["tampered"],
             fault=row["faulty"],
+            poor_signal=row["poor_signal"],
+            rsrp_dbm=row["rsrp"],
         ),
     )
 
@@ -199,7 +209,8 @@ def health_summary(conn: SessionDep, user: RegistryReader) -> HealthSummary:
                    count(*) filter (where low_battery) as low_battery,
                    count(*) filter (where dirty) as dirty,
                    count(*) filter (where tampered) as tamper,
-                   count(*) filter (where faulty) as fault
+                   count(*) filter (where faulty) as fault,
+                   count(*) filter (where poor_signal) as poor_signal
             from health {_WHERE} group by grid_id order by grid_id nulls last""".encode(),
             params,
         ).fetchall()

@@ -4,7 +4,7 @@ import { el, when } from "./format.js";
 import { label, t } from "./i18n.js";
 import { onLive } from "./live.js";
 
-const PROBLEMS = ["offline", "low_battery", "dirty", "tamper", "fault"];
+const PROBLEMS = ["offline", "low_battery", "dirty", "tamper", "fault", "poor_signal"];
 
 export function mount(root) {
   const summary = el("table", { class: "summary", "data-testid": "health-summary" });
