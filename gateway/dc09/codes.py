@@ -110,4 +110,3 @@ def _unmapped(detail: dict[str, Any], value: float, name_en: str | None) -> Mapp
     detail["name"] = "未识别的报警主机事件"
     detail["name_en"] = name_en or "Unknown panel event"
     return Mapped(PANEL_EVENT, value, detail)
-

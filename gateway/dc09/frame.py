@@ -43,7 +43,9 @@ _HEADER = re.compile(
 _TIMESTAMP = re.compile(r"_(\d\d:\d\d:\d\d,\d\d-\d\d-\d{4})")
 _XDATA = re.compile(r"\[([A-Za-z$][^\[\]]*)\]")
 _DATA_ACCOUNT = re.compile(r"#([0-9A-Fa-f]{3,16})\|?")
-_CID = re.compile(r"(?P<q>[136])(?P<code>[0-9]{3}) (?P<group>[0-9A-Fa-f]{2}) (?P<zone>[0-9A-Fa-f]{3})")
+_CID = re.compile(
+    r"(?P<q>[136])(?P<code>[0-9]{3}) (?P<group>[0-9A-Fa-f]{2}) (?P<zone>[0-9A-Fa-f]{3})"
+)
 _SIA_FIELD = re.compile(r"(ti)(\d{1,2}:\d{2}(?::\d{2})?)|(id|ri|pi)(\d+)")
 _SIA_EVENT = re.compile(r"([A-Z]{2})(\d*)(?:\^([^^]*)\^?)?")
 
@@ -199,7 +201,7 @@ def check_window(ts: float, now: float) -> str | None:
 def split_stream(buffer: bytearray) -> list[bytes]:
     """Complete frames (without LF/CR) taken off the front of a TCP stream buffer; what follows
     the last CR stays. Raises FrameError when the buffer holds too much without a CR."""
-    frames = []
+    frames: list[bytes] = []
     while True:
         end = buffer.find(b"\r")
         if end < 0:
@@ -251,13 +253,9 @@ def check_frame(frame: bytes) -> Header:
     body = frame[8:]
     header = header_of(frame)
     if crc16(body) != sent_crc:
-        raise FrameError(
-            Answer.NAK, f"CRC {crc16(body):04X} computed, {sent_crc:04X} sent", header
-        )
+        raise FrameError(Answer.NAK, f"CRC {crc16(body):04X} computed, {sent_crc:04X} sent", header)
     if len(body) != sent_len:
-        raise FrameError(
-            Answer.NAK, f"length {len(body):04X} counted, {sent_len:04X} sent", header
-        )
+        raise FrameError(Answer.NAK, f"length {len(body):04X} counted, {sent_len:04X} sent", header)
     if header is None:
         raise FrameError(Answer.DUH, "header not understood (ID, sequence, line, account)")
     if header.token not in {t.value for t in Token}:

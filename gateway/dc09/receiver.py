@@ -63,7 +63,7 @@ class Receiver:
         self.supervision = Supervision()
         self.counts: Counter[str] = Counter()
         self._pending: dict[str, asyncio.Future[None]] = {}
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.Server] = []
         self._transports: list[asyncio.DatagramTransport] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.supervision.configure(accounts.intervals(), clock())
@@ -122,15 +122,18 @@ class Receiver:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[key] = done
         try:
-            await asyncio.wait_for(asyncio.wrap_future(self.sink.emit(events)),
-                                   self.config.accept_timeout_s)  # fmt: skip
+            # Shielded: a timeout here must not cancel the sink's future (it still completes,
+            # and the record then knows the message was accepted).
+            accepted = asyncio.wrap_future(self.sink.emit(events))
+            accepted.add_done_callback(lambda fut: self._accepted_late(fut, key))
+            await asyncio.wait_for(asyncio.shield(accepted), self.config.accept_timeout_s)
         except BaseException as exc:
             self._pending.pop(key, None)
             if not done.done():
                 done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("stop"))
                 done.exception()  # retrieved: waiters see it through shield
             if isinstance(exc, TimeoutError):
-                log.warning("account %s seq %s: not accepted in %.0f s; the panel will repeat",
+                log.warning("account %s seq %s: not accepted in %.1f s; the panel will repeat",
                             message.account, h.seq, self.config.accept_timeout_s)  # fmt: skip
                 return False
             raise
@@ -141,10 +144,15 @@ class Receiver:
         self.counts["messages"] += 1
         return True
 
+    def _accepted_late(self, future: asyncio.Future[Any], key: str) -> None:
+        """The sink accepted the message after all (a repeat is then answered at once)."""
+        if not future.cancelled() and future.exception() is None:
+            self.seen.done(key)
+
     async def _wait(self, future: asyncio.Future[None]) -> bool:
         try:
             await asyncio.wait_for(future, self.config.accept_timeout_s)
-        except Exception:  # noqa: BLE001 - the first copy's failure is logged there
+        except Exception:
             return False
         return True
 
@@ -182,9 +190,9 @@ class Receiver:
         if account is None:
             return
         seq = self.seen.next_seq(account.device_id)
+        reason = "polling resumed" if change.up else "link down: missed poll"
         detail = {"source": "dc09", "account": account.account, "poll_s": change.poll_s,
-                  "last_heard": change.last,
-                  "reason": "polling resumed" if change.up else "link down: missed poll"}  # fmt: skip
+                  "last_heard": change.last, "reason": reason}  # fmt: skip
         event = Event(dev=account.device_id, seq=seq, ts=now, rx=now, kind=AVAILABILITY,
                       value=1.0 if change.up else 0.0, detail=detail)  # fmt: skip
         self.counts["link_up" if change.up else "link_down"] += 1
@@ -287,8 +295,7 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.receiver.counts["datagrams"] += 1

@@ -61,7 +61,7 @@ class MqttSink:
         client.username_pw_set(cfg.username, cfg.password)
         client.will_set(self._status_topic, self._status("offline"), qos=1, retain=True)
         client.max_inflight_messages_set(1000)
-        client.reconnect_delay_set(0.2, 10)
+        client.reconnect_delay_set(1, 10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
