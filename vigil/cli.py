@@ -19,6 +19,7 @@ from alerting.cli import alerting_app, notifier_app
 from detectors.cli import app as detect_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
+from gateway.dc09.cli import app as dc09_app
 from ingest.cli import app as ingest_app
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
@@ -40,6 +41,7 @@ app.add_typer(notifier_app, name="notifier")
 app.add_typer(console_app, name="console")
 app.add_typer(user_app, name="user")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(dc09_app, name="dc09")
 register_provisioning(app, gateway_app)
 app.add_typer(sim_app, name="sim")
 app.add_typer(detect_app, name="detect")
