@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from alerting import notify, store
+from alerting import notify, restoral, store
 from alerting.correlate import COMMENT_KINDS, cause_of, join
 from alerting.escalation import Policy, tiers_to_notify
 from alerting.lifecycle import open_incident
@@ -165,6 +165,8 @@ def _triage_one(
     cause = cause_of(alert["kind"])
     household = _household(conn, alert["household_id"])
     existing = _find_open(conn, household, cause, alert["device_id"])
+    if restoral.is_restoral(alert):
+        return restoral.apply(conn, book, alert, existing, now)
     if existing is None and alert["kind"] in COMMENT_KINDS:
         _mark(conn, alert["id"], None, now)  # a cancel with nothing to cancel
         return None

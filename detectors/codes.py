@@ -16,6 +16,18 @@ BUTTON = 5
 MOTION = 6
 DOOR = 7
 SELF_TEST = 8
+# States a device declares itself (docs/protocol.md, "Devices that declare their own state"):
+# 1 = raised, 0 = restored. Foreign sources (zigbee2mqtt, DC-09, NB-IoT platforms) send these.
+SMOKE_DECLARED = 9
+HEAT_DECLARED = 10
+CO_DECLARED = 11
+GAS_DECLARED = 12
+WATER_DECLARED = 13
+LOW_BATTERY = 14
+FAULT = 15
+AVAILABILITY = 16  # 1 = online, 0 = the hub or platform says the device is unreachable
+BATTERY_PCT = 17  # telemetry only: a sign of life
+LINK_QUALITY = 18  # telemetry only: a sign of life
 METRICS: tuple[str, ...] = (
     "smoke_obscuration",
     "temperature",
@@ -26,11 +38,34 @@ METRICS: tuple[str, ...] = (
     "motion",
     "door",
     "self_test",
+    "smoke_alarm",
+    "heat_alarm",
+    "co_alarm",
+    "gas_alarm",
+    "water_leak",
+    "low_battery",
+    "fault",
+    "availability",
+    "battery_pct",
+    "link_quality",
 )
+FIRST_DECLARED = SMOKE_DECLARED  # metrics FIRST_DECLARED..AVAILABILITY are declared states
 METRIC_CODE: dict[str, int] = {name: code for code, name in enumerate(METRICS)}
 
 # Device types, in the order of the registry's `type` code (int8).
-DEVICE_TYPES: tuple[str, ...] = ("smoke", "heat", "multi", "panic", "pir", "door")
+DEVICE_TYPES: tuple[str, ...] = (
+    "smoke",
+    "heat",
+    "multi",
+    "panic",
+    "pir",
+    "door",
+    "smoke_alarm",
+    "co_alarm",
+    "gas_alarm",
+    "water_alarm",
+    "sos",
+)
 TYPE_CODE: dict[str, int] = {name: code for code, name in enumerate(DEVICE_TYPES)}
 PIR_TYPE = 4
 DOOR_TYPE = 5
@@ -50,6 +85,8 @@ DIRTY = 10
 FALSE_PRESS = 11
 CO_ALARM = 12
 GATEWAY_OFFLINE = 13
+GAS = 14
+WATER_LEAK = 15
 KINDS: tuple[str, ...] = (
     "fire",
     "smoke",
@@ -65,6 +102,8 @@ KINDS: tuple[str, ...] = (
     "false_press",
     "co",
     "gateway_offline",
+    "gas",
+    "water_leak",
 )
 KIND_CODE: dict[str, int] = {name: code for code, name in enumerate(KINDS)}
 
@@ -101,6 +140,8 @@ R_COINCIDENCE = 24
 R_GATEWAY = 25
 R_GATEWAY_SILENCE = 26
 R_SMOKE_VERIFIED = 27
+R_DECLARED = 28  # the device itself declared the condition (its own alarm, flag or status)
+R_DEVICE_RESTORED = 29  # the device (or its hub) declared the condition over: a restoral
 RULES: tuple[str, ...] = (
     "smoke_with_heat",
     "smoke_with_co",
@@ -130,6 +171,8 @@ RULES: tuple[str, ...] = (
     "gateway_status",
     "gateway_silence",
     "smoke_verified",
+    "device_declared",
+    "device_restored",
 )
 
 # Sensor-fault causes, bits of a device's fault mask: sensor_fault is raised while any is set.
@@ -139,3 +182,4 @@ FAULT_CO_RANGE = 4
 FAULT_TEMP_STUCK = 8
 FAULT_SMOKE_STUCK = 16
 FAULT_SELF_TEST = 32
+FAULT_DECLARED = 64  # the device reported trouble itself

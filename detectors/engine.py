@@ -49,7 +49,7 @@ from detectors.kernels import (
 )
 from detectors.params import PARAMS
 from detectors.policy import Policy
-from detectors.registry import Device, Registry, report_period
+from detectors.registry import Device, Registry
 from detectors.state import (
     F_LAST_RX,
     GW_LAST_RX,
@@ -186,7 +186,9 @@ class DetectorEngine:
         # New devices and gateways start their silence now (or when the engine starts).
         self.state.dev_f[added, F_LAST_RX] = self.clock
         self.state.gw_f[known_gateways:, GW_LAST_RX] = self.clock
-        self.params, self.prow = self.policy.table(reg.types(), reg.household_ids())
+        self.params, self.prow = self.policy.table(
+            reg.types(), reg.household_ids(), reg.supervision()
+        )
         self.hh_of = reg.household_of()
         self.gw_of = reg.gateway_of()
         self.cluster_of = reg.clusters()
@@ -198,7 +200,7 @@ class DetectorEngine:
             hh_i[h, HI_HAS_PIR] = int(PIR_TYPE in types)
         for g, name in enumerate(reg.gateways):
             self.state.gw_f[g, GW_SILENCE_S] = min(
-                self._figures_of(s)["gateway_silence_periods"] * report_period(reg.devices[s].type)
+                self._figures_of(s)["gateway_silence_periods"] * reg.devices[s].period
                 for s in reg.gateway_members[name]
             )
 

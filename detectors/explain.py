@@ -168,6 +168,8 @@ _REASONS: dict[str, _Reason] = {
         f"smoke baseline drifted to {e.base:.1f} %/m (limit {f['dirty_pct']:g} %/m): "
         "clean or replace the chamber"
     ),
+    "device_declared": lambda e, r, f: f"the device declared it ({_metric_value(r)})",
+    "device_restored": lambda e, r, f: f"the device declared it over ({_metric_value(r)})",
     "silence": lambda e, r, f: (
         f"nothing received for {f['offline_after_s']:.0f} s (heartbeat allowance)"
     ),

@@ -16,17 +16,24 @@ from typing import Any
 
 from detectors.alert import Alert
 from detectors.codes import (
+    BATTERY_LOW,
     CLEAR,
+    CO_ALARM,
     FALSE_PRESS,
     FIRE,
+    GAS,
     GATEWAY_OFFLINE,
     HEAT,
     KINDS,
     OFFLINE,
     PANIC,
     PRE_ALARM,
+    R_DEVICE_RESTORED,
     RULES,
+    SENSOR_FAULT,
     SMOKE_ALARM,
+    TAMPER_KIND,
+    WATER_LEAK,
 )
 from detectors.explain import Event, Reading, explain
 from detectors.policy import Policy
@@ -34,6 +41,11 @@ from detectors.registry import Registry
 
 FIRE_KINDS = frozenset({FIRE, SMOKE_ALARM, HEAT})
 MOMENTARY = frozenset({PANIC, FALSE_PRESS})
+# Conditions whose end the board shows (a restoral): trouble and tamper whenever they end, alarms
+# only when the device itself declared them over (a detector's own smoke alarm going quiet).
+RESTORED_ALWAYS = frozenset({OFFLINE, BATTERY_LOW, TAMPER_KIND, SENSOR_FAULT})
+RESTORED_DECLARED = frozenset({SMOKE_ALARM, HEAT, CO_ALARM, GAS, WATER_LEAK})
+RESTORAL_RULE = "restored"  # Alert.rule of a restoral; alerting joins it, never opens with it
 
 
 @dataclass
@@ -89,6 +101,10 @@ class Fusion:
             received = reading.received_at if reading is not None else now
             if event.action == CLEAR:
                 self._clear(event)
+                if event.kind in RESTORED_ALWAYS or (
+                    event.kind in RESTORED_DECLARED and event.rule == R_DEVICE_RESTORED
+                ):
+                    alerts.append(self._restoral(event, reading, received))
             else:
                 alerts.extend(self._raise(event, reading, received))
         return alerts
@@ -246,6 +262,27 @@ class Fusion:
             score=event.score,
             reason=reason,
             rule=rule,
+            evidence=evidence,
+            received_at=received,
+        )
+
+    def _restoral(self, event: Event, reading: Reading | None, received: float) -> Alert:
+        """The end of a condition, for the board: same kind, rule `restored`, lowest severity."""
+        device = self.registry.devices[event.slot]
+        kind = self.policy.kinds[KINDS[event.kind]]
+        evidence: dict[str, Any] = {"restoral": True, "cleared_by": RULES[event.rule]}
+        if reading is not None:
+            evidence["reading"] = {"ts": reading.ts, "value": reading.value}
+        return Alert(
+            ts=event.ts,
+            device_id=device.device_id,
+            household_id=device.household_id,
+            kind=kind.name,
+            signal=kind.signal,
+            severity=1,
+            score=0.0,
+            reason=f"{kind.name} restored ({RULES[event.rule]})",
+            rule=RESTORAL_RULE,
             evidence=evidence,
             received_at=received,
         )

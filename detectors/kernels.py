@@ -20,25 +20,34 @@ import numpy as np
 from numba import njit, prange
 
 from detectors.codes import (
+    AVAILABILITY,
     BATTERY,
     BATTERY_LOW,
     BUTTON,
     CLEAR,
     CO,
     CO_ALARM,
+    CO_DECLARED,
     DIRTY,
     DOOR,
     FALSE_PRESS,
+    FAULT,
     FAULT_CO_RANGE,
+    FAULT_DECLARED,
     FAULT_SELF_TEST,
     FAULT_SMOKE_RANGE,
     FAULT_SMOKE_STUCK,
     FAULT_TEMP_RANGE,
     FAULT_TEMP_STUCK,
     FIRE,
+    FIRST_DECLARED,
+    GAS,
+    GAS_DECLARED,
     GATEWAY_OFFLINE,
     HEAT,
+    HEAT_DECLARED,
     INACTIVITY,
+    LOW_BATTERY,
     MOTION,
     OFFLINE,
     PANIC,
@@ -49,6 +58,8 @@ from detectors.codes import (
     R_CANCEL_IN_GRACE,
     R_CLEARED,
     R_CO_LEVEL,
+    R_DECLARED,
+    R_DEVICE_RESTORED,
     R_GATEWAY_SILENCE,
     R_HEAT_FIXED,
     R_HEAT_PRE,
@@ -74,9 +85,12 @@ from detectors.codes import (
     SENSOR_FAULT,
     SMOKE,
     SMOKE_ALARM,
+    SMOKE_DECLARED,
     TAMPER,
     TAMPER_KIND,
     TEMPERATURE,
+    WATER_DECLARED,
+    WATER_LEAK,
 )
 from detectors.params import (
     P_AWAY_MAX_S,
@@ -432,6 +446,35 @@ def _button(ev_i, ev_f, ev_n, dev_f, params, row, s, p, t, v):
                 (t - press) / grace,
                 press,
             )
+
+
+@njit(cache=True)
+def _declared(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, m, on, t):
+    """A state the device declares itself (1 raised, 0 restored): its own alarm, low battery,
+    trouble, or its availability (0 = offline). Repeats of a state change nothing."""
+    if m == FAULT:
+        rule = R_DECLARED if on else R_DEVICE_RESTORED
+        _fault(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, FAULT_DECLARED, on, rule, t)
+        return
+    kind = OFFLINE
+    if m == SMOKE_DECLARED:
+        kind = SMOKE_ALARM
+    elif m == HEAT_DECLARED:
+        kind = HEAT
+    elif m == CO_DECLARED:
+        kind = CO_ALARM
+    elif m == GAS_DECLARED:
+        kind = GAS
+    elif m == WATER_DECLARED:
+        kind = WATER_LEAK
+    elif m == LOW_BATTERY:
+        kind = BATTERY_LOW
+    else:  # AVAILABILITY: 1 online, 0 offline
+        on = not on
+    if on:
+        _raise(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, kind, R_DECLARED, t, 1.0, t)
+    else:
+        _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, kind, R_DEVICE_RESTORED, t)
 
 
 # -- what the per-reading path asks the event functions to emit -------------
@@ -848,13 +891,15 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
         hi = mrange[m, 1]
 
         # Liveness: judged on arrival; a reading ends an offline alert or an unseen silence.
-        last_rx = dev_f[s, F_LAST_RX]
-        if not last_rx >= rx[row]:
-            dev_f[s, F_LAST_RX] = rx[row]
-        if dev_i[s, I_LATCH] & OFFLINE_BIT:
-            _liveness_events(1, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t, last_rx)
-        elif rx[row] - last_rx > params[p, P_OFFLINE_AFTER_S]:  # False while never seen (NaN)
-            _liveness_events(2, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t, last_rx)
+        # A hub's word that the device is unreachable (availability 0) is no sign of life.
+        if not (m == AVAILABILITY and v < 0.5):
+            last_rx = dev_f[s, F_LAST_RX]
+            if not last_rx >= rx[row]:
+                dev_f[s, F_LAST_RX] = rx[row]
+            if dev_i[s, I_LATCH] & OFFLINE_BIT:
+                _liveness_events(1, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t, last_rx)
+            elif rx[row] - last_rx > params[p, P_OFFLINE_AFTER_S]:  # False while never seen
+                _liveness_events(2, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t, last_rx)
         g = gw_of[s]
         gw_last = gw_f[g, GW_LAST_RX]
         if not gw_last >= rx[row]:
@@ -1077,6 +1122,8 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
             code = _switch(v >= 0.5, (dev_i[s, I_LATCH] & TAMPER_BIT) != 0)
         elif m == SELF_TEST:
             code = _switch(v < 0.5, (dev_i[s, I_FAULTS] & FAULT_SELF_TEST) != 0)
+        elif FIRST_DECLARED <= m <= AVAILABILITY and lo <= v <= hi:
+            _declared(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, m, v >= 0.5, t)
         if code & ~C_USED:
             _channel_events(code, m, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t, v)
 

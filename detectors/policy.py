@@ -124,33 +124,39 @@ class Policy:
                 _check_figures(policy.figures(name, hh), f"{source} [households.{hh}]")
         return policy
 
-    def figures(self, type_name: str, household_id: str | None = None) -> dict[str, float]:
-        """Every parameter for one device type in one household, overrides applied."""
+    def figures(
+        self, type_name: str, household_id: str | None = None, supervision_s: float | None = None
+    ) -> dict[str, float]:
+        """Every parameter for one device type in one household, overrides applied; a device's
+        own supervision interval (devices.supervision_s) stands in for its type's heartbeat."""
         merged = dict(self.types[type_name])
         over = self.households.get(household_id or "", {})
         merged.update(over.get("*", {}))
         merged.update(over.get(type_name, {}))
         merged["offline_after_s"] = (
-            device_type(type_name).heartbeat_interval_s * merged["offline_missed_heartbeats"]
-            + merged["offline_grace_s"]
-        )
+            supervision_s or device_type(type_name).heartbeat_interval_s
+        ) * merged["offline_missed_heartbeats"] + merged["offline_grace_s"]
         # Rates of rise per minute from two averages: (fast - slow) * scale (see kernels).
         merged["smoke_rate_scale"] = 60.0 / (merged["smoke_trend_tau_s"] - merged["smoke_tau_s"])
         merged["temp_rate_scale"] = 60.0 / (merged["temp_trend_tau_s"] - merged["temp_tau_s"])
         return merged
 
     def table(
-        self, types: Sequence[str], households: Sequence[str | None]
+        self,
+        types: Sequence[str],
+        households: Sequence[str | None],
+        supervision: Sequence[float | None] | None = None,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
         """Parameter rows for the kernels and each device's row index."""
-        rows: dict[tuple[str, str | None], int] = {}
+        rows: dict[tuple[str, str | None, float | None], int] = {}
         prow = np.empty(len(types), dtype=np.int32)
-        for i, (type_name, hh) in enumerate(zip(types, households, strict=True)):
-            key = (type_name, hh if hh in self.households else None)
+        own = supervision if supervision is not None else [None] * len(types)
+        for i, (type_name, hh, sup) in enumerate(zip(types, households, own, strict=True)):
+            key = (type_name, hh if hh in self.households else None, sup)
             prow[i] = rows.setdefault(key, len(rows))
         params = np.empty((max(len(rows), 1), len(PARAMS)))
-        for (type_name, hh), r in rows.items():
-            figures = self.figures(type_name, hh)
+        for (type_name, hh, sup), r in rows.items():
+            figures = self.figures(type_name, hh, sup)
             params[r] = [figures[name] for name in PARAMS]
         if not rows:
             params[0] = [self.figures("smoke")[name] for name in PARAMS]

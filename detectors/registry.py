@@ -40,6 +40,13 @@ class Device:
     room: str = ""
     building_id: str | None = None
     gateway_id: str | None = None
+    supervision_s: float | None = None  # this device's heartbeat, overriding its type's
+
+    @property
+    def period(self) -> float:
+        """Seconds between its periodic reports (see report_period), at least its supervision."""
+        period = report_period(self.type)
+        return period if self.supervision_s is None else max(period, self.supervision_s)
 
     @property
     def gateway(self) -> str:
@@ -56,6 +63,8 @@ class Device:
             )
         if not self.household_id:
             raise RegistryError(f"device {self.device_id!r}: household_id must not be empty")
+        if self.supervision_s is not None and not self.supervision_s > 0.0:
+            raise RegistryError(f"device {self.device_id!r}: supervision_s must be positive")
 
 
 class Registry:
@@ -147,6 +156,9 @@ class Registry:
 
     def household_ids(self) -> Sequence[str]:
         return [d.household_id for d in self.devices]
+
+    def supervision(self) -> Sequence[float | None]:
+        return [d.supervision_s for d in self.devices]
 
     def activity_devices(self) -> dict[int, list[int]]:
         """Household index -> slots of its PIR and door sensors, in slot order."""

@@ -73,7 +73,7 @@ METRIC_MAP: npt.NDArray[np.int16] = np.array(
 
 _LOAD_DEVICES = """
 select d.id, d.device_type, d.household_id, coalesce(d.room, ''), h.building_id, d.gateway_id,
-       g.site_id
+       g.site_id, d.supervision_s
 from devices d join households h on h.id = d.household_id join gateways g on g.id = d.gateway_id
 where d.retired_at is null
 order by d.id
@@ -140,9 +140,9 @@ def load_devices(
     """The provisioned devices the engine can watch: known type, a household, and (given
     `sites`) behind a gateway of a site this worker's partition owns."""
     devices = []
-    for dev, dtype, household, room, building, gateway, site in conn.execute(_LOAD_DEVICES):
+    for dev, dtype, household, room, building, gateway, site, sup in conn.execute(_LOAD_DEVICES):
         if dtype in TYPE_CODE and (sites is None or sites(site)):
-            devices.append(Device(dev, dtype, household, room, building, gateway))
+            devices.append(Device(dev, dtype, household, room, building, gateway, sup))
     return devices
 
 

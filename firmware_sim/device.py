@@ -48,7 +48,7 @@ LOCAL_UTC_OFFSET_S = 8 * 3600  # the district's local time (China Standard Time)
 def periodic_metrics(dtype: DeviceType) -> tuple[str, ...]:
     """What a periodic report of this type carries (battery last)."""
     skip = EVENT_METRICS | ON_CHANGE_METRICS
-    return tuple(m for m in dtype.metrics if m not in skip)
+    return tuple(m for m in dtype.metrics if m not in skip and not metrics()[m].foreign)
 
 
 def report_period(dtype: DeviceType) -> float:

@@ -88,12 +88,19 @@ class DiskQueue:
         value: int = self._db.execute("select value from meta where key = ?", (key,)).fetchone()[0]
         return value
 
-    def put(self, lane: Lane, topic: str, build: Callable[[int], bytes]) -> Queued:
+    def put(
+        self,
+        lane: Lane,
+        topic: str,
+        build: Callable[[int], bytes],
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> Queued:
         """Store the message `build(gseq)` under the next gseq, making room if the queue (or
-        the disk) is full; raises QueueFullError when the disk has no room at all."""
+        the disk) is full; raises QueueFullError when the disk has no room at all. `also`
+        writes more in the same transaction (a bridge's device states, gateway/foreign_state)."""
         while True:
             try:
-                return self._put(lane, topic, build)
+                return self._put(lane, topic, build, also)
             except sqlite3.OperationalError as exc:
                 if not _disk_full(exc):
                     raise
@@ -133,7 +140,13 @@ class DiskQueue:
         log.warning("%s: gave up %d telemetry messages (%d in all)", why, count,
                     self.dropped_telemetry)  # fmt: skip
 
-    def _put(self, lane: Lane, topic: str, build: Callable[[int], bytes]) -> Queued:
+    def _put(
+        self,
+        lane: Lane,
+        topic: str,
+        build: Callable[[int], bytes],
+        also: Callable[[sqlite3.Connection], None] | None,
+    ) -> Queued:
         gseq = self.next_gseq
         payload = build(gseq)
         db = self._db
@@ -144,6 +157,8 @@ class DiskQueue:
                 (int(lane), gseq, topic, payload),
             )
             db.execute("update meta set value = ? where key = 'next_gseq'", (gseq + 1,))
+            if also is not None:
+                also(db)
             self.rows += 1
             self.bytes += len(payload)
             self._make_room()
@@ -235,6 +250,19 @@ class DiskQueue:
             raise
         self.rows -= removed
         self.bytes -= nbytes
+
+    def write(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Run `fn` on the queue's database in one transaction (tables a bridge keeps beside
+        its queue); from the queue's own thread only."""
+        db = self._db
+        db.execute("begin immediate")
+        try:
+            fn(db)
+            db.execute("commit")
+        except BaseException:
+            with contextlib.suppress(sqlite3.OperationalError):
+                db.execute("rollback")
+            raise
 
     def close(self) -> None:
         self._db.close()

@@ -22,6 +22,7 @@ class Metric:
     min: float
     max: float
     description: str
+    foreign: bool = False  # sent only by foreign sources (a device's own declared states)
 
     def check(self, value: float) -> str | None:
         """Why `value` is not a plausible reading of this metric, or None if it is."""
@@ -56,7 +57,14 @@ def _load() -> tuple[dict[str, Metric], dict[str, DeviceType]]:
         resources.files("vigil").joinpath("device_types.toml").read_text(encoding="utf-8")
     )
     metric_table = {
-        name: Metric(name, m["unit"], float(m["min"]), float(m["max"]), m["description"])
+        name: Metric(
+            name,
+            m["unit"],
+            float(m["min"]),
+            float(m["max"]),
+            m["description"],
+            bool(m.get("foreign", False)),
+        )
         for name, m in raw["metrics"].items()
     }
     types = {}

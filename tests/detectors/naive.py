@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from detectors.codes import (
+    AVAILABILITY,
     BATTERY,
     BATTERY_LOW,
     BUTTON,
@@ -21,9 +22,11 @@ from detectors.codes import (
     DOOR,
     FALSE_PRESS,
     FIRE,
+    GAS,
     GATEWAY_OFFLINE,
     HEAT,
     INACTIVITY,
+    METRICS,
     MOTION,
     OFFLINE,
     PANIC,
@@ -34,6 +37,8 @@ from detectors.codes import (
     R_CANCEL_IN_GRACE,
     R_CLEARED,
     R_CO_LEVEL,
+    R_DECLARED,
+    R_DEVICE_RESTORED,
     R_GATEWAY_SILENCE,
     R_HEAT_FIXED,
     R_HEAT_PRE,
@@ -61,12 +66,24 @@ from detectors.codes import (
     TAMPER,
     TAMPER_KIND,
     TEMPERATURE,
+    WATER_LEAK,
 )
 from detectors.policy import Policy
-from detectors.registry import Device, report_period
+from detectors.registry import Device
 from vigil.device_types import metrics as metric_table
 
 NAN = math.nan
+# Declared-state metrics (1 raised, 0 restored) and the alert kind each raises; availability is
+# the other way round (0 = offline) and `fault` is a sensor-fault cause.
+DECLARED_KIND = {
+    "smoke_alarm": SMOKE_ALARM,
+    "heat_alarm": HEAT,
+    "co_alarm": CO_ALARM,
+    "gas_alarm": GAS,
+    "water_leak": WATER_LEAK,
+    "low_battery": BATTERY_LOW,
+    "availability": OFFLINE,
+}
 RESTART_DT = 1.0e12
 BASE_DT_CAP_S = 600.0
 CUSUM_DT_CAP_S = 120.0
@@ -178,7 +195,7 @@ def _hour(x: float, offset: float) -> tuple[float, int]:
 class NaiveDetectors:
     def __init__(self, devices: Sequence[Device], policy: Policy) -> None:
         self.devices = list(devices)
-        self.figures = [policy.figures(d.type, d.household_id) for d in devices]
+        self.figures = [policy.figures(d.type, d.household_id, d.supervision_s) for d in devices]
         self.state = [DeviceState() for _ in devices]
         self.households: dict[str, HouseholdState] = {}
         for d, figures in zip(devices, self.figures, strict=True):
@@ -188,23 +205,12 @@ class NaiveDetectors:
             hh.has_pir = hh.has_pir or d.type == "pir"
         self.gateways: dict[str, GatewayState] = {}
         for d, figures in zip(devices, self.figures, strict=True):
-            silence = figures["gateway_silence_periods"] * report_period(d.type)
+            silence = figures["gateway_silence_periods"] * d.period
             gw = self.gateways.setdefault(d.gateway, GatewayState(silence))
             gw.silence_s = min(gw.silence_s, silence)
         self.gateway_slot = {name: i for i, name in enumerate(self.gateways)}
         table = metric_table()
-        names = [
-            "smoke_obscuration",
-            "temperature",
-            "co",
-            "battery",
-            "tamper",
-            "button",
-            "motion",
-            "door",
-            "self_test",
-        ]
-        self.ranges = [(table[n].min, table[n].max) for n in names]
+        self.ranges = [(table[n].min, table[n].max) for n in METRICS]
         self.start_rx = NAN
         self.events: list[NaiveEvent] = []
 
@@ -258,13 +264,15 @@ class NaiveDetectors:
         dev = self.state[s]
         f = self.figures[s]
         last_rx = dev.last_rx
-        if math.isnan(last_rx) or rx > last_rx:
-            dev.last_rx = rx
-        if OFFLINE in dev.latched:
+        if m == AVAILABILITY and v < 0.5:
+            pass  # the hub says the device is unreachable: no sign of life
+        elif OFFLINE in dev.latched:
             self._clear(row, s, OFFLINE, R_RESTORED, t)
         elif not math.isnan(last_rx) and rx - last_rx > f["offline_after_s"]:
             self._raise(row, s, OFFLINE, R_SILENCE, last_rx + f["offline_after_s"], 1.0)
             self._clear(row, s, OFFLINE, R_RESTORED, t)
+        if not (m == AVAILABILITY and v < 0.5) and (math.isnan(last_rx) or rx > last_rx):
+            dev.last_rx = rx
         name = self.devices[s].gateway
         gw, g = self.gateways[name], self.gateway_slot[name]
         gw_last = gw.last_rx
@@ -301,6 +309,17 @@ class NaiveDetectors:
             failed = "self_test" in dev.faults
             if (v < 0.5) != failed:
                 self._fault(row, s, "self_test", v < 0.5, R_SELF_TEST if v < 0.5 else R_RESTORED, t)
+        elif METRICS[m] == "fault":
+            if lo <= v <= hi:
+                on = v >= 0.5
+                self._fault(row, s, "declared", on, R_DECLARED if on else R_DEVICE_RESTORED, t)
+        elif METRICS[m] in DECLARED_KIND and lo <= v <= hi:
+            kind = DECLARED_KIND[METRICS[m]]
+            on = (v < 0.5) if m == AVAILABILITY else (v >= 0.5)
+            if on:
+                self._raise(row, s, kind, R_DECLARED, t, 1.0)
+            else:
+                self._clear(row, s, kind, R_DEVICE_RESTORED, t)
 
     def _channel(self, row: int, t: float, s: int, m: int, v: float, lo: float, hi: float) -> bool:
         """Update one channel; True when the reading was used (then the fire rules run)."""
@@ -484,7 +503,7 @@ class NaiveDetectors:
         if heat_rising:
             score = min(trise / f["heat_rising_c"], ror / f["heat_rising_c_per_min"])
             self._raise(row, s, PRE_ALARM, R_HEAT_PRE, t, score)
-        if smoke_clear:
+        if smoke_clear and not math.isnan(smoke.ts):  # a declared smoke alarm ends on its own
             self._clear(row, s, SMOKE_ALARM, R_CLEARED, t)
         if smoke_clear and heat_calm and not co_rising:
             self._clear(row, s, PRE_ALARM, R_CLEARED, t)

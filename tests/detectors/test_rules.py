@@ -126,7 +126,11 @@ def test_low_battery_needs_consecutive_readings_and_tamper_is_supervisory() -> N
     low = [(EPOCH + i, 0, "battery", 2.4) for i in range(3)]
     assert kinds(play(dev, low)) == ["battery_low"]
     tamper = play(dev, [(EPOCH, 0, "tamper", 1.0), (EPOCH + 1, 0, "tamper", 0.0)])
-    assert [(a.kind, a.signal) for a in tamper] == [("tamper", "supervisory")]
+    # The tamper's end reaches the board as a restoral (rule "restored").
+    assert [(a.kind, a.signal, a.rule) for a in tamper] == [
+        ("tamper", "supervisory", "tamper"),
+        ("tamper", "supervisory", "restored"),
+    ]
 
 
 def test_offline_is_raised_at_the_exact_deadline_by_a_tick() -> None:
