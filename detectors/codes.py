@@ -65,6 +65,7 @@ DEVICE_TYPES: tuple[str, ...] = (
     "gas_alarm",
     "water_alarm",
     "sos",
+    "alarm_panel",
 )
 TYPE_CODE: dict[str, int] = {name: code for code, name in enumerate(DEVICE_TYPES)}
 PIR_TYPE = 4

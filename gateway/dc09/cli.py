@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateway.bridge import Bridge, BridgeConfig
 from gateway.dc09 import registry
 from gateway.dc09.accounts import AccountBook
 from gateway.dc09.receiver import Receiver, ReceiverConfig
@@ -125,17 +126,16 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
         conn.close()
 
 
-def _sink(gateway_id: str, site: str, queue_path: Path, broker: BrokerConfig) -> Any:
-    from gateway.dc09.sink import MqttSink
-
-    return MqttSink(gateway_id, site, queue_path, broker)
+def _sink(gateway_id: str, site: str, queue_path: Path, broker: BrokerConfig) -> Bridge:
+    return Bridge(BridgeConfig(gateway_id=gateway_id, site=site, queue_path=queue_path,
+                               broker=broker))  # fmt: skip
 
 
 async def _serve(
     config: ReceiverConfig,
     *,
     accounts: AccountBook,
-    sink: Any,
+    sink: Bridge,
     conn: psycopg.Connection[tuple[Any, ...]],
     host: str,
     tcp_port: int | None,

@@ -18,7 +18,8 @@ from gateway.dc09.frame import PanelEvent
 PANEL_EVENT = "panel_event"
 KINDS = frozenset(
     {
-        "smoke_alarm", "heat_alarm", "co_alarm", "gas_alarm", "button", "tamper", "low_battery",
+        "smoke_alarm", "heat_alarm", "co_alarm", "gas_alarm", "water_leak", "button", "tamper",
+        "low_battery",
         "fault", "self_test", "presence", PANEL_EVENT,
     }
 )  # fmt: skip

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.bridge import Reading
 from gateway.dc09 import frame as f
 from gateway.dc09.accounts import Account, AccountBook
 from gateway.dc09.codes import map_event
@@ -30,13 +31,16 @@ from vigil.codec import Event
 log = logging.getLogger(__name__)
 
 AVAILABILITY = "availability"
+LIFE_EVERY_S = 30.0  # signs of life per account at most this often (polls may come each second)
 
 
 class Sink(Protocol):
-    """Where events go: `emit` returns a future that completes once they are durably accepted
-    (gateway.bridge.Bridge, or gateway.dc09.sink.MqttSink until it lands)."""
+    """Where events go (gateway.bridge.Bridge): `emit` returns a future that completes once they
+    are durably accepted; `read` takes telemetry (here: signs of life)."""
 
     def emit(self, events: list[Event]) -> concurrent.futures.Future[Any]: ...
+
+    def read(self, readings: list[Reading]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Receiver:
         self.supervision = Supervision()
         self.counts: Counter[str] = Counter()
         self._pending: dict[str, asyncio.Future[None]] = {}
+        self._life_sent: dict[str, float] = {}
         self._servers: list[asyncio.Server] = []
         self._transports: list[asyncio.DatagramTransport] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -181,9 +186,16 @@ class Receiver:
 
     # ---- supervision --------------------------------------------------------------------
     def _heard(self, account: Account, now: float) -> None:
+        """Every valid message is a sign of life: for the receiver's own supervision, and as an
+        `availability` 1.0 reading for the core's per-device supervision (polls carry no event,
+        and without it a quiet panel would look silent to ingest)."""
         change = self.supervision.heard(account.account, now)
         if change is not None:
             self._availability(change, now)
+        last = self._life_sent.get(account.account)
+        if last is None or now - last >= LIFE_EVERY_S:
+            self._life_sent[account.account] = now
+            self.sink.read([Reading(account.device_id, AVAILABILITY, 1.0, now, rx=now)])
 
     def _availability(self, change: Change, now: float) -> None:
         account = self.accounts.get(change.account)

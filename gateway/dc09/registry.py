@@ -95,9 +95,9 @@ def add_account(conn: psycopg.Connection[tuple[object, ...]], new: NewAccount) -
             raise RegistryError(f"device {device_id} exists already")
         cur.execute(
             "insert into devices (id, device_type, gateway_id, household_id, room, source, "
-            "model, external_id) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+            "model, external_id, supervision_s) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (device_id, DEVICE_TYPE, new.gateway_id, new.household_id, new.room, SOURCE,
-             new.model, account),
+             new.model, account, new.poll_s),
         )  # fmt: skip
         cur.execute(
             "insert into dc09_accounts (account, device_id, household_id, building_id, "

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from gateway.bridge import Reading
 from gateway.dc09 import frame as f
 from gateway.dc09.accounts import Account, AccountBook
 from gateway.dc09.receiver import Receiver, ReceiverConfig
@@ -36,6 +37,7 @@ class Sink:
         self.hold = hold
         self.emitted: list[list[Event]] = []
         self.held: list[concurrent.futures.Future[None]] = []
+        self.readings: list[Reading] = []
 
     def emit(self, events: list[Event]) -> concurrent.futures.Future[None]:
         self.emitted.append(events)
@@ -45,6 +47,9 @@ class Sink:
         else:
             future.set_result(None)
         return future
+
+    def read(self, readings: list[Reading]) -> None:
+        self.readings.extend(readings)
 
     def release(self) -> None:
         for future in self.held:
@@ -277,6 +282,9 @@ async def test_null_polls_then_silence_raise_link_down_once(receiver: Callable[.
                                     udp if seq % 2 else tcp, raw)) == "ACK"  # fmt: skip
         await asyncio.sleep(0.3)
     assert sink.events("availability") == []
+    assert [(x.dev, x.metric, x.value) for x in sink.readings] == [
+        ("dc09-0777", "availability", 1.0)
+    ]
     await asyncio.sleep(1.0 + 2.0 + 0.5)  # interval + grace
     down = sink.events("availability")
     assert [e.value for e in down] == [0.0]
