@@ -72,6 +72,7 @@ class Receiver:
         self._transports: list[asyncio.DatagramTransport] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.supervision.configure(accounts.intervals(), clock())
+        self.supervision.mark_down(self.seen.links_down())
 
     # ---- one frame in, its answer out ---------------------------------------------------
     async def answer(self, raw: bytes) -> bytes | None:
@@ -209,6 +210,7 @@ class Receiver:
                       value=1.0 if change.up else 0.0, detail=detail)  # fmt: skip
         self.counts["link_up" if change.up else "link_down"] += 1
         log.warning("account %s: %s", account.account, detail["reason"])
+        self.seen.set_down(account.account, not change.up, now)
         future = self.sink.emit([event])
         future.add_done_callback(_log_failure)
 

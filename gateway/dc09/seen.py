@@ -28,6 +28,7 @@ create table if not exists seen (
 );
 create index if not exists seen_at on seen (at);
 create table if not exists counters (device text primary key, next integer not null);
+create table if not exists links_down (account text primary key, since real not null);
 """
 
 
@@ -102,6 +103,16 @@ class SeenStore:
 
     def done(self, key: str) -> None:
         self._db.execute("update seen set done = 1 where key = ?", (key,))
+
+    def set_down(self, account: str, down: bool, now: float) -> None:
+        """Remember a link that is down across a restart (its return is then still reported)."""
+        if down:
+            self._db.execute("insert or replace into links_down values (?, ?)", (account, now))
+        else:
+            self._db.execute("delete from links_down where account = ?", (account,))
+
+    def links_down(self) -> set[str]:
+        return {str(r[0]) for r in self._db.execute("select account from links_down")}
 
     def forget_before(self, t: float) -> None:
         self._db.execute("delete from seen where at < ?", (t,))

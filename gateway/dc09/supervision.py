@@ -55,6 +55,13 @@ class Supervision:
             else:
                 link.poll_s = poll_s
 
+    def mark_down(self, accounts: set[str]) -> None:
+        """Links known to be down (from before a restart): their next message reports them up."""
+        for account in accounts:
+            link = self._links.get(account)
+            if link is not None:
+                link.down = True
+
     def heard(self, account: str, now: float) -> Change | None:
         """The account sent a valid message; a Change when this brings its link back up."""
         link = self._links.get(account)
