@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,6 +189,13 @@ def _household(dsn: str, account: str) -> str:
     return str(row[0])
 
 
+def _incident_detail(port: int, incident: int, headers: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/incidents/{incident}",
+                                     headers=headers)  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return dict(json.load(r))
+
+
 def _texts(dsn: str, household: str) -> list[str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
@@ -209,9 +217,10 @@ def test_a_panel_fire_reaches_the_live_stream_and_the_family_sms(
     device = f"dc09-{ACCOUNT}"
     household = _household(dsn, ACCOUNT)
     _wait_for_port(web_port)
+    headers = live_headers(dsn)
     try:
         with connect(f"ws://127.0.0.1:{web_port}/api/live", open_timeout=10,
-                     additional_headers=live_headers(dsn)) as ws:  # fmt: skip
+                     additional_headers=headers) as ws:  # fmt: skip
             assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
             panel = dc09_spt.dc09_spt(ACCOUNT, receiver=1, line=2)
             panel.set_path("main", "primary", "127.0.0.1", port, account=ACCOUNT, key=KEY,
@@ -225,6 +234,10 @@ def test_a_panel_fire_reaches_the_live_stream_and_the_family_sms(
         assert (fire["source"], fire["account"], fire["code"], fire["zone"], fire["room"]) == (
             "dc09", ACCOUNT, "111", "003", "厨房 kitchen")  # fmt: skip
         assert incident["household_id"] == household
+        # The console's incident page shows the panel's account, zone and code with the alarm.
+        shown = _incident_detail(web_port, int(incident["id"]), headers)["source_events"]
+        assert {(e["source"], e["account"], e["zone"], e["code"], e["kind"]) for e in shown} >= {
+            ("dc09", ACCOUNT, "003", "111", "smoke_alarm")}  # fmt: skip
         texts = wait_for(lambda: _texts(dsn, household), 60, "the family SMS")
         assert texts
 
