@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover clean-var
+.PHONY: setup lint test test-faults test-browser test-security demo bench bench-dc09 bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -36,6 +36,10 @@ demo: setup
 # Every benchmark, one after the other; figures written into docs/performance.md.
 bench: setup
 	@$(VIGIL) bench
+
+# DC-09 receiver alone (events/s TCP and UDP) and a DC-09 fire to the live stream: docs/dc09.md
+bench-dc09: setup
+	@$(PY) -m gateway.dc09.bench $(BENCH_ARGS)
 
 bench-gateway: setup
 	@$(PY) -m gateway.bench

@@ -169,14 +169,14 @@ def encrypt(key: bytes, cleartext: bytes) -> bytes:
 
 
 def pad_for(length: int) -> bytes:
-    """Random pad so that pad + `length` bytes fill whole AES blocks (at least 16 bytes)."""
+    """Random pad so that pad + `length` bytes fill whole AES blocks (at least 16 bytes):
+    printable characters other than `[`, `]` and `|`, as DC-09 asks."""
     size = 16 + (-length) % 16
-    out = bytearray()
-    while len(out) < size:
-        b = 0x20 + secrets.randbelow(0x5F)  # printable, like most panels
-        if b not in _PAD_EXCLUDED:
-            out.append(b)
-    return bytes(out)
+    return secrets.token_bytes(size).translate(_PAD_TABLE)
+
+
+_PAD_CHARS = bytes(b for b in range(0x21, 0x7F) if b not in _PAD_EXCLUDED)
+_PAD_TABLE = bytes(_PAD_CHARS[i % len(_PAD_CHARS)] for i in range(256))
 
 
 # ---- time ----------------------------------------------------------------------------------
