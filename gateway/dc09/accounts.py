@@ -53,19 +53,29 @@ def zone_key(text: str) -> str:
 
 class AccountBook:
     """The current accounts; replaced whole on a registry reload (readers see one or the
-    other, never a mix)."""
+    other, never a mix). An account is found as sent, or else without its leading zeros when
+    that names exactly one (an installer typed `777`, the panel sends `0777`)."""
 
     def __init__(self, accounts: dict[str, Account] | None = None) -> None:
-        self._accounts: dict[str, Account] = dict(accounts or {})
+        self._accounts: dict[str, Account] = {}
+        self._unpadded: dict[str, Account | None] = {}
+        self.replace(accounts or {})
 
     def replace(self, accounts: dict[str, Account]) -> None:
-        self._accounts = dict(accounts)
+        unpadded: dict[str, Account | None] = {}
+        for account in accounts.values():
+            key = account.account.lstrip("0")
+            unpadded[key] = None if key in unpadded else account  # None: ambiguous
+        self._accounts, self._unpadded = dict(accounts), unpadded
 
     def get(self, account: str) -> Account | None:
-        return self._accounts.get(account)
+        found = self._accounts.get(account)
+        if found is None:
+            found = self._unpadded.get(account.lstrip("0"))
+        return found
 
     def lookup(self, account: str) -> tuple[bool, bytes | None]:
-        found = self._accounts.get(account)
+        found = self.get(account)
         return (False, None) if found is None else (True, found.key)
 
     def intervals(self) -> dict[str, float | None]:

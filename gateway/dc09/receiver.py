@@ -79,21 +79,14 @@ class Receiver:
         """The answer to one frame; None when the event could not be accepted in time (the
         panel repeats it)."""
         now = self.clock()
-        try:
-            message = f.decode(raw, self.accounts.lookup, now)
-        except f.FrameError as exc:
-            return self._refuse(exc, raw, now)
-        account = self.accounts.get(message.account)
-        if account is None:  # removed by a reload between the two look-ups
-            return self._refuse(f.FrameError(f.Answer.DUH, "account not registered",
-                                             message.header), raw, now)  # fmt: skip
+        read = self._read(raw, now)
+        if isinstance(read, bytes):
+            return read
+        message, account = read
         self._heard(account, now)
         if message.is_null:
             self.counts["polls"] += 1
             return f.ack(message.header, message.account, now, account.key)
-        if not message.events:
-            return self._refuse(f.FrameError(f.Answer.DUH, f"no event in data {message.data!r}",
-                                             message.header), raw, now)  # fmt: skip
         try:
             accepted = await self._take(message, account, now)
         except Exception:
@@ -104,6 +97,24 @@ class Receiver:
             self.counts["unanswered"] += 1
             return None
         return f.ack(message.header, message.account, self.clock(), account.key)
+
+    def _read(self, raw: bytes, now: float) -> tuple[f.Message, Account] | bytes:
+        """The message and its account, or the refusal to send back."""
+        try:
+            message = f.decode(raw, self.accounts.lookup, now)
+        except f.FrameError as exc:
+            return self._refuse(exc, raw, now)
+        except Exception:  # a reader's bug must cost one frame, not the connection
+            log.exception("frame not understood: %r", raw[:80])
+            return self._refuse(f.FrameError(f.Answer.DUH, "not understood"), raw, now)
+        account = self.accounts.get(message.account)
+        if account is None:  # removed by a reload between the two look-ups
+            why = f.FrameError(f.Answer.DUH, "account not registered", message.header)
+            return self._refuse(why, raw, now)
+        if not message.is_null and not message.events:
+            why = f.FrameError(f.Answer.DUH, f"no event in data {message.data!r}", message.header)
+            return self._refuse(why, raw, now)
+        return message, account
 
     def _refuse(self, exc: f.FrameError, raw: bytes, now: float) -> bytes:
         self.counts[exc.answer.value.lower()] += 1

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.bridge import Reading
 from gateway.dc09 import frame as f
@@ -311,3 +313,34 @@ async def test_many_connections_at_once(receiver: Callable[..., Any]) -> None:
     await asyncio.gather(*(call(one, raw) for raw in frames))
     assert sorted(answer_of(x) for x in replies) == ["ACK"] * 40
     assert len(sink.events("self_test")) == 40
+
+
+def test_account_registered_without_its_leading_zeros() -> None:
+    book = AccountBook({"777": Account("777", "dc09-777"), "12": Account("012", "dc09-012")})
+    assert book.lookup("0777") == (True, None)
+    assert book.get("0777") is not None
+    ambiguous = AccountBook({"0777": Account("0777", "a"), "00777": Account("00777", "b")})
+    assert ambiguous.get("777") is None  # two accounts would fit: neither is guessed
+    assert ambiguous.get("0777") is not None  # as sent, it is exact
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.binary(max_size=200)
+    | st.text(alphabet='0123456789ABCDEF"#[]|/^_:,-NRLriFA*', max_size=80).map(
+        lambda body: f.frame_of(b'"ADM-CID"0001L0#1234[' + body.encode())[1:-1]
+    )
+)
+def test_any_frame_gets_an_answer_and_never_raises(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
+    state = tmp_path_factory.mktemp("fuzz") / "seen.sqlite"
+    r = Receiver(ReceiverConfig(state_path=state), accounts(), Sink())
+    try:
+        reply = asyncio.run(r.answer(raw))
+    finally:
+        r.seen.close()
+    assert reply is not None
+    assert answer_of(reply) in ("ACK", "NAK", "DUH")
