@@ -251,8 +251,13 @@ def bench_latency(  # noqa: PLR0915 - the run's steps, in order, read best in on
                 _process(["dc09", "run", "--id", gw, "--site", site, "--host", "127.0.0.1",
                           "--tcp-port", str(dc09), "--udp-port", "0"], env, workdir / "d.log"),
             ):  # fmt: skip
-                _wait_for_port(web)
-                _wait_for_port(dc09)
+                try:
+                    _wait_for_port(web, timeout=120)
+                    _wait_for_port(dc09, timeout=120)
+                except TimeoutError:
+                    for log in sorted(workdir.glob("*.log")):
+                        print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}")
+                    raise
                 time.sleep(3.0)
                 url = f"ws://127.0.0.1:{web}/api/live"
                 ids = [g.id for g in district.gateways]
