@@ -203,7 +203,7 @@ def bench_latency(  # noqa: PLR0915 - the run's steps, in order, read best in on
 
     from alerting.bench import LiveClient, _free_port, _process, _wait_for_port, live_headers
     from alerting.bench import percentile as pct
-    from alerting.bench_latency import Load, load_streams
+    from alerting.bench_latency import Load, load_streams, press, press_targets
     from firmware_sim.district import build_district, seed
     from gateway.dc09 import registry
     from ingest.loadgen import forget_session
@@ -266,14 +266,27 @@ def bench_latency(  # noqa: PLR0915 - the run's steps, in order, read best in on
                     with Load(settings, load_streams(district, ids), load):
                         time.sleep(5.0)
                         fired, acks = _fire(dc09, homes)
+                        # The baseline in the same run: native panic presses on the wire
+                        # contract (as `make bench-latency`), for other households.
+                        native = [t for t in press_targets(district, ids) if t[3] not in fired]
+                        pressed = press(settings, native[:fires], gap_s=0.5)
                         deadline = time.monotonic() + 15
-                        while len(client.first_seen) < len(fired) and time.monotonic() < deadline:
+                        want = len(fired) + len(pressed)
+                        while len(client.first_seen) < want and time.monotonic() < deadline:
                             time.sleep(0.05)
         latencies = [(client.first_seen[h] - t) * 1000 for h, t in fired.items()
                      if h in client.first_seen]  # fmt: skip
         if not latencies:
             raise RuntimeError("no DC-09 fire reached the live stream")
+        presses = [(client.first_seen[h] - t) * 1000 for h, t in pressed.items()
+                   if h in client.first_seen]  # fmt: skip
+        baseline = round(pct(presses, 50), 1) if presses else None
         return {
+            "native_press_to_live_p50_ms": baseline,
+            "native_press_to_live_p99_ms": round(pct(presses, 99), 1) if presses else None,
+            "p50_ratio_to_native_press": round(pct(latencies, 50) / baseline, 2)
+            if baseline
+            else None,
             "fires": len(fired),
             "received": len(latencies),
             "fire_to_live_p50_ms": round(pct(latencies, 50), 1),

@@ -190,10 +190,13 @@ def _household(dsn: str, account: str) -> str:
 
 
 def _incident_detail(port: int, incident: int, headers: dict[str, str]) -> dict[str, Any]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/incidents/{incident}",
-                                     headers=headers)  # fmt: skip
+    return dict(_get(port, f"/api/incidents/{incident}", headers))
+
+
+def _get(port: int, path: str, headers: dict[str, str]) -> Any:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
     with urllib.request.urlopen(request, timeout=10) as r:
-        return dict(json.load(r))
+        return json.load(r)
 
 
 def _texts(dsn: str, household: str) -> list[str]:
@@ -244,11 +247,16 @@ def test_a_panel_fire_reaches_the_live_stream_and_the_family_sms(
         # The restore and a panic, from the same dialler; each raised once.
         panel.send_msg("ADM-CID", {"code": 111, "q": 3, "zone": 3, "area": 1})
         panel.send_msg("SIA-DCS", {"code": "PA", "zone": 1})
+        panel.send_msg("SIA-DCS", {"code": "ZZ", "zone": 9})  # no such code: kept and shown
         wait_for(lambda: panel.notSent() == 0, 30, "the dialler's queue to empty")
         wait_for(lambda: [k for k, _, _ in _events(dsn, device)].count("button") == 1, 30,
                  "the panic")  # fmt: skip
         assert [(k, v) for k, v, _ in _events(dsn, device) if k == "smoke_alarm"] == [
             ("smoke_alarm", 1.0), ("smoke_alarm", 0.0)]  # fmt: skip
+        unknown = wait_for(lambda: _get(web_port, "/api/source-events?unknown=true", headers),
+                           30, "the unknown code on the console")  # fmt: skip
+        assert [(e["account"], e["code"], e["zone"], e["known"]) for e in unknown] == [
+            (ACCOUNT, "ZZ", "009", False)]  # fmt: skip
     finally:
         _stop(receiver)
 
