@@ -256,7 +256,7 @@ def test_a_panel_fire_reaches_the_live_stream_and_the_family_sms(
         unknown = wait_for(lambda: _get(web_port, "/api/source-events?unknown=true", headers),
                            30, "the unknown code on the console")  # fmt: skip
         assert [(e["account"], e["code"], e["zone"], e["known"]) for e in unknown] == [
-            (ACCOUNT, "ZZ", "009", False)]  # fmt: skip
+            (ACCOUNT, "ZZ", "9", False)]  # fmt: skip
     finally:
         _stop(receiver)
 
