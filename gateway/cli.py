@@ -73,7 +73,7 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
         str, typer.Option(help="vigil (Vigil's own devices) or zigbee2mqtt (a Zigbee hub)")
     ] = "vigil",
     config: Annotated[
-        Path | None, typer.Option(help="TOML file: hub table (host, port, ...), per-model overrides")
+        Path | None, typer.Option(help="TOML: hub table (host, port, ...), model overrides")
     ] = None,
     hub_host: Annotated[str | None, typer.Option(help="the hub's MQTT broker host")] = None,
     hub_port: Annotated[int | None, typer.Option(help="the hub's MQTT broker port [1883]")] = None,
