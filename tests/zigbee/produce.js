@@ -6,6 +6,8 @@
 // MESSAGE is a raw Zigbee message as zigbee-herdsman hands it to zigbee2mqtt:
 //   {"cluster": "ssIasZone", "type": "commandStatusChangeNotification",
 //    "data": {"zonestatus": 1, "extendedstatus": 0}, "endpoint": 1, "linkquality": 120}
+// or {"wait": seconds}: let the converters' own timers run (an occupancy timeout) and publish
+// what they published then;
 // or, for Tuya's datapoint cluster, {"tuya": [[dp, datatype, value], ...]} (datatype 0 raw,
 // 1 bool, 2 value, 3 string, 4 enum, 5 bitmap).
 // Writes {"devices": [bridge/devices entry, ...], "payloads": {friendly_name: [state, ...]}}:
@@ -27,49 +29,52 @@ zhc.setLogger({
 // zigbee2mqtt does not keep these in a device's cached state (lib/state.ts).
 const NOT_CACHED = /^(action|action_.*|button|button_left|button_right|forgotten|keyerror|step_size|transition_time|group_list|group_capacity|no_occupancy_since|step_mode)$/;
 
-function mockEndpoint(device, id) {
-    return {
-        ID: id,
-        deviceIeeeAddress: device.ieeeAddr,
-        inputClusters: [],
-        outputClusters: [],
-        clusters: {},
-        meta: {},
-        getDevice: () => device,
-        supportsInputCluster: () => true,
-        supportsOutputCluster: () => true,
-        getClusterAttributeValue: () => undefined,
-        saveClusterAttributeKeyValue: () => {},
-        save: () => {},
-        read: async () => ({}),
-        write: async () => {},
-        command: async () => ({}),
-        configureReporting: async () => {},
-        bind: async () => {},
-        defaultResponse: async () => {},
-    };
+// Class names matter: the converters' global store tells entities apart by them.
+class Endpoint {
+    constructor(device, id) {
+        this.ID = id;
+        this.deviceIeeeAddress = device.ieeeAddr;
+        this.inputClusters = [];
+        this.outputClusters = [];
+        this.clusters = {};
+        this.meta = {};
+        this._device = device;
+    }
+    getDevice() { return this._device; }
+    supportsInputCluster() { return true; }
+    supportsOutputCluster() { return true; }
+    getClusterAttributeValue() { return undefined; }
+    saveClusterAttributeKeyValue() {}
+    save() {}
+    async read() { return {}; }
+    async write() {}
+    async command() { return {}; }
+    async configureReporting() {}
+    async bind() {}
+    async defaultResponse() {}
+}
+
+class Device {
+    constructor(spec) {
+        this.ieeeAddr = spec.ieee;
+        this.networkAddress = 0x1234;
+        this.modelID = spec.model_id;
+        this.manufacturerName = spec.manufacturer;
+        this.manufacturerID = spec.manufacturer_id ?? 0;
+        this.type = spec.type ?? "EndDevice";
+        this.powerSource = spec.power_source ?? "Battery";
+        this.softwareBuildID = spec.software_build_id;
+        this.interviewCompleted = true;
+        this.meta = {};
+        this.customClusters = {};
+        this.endpoints = (spec.endpoints ?? [1]).map((id) => new Endpoint(this, id));
+    }
+    getEndpoint(id) { return this.endpoints.find((e) => e.ID === id); }
+    save() {}
 }
 
 function mockDevice(spec) {
-    const device = {
-        ieeeAddr: spec.ieee,
-        networkAddress: 0x1234,
-        modelID: spec.model_id,
-        manufacturerName: spec.manufacturer,
-        manufacturerID: spec.manufacturer_id ?? 0,
-        type: spec.type ?? "EndDevice",
-        powerSource: spec.power_source ?? "Battery",
-        softwareBuildID: spec.software_build_id,
-        dateCode: undefined,
-        interviewCompleted: true,
-        meta: {},
-        endpoints: [],
-        customClusters: {},
-        save: () => {},
-        getEndpoint: (id) => device.endpoints.find((e) => e.ID === id),
-    };
-    for (const id of spec.endpoints ?? [1]) device.endpoints.push(mockEndpoint(device, id));
-    return device;
+    return new Device(spec);
 }
 
 function tuyaBuffer(datatype, value) {
@@ -151,7 +156,22 @@ async function one(spec) {
     };
     const cached = {};
     const payloads = [];
+    const deferred = [];  // what converters publish later themselves (e.g. occupancy timeouts)
+    const publishState = (out, linkquality) => {
+        zhc.postProcessConvertedFromZigbeeMessage(definition, out, spec.options ?? {}, device);
+        const state = {...cached, ...out, linkquality};
+        for (const [k, v] of Object.entries(out)) if (!NOT_CACHED.test(k)) cached[k] = v;
+        cached.linkquality = linkquality;
+        return state;
+    };
     for (const step of spec.steps ?? []) {
+        if (step.wait !== undefined) {
+            // Let converters' timers run, then publish what they published, as zigbee2mqtt does.
+            await new Promise((r) => setTimeout(r, step.wait * 1000));
+            const out = Object.assign({}, ...deferred.splice(0));
+            payloads.push(Object.keys(out).length ? publishState(out, cached.linkquality ?? 120) : null);
+            continue;
+        }
         const msg = rawMessage(step, device);
         msg.device = device;
         msg.meta = {zclTransactionSequenceNumber: step.tsn ?? payloads.length + 1, manufacturerCode: undefined, frameControl: {}};
@@ -163,18 +183,14 @@ async function one(spec) {
             (c) => c.cluster === msg.cluster && (Array.isArray(c.type) ? c.type.includes(msg.type) : c.type === msg.type),
         );
         for (const converter of converters) {
-            const converted = await converter.convert(definition, msg, () => {}, options, meta);
+            const converted = await converter.convert(definition, msg, (p) => deferred.push(p), options, meta);
             if (converted) out = {...out, ...converted};
         }
         if (Object.keys(out).length === 0) {
             payloads.push(null);
             continue;
         }
-        zhc.postProcessConvertedFromZigbeeMessage(definition, out, options, device);
-        const state = {...cached, ...out, linkquality: msg.linkquality};
-        for (const [k, v] of Object.entries(out)) if (!NOT_CACHED.test(k)) cached[k] = v;
-        cached.linkquality = msg.linkquality;
-        payloads.push(state);
+        payloads.push(publishState(out, msg.linkquality));
     }
     return {entry, payloads};
 }
