@@ -260,3 +260,19 @@ def test_random_bodies_with_right_crc_only_ever_refused_or_read(body: str) -> No
     except f.FrameError as exc:
         answer = exc.answer
     assert answer in (f.Answer.NAK, f.Answer.DUH, None)
+
+
+@pytest.mark.parametrize("key", [None, KEY256], ids=["plain", "aes256"])
+def test_siadc09_reads_the_receivers_answers(key: bytes | None) -> None:
+    from siadc09.message import AckMessage, DuhMessage, parse_frame
+
+    raw = siadc09_frame("SIA-DCS", b"Nri1/FA001", key=key, seq=42, receiver=0x12, line=3)
+    message = f.decode(raw, lookup({"1234": key}), time.time())
+    ack = parse_frame(f.ack(message.header, message.account, time.time(), key), {None: KEY256})
+    assert isinstance(ack, AckMessage)
+    assert (ack.seq, ack.account.acct, ack.account.rcvr, ack.account.pref) == (42, 0x1234, 0x12, 3)
+    if key is not None:
+        assert abs(ack.timestamp.timestamp() - time.time()) < 5  # the receiver's time inside
+    duh = parse_frame(f.duh(message.header))
+    assert isinstance(duh, DuhMessage)
+    assert duh.seq == 42
