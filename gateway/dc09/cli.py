@@ -177,11 +177,18 @@ async def _serve(
 @account_app.command("add")
 def account_add(  # noqa: PLR0917 - typer reads the options from the signature
     account: Annotated[str, typer.Argument(help="the panel's account number (3-16 hex digits)")],
-    gateway: Annotated[str, typer.Option(help="the receiver's gateway id")],
+    gateway: Annotated[
+        str | None, typer.Option(help="the receiver's gateway id [the one already receiving]")
+    ] = None,
     household: Annotated[str | None, typer.Option(help="household the panel protects")] = None,
     building: Annotated[str | None, typer.Option(help="building the panel protects")] = None,
     key: Annotated[
-        str | None, typer.Option(help="AES key (16/24/32 bytes), as --key-format says")
+        str | None,
+        typer.Option(
+            envvar="VIGIL_DC09_KEY",
+            show_default=False,
+            help="AES key (16/24/32 bytes), as --key-format says",
+        ),
     ] = None,
     key_format: Annotated[
         str | None, typer.Option(help="hex: the key's bytes in hex; raw: its characters")

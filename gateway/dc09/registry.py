@@ -23,7 +23,7 @@ class RegistryError(ValueError):
 @dataclass(frozen=True)
 class NewAccount:
     account: str
-    gateway_id: str
+    gateway_id: str | None  # None: the one gateway that already receives DC-09, if one does
     household_id: str | None = None
     building_id: str | None = None
     key: str | None = None
@@ -67,17 +67,18 @@ def add_account(conn: psycopg.Connection[tuple[object, ...]], new: NewAccount) -
     account, key = new.checked()
     device_id = device_id_for(account)
     with conn.transaction(), conn.cursor() as cur:
+        gateway_id = new.gateway_id or _only_receiver(cur)
         cur.execute("select 1 from dc09_accounts where account = %s", (account,))
         if cur.fetchone() is not None:
             raise RegistryError(f"account {account} is already registered")
         cur.execute(
             "select site_id from gateways where id = %s and retired_at is null and "
             "revoked_at is null",
-            (new.gateway_id,),
+            (gateway_id,),
         )
         if cur.fetchone() is None:
             raise RegistryError(
-                f"no usable gateway {new.gateway_id!r}: register the receiver's gateway first "
+                f"no usable gateway {gateway_id!r}: register the receiver's gateway first "
                 "(vigil gateway add)"
             )
         if new.household_id is not None:
@@ -96,7 +97,7 @@ def add_account(conn: psycopg.Connection[tuple[object, ...]], new: NewAccount) -
         cur.execute(
             "insert into devices (id, device_type, gateway_id, household_id, room, source, "
             "model, external_id, supervision_s) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (device_id, DEVICE_TYPE, new.gateway_id, new.household_id, new.room, SOURCE,
+            (device_id, DEVICE_TYPE, gateway_id, new.household_id, new.room, SOURCE,
              new.model, account, new.poll_s),
         )  # fmt: skip
         cur.execute(
@@ -107,6 +108,19 @@ def add_account(conn: psycopg.Connection[tuple[object, ...]], new: NewAccount) -
              new.line.upper() if new.line else None, key, new.key_format, new.poll_s),
         )  # fmt: skip
     return device_id
+
+
+def _only_receiver(cur: psycopg.Cursor[tuple[object, ...]]) -> str:
+    cur.execute(
+        "select distinct d.gateway_id from dc09_accounts a join devices d on d.id = a.device_id "
+        "where a.retired_at is null"
+    )
+    gateways = sorted(str(r[0]) for r in cur.fetchall())
+    if len(gateways) == 1:
+        return gateways[0]
+    if not gateways:
+        raise RegistryError("no DC-09 receiver has accounts yet: name its gateway (--gateway)")
+    raise RegistryError(f"several receivers ({', '.join(gateways)}): name one (--gateway)")
 
 
 def retire_account(conn: psycopg.Connection[tuple[object, ...]], account: str) -> None:

@@ -129,3 +129,17 @@ def test_zones_and_users_import(db: str, tmp_path: Path) -> None:
         accounts = registry.load_accounts(conn)
     assert accounts["1234"].room("0001") == "厨房"
     assert accounts["1234"].resident("1") == "王秀英"
+
+
+def test_gateway_defaults_to_the_one_receiving(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out = vigil("dc09", "account", "add", "1234", "--household", "h1")
+    assert code == 1
+    assert "name its gateway" in out
+    assert vigil("dc09", "account", "add", "1234", "--gateway", "rx1", "--household", "h1")[0] == 0
+    monkeypatch.setenv("VIGIL_DC09_KEY", "11" * 16)  # the key kept out of the shell's history
+    code, out = vigil("dc09", "account", "add", "5678", "--household", "h1", "--key-format", "hex")
+    assert code == 0, out
+    with psycopg.connect(db, autocommit=True) as conn:
+        row = conn.execute("select d.gateway_id, a.key from dc09_accounts a join devices d "
+                           "on d.id = a.device_id where a.account = '5678'").fetchone()  # fmt: skip
+    assert row == ("rx1", b"\x11" * 16)
