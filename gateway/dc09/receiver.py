@@ -205,7 +205,8 @@ class Receiver:
         if change is not None:
             self._availability(change, now)
         last = self._life_sent.get(account.account)
-        if last is None or now - last >= LIFE_EVERY_S:
+        every = LIFE_EVERY_S if account.poll_s is None else min(LIFE_EVERY_S, account.poll_s / 2)
+        if last is None or now - last >= every:
             self._life_sent[account.account] = now
             self.sink.read([Reading(account.device_id, AVAILABILITY, 1.0, now, rx=now)])
 

@@ -14,6 +14,9 @@ from gateway.dc09.frame import parse_key
 
 DEVICE_TYPE = "alarm_panel"
 SOURCE = "dc09"
+# A panel without polling still sends its periodic test, daily on most: the core's per-device
+# supervision then expects a sign of life once a day (plus an hour of slack), not every 4 h.
+UNPOLLED_SUPERVISION_S = 25 * 3600.0
 
 
 class RegistryError(ValueError):
@@ -98,7 +101,7 @@ def add_account(conn: psycopg.Connection[tuple[object, ...]], new: NewAccount) -
             "insert into devices (id, device_type, gateway_id, household_id, room, source, "
             "model, external_id, supervision_s) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (device_id, DEVICE_TYPE, gateway_id, new.household_id, new.room, SOURCE,
-             new.model, account, new.poll_s),
+             new.model, account, new.poll_s or UNPOLLED_SUPERVISION_S),
         )  # fmt: skip
         cur.execute(
             "insert into dc09_accounts (account, device_id, household_id, building_id, "

@@ -284,9 +284,11 @@ async def test_null_polls_then_silence_raise_link_down_once(receiver: Callable[.
                                     udp if seq % 2 else tcp, raw)) == "ACK"  # fmt: skip
         await asyncio.sleep(0.3)
     assert sink.events("availability") == []
-    assert [(x.dev, x.metric, x.value) for x in sink.readings] == [
+    # Signs of life for the core's supervision, at most every half interval (not every poll).
+    assert {(x.dev, x.metric, x.value) for x in sink.readings} == {
         ("dc09-0777", "availability", 1.0)
-    ]
+    }
+    assert 1 <= len(sink.readings) < 3
     await asyncio.sleep(1.0 + 2.0 + 0.5)  # interval + grace
     down = sink.events("availability")
     assert [e.value for e in down] == [0.0]
