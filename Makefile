@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-faults test-browser test-security demo bench bench-dc09 bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover clean-var
+.PHONY: setup lint test test-faults test-browser test-security demo bench bench-dc09 bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-zigbee bench-takeover clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -70,6 +70,9 @@ bench-broker-auth: setup
 
 bench-latency: setup
 	@$(PY) -m alerting.bench_latency $(BENCH_ARGS)
+
+bench-zigbee: setup
+	@$(PY) -m gateway.bench_zigbee $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down

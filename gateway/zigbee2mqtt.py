@@ -122,12 +122,12 @@ class Zigbee2Mqtt:
             self.client.username_pw_set(hub.username, hub.password)
         self.client.on_connect = self._connected
         self.client.on_disconnect = self._disconnected
+        self.client.on_connect_fail = self._connect_failed
         self.client.on_message = self._message
         self.client.reconnect_delay_set(1, 5)
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        self.bridge.set_upstream(False, "not yet connected to the hub's broker")
         self.client.connect_async(self.hub.host, self.hub.port, self.hub.keepalive_s)
         self.client.loop_start()
 
@@ -138,9 +138,14 @@ class Zigbee2Mqtt:
     def _connected(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log.error("hub broker %s:%d refused us: %s", self.hub.host, self.hub.port, reason)
+            self.bridge.set_upstream(False, f"the hub's broker refused us: {reason}")
             return
         log.info("connected to the hub's broker %s:%d", self.hub.host, self.hub.port)
         client.subscribe(f"{self.hub.base_topic}/#", qos=1)
+
+    def _connect_failed(self, _c: mqtt.Client, _u: Any) -> None:
+        self._hub_online = None
+        self.bridge.set_upstream(False, "cannot reach the hub's broker")
 
     def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         log.warning("lost the hub's broker: %s", reason)
@@ -252,6 +257,8 @@ class Zigbee2Mqtt:
             plan.vigil_id, {"availability": 1.0 if online else 0.0}, now, detail=self._detail(plan)
         )
         if change.events:
+            log.info("%s (%s): %s", plan.vigil_id, plan.friendly_name,
+                     "online" if online else "unavailable")  # fmt: skip
             self.bridge.emit(change.events, state=[change])
 
     def _state(self, plan: DevicePlan, payload: bytes, retained: bool) -> None:
@@ -290,7 +297,11 @@ class Zigbee2Mqtt:
                 )
         events = [e for c in changes for e in c.events]
         if events:
+            log.info("%s (%s): %s", plan.vigil_id, plan.friendly_name,
+                     ", ".join(f"{e.kind}={e.value:g} #{e.seq}" for e in events))  # fmt: skip
             self.bridge.emit(events, state=changes)
+        else:
+            log.debug("%s: %s -> %s, no change", plan.vigil_id, payload[:200], taken.states)
 
     @staticmethod
     def _detail(plan: DevicePlan) -> dict[str, Any]:

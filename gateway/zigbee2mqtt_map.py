@@ -9,7 +9,6 @@ tracker, momentary presses and telemetry readings.
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,10 +16,10 @@ from importlib import resources
 from typing import Any
 
 from vigil.device_types import device_types
+from vigil.provisioning.zigbee import device_id
 
 ACCESS_STATE = 1  # zigbee2mqtt's access bit: the property is published in the device's state
 ALARM_KINDS = frozenset({"smoke_alarm", "heat_alarm", "co_alarm", "gas_alarm", "water_leak"})
-_ID_CHARS = re.compile(r"[^0-9a-f]")
 # Edge kinds under the tracker's edge property names (gateway/foreign_state.py EDGES).
 EDGE_KEYS = {"self_test": "test", "button": "sos"}
 
@@ -30,14 +29,6 @@ OVERRIDE_KEYS = frozenset({"binary", "edge", "enum", "actions", "numeric", "igno
 
 class MappingError(ValueError):
     """The mapping file or an override is malformed."""
-
-
-def device_id(ieee: str) -> str:
-    """The Vigil id of a Zigbee device: `zb-` and its IEEE address in hex (stable for life)."""
-    hexa = _ID_CHARS.sub("", ieee.lower().removeprefix("0x"))
-    if not hexa:
-        raise ValueError(f"not an IEEE address: {ieee!r}")
-    return f"zb-{hexa}"
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from gateway.zigbee2mqtt_map import ExposeMap, device_id
+from gateway.zigbee2mqtt_map import ExposeMap
 from tests.zigbee.converters import produce
 from tests.zigbee.harness import RecordingBridge, adapter, publish_devices, publish_state
 from tests.zigbee.models import MODELS, Model
+from vigil.provisioning.zigbee import device_id
 
 pytestmark = pytest.mark.zigbee
 

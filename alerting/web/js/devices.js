@@ -27,11 +27,12 @@ export function mount(root) {
     const query = select.value ? `?problem=${select.value}&limit=500` : "?limit=500";
     const devices = await api(`/devices${query}`);
     list.replaceChildren(
-      el("thead", {}, el("tr", {}, ["col.device", "col.type", "col.grid", "col.address", "col.room",
+      el("thead", {}, el("tr", {}, ["col.device", "col.type", "col.source", "col.grid", "col.address", "col.room",
         "col.last_seen", "col.battery", "col.health"].map((k) => el("th", {}, t(k))))),
       el("tbody", {}, devices.items.map((d) => {
         const bad = PROBLEMS.filter((p) => d.health[p]);
         return el("tr", { dataset: { deviceId: d.id } }, el("td", {}, d.id), el("td", {}, label("type", d.device_type)),
+          el("td", { "data-testid": "source" }, d.model ? `${d.source} · ${d.model}` : d.source),
           el("td", {}, d.grid_id ?? "—"), el("td", {}, d.address ?? ""), el("td", {}, d.room ?? ""),
           el("td", {}, when(d.last_seen)), el("td", {}, d.battery_v === null ? "—" : `${d.battery_v.toFixed(2)} V`),
           el("td", { class: bad.length ? "bad" : "good" },
