@@ -346,3 +346,26 @@ def test_any_frame_gets_an_answer_and_never_raises(
         r.seen.close()
     assert reply is not None
     assert answer_of(reply) in ("ACK", "NAK", "DUH")
+
+
+@pytest.mark.parametrize("transport", ["TCP", "UDP"])
+async def test_my_dc09_spt_dialler(receiver: Callable[..., Any], transport: str) -> None:
+    from my_dc09_spt import dc09_spt
+
+    sink = Sink()
+    r = await receiver(sink)
+    tcp, udp = r.ports()
+    panel = dc09_spt.dc09_spt("5678", receiver=0x12, line=3)
+    panel.set_path("main", "primary", "127.0.0.1", tcp if transport == "TCP" else udp,
+                   account="5678", key=KEY, type=transport)  # fmt: skip
+    # send_msg waits for its sending thread: off the event loop the receiver runs on.
+    await call(panel.send_msg, "ADM-CID", {"code": 111, "q": 1, "zone": 4, "area": 1})
+    await call(panel.send_msg, "ADM-CID", {"code": 111, "q": 3, "zone": 4, "area": 1})
+    await call(panel.send_msg, "SIA-DCS", {"code": "MA", "zone": 2})
+    deadline = time.monotonic() + 20
+    while panel.notSent() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert panel.notSent() == 0
+    assert [(e.kind, e.value) for e in sink.events()] == [
+        ("smoke_alarm", 1.0), ("smoke_alarm", 0.0), ("button", 1.0)]  # fmt: skip
+    assert sink.events("button")[0].detail["reason"] == "medical"
