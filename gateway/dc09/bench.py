@@ -43,6 +43,9 @@ class _InstantSink:
     def read(self, readings: list[Any]) -> None:
         return None
 
+    def count_rejected(self, n: int = 1) -> None:
+        return None
+
 
 def _accounts(n: int, key: bytes | None) -> dict[str, Account]:
     return {f"{i:04X}": Account(f"{i:04X}", f"dc09-{i:04X}", key=key) for i in range(1, n + 1)}

@@ -42,6 +42,8 @@ class Sink(Protocol):
 
     def read(self, readings: list[Reading]) -> None: ...
 
+    def count_rejected(self, n: int = 1) -> None: ...
+
 
 @dataclass(frozen=True)
 class ReceiverConfig:
@@ -118,6 +120,7 @@ class Receiver:
 
     def _refuse(self, exc: f.FrameError, raw: bytes, now: float) -> bytes:
         self.counts[exc.answer.value.lower()] += 1
+        self.sink.count_rejected()  # the gateway's status shows refused frames to installers
         log.warning("%s: %s (%r)", exc.answer.value, exc.reason, raw[:80])
         return f.nak(now) if exc.answer is f.Answer.NAK else f.duh(exc.header)
 

@@ -40,6 +40,7 @@ class Sink:
         self.emitted: list[list[Event]] = []
         self.held: list[concurrent.futures.Future[None]] = []
         self.readings: list[Reading] = []
+        self.rejected = 0
 
     def emit(self, events: list[Event]) -> concurrent.futures.Future[None]:
         self.emitted.append(events)
@@ -52,6 +53,9 @@ class Sink:
 
     def read(self, readings: list[Reading]) -> None:
         self.readings.extend(readings)
+
+    def count_rejected(self, n: int = 1) -> None:
+        self.rejected += n
 
     def release(self) -> None:
         for future in self.held:
@@ -246,6 +250,7 @@ async def test_refusals_keep_the_receiver_up(receiver: Callable[..., Any]) -> No
         assert answer_of(await call(_read_frame, s)) == "DUH"
     assert answer_of(await call(tcp_send, tcp, good)) == "ACK"
     assert [e.kind for e in sink.events()] == ["tamper"]
+    assert sink.rejected == 2 * len(cases) + 1  # shown in the gateway's status
 
 
 async def test_stale_timestamp_gets_nak_with_the_receiver_time(
