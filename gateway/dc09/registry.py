@@ -94,13 +94,16 @@ def add_account(conn: psycopg.Connection[tuple[object, ...]], new: NewAccount) -
                         (new.building_id,))  # fmt: skip
             if cur.fetchone() is None:
                 raise RegistryError(f"no building {new.building_id!r}")
+        household = new.household_id
+        if new.building_id is not None:
+            household = _common_areas(cur, new.building_id)
         cur.execute("select 1 from devices where id = %s", (device_id,))
         if cur.fetchone() is not None:
             raise RegistryError(f"device {device_id} exists already")
         cur.execute(
             "insert into devices (id, device_type, gateway_id, household_id, room, source, "
             "model, external_id, supervision_s) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (device_id, DEVICE_TYPE, gateway_id, new.household_id, new.room, SOURCE,
+            (device_id, DEVICE_TYPE, gateway_id, household, new.room, SOURCE,
              new.model, account, new.poll_s or UNPOLLED_SUPERVISION_S),
         )  # fmt: skip
         cur.execute(
@@ -111,6 +114,19 @@ def add_account(conn: psycopg.Connection[tuple[object, ...]], new: NewAccount) -
              new.line.upper() if new.line else None, key, new.key_format, new.poll_s),
         )  # fmt: skip
     return device_id
+
+
+def _common_areas(cur: psycopg.Cursor[tuple[object, ...]], building: str) -> str:
+    """The building's common areas as a household of its own: the detectors and alerting work
+    per household, so a building panel's alarms open incidents there (with the building's
+    address and no family to text), made once and shared by the building's panels."""
+    household = f"{building}-common"[:64]
+    cur.execute(
+        "insert into households (id, building_id, unit, notes) values (%s, %s, %s, %s) "
+        "on conflict (id) do nothing",
+        (household, building, "公共区域 common areas", "building alarm panels (DC-09)"),
+    )
+    return household
 
 
 def _only_receiver(cur: psycopg.Cursor[tuple[object, ...]]) -> str:

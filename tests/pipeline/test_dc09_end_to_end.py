@@ -42,6 +42,7 @@ GATEWAY = "dc09-rx-e2e"
 KEY = bytes(range(32))  # AES-256
 ACCOUNT = "4711"
 POLLED = "0815"  # a second panel, supervised every 2 s, sending in the clear
+BUILDING_PANEL = "0B01"  # a building's fire panel (no household)
 
 
 @pytest.fixture
@@ -64,6 +65,8 @@ def district(fresh_db: str, settings: Settings, stack: LocalStack) -> tuple[str,
             poll_s=3600))  # fmt: skip
         registry.add_account(conn, registry.NewAccount(
             POLLED, GATEWAY, household_id=homes[-1], poll_s=2))  # fmt: skip
+        registry.add_account(conn, registry.NewAccount(
+            BUILDING_PANEL, GATEWAY, building_id=d.buildings[0].id))  # fmt: skip
         registry.import_csv(conn, f"kind,account,zone,room\ndc09_zone,{ACCOUNT},3,厨房 kitchen\n")
     password = uuid.uuid4().hex
     BrokerAuth.for_stack(stack).add_gateway(GATEWAY, password, site)
@@ -288,6 +291,11 @@ def test_repeat_across_a_kill_polls_then_silence(
             null = siadc09_frame("NULL", b"", account="815", seq=seq)
             assert _send(port, frame_of(null[8:].replace(b"#815", b"#0815"))[1:-1]) == "ACK"
             time.sleep(0.5)
+        # A building's fire panel: raised like any other (no household, no family SMS).
+        panel_fire = siadc09_frame("SIA-DCS", b"Nri1/FA017", account="B01", seq=5)
+        assert _send(port, frame_of(panel_fire[8:].replace(b"#B01", b"#0B01"))[1:-1]) == "ACK"
+        wait_for(lambda: "smoke" in _alert_kinds(dsn, f"dc09-{BUILDING_PANEL}"), 30,
+                 "the building panel's alarm")  # fmt: skip
         # Bad frames are refused, and the receiver stays up.
         assert _send(port, b"0000" + fire[4:]) == "NAK"
         assert _send(port, siadc09_frame("SIA-DCS", b"Nri1/FA001", account="9999")) == "DUH"

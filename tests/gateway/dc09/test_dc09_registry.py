@@ -62,6 +62,13 @@ def test_add_list_and_retire(db: str) -> None:
     assert listed["1234"]["key_bits"] == 128
     assert listed["1234"]["building"] == "b1"
     with psycopg.connect(db, autocommit=True) as conn:
+        # A building's panel hangs off the building's common areas (a household of its own).
+        common = conn.execute(
+            "select h.id, h.building_id from devices d join households h on h.id = d.household_id "
+            "where d.id = 'dc09-1234'"
+        ).fetchone()
+    assert common == ("b1-common", "b1")
+    with psycopg.connect(db, autocommit=True) as conn:
         row = conn.execute(
             "select device_type, source, external_id, supervision_s, household_id from devices "
             "where id = 'dc09-0A7F'"
