@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover bench-platform bench-platform-latency clean-var
+.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover bench-platform bench-platform-latency bench-dc09 bench-zigbee clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -37,6 +37,10 @@ demo: setup
 # Every benchmark, one after the other; figures written into docs/performance.md.
 bench: setup
 	@$(PY) -m bench
+
+# DC-09 receiver alone (events/s TCP and UDP) and a DC-09 fire to the live stream: docs/dc09.md
+bench-dc09: setup
+	@$(PY) -m bench.dc09 $(BENCH_ARGS)
 
 bench-gateway: setup
 	@$(PY) -m bench.gateway
@@ -75,6 +79,9 @@ bench-broker-auth: setup
 
 bench-latency: setup
 	@$(PY) -m bench.latency $(BENCH_ARGS)
+
+bench-zigbee: setup
+	@$(PY) -m bench.zigbee $(BENCH_ARGS)
 
 clean-var:
 	-@$(VIGIL) stack down

@@ -22,6 +22,8 @@ CAUSES: dict[str, tuple[str, str]] = {
     "tamper": ("设备被拆动", "device tampered"),
     "sensor_fault": ("传感器故障", "sensor fault"),
     "dirty": ("探测器需清洁", "detector needs cleaning"),
+    "gas": ("燃气泄漏", "gas leak"),
+    "water_leak": ("漏水", "water leak"),
 }
 
 OUTCOMES: dict[str, tuple[str, str]] = {

@@ -355,13 +355,19 @@ class DetectorEngine:
         """A gateway's status (its retained message or last will).
 
         Offline: one gateway alert instead of one per device behind it. Online again: its
-        devices get a fresh heartbeat allowance from `ts`, as their buffered data follows.
+        devices get a fresh heartbeat allowance from `ts`, as their buffered data follows. A
+        gateway repeats its online status periodically; only the change from offline resets its
+        devices (a device a hub declared unreachable stays offline until it is back).
         """
         if online:
             g = self.registry.gateway_index.get(gateway_id)
+            was_offline = gateway_id in self.fusion.state.gateways_offline
             if g is not None:
+                was_offline = was_offline or bool(self.state.gw_i[g, GWI_LATCH])
                 self.state.gw_i[g, GWI_LATCH] = 0
                 self.state.gw_f[g, GW_LAST_RX] = np.fmax(self.state.gw_f[g, GW_LAST_RX], ts)
+            if not was_offline:
+                return self.fusion.gateway(gateway_id, online, ts)
             dev_f, dev_i = self.state.dev_f, self.state.dev_i
             for slot, device in enumerate(self.registry.devices):
                 if device.gateway_id == gateway_id:

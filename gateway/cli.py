@@ -27,6 +27,8 @@ app = typer.Typer(help="Gateways: device frames in, MQTT out.", no_args_is_help=
 err = Console(stderr=True)
 
 PASSWORD_ENV = "VIGIL_GATEWAY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+HUB_PASSWORD_ENV = "VIGIL_HUB_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+SOURCES = ("vigil", "zigbee2mqtt")
 
 
 def _settings() -> Settings:
@@ -67,9 +69,30 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
     ] = 100_000,
     status_s: Annotated[float, typer.Option(min=0.1, help="status period, seconds")] = 10.0,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "INFO",
+    source: Annotated[
+        str, typer.Option(help="vigil (Vigil's own devices) or zigbee2mqtt (a Zigbee hub)")
+    ] = "vigil",
+    config: Annotated[
+        Path | None, typer.Option(help="TOML: hub table (host, port, ...), model overrides")
+    ] = None,
+    hub_host: Annotated[str | None, typer.Option(help="the hub's MQTT broker host")] = None,
+    hub_port: Annotated[int | None, typer.Option(help="the hub's MQTT broker port [1883]")] = None,
+    hub_user: Annotated[str | None, typer.Option(help="user on the hub's broker")] = None,
+    hub_password: Annotated[
+        str | None,
+        typer.Option(
+            envvar=HUB_PASSWORD_ENV, help="password on the hub's broker", show_default=False
+        ),
+    ] = None,
+    base_topic: Annotated[
+        str | None, typer.Option(help="zigbee2mqtt's base topic [zigbee2mqtt]")
+    ] = None,
 ) -> None:
-    """Run one gateway until SIGTERM or Ctrl-C."""
+    """Run one gateway until SIGTERM or Ctrl-C (`--source zigbee2mqtt`: a Zigbee hub's)."""
     settings = _settings()
+    if source not in SOURCES:
+        err.print(f"[red]error:[/red] --source must be one of {', '.join(SOURCES)}, not {source!r}")
+        raise typer.Exit(2)
     if not password:
         err.print(f"[red]error:[/red] no broker password: pass --password or set {PASSWORD_ENV}")
         raise typer.Exit(2)
@@ -83,20 +106,32 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     default_socket, default_queue = default_paths(settings.var_dir, gateway_id)
+    broker = BrokerConfig(
+        host=mqtt_host or settings.mqtt_host,
+        port=mqtt_port or settings.mqtt_port or settings.stack_mqtt_port,
+        username=username or gateway_id,
+        password=password,
+        client_id=f"vigil-gw-{gateway_id}",
+        protocol=mqtt_protocol,
+    )
+    if source == "zigbee2mqtt":
+        hub = {"host": hub_host, "port": hub_port, "username": hub_user,
+               "password": hub_password, "base_topic": base_topic}  # fmt: skip
+        from gateway.z2m_run import run_zigbee2mqtt
+
+        code = run_zigbee2mqtt(
+            gateway_id=gateway_id, site=site, broker=broker, encoding=encoding,
+            queue_path=queue_path or default_queue, status_s=status_s, config=config,
+            hub_options={k: v for k, v in hub.items() if v is not None},
+        )  # fmt: skip
+        raise typer.Exit(code)
     try:
-        config = GatewayConfig(
+        gw_config = GatewayConfig(
             gateway_id=gateway_id,
             site=site,
             socket_path=socket_path or default_socket,
             queue_path=queue_path or default_queue,
-            broker=BrokerConfig(
-                host=mqtt_host or settings.mqtt_host,
-                port=mqtt_port or settings.mqtt_port or settings.stack_mqtt_port,
-                username=username or gateway_id,
-                password=password,
-                client_id=f"vigil-gw-{gateway_id}",
-                protocol=mqtt_protocol,
-            ),
+            broker=broker,
             encoding=encoding,
             batch_readings=batch_readings,
             batch_delay_s=batch_ms / 1000,
@@ -104,7 +139,7 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
             queue_max_rows=queue_max_rows,
             status_interval_s=status_s,
         )
-        gateway = Gateway(config)
+        gateway = Gateway(gw_config)
     except (ValueError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

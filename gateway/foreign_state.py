@@ -28,8 +28,9 @@ STATES = frozenset({
     "smoke_alarm", "heat_alarm", "co_alarm", "gas_alarm", "water_leak", "tamper",
     "low_battery", "fault", "availability", "motion", "door",
 })  # fmt: skip
-# Properties whose rising edge is a momentary event: a device's own test (never a fire).
-EDGES = {"test": "self_test"}
+# Properties whose rising edge is a momentary event: a device's own test (never a fire), and an
+# SOS button that reports its press as a flag.
+EDGES = {"test": "self_test", "sos": "button"}
 # On first sight only a state that is not the quiet one says something (no restoral of nothing).
 QUIET = {"availability": 1.0}
 

@@ -7,7 +7,7 @@ cache="$here/var/cache"
 pg_major=15
 pg_bin="/usr/lib/postgresql/$pg_major/bin"
 debs=(mosquitto mosquitto-clients "postgresql-$pg_major" "postgresql-server-dev-$pg_major"
-      build-essential cmake libssl-dev dpkg-dev git chromium fonts-wqy-microhei)
+      build-essential cmake libssl-dev dpkg-dev git chromium fonts-wqy-microhei nodejs)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
@@ -118,8 +118,25 @@ vendor_web() {
   done
 }
 
+# The tests make real zigbee2mqtt payloads with zigbee-herdsman-converters (MIT), pinned by
+# tests/zigbee/package-lock.json; installed without running any package's install scripts.
+zigbee_converters() {
+  local dir="$here/tests/zigbee"
+  local stamp="$dir/node_modules/.vigil-lock"
+  if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then return 0; fi
+  command -v node >/dev/null && command -v npm >/dev/null \
+    || die "Node.js 20+ and npm are needed for the zigbee tests (apt-get install nodejs; npm comes with it or as the npm package)"
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$major" -ge 20 ] || die "Node.js 20 or newer is needed for the zigbee tests (found $(node --version))"
+  say "installing zigbee-herdsman-converters for the zigbee2mqtt tests"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >/dev/null)
+  cp "$dir/package-lock.json" "$stamp"
+}
+
 check_platform
 install_debs
 build_timescaledb
 make_venv
 vendor_web
+zigbee_converters

@@ -27,6 +27,7 @@ from console.api.routes import (
     reports,
     residents,
     sites,
+    source_events,
     users,
 )
 from vigil.db.connect import Conn
@@ -55,6 +56,7 @@ def api_router() -> APIRouter:
         buildings,
         imports,
         commissioning,
+        source_events,
     ):
         api.include_router(module.router)
     return api

@@ -152,3 +152,14 @@ def test_supervision_interval_replaces_the_heartbeat() -> None:
 
 def test_a_panic_press_from_a_foreign_button_raises_panic() -> None:
     assert _raised([(EPOCH, 3, "button", 1.0)]) == [(3, PANIC, RAISE)]
+
+
+def test_a_gateway_repeating_its_online_status_does_not_undo_a_declared_offline() -> None:
+    engine = DetectorEngine(FOREIGN)
+    readings = [(EPOCH, 1, "availability", 1.0), (EPOCH + 10, 1, "availability", 0.0)]
+    alerts = engine.process(batch_of(rows_of(readings)))
+    for k in range(3):  # the hub's adapter says "online" every few seconds
+        alerts += engine.gateway_status("z2m-1", online=True, ts=EPOCH + 11 + k)
+    alerts += engine.process(batch_of(rows_of([(EPOCH + 20, 1, "availability", 1.0)])))
+    mine = [(a.kind, a.rule) for a in alerts if a.device_id == "zb-co"]
+    assert mine == [("offline", "device_declared"), ("offline", "restored")]

@@ -16,6 +16,7 @@ from console.cli import console_app, user_app
 from detectors.cli import app as detect_app
 from firmware_sim.cli import app as sim_app
 from gateway.cli import app as gateway_app
+from gateway.dc09.cli import app as dc09_app
 from gateway.platforms.cli import app as platform_app
 from ingest.cli import app as ingest_app
 from vigil.cli.ops import app as ops_app
@@ -39,6 +40,7 @@ app.add_typer(console_app, name="console")
 app.add_typer(user_app, name="user")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(platform_app, name="platform")
+app.add_typer(dc09_app, name="dc09")
 register_provisioning(app, gateway_app)
 app.add_typer(sim_app, name="sim")
 app.add_typer(detect_app, name="detect")

@@ -34,9 +34,14 @@ ADVICE: dict[Stop, str] = {
 
 # Event kinds that count as a test signal, and (kind, value) pairs the detectors must turn into
 # an alert: a press (button 1.0) raises a panic alert, a failed self-test (0.0) a trouble one.
-SIGNAL_KINDS = frozenset({"button", "self_test", "alarm", "tamper"})
+# Foreign devices (zigbee2mqtt) declare their state: a test button gives `self_test` (or, on a
+# detector with no test flag, its own alarm), a PIR or door contact a `motion` / `door` event.
+DECLARED_ALARMS = frozenset({"smoke_alarm", "heat_alarm", "co_alarm", "gas_alarm", "water_leak"})
+SIGNAL_KINDS = frozenset({"button", "self_test", "alarm", "tamper", "motion", "door"})
+SIGNAL_KINDS |= DECLARED_ALARMS
 SIGNAL_METRICS = frozenset({"motion", "door"})  # PIR and door changes travel as readings
 _ALERTING = {("button", 1.0), ("self_test", 0.0), ("alarm", 1.0)}
+_ALERTING |= {(kind, 1.0) for kind in DECLARED_ALARMS}
 
 
 def alert_expected(kind: str, value: float | None) -> bool:

@@ -12,6 +12,7 @@ import typer
 
 from vigil.broker_auth import BrokerAuth
 from vigil.errors import VigilError
+from vigil.provisioning import zigbee
 from vigil.provisioning.output import (
     JsonOpt,
     done,
@@ -80,10 +81,13 @@ def gateway_show(
     with signed_in() as api:
         gateway = api.get(f"/api/gateways/{gateway_id}")
         dead = api.get(f"/api/gateways/{gateway_id}/dead-letters", hours=hours)
+    hub = zigbee.load_report(zigbee.report_path(get_settings().var_dir, gateway_id))
     if as_json:
-        print_json(gateway | {"dead_letters": dead})
+        print_json(gateway | {"dead_letters": dead} | ({"zigbee2mqtt": hub} if hub else {}))
         return
     show_one(gateway, False)
+    if hub is not None:
+        _show_hub(hub)
     if dead["total"]:
         err.print(
             f"[yellow]{dead['total']} messages dead-lettered by ingest in the last {hours:g} h:"
@@ -92,6 +96,23 @@ def gateway_show(
         show_list(dead["reasons"], ("reason", "letters", "last_at", "example"), False)
     else:
         out.print(f"no dead letters in the last {hours:g} h")
+
+
+def _show_hub(hub: dict[str, Any]) -> None:
+    """The zigbee2mqtt hub behind the gateway, as its adapter on this machine last saw it."""
+    online = hub.get("hub_online")
+    state = "unknown" if online is None else ("online" if online else "offline")
+    out.print(f"zigbee2mqtt hub {hub.get('hub')}: {state}; devices Vigil maps:")
+    show_list(
+        hub.get("devices", []),
+        ("device_id", "friendly_name", "model", "vendor", "device_type", "kinds"),
+        False,
+    )
+    unmapped = hub.get("unmapped", [])
+    if unmapped:
+        err.print(f"[yellow]{len(unmapped)} devices map to nothing Vigil uses (ignored):[/yellow]")
+        rows = [u | {"exposes": ", ".join(u.get("exposes", []))} for u in unmapped]
+        show_list(rows, ("ieee_address", "friendly_name", "model", "vendor", "exposes"), False)
 
 
 def gateway_update(
@@ -171,20 +192,74 @@ def register_gateway_commands(app: typer.Typer) -> None:
 # ---------------------------------------------------------------- devices
 @device_app.command("add")
 def device_add(  # noqa: PLR0917 - typer reads the options from the signature
-    device_id: Annotated[str, typer.Argument(help="serial number, the id it reports with")],
-    device_type: Annotated[str, typer.Option("--type", help="smoke, heat, panic, pir, ...")],
-    gateway: Annotated[str, typer.Option(help="the gateway it reports through")],
+    device_id: Annotated[
+        str | None, typer.Argument(help="serial number, the id it reports with")
+    ] = None,
+    device_type: Annotated[
+        str | None, typer.Option("--type", help="smoke, heat, panic, pir, sos, smoke_alarm, ...")
+    ] = None,
+    gateway: Annotated[str | None, typer.Option(help="the gateway it reports through")] = None,
     household: Annotated[str | None, typer.Option(help="the household it protects")] = None,
     room: Annotated[str | None, typer.Option(help="kitchen, bedroom, ...")] = None,
+    source: Annotated[str, typer.Option(help="vigil, or zigbee2mqtt for a Zigbee device")] = (
+        "vigil"
+    ),
+    ieee: Annotated[str | None, typer.Option(help="zigbee2mqtt: its IEEE address")] = None,
+    friendly_name: Annotated[
+        str | None, typer.Option(help="zigbee2mqtt: its friendly name (on the adapter's machine)")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="the device's model")] = None,
+    supervision_s: Annotated[
+        float | None, typer.Option(min=1, help="its own heartbeat, seconds [type's; 4 h zigbee]")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Register a device."""
-    body = {"id": device_id, "device_type": device_type, "gateway_id": gateway} | fields(
-        household_id=household, room=room
-    )
+    """Register a device; a Zigbee one by IEEE address or friendly name (--source zigbee2mqtt)."""
+    if gateway is None:
+        raise fail("--gateway is required")
+    external_id = None
+    if source == zigbee.SOURCE or ieee or friendly_name:
+        source = zigbee.SOURCE
+        hub = _hub_device(gateway, ieee, friendly_name)
+        ieee = hub.ieee
+        device_id = device_id or hub.device_id
+        device_type = device_type or hub.device_type
+        model = model or hub.model
+        external_id = hub.ieee
+        supervision_s = supervision_s or zigbee.DEFAULT_SUPERVISION_S
+    if device_id is None or device_type is None:
+        raise fail("give the device's id and --type (or, for Zigbee, --ieee / --friendly-name)")
+    body: dict[str, Any] = {
+        "id": device_id, "device_type": device_type, "gateway_id": gateway, "source": source
+    }  # fmt: skip
+    body |= fields(
+        household_id=household, room=room, model=model, external_id=external_id,
+        supervision_s=supervision_s,
+    )  # fmt: skip
     with signed_in() as api:
         device = api.post("/api/devices", body)
     done(f"device {device_id} registered behind gateway {gateway}", device, as_json)
+
+
+def _hub_device(gateway: str, ieee: str | None, name: str | None) -> zigbee.HubDevice:
+    """The Zigbee device named by IEEE address or friendly name, with what the adapter's list of
+    the hub's devices says about it (model, proposed type) when that list is on this machine."""
+    if not ieee and not name:
+        raise fail("a zigbee2mqtt device needs --ieee or --friendly-name")
+    report = zigbee.load_report(zigbee.report_path(get_settings().var_dir, gateway))
+    try:
+        found = zigbee.find(report, ieee=ieee, name=name)
+        if found is not None:
+            return found
+        if ieee:
+            return zigbee.HubDevice(zigbee.ieee_of(ieee), name or "", None, None)
+    except zigbee.ZigbeeError as exc:
+        raise fail(str(exc)) from exc
+    where = "no list of its devices here" if report is None else "not among its devices"
+    raise fail(
+        f"friendly name {name!r}: the hub behind gateway {gateway} has {where} "
+        "(run this where `vigil gateway run --source zigbee2mqtt` runs, or give --ieee)"
+    )
 
 
 @device_app.command("list")

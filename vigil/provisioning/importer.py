@@ -14,8 +14,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
+from vigil.provisioning.zigbee import DEFAULT_SUPERVISION_S, IEEE_PATTERN, ieee_of
+from vigil.provisioning.zigbee import SOURCE as ZIGBEE
+from vigil.provisioning.zigbee import device_id as zigbee_id
 from vigil.topics import GATEWAY_ID_PATTERN, SITE_PATTERN
 
 KINDS = ("site", "grid", "building", "household", "resident", "contact", "gateway", "device")
@@ -90,11 +100,34 @@ class GatewayRow(_Row):
 
 
 class DeviceRow(_Row):
+    """A device; one from a foreign source may give its source id (`ieee` for zigbee2mqtt)
+    instead of `id`, which is then derived from it (vigil/provisioning/zigbee.py)."""
+
     id: WireId
     type: Id
     gateway: WireId
     household: Id | None = None
     room: Text | None = None
+    source: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = "vigil"
+    ieee: Annotated[str, StringConstraints(pattern=IEEE_PATTERN.pattern)] | None = None
+    model: Text | None = None
+    supervision_s: float | None = Field(default=None, gt=0, le=30 * 86400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zigbee_id(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        if values.get("ieee") and not values.get("id"):
+            values = {**values, "id": zigbee_id(str(values["ieee"]))}
+            values.setdefault("source", ZIGBEE)
+        if values.get("source") == ZIGBEE and not values.get("supervision_s"):
+            values = {**values, "supervision_s": DEFAULT_SUPERVISION_S}
+        return values
+
+    @property
+    def external_id(self) -> str | None:
+        return ieee_of(self.ieee) if self.ieee else None
 
 
 MODELS: dict[str, type[_Row]] = {

@@ -16,6 +16,12 @@ class DeviceBase(BaseModel):
 
 class DeviceCreate(DeviceBase, Body):
     id: Key
+    source: Key = Field("vigil", description="vigil, or a foreign source: zigbee2mqtt, dc09, ...")
+    model: Text | None = None
+    external_id: Text | None = Field(None, description="the source's id: IEEE address, IMEI ...")
+    supervision_s: float | None = Field(
+        None, gt=0, le=30 * 86400, description="its own heartbeat, overriding its type's"
+    )
 
 
 class DeviceUpdate(Body):
@@ -40,6 +46,10 @@ class DeviceHealth(BaseModel):
 
 class DevicePublic(DeviceBase):
     id: str
+    source: str = "vigil"
+    model: str | None = None
+    external_id: str | None = None
+    supervision_s: float | None = None
     grid_id: str | None
     address: str | None
     installed_at: datetime

@@ -98,6 +98,25 @@ class ResidentCard(BaseModel):
     contacts: list[ContactCard]
 
 
+class SourceEvent(BaseModel):
+    """The device event behind an alert, as its source reported it (a DC-09 panel's account,
+    zone and code; a hub's model): what an operator calls the installer about."""
+
+    alert_id: int
+    time: datetime
+    device_id: str
+    kind: str
+    value: float | None
+    source: str | None = None
+    account: str | None = None
+    zone: str | None = None
+    code: str | None = None
+    room: str | None = None
+    name: str | None = None
+    name_en: str | None = None
+    text: str | None = None
+
+
 class IncidentDetail(BaseModel):
     incident: IncidentPublic
     household_notes: str | None
@@ -105,6 +124,7 @@ class IncidentDetail(BaseModel):
     timeline: list[TimelineEntry]
     alerts: list[AlertPublic]
     notifications: list[NotificationPublic]
+    source_events: list[SourceEvent] = []
 
 
 class Series(BaseModel):

@@ -56,6 +56,7 @@ with types(device_type, heartbeat_s) as (
 ),
 d as (
     select d.id, d.device_type, d.gateway_id, d.household_id, d.room, d.installed_at,
+           d.source, d.model, d.external_id, d.supervision_s,
            coalesce(hb.grid_id, gb.grid_id) as grid_id,
            case when hb.id is not null then hb.address || ' ' || h.unit
                 else gb.address end as address,
@@ -70,7 +71,7 @@ d as (
                select r.value from readings r where r.device_id = d.id and r.metric = 'battery'
                  and r.time > now() - interval '{SEEN_LOOKBACK}'
                order by r.time desc limit 1)) as battery_v,
-           coalesce(t.heartbeat_s, 900) as heartbeat_s,
+           coalesce(d.supervision_s, t.heartbeat_s, 900) as heartbeat_s,
            ev.tamper, ev.fault_at, ev.fault_detail, ev.self_test, ev.low_battery_at,
            (select r.value from readings r where r.device_id = d.id and r.metric = 'rsrp'
               and r.time > now() - interval '{SEEN_LOOKBACK}'
@@ -151,6 +152,10 @@ def _device(row: dict[str, Any]) -> DevicePublic:
         gateway_id=row["gateway_id"],
         household_id=row["household_id"],
         room=row["room"],
+        source=row["source"],
+        model=row["model"],
+        external_id=row["external_id"],
+        supervision_s=row["supervision_s"],
         grid_id=row["grid_id"],
         address=row["address"],
         installed_at=row["installed_at"],
@@ -259,11 +264,20 @@ def create_device(
     _check_refs(conn, body.gateway_id, body.household_id)
     if conn.execute("select 1 from devices where id = %s", (body.id,)).fetchone():
         raise HTTPException(status.HTTP_409_CONFLICT, "a device with this id exists")
+    if (
+        body.external_id is not None
+        and conn.execute(
+            "select 1 from devices where source = %s and external_id = %s and retired_at is null",
+            (body.source, body.external_id),
+        ).fetchone()
+    ):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{body.source} {body.external_id} exists")
     conn.execute(
-        "insert into devices (id, device_type, gateway_id, household_id, room) "
-        "values (%s, %s, %s, %s, %s)",
-        (body.id, body.device_type, body.gateway_id, body.household_id, body.room),
-    )
+        "insert into devices (id, device_type, gateway_id, household_id, room, source, model, "
+        "external_id, supervision_s) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (body.id, body.device_type, body.gateway_id, body.household_id, body.room, body.source,
+         body.model, body.external_id, body.supervision_s),
+    )  # fmt: skip
     audit("device.create", f"device:{body.id}", {"household": body.household_id})
     return get_device(body.id, conn, user)
 

@@ -128,10 +128,11 @@ def _insert(conn: Conn, plan: Plan) -> None:
             [(r.id, r.site, r.building, r.id) for r in plan.of("gateway")],
         )
         cur.executemany(
-            "insert into devices (id, device_type, gateway_id, household_id, room) "
-            "values (%s, %s, %s, %s, %s)",
-            [(r.id, r.type, r.gateway, r.household, r.room) for r in plan.of("device")],
-        )
+            "insert into devices (id, device_type, gateway_id, household_id, room, source, "
+            "model, external_id, supervision_s) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(r.id, r.type, r.gateway, r.household, r.room, r.source, r.model, r.external_id,
+              r.supervision_s) for r in plan.of("device")],
+        )  # fmt: skip
 
 
 def _reject(errors: list[RowError]) -> HTTPException:

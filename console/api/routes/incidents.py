@@ -39,6 +39,7 @@ from console.api.models.incidents import (
     Responder,
     SensorCurves,
     Series,
+    SourceEvent,
     TimelineEntry,
 )
 from console.api.roles import Perm, allows, may_act
@@ -166,6 +167,7 @@ def get_incident(incident_id: BigId, conn: SessionDep, user: IncidentReader) -> 
     notes_row = conn.execute(
         "select notes from households where id = %s", (incident.household_id,)
     ).fetchone()
+    source_events = fetch_all(conn, SourceEvent, _SOURCE_EVENTS, (incident_id,))
     return IncidentDetail(
         incident=incident,
         household_notes=notes_row[0] if notes_row else None,
@@ -173,7 +175,19 @@ def get_incident(incident_id: BigId, conn: SessionDep, user: IncidentReader) -> 
         timeline=timeline,
         alerts=alerts,
         notifications=notifications,
+        source_events=source_events,
     )
+
+
+# The event each alert was raised on (same device, same device time), with what its source said.
+_SOURCE_EVENTS = (
+    "select a.id as alert_id, e.time, e.device_id, e.kind, e.value, e.detail->>'source' as source, "
+    "e.detail->>'account' as account, e.detail->>'zone' as zone, e.detail->>'code' as code, "
+    "e.detail->>'room' as room, e.detail->>'name' as name, e.detail->>'name_en' as name_en, "
+    "e.detail->>'text' as text from alerts a join device_events e "
+    "on e.device_id = a.device_id and e.time = a.ts "
+    "where a.incident_id = %s and e.detail ? 'source' order by e.time, e.seq"
+)
 
 
 def _resident_cards(

@@ -110,7 +110,8 @@ export function mount(root, { id }) {
       section(t("incident.resident"), ...residentCards(detail)),
       section(t("incident.timeline"), timeline(detail.timeline)),
       section(t("incident.alerts"), el("ul", {}, detail.alerts.map((a) =>
-        el("li", {}, `${when(a.ts)} ${a.device_id} ${label("cause", a.kind)} — ${a.reason}`)))),
+        el("li", {}, `${when(a.ts)} ${a.device_id} ${label("cause", a.kind)} — ${a.reason}`,
+          ...sourceOf(detail, a))))),
       section(t("incident.notifications"), notifications(detail.notifications)),
     );
     for (const chart of charts) chart.destroy();
@@ -127,4 +128,16 @@ export function mount(root, { id }) {
     clearInterval(ticker);
     for (const chart of charts) chart.destroy();
   };
+}
+
+// What the alert's source reported (a DC-09 panel: account, zone, code), for the installer call.
+function sourceOf(detail, alert) {
+  return (detail.source_events || []).filter((e) => e.alert_id === alert.id).map((e) =>
+    el("div", { class: "source-event", "data-testid": "source-event" },
+      [`${t("source.source")}: ${e.source}`,
+        e.account ? `${t("source.account")} ${e.account}` : "",
+        e.zone ? `${t("source.zone")} ${e.zone}` : "",
+        e.code ? `${t("source.code")} ${e.code}` : "",
+        e.room || "", (e.name ? `${e.name}${e.name_en ? ` / ${e.name_en}` : ""}` : ""),
+        e.text || ""].filter(Boolean).join(" · ")));
 }
