@@ -62,6 +62,7 @@ from detectors.state import (
     HI_LATCH,
     HI_PROW,
     I_LATCH,
+    I_UNREACHABLE,
     EngineState,
 )
 from vigil.device_types import metrics as metric_table
@@ -370,7 +371,8 @@ class DetectorEngine:
                 return self.fusion.gateway(gateway_id, online, ts)
             dev_f, dev_i = self.state.dev_f, self.state.dev_i
             for slot, device in enumerate(self.registry.devices):
-                if device.gateway_id == gateway_id:
+                # A device its hub declared unreachable stays offline until it is back.
+                if device.gateway_id == gateway_id and not dev_i[slot, I_UNREACHABLE]:
                     dev_i[slot, I_LATCH] &= ~OFFLINE_BIT
                     last = dev_f[slot, F_LAST_RX]
                     dev_f[slot, F_LAST_RX] = ts if math.isnan(last) else max(last, ts)

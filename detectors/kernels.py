@@ -219,6 +219,7 @@ from detectors.state import (
     I_T_FIXED_N,
     I_T_ROR_N,
     I_T_STUCK_N,
+    I_UNREACHABLE,
 )
 
 # Event layout: ints and floats per event.
@@ -471,6 +472,7 @@ def _declared(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, m, on, t):
         kind = BATTERY_LOW
     else:  # AVAILABILITY: 1 online, 0 offline
         on = not on
+        dev_i[s, I_UNREACHABLE] = 1 if on else 0
     if on:
         _raise(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, kind, R_DECLARED, t, 1.0, t)
     else:
@@ -552,6 +554,7 @@ def _liveness_events(lv, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t, l
             1.0,
             last_rx,
         )
+    dev_i[s, I_UNREACHABLE] = 0  # it reported: reachable again, whatever its hub said
     _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, OFFLINE, R_RESTORED, t)
 
 

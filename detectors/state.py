@@ -56,6 +56,7 @@ F_S_STUCK_SINCE = 35
 I_S_STUCK_N = 36
 F_S_RISE_SINCE = 37  # smoke: since when it has kept rising at pre-alarm level (NaN: it is not)
 F_S_VERIFY_SINCE = 38  # smoke: since when it has stayed at smoke_verify_pct (NaN: it has not)
+I_UNREACHABLE = 39  # 1 while the device's hub declares it unreachable (availability 0)
 DEVICE_COLUMNS = 40
 # Every F_* column starts as NaN ("never seen"); derived from the names so none is forgotten.
 DEVICE_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("F_"))

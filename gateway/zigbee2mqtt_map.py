@@ -9,6 +9,7 @@ tracker, momentary presses and telemetry readings.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from vigil.device_types import device_types
 from vigil.provisioning.zigbee import device_id
 
 ACCESS_STATE = 1  # zigbee2mqtt's access bit: the property is published in the device's state
+_NUMBERED = re.compile(r"(_alarm)?_(l|ep)?[0-9]+$")
 ALARM_KINDS = frozenset({"smoke_alarm", "heat_alarm", "co_alarm", "gas_alarm", "water_leak"})
 # Edge kinds under the tracker's edge property names (gateway/foreign_state.py EDGES).
 EDGE_KEYS = {"self_test": "test", "button": "sos"}
@@ -273,11 +275,14 @@ class ExposeMap:
 
     def _binary(self, expose: Mapping[str, Any], prop: str) -> Rule | None:
         on, off = expose.get("value_on", True), expose.get("value_off", False)
-        if prop in self.binary:
-            kind = self.binary[prop]
+        base = prop
+        if base not in self.binary and base not in self.edge:
+            base = _NUMBERED.sub("", prop)  # water_leak_alarm_1, occupancy_2 -> their base
+        if base in self.binary:
+            kind = self.binary[base]
             return Rule(prop, kind.lstrip("!"), "binary", on, off, kind.startswith("!"))
-        if prop in self.edge:
-            return Rule(prop, self.edge[prop], "edge", on, off)
+        if base in self.edge:
+            return Rule(prop, self.edge[base], "edge", on, off)
         return None
 
     def _enum(self, expose: Mapping[str, Any], prop: str, sos: bool) -> Rule | None:

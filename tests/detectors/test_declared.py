@@ -163,3 +163,15 @@ def test_a_gateway_repeating_its_online_status_does_not_undo_a_declared_offline(
     alerts += engine.process(batch_of(rows_of([(EPOCH + 20, 1, "availability", 1.0)])))
     mine = [(a.kind, a.rule) for a in alerts if a.device_id == "zb-co"]
     assert mine == [("offline", "device_declared"), ("offline", "restored")]
+
+
+def test_a_device_its_hub_says_is_unreachable_stays_offline_when_the_hub_comes_back() -> None:
+    engine = DetectorEngine(FOREIGN)
+    alerts = engine.process(batch_of(rows_of([(EPOCH + 10, 1, "availability", 0.0)])))
+    alerts += engine.gateway_status("z2m-1", online=False, ts=EPOCH + 20)
+    alerts += engine.gateway_status("z2m-1", online=True, ts=EPOCH + 30)  # the hub restarted
+    alerts += engine.tick(EPOCH + 100_000)  # still unreachable: no second offline
+    alerts += engine.process(batch_of(rows_of([(EPOCH + 100_001, 1, "availability", 1.0)])))
+    mine = [(a.kind, a.rule) for a in alerts if a.device_id == "zb-co"]
+    assert mine == [("offline", "device_declared"), ("offline", "restored")]
+    assert ("gateway_offline", "gateway_status") in [(a.kind, a.rule) for a in alerts]

@@ -118,8 +118,9 @@ class DeviceRow(_Row):
     def _zigbee_id(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
-        if values.get("ieee") and not values.get("id"):
-            values = {**values, "id": zigbee_id(str(values["ieee"]))}
+        ieee = values.get("ieee")
+        if isinstance(ieee, str) and IEEE_PATTERN.match(ieee.strip()) and not values.get("id"):
+            values = {**values, "id": zigbee_id(ieee)}
             values.setdefault("source", ZIGBEE)
         if values.get("source") == ZIGBEE and not values.get("supervision_s"):
             values = {**values, "supervision_s": DEFAULT_SUPERVISION_S}
