@@ -16,6 +16,7 @@ BUTTON = 5
 MOTION = 6
 DOOR = 7
 SELF_TEST = 8
+HUSH = 9  # an event only (no periodic report): the detector's silence button was pressed
 METRICS: tuple[str, ...] = (
     "smoke_obscuration",
     "temperature",
@@ -26,6 +27,7 @@ METRICS: tuple[str, ...] = (
     "motion",
     "door",
     "self_test",
+    "hush",
 )
 METRIC_CODE: dict[str, int] = {name: code for code, name in enumerate(METRICS)}
 
@@ -50,6 +52,8 @@ DIRTY = 10
 FALSE_PRESS = 11
 CO_ALARM = 12
 GATEWAY_OFFLINE = 13
+COOKING = 14
+HUSHED = 15
 KINDS: tuple[str, ...] = (
     "fire",
     "smoke",
@@ -65,6 +69,8 @@ KINDS: tuple[str, ...] = (
     "false_press",
     "co",
     "gateway_offline",
+    "cooking",
+    "hush",
 )
 KIND_CODE: dict[str, int] = {name: code for code, name in enumerate(KINDS)}
 
@@ -101,6 +107,11 @@ R_COINCIDENCE = 24
 R_GATEWAY = 25
 R_GATEWAY_SILENCE = 26
 R_SMOKE_VERIFIED = 27
+R_COOKING = 28
+R_SMOKE_AFTER_HEAT = 29
+R_DENSE_SMOKE_HEAT = 30
+R_HUSH_BUTTON = 31
+R_HUSH_CONSOLE = 32
 RULES: tuple[str, ...] = (
     "smoke_with_heat",
     "smoke_with_co",
@@ -130,6 +141,11 @@ RULES: tuple[str, ...] = (
     "gateway_status",
     "gateway_silence",
     "smoke_verified",
+    "cooking_smoke",
+    "smoke_after_heat",
+    "dense_smoke_with_heat",
+    "hush_button",
+    "hush_console",
 )
 
 # Sensor-fault causes, bits of a device's fault mask: sensor_fault is raised while any is set.

@@ -141,8 +141,12 @@ def _ints(name: str, values: npt.ArrayLike, dtype: type[np.integer]) -> npt.NDAr
 
 
 def _metric_ranges() -> npt.NDArray[np.float64]:
+    """Plausible range per metric code; event-only codes (hush: a press) take 0..1."""
     table = metric_table()
-    return np.array([[table[m].min, table[m].max] for m in METRICS], dtype=np.float64)
+    return np.array(
+        [[table[m].min, table[m].max] if m in table else [0.0, 1.0] for m in METRICS],
+        dtype=np.float64,
+    )
 
 
 class DetectorEngine:
@@ -180,14 +184,16 @@ class DetectorEngine:
         reg = self.registry
         known_gateways = len(reg.gateways)
         added = reg.add(devices)
-        sizes = (len(reg), len(reg.households), len(reg.gateways))
-        if sizes != (self.state.dev.shape[0], self.state.hh.shape[0], self.state.gw.shape[0]):
+        sizes = (len(reg), len(reg.households), len(reg.gateways), len(reg.room_groups))
+        st = self.state
+        if sizes != (st.dev.shape[0], st.hh.shape[0], st.gw.shape[0], st.room.shape[0]):
             self.state = self.state.grown(*sizes)
         # New devices and gateways start their silence now (or when the engine starts).
         self.state.dev_f[added, F_LAST_RX] = self.clock
         self.state.gw_f[known_gateways:, GW_LAST_RX] = self.clock
-        self.params, self.prow = self.policy.table(reg.types(), reg.household_ids())
+        self.params, self.prow = self.policy.table(reg.types(), reg.household_ids(), reg.rooms())
         self.hh_of = reg.household_of()
+        self.room_of = reg.room_of()
         self.gw_of = reg.gateway_of()
         self.cluster_of = reg.clusters()
         self._figures.clear()
@@ -280,7 +286,8 @@ class DetectorEngine:
         self.clock = t if math.isnan(self.clock) else max(self.clock, t)
 
     def _dv(self) -> tuple[npt.NDArray[np.generic], ...]:
-        return (self.state.dev_f, self.state.dev_i, self.params)
+        st = self.state
+        return (st.dev_f, st.dev_i, self.params, st.kit, st.room)
 
     def _hv(self) -> tuple[npt.NDArray[np.generic], ...]:
         return (self.state.hh_f, self.state.hh_i)
@@ -289,7 +296,7 @@ class DetectorEngine:
         return (self.state.gw_f, self.state.gw_i)
 
     def _index(self) -> tuple[npt.NDArray[np.int32], ...]:
-        return (self.prow, self.hh_of, self.gw_of)
+        return (self.prow, self.hh_of, self.gw_of, self.room_of)
 
     def _take(self, part: int) -> list[Event]:
         count = int(self._ev_n[part, 0])
@@ -419,8 +426,10 @@ class DetectorEngine:
             text = raw.tobytes().decode() if raw.dtype == np.uint8 else str(raw)
             devices = [Device(**row) for row in json.loads(text)]
             engine = cls(devices, policy, threads=threads)
+            # A checkpoint written before the room arrays existed starts them empty.
+            fresh = engine.state.arrays()
             engine.state = EngineState(
-                **{name: data[name].copy() for name in engine.state.arrays()}
+                **{name: data[name].copy() if name in data else fresh[name] for name in fresh}  # type: ignore[arg-type]
             )
             engine.clock = float(data["clock"])
             engine.fusion.state = FusionState.loads(str(data["fusion"]))

@@ -3,8 +3,10 @@
 Kernels judge one device at a time; this state machine sees the events of all of them in order
 and decides what an operator gets. Coincidence: while a detector is in alarm, a second detector
 in the same household or building that is in alarm or pre-alarm confirms it (higher severity),
-and a pre-alarm there becomes a fire alarm. A device whose gateway is known offline does not
-raise its own offline alert (the gateway's covers it). Pure: handed events, no clock, no I/O.
+and a pre-alarm there becomes a fire alarm. A kitchen's cooking smoke (supervisory) becomes a
+fire alarm when a detector outside the kitchen sees smoke too, or any detector around is in
+alarm. A device whose gateway is known offline does not raise its own offline alert (the
+gateway's covers it). Pure: handed events, no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 from detectors.alert import Alert
 from detectors.codes import (
     CLEAR,
+    COOKING,
     FALSE_PRESS,
     FIRE,
     GATEWAY_OFFLINE,
     HEAT,
+    HUSHED,
     KINDS,
     OFFLINE,
     PANIC,
@@ -31,9 +35,10 @@ from detectors.codes import (
 from detectors.explain import Event, Reading, explain
 from detectors.policy import Policy
 from detectors.registry import Registry
+from detectors.rooms import room_class
 
 FIRE_KINDS = frozenset({FIRE, SMOKE_ALARM, HEAT})
-MOMENTARY = frozenset({PANIC, FALSE_PRESS})
+MOMENTARY = frozenset({PANIC, FALSE_PRESS, HUSHED})
 
 
 @dataclass
@@ -44,6 +49,7 @@ class FusionState:
     pre: set[int] = field(default_factory=set)  # slots in pre-alarm
     confirmed: dict[int, int] = field(default_factory=dict)  # slot -> slot that confirmed it
     gateways_offline: set[str] = field(default_factory=set)
+    cooking: set[int] = field(default_factory=set)  # kitchen slots showing cooking smoke
 
     def dumps(self) -> str:
         return json.dumps(
@@ -52,6 +58,7 @@ class FusionState:
                 "pre": sorted(self.pre),
                 "confirmed": {str(k): v for k, v in self.confirmed.items()},
                 "gateways_offline": sorted(self.gateways_offline),
+                "cooking": sorted(self.cooking),
             }
         )
 
@@ -63,6 +70,7 @@ class FusionState:
             pre=set(raw["pre"]),
             confirmed={int(k): int(v) for k, v in raw["confirmed"].items()},
             gateways_offline=set(raw["gateways_offline"]),
+            cooking=set(raw.get("cooking", ())),
         )
 
 
@@ -133,7 +141,8 @@ class Fusion:
 
     def _partner(self, slot: int, include_pre: bool) -> tuple[int, str] | None:
         """Another device of the household or building in alarm (or pre-alarm)."""
-        candidates = set(self.state.alarm) | (self.state.pre if include_pre else set())
+        st = self.state
+        candidates = set(st.alarm) | ((st.pre | st.cooking) if include_pre else set())
         candidates.discard(slot)
         if not candidates:
             return None
@@ -151,7 +160,9 @@ class Fusion:
                 st.alarm.pop(event.slot, None)
         elif event.kind == PRE_ALARM:
             st.pre.discard(event.slot)
-        if event.slot not in st.alarm and event.slot not in st.pre:
+        elif event.kind == COOKING:
+            st.cooking.discard(event.slot)
+        if event.slot not in st.alarm and event.slot not in st.pre and event.slot not in st.cooking:
             st.confirmed.pop(event.slot, None)
 
     def _raise(self, event: Event, reading: Reading | None, received: float) -> list[Alert]:
@@ -163,7 +174,7 @@ class Fusion:
             st.alarm.setdefault(slot, set()).add(event.kind)
             out = [] if already else [self._alert(event, reading, received, partner)]
             return out + self._confirm_others(slot, event, received)
-        if event.kind == PRE_ALARM:
+        if event.kind in (PRE_ALARM, COOKING):
             return self._pre_alarm(event, reading, received)
         if event.kind == GATEWAY_OFFLINE:
             return self._gateway_silence(event, received)
@@ -176,14 +187,41 @@ class Fusion:
         """A pre-alarm: shown, or a fire alarm at once when a neighbour is already in alarm."""
         st = self.state
         slot = event.slot
-        st.pre.add(slot)
+        (st.cooking if event.kind == COOKING else st.pre).add(slot)
+        out = [] if event.kind == COOKING else self._kitchens_confirmed(slot, event, received)
         if slot in st.alarm or slot in st.confirmed:
-            return []
+            return out
         partner = self._partner(slot, include_pre=False)
+        if partner is None and event.kind == COOKING:
+            partner = self._outside_kitchen(slot)
         if partner is None:
-            return [self._alert(event, reading, received, None)]
+            return [self._alert(event, reading, received, None), *out]
         st.confirmed[slot] = partner[0]
-        return [self._coincidence(slot, event, received, partner)]
+        return [self._coincidence(slot, event, received, partner), *out]
+
+    def _kitchen(self, slot: int) -> bool:
+        return room_class(self.registry.devices[slot].room) == "kitchen"
+
+    def _outside_kitchen(self, slot: int) -> tuple[int, str] | None:
+        """A detector of the household outside the kitchen in pre-alarm: smoke has spread."""
+        household = self.registry.devices[slot].household_id
+        for other in self.registry.household_members[household]:
+            if other != slot and other in self.state.pre and not self._kitchen(other):
+                return other, "household"
+        return None
+
+    def _kitchens_confirmed(self, slot: int, event: Event, received: float) -> list[Alert]:
+        """A pre-alarm outside the kitchen turns the household's cooking smoke into fire."""
+        st = self.state
+        if not st.cooking or self._kitchen(slot):
+            return []
+        out = []
+        household = self.registry.devices[slot].household_id
+        for other in self.registry.household_members[household]:
+            if other in st.cooking and other not in st.alarm and other not in st.confirmed:
+                st.confirmed[other] = slot
+                out.append(self._coincidence(other, event, received, (slot, "household")))
+        return out
 
     def _gateway_silence(self, event: Event, received: float) -> list[Alert]:
         """Every device behind a gateway went quiet (the event's slot is the gateway index)."""
@@ -215,7 +253,8 @@ class Fusion:
         st = self.state
         out = []
         for other, scope in self._members(slot):
-            if other in st.pre and other not in st.alarm and other not in st.confirmed:
+            waiting = other in st.pre or other in st.cooking
+            if waiting and other not in st.alarm and other not in st.confirmed:
                 st.confirmed[other] = slot
                 out.append(self._coincidence(other, event, received, (slot, scope)))
         return out
@@ -271,7 +310,11 @@ class Fusion:
             signal=kind.signal,
             severity=kind.confirmed_severity,
             score=1.0,
-            reason=f"pre-alarm confirmed by {other} in alarm in the same {partner[1]}",
+            reason=(
+                f"cooking smoke in the kitchen and smoke at {other} outside it"
+                if slot in self.state.cooking and partner[0] in self.state.pre
+                else f"pre-alarm confirmed by {other} in alarm in the same {partner[1]}"
+            ),
             rule="coincidence",
             evidence=evidence,
             received_at=received,
