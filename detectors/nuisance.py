@@ -59,8 +59,10 @@ def _smoothstep(x: F) -> F:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _puff(t: F, start: float, rise: float, hold: float, clear: float, peak: float) -> F:
-    """Rise (smooth) to a peak, hold, then clear (exponential, ~95 % gone after `clear`)."""
+def _puff(t: F, start: float, shape: tuple[float, float, float, float]) -> F:
+    """Rise (smooth) to a peak, hold, then clear (exponential, ~95 % gone after `clear`);
+    shape = (rise s, hold s, clear s, peak %/m)."""
+    rise, hold, clear, peak = shape
     up = peak * _smoothstep((t - start) / rise)
     after = np.clip(t - start - rise - hold, 0.0, None)
     return np.where(after > 0.0, peak * np.exp(-3.0 * after / clear), up)
@@ -71,9 +73,9 @@ def _episode(rng: np.random.Generator, t: F) -> Shape:
     hold = float(rng.uniform(20.0, 60.0))
     clear = float(rng.uniform(120.0, 300.0))
     peak = float(rng.uniform(2.0, 7.0))
-    smoke = _puff(t, 0.0, rise, hold, clear, peak)
+    smoke = _puff(t, 0.0, (rise, hold, clear, peak))
     warm = float(rng.uniform(0.5, 3.0))
-    heat = _puff(t, 0.0, rise * float(rng.uniform(0.8, 1.5)), hold, clear * 2.0, warm)
+    heat = _puff(t, 0.0, (rise * float(rng.uniform(0.8, 1.5)), hold, clear * 2.0, warm))
     co = float(rng.uniform(0.0, 7.0)) * smoke / peak
     return smoke, heat, co
 
@@ -95,10 +97,12 @@ def _frying(rng: np.random.Generator, t: F) -> Shape:
         smoke += _puff(
             t,
             float(rng.uniform(0.0, 400.0)),
-            float(rng.uniform(20.0, 90.0)),
-            float(rng.uniform(5.0, 40.0)),
-            float(rng.uniform(90.0, 300.0)),
-            float(rng.uniform(0.8, 3.5)),
+            (
+                float(rng.uniform(20.0, 90.0)),
+                float(rng.uniform(5.0, 40.0)),
+                float(rng.uniform(90.0, 300.0)),
+                float(rng.uniform(0.8, 3.5)),
+            ),
         )
     heat = float(rng.uniform(0.8, 3.0)) * _smoothstep(t / 300.0) * np.exp(-t / 2400.0)
     co = float(rng.uniform(0.5, 2.0)) * smoke
@@ -107,10 +111,8 @@ def _frying(rng: np.random.Generator, t: F) -> Shape:
 
 def _toast(rng: np.random.Generator, t: F) -> Shape:
     start = float(rng.uniform(90.0, 180.0))  # the toast starts to char near the end
-    smoke = _puff(
-        t, start, float(rng.uniform(40.0, 100.0)), 10.0, float(rng.uniform(150.0, 300.0)),
-        float(rng.uniform(1.5, 4.5)),
-    )  # fmt: skip
+    shape = (rng.uniform(40.0, 100.0), 10.0, rng.uniform(150.0, 300.0), rng.uniform(1.5, 4.5))
+    smoke = _puff(t, start, tuple(float(x) for x in shape))  # type: ignore[arg-type]
     heat = float(rng.uniform(0.2, 1.0)) * _smoothstep(t / 200.0) * np.exp(-t / 900.0)
     co = float(rng.uniform(0.5, 1.5)) * smoke
     return smoke, heat, co
@@ -118,8 +120,8 @@ def _toast(rng: np.random.Generator, t: F) -> Shape:
 
 def _boil_over(rng: np.random.Generator, t: F) -> Shape:
     at = float(rng.uniform(300.0, 900.0))
-    smoke = _puff(t, at, float(rng.uniform(10.0, 30.0)), 5.0, float(rng.uniform(60.0, 180.0)),
-                  float(rng.uniform(1.0, 3.5)))  # fmt: skip
+    shape = (rng.uniform(10.0, 30.0), 5.0, rng.uniform(60.0, 180.0), rng.uniform(1.0, 3.5))
+    smoke = _puff(t, at, tuple(float(x) for x in shape))  # type: ignore[arg-type]
     heat = float(rng.uniform(0.5, 2.0)) * _smoothstep(t / 600.0)
     co = 0.5 * smoke
     return smoke, heat, co
@@ -138,7 +140,7 @@ def _shower(rng: np.random.Generator, t: F) -> Shape:
 def _candles(rng: np.random.Generator, t: F) -> Shape:
     burn = float(rng.uniform(1800.0, 3000.0))
     glow = float(rng.uniform(0.2, 0.8)) * _smoothstep(t / 600.0) * (t < burn)
-    out = _puff(t, burn, 10.0, 5.0, 240.0, float(rng.uniform(0.8, 2.0)))
+    out = _puff(t, burn, (10.0, 5.0, 240.0, float(rng.uniform(0.8, 2.0))))
     heat = float(rng.uniform(0.2, 0.8)) * _smoothstep(t / 900.0) * (t < burn + 600.0)
     co = float(rng.uniform(0.5, 3.0)) * _smoothstep(t / 900.0) * (t < burn + 600.0)
     return glow + out, heat, co
@@ -181,7 +183,7 @@ def play(name: str, seed: int) -> tuple[list[Device], Readings, F]:
     base_co = float(rng.uniform(0.0, 2.0))
     n = t_rel.size
     true_smoke = base_smoke + smoke
-    values = {
+    values: dict[int, F] = {
         SMOKE: np.round(np.clip(true_smoke + rng.normal(0.0, 0.05, n), 0.0, None), 2),
         TEMPERATURE: np.round(base_temp + heat + rng.normal(0.0, 0.1, n), 1),
         CO: np.round(np.clip(base_co + co + rng.normal(0.0, 0.7, n), 0.0, None), 0),
