@@ -184,9 +184,9 @@ def play(name: str, seed: int) -> tuple[list[Device], Readings, F]:
     n = t_rel.size
     true_smoke = base_smoke + smoke
     values: dict[int, F] = {
-        SMOKE: np.round(np.clip(true_smoke + rng.normal(0.0, 0.05, n), 0.0, None), 2),
+        SMOKE: np.round(np.maximum(true_smoke + rng.normal(0.0, 0.05, n), 0.0), 2).astype(float),
         TEMPERATURE: np.round(base_temp + heat + rng.normal(0.0, 0.1, n), 1),
-        CO: np.round(np.clip(base_co + co + rng.normal(0.0, 0.7, n), 0.0, None), 0),
+        CO: np.round(np.maximum(base_co + co + rng.normal(0.0, 0.7, n), 0.0), 0).astype(float),
     }
     metrics = [SMOKE, TEMPERATURE] + ([CO] if case.device_type == "multi" else [])
     ts = T0 + t_rel
