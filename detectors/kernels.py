@@ -687,23 +687,6 @@ def _fire_events(code, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t):
             score,
             since,
         )
-    if code & F_COOKING:
-        _raise(
-            ev_i,
-            ev_f,
-            ev_n,
-            dev_f,
-            dev_i,
-            params,
-            row,
-            s,
-            p,
-            COOKING,
-            R_COOKING,
-            t,
-            e / params[p, P_SMOKE_PRE_PCT],
-            since,
-        )
     if code & F_SLOW_RISE:
         score = dev_f[s, F_S_CUSUM] / params[p, P_CUSUM_H_PCT_MIN]
         _raise(
@@ -720,6 +703,23 @@ def _fire_events(code, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t):
             R_SLOW_RISE,
             t,
             score,
+            since,
+        )
+    if code & F_COOKING:
+        _raise(
+            ev_i,
+            ev_f,
+            ev_n,
+            dev_f,
+            dev_i,
+            params,
+            row,
+            s,
+            p,
+            COOKING,
+            R_COOKING,
+            t,
+            e / params[p, P_SMOKE_PRE_PCT],
             since,
         )
     if code & F_PRE_SMOKE:
