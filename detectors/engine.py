@@ -50,6 +50,7 @@ from detectors.kernels import (
 from detectors.params import PARAMS
 from detectors.policy import Policy
 from detectors.registry import Device, Registry, report_period
+from detectors.rooms import room_class
 from detectors.state import (
     F_LAST_RX,
     GW_LAST_RX,
@@ -62,6 +63,8 @@ from detectors.state import (
     HI_LATCH,
     HI_PROW,
     I_LATCH,
+    RM_HUSH_TS,
+    RM_HUSH_UNTIL,
     EngineState,
 )
 from vigil.device_types import metrics as metric_table
@@ -389,6 +392,33 @@ class DetectorEngine:
             st.hh_i[h, HI_LATCH] = 0
         if st.hh_i[h, HI_PROW] >= 0:
             inactivity_deadline(st.hh_f, st.hh_i, self.params, h)
+
+    def hush(self, household_id: str, room: str, ts: float, *, by: str = "console") -> list[Alert]:
+        """The console's "cooking, confirmed by phone": hush a household's room (its smoke-only
+        alarms, for the room's hush_s) from `ts`, as the detector's silence button does.
+
+        Returns the hush alert for the incident's timeline. A room without a hush (hush_s 0:
+        not a kitchen) or unknown to the registry is refused.
+        """
+        if not math.isfinite(ts):
+            raise DetectorError(f"ts must be finite, not {ts}")
+        klass = room_class(room)
+        group = self.registry.room_groups.get((household_id, klass))
+        if group is None:
+            raise DetectorError(f"household {household_id!r} has no detector in a {klass} room")
+        slots = [
+            s
+            for s, d in enumerate(self.registry.devices)
+            if d.household_id == household_id and room_class(d.room) == klass
+        ]
+        hush_s = max(self._figures_of(s)["hush_s"] for s in slots)
+        if hush_s <= 0.0:
+            raise DetectorError(f"a {klass} room has no hush (policy hush_s is 0 there)")
+        room_f = self.state.room
+        if not room_f[group, RM_HUSH_UNTIL] > ts:
+            room_f[group, RM_HUSH_TS] = ts
+        room_f[group, RM_HUSH_UNTIL] = max(ts + hush_s, np.nan_to_num(room_f[group, RM_HUSH_UNTIL]))
+        return self.fusion.hushed(slots[0], ts, ts + hush_s, by)
 
     def _figures_of(self, slot: int) -> Mapping[str, float]:
         row = int(self.prow[slot])

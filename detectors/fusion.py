@@ -126,6 +126,27 @@ class Fusion:
             )
         ]
 
+    def hushed(self, slot: int, ts: float, until: float, by: str) -> list[Alert]:
+        """The hush of a room set from the console, as an alert for the incident timeline."""
+        device = self.registry.devices[slot]
+        kind = self.policy.kinds[KINDS[HUSHED]]
+        return [
+            Alert(
+                ts=ts,
+                device_id=device.device_id,
+                household_id=device.household_id,
+                kind=kind.name,
+                signal=kind.signal,
+                severity=kind.severity,
+                score=1.0,
+                reason=f"cooking confirmed by phone ({by}): smoke-only alarms in the "
+                f"{device.room or 'room'} hushed for {until - ts:.0f} s; heat and CO still alarm",
+                rule="hush_console",
+                evidence={"until": until, "by": by, "room": device.room},
+                received_at=ts,
+            )
+        ]
+
     def _members(self, slot: int) -> list[tuple[int, str]]:
         """Other devices sharing a household or building with `slot`, with the scope shared."""
         device = self.registry.devices[slot]
