@@ -1041,10 +1041,7 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                     dev_f[s, F_S_B],
                     params[p, P_SMOKE_RATE_SCALE],
                 )
-                if (
-                    srate >= params[p, P_SMOKE_RISE_PCT_PER_MIN]
-                    and e >= params[p, P_SMOKE_ESCALATE_PCT]
-                ):
+                if srate >= params[p, P_SMOKE_RISE_PCT_PER_MIN] and e >= params[p, P_SMOKE_PRE_PCT]:
                     if np.isnan(dev_f[s, F_S_RISE_SINCE]):
                         dev_f[s, F_S_RISE_SINCE] = t
                 else:
@@ -1219,6 +1216,8 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                     # "Keeps rising": rising without a pause for smoke_escalate_s at pre-alarm
                     # level (a cooking puff rises for a minute or so; a pot boiling dry for many).
                     rising_for = t - dev_f[s, F_S_RISE_SINCE]  # NaN when not rising
+                    # ... and, where cooking may rise for minutes (a kitchen), has got that far.
+                    escalated = e >= params[p, P_SMOKE_ESCALATE_PCT]
                     after_s = params[p, P_SMOKE_AFTER_HEAT_S]
                     # Since both the heat stopped and the smoke kept rising (NaN: one is not).
                     stop = kit[s, K_HEAT_STOP]
@@ -1228,13 +1227,13 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                         fire |= F_SMOKE_HIGH
                     elif hushed:
                         pass
-                    elif rising_for >= params[p, P_SMOKE_ESCALATE_S]:
+                    elif rising_for >= params[p, P_SMOKE_ESCALATE_S] and escalated:
                         fire |= F_SMOKE_RISING
                     elif t - dev_f[s, F_S_VERIFY_SINCE] >= params[p, P_SMOKE_VERIFY_S]:
                         fire |= F_SMOKE_VERIFIED
                     elif dev_f[s, F_S_CUSUM] >= params[p, P_CUSUM_H_PCT_MIN]:
                         fire |= F_SLOW_RISE
-                    elif stove and after_s > 0.0 and after_heat >= after_s:
+                    elif stove and after_s > 0.0 and after_heat >= after_s and escalated:
                         fire |= F_SMOKE_AFTER_HEAT
                 pre = dev_i[s, I_S_PRE_N] >= params[p, P_SMOKE_PRE_COUNT]
                 if stove and not co_rising:

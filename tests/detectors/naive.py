@@ -397,7 +397,7 @@ class NaiveDetectors:
             dev.pre_since = NAN
             dev.cusum = 0.0
         srate = _rate(ch.fast, ch.slow, f["smoke_rate_scale"])
-        if srate >= f["smoke_rise_pct_per_min"] and e >= f["smoke_escalate_pct"]:
+        if srate >= f["smoke_rise_pct_per_min"] and e >= f["smoke_pre_pct"]:
             if math.isnan(dev.rise_since):
                 dev.rise_since = t
         else:
@@ -501,6 +501,7 @@ class NaiveDetectors:
                 )
                 self._raise(row, s, FIRE, rule, t, e / f["smoke_fused_pct"])
             elif FIRE not in dev.latched and SMOKE_ALARM not in dev.latched:
+                escalated = e >= f["smoke_escalate_pct"]
                 after = NAN
                 if not (math.isnan(dev.heat_stop) or math.isnan(dev.rise_since)):
                     after = t - max(dev.heat_stop, dev.rise_since)
@@ -508,7 +509,7 @@ class NaiveDetectors:
                     self._raise(row, s, SMOKE_ALARM, R_SMOKE_HIGH, t, e / f["smoke_high_pct"])
                 elif hushed:
                     pass
-                elif t - dev.rise_since >= f["smoke_escalate_s"]:  # False while NaN
+                elif t - dev.rise_since >= f["smoke_escalate_s"] and escalated:  # NaN: False
                     srate = _rate(smoke.fast, smoke.slow, f["smoke_rate_scale"])
                     self._raise(
                         row, s, SMOKE_ALARM, R_SMOKE_RISING, t, srate / f["smoke_rise_pct_per_min"]
@@ -519,7 +520,12 @@ class NaiveDetectors:
                     self._raise(
                         row, s, SMOKE_ALARM, R_SLOW_RISE, t, dev.cusum / f["cusum_h_pct_min"]
                     )
-                elif stove and f["smoke_after_heat_s"] > 0.0 and after >= f["smoke_after_heat_s"]:
+                elif (
+                    stove
+                    and f["smoke_after_heat_s"] > 0.0
+                    and after >= f["smoke_after_heat_s"]
+                    and escalated
+                ):
                     srate = _rate(smoke.fast, smoke.slow, f["smoke_rate_scale"])
                     score = srate / f["smoke_rise_pct_per_min"]
                     self._raise(row, s, SMOKE_ALARM, R_SMOKE_AFTER_HEAT, t, score)
