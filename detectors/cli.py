@@ -146,6 +146,7 @@ def _nuisance_table(results: list[evaluate.NuisanceResult]) -> Table:
         "obscuration at alarm %/m",
         "peak %/m (median)",
         "rules",
+        "fixed: alarmed",
         title="Nuisance sources (cooking, steam, candles): alarms through the same engine",
     )
     for case in sorted({r.case for r in results}):
@@ -162,6 +163,7 @@ def _nuisance_table(results: list[evaluate.NuisanceResult]) -> Table:
             _fmt(min(levels) if levels else None, 2),
             f"{sorted(r.peak for r in group)[len(group) // 2]:.1f}",
             ", ".join(sorted({r.rule for r in hit if r.rule})) or "-",
+            str(sum(r.fixed_obscuration is not None for r in group)),
         )
     return table
 
