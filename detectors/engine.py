@@ -393,9 +393,18 @@ class DetectorEngine:
         if st.hh_i[h, HI_PROW] >= 0:
             inactivity_deadline(st.hh_f, st.hh_i, self.params, h)
 
-    def hush(self, household_id: str, room: str, ts: float, *, by: str = "console") -> list[Alert]:
+    def hush(
+        self,
+        household_id: str,
+        room: str,
+        ts: float,
+        *,
+        until: float | None = None,
+        by: str = "console",
+    ) -> list[Alert]:
         """The console's "cooking, confirmed by phone": hush a household's room (its smoke-only
-        alarms, for the room's hush_s) from `ts`, as the detector's silence button does.
+        alarms) from `ts` until `until`, at most the room's hush_s, as the detector's silence
+        button does.
 
         Returns the hush alert for the incident's timeline. A room without a hush (hush_s 0:
         not a kitchen) or unknown to the registry is refused.
@@ -414,11 +423,15 @@ class DetectorEngine:
         hush_s = max(self._figures_of(s)["hush_s"] for s in slots)
         if hush_s <= 0.0:
             raise DetectorError(f"a {klass} room has no hush (policy hush_s is 0 there)")
+        end = ts + hush_s if until is None else min(until, ts + hush_s)
+        if not end > ts:
+            raise DetectorError(f"a hush must end after it starts ({end} <= {ts})")
         room_f = self.state.room
         if not room_f[group, RM_HUSH_UNTIL] > ts:
             room_f[group, RM_HUSH_TS] = ts
-        room_f[group, RM_HUSH_UNTIL] = max(ts + hush_s, np.nan_to_num(room_f[group, RM_HUSH_UNTIL]))
-        return self.fusion.hushed(slots[0], ts, ts + hush_s, by)
+        if not room_f[group, RM_HUSH_UNTIL] >= end:
+            room_f[group, RM_HUSH_UNTIL] = end
+        return self.fusion.hushed(slots[0], ts, end, by)
 
     def _figures_of(self, slot: int) -> Mapping[str, float]:
         row = int(self.prow[slot])
