@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.alert import Alert
@@ -38,6 +38,8 @@ from detectors.registry import Registry
 from detectors.rooms import room_class
 
 FIRE_KINDS = frozenset({FIRE, SMOKE_ALARM, HEAT})
+MEAL_KEEP = 0.98  # each new cooking episode keeps this share of the old ones (about 50 remembered)
+MEAL_USUAL = 3.0  # episodes within an hour of now that make it a usual meal time
 MOMENTARY = frozenset({PANIC, FALSE_PRESS, HUSHED})
 
 
@@ -50,6 +52,9 @@ class FusionState:
     confirmed: dict[int, int] = field(default_factory=dict)  # slot -> slot that confirmed it
     gateways_offline: set[str] = field(default_factory=set)
     cooking: set[int] = field(default_factory=set)  # kitchen slots showing cooking smoke
+    # Household -> cooking episodes per local hour of day (learned meal times), forgetting old
+    # episodes (MEAL_KEEP per new one).
+    meals: dict[str, list[float]] = field(default_factory=dict)
 
     def dumps(self) -> str:
         return json.dumps(
@@ -59,6 +64,7 @@ class FusionState:
                 "confirmed": {str(k): v for k, v in self.confirmed.items()},
                 "gateways_offline": sorted(self.gateways_offline),
                 "cooking": sorted(self.cooking),
+                "meals": self.meals,
             }
         )
 
@@ -71,6 +77,7 @@ class FusionState:
             confirmed={int(k): int(v) for k, v in raw["confirmed"].items()},
             gateways_offline=set(raw["gateways_offline"]),
             cooking=set(raw.get("cooking", ())),
+            meals={str(k): [float(x) for x in v] for k, v in raw.get("meals", {}).items()},
         )
 
 
@@ -216,9 +223,32 @@ class Fusion:
         if partner is None and event.kind == COOKING:
             partner = self._outside_kitchen(slot)
         if partner is None:
-            return [self._alert(event, reading, received, None), *out]
+            alert = self._alert(event, reading, received, None)
+            if event.kind == COOKING:
+                alert = self._meal_time(alert, event)
+            return [alert, *out]
         st.confirmed[slot] = partner[0]
         return [self._coincidence(slot, event, received, partner), *out]
+
+    def _meal_time(self, alert: Alert, event: Event) -> Alert:
+        """Learn the household's meal times from its cooking episodes, and say whether this one
+        is at a usual time (evidence for the operator; the fire rules do not depend on it)."""
+        figures = self.figures_of(event.slot)
+        hour = int(((event.ts + figures["utc_offset_h"] * 3600.0) // 3600.0) % 24)
+        household = self.registry.devices[event.slot].household_id
+        counts = self.state.meals.setdefault(household, [0.0] * 24)
+        seen = sum(counts[(hour + d) % 24] for d in (-1, 0, 1))
+        usual = seen >= MEAL_USUAL
+        for h in range(24):
+            counts[h] *= MEAL_KEEP
+        counts[hour] += 1.0
+        evidence = {**alert.evidence, "meal_time": {"hour": hour, "episodes_near": round(seen, 1)}}
+        reason = alert.reason + (
+            f"; a usual meal time for this household ({seen:.0f} earlier episodes near {hour}:00)"
+            if usual
+            else f"; not (yet) a usual meal time for this household ({hour}:00)"
+        )
+        return replace(alert, evidence=evidence, reason=reason)
 
     def _kitchen(self, slot: int) -> bool:
         return room_class(self.registry.devices[slot].room) == "kitchen"

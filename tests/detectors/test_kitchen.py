@@ -195,3 +195,17 @@ def test_without_the_kitchen_figures_the_cooking_cases_would_alarm(tmp_path: Pat
     results = evaluate.eval_nuisance(Policy.load(plain), cases=["cooking_episode"])
     assert any(r.alarmed for r in results)
     assert not all(q.passed for q in evaluate.nuisance_requirements(results))
+
+
+def test_the_household_meal_times_are_learned_from_its_cooking() -> None:
+    engine = DetectorEngine([KITCHEN])
+    reasons = []
+    for day in range(5):  # the same supper time each day (18:00 local, UTC+8)
+        start = EPOCH - (EPOCH + 8 * 3600) % 86400 + 18 * 3600 + day * 86400 - 300
+        rows = [(start - EPOCH + ts, s, m, v) for ts, s, m, v in readings(0, T, PUFF, WARM, 1.0)]
+        cooking = [a for a in play([KITCHEN], rows, engine) if a.kind == "cooking"]
+        assert len(cooking) == 1
+        reasons.append(cooking[0].reason)
+        assert cooking[0].evidence["meal_time"]["hour"] == 18
+    assert "not (yet) a usual meal time" in reasons[0]
+    assert "a usual meal time for this household" in reasons[-1]
