@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from detectors.hushes import active_hushes
 from tests.console.seed import open_incident
 
 pytestmark = pytest.mark.stack
@@ -52,8 +53,6 @@ def test_hush_is_bounded_recorded_and_read_by_the_detectors(
     hush = [e for e in detail["timeline"] if e["action"] == "hush"]
     assert len(hush) == 1
     assert "heat, CO and other rooms still alarm" in hush[0]["note"]
-    from detectors.hushes import active_hushes
-
     active = [h for h in active_hushes(db) if h.id == body["id"]]
     assert [(h.household_id, h.room) for h in active] == [(kitchen, "kitchen")]
     too_long = clients["op"].post(f"/api/incidents/{incident}/hush", json={"minutes": 30})
