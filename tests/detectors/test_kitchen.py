@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from typer.testing import CliRunner
 
 from detectors import evaluate, nuisance
 from detectors.alert import Alert
+from detectors.codes import METRICS
 from detectors.engine import DetectorEngine
 from detectors.errors import DetectorError
 from detectors.policy import Policy
 from detectors.registry import Device
 from detectors.rooms import room_class
 from tests.detectors.helpers import batch_of, rows_of
+from vigil.cli import app
 
 EPOCH = 1_763_780_000.0
 Reading = tuple[float, int, str, float]
@@ -209,3 +213,35 @@ def test_the_household_meal_times_are_learned_from_its_cooking() -> None:
         assert cooking[0].evidence["meal_time"]["hour"] == 18
     assert "not (yet) a usual meal time" in reasons[0]
     assert "a usual meal time for this household" in reasons[-1]
+
+
+def test_replay_of_a_recorded_kitchen_gives_cooking_smoke_and_no_alarm(tmp_path: Path) -> None:
+    devices, rows, _ = nuisance.play("cooking_episode", 3)
+    (tmp_path / "devices.csv").write_text(
+        "device_id,type,household_id,room\nk-9,multi,hh-9,kitchen\n", "utf-8"
+    )
+    lines = ["ts,device_id,metric,value"] + [
+        f"{t},k-9,{METRICS[m]},{v}"
+        for t, m, v in zip(rows.ts.tolist(), rows.metric.tolist(), rows.value.tolist(), strict=True)
+    ]
+    (tmp_path / "readings.csv").write_text("\n".join(lines) + "\n", "utf-8")
+    out = tmp_path / "alerts.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [
+            "detect",
+            "replay",
+            "--devices",
+            str(tmp_path / "devices.csv"),
+            "--readings",
+            str(tmp_path / "readings.csv"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    kinds = [json.loads(line)["kind"] for line in out.read_text("utf-8").splitlines()]
+    assert "cooking" in kinds
+    assert not {"fire", "smoke", "heat", "co"} & set(kinds)
+    assert max(rows.value[rows.metric == 0]) > 4.84  # a dense episode, not a trivial one
+    assert devices[0].room == "kitchen"
