@@ -8,6 +8,7 @@ Usage (ingest, or anything else that has readings)::
     alerts += engine.tick(now)                    # call often (e.g. every 0.5 s): silences
     engine.gateway_status("gw-1", online=False, ts=now)
     engine.set_away("hh-12", away=True, ts=now)
+    engine.hush("hh-12", "kitchen", ts=now)       # cooking confirmed by phone (bounded)
     engine.save(path); engine = DetectorEngine.load(path)   # restart keeps all duration state
 
 `Batch` holds numpy arrays of equal length: ts (float64, device time, epoch s), slot (int32,

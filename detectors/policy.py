@@ -3,7 +3,7 @@
 The file is the single place where thresholds, persistence and alert classes are decided; this
 module only validates it (unknown keys, non-numbers and nonsense figures are refused with the key
 named) and lays it out as `params[row, P_*]` with one row per distinct (device type, household
-overrides) combination.
+overrides, room class) combination.
 """
 
 from __future__ import annotations
