@@ -1199,7 +1199,8 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                     kit[s, K_HEAT_STOP] = np.nan
             # Hushed (silence button, console): smoke-only alarms wait; dense smoke (the UL 217
             # hush limit, smoke_high_pct), heat and CO never do.
-            hushed = room_f[room_of[s], RM_HUSH_UNTIL] > t  # False when NaN
+            # Only rooms with a hush read its row (one more cache line per reading there).
+            hushed = params[p, P_HUSH_S] > 0.0 and room_f[room_of[s], RM_HUSH_UNTIL] > t
             if not np.isnan(dev_f[s, F_S_TS]):
                 e = dev_f[s, F_S_A] - dev_f[s, F_S_BASE]
                 fused = dev_i[s, I_S_FUSED_N] >= params[p, P_SMOKE_FUSED_COUNT]
