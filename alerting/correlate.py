@@ -7,6 +7,7 @@ keep their own causes, so a low battery never joins a fire, and signal classes s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 SIGNALS = ("trouble", "supervisory", "alarm")  # least to most urgent
@@ -17,13 +18,24 @@ _CAUSE_OF_KIND = {
     "heat": "fire",
     "co": "fire",
     "pre_alarm": "fire",
+    "cooking": "fire",
+    "hush": "fire",
     "panic": "panic",
     "false_press": "panic",
 }
 
 # Kinds that only comment on an incident (the resident cancelled the press): they join an open
 # incident of their cause but never open one nor raise its severity.
-COMMENT_KINDS = frozenset({"false_press"})
+COMMENT_KINDS = frozenset({"false_press", "hush"})
+# Kinds shown on the board but told to nobody: a kitchen's cooking smoke opens (or joins) a fire
+# incident without notifications or timers, until an alarm of its cause joins it.
+BOARD_ONLY_KINDS = frozenset({"cooking"})
+
+
+def board_only(sources: Iterable[str]) -> bool:
+    """True while an incident's sources ("device:kind") are board-only kinds (and comments)."""
+    kinds = {s.rsplit(":", 1)[-1] for s in sources}
+    return bool(kinds & BOARD_ONLY_KINDS) and kinds <= BOARD_ONLY_KINDS | COMMENT_KINDS
 
 
 def cause_of(kind: str) -> str:

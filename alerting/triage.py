@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from alerting import notify, restoral, store
-from alerting.correlate import COMMENT_KINDS, cause_of, join
+from alerting.correlate import BOARD_ONLY_KINDS, COMMENT_KINDS, board_only, cause_of, join
 from alerting.escalation import Policy, tiers_to_notify
 from alerting.lifecycle import open_incident
 from alerting.policies import PolicyBook
@@ -243,8 +243,9 @@ def _open(
         to_state=str(row.state),
         note=note,
     )
-    _tell_on_open(conn, row, policy, entry=entry, upto=tier)
-    store.replan_timer(conn, row, policy, now=now)
+    if alert["kind"] not in BOARD_ONLY_KINDS:  # cooking smoke: on the board, told to nobody
+        _tell_on_open(conn, row, policy, entry=entry, upto=tier)
+        store.replan_timer(conn, row, policy, now=now)
     return row
 
 
@@ -297,7 +298,21 @@ def _join(
     )
     saved = store.save(conn, row.id, after, signal=joined.signal, sources=sources)
     place = notify.place_of(conn, saved)
-    if raised_to is not None:
+    quiet = board_only(sources)
+    if board_only(row.sources) and not quiet:
+        # The first alert anyone is told of (the incident showed cooking smoke until now).
+        upto = max(start, before.tier)
+        tiers = tiers_to_notify(policy, cause=saved.cause, severity=saved.severity, upto=upto)
+        notify.responders(
+            conn,
+            saved,
+            policy,
+            tiers=tiers,
+            entry=entry,
+            place=place,
+            reason="start" if upto else "",
+        )
+    elif raised_to is not None and not quiet:
         tiers = [
             t
             for t in tiers_to_notify(
@@ -310,5 +325,6 @@ def _join(
         )
     if saved.signal == "alarm" and row.signal != "alarm":
         notify.family_alarm(conn, saved, entry=entry, place=place)
-    store.replan_timer(conn, saved, policy, now=now)
+    if not quiet:
+        store.replan_timer(conn, saved, policy, now=now)
     return saved

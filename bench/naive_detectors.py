@@ -18,6 +18,7 @@ from detectors.codes import (
     BUTTON,
     CO,
     CO_ALARM,
+    COOKING,
     DIRTY,
     DOOR,
     FALSE_PRESS,
@@ -25,6 +26,8 @@ from detectors.codes import (
     GAS,
     GATEWAY_OFFLINE,
     HEAT,
+    HUSH,
+    HUSHED,
     INACTIVITY,
     METRICS,
     MOTION,
@@ -39,10 +42,13 @@ from detectors.codes import (
     R_CO_LEVEL,
     R_DECLARED,
     R_DEVICE_RESTORED,
+    R_COOKING,
+    R_DENSE_SMOKE_HEAT,
     R_GATEWAY_SILENCE,
     R_HEAT_FIXED,
     R_HEAT_PRE,
     R_HEAT_ROR,
+    R_HUSH_BUTTON,
     R_IMPLAUSIBLE,
     R_MAX_SILENCE,
     R_PANIC_PRESS,
@@ -51,6 +57,7 @@ from detectors.codes import (
     R_SELF_TEST,
     R_SILENCE,
     R_SLOW_RISE,
+    R_SMOKE_AFTER_HEAT,
     R_SMOKE_CO,
     R_SMOKE_HEAT,
     R_SMOKE_HIGH,
@@ -69,7 +76,8 @@ from detectors.codes import (
     WATER_LEAK,
 )
 from detectors.policy import Policy
-from detectors.registry import Device
+from detectors.registry import Device, report_period
+from detectors.rooms import room_class
 from vigil.device_types import metrics as metric_table
 
 NAN = math.nan
@@ -139,6 +147,7 @@ class DeviceState:
     battery_low_run: int = 0
     battery_ok_run: int = 0
     press: float = NAN
+    heat_stop: float = NAN
 
 
 @dataclass
@@ -195,7 +204,10 @@ def _hour(x: float, offset: float) -> tuple[float, int]:
 class NaiveDetectors:
     def __init__(self, devices: Sequence[Device], policy: Policy) -> None:
         self.devices = list(devices)
-        self.figures = [policy.figures(d.type, d.household_id, d.supervision_s) for d in devices]
+        self.figures = [policy.figures(d.type, d.household_id, d.room, d.supervision_s) for d in devices]
+        # A household's room (its class) -> smoke-only alarms hushed until then.
+        self.room_key = [(d.household_id, room_class(d.room)) for d in devices]
+        self.hush_until: dict[tuple[str, str], float] = {}
         self.state = [DeviceState() for _ in devices]
         self.households: dict[str, HouseholdState] = {}
         for d, figures in zip(devices, self.figures, strict=True):
@@ -305,6 +317,13 @@ class NaiveDetectors:
                 self._raise(row, s, TAMPER_KIND, R_TAMPER, t, 1.0)
             else:
                 self._clear(row, s, TAMPER_KIND, R_RESTORED, t)
+        elif m == HUSH:
+            if v >= 0.5:
+                hush_s = f["hush_s"]
+                if hush_s > 0.0:
+                    key = self.room_key[s]
+                    self.hush_until[key] = max(self.hush_until.get(key, -math.inf), t + hush_s)
+                self._emit(row, s, HUSHED, RAISE, R_HUSH_BUTTON, t, hush_s)
         elif m == SELF_TEST:
             failed = "self_test" in dev.faults
             if (v < 0.5) != failed:
@@ -402,9 +421,10 @@ class NaiveDetectors:
                 dev.rise_since = t
         else:
             dev.rise_since = NAN
+        fall = f["smoke_verify_fall_pct_per_min"]
         if e < f["smoke_verify_pct"]:
             dev.verify_since = NAN
-        elif math.isnan(dev.verify_since):
+        elif math.isnan(dev.verify_since) or (fall > 0.0 and srate <= -fall):
             dev.verify_since = t
 
     def _temperature(self, row: int, t: float, s: int, v: float, dt: float) -> None:
@@ -477,16 +497,38 @@ class NaiveDetectors:
         co_fresh = not math.isnan(co.ts) and abs(t - co.ts) <= f["confirm_age_s"]
         co_rising = co_fresh and co.fast - co.base >= f["co_fused_ppm"]
         smoke_clear = True
+        stove = f["stove_heat_c"] > 0.0
+        confirms = heat_rising
+        if stove:
+            confirms = (heat_rising and trise >= f["stove_heat_c"]) or (
+                heat_fresh and trise >= f["heat_rising_c"] and ror >= f["stove_heat_c_per_min"]
+            )
+            warm = heat_fresh and trise >= f["heat_rising_c"]
+            if warm and ror <= 0.0:
+                if math.isnan(dev.heat_stop):
+                    dev.heat_stop = t
+            elif not (warm and ror < 0.5 * f["heat_rising_c_per_min"]):
+                dev.heat_stop = NAN
+        hushed = self.hush_until.get(self.room_key[s], -math.inf) > t
         if not math.isnan(smoke.ts):
             e = smoke.fast - smoke.base
             fused = dev.fused_run >= f["smoke_fused_count"]
-            if FIRE not in dev.latched and fused and (heat_rising or co_rising):
-                rule = R_SMOKE_HEAT if heat_rising else R_SMOKE_CO
+            dense = stove and not hushed and heat_rising and e >= f["stove_smoke_pct"]
+            if FIRE not in dev.latched and fused and (confirms or co_rising or dense):
+                rule = (
+                    R_SMOKE_HEAT if confirms else (R_SMOKE_CO if co_rising else R_DENSE_SMOKE_HEAT)
+                )
                 self._raise(row, s, FIRE, rule, t, e / f["smoke_fused_pct"])
             elif FIRE not in dev.latched and SMOKE_ALARM not in dev.latched:
+                escalated = e >= f["smoke_escalate_pct"]
+                after = NAN
+                if not (math.isnan(dev.heat_stop) or math.isnan(dev.rise_since)):
+                    after = t - max(dev.heat_stop, dev.rise_since)
                 if dev.high_run >= f["smoke_high_count"]:
                     self._raise(row, s, SMOKE_ALARM, R_SMOKE_HIGH, t, e / f["smoke_high_pct"])
-                elif t - dev.rise_since >= f["smoke_escalate_s"]:  # False while NaN
+                elif hushed:
+                    pass
+                elif t - dev.rise_since >= f["smoke_escalate_s"] and escalated:  # NaN: False
                     srate = _rate(smoke.fast, smoke.slow, f["smoke_rate_scale"])
                     self._raise(
                         row, s, SMOKE_ALARM, R_SMOKE_RISING, t, srate / f["smoke_rise_pct_per_min"]
@@ -497,8 +539,20 @@ class NaiveDetectors:
                     self._raise(
                         row, s, SMOKE_ALARM, R_SLOW_RISE, t, dev.cusum / f["cusum_h_pct_min"]
                     )
+                elif (
+                    stove
+                    and f["smoke_after_heat_s"] > 0.0
+                    and after >= f["smoke_after_heat_s"]
+                    and escalated
+                ):
+                    srate = _rate(smoke.fast, smoke.slow, f["smoke_rate_scale"])
+                    score = srate / f["smoke_rise_pct_per_min"]
+                    self._raise(row, s, SMOKE_ALARM, R_SMOKE_AFTER_HEAT, t, score)
             if dev.pre_run >= f["smoke_pre_count"]:
-                self._raise(row, s, PRE_ALARM, R_SMOKE_PRE, t, e / f["smoke_pre_pct"])
+                if stove and not co_rising:
+                    self._raise(row, s, COOKING, R_COOKING, t, e / f["smoke_pre_pct"])
+                elif not stove or PRE_ALARM not in dev.latched:
+                    self._raise(row, s, PRE_ALARM, R_SMOKE_PRE, t, e / f["smoke_pre_pct"])
             smoke_clear = dev.smoke_clear_run >= f["clear_count"]
         if heat_rising:
             score = min(trise / f["heat_rising_c"], ror / f["heat_rising_c_per_min"])
@@ -507,6 +561,7 @@ class NaiveDetectors:
             self._clear(row, s, SMOKE_ALARM, R_CLEARED, t)
         if smoke_clear and heat_calm and not co_rising:
             self._clear(row, s, PRE_ALARM, R_CLEARED, t)
+            self._clear(row, s, COOKING, R_CLEARED, t)
             self._clear(row, s, FIRE, R_CLEARED, t)
 
     def _battery(self, row: int, t: float, s: int, v: float, lo: float, hi: float) -> None:

@@ -136,6 +136,38 @@ def _nist_table(results: list[evaluate.NistResult]) -> Table:
     return table
 
 
+def _nuisance_table(results: list[evaluate.NuisanceResult]) -> Table:
+    table = Table(
+        "case",
+        "room",
+        "runs",
+        "alarmed",
+        "first alarm s",
+        "obscuration at alarm %/m",
+        "peak %/m (median)",
+        "rules",
+        "fixed: alarmed",
+        title="Nuisance sources (cooking, steam, candles): alarms through the same engine",
+    )
+    for case in sorted({r.case for r in results}):
+        group = [r for r in results if r.case == case]
+        hit = [r for r in group if r.alarmed]
+        times = [r.time for r in hit if r.time is not None]
+        levels = [r.obscuration for r in hit if r.obscuration is not None]
+        table.add_row(
+            case,
+            group[0].room,
+            str(len(group)),
+            str(len(hit)),
+            _fmt(min(times) if times else None),
+            _fmt(min(levels) if levels else None, 2),
+            f"{sorted(r.peak for r in group)[len(group) // 2]:.1f}",
+            ", ".join(sorted({r.rule for r in hit if r.rule})) or "-",
+            str(sum(r.fixed_obscuration is not None for r in group)),
+        )
+    return table
+
+
 @app.command("eval")
 def eval_cmd(
     policy: PolicyOption = None,
@@ -180,8 +212,11 @@ def eval_cmd(
                 )
             out.print(table)
     out.print(_class_table(rows))
+    nuisance_results = evaluate.eval_nuisance(pol, tuple(range(1, seeds + 1)))
+    out.print(_nuisance_table(nuisance_results))
     failed = False
-    for req in evaluate.requirements(nist_results, scenario_results):
+    reqs = evaluate.requirements(nist_results, scenario_results)
+    for req in reqs + evaluate.nuisance_requirements(nuisance_results):
         mark = "[green]PASS[/]" if req.passed else "[red]FAIL[/]"
         out.print(f"{mark} {req.name}: {req.detail}")
         failed = failed or not req.passed

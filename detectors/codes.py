@@ -21,6 +21,7 @@ BUTTON = METRIC_CODE["button"]
 MOTION = METRIC_CODE["motion"]
 DOOR = METRIC_CODE["door"]
 SELF_TEST = METRIC_CODE["self_test"]
+HUSH = METRIC_CODE["hush"]  # an event only: the detector's silence button was pressed
 PIR_TYPE = TYPE_CODE["pir"]
 DOOR_TYPE = TYPE_CODE["door"]
 # States a device declares itself (docs/protocol.md, "Devices that declare their own state"):
@@ -54,6 +55,8 @@ CO_ALARM = 12
 GATEWAY_OFFLINE = 13
 GAS = 14
 WATER_LEAK = 15
+COOKING = 16
+HUSHED = 17
 KINDS: tuple[str, ...] = (
     "fire",
     "smoke",
@@ -71,6 +74,8 @@ KINDS: tuple[str, ...] = (
     "gateway_offline",
     "gas",
     "water_leak",
+    "cooking",
+    "hush",
 )
 KIND_CODE: dict[str, int] = {name: code for code, name in enumerate(KINDS)}
 
@@ -109,6 +114,11 @@ R_GATEWAY_SILENCE = 26
 R_SMOKE_VERIFIED = 27
 R_DECLARED = 28  # the device itself declared the condition (its own alarm, flag or status)
 R_DEVICE_RESTORED = 29  # the device (or its hub) declared the condition over: a restoral
+R_COOKING = 30
+R_SMOKE_AFTER_HEAT = 31
+R_DENSE_SMOKE_HEAT = 32
+R_HUSH_BUTTON = 33
+R_HUSH_CONSOLE = 34
 RULES: tuple[str, ...] = (
     "smoke_with_heat",
     "smoke_with_co",
@@ -140,6 +150,11 @@ RULES: tuple[str, ...] = (
     "smoke_verified",
     "device_declared",
     "device_restored",
+    "cooking_smoke",
+    "smoke_after_heat",
+    "dense_smoke_with_heat",
+    "hush_button",
+    "hush_console",
 )
 
 # Sensor-fault causes, bits of a device's fault mask: sensor_fault is raised while any is set.

@@ -8,6 +8,7 @@ Usage (ingest, or anything else that has readings)::
     alerts += engine.tick(now)                    # call often (e.g. every 0.5 s): silences
     engine.gateway_status("gw-1", online=False, ts=now)
     engine.set_away("hh-12", away=True, ts=now)
+    engine.hush("hh-12", "kitchen", ts=now)       # cooking confirmed by phone (bounded)
     engine.save(path); engine = DetectorEngine.load(path)   # restart keeps all duration state
 
 `Batch` holds numpy arrays of equal length: ts (float64, device time, epoch s), slot (int32,
@@ -49,7 +50,8 @@ from detectors.kernels import (
 )
 from detectors.params import PARAMS
 from detectors.policy import Policy
-from detectors.registry import Device, Registry
+from detectors.registry import Device, Registry, report_period
+from detectors.rooms import room_class
 from detectors.state import (
     F_LAST_RX,
     GW_LAST_RX,
@@ -63,6 +65,8 @@ from detectors.state import (
     HI_PROW,
     I_LATCH,
     I_UNREACHABLE,
+    RM_HUSH_TS,
+    RM_HUSH_UNTIL,
     EngineState,
 )
 from vigil.device_types import metrics as metric_table
@@ -142,8 +146,12 @@ def _ints(name: str, values: npt.ArrayLike, dtype: type[np.integer]) -> npt.NDAr
 
 
 def _metric_ranges() -> npt.NDArray[np.float64]:
+    """Plausible range per metric code; event-only codes (hush: a press) take 0..1."""
     table = metric_table()
-    return np.array([[table[m].min, table[m].max] for m in METRICS], dtype=np.float64)
+    return np.array(
+        [[table[m].min, table[m].max] if m in table else [0.0, 1.0] for m in METRICS],
+        dtype=np.float64,
+    )
 
 
 class DetectorEngine:
@@ -181,16 +189,18 @@ class DetectorEngine:
         reg = self.registry
         known_gateways = len(reg.gateways)
         added = reg.add(devices)
-        sizes = (len(reg), len(reg.households), len(reg.gateways))
-        if sizes != (self.state.dev.shape[0], self.state.hh.shape[0], self.state.gw.shape[0]):
+        sizes = (len(reg), len(reg.households), len(reg.gateways), len(reg.room_groups))
+        st = self.state
+        if sizes != (st.dev.shape[0], st.hh.shape[0], st.gw.shape[0], st.room.shape[0]):
             self.state = self.state.grown(*sizes)
         # New devices and gateways start their silence now (or when the engine starts).
         self.state.dev_f[added, F_LAST_RX] = self.clock
         self.state.gw_f[known_gateways:, GW_LAST_RX] = self.clock
         self.params, self.prow = self.policy.table(
-            reg.types(), reg.household_ids(), reg.supervision()
+            reg.types(), reg.household_ids(), reg.rooms(), reg.supervision()
         )
         self.hh_of = reg.household_of()
+        self.room_of = reg.room_of()
         self.gw_of = reg.gateway_of()
         self.cluster_of = reg.clusters()
         self._figures.clear()
@@ -283,7 +293,8 @@ class DetectorEngine:
         self.clock = t if math.isnan(self.clock) else max(self.clock, t)
 
     def _dv(self) -> tuple[npt.NDArray[np.generic], ...]:
-        return (self.state.dev_f, self.state.dev_i, self.params)
+        st = self.state
+        return (st.dev_f, st.dev_i, self.params, st.kit, st.room)
 
     def _hv(self) -> tuple[npt.NDArray[np.generic], ...]:
         return (self.state.hh_f, self.state.hh_i)
@@ -292,7 +303,7 @@ class DetectorEngine:
         return (self.state.gw_f, self.state.gw_i)
 
     def _index(self) -> tuple[npt.NDArray[np.int32], ...]:
-        return (self.prow, self.hh_of, self.gw_of)
+        return (self.prow, self.hh_of, self.gw_of, self.room_of)
 
     def _take(self, part: int) -> list[Event]:
         count = int(self._ev_n[part, 0])
@@ -393,6 +404,46 @@ class DetectorEngine:
         if st.hh_i[h, HI_PROW] >= 0:
             inactivity_deadline(st.hh_f, st.hh_i, self.params, h)
 
+    def hush(
+        self,
+        household_id: str,
+        room: str,
+        ts: float,
+        *,
+        until: float | None = None,
+        by: str = "console",
+    ) -> list[Alert]:
+        """The console's "cooking, confirmed by phone": hush a household's room (its smoke-only
+        alarms) from `ts` until `until`, at most the room's hush_s, as the detector's silence
+        button does.
+
+        Returns the hush alert for the incident's timeline. A room without a hush (hush_s 0:
+        not a kitchen) or unknown to the registry is refused.
+        """
+        if not math.isfinite(ts):
+            raise DetectorError(f"ts must be finite, not {ts}")
+        klass = room_class(room)
+        group = self.registry.room_groups.get((household_id, klass))
+        if group is None:
+            raise DetectorError(f"household {household_id!r} has no detector in a {klass} room")
+        slots = [
+            s
+            for s, d in enumerate(self.registry.devices)
+            if d.household_id == household_id and room_class(d.room) == klass
+        ]
+        hush_s = max(self._figures_of(s)["hush_s"] for s in slots)
+        if hush_s <= 0.0:
+            raise DetectorError(f"a {klass} room has no hush (policy hush_s is 0 there)")
+        end = ts + hush_s if until is None else min(until, ts + hush_s)
+        if not end > ts:
+            raise DetectorError(f"a hush must end after it starts ({end} <= {ts})")
+        room_f = self.state.room
+        if not room_f[group, RM_HUSH_UNTIL] > ts:
+            room_f[group, RM_HUSH_TS] = ts
+        if not room_f[group, RM_HUSH_UNTIL] >= end:
+            room_f[group, RM_HUSH_UNTIL] = end
+        return self.fusion.hushed(slots[0], ts, end, by)
+
     def _figures_of(self, slot: int) -> Mapping[str, float]:
         row = int(self.prow[slot])
         figures = self._figures.get(row)
@@ -429,8 +480,10 @@ class DetectorEngine:
             text = raw.tobytes().decode() if raw.dtype == np.uint8 else str(raw)
             devices = [Device(**row) for row in json.loads(text)]
             engine = cls(devices, policy, threads=threads)
+            # A checkpoint written before the room arrays existed starts them empty.
+            fresh = engine.state.arrays()
             engine.state = EngineState(
-                **{name: data[name].copy() for name in engine.state.arrays()}
+                **{name: data[name].copy() if name in data else fresh[name] for name in fresh}  # type: ignore[arg-type]
             )
             engine.clock = float(data["clock"])
             engine.fusion.state = FusionState.loads(str(data["fusion"]))

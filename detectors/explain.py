@@ -89,6 +89,10 @@ THRESHOLDS: dict[str, tuple[str, ...]] = {
     "slow_rise_cusum": ("cusum_k_pct", "cusum_h_pct_min"),
     "smoke_verified": ("smoke_verify_pct", "smoke_verify_s"),
     "gateway_silence": ("gateway_silence_periods",),
+    "cooking_smoke": ("smoke_pre_pct", "stove_heat_c", "stove_smoke_pct", "co_fused_ppm"),
+    "smoke_after_heat": ("smoke_after_heat_s", "smoke_rise_pct_per_min"),
+    "dense_smoke_with_heat": ("stove_smoke_pct", "heat_rising_c", "heat_rising_c_per_min"),
+    "hush_button": ("hush_s",),
     "smoke_pre_alarm": ("smoke_pre_pct", "smoke_pre_count"),
     "heat_rising": ("heat_rising_c", "heat_rising_c_per_min"),
     "heat_fixed_temperature": ("heat_fixed_c", "heat_fixed_count"),
@@ -136,6 +140,25 @@ _REASONS: dict[str, _Reason] = {
     "smoke_verified": lambda e, r, f: (
         f"smoke {e.smoke:.1f} %/m over baseline held at the alarm level "
         f"({f['smoke_verify_pct']:g} %/m) for {f['smoke_verify_s']:g} s (alarm verification)"
+    ),
+    "cooking_smoke": lambda e, r, f: (
+        f"cooking smoke in the kitchen: {e.smoke:.1f} %/m over baseline, heat "
+        f"+{e.trise:.1f} °C (a stove gives under {f['stove_heat_c']:g}), no fire evidence; "
+        "becomes a fire alarm if CO, more heat, denser smoke or smoke outside the kitchen appear"
+    ),
+    "smoke_after_heat": lambda e, r, f: (
+        f"smoke {e.smoke:.1f} %/m over baseline still rising "
+        f"{e.score * f['smoke_rise_pct_per_min']:.1f} %/m per min "
+        f"{f['smoke_after_heat_s']:g} s after the heat stopped rising"
+    ),
+    "dense_smoke_with_heat": lambda e, r, f: (
+        f"smoke {e.smoke:.1f} %/m over baseline, beyond cooking ({f['stove_smoke_pct']:g} %/m), "
+        f"with heat +{e.trise:.1f} °C rising {e.ror:.1f} °C/min"
+    ),
+    "hush_button": lambda e, r, f: (
+        f"silence button pressed: this room's smoke-only alarms hushed for {f['hush_s']:.0f} s"
+        if f["hush_s"] > 0
+        else "silence button pressed (this room has no hush: nothing suppressed)"
     ),
     "smoke_pre_alarm": lambda e, r, f: (
         f"smoke {e.smoke:.1f} %/m over baseline without heat (pre-alarm at "

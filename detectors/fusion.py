@@ -3,15 +3,17 @@
 Kernels judge one device at a time; this state machine sees the events of all of them in order
 and decides what an operator gets. Coincidence: while a detector is in alarm, a second detector
 in the same household or building that is in alarm or pre-alarm confirms it (higher severity),
-and a pre-alarm there becomes a fire alarm. A device whose gateway is known offline does not
-raise its own offline alert (the gateway's covers it). Pure: handed events, no clock, no I/O.
+and a pre-alarm there becomes a fire alarm. A kitchen's cooking smoke (supervisory) becomes a
+fire alarm when a detector outside the kitchen sees smoke too, or any detector around is in
+alarm. A device whose gateway is known offline does not raise its own offline alert (the
+gateway's covers it). Pure: handed events, no clock, no I/O.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.alert import Alert
@@ -19,11 +21,13 @@ from detectors.codes import (
     BATTERY_LOW,
     CLEAR,
     CO_ALARM,
+    COOKING,
     FALSE_PRESS,
     FIRE,
     GAS,
     GATEWAY_OFFLINE,
     HEAT,
+    HUSHED,
     KINDS,
     OFFLINE,
     PANIC,
@@ -38,9 +42,12 @@ from detectors.codes import (
 from detectors.explain import Event, Reading, explain
 from detectors.policy import Policy
 from detectors.registry import Registry
+from detectors.rooms import room_class
 
 FIRE_KINDS = frozenset({FIRE, SMOKE_ALARM, HEAT})
-MOMENTARY = frozenset({PANIC, FALSE_PRESS})
+MEAL_KEEP = 0.98  # each new cooking episode keeps this share of the old ones (about 50 remembered)
+MEAL_USUAL = 3.0  # episodes within an hour of now that make it a usual meal time
+MOMENTARY = frozenset({PANIC, FALSE_PRESS, HUSHED})
 # Conditions whose end the board shows (a restoral): trouble and tamper whenever they end, alarms
 # only when the device itself declared them over (a detector's own smoke alarm going quiet).
 RESTORED_ALWAYS = frozenset({OFFLINE, BATTERY_LOW, TAMPER_KIND, SENSOR_FAULT})
@@ -56,6 +63,10 @@ class FusionState:
     pre: set[int] = field(default_factory=set)  # slots in pre-alarm
     confirmed: dict[int, int] = field(default_factory=dict)  # slot -> slot that confirmed it
     gateways_offline: set[str] = field(default_factory=set)
+    cooking: set[int] = field(default_factory=set)  # kitchen slots showing cooking smoke
+    # Household -> cooking episodes per local hour of day (learned meal times), forgetting old
+    # episodes (MEAL_KEEP per new one).
+    meals: dict[str, list[float]] = field(default_factory=dict)
 
     def dumps(self) -> str:
         return json.dumps(
@@ -64,6 +75,8 @@ class FusionState:
                 "pre": sorted(self.pre),
                 "confirmed": {str(k): v for k, v in self.confirmed.items()},
                 "gateways_offline": sorted(self.gateways_offline),
+                "cooking": sorted(self.cooking),
+                "meals": self.meals,
             }
         )
 
@@ -75,6 +88,8 @@ class FusionState:
             pre=set(raw["pre"]),
             confirmed={int(k): int(v) for k, v in raw["confirmed"].items()},
             gateways_offline=set(raw["gateways_offline"]),
+            cooking=set(raw.get("cooking", ())),
+            meals={str(k): [float(x) for x in v] for k, v in raw.get("meals", {}).items()},
         )
 
 
@@ -134,6 +149,27 @@ class Fusion:
             )
         ]
 
+    def hushed(self, slot: int, ts: float, until: float, by: str) -> list[Alert]:
+        """The hush of a room set from the console, as an alert for the incident timeline."""
+        device = self.registry.devices[slot]
+        kind = self.policy.kinds[KINDS[HUSHED]]
+        return [
+            Alert(
+                ts=ts,
+                device_id=device.device_id,
+                household_id=device.household_id,
+                kind=kind.name,
+                signal=kind.signal,
+                severity=kind.severity,
+                score=1.0,
+                reason=f"cooking confirmed by phone ({by}): smoke-only alarms in the "
+                f"{device.room or 'room'} hushed for {until - ts:.0f} s; heat and CO still alarm",
+                rule="hush_console",
+                evidence={"until": until, "by": by, "room": device.room},
+                received_at=ts,
+            )
+        ]
+
     def _members(self, slot: int) -> list[tuple[int, str]]:
         """Other devices sharing a household or building with `slot`, with the scope shared."""
         device = self.registry.devices[slot]
@@ -149,7 +185,8 @@ class Fusion:
 
     def _partner(self, slot: int, include_pre: bool) -> tuple[int, str] | None:
         """Another device of the household or building in alarm (or pre-alarm)."""
-        candidates = set(self.state.alarm) | (self.state.pre if include_pre else set())
+        st = self.state
+        candidates = set(st.alarm) | ((st.pre | st.cooking) if include_pre else set())
         candidates.discard(slot)
         if not candidates:
             return None
@@ -167,7 +204,9 @@ class Fusion:
                 st.alarm.pop(event.slot, None)
         elif event.kind == PRE_ALARM:
             st.pre.discard(event.slot)
-        if event.slot not in st.alarm and event.slot not in st.pre:
+        elif event.kind == COOKING:
+            st.cooking.discard(event.slot)
+        if event.slot not in st.alarm and event.slot not in st.pre and event.slot not in st.cooking:
             st.confirmed.pop(event.slot, None)
 
     def _raise(self, event: Event, reading: Reading | None, received: float) -> list[Alert]:
@@ -179,7 +218,7 @@ class Fusion:
             st.alarm.setdefault(slot, set()).add(event.kind)
             out = [] if already else [self._alert(event, reading, received, partner)]
             return out + self._confirm_others(slot, event, received)
-        if event.kind == PRE_ALARM:
+        if event.kind in (PRE_ALARM, COOKING):
             return self._pre_alarm(event, reading, received)
         if event.kind == GATEWAY_OFFLINE:
             return self._gateway_silence(event, received)
@@ -192,14 +231,64 @@ class Fusion:
         """A pre-alarm: shown, or a fire alarm at once when a neighbour is already in alarm."""
         st = self.state
         slot = event.slot
-        st.pre.add(slot)
+        (st.cooking if event.kind == COOKING else st.pre).add(slot)
+        out = [] if event.kind == COOKING else self._kitchens_confirmed(slot, event, received)
         if slot in st.alarm or slot in st.confirmed:
-            return []
+            return out
         partner = self._partner(slot, include_pre=False)
+        if partner is None and event.kind == COOKING:
+            partner = self._outside_kitchen(slot)
         if partner is None:
-            return [self._alert(event, reading, received, None)]
+            alert = self._alert(event, reading, received, None)
+            if event.kind == COOKING:
+                alert = self._meal_time(alert, event)
+            return [alert, *out]
         st.confirmed[slot] = partner[0]
-        return [self._coincidence(slot, event, received, partner)]
+        return [self._coincidence(slot, event, received, partner), *out]
+
+    def _meal_time(self, alert: Alert, event: Event) -> Alert:
+        """Learn the household's meal times from its cooking episodes, and say whether this one
+        is at a usual time (evidence for the operator; the fire rules do not depend on it)."""
+        figures = self.figures_of(event.slot)
+        hour = int(((event.ts + figures["utc_offset_h"] * 3600.0) // 3600.0) % 24)
+        household = self.registry.devices[event.slot].household_id
+        counts = self.state.meals.setdefault(household, [0.0] * 24)
+        seen = sum(counts[(hour + d) % 24] for d in (-1, 0, 1))
+        usual = seen >= MEAL_USUAL
+        for h in range(24):
+            counts[h] *= MEAL_KEEP
+        counts[hour] += 1.0
+        evidence = {**alert.evidence, "meal_time": {"hour": hour, "episodes_near": round(seen, 1)}}
+        reason = alert.reason + (
+            f"; a usual meal time for this household ({seen:.0f} earlier episodes near {hour}:00)"
+            if usual
+            else f"; not (yet) a usual meal time for this household ({hour}:00)"
+        )
+        return replace(alert, evidence=evidence, reason=reason)
+
+    def _kitchen(self, slot: int) -> bool:
+        return room_class(self.registry.devices[slot].room) == "kitchen"
+
+    def _outside_kitchen(self, slot: int) -> tuple[int, str] | None:
+        """A detector of the household outside the kitchen in pre-alarm: smoke has spread."""
+        household = self.registry.devices[slot].household_id
+        for other in self.registry.household_members[household]:
+            if other != slot and other in self.state.pre and not self._kitchen(other):
+                return other, "household"
+        return None
+
+    def _kitchens_confirmed(self, slot: int, event: Event, received: float) -> list[Alert]:
+        """A pre-alarm outside the kitchen turns the household's cooking smoke into fire."""
+        st = self.state
+        if not st.cooking or self._kitchen(slot):
+            return []
+        out = []
+        household = self.registry.devices[slot].household_id
+        for other in self.registry.household_members[household]:
+            if other in st.cooking and other not in st.alarm and other not in st.confirmed:
+                st.confirmed[other] = slot
+                out.append(self._coincidence(other, event, received, (slot, "household")))
+        return out
 
     def _gateway_silence(self, event: Event, received: float) -> list[Alert]:
         """Every device behind a gateway went quiet (the event's slot is the gateway index)."""
@@ -231,7 +320,8 @@ class Fusion:
         st = self.state
         out = []
         for other, scope in self._members(slot):
-            if other in st.pre and other not in st.alarm and other not in st.confirmed:
+            waiting = other in st.pre or other in st.cooking
+            if waiting and other not in st.alarm and other not in st.confirmed:
                 st.confirmed[other] = slot
                 out.append(self._coincidence(other, event, received, (slot, scope)))
         return out
@@ -308,7 +398,11 @@ class Fusion:
             signal=kind.signal,
             severity=kind.confirmed_severity,
             score=1.0,
-            reason=f"pre-alarm confirmed by {other} in alarm in the same {partner[1]}",
+            reason=(
+                f"cooking smoke in the kitchen and smoke at {other} outside it"
+                if slot in self.state.cooking and partner[0] in self.state.pre
+                else f"pre-alarm confirmed by {other} in alarm in the same {partner[1]}"
+            ),
             rule="coincidence",
             evidence=evidence,
             received_at=received,

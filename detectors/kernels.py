@@ -28,6 +28,7 @@ from detectors.codes import (
     CO,
     CO_ALARM,
     CO_DECLARED,
+    COOKING,
     DIRTY,
     DOOR,
     FALSE_PRESS,
@@ -46,6 +47,8 @@ from detectors.codes import (
     GATEWAY_OFFLINE,
     HEAT,
     HEAT_DECLARED,
+    HUSH,
+    HUSHED,
     INACTIVITY,
     LOW_BATTERY,
     MOTION,
@@ -60,10 +63,13 @@ from detectors.codes import (
     R_CO_LEVEL,
     R_DECLARED,
     R_DEVICE_RESTORED,
+    R_COOKING,
+    R_DENSE_SMOKE_HEAT,
     R_GATEWAY_SILENCE,
     R_HEAT_FIXED,
     R_HEAT_PRE,
     R_HEAT_ROR,
+    R_HUSH_BUTTON,
     R_IMPLAUSIBLE,
     R_MAX_SILENCE,
     R_PANIC_PRESS,
@@ -72,6 +78,7 @@ from detectors.codes import (
     R_SELF_TEST,
     R_SILENCE,
     R_SLOW_RISE,
+    R_SMOKE_AFTER_HEAT,
     R_SMOKE_CO,
     R_SMOKE_HEAT,
     R_SMOKE_HIGH,
@@ -118,6 +125,7 @@ from detectors.params import (
     P_HEAT_ROR_C_PER_MIN,
     P_HEAT_ROR_COUNT,
     P_HEAT_ROR_MIN_RISE_C,
+    P_HUSH_S,
     P_INACTIVITY_ACTIVE_PERIOD_S,
     P_INACTIVITY_DAY_END_H,
     P_INACTIVITY_DAY_START_H,
@@ -131,10 +139,12 @@ from detectors.params import (
     P_INFER_AWAY,
     P_OFFLINE_AFTER_S,
     P_PANIC_DEBOUNCE_S,
+    P_SMOKE_AFTER_HEAT_S,
     P_SMOKE_BASE_INIT_MAX_PCT,
     P_SMOKE_BASE_TAU_S,
     P_SMOKE_BASE_TRACK_PCT,
     P_SMOKE_CLEAR_PCT,
+    P_SMOKE_ESCALATE_PCT,
     P_SMOKE_ESCALATE_S,
     P_SMOKE_FUSED_COUNT,
     P_SMOKE_FUSED_PCT,
@@ -146,8 +156,12 @@ from detectors.params import (
     P_SMOKE_RISE_PCT_PER_MIN,
     P_SMOKE_TAU_S,
     P_SMOKE_TREND_TAU_S,
+    P_SMOKE_VERIFY_FALL_PCT_PER_MIN,
     P_SMOKE_VERIFY_PCT,
     P_SMOKE_VERIFY_S,
+    P_STOVE_HEAT_C,
+    P_STOVE_HEAT_C_PER_MIN,
+    P_STOVE_SMOKE_PCT,
     P_STUCK_COUNT,
     P_STUCK_SMOKE_S,
     P_STUCK_TEMPERATURE_S,
@@ -220,6 +234,9 @@ from detectors.state import (
     I_T_ROR_N,
     I_T_STUCK_N,
     I_UNREACHABLE,
+    K_HEAT_STOP,
+    RM_HUSH_TS,
+    RM_HUSH_UNTIL,
 )
 
 # Event layout: ints and floats per event.
@@ -259,6 +276,7 @@ BATTERY_BIT = 1 << BATTERY_LOW
 TAMPER_BIT = 1 << TAMPER_KIND
 DIRTY_BIT = 1 << DIRTY
 CO_BIT = 1 << CO_ALARM
+COOKING_BIT = 1 << COOKING
 
 # Speed: numba does not inline one compiled function into another, and every call that passes
 # arrays pays reference counting. So the per-reading path is made of inline="always" functions,
@@ -479,6 +497,21 @@ def _declared(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, m, on, t):
         _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, kind, R_DEVICE_RESTORED, t)
 
 
+def _hush(ev_i, ev_f, ev_n, dev_f, params, room_f, row, s, p, g, t):
+    """The silence button: the room's smoke-only alarms are hushed for hush_s (0: this room
+    has no hush); the press is an event either way, so it reaches the incident's timeline."""
+    hush_s = params[p, P_HUSH_S]
+    if hush_s > 0.0:
+        until = room_f[g, RM_HUSH_UNTIL]
+        if not until > t:
+            room_f[g, RM_HUSH_TS] = t
+        if not until >= t + hush_s:
+            room_f[g, RM_HUSH_UNTIL] = t + hush_s
+    _emit_dev(
+        ev_i, ev_f, ev_n, dev_f, params, row, s, p, HUSHED, RAISE, R_HUSH_BUTTON, t, hush_s, t
+    )
+
+
 # -- what the per-reading path asks the event functions to emit -------------
 # Codes returned by the channel updates; the loop emits events only when a code asks for it.
 C_USED = 1  # the reading was applied (smoke, temperature, CO: run the fire rules)
@@ -501,6 +534,9 @@ F_PRE_SMOKE = 32
 F_PRE_HEAT = 64
 F_SMOKE_CLEAR = 128
 F_CLEAR = 256  # pre-alarm and fire end
+F_FIRE_DENSE = 1024  # a stove's room: smoke beyond what cooking makes, with rising heat
+F_SMOKE_AFTER_HEAT = 2048  # a stove's room: smoke still rising after the heat stopped
+F_COOKING = 4096  # a stove's room: smoke without fire evidence, the shape of cooking
 
 
 @njit(cache=True, inline="always")
@@ -605,8 +641,10 @@ def _fire_events(code, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t):
     """Events the fire rules asked for (code), with their scores."""
     e = dev_f[s, F_S_A] - dev_f[s, F_S_BASE]
     since = _since(dev_f, s, t)
-    if code & (F_FIRE_HEAT | F_FIRE_CO):
+    if code & (F_FIRE_HEAT | F_FIRE_CO | F_FIRE_DENSE):
         rule = R_SMOKE_HEAT if code & F_FIRE_HEAT else R_SMOKE_CO
+        if code & F_FIRE_DENSE:
+            rule = R_DENSE_SMOKE_HEAT
         _raise(
             ev_i,
             ev_f,
@@ -676,6 +714,24 @@ def _fire_events(code, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t):
             score,
             dev_f[s, F_S_VERIFY_SINCE],
         )
+    if code & F_SMOKE_AFTER_HEAT:
+        score = _smoke_rate(dev_f, params, s, p) / params[p, P_SMOKE_RISE_PCT_PER_MIN]
+        _raise(
+            ev_i,
+            ev_f,
+            ev_n,
+            dev_f,
+            dev_i,
+            params,
+            row,
+            s,
+            p,
+            SMOKE_ALARM,
+            R_SMOKE_AFTER_HEAT,
+            t,
+            score,
+            since,
+        )
     if code & F_SLOW_RISE:
         score = dev_f[s, F_S_CUSUM] / params[p, P_CUSUM_H_PCT_MIN]
         _raise(
@@ -692,6 +748,23 @@ def _fire_events(code, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t):
             R_SLOW_RISE,
             t,
             score,
+            since,
+        )
+    if code & F_COOKING:
+        _raise(
+            ev_i,
+            ev_f,
+            ev_n,
+            dev_f,
+            dev_i,
+            params,
+            row,
+            s,
+            p,
+            COOKING,
+            R_COOKING,
+            t,
+            e / params[p, P_SMOKE_PRE_PCT],
             since,
         )
     if code & F_PRE_SMOKE:
@@ -721,6 +794,7 @@ def _fire_events(code, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t):
         _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, SMOKE_ALARM, R_CLEARED, t)
     if code & F_CLEAR:
         _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, PRE_ALARM, R_CLEARED, t)
+        _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, COOKING, R_CLEARED, t)
         _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, FIRE, R_CLEARED, t)
 
 
@@ -855,13 +929,14 @@ def _gateway_event(ev_i, ev_f, ev_n, gw_f, gw_i, row, g, action, t, since):
 # those atomic operations cost more than the detection itself (measured 4-10x). Helpers on this
 # path take scalars only; anything that passes arrays runs only when an event is emitted.
 @njit(cache=True)
-def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mrange, ev):
+def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
     """Rows rows[start:stop] (or start:stop when `rows` is empty); stops before overflow.
 
     Returns the position reached: `stop`, or where the event buffer ran full.
     """
     ts, slot, metric, value, rx = batch
-    dev_f, dev_i, params = dv
+    dev_f, dev_i, params, kit, room_f = dv
+    prow, hh_of, gw_of, room_of = index
     hh_f, hh_i = hv
     gw_f, gw_i = gv
     ev_i, ev_f, ev_n = ev
@@ -1018,9 +1093,11 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
                         dev_f[s, F_S_RISE_SINCE] = t
                 else:
                     dev_f[s, F_S_RISE_SINCE] = np.nan
+                fall = params[p, P_SMOKE_VERIFY_FALL_PCT_PER_MIN]
                 if e < params[p, P_SMOKE_VERIFY_PCT]:
                     dev_f[s, F_S_VERIFY_SINCE] = np.nan
-                elif np.isnan(dev_f[s, F_S_VERIFY_SINCE]):
+                elif np.isnan(dev_f[s, F_S_VERIFY_SINCE]) or (fall > 0.0 and srate <= -fall):
+                    # Clearing smoke (a cooking plume after the pan is off) restarts the window.
                     dev_f[s, F_S_VERIFY_SINCE] = t
             elif code & C_USED and m == TEMPERATURE:
                 # Heat: smoothed and trend averages (rate of rise), baseline, fixed and ROR.
@@ -1123,6 +1200,9 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
             act = 0
         elif m == TAMPER:
             code = _switch(v >= 0.5, (dev_i[s, I_LATCH] & TAMPER_BIT) != 0)
+        elif m == HUSH:
+            if v >= 0.5:
+                _hush(ev_i, ev_f, ev_n, dev_f, params, room_f, row, s, p, room_of[s], t)
         elif m == SELF_TEST:
             code = _switch(v < 0.5, (dev_i[s, I_FAULTS] & FAULT_SELF_TEST) != 0)
         elif FIRST_DECLARED <= m <= AVAILABILITY and lo <= v <= hi:
@@ -1150,33 +1230,79 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
             latch = dev_i[s, I_LATCH]
             fire = 0
             smoke_clear = True
+            # A room with a stove (stove_heat_c > 0): the warmth cooking gives the ceiling does
+            # not confirm smoke; heat beyond it, heat rising faster than a stove makes it, CO,
+            # smoke beyond what cooking makes, or smoke still rising after the heat stopped do.
+            stove_c = params[p, P_STOVE_HEAT_C]
+            stove = stove_c > 0.0
+            heat_confirms = heat_rising
+            if stove:
+                heat_confirms = (heat_rising and trise >= stove_c) or (
+                    heat_fresh and trise >= rising_c and ror >= params[p, P_STOVE_HEAT_C_PER_MIN]
+                )
+                warm = heat_fresh and trise >= rising_c
+                if warm and ror <= 0.0:
+                    if np.isnan(kit[s, K_HEAT_STOP]):
+                        kit[s, K_HEAT_STOP] = t
+                elif not (warm and ror < 0.5 * rising_ror):
+                    kit[s, K_HEAT_STOP] = np.nan
+            # Hushed (silence button, console): smoke-only alarms wait; dense smoke (the UL 217
+            # hush limit, smoke_high_pct), heat and CO never do.
+            # Only rooms with a hush read its row (one more cache line per reading there).
+            hushed = params[p, P_HUSH_S] > 0.0 and room_f[room_of[s], RM_HUSH_UNTIL] > t
             if not np.isnan(dev_f[s, F_S_TS]):
                 e = dev_f[s, F_S_A] - dev_f[s, F_S_BASE]
                 fused = dev_i[s, I_S_FUSED_N] >= params[p, P_SMOKE_FUSED_COUNT]
-                if (latch & FIRE_BIT) == 0 and fused and (heat_rising or co_rising):
-                    fire |= F_FIRE_HEAT if heat_rising else F_FIRE_CO
+                dense = stove and not hushed and heat_rising and e >= params[p, P_STOVE_SMOKE_PCT]
+                if (latch & FIRE_BIT) == 0 and fused and (heat_confirms or co_rising or dense):
+                    if heat_confirms:
+                        fire |= F_FIRE_HEAT
+                    elif co_rising:
+                        fire |= F_FIRE_CO
+                    else:
+                        fire |= F_FIRE_DENSE
                 elif (latch & (FIRE_BIT | SMOKE_BIT)) == 0:
                     # Smoke with nothing to confirm it: dense, still rising, or smouldering.
                     # "Keeps rising": rising without a pause for smoke_escalate_s at pre-alarm
                     # level (a cooking puff rises for a minute or so; a pot boiling dry for many).
                     rising_for = t - dev_f[s, F_S_RISE_SINCE]  # NaN when not rising
+                    # ... and, where cooking may rise for minutes (a kitchen), has got that far.
+                    escalated = e >= params[p, P_SMOKE_ESCALATE_PCT]
+                    after_s = params[p, P_SMOKE_AFTER_HEAT_S]
+                    # Since both the heat stopped and the smoke kept rising (NaN: one is not).
+                    stop = kit[s, K_HEAT_STOP]
+                    rise = dev_f[s, F_S_RISE_SINCE]
+                    after_heat = t - stop if stop >= rise else (t - rise if rise > stop else np.nan)
                     if dev_i[s, I_S_HIGH_N] >= params[p, P_SMOKE_HIGH_COUNT]:
                         fire |= F_SMOKE_HIGH
-                    elif rising_for >= params[p, P_SMOKE_ESCALATE_S]:
+                    elif hushed:
+                        pass
+                    elif rising_for >= params[p, P_SMOKE_ESCALATE_S] and escalated:
                         fire |= F_SMOKE_RISING
                     elif t - dev_f[s, F_S_VERIFY_SINCE] >= params[p, P_SMOKE_VERIFY_S]:
                         fire |= F_SMOKE_VERIFIED
                     elif dev_f[s, F_S_CUSUM] >= params[p, P_CUSUM_H_PCT_MIN]:
                         fire |= F_SLOW_RISE
+                    elif stove and after_s > 0.0 and after_heat >= after_s and escalated:
+                        fire |= F_SMOKE_AFTER_HEAT
                 pre = dev_i[s, I_S_PRE_N] >= params[p, P_SMOKE_PRE_COUNT]
-                if (latch & PRE_BIT) == 0 and pre:
+                if stove and not co_rising:
+                    # The kitchen's smoke pre-alarm is cooking smoke (supervisory, on the board).
+                    if (latch & COOKING_BIT) == 0 and pre:
+                        fire |= F_COOKING
+                elif (latch & PRE_BIT) == 0 and pre:
                     fire |= F_PRE_SMOKE
                 smoke_clear = dev_i[s, I_S_CLEAR_N] >= params[p, P_CLEAR_COUNT]
                 if smoke_clear and latch & SMOKE_BIT:
                     fire |= F_SMOKE_CLEAR
             if heat_rising and (latch & PRE_BIT) == 0 and (fire & F_PRE_SMOKE) == 0:
                 fire |= F_PRE_HEAT
-            if smoke_clear and heat_calm and not co_rising and latch & (PRE_BIT | FIRE_BIT):
+            if (
+                smoke_clear
+                and heat_calm
+                and not co_rising
+                and latch & (PRE_BIT | FIRE_BIT | COOKING_BIT)
+            ):
                 fire |= F_CLEAR
             if fire:
                 _fire_events(fire, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t)
@@ -1226,11 +1352,8 @@ def process_rows(start, batch, dv, hv, gv, index, mrange, ev):
     gw_of) per device slot, ev = (ev_i, ev_f, ev_n). Returns the next row to process: less
     than the batch length when the event buffer is full.
     """
-    prow, hh_of, gw_of = index
     no_rows = np.empty(0, dtype=np.int64)
-    return _process_part(
-        start, batch[0].shape[0], no_rows, batch, dv, hv, gv, prow, hh_of, gw_of, mrange, ev
-    )
+    return _process_part(start, batch[0].shape[0], no_rows, batch, dv, hv, gv, index, mrange, ev)
 
 
 @njit(cache=True)
@@ -1263,11 +1386,10 @@ def process_rows_parallel(starts, stops, rows, batch, dv, hv, gv, index, mrange,
     ev_n have a leading partition axis (ev_n: (parts, 1)). Clusters share no household and no
     gateway, so the threads touch disjoint state rows and the result equals the sequential one.
     """
-    prow, hh_of, gw_of = index
     for part in prange(starts.shape[0]):
         ev = (ev_i[part], ev_f[part], ev_n[part])
         starts[part] = _process_part(
-            starts[part], stops[part], rows, batch, dv, hv, gv, prow, hh_of, gw_of, mrange, ev
+            starts[part], stops[part], rows, batch, dv, hv, gv, index, mrange, ev
         )
 
 
@@ -1279,7 +1401,7 @@ def tick_rows(now, first, dv, hv, gv, prow, ev):
     when done. Alerts carry the deadline as their time, so a late tick reports the same alert.
     """
     first_slot, first_gw, first_hh = first
-    dev_f, dev_i, params = dv
+    dev_f, dev_i, params = dv[0], dv[1], dv[2]
     hh_f, hh_i = hv
     gw_f, gw_i = gv
     ev_i, ev_f, ev_n = ev

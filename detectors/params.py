@@ -73,6 +73,14 @@ P_UTC_OFFSET_H = 63
 P_OFFLINE_AFTER_S = 64
 P_SMOKE_RATE_SCALE = 65
 P_TEMP_RATE_SCALE = 66
+# Room context (issue 16): a room with a stove, and the hush.
+P_STOVE_HEAT_C = 67
+P_STOVE_HEAT_C_PER_MIN = 68
+P_STOVE_SMOKE_PCT = 69
+P_SMOKE_AFTER_HEAT_S = 70
+P_SMOKE_VERIFY_FALL_PCT_PER_MIN = 71
+P_HUSH_S = 72
+P_SMOKE_ESCALATE_PCT = 73
 
 PARAMS: tuple[str, ...] = (
     "offline_missed_heartbeats",
@@ -142,5 +150,12 @@ PARAMS: tuple[str, ...] = (
     "offline_after_s",
     "smoke_rate_scale",
     "temp_rate_scale",
+    "stove_heat_c",
+    "stove_heat_c_per_min",
+    "stove_smoke_pct",
+    "smoke_after_heat_s",
+    "smoke_verify_fall_pct_per_min",
+    "hush_s",
+    "smoke_escalate_pct",
 )
 DERIVED: tuple[str, ...] = ("offline_after_s", "smoke_rate_scale", "temp_rate_scale")

@@ -3,7 +3,7 @@
 The file is the single place where thresholds, persistence and alert classes are decided; this
 module only validates it (unknown keys, non-numbers and nonsense figures are refused with the key
 named) and lays it out as `params[row, P_*]` with one row per distinct (device type, household
-overrides) combination.
+overrides, room class) combination.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -23,16 +23,19 @@ import numpy.typing as npt
 from detectors.codes import DEVICE_TYPES, KINDS
 from detectors.errors import PolicyError
 from detectors.params import DERIVED, PARAMS
+from detectors.rooms import ROOM_CLASSES, room_class
 from vigil.device_types import device_type
 
 SIGNALS = ("alarm", "supervisory", "trouble")
 SETTABLE = tuple(name for name in PARAMS if name not in DERIVED)
 
+# Figures where 0 switches a rule off.
+_ZERO_IS_OFF = frozenset({"smoke_verify_fall_pct_per_min"})
 # Figures that must be positive, and pairs (fast, slow) whose order the rate estimates rely on.
 _POSITIVE = tuple(
     name
     for name in SETTABLE
-    if name.endswith(("_tau_s", "_count", "_per_min"))
+    if (name.endswith(("_tau_s", "_count", "_per_min")) and name not in _ZERO_IS_OFF)
     or name
     in {
         "offline_grace_s",
@@ -54,6 +57,7 @@ _ORDERED = (
     ("dirty_clear_pct", "dirty_pct"),
     ("inactivity_min_silence_s", "inactivity_max_silence_s"),
     ("inactivity_day_start_h", "inactivity_day_end_h"),
+    ("smoke_fused_pct", "stove_smoke_pct"),
 )
 
 
@@ -68,12 +72,17 @@ class KindPolicy:
 
 @dataclass(frozen=True)
 class Policy:
-    """Kinds, per-type parameters and per-household overrides, all checked."""
+    """Kinds, per-type parameters, per-room and per-household overrides, all checked.
+
+    Precedence, weakest first: [defaults], [types.<type>], [rooms.<class>],
+    [households."<id>"], [households."<id>".<type>].
+    """
 
     kinds: Mapping[str, KindPolicy]
     types: Mapping[str, Mapping[str, float]]
     households: Mapping[str, Mapping[str, Mapping[str, float]]]
     source: str
+    rooms: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Policy:
@@ -95,7 +104,7 @@ class Policy:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "<dict>") -> Policy:
-        unknown = set(raw) - {"kinds", "defaults", "types", "households"}
+        unknown = set(raw) - {"kinds", "defaults", "types", "rooms", "households"}
         if unknown:
             raise PolicyError(f"{source}: unknown sections {sorted(unknown)}")
         kinds = _kinds(raw.get("kinds", {}), source)
@@ -116,20 +125,42 @@ class Policy:
             str(hh): _household(table, f"{source} [households.{hh}]")
             for hh, table in raw.get("households", {}).items()
         }
+        raw_rooms = raw.get("rooms", {})
+        for name in raw_rooms:
+            if name not in ROOM_CLASSES:
+                known = ", ".join(ROOM_CLASSES)
+                raise PolicyError(f"{source}: unknown room class [rooms.{name}] (known: {known})")
+        rooms = {
+            name: MappingProxyType(_figures(table, f"{source} [rooms.{name}]"))
+            for name, table in raw_rooms.items()
+        }
         policy = cls(
-            MappingProxyType(kinds), MappingProxyType(types), MappingProxyType(households), source
+            MappingProxyType(kinds),
+            MappingProxyType(types),
+            MappingProxyType(households),
+            source,
+            MappingProxyType(rooms),
         )
-        for hh in households:
-            for name in DEVICE_TYPES:
-                _check_figures(policy.figures(name, hh), f"{source} [households.{hh}]")
+        for room in ROOM_CLASSES:
+            for hh in (None, *households):
+                for name in DEVICE_TYPES:
+                    _check_figures(
+                        policy.figures(name, hh, room), f"{source} [rooms.{room}] / households"
+                    )
         return policy
 
     def figures(
-        self, type_name: str, household_id: str | None = None, supervision_s: float | None = None
+        self,
+        type_name: str,
+        household_id: str | None = None,
+        room: str = "",
+        supervision_s: float | None = None,
     ) -> dict[str, float]:
-        """Every parameter for one device type in one household, overrides applied; a device's
+        """Every parameter for one device type in one room of one household, overrides
+        applied (`room` is a registry room name or a class; see detectors.rooms); a device's
         own supervision interval (devices.supervision_s) stands in for its type's heartbeat."""
         merged = dict(self.types[type_name])
+        merged.update(self.rooms.get(room_class(room) if room not in self.rooms else room, {}))
         over = self.households.get(household_id or "", {})
         merged.update(over.get("*", {}))
         merged.update(over.get(type_name, {}))
@@ -145,18 +176,21 @@ class Policy:
         self,
         types: Sequence[str],
         households: Sequence[str | None],
+        rooms: Sequence[str] | None = None,
         supervision: Sequence[float | None] | None = None,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
         """Parameter rows for the kernels and each device's row index."""
-        rows: dict[tuple[str, str | None, float | None], int] = {}
+        rows: dict[tuple[str, str | None, str, float | None], int] = {}
         prow = np.empty(len(types), dtype=np.int32)
+        room_names = rooms if rooms is not None else [""] * len(types)
         own = supervision if supervision is not None else [None] * len(types)
-        for i, (type_name, hh, sup) in enumerate(zip(types, households, own, strict=True)):
-            key = (type_name, hh if hh in self.households else None, sup)
+        columns = zip(types, households, room_names, own, strict=True)
+        for i, (type_name, hh, room, sup) in enumerate(columns):
+            key = (type_name, hh if hh in self.households else None, room_class(room), sup)
             prow[i] = rows.setdefault(key, len(rows))
         params = np.empty((max(len(rows), 1), len(PARAMS)))
-        for (type_name, hh, sup), r in rows.items():
-            figures = self.figures(type_name, hh, sup)
+        for (type_name, hh, room, sup), r in rows.items():
+            figures = self.figures(type_name, hh, room, sup)
             params[r] = [figures[name] for name in PARAMS]
         if not rows:
             params[0] = [self.figures("smoke")[name] for name in PARAMS]

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from detectors.codes import DEVICE_TYPES, DOOR_TYPE, PIR_TYPE, TYPE_CODE
 from detectors.errors import RegistryError
+from detectors.rooms import room_class
 from vigil.device_types import device_type
 
 # Readings that are not periodic: events, and motion / door reported as they change.
@@ -82,6 +83,9 @@ class Registry:
         self.gateways: list[str] = []
         self.gateway_index: dict[str, int] = {}
         self.gateway_members: dict[str, list[int]] = {}
+        # Rooms of households: (household, room class) -> index; devices that share one share
+        # its hush (detectors.state RM_*).
+        self.room_groups: dict[tuple[str, str], int] = {}
         self.add(devices)
 
     def add(self, devices: Iterable[Device]) -> list[int]:
@@ -109,6 +113,9 @@ class Registry:
                 self.gateway_index[device.gateway] = len(self.gateways)
                 self.gateways.append(device.gateway)
             self.gateway_members.setdefault(device.gateway, []).append(slot)
+            self.room_groups.setdefault(
+                (device.household_id, room_class(device.room)), len(self.room_groups)
+            )
             if device.building_id is not None and device.building_id not in self.building_index:
                 self.building_index[device.building_id] = len(self.buildings)
                 self.buildings.append(device.building_id)
@@ -124,6 +131,16 @@ class Registry:
         return np.array(
             [self.household_index[d.household_id] for d in self.devices], dtype=np.int32
         )
+
+    def room_of(self) -> npt.NDArray[np.int32]:
+        """Per device, the index of its household's room (its class) in `room_groups`."""
+        return np.array(
+            [self.room_groups[(d.household_id, room_class(d.room))] for d in self.devices],
+            dtype=np.int32,
+        )
+
+    def rooms(self) -> Sequence[str]:
+        return [d.room for d in self.devices]
 
     def gateway_of(self) -> npt.NDArray[np.int32]:
         return np.array([self.gateway_index[d.gateway] for d in self.devices], dtype=np.int32)

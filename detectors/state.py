@@ -87,6 +87,14 @@ GW_SILENCE_S = 1  # float: silence after which the gateway is presumed cut off
 GWI_LATCH = 2  # int: 1 while a gateway_offline (silence) alert is raised
 GATEWAY_COLUMNS = 8
 
+# Room context (issue 16), kept apart from the device row: one row per device (`kit`) and one per
+# room of a household (`room`, indexed by `Registry.room_groups`), both float64, NaN: none.
+K_HEAT_STOP = 0  # when the heat stopped rising after it had warmed the ceiling (NaN: it has not)
+KIT_COLUMNS = 8
+RM_HUSH_UNTIL = 0  # smoke-only alarms of the room are hushed until then
+RM_HUSH_TS = 1  # when the current hush began
+ROOM_COLUMNS = 8
+
 _LINE = 64
 
 
@@ -104,9 +112,13 @@ class EngineState:
     dev: npt.NDArray[np.int64]
     hh: npt.NDArray[np.int64]
     gw: npt.NDArray[np.int64]
+    kit: npt.NDArray[np.float64]
+    room: npt.NDArray[np.float64]
 
     @classmethod
-    def empty(cls, n_devices: int, n_households: int, n_gateways: int) -> EngineState:
+    def empty(
+        cls, n_devices: int, n_households: int, n_gateways: int, n_rooms: int = 0
+    ) -> EngineState:
         dev = _aligned_rows(n_devices, DEVICE_COLUMNS)
         dev.view(np.float64)[:, list(DEVICE_FLOATS)] = np.nan
         dev.view(np.float64)[:, F_S_CUSUM] = 0.0
@@ -119,7 +131,9 @@ class EngineState:
         hh[:, HI_PROW] = -1
         gw = _aligned_rows(n_gateways, GATEWAY_COLUMNS)
         gw.view(np.float64)[:, [GW_LAST_RX, GW_SILENCE_S]] = np.nan
-        return cls(dev, hh, gw)
+        kit = np.full((n_devices, KIT_COLUMNS), np.nan)
+        room = np.full((n_rooms, ROOM_COLUMNS), np.nan)
+        return cls(dev, hh, gw, kit, room)
 
     @property
     def dev_f(self) -> npt.NDArray[np.float64]:
@@ -145,13 +159,17 @@ class EngineState:
     def gw_i(self) -> npt.NDArray[np.int64]:
         return self.gw
 
-    def grown(self, n_devices: int, n_households: int, n_gateways: int) -> EngineState:
-        """A copy with room for more devices, households and gateways; rows are kept."""
-        bigger = EngineState.empty(n_devices, n_households, n_gateways)
+    def grown(
+        self, n_devices: int, n_households: int, n_gateways: int, n_rooms: int = 0
+    ) -> EngineState:
+        """A copy with room for more devices, households, gateways and rooms; rows are kept."""
+        bigger = EngineState.empty(n_devices, n_households, n_gateways, n_rooms)
         bigger.dev[: self.dev.shape[0]] = self.dev
         bigger.hh[: self.hh.shape[0]] = self.hh
         bigger.gw[: self.gw.shape[0]] = self.gw
+        bigger.kit[: self.kit.shape[0]] = self.kit
+        bigger.room[: self.room.shape[0]] = self.room
         return bigger
 
-    def arrays(self) -> dict[str, npt.NDArray[np.int64]]:
-        return {"dev": self.dev, "hh": self.hh, "gw": self.gw}
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        return {"dev": self.dev, "hh": self.hh, "gw": self.gw, "kit": self.kit, "room": self.room}

@@ -51,6 +51,7 @@ from ingest.detection.catchup import (
     written_alerts,
 )
 from ingest.detection.checkpoint import Checkpointer
+from ingest.detection.hushes import HushFollower, active_hushes
 from ingest.gateway_status import GatewayStatus
 from ingest.partition import Partition
 from ingest.registry import RegistrySnapshot
@@ -234,6 +235,7 @@ class DetectorStage:
         self._restored_at: float | None = None  # wall time of the checkpoint loaded at start
         self._written: set[AlertKey] = set()  # alerts written before the restart
         self._away = AwayFollower()
+        self._hushes = HushFollower()
         self._checkpointer: Checkpointer | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -383,10 +385,16 @@ class DetectorStage:
 
     def _load_devices(self) -> bool:
         """The devices and the away households, from one read of the registry."""
-        loaded = self._with_db(lambda conn: (load_devices(conn, self.sites), away_households(conn)))
+        loaded = self._with_db(
+            lambda conn: (
+                load_devices(conn, self.sites),
+                away_households(conn),
+                active_hushes(conn),
+            )
+        )
         if loaded is None:
             return False
-        devices, away = loaded
+        devices, away, hushes = loaded
         known = self.engine.registry.slot_of
         new = [d for d in devices if d.device_id not in known]
         if new:
@@ -396,6 +404,7 @@ class DetectorStage:
         if grown > 0:
             self._seen = np.concatenate([self._seen, np.full(grown, np.nan)])
         self._away.apply(self.engine, away, time.time())
+        self._hushes.apply(self.engine, hushes)
         return True
 
     def _decided(

@@ -33,7 +33,12 @@ VALUES = st.one_of(
 def scenarios(draw: st.DrawFn) -> tuple[list[Device], list[Row], list[float]]:
     n_dev = draw(st.integers(1, 4))
     devices = [
-        Device(f"d{i}", draw(st.sampled_from(DEVICE_TYPES)), f"hh-{draw(st.integers(0, 1))}")
+        Device(
+            f"d{i}",
+            draw(st.sampled_from(DEVICE_TYPES)),
+            f"hh-{draw(st.integers(0, 1))}",
+            draw(st.sampled_from(["", "kitchen", "bedroom", "hall"])),
+        )
         for i in range(n_dev)
     ]
     t = draw(st.floats(0.0, 2e9))

@@ -31,7 +31,8 @@ def kinds(alerts: Sequence[Alert]) -> list[str]:
     return [a.kind for a in alerts]
 
 
-KITCHEN = [Device("sd-1", "smoke", "hh-1", "kitchen")]
+# The general rules, in a room without a stove (kitchens: tests/detectors/test_kitchen.py).
+LIVING = [Device("sd-1", "smoke", "hh-1", "living_room")]
 
 
 def smoke_and_heat(
@@ -50,7 +51,7 @@ def test_smoke_with_rising_heat_is_a_fire_alarm_with_its_evidence() -> None:
     t = np.arange(120)
     smoke = np.where(t < 30, 0.2, 0.2 + 0.3 * (t - 30))
     heat = np.where(t < 30, 21.0, 21.0 + 0.25 * (t - 30))
-    alerts = play(KITCHEN, smoke_and_heat(smoke, heat))
+    alerts = play(LIVING, smoke_and_heat(smoke, heat))
     fire = next(a for a in alerts if a.kind == "fire")
     assert (fire.signal, fire.severity, fire.rule) == ("alarm", 4, "smoke_with_heat")
     assert fire.ts < EPOCH + 2 * 45  # within 15 s of the rise
@@ -64,7 +65,7 @@ def test_cooking_smoke_without_heat_that_clears_is_only_a_pre_alarm() -> None:
     t = np.arange(300)  # 10 min, a plume of 2 min peaking at 6 %/m
     smoke = 0.2 + 6.0 * np.exp(-(((t - 90) / 30.0) ** 2))
     heat = 21.0 + 0.3 * np.exp(-(((t - 90) / 60.0) ** 2))
-    alerts = play(KITCHEN, smoke_and_heat(smoke, heat))
+    alerts = play(LIVING, smoke_and_heat(smoke, heat))
     assert kinds(alerts) == ["pre_alarm"]
     assert alerts[0].signal == "supervisory"
 
@@ -72,7 +73,7 @@ def test_cooking_smoke_without_heat_that_clears_is_only_a_pre_alarm() -> None:
 def test_smoke_that_keeps_rising_without_heat_becomes_an_alarm() -> None:
     t = np.arange(600)  # a pot left on the stove: 0.9 %/m per minute for 20 minutes
     smoke = 0.2 + 0.03 * t
-    alerts = play(KITCHEN, smoke_and_heat(smoke, np.full(t.size, 21.0)))
+    alerts = play(LIVING, smoke_and_heat(smoke, np.full(t.size, 21.0)))
     assert kinds(alerts)[:2] == ["pre_alarm", "smoke"]
     assert alerts[1].rule == "smoke_keeps_rising"
     assert alerts[1].signal == "alarm"
@@ -81,7 +82,7 @@ def test_smoke_that_keeps_rising_without_heat_becomes_an_alarm() -> None:
 def test_smoke_held_for_long_is_caught_by_the_slow_rise_cusum() -> None:
     t = np.arange(0, 3600, 10.0)  # smouldering: up to 3.4 %/m in 15 min, then held
     smoke = 0.2 + np.minimum(t / 900.0, 1.0) * 3.2
-    alerts = play(KITCHEN, smoke_and_heat(smoke, np.full(t.size, 21.0), dt=10.0))
+    alerts = play(LIVING, smoke_and_heat(smoke, np.full(t.size, 21.0), dt=10.0))
     smoke_alarm = next(a for a in alerts if a.kind == "smoke")
     assert smoke_alarm.rule == "slow_rise_cusum"
     assert smoke_alarm.ts < EPOCH + 3600
@@ -92,7 +93,7 @@ def test_dust_drifting_over_weeks_is_a_dirty_chamber_not_a_fire() -> None:
     rng = np.random.default_rng(1)
     smoke = 0.2 + 4.0 * t / t[-1] + rng.normal(0, 0.03, t.size)
     room = 21.0 + 2.0 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 0.1, t.size)
-    alerts = play(KITCHEN, smoke_and_heat(smoke, room, dt=60.0))
+    alerts = play(LIVING, smoke_and_heat(smoke, room, dt=60.0))
     assert kinds(alerts) == ["dirty"]
     assert alerts[0].signal == "trouble"
 
@@ -134,7 +135,7 @@ def test_low_battery_needs_consecutive_readings_and_tamper_is_supervisory() -> N
 
 
 def test_offline_is_raised_at_the_exact_deadline_by_a_tick() -> None:
-    engine = DetectorEngine(KITCHEN)
+    engine = DetectorEngine(LIVING)
     engine.process(batch_of(rows_of([(EPOCH, 0, "battery", 3.0)])))
 
     def offline(now: float) -> list[tuple[str, float, float]]:

@@ -16,6 +16,7 @@ from ingest.sink import ReadingBatch
 from ingest.validate import EventRow
 from vigil import device_types
 from vigil.device_types import METRIC_CODE as INGEST_CODE
+from vigil.frames import Frame
 
 
 def test_ingest_and_the_detectors_share_one_vocabulary_of_metrics_and_types() -> None:
@@ -65,3 +66,24 @@ def test_a_batch_keeps_watched_devices_and_carries_events_after_readings() -> No
     assert rows.received_at.tolist() == [20.0, 20.0, 20.0]
     alerts = engine.process(rows)
     assert [a.kind for a in alerts] == ["panic"]
+
+
+def test_the_silence_button_of_a_kitchen_detector_reaches_the_engine_as_a_hush() -> None:
+    assert Frame(dev="sm-1", type="smoke", seq=1, ts=1.0, e="hush").problem() is None
+    assert Frame(dev="mu-1", type="multi", seq=1, ts=1.0, e="hush").problem() is None
+    assert "unknown event" in (
+        Frame(dev="h-1", type="heat", seq=1, ts=1.0, e="hush").problem() or ""
+    )
+    reg = Registry()
+    snapshot = reg.apply(4, [("gw-1", "s1")], [("sm-1", "smoke", "gw-1")])
+    engine = DetectorEngine([Device("sm-1", "smoke", "h1", "kitchen")])
+    slots = slot_map(engine, snapshot.device_ids)
+    none = np.zeros(0, np.int32)
+    readings = Readings(none, none, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
+    events = (EventRow(0, "sm-1", 9, 30.0, 30.1, "hush", 1.0, b"{}"),)
+    batch = ReadingBatch("gw-1", 6, 31.0, False, snapshot, readings, events)
+    rows, _ = translate(batch, slots)
+    assert rows.metric.tolist() == [METRIC_CODE["hush"]]
+    [alert] = engine.process(rows)
+    assert (alert.kind, alert.rule, alert.signal) == ("hush", "hush_button", "supervisory")
+    assert "hushed for 600 s" in alert.reason

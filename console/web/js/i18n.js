@@ -18,6 +18,9 @@ const STRINGS = {
     "cause.fire": "火灾", "cause.smoke": "烟雾", "cause.heat": "高温", "cause.panic": "紧急呼叫",
     "cause.inactivity": "长时间无活动", "cause.offline": "设备离线", "cause.low_battery": "电量低",
     "cause.tamper": "防拆", "cause.fault": "设备故障", "cause.co": "一氧化碳",
+    "cause.cooking": "厨房烹饪烟雾", "cause.hush": "厨房静音",
+    "hush.button": "电话确认在做饭：厨房静音10分钟", "hush.done": "厨房烟雾报警已静音至",
+    "hush.confirm": "已电话联系居民，确认是做饭？厨房的纯烟雾报警将静音10分钟；高温、一氧化碳和其他房间照常报警。",
     "state.new": "新警情", "state.acknowledged": "已确认", "state.dispatched": "已派单",
     "state.on_site": "已到场", "state.resolved": "已处置", "state.false_alarm": "误报",
     "state.test": "测试",
@@ -127,6 +130,10 @@ const STRINGS = {
     "metric.smoke_obscuration": "smoke", "metric.temperature": "temperature", "metric.co": "CO",
     "metric.battery": "battery", "metric.tamper": "tamper", "metric.button": "button",
     "metric.motion": "motion", "metric.door": "door", "metric.self_test": "self-test",
+    "cause.cooking": "Cooking smoke", "cause.hush": "Kitchen hushed",
+    "hush.button": "Cooking, confirmed by phone: hush kitchen 10 min",
+    "hush.done": "Kitchen smoke alarms hushed until",
+    "hush.confirm": "Resident reached by phone and cooking? The kitchen's smoke-only alarms are hushed for 10 min; heat, CO and other rooms still alarm.",
   },
 };
 

@@ -1,6 +1,7 @@
 // One incident: what happened, the sensor curves around it, who lives there, who was told.
 import { api } from "./api.js";
 import { actionButtons } from "./actions.js";
+import { hushButton } from "./hush.js";
 import { el, waited, when } from "./format.js";
 import { label, t } from "./i18n.js";
 import { onLive } from "./live.js";
@@ -102,7 +103,7 @@ export function mount(root, { id }) {
       el("p", {}, `${t("incident.opened")}: ${when(inc.opened_at)} · ${t("col.waited")} `,
         el("span", { class: "waited", dataset: { since: inc.opened_at } }, waited(inc.opened_at)),
         inc.assignee_name ? ` · ${t("col.assignee")}: ${inc.assignee_name}` : ""),
-      el("div", { class: "actions" }, actionButtons(inc, () => load())),
+      el("div", { class: "actions" }, actionButtons(inc, () => load()), hushButton(inc, () => load())),
     );
     const curveBox = el("div", { class: "curves" });
     body.replaceChildren(
