@@ -166,7 +166,7 @@ def notifier_run() -> None:
     """Deliver notifications from the outbox until stopped (SIGTERM/Ctrl-C)."""
     from alerting.backoff import Backoff
     from alerting.notifier import Notifier
-    from alerting.sms.factory import make_provider
+    from alerting.sms.factory import make_provider, make_voice
 
     settings = _settings()
     loop = Heartbeat("notifier loop", max_age_s=30)
@@ -182,6 +182,7 @@ def notifier_run() -> None:
         backoff=backoff,
         heartbeat=loop,
         lease=timedelta(seconds=settings.notifier_lease_s),
+        voice=make_voice(settings),
     )
 
     async def main() -> None:

@@ -20,7 +20,9 @@ import psycopg
 from alerting import outbox
 from alerting.backoff import Backoff
 from alerting.errors import SmsError
-from alerting.sms.base import DeliveryReport, Inbound, SmsProvider
+from alerting.sms.base import DeliveryReport, Inbound, SmsProvider, Template
+from alerting.voice import calls
+from alerting.voice.aliyun import VoiceProvider
 from vigil.observability import (
     NOTIFICATION_OUTBOX_PENDING,
     NOTIFICATIONS_FAILED_TOTAL,
@@ -50,9 +52,11 @@ class Notifier:
         lease: timedelta = timedelta(seconds=30),
         batch: int = 10,
         heartbeat: Heartbeat | None = None,
+        voice: VoiceProvider | None = None,
     ) -> None:
         self._dsn = dsn
         self.provider = provider
+        self.voice = voice
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._lease = lease
@@ -146,20 +150,24 @@ class Notifier:
                 NOTIFICATIONS_SENT_TOTAL.labels(channel=row.channel).inc()
                 continue
             try:
-                provider_id = await self.provider.send(key=row.key, to=row.recipient, body=row.body)
+                sent = await self._deliver(conn, row)
             except SmsError as exc:
                 NOTIFICATIONS_FAILED_TOTAL.labels(channel=row.channel).inc()
                 retry_at = await asyncio.to_thread(self._failed, conn, row, exc)
-                if exc.provider_down and retry_at is not None:
+                # The SMS provider down holds back the round; the voice provider only its call.
+                if exc.provider_down and retry_at is not None and row.channel != "voice":
                     await asyncio.to_thread(outbox.release, conn, rows[index + 1 :], at=retry_at)
                     break
                 continue
+            if sent is None:
+                continue
+            provider_name, provider_id = sent
             await asyncio.to_thread(
                 outbox.mark_sent,
                 conn,
                 row,
                 now=self._clock(),
-                provider=self.provider.name,
+                provider=provider_name,
                 provider_id=provider_id,
             )
         if len(rows) == self._batch:
@@ -173,6 +181,34 @@ class Notifier:
         if upcoming is None:
             return POLL_S
         return min(POLL_S, max(0.0, (upcoming - self._clock()).total_seconds()))
+
+    async def _deliver(
+        self, conn: psycopg.Connection[tuple[object, ...]], row: outbox.Claimed
+    ) -> tuple[str, str] | None:
+        """Hand the row to its provider: (provider, its id), or None when it was settled here
+        (a call made moot)."""
+        if row.channel == "voice":
+            if row.incident_id is not None:
+                reason = await asyncio.to_thread(calls.moot, conn, row.incident_id)
+                if reason is not None:
+                    await asyncio.to_thread(
+                        outbox.mark_cancelled, conn, row, reason=reason, now=self._clock()
+                    )
+                    return None
+            if self.voice is None:
+                raise SmsError(
+                    "未配置语音外呼 / no voice provider configured (VIGIL_VOICE_PROVIDER)",
+                    retryable=False,
+                )
+            call_id = await self.voice.call(key=row.key, to=row.recipient, params=row.params or {})
+            return self.voice.name, call_id
+        template = None
+        if row.params is not None:
+            template = Template(row.kind, row.language, dict(row.params))
+        provider_id = await self.provider.send(
+            key=row.key, to=row.recipient, body=row.body, template=template, resend=row.resend
+        )
+        return self.provider.name, provider_id
 
     def _failed(
         self, conn: psycopg.Connection[tuple[object, ...]], row: outbox.Claimed, exc: SmsError
@@ -191,5 +227,6 @@ class Notifier:
         if retry_at is None:
             outbox.mark_failed(conn, row, error=str(exc), now=now)
         else:
+            outbox.note_retry(conn, row, error=str(exc), now=now)
             outbox.mark_retry(conn, row, error=str(exc), at=retry_at)
         return retry_at

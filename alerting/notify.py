@@ -8,7 +8,10 @@ notifier hands the same key to the provider on every attempt.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from psycopg.types.json import Jsonb
 
 from alerting import templates
 from alerting.escalation import Policy
@@ -46,12 +49,29 @@ def _outbox(
     kind: str,
     tier: int | None = None,
     user_id: int | None = None,
+    params: dict[str, str] | None = None,
+    not_before: datetime | None = None,
 ) -> None:
+    """`params`: the template variables for providers that send templates (Alibaba, Tencent);
+    `not_before`: held back (quiet hours)."""
     conn.execute(
         "insert into notification_outbox (idempotency_key, incident_id, channel, recipient, "
-        "language, body, kind, tier, user_id) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "language, body, kind, tier, user_id, params, next_attempt_at) "
+        "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now())) "
         "on conflict (idempotency_key) do nothing",
-        (key, row.id, channel, recipient, language, body, kind, tier, user_id),
+        (
+            key,
+            row.id,
+            channel,
+            recipient,
+            language,
+            body,
+            kind,
+            tier,
+            user_id,
+            Jsonb(params) if params is not None else None,
+            not_before,
+        ),
     )
 
 
@@ -59,8 +79,11 @@ def _lang(value: Any) -> Language:
     return "en" if value == "en" else "zh"
 
 
-def family_alarm(conn: Conn, row: IncidentRow, *, entry: int, place: Place) -> None:
-    """SMS every current contact of the household's residents, each in their language."""
+def family_alarm(
+    conn: Conn, row: IncidentRow, *, entry: int, place: Place, not_before: datetime | None = None
+) -> None:
+    """SMS every current contact of the household's residents, each in their language
+    (`not_before`: the policy's quiet hours hold a non-urgent one back)."""
     if row.household_id is None:
         return
     contacts = conn.execute(
@@ -81,6 +104,8 @@ def family_alarm(conn: Conn, row: IncidentRow, *, entry: int, place: Place) -> N
             language=lang,
             body=templates.family_alarm(lang, cause=row.cause, place=place),
             kind="family_alarm",
+            params=templates.family_alarm_params(lang, cause=row.cause, place=place),
+            not_before=not_before,
         )
 
 
@@ -102,6 +127,9 @@ def family_closed(conn: Conn, row: IncidentRow, *, entry: int, place: Place, out
             language=lang,
             body=templates.family_closed(lang, cause=row.cause, place=place, outcome=outcome),
             kind="family_closed",
+            params=templates.family_closed_params(
+                lang, cause=row.cause, place=place, outcome=outcome
+            ),
         )
 
 
@@ -213,6 +241,14 @@ def _tell(
             user_id=user_id,
         )
     if "sms" in channels and phone and row.severity >= policy.sms_min_severity:
+        params = templates.responder_params(
+            language,
+            incident_id=row.id,
+            cause=row.cause,
+            severity=row.severity,
+            place=place,
+            reason=reason,
+        )
         _outbox(
             conn,
             key=f"t{entry}:sms:{phone}",
@@ -224,6 +260,7 @@ def _tell(
             kind="responder",
             tier=tier,
             user_id=user_id,
+            params=params,
         )
 
 

@@ -38,6 +38,14 @@ class Claimed:
     first_attempt_at: datetime
     user_id: int | None
     kind: str
+    language: str = "zh"
+    params: dict[str, str] | None = None
+    claims: int = 1
+
+    @property
+    def resend(self) -> bool:
+        """An earlier claim ended with no outcome recorded: it may have reached the provider."""
+        return self.claims > self.attempts + 1
 
 
 def claim(conn: Conn, *, now: datetime, limit: int = 20, lease: timedelta = LEASE) -> list[Claimed]:
@@ -45,13 +53,13 @@ def claim(conn: Conn, *, now: datetime, limit: int = 20, lease: timedelta = LEAS
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "update notification_outbox set status = 'sending', lease_until = %(lease)s, "
-            "first_attempt_at = coalesce(first_attempt_at, %(now)s) "
+            "first_attempt_at = coalesce(first_attempt_at, %(now)s), claims = claims + 1 "
             "where id in (select id from notification_outbox where "
             "(status = 'pending' and next_attempt_at <= %(now)s) or "
             "(status = 'sending' and lease_until < %(now)s) "
             "order by next_attempt_at, id limit %(limit)s for update skip locked) "
             "returning id, idempotency_key as key, incident_id, channel, recipient, body, "
-            "attempts, first_attempt_at, user_id, kind",
+            "attempts, first_attempt_at, user_id, kind, language, params, claims",
             {"now": now, "lease": now + lease, "limit": limit},
         ).fetchall()
     return [Claimed(**r) for r in sorted(rows, key=lambda r: r["id"])]
@@ -68,7 +76,8 @@ def next_attempt_at(conn: Conn) -> datetime | None:
 def pending_by_channel(conn: Conn) -> list[tuple[str, int]]:
     """Rows waiting per channel (every channel listed, zeros included), for the gauge."""
     rows = conn.execute(
-        "select c, count(o.id) from unnest(array['console', 'sms', 'grid_member']) c "
+        "select c, count(o.id) from unnest(array['console', 'sms', 'grid_member', 'voice', "
+        "'wecom']) c "
         "left join notification_outbox o on o.channel = c and o.status in ('pending', 'sending') "
         "group by c"
     ).fetchall()
@@ -85,7 +94,73 @@ def mark_sent(conn: Conn, row: Claimed, *, now: datetime, provider: str, provide
         )
         apply_receipts(conn, now=now)
         if row.incident_id is not None:
+            _sent_on_timeline(conn, row, now=now, provider_id=provider_id)
             store.announce(conn, [row.incident_id])
+
+
+_SENT_ACTIONS = {
+    "family_alarm": "sms_sent",
+    "family_closed": "sms_sent",
+    "family_call": "call_placed",
+}
+
+
+def _sent_on_timeline(conn: Conn, row: Claimed, *, now: datetime, provider_id: str) -> None:
+    """What the family was sent goes on the incident's timeline: the SMS, the call."""
+    action = _SENT_ACTIONS.get(row.kind)
+    if action is None or row.incident_id is None:
+        return
+    what = "致电 / calling" if row.channel == "voice" else "短信 / SMS to"
+    store.timeline(
+        conn,
+        row.incident_id,
+        at=now,
+        actor="system",
+        action=action,
+        from_state=None,
+        to_state=None,
+        note=f"{what} {row.recipient} ({provider_id})",
+    )
+
+
+def mark_cancelled(conn: Conn, row: Claimed, *, reason: str, now: datetime) -> None:
+    """A planned call made moot (the family acknowledged, the incident closed) is not placed."""
+    with conn.transaction():
+        conn.execute(
+            "update notification_outbox set status = 'cancelled', last_error = %s, "
+            "lease_until = null where id = %s and status = 'sending'",
+            (reason[:500], row.id),
+        )
+        if row.incident_id is not None:
+            store.timeline(
+                conn,
+                row.incident_id,
+                at=now,
+                actor="system",
+                action="call_cancelled",
+                from_state=None,
+                to_state=None,
+                note=f"{row.recipient}: {reason}",
+            )
+            store.announce(conn, [row.incident_id])
+
+
+def note_retry(conn: Conn, row: Claimed, *, error: str, now: datetime) -> None:
+    """The first failure of a family or responder message goes on the timeline with its reason
+    (later ones only to the row, so a throttled minute does not flood the timeline)."""
+    if row.incident_id is None or row.attempts > 0:
+        return
+    store.timeline(
+        conn,
+        row.incident_id,
+        at=now,
+        actor="system",
+        action="notification_delayed",
+        from_state=None,
+        to_state=None,
+        note=f"{row.channel} to {row.recipient}: {error[:300]}",
+    )
+    store.announce(conn, [row.incident_id])
 
 
 def push(conn: Conn, row: Claimed, *, now: datetime) -> None:

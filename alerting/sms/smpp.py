@@ -16,7 +16,7 @@ import zlib
 
 from alerting.errors import SmppError, SmsError
 from alerting.sms import pdu
-from alerting.sms.base import DeliveryReport, Inbound, SmsEvents
+from alerting.sms.base import DeliveryReport, Inbound, SmsEvents, Template
 from alerting.sms.smstext import decode_text, parse_receipt, segments
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,15 @@ class SmppProvider:
         with contextlib.suppress(SmsError):
             await self._session()  # an SMSC that is down now is retried on the first send
 
-    async def send(self, *, key: str, to: str, body: str) -> str:
+    async def send(
+        self,
+        *,
+        key: str,
+        to: str,
+        body: str,
+        template: Template | None = None,
+        resend: bool = False,
+    ) -> str:
         """Submit the text (several segments if long); returns the first segment's id."""
         reference = zlib.crc32(key.encode()) & 0xFFFF
         ids: list[str] = []

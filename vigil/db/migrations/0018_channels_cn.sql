@@ -1,0 +1,41 @@
+-- Issue 20: the channels a Chinese district uses. SMS through Alibaba Cloud or Tencent Cloud
+-- (template parameters beside the text), a voice call to the family after an unacknowledged
+-- SMS, the grid's WeCom group robot.
+
+alter table notification_outbox drop constraint notification_outbox_channel_check;
+alter table notification_outbox add constraint notification_outbox_channel_check
+    check (channel in ('console', 'sms', 'grid_member', 'voice', 'wecom'));
+alter table notification_outbox drop constraint notification_outbox_kind_check;
+alter table notification_outbox add constraint notification_outbox_kind_check
+    check (kind in ('family_alarm', 'family_closed', 'responder', 'console', 'family_call',
+                    'grid_wecom'));
+-- 'cancelled': a call the family's acknowledgement made moot before it was placed.
+alter table notification_outbox drop constraint notification_outbox_status_check;
+alter table notification_outbox add constraint notification_outbox_status_check
+    check (status in ('pending', 'sending', 'sent', 'delivered', 'failed', 'cancelled'));
+alter table notification_outbox
+    add column params       jsonb,        -- template parameters, for providers that send templates
+    add column call_order   smallint;     -- a family call: the contact's place in calling order
+create index notification_outbox_calls on notification_outbox (incident_id, call_order)
+    where channel = 'voice';
+
+-- The grid's WeCom (企业微信) group robot: the key of its webhook URL. A secret: whoever has it
+-- can post to the group.
+alter table grids add column wecom_key text;
+
+-- What a call's receipts said: answered, the key pressed, how it ended.
+create table voice_events (
+    id           bigint generated always as identity primary key,
+    received_at  timestamptz not null default now(),
+    provider     text not null,
+    call_id      text not null,
+    status_code  text not null,
+    dtmf         text,
+    raw          jsonb not null default '{}',
+    applied_at   timestamptz
+);
+create index voice_events_call on voice_events (provider, call_id);
+
+-- Claims of a row: more claims than finished attempts means an attempt ended without an
+-- outcome (its notifier died mid-send), so the provider is asked before sending again.
+alter table notification_outbox add column claims integer not null default 0;
