@@ -83,6 +83,7 @@ TENCENT: dict[str, Outcome] = {
     "AuthFailure.SecretIdNotFound": "account",
     "AuthFailure.SignatureExpire": "transient",
     "ClientNetworkError": "transient",
+    "ServerNetworkError": "transient",  # the SDK's name for an answer other than HTTP 200
 }
 
 _REASONS: dict[Outcome, str] = {
@@ -134,5 +135,6 @@ _PROVIDER_WIDE = frozenset(
         "Unreachable",
         "ServiceUnavailable",
         "ClientNetworkError",
+        "ServerNetworkError",
     }
 )
