@@ -44,8 +44,9 @@ class Claimed:
 
     @property
     def resend(self) -> bool:
-        """An earlier claim ended with no outcome recorded: it may have reached the provider."""
-        return self.claims > self.attempts + 1
+        """Tried before: an earlier attempt may have reached the provider though we never heard
+        (the notifier killed mid-send, the answer lost), so ask the provider where it can."""
+        return self.claims > 1
 
 
 def claim(conn: Conn, *, now: datetime, limit: int = 20, lease: timedelta = LEASE) -> list[Claimed]:

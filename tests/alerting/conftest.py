@@ -1,5 +1,15 @@
 from tests.alerting.fix_alerting import adb, alerting_template, conn, policy_dir
+from tests.alerting.fix_cloud import aliyun, tencent
 from tests.alerting.fix_smpp import smsc
 from tests.alerting.fix_sms_http import sms_api
 
-__all__ = ["adb", "alerting_template", "conn", "policy_dir", "sms_api", "smsc"]
+__all__ = [
+    "adb",
+    "aliyun",
+    "alerting_template",
+    "conn",
+    "policy_dir",
+    "sms_api",
+    "smsc",
+    "tencent",
+]

@@ -189,7 +189,7 @@ class FakeAliyun(_Server):
         self.calls: list[Call] = []
         self.bad_numbers: set[str] = set()
         self.limited_numbers: set[str] = set()  # isv.BUSINESS_LIMIT_CONTROL for these
-        self.lose_answers = 0  # take the message, then drop the connection without answering
+        self.lose_answer_to: set[str] = set()  # take the next message, never answer (once each)
         self._nonces: set[str] = set()
         super().__init__()
 
@@ -282,8 +282,8 @@ class FakeAliyun(_Server):
         with self.lock:
             biz_id = f"{next(self.ids):06d}^0"
             self.sent.append(Sent(biz_id, phone, SIGN_NAME, code, values, p.get("OutId", "")))
-            lose = self.lose_answers > 0
-            self.lose_answers -= lose
+            lose = phone in self.lose_answer_to
+            self.lose_answer_to.discard(phone)
         if lose:
             h.close_connection = True
             h.connection.shutdown(2)  # the message is taken; its answer never arrives

@@ -24,6 +24,7 @@ from alerting.notifier import Notifier
 from alerting.policies import PolicyBook
 from alerting.service import run
 from alerting.sms.base import SmsProvider
+from alerting.voice.aliyun import VoiceProvider
 from vigil.settings import Settings
 
 
@@ -48,9 +49,15 @@ class AlertingThread:
 
 
 class NotifierThread:
-    def __init__(self, dsn: str, provider: SmsProvider, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        provider: SmsProvider,
+        backoff: Backoff | None = None,
+        voice: VoiceProvider | None = None,
+    ) -> None:
         self.notifier = Notifier(
-            dsn, provider, backoff=backoff or Backoff(cap=timedelta(seconds=2))
+            dsn, provider, backoff=backoff or Backoff(cap=timedelta(seconds=2)), voice=voice
         )
         self.loop = asyncio.new_event_loop()
         self.stop = asyncio.Event()

@@ -85,9 +85,7 @@ async def tencent_sms_status(token: str, request: Request) -> JSONResponse:
 
 def _voice(dsn: str, book: PolicyBook, events: list[calls.VoiceEvent]) -> list[str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return [
-            calls.record(conn, book, "aliyun_voice", e, now=datetime.now(UTC)) for e in events
-        ]
+        return [calls.record(conn, book, "aliyun_voice", e, now=datetime.now(UTC)) for e in events]
 
 
 @router.post("/api/callbacks/aliyun/voice/{token}")
