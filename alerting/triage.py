@@ -25,6 +25,7 @@ from alerting.escalation import Policy, tiers_to_notify
 from alerting.lifecycle import open_incident
 from alerting.policies import PolicyBook
 from alerting.store import INCIDENT_COLUMNS, OPEN_SQL, Conn, IncidentRow
+from alerting.templates import Place
 from alerting.voice import calls
 from vigil.observability import ALERTING_ALERTS_CLAIMED_TOTAL, observe_hop
 
@@ -262,7 +263,7 @@ def _tell_family(
     policy: Policy,
     *,
     entry: int,
-    place: notify.Place,
+    place: Place,
     now: datetime | None = None,
 ) -> None:
     """The family's SMS (held back in the quiet hours unless urgent) and, where the policy

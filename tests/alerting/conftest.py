@@ -5,8 +5,8 @@ from tests.alerting.fix_sms_http import sms_api
 
 __all__ = [
     "adb",
-    "aliyun",
     "alerting_template",
+    "aliyun",
     "conn",
     "policy_dir",
     "sms_api",

@@ -54,7 +54,11 @@ ALI_TEMPLATE_SETTINGS = {
 }
 TC_TEMPLATES = {"200001": 2, "200002": 2, "200003": 3, "200004": 3, "200005": 5, "200006": 5}
 TC_TEMPLATE_SETTINGS = dict(
-    zip(ALI_TEMPLATE_SETTINGS, ["200001", "200002", "200003", "200004", "200005", "200006"])
+    zip(
+        ALI_TEMPLATE_SETTINGS,
+        ["200001", "200002", "200003", "200004", "200005", "200006"],
+        strict=False,
+    )
 )
 TTS_CODE = "TTS_200000001"
 SHOW_NUMBER = "057100000000"
@@ -104,14 +108,14 @@ def tc3_signature(
 
 
 def post_json(url: str, payload: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(  # noqa: S310 (loopback test URL)
+    request = urllib.request.Request(
         url,
         data=json.dumps(payload, ensure_ascii=False).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")

@@ -146,7 +146,8 @@ def test_panic_with_a_voice_step_shows_sms_call_key_and_ack_in_order(
             what="the SMS receipt applied",
         )
         [call] = wait_until(lambda: aliyun.calls, timeout=CALL_AFTER_S + 10, what="the call")
-        assert call.phone == "13800000001" and call.params["name"] == "张奶奶"
+        assert call.phone == "13800000001"
+        assert call.params["name"] == "张奶奶"
         voice_url = f"{app.url}/api/callbacks/aliyun/voice/{TOKEN}"
         assert aliyun.answer_call(voice_url, call, key="1") == [200, 200, 200]
         wait_until(lambda: "family_ack" in _actions(conn, iid), what="the family's ack")
@@ -158,7 +159,8 @@ def test_panic_with_a_voice_step_shows_sms_call_key_and_ack_in_order(
     gap = (at["call_placed"] - at["open"]).total_seconds()
     assert CALL_AFTER_S <= gap <= CALL_AFTER_S + 5, gap  # the policy's delay, not sooner
     ack = next(t for t in timeline if t[0] == "family_ack")
-    assert ack[1] == f"voice:{FIRST}" and "1" in ack[3]
+    assert ack[1] == f"voice:{FIRST}"
+    assert "1" in ack[3]
     rows = _family_rows(conn, iid)
     assert ("sms", FIRST, "delivered", "aliyun", sms.provider_id, "family_alarm") in rows
     assert ("voice", FIRST, "delivered", "aliyun_voice", call.call_id, "family_call") in rows
@@ -189,19 +191,22 @@ def test_no_answer_calls_the_next_contact_then_the_next_tier(
         wait_until(lambda: "escalate" in _actions(conn, iid), what="the escalation")
         assert aliyun.no_answer(url, second) == 200  # a repeated receipt changes nothing
     actions = _actions(conn, iid)
-    assert actions.count("call_unanswered") == 2 and "family_ack" not in actions
+    assert actions.count("call_unanswered") == 2
+    assert "family_ack" not in actions
     assert actions.count("escalate") == 1
     tier_after = conn.execute(
         "select escalation_tier from incidents where id = %s", (iid,)
     ).fetchone()
-    assert tier_before is not None and tier_after is not None
+    assert tier_before is not None
+    assert tier_after is not None
     assert tier_after[0] == tier_before[0] + 1
     told = conn.execute(
         "select count(*) from notification_outbox where incident_id = %s and kind = 'responder' "
         "and recipient = '+8613900000003'",
         (iid,),
     ).fetchone()
-    assert told is not None and told[0] == 1  # the street tier heard of it
+    assert told is not None
+    assert told[0] == 1
 
 
 def test_a_family_reply_before_the_call_cancels_it(
@@ -232,7 +237,8 @@ def test_callbacks_with_a_wrong_token_are_refused_and_record_nothing(
         status, _ = post_json(f"{app.url}/api/callbacks/tencent/sms/{TOKEN}", [{"sid": "x"}])
         assert status == 400
     counted = conn.execute("select count(*) from sms_receipts").fetchone()
-    assert counted is not None and counted[0] == 0
+    assert counted is not None
+    assert counted[0] == 0
 
 
 def test_tencent_sms_delivers_and_takes_receipts(
@@ -309,16 +315,19 @@ def test_signatures_are_checked_and_parameters_fitted(
         asyncio.run(
             _aliyun_sms(aliyun, secret="wrong").send(key="k1", to=FIRST, body="", template=template)
         )
-    assert "SignatureDoesNotMatch" in str(refused.value) and refused.value.provider_down
+    assert "SignatureDoesNotMatch" in str(refused.value)
+    assert refused.value.provider_down
     with pytest.raises(SmsError) as refused_tc:
         asyncio.run(
             _tencent(tencent, key="wrong").send(key="k1", to=FIRST, body="", template=template)
         )
     assert "AuthFailure.SignatureFailure" in str(refused_tc.value)
-    assert aliyun.refused_signatures == 1 and tencent.refused_signatures == 1
+    assert aliyun.refused_signatures == 1
+    assert tencent.refused_signatures == 1
     asyncio.run(_aliyun_sms(aliyun).send(key="k2", to=FIRST, body="", template=template))
     asyncio.run(_tencent(tencent).send(key="k2", to=FIRST, body="", template=template))
-    assert len(aliyun.sent[0].params["place"]) == 35 and aliyun.sent[0].params["place"][-1] == "…"
+    assert len(aliyun.sent[0].params["place"]) == 35
+    assert aliyun.sent[0].params["place"][-1] == "…"
     assert len(tencent.sent[0].params[0]) == 12
     with pytest.raises(SmsError) as no_template:
         asyncio.run(_aliyun_sms(aliyun).send(key="k3", to=FIRST, body="text only"))
