@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,6 +156,7 @@ class _Server:
         self.ids = itertools.count(1)
         self.down = False
         self.throttle_until = 0.0
+        self.clock: Callable[[], float] = time.monotonic  # a test may hand simulated time
         self.refused_signatures = 0
         self.requests = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -169,7 +170,7 @@ class _Server:
         self._server.server_close()
 
     def throttle_for(self, seconds: float) -> None:
-        self.throttle_until = time.monotonic() + seconds
+        self.throttle_until = self.clock() + seconds
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError
@@ -194,6 +195,7 @@ class FakeAliyun(_Server):
         self.bad_numbers: set[str] = set()
         self.limited_numbers: set[str] = set()  # isv.BUSINESS_LIMIT_CONTROL for these
         self.lose_answer_to: set[str] = set()  # take the next message, never answer (once each)
+        self.voice_down = False  # dyvmsapi answers 503 while SMS works
         self._nonces: set[str] = set()
         super().__init__()
 
@@ -215,7 +217,7 @@ class FakeAliyun(_Server):
                 self.refused_signatures += 1
             self.answer(h, 400, {"Code": problem, "Message": problem, "RequestId": "r"})
             return
-        if time.monotonic() < self.throttle_until:
+        if self.clock() < self.throttle_until:
             self.answer(
                 h,
                 400,
@@ -231,6 +233,8 @@ class FakeAliyun(_Server):
             self._send_sms(h, params)
         elif action == "QuerySendDetails":
             self._query(h, params)
+        elif action == "IvrCall" and self.voice_down:
+            self.answer(h, 503, {"Code": "ServiceUnavailable", "Message": "down", "RequestId": "r"})
         elif action == "IvrCall":
             self._ivr_call(h, params)
         else:
@@ -439,7 +443,7 @@ class FakeTencentSms(_Server):
                 self.refused_signatures += 1
             self._error(h, problem)
             return
-        if time.monotonic() < self.throttle_until:
+        if self.clock() < self.throttle_until:
             self._error(h, "RequestLimitExceeded")
             return
         body = json.loads(payload)
