@@ -167,6 +167,7 @@ def notifier_run() -> None:
     from alerting.backoff import Backoff
     from alerting.notifier import Notifier
     from alerting.sms.factory import make_provider, make_voice
+    from alerting.wecom import WeComRobot
 
     settings = _settings()
     loop = Heartbeat("notifier loop", max_age_s=30)
@@ -183,6 +184,7 @@ def notifier_run() -> None:
         heartbeat=loop,
         lease=timedelta(seconds=settings.notifier_lease_s),
         voice=make_voice(settings),
+        robot=WeComRobot(settings.wecom_url),
     )
 
     async def main() -> None:

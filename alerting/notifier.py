@@ -23,6 +23,7 @@ from alerting.errors import SmsError
 from alerting.sms.base import DeliveryReport, Inbound, SmsProvider, Template
 from alerting.voice import calls
 from alerting.voice.aliyun import VoiceProvider
+from alerting.wecom import WeComRobot, key_of
 from vigil.observability import (
     NOTIFICATION_OUTBOX_PENDING,
     NOTIFICATIONS_FAILED_TOTAL,
@@ -53,10 +54,12 @@ class Notifier:
         batch: int = 10,
         heartbeat: Heartbeat | None = None,
         voice: VoiceProvider | None = None,
+        robot: WeComRobot | None = None,
     ) -> None:
         self._dsn = dsn
         self.provider = provider
         self.voice = voice
+        self.robot = robot or WeComRobot()
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._lease = lease
@@ -154,8 +157,8 @@ class Notifier:
             except SmsError as exc:
                 NOTIFICATIONS_FAILED_TOTAL.labels(channel=row.channel).inc()
                 retry_at = await asyncio.to_thread(self._failed, conn, row, exc)
-                # The SMS provider down holds back the round; the voice provider only its call.
-                if exc.provider_down and retry_at is not None and row.channel != "voice":
+                # The SMS provider down holds back the round; a call or robot post only itself.
+                if exc.provider_down and retry_at is not None and row.channel == "sms":
                     await asyncio.to_thread(outbox.release, conn, rows[index + 1 :], at=retry_at)
                     break
                 continue
@@ -202,6 +205,13 @@ class Notifier:
                 )
             call_id = await self.voice.call(key=row.key, to=row.recipient, params=row.params or {})
             return self.voice.name, call_id
+        if row.channel == "wecom":
+            key = await asyncio.to_thread(key_of, conn, row.recipient)
+            if key is None:
+                raise SmsError(
+                    "网格未登记企业微信机器人 / the grid has no WeCom robot key", retryable=False
+                )
+            return self.robot.name, await self.robot.post(key=key, content=row.body)
         template = None
         if row.params is not None:
             template = Template(row.kind, row.language, dict(row.params))

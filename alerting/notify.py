@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
-from alerting import templates
+from alerting import templates, wecom
 from alerting.escalation import Policy
 from alerting.templates import Language, Place
+from vigil.settings import get_settings
 
 if TYPE_CHECKING:
     from alerting.store import Conn, IncidentRow
@@ -73,6 +74,10 @@ def _outbox(
             not_before,
         ),
     )
+
+
+def _console() -> str:
+    return get_settings().console_public_url
 
 
 def _lang(value: Any) -> Language:
@@ -153,7 +158,11 @@ def responders(
     reason: str,
 ) -> None:
     """Tell the people of each tier by the tier's channels (SMS only from the policy's
-    `sms_min_severity` up)."""
+    `sms_min_severity` up), and the grid's WeCom group."""
+    event = "open" if reason in ("", "start") else "escalate"
+    wecom.plan(
+        conn, row, entry=entry, place=place, event=event, reason=reason, console_url=_console()
+    )
     for index in tiers:
         tier = policy.tiers[index]
         if "console" in tier.channels:
@@ -272,6 +281,9 @@ def dispatched(conn: Conn, row: IncidentRow, policy: Policy, *, entry: int, plac
     if found is None:
         return
     user_id, username, phone, language = found
+    wecom.plan(
+        conn, row, entry=entry, place=place, event="dispatch", reason="", console_url=_console()
+    )
     _tell(
         conn,
         row,

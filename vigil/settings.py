@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     tencent_sms_sign_name: str = "changeme签名"
     tencent_sms_templates: dict[str, str] = Field(default_factory=lambda: _placeholders("0"))
     tencent_sms_param_max: int = Field(default=12, ge=1, description="characters per variable")
+    wecom_url: str = Field(
+        default="https://qyapi.weixin.qq.com", description="WeCom group robots' API base URL"
+    )
+    console_public_url: str = Field(
+        default="http://127.0.0.1:8760", description="the console as links in messages name it"
+    )
     callback_token: SecretStr = Field(
         default=SecretStr("changeme-callback-token"),
         description="the secret path segment of the receipt URLs given to the cloud providers",

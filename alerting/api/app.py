@@ -28,6 +28,7 @@ from alerting.api.routes import (
     residents,
     sites,
     users,
+    wecom,
 )
 from vigil.db.connect import Conn
 from vigil.observability import CONSOLE, Health, flag, registry_for
@@ -55,6 +56,7 @@ def api_router() -> APIRouter:
         buildings,
         imports,
         commissioning,
+        wecom,
     ):
         api.include_router(module.router)
     return api

@@ -2,6 +2,7 @@ from tests.alerting.fix_alerting import adb, alerting_template, conn, policy_dir
 from tests.alerting.fix_cloud import aliyun, tencent
 from tests.alerting.fix_smpp import smsc
 from tests.alerting.fix_sms_http import sms_api
+from tests.alerting.fix_wecom import wecom_robot
 
 __all__ = [
     "adb",
@@ -12,4 +13,5 @@ __all__ = [
     "sms_api",
     "smsc",
     "tencent",
+    "wecom_robot",
 ]
