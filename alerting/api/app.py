@@ -15,6 +15,7 @@ from alerting.api.ratelimit import LoginLimiter
 from alerting.api.routes import (
     auth,
     buildings,
+    cap,
     commissioning,
     config,
     contacts,
@@ -57,6 +58,7 @@ def api_router() -> APIRouter:
         imports,
         commissioning,
         wecom,
+        cap,
     ):
         api.include_router(module.router)
     return api
