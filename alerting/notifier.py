@@ -23,6 +23,8 @@ from alerting.errors import SmsError
 from alerting.sms.base import DeliveryReport, Inbound, SmsProvider, Template
 from alerting.voice import calls
 from alerting.voice.aliyun import VoiceProvider
+from alerting.webhooks_out import WebhookDispatcher
+from alerting.webhooks_out import next_due as webhooks_due
 from alerting.wecom import WeComRobot, key_of
 from vigil.observability import (
     NOTIFICATION_OUTBOX_PENDING,
@@ -55,11 +57,13 @@ class Notifier:
         heartbeat: Heartbeat | None = None,
         voice: VoiceProvider | None = None,
         robot: WeComRobot | None = None,
+        webhooks: WebhookDispatcher | None = None,
     ) -> None:
         self._dsn = dsn
         self.provider = provider
         self.voice = voice
         self.robot = robot or WeComRobot()
+        self.webhooks = webhooks or WebhookDispatcher()
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._lease = lease
@@ -173,6 +177,7 @@ class Notifier:
                 provider=provider_name,
                 provider_id=provider_id,
             )
+        await self.webhooks.round(conn, now=self._clock(), unix_now=self._clock().timestamp())
         if len(rows) == self._batch:
             return 0.0
         await asyncio.to_thread(outbox.apply_receipts, conn, now=self._clock())
@@ -180,7 +185,15 @@ class Notifier:
             for channel, n in await asyncio.to_thread(outbox.pending_by_channel, conn):
                 NOTIFICATION_OUTBOX_PENDING.labels(channel=channel).set(n)
             self._gauged = time.monotonic()
-        upcoming = await asyncio.to_thread(outbox.next_attempt_at, conn)
+        dues = [
+            d
+            for d in (
+                await asyncio.to_thread(outbox.next_attempt_at, conn),
+                await asyncio.to_thread(webhooks_due, conn),
+            )
+            if d is not None
+        ]
+        upcoming = min(dues) if dues else None
         if upcoming is None:
             return POLL_S
         return min(POLL_S, max(0.0, (upcoming - self._clock()).total_seconds()))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
-from alerting import templates, wecom
+from alerting import templates, webhooks_out, wecom
 from alerting.escalation import Policy
 from alerting.templates import Language, Place
 from vigil.settings import get_settings
@@ -115,7 +115,11 @@ def family_alarm(
 
 
 def family_closed(conn: Conn, row: IncidentRow, *, entry: int, place: Place, outcome: str) -> None:
-    """Tell the family how it ended — those who were told of the alarm, and only them."""
+    """Tell the family how it ended — those who were told of the alarm, and only them (and
+    the webhook subscribers that it is closed)."""
+    webhooks_out.plan(
+        conn, row, entry=entry, event="incident.closed", place=place, console_url=_console()
+    )
     told = conn.execute(
         "select distinct recipient, language from notification_outbox "
         "where incident_id = %s and kind = 'family_alarm'",
@@ -162,6 +166,14 @@ def responders(
     event = "open" if reason in ("", "start") else "escalate"
     wecom.plan(
         conn, row, entry=entry, place=place, event=event, reason=reason, console_url=_console()
+    )
+    webhooks_out.plan(
+        conn,
+        row,
+        entry=entry,
+        event="incident.opened" if event == "open" else "incident.escalated",
+        place=place,
+        console_url=_console(),
     )
     for index in tiers:
         tier = policy.tiers[index]
@@ -283,6 +295,9 @@ def dispatched(conn: Conn, row: IncidentRow, policy: Policy, *, entry: int, plac
     user_id, username, phone, language = found
     wecom.plan(
         conn, row, entry=entry, place=place, event="dispatch", reason="", console_url=_console()
+    )
+    webhooks_out.plan(
+        conn, row, entry=entry, event="incident.dispatched", place=place, console_url=_console()
     )
     _tell(
         conn,

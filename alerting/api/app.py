@@ -29,6 +29,7 @@ from alerting.api.routes import (
     residents,
     sites,
     users,
+    webhooks,
     wecom,
 )
 from vigil.db.connect import Conn
@@ -59,6 +60,7 @@ def api_router() -> APIRouter:
         commissioning,
         wecom,
         cap,
+        webhooks,
     ):
         api.include_router(module.router)
     return api

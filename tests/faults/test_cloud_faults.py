@@ -15,6 +15,7 @@ import pytest
 from alerting.backoff import Backoff
 from alerting.notifier import Notifier
 from alerting.policies import PolicyBook
+from alerting.sms.demo import DemoProvider
 from alerting.triage import triage_pending
 from tests.alerting.fix_alerting import (
     FAST_POLICY,
@@ -26,9 +27,11 @@ from tests.alerting.fix_alerting import (
     seed,
 )
 from tests.alerting.fix_cloud import FakeAliyun, aliyun
+from tests.alerting.fix_webhook import Receiver, receiver
 from tests.alerting.test_cloud_channels import FAMILY_CALL, _aliyun_sms, _voice
+from tests.alerting.test_webhooks_out import subscribe
 
-__all__ = ["adb", "alerting_template", "aliyun", "conn", "policy_dir"]
+__all__ = ["adb", "alerting_template", "aliyun", "conn", "policy_dir", "receiver"]
 
 pytestmark = [pytest.mark.faults, pytest.mark.stack]
 
@@ -135,3 +138,30 @@ def test_voice_down_retries_the_call_and_sms_keeps_going(
     ]
     assert actions.index("sms_sent") < actions.index("notification_delayed")
     assert actions.count("call_placed") == 1
+
+
+def test_a_webhook_subscriber_down_for_ten_minutes_loses_nothing_and_gets_nothing_twice(
+    adb: str, conn: psycopg.Connection[Any], policy_dir: Path, receiver: Receiver
+) -> None:
+    clock = SimClock()
+    receiver.clock = clock.seconds
+    receiver.down_until = 600.0
+    subscribe(conn, receiver.url)
+    _open(conn, policy_dir, clock.now, 3)
+    queued = conn.execute("select count(*) from webhook_outbox").fetchone()
+    assert queued is not None
+    assert queued[0] == 3
+    notifier = Notifier(adb, DemoProvider(adb), clock=clock)
+    _run(notifier, clock, until_s=599, step_s=5)
+    assert receiver.received == [], "nothing is taken while the subscriber is down"
+    assert receiver.refused_while_down >= 3 * 5, "each delivery was tried again and again"
+    _run(notifier, clock, until_s=700, step_s=5)
+    ids = receiver.delivery_ids()
+    assert len(ids) == 3, "every event delivered once it is back"
+    assert len(set(ids)) == 3, "nothing twice"
+    waited = conn.execute(
+        "select max(delivered_at) from webhook_outbox where status = 'delivered'"
+    ).fetchone()
+    assert waited is not None
+    late = (waited[0] - clock.start).total_seconds()
+    assert 600 <= late <= 600 + 65, f"delivered {late:.0f} s in: within a backoff cap of return"

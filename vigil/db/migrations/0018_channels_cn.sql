@@ -39,3 +39,38 @@ create index voice_events_call on voice_events (provider, call_id);
 -- Claims of a row: more claims than finished attempts means an attempt ended without an
 -- outcome (its notifier died mid-send), so the provider is asked before sending again.
 alter table notification_outbox add column claims integer not null default 0;
+
+-- Outbound webhooks: other systems (the 12345 hotline platform, a building's management
+-- system) subscribe to incident events of some kinds and grids; each delivery is signed with
+-- the subscriber's secret and retried until it is taken (at least once, one delivery id).
+create table webhook_subscribers (
+    id           bigint generated always as identity primary key,
+    name         text not null unique,
+    url          text not null check (url ~ '^https?://'),
+    secret       text not null check (length(secret) >= 16),
+    causes       text[] not null default '{}',     -- empty: every cause
+    grids        text[] not null default '{}',     -- empty: every grid
+    created_at   timestamptz not null default now(),
+    disabled_at  timestamptz
+);
+
+create table webhook_outbox (
+    id               bigint generated always as identity primary key,
+    delivery_id      uuid not null unique default gen_random_uuid(),
+    event_key        text not null,                -- the timeline entry that caused it
+    subscriber_id    bigint not null references webhook_subscribers (id),
+    incident_id      bigint references incidents (id),
+    event            text not null,
+    payload          jsonb not null,
+    status           text not null default 'pending'
+                       check (status in ('pending', 'sending', 'delivered', 'failed')),
+    attempts         integer not null default 0,
+    next_attempt_at  timestamptz not null default now(),
+    lease_until      timestamptz,
+    last_error       text,
+    created_at       timestamptz not null default now(),
+    delivered_at     timestamptz,
+    unique (subscriber_id, event_key)
+);
+create index webhook_outbox_due on webhook_outbox (next_attempt_at)
+    where status in ('pending', 'sending');
