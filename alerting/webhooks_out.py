@@ -136,6 +136,8 @@ class WebhookDispatcher:
     async def round(self, conn: Conn, *, now: datetime, unix_now: float) -> int:
         """Deliver what is due; returns how many were delivered."""
         due = await asyncio.to_thread(claim, conn, now=now)
+        if not due:
+            return 0
         delivered = 0
         async with httpx.AsyncClient(timeout=self._timeout) as client:
             for item in due:
