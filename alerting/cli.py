@@ -183,7 +183,7 @@ def notifier_run() -> None:
         backoff=backoff,
         heartbeat=loop,
         lease=timedelta(seconds=settings.notifier_lease_s),
-        voice=make_voice(settings),
+        voice=make_voice(settings, dsn),
         robot=WeComRobot(settings.wecom_url),
     )
 

@@ -119,8 +119,10 @@ class Settings(BaseSettings):
     aliyun_sms_sign_name: str = "changeme签名"
     aliyun_sms_templates: dict[str, str] = Field(default_factory=lambda: _placeholders("SMS"))
     aliyun_sms_param_max: int = Field(default=35, ge=1, description="characters per variable")
-    voice_provider: Literal["none", "aliyun"] = Field(
-        default="none", description="places the family calls of the escalation policy"
+    voice_provider: Literal["none", "demo", "aliyun"] = Field(
+        default="demo",
+        description="places the family calls of the escalation policy; demo shows them in "
+        "the console and answers with key 1",
     )
     aliyun_voice_show_number: str = Field(default="changeme", description="the caller number")
     aliyun_voice_tts_code: str = Field(default="TTS_changeme", description="family alarm TTS")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alibabacloud_tea_openapi import utils_models as open_api
 
+from alerting.policies import PolicyBook
 from alerting.sms.aliyun import AliyunSmsProvider, aliyun_config
 from alerting.sms.base import SmsProvider
 from alerting.sms.demo import DemoProvider
@@ -11,6 +12,7 @@ from alerting.sms.http import HttpSmsProvider
 from alerting.sms.smpp import SmppProvider
 from alerting.sms.tencent import TencentSmsProvider
 from alerting.voice.aliyun import AliyunVoiceProvider, VoiceProvider
+from alerting.voice.demo import DemoVoiceProvider
 from vigil.settings import Settings
 
 
@@ -63,8 +65,10 @@ def make_provider(settings: Settings, dsn: str) -> SmsProvider:
     return DemoProvider(dsn)
 
 
-def make_voice(settings: Settings) -> VoiceProvider | None:
+def make_voice(settings: Settings, dsn: str) -> VoiceProvider | None:
     """The family calls' provider, or None (then a planned call fails with that reason)."""
+    if settings.voice_provider == "demo":
+        return DemoVoiceProvider(dsn, PolicyBook(settings.escalation_dir))
     if settings.voice_provider == "aliyun":
         return AliyunVoiceProvider(
             _aliyun(settings, settings.aliyun_voice_endpoint),

@@ -18,9 +18,11 @@ from alerting.errors import SmsError
 from alerting.policies import PolicyBook
 from alerting.sms.aliyun import AliyunSmsProvider, aliyun_config
 from alerting.sms.base import Template
+from alerting.sms.demo import DemoProvider
 from alerting.sms.tencent import TencentSmsProvider
 from alerting.triage import triage_pending
 from alerting.voice.aliyun import AliyunVoiceProvider
+from alerting.voice.demo import DemoVoiceProvider
 from tests.alerting.fix_alerting import FAST_POLICY, raise_alert, seed
 from tests.alerting.fix_cloud import (
     ALI_KEY_ID,
@@ -44,6 +46,7 @@ pytestmark = pytest.mark.stack
 
 TOKEN = "cb-token-0123456789"
 FIRST, SECOND = "+8613800000001", "+8613800000002"
+ORDER = ["open", "sms_sent", "call_placed", "call_key", "family_ack"]
 CALL_AFTER_S = 2  # the policy's delay; the bundled policy says 120 s for panic and fire
 FAMILY_CALL = f"""
 [family_call]
@@ -153,8 +156,7 @@ def test_panic_with_a_voice_step_shows_sms_call_key_and_ack_in_order(
         wait_until(lambda: "family_ack" in _actions(conn, iid), what="the family's ack")
     timeline = _timeline(conn, iid)
     actions = [a for a, _, _, _ in timeline]
-    order = ["open", "sms_sent", "call_placed", "call_key", "family_ack"]
-    assert [a for a in actions if a in order] == order, actions
+    assert [a for a in actions if a in ORDER] == ORDER, actions
     at = {a: t for a, _, t, _ in reversed(timeline)}
     gap = (at["call_placed"] - at["open"]).total_seconds()
     assert CALL_AFTER_S <= gap <= CALL_AFTER_S + 5, gap  # the policy's delay, not sooner
@@ -332,3 +334,19 @@ def test_signatures_are_checked_and_parameters_fitted(
     with pytest.raises(SmsError) as no_template:
         asyncio.run(_aliyun_sms(aliyun).send(key="k3", to=FIRST, body="text only"))
     assert not no_template.value.retryable
+
+
+def test_the_demo_voice_provider_shows_the_whole_family_call(
+    adb: str, conn: psycopg.Connection[Any], call_policy: Path
+) -> None:
+    """`make demo`'s providers: the same timeline as with the real services."""
+    iid = _panic(conn, call_policy, (FIRST,))
+    voice = DemoVoiceProvider(adb, PolicyBook(call_policy), answer_after_s=0.3)
+    with NotifierThread(adb, DemoProvider(adb), voice=voice):
+        wait_until(
+            lambda: "family_ack" in _actions(conn, iid),
+            timeout=CALL_AFTER_S + 10,
+            what="the demo family's key 1",
+        )
+    actions = [a for a in _actions(conn, iid) if a in ORDER]
+    assert actions == ORDER, actions
