@@ -22,7 +22,7 @@ from alerting.backoff import Backoff
 from alerting.errors import SmsError
 from alerting.sms.base import DeliveryReport, Inbound, SmsProvider, Template
 from alerting.voice import calls
-from alerting.voice.aliyun import VoiceProvider
+from alerting.voice.base import VoiceProvider
 from alerting.webhooks_out import WebhookDispatcher
 from alerting.webhooks_out import next_due as webhooks_due
 from alerting.wecom import WeComRobot, key_of

@@ -11,7 +11,8 @@ from alerting.sms.demo import DemoProvider
 from alerting.sms.http import HttpSmsProvider
 from alerting.sms.smpp import SmppProvider
 from alerting.sms.tencent import TencentSmsProvider
-from alerting.voice.aliyun import AliyunVoiceProvider, VoiceProvider
+from alerting.voice.aliyun import AliyunVoiceProvider
+from alerting.voice.base import VoiceProvider
 from alerting.voice.demo import DemoVoiceProvider
 from vigil.settings import Settings
 

@@ -25,7 +25,7 @@ from alerting.lifecycle import State
 from alerting.policies import PolicyBook
 from alerting.store import Conn, IncidentRow
 from alerting.templates import Language, Place, family_call_params
-from alerting.voice.aliyun import ACK_KEY, CALL_RESULTS, FINAL_CODES
+from alerting.voice.base import ACK_KEY, CALL_RESULTS, FINAL_CODES
 
 CLOSED = frozenset({State.RESOLVED, State.FALSE_ALARM, State.TEST})
 

@@ -24,7 +24,7 @@ from alerting.notifier import Notifier
 from alerting.policies import PolicyBook
 from alerting.service import run
 from alerting.sms.base import SmsProvider
-from alerting.voice.aliyun import VoiceProvider
+from alerting.voice.base import VoiceProvider
 from vigil.settings import Settings
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from alerting.errors import SmppError
-from alerting.sms import pdu
-from alerting.sms.pdu import (
+from tests.alerting import smsc_codec as pdu
+from tests.alerting.smsc_codec import (
     Bind,
     BindResp,
     Command,
