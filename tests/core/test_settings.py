@@ -116,10 +116,7 @@ def test_cloud_sms_with_real_values_passes_in_production() -> None:
         ("aliyun_sms_sign_name", "changeme签名"),
         ("aliyun_access_key_secret", "changeme-aliyun-secret"),
         ("callback_token", "changeme-callback-token"),
-        (
-            "aliyun_sms_templates",
-            {**_ALIYUN["aliyun_sms_templates"], "responder.en": "SMS_changeme"},
-        ),  # type: ignore[dict-item]
+        ("aliyun_sms_templates", {**_TEMPLATES, "responder.en": "SMS_changeme"}),
     ],
 )
 def test_cloud_sms_placeholders_are_refused_in_production(field: str, value: object) -> None:
