@@ -36,8 +36,9 @@ create table voice_events (
 );
 create index voice_events_call on voice_events (provider, call_id);
 
--- Claims of a row: more claims than finished attempts means an attempt ended without an
--- outcome (its notifier died mid-send), so the provider is asked before sending again.
+-- Claims of a row: a row claimed before may have reached the provider though we never heard
+-- (its notifier died mid-send, the answer was lost), so a provider that can be asked
+-- (Alibaba Cloud's QuerySendDetails) is asked before sending again.
 alter table notification_outbox add column claims integer not null default 0;
 
 -- Outbound webhooks: other systems (the 12345 hotline platform, a building's management
