@@ -20,6 +20,7 @@ import psycopg
 from alerting import outbox
 from alerting.backoff import Backoff
 from alerting.errors import SmsError
+from alerting.policies import PolicyBook, default_book
 from alerting.sms.base import DeliveryReport, Inbound, SmsProvider, Template
 from alerting.voice import calls
 from alerting.voice.base import VoiceProvider
@@ -58,12 +59,14 @@ class Notifier:
         voice: VoiceProvider | None = None,
         robot: WeComRobot | None = None,
         webhooks: WebhookDispatcher | None = None,
+        book: PolicyBook | None = None,
     ) -> None:
         self._dsn = dsn
         self.provider = provider
         self.voice = voice
         self.robot = robot or WeComRobot()
         self.webhooks = webhooks or WebhookDispatcher()
+        self._book = book
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._lease = lease
@@ -177,6 +180,15 @@ class Notifier:
                 provider=provider_name,
                 provider_id=provider_id,
             )
+            if row.channel == "voice":  # receipts quicker than our commit
+                await asyncio.to_thread(
+                    calls.apply_early,
+                    conn,
+                    self._book or default_book(),
+                    provider_name,
+                    provider_id,
+                    now=self._clock(),
+                )
         await self.webhooks.round(conn, now=self._clock(), unix_now=self._clock().timestamp())
         if len(rows) == self._batch:
             return 0.0

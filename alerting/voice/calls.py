@@ -118,45 +118,64 @@ def record(conn: Conn, book: PolicyBook, provider: str, event: VoiceEvent, *, no
             "values (%s, %s, %s, %s, %s, %s)",
             (now, provider, event.call_id, event.status_code, event.dtmf, Jsonb(event.raw)),
         )
-        found = conn.execute(
-            "select incident_id from notification_outbox where channel = 'voice' "
-            "and provider = %s and provider_id = %s",
+        return _apply(conn, book, provider, event, now)
+
+
+def apply_early(conn: Conn, book: PolicyBook, provider: str, call_id: str, *, now: datetime) -> int:
+    """Receipts that came before the call was recorded as placed (the provider was quicker
+    than our commit), acted on now, in their order; returns how many."""
+    events = conn.execute(
+        "select status_code, dtmf, raw from voice_events where provider = %s and call_id = %s "
+        "and applied_at is null order by id",
+        (provider, call_id),
+    ).fetchall()
+    for status_code, dtmf, raw in events:
+        with conn.transaction():
+            _apply(conn, book, provider, VoiceEvent(call_id, status_code, dtmf, raw), now)
+    return len(events)
+
+
+def _apply(conn: Conn, book: PolicyBook, provider: str, event: VoiceEvent, now: datetime) -> str:
+    """Act on one stored receipt, in the caller's transaction."""
+    found = conn.execute(
+        "select incident_id from notification_outbox where channel = 'voice' "
+        "and provider = %s and provider_id = %s",
+        (provider, event.call_id),
+    ).fetchone()
+    if found is None or found[0] is None:
+        return "unknown_call"
+    incident = store.load(conn, int(found[0]), lock=True)  # the incident first, as always
+    with conn.cursor(row_factory=dict_row) as cur:
+        call = cur.execute(
+            "select id, recipient, status, call_order from notification_outbox "
+            "where channel = 'voice' and provider = %s and provider_id = %s for update",
             (provider, event.call_id),
         ).fetchone()
-        if found is None or found[0] is None:
-            return "unknown_call"
-        incident = store.load(conn, int(found[0]), lock=True)  # the incident first, as always
-        with conn.cursor(row_factory=dict_row) as cur:
-            call = cur.execute(
-                "select id, recipient, status, call_order from notification_outbox "
-                "where channel = 'voice' and provider = %s and provider_id = %s for update",
-                (provider, event.call_id),
-            ).fetchone()
-        assert call is not None
-        conn.execute(
-            "update voice_events set applied_at = %s where provider = %s and call_id = %s",
-            (now, provider, event.call_id),
+    assert call is not None
+    conn.execute(
+        "update voice_events set applied_at = %s where provider = %s and call_id = %s",
+        (now, provider, event.call_id),
+    )
+    if call["status"] != "sent":
+        return "recorded"  # settled already: a repeated or late receipt
+    actor = f"voice:{call['recipient']}"
+    if event.dtmf:
+        store.timeline(
+            conn,
+            incident.id,
+            at=now,
+            actor=actor,
+            action="call_key",
+            from_state=None,
+            to_state=None,
+            note=f"按键 {event.dtmf} / key {event.dtmf} pressed",
         )
-        if call["status"] != "sent":
-            return "recorded"  # settled already: a repeated or late receipt
-        actor = f"voice:{call['recipient']}"
-        if event.dtmf:
-            store.timeline(
-                conn,
-                incident.id,
-                at=now,
-                actor=actor,
-                action="call_key",
-                from_state=None,
-                to_state=None,
-                note=f"按键 {event.dtmf} / key {event.dtmf} pressed",
-            )
-            if event.dtmf.startswith(ACK_KEY):
-                return _acknowledged(conn, incident, call, actor, now)
-        if event.status_code not in FINAL_CODES:
-            store.announce(conn, [incident.id])
-            return "recorded"
-        return _unanswered(conn, book, incident, call, event, now)
+        if event.dtmf.startswith(ACK_KEY):
+            return _acknowledged(conn, incident, call, actor, now)
+    if event.status_code not in FINAL_CODES:
+        store.announce(conn, [incident.id])
+        return "recorded"
+    return _unanswered(conn, book, incident, call, event, now)
 
 
 def _acknowledged(

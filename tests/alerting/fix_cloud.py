@@ -196,6 +196,7 @@ class FakeAliyun(_Server):
         self.limited_numbers: set[str] = set()  # isv.BUSINESS_LIMIT_CONTROL for these
         self.lose_answer_to: set[str] = set()  # take the next message, never answer (once each)
         self.voice_down = False  # dyvmsapi answers 503 while SMS works
+        self.push_before_answer: str | None = None  # the call's receipts beat its answer here
         self._nonces: set[str] = set()
         super().__init__()
 
@@ -337,6 +338,8 @@ class FakeAliyun(_Server):
                     p.get("OutId", ""),
                 )
             )
+        if self.push_before_answer is not None:
+            self.answer_call(self.push_before_answer, self.calls[-1], key="1")
         self.answer(h, 200, {"Code": "OK", "Message": "OK", "CallId": call_id, "RequestId": "r"})
 
     # ---------------------------------------------------------------- pushes, as documented

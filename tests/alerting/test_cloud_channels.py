@@ -350,3 +350,24 @@ def test_the_demo_voice_provider_shows_the_whole_family_call(
         )
     actions = [a for a in _actions(conn, iid) if a in ORDER]
     assert actions == ORDER, actions
+
+
+def test_call_receipts_quicker_than_our_commit_are_acted_on(
+    adb: str, conn: psycopg.Connection[Any], call_policy: Path, aliyun: FakeAliyun
+) -> None:
+    iid = _panic(conn, call_policy, (FIRST,))
+    with _app(adb, call_policy) as app:
+        aliyun.push_before_answer = f"{app.url}/api/callbacks/aliyun/voice/{TOKEN}"
+        with NotifierThread(adb, _aliyun_sms(aliyun), voice=_voice(aliyun)):
+            wait_until(
+                lambda: "family_ack" in _actions(conn, iid),
+                timeout=CALL_AFTER_S + 10,
+                what="the early key press acted on",
+            )
+    actions = [a for a in _actions(conn, iid) if a in ORDER]
+    assert actions == ORDER, actions
+    unapplied = conn.execute(
+        "select count(*) from voice_events where applied_at is null"
+    ).fetchone()
+    assert unapplied is not None
+    assert unapplied[0] == 0
