@@ -250,9 +250,23 @@ def apply_receipts(conn: Conn, *, now: datetime) -> int:
             "      order by provider, provider_id, delivered desc, failed desc, id desc) r "
             "where o.provider = r.provider and o.provider_id = r.provider_id "
             "and o.status in ('sent', 'delivered', 'failed') "
-            "returning o.incident_id",
+            "returning o.incident_id, o.status, o.kind, o.recipient, o.receipt",
             {"now": now},
         ).fetchall()
+        for r in changed:
+            if r["status"] == "failed" and r["kind"] in _SENT_ACTIONS and r["incident_id"]:
+                # The family's message did not arrive: the operator must know (and call).
+                store.timeline(
+                    conn,
+                    int(r["incident_id"]),
+                    at=now,
+                    actor="system",
+                    action="sms_undelivered",
+                    from_state=None,
+                    to_state=None,
+                    note=f"短信未送达 / SMS not delivered to {r['recipient']}: "
+                    f"{_receipt_reason(r['receipt'])}",
+                )
         cur.execute(
             "update sms_receipts s set applied_at = %(now)s from notification_outbox o "
             "where s.applied_at is null and o.provider = s.provider "
@@ -268,6 +282,16 @@ def apply_receipts(conn: Conn, *, now: datetime) -> int:
         )
     store.announce(conn, {int(r["incident_id"]) for r in changed if r["incident_id"] is not None})
     return len(changed)
+
+
+def _receipt_reason(receipt: object) -> str:
+    """The provider's own words for a failed delivery, whichever provider it was."""
+    if not isinstance(receipt, dict):
+        return ""
+    for key in ("err_code", "errmsg", "err_msg", "description", "stat", "MessageStatus"):
+        if receipt.get(key):
+            return str(receipt[key])[:100]
+    return ""
 
 
 # ------------------------------------------------------------------------------------ replies

@@ -371,3 +371,22 @@ def test_call_receipts_quicker_than_our_commit_are_acted_on(
     ).fetchone()
     assert unapplied is not None
     assert unapplied[0] == 0
+
+
+def test_an_undelivered_family_sms_is_on_the_timeline(
+    adb: str, conn: psycopg.Connection[Any], policy_dir: Path, tencent: FakeTencentSms
+) -> None:
+    iid = _panic(conn, policy_dir, (FIRST,))
+    with _app(adb, policy_dir) as app, NotifierThread(adb, _tencent(tencent)):
+        sent = wait_until(
+            lambda: [s for s in tencent.sent if s.phone == FIRST] or None, what="the family SMS"
+        )
+        url = f"{app.url}/api/callbacks/tencent/sms/{TOKEN}"
+        assert tencent.push_status(url, sent, success=False) == 200
+        wait_until(lambda: "sms_undelivered" in _actions(conn, iid), what="the failure shown")
+    note = next(n for a, _, _, n in _timeline(conn, iid) if a == "sms_undelivered")
+    assert note.startswith("短信未送达")
+    assert FIRST in note
+    assert "MN:0001" in note
+    [row] = [r for r in _family_rows(conn, iid) if r[0] == "sms"]
+    assert row[2] == "failed"
