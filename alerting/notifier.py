@@ -223,11 +223,15 @@ class Notifier:
                         outbox.mark_cancelled, conn, row, reason=reason, now=self._clock()
                     )
                     return None
-            if self.voice is None:
-                raise SmsError(
-                    "未配置语音外呼 / no voice provider configured (VIGIL_VOICE_PROVIDER)",
-                    retryable=False,
+            if self.voice is None:  # the policy asks for calls this district does not place
+                await asyncio.to_thread(
+                    outbox.mark_cancelled,
+                    conn,
+                    row,
+                    reason="未配置语音外呼 / no voice provider configured (VIGIL_VOICE_PROVIDER)",
+                    now=self._clock(),
                 )
+                return None
             call_id = await self.voice.call(key=row.key, to=row.recipient, params=row.params or {})
             return self.voice.name, call_id
         if row.channel == "wecom":

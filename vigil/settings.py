@@ -120,9 +120,9 @@ class Settings(BaseSettings):
     aliyun_sms_templates: dict[str, str] = Field(default_factory=lambda: _placeholders("SMS"))
     aliyun_sms_param_max: int = Field(default=35, ge=1, description="characters per variable")
     voice_provider: Literal["none", "demo", "aliyun"] = Field(
-        default="demo",
-        description="places the family calls of the escalation policy; demo shows them in "
-        "the console and answers with key 1",
+        default="none",
+        description="places the family calls of the escalation policy; demo (make demo only) "
+        "shows them in the console and answers with key 1",
     )
     aliyun_voice_show_number: str = Field(default="changeme", description="the caller number")
     aliyun_voice_tts_code: str = Field(default="TTS_changeme", description="family alarm TTS")
@@ -269,6 +269,11 @@ class Settings(BaseSettings):
                 "callback_token",
             ),
         }
+        if self.voice_provider == "demo":
+            raise ValueError(
+                "VIGIL_VOICE_PROVIDER=demo answers every call with key 1 by itself: refused in "
+                "production (use aliyun, or none)"
+            )
         names = list(secrets.get(self.sms_provider, ()))
         if self.voice_provider == "aliyun":
             names += [

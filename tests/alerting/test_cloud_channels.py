@@ -390,3 +390,18 @@ def test_an_undelivered_family_sms_is_on_the_timeline(
     assert "MN:0001" in note
     [row] = [r for r in _family_rows(conn, iid) if r[0] == "sms"]
     assert row[2] == "failed"
+
+
+def test_without_a_voice_provider_the_planned_call_is_cancelled_with_the_reason(
+    adb: str, conn: psycopg.Connection[Any], call_policy: Path
+) -> None:
+    iid = _panic(conn, call_policy, (FIRST,))
+    with NotifierThread(adb, DemoProvider(adb)):
+        wait_until(
+            lambda: "call_cancelled" in _actions(conn, iid),
+            timeout=CALL_AFTER_S + 10,
+            what="the call cancelled",
+        )
+    note = next(n for a, _, _, n in _timeline(conn, iid) if a == "call_cancelled")
+    assert "VIGIL_VOICE_PROVIDER" in note
+    assert "notification_failed" not in _actions(conn, iid)

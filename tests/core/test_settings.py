@@ -127,3 +127,9 @@ def test_cloud_sms_placeholders_are_refused_in_production(field: str, value: obj
 def test_a_voice_provider_needs_its_caller_number_and_template_in_production() -> None:
     with pytest.raises(ValidationError, match="ALIYUN_VOICE_SHOW_NUMBER"):
         Settings.model_validate({**_PRODUCTION, **_ALIYUN, "voice_provider": "aliyun"})
+
+
+def test_the_demo_voice_provider_is_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="VOICE_PROVIDER=demo"):
+        Settings.model_validate({**_PRODUCTION, "voice_provider": "demo"})
+    assert Settings().voice_provider == "none"
