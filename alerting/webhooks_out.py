@@ -7,7 +7,8 @@ notifier posts due rows. Every attempt of a row carries the same body and the sa
 never lost. The signature (`X-Vigil-Signature: t=<unix seconds>,v1=<hex>`) is HMAC-SHA256 with
 the subscriber's secret over "<t>.<body>"; a receiver checks it and that t is recent
 (`verify`). A 2xx answer is delivery; anything else is retried with backoff until the give-up
-time, each subscriber on its own, so one that is down delays nobody else.
+time, each subscriber on its own, so one that is down delays nobody else. A subscriber gets
+its deliveries in order: those behind a failed one wait for it.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Delivery:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    subscriber_id: int
     url: str
     secret: str
 
@@ -106,7 +108,7 @@ def claim(conn: Conn, *, now: datetime, limit: int = 20) -> list[Delivery]:
             "  %(now)s) or (status = 'sending' and lease_until < %(now)s) "
             "  order by next_attempt_at, id limit %(limit)s for update skip locked) "
             "returning o.id, o.delivery_id::text, o.event, o.payload, o.attempts, o.created_at, "
-            "s.url, s.secret",
+            "o.subscriber_id, s.url, s.secret",
             {"now": now, "lease": now + LEASE, "limit": limit},
         ).fetchall()
     return [Delivery(**r) for r in sorted(rows, key=lambda r: r["id"])]
@@ -116,6 +118,14 @@ def body_of(delivery: Delivery) -> bytes:
     """The same bytes on every attempt: the delivery id inside, keys sorted."""
     document = {"delivery_id": delivery.delivery_id, **delivery.payload}
     return json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
+
+
+def release(conn: Conn, items: list[Delivery], *, at: datetime) -> None:
+    conn.execute(
+        "update webhook_outbox set status = 'pending', next_attempt_at = %s, lease_until = null "
+        "where id = any(%s) and status = 'sending'",
+        (at, [i.id for i in items]),
+    )
 
 
 def next_due(conn: Conn) -> datetime | None:
@@ -138,13 +148,36 @@ class WebhookDispatcher:
         due = await asyncio.to_thread(claim, conn, now=now)
         if not due:
             return 0
-        # All at once: a subscriber that hangs costs the round one timeout, not one per row,
-        # and never holds back another subscriber (the notifier's SMS wait at most that long).
+        # Subscribers at once, each one's deliveries in order: one that hangs costs the round
+        # one timeout and holds back nobody else (the notifier's SMS wait at most that long).
+        groups: dict[int, list[Delivery]] = {}
+        for item in due:
+            groups.setdefault(item.subscriber_id, []).append(item)
         async with httpx.AsyncClient(timeout=self._timeout) as client:
-            errors = await asyncio.gather(*(self._post(client, i, int(unix_now)) for i in due))
-        for item, error in zip(due, errors, strict=True):
-            await asyncio.to_thread(self._record, conn, item, error, now)
-        return sum(error is None for error in errors)
+            outcomes = await asyncio.gather(
+                *(self._in_order(client, group, int(unix_now)) for group in groups.values())
+            )
+        delivered = 0
+        for tried, untried in outcomes:
+            retry_at: datetime | None = None
+            for item, error in tried:
+                retry_at = await asyncio.to_thread(self._record, conn, item, error, now)
+                delivered += error is None
+            if untried:  # behind a failed one: they keep their place, not an attempt spent
+                await asyncio.to_thread(release, conn, untried, at=retry_at or now)
+        return delivered
+
+    async def _in_order(
+        self, client: httpx.AsyncClient, group: list[Delivery], timestamp: int
+    ) -> tuple[list[tuple[Delivery, str | None]], list[Delivery]]:
+        """Post one subscriber's deliveries oldest first, stopping at the first failure."""
+        tried: list[tuple[Delivery, str | None]] = []
+        for index, item in enumerate(group):
+            error = await self._post(client, item, timestamp)
+            tried.append((item, error))
+            if error is not None:
+                return tried, group[index + 1 :]
+        return tried, []
 
     async def _post(self, client: httpx.AsyncClient, item: Delivery, timestamp: int) -> str | None:
         body = body_of(item)
@@ -162,7 +195,10 @@ class WebhookDispatcher:
             return None
         return f"HTTP {answer.status_code}: {answer.text[:200]}"
 
-    def _record(self, conn: Conn, item: Delivery, error: str | None, now: datetime) -> None:
+    def _record(
+        self, conn: Conn, item: Delivery, error: str | None, now: datetime
+    ) -> datetime | None:
+        """Store the outcome; returns when a failed delivery is tried again."""
         if error is None:
             conn.execute(
                 "update webhook_outbox set status = 'delivered', attempts = attempts + 1, "
@@ -170,7 +206,7 @@ class WebhookDispatcher:
                 "where id = %s and status = 'sending'",
                 (now, item.id),
             )
-            return
+            return None
         retry_at = self._backoff.next_attempt(
             attempts=item.attempts + 1,
             first_attempt=item.created_at,
@@ -190,3 +226,4 @@ class WebhookDispatcher:
                 "where id = %s and status = 'sending'",
                 (error, retry_at, item.id),
             )
+        return retry_at
