@@ -146,7 +146,8 @@ def alerting_report(
 def notifier_run() -> None:
     """Deliver notifications from the outbox until stopped (SIGTERM/Ctrl-C)."""
     from alerting.notifier import Notifier, notification_backoff
-    from alerting.sms.factory import make_provider
+    from alerting.sms.factory import make_provider, make_voice
+    from alerting.wecom import WeComRobot
 
     settings = _settings()
     loop = Heartbeat("notifier loop", max_age_s=30)
@@ -162,6 +163,8 @@ def notifier_run() -> None:
         backoff=backoff,
         heartbeat=loop,
         lease=timedelta(seconds=settings.notifier_lease_s),
+        voice=make_voice(settings, dsn),
+        robot=WeComRobot(settings.wecom_url),
     )
 
     async def main() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from alerting.errors import EscalationConfigError
+from alerting.family_policy import FamilyCall, QuietHours, parse_family_call, parse_quiet_hours
 from alerting.lifecycle import Action, Incident, State, apply
 
 DEFAULT_POLICY = Path(__file__).with_name("escalation.toml")
@@ -87,6 +88,8 @@ class Policy:
     sms_min_severity: int = 3
     confirmed_fire_start_tier: int = 0
     source: str = "<memory>"
+    family_call: FamilyCall | None = None
+    quiet_hours: QuietHours | None = None
 
     def is_confirmed_fire(self, cause: str, severity: int) -> bool:
         return cause in self.fire_causes and severity >= self.confirmed_fire_severity
@@ -188,7 +191,15 @@ def parse_policy(raw: dict[str, Any], *, source: str = "<memory>") -> Policy:
     sms_min = raw.get("sms_min_severity", 3)
     if not isinstance(sms_min, int) or not 1 <= sms_min <= 5:
         raise fail("sms_min_severity", "must be an integer 1..5")
-    unknown = set(raw) - {"district", "fire", "severity", "tier", "sms_min_severity"}
+    unknown = set(raw) - {
+        "district",
+        "fire",
+        "severity",
+        "tier",
+        "sms_min_severity",
+        "family_call",
+        "quiet_hours",
+    }
     if unknown:
         raise fail("top level", f"unknown keys {sorted(unknown)}")
     return Policy(
@@ -200,6 +211,8 @@ def parse_policy(raw: dict[str, Any], *, source: str = "<memory>") -> Policy:
         sms_min,
         names.index(fire_start),
         source,
+        parse_family_call(raw.get("family_call"), fail),
+        parse_quiet_hours(raw.get("quiet_hours"), fail),
     )
 
 

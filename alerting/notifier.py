@@ -19,7 +19,13 @@ import psycopg
 
 from alerting import outbox
 from alerting.errors import SmsError
-from alerting.sms.base import DeliveryReport, Inbound, SmsProvider
+from alerting.policies import PolicyBook, default_book
+from alerting.sms.base import DeliveryReport, Inbound, SmsProvider, Template
+from alerting.voice import calls
+from alerting.voice.base import VoiceProvider
+from alerting.webhooks_out import WebhookDispatcher
+from alerting.webhooks_out import next_due as webhooks_due
+from alerting.wecom import WeComRobot, key_of
 from vigil.backoff import Backoff
 from vigil.observability import (
     NOTIFICATION_OUTBOX_PENDING,
@@ -32,11 +38,16 @@ log = logging.getLogger(__name__)
 
 
 def notification_backoff(
-    *, maximum: float = 30.0, give_up_after: float = 6 * 3600.0, jitter: float = 0.1
+    *,
+    initial: float = 1.0,
+    maximum: float = 30.0,
+    give_up_after: float = 6 * 3600.0,
+    jitter: float = 0.1,
 ) -> Backoff:
-    """A message's retries: 1 s doubling up to `maximum`, given up `give_up_after` seconds after
-    its first attempt (so a provider down for a minute delays messages by about a minute)."""
-    return Backoff(initial=1.0, maximum=maximum, give_up_after=give_up_after, jitter=jitter)
+    """A message's retries: `initial` seconds doubling up to `maximum`, given up
+    `give_up_after` seconds after its first attempt (so a provider down for a minute delays
+    messages by about a minute and loses none)."""
+    return Backoff(initial=initial, maximum=maximum, give_up_after=give_up_after, jitter=jitter)
 
 
 PUSH_CHANNELS = frozenset({"console", "grid_member"})
@@ -59,9 +70,17 @@ class Notifier:
         lease: timedelta = timedelta(seconds=30),
         batch: int = 10,
         heartbeat: Heartbeat | None = None,
+        voice: VoiceProvider | None = None,
+        robot: WeComRobot | None = None,
+        webhooks: WebhookDispatcher | None = None,
+        book: PolicyBook | None = None,
     ) -> None:
         self._dsn = dsn
         self.provider = provider
+        self.voice = voice
+        self.robot = robot or WeComRobot()
+        self.webhooks = webhooks or WebhookDispatcher()
+        self._book = book
         self._backoff = backoff or notification_backoff()
         self._clock = clock
         self._lease = lease
@@ -155,22 +174,36 @@ class Notifier:
                 NOTIFICATIONS_SENT_TOTAL.labels(channel=row.channel).inc()
                 continue
             try:
-                provider_id = await self.provider.send(key=row.key, to=row.recipient, body=row.body)
+                sent = await self._deliver(conn, row)
             except SmsError as exc:
                 NOTIFICATIONS_FAILED_TOTAL.labels(channel=row.channel).inc()
                 retry_at = await asyncio.to_thread(self._failed, conn, row, exc)
-                if exc.provider_down and retry_at is not None:
+                # The SMS provider down holds back the round; a call or robot post only itself.
+                if exc.provider_down and retry_at is not None and row.channel == "sms":
                     await asyncio.to_thread(outbox.release, conn, rows[index + 1 :], at=retry_at)
                     break
                 continue
+            if sent is None:
+                continue
+            provider_name, provider_id = sent
             await asyncio.to_thread(
                 outbox.mark_sent,
                 conn,
                 row,
                 now=self._clock(),
-                provider=self.provider.name,
+                provider=provider_name,
                 provider_id=provider_id,
             )
+            if row.channel == "voice":  # receipts quicker than our commit
+                await asyncio.to_thread(
+                    calls.apply_early,
+                    conn,
+                    self._book or default_book(),
+                    provider_name,
+                    provider_id,
+                    now=self._clock(),
+                )
+        await self.webhooks.round(conn, now=self._clock(), unix_now=self._clock().timestamp())
         if len(rows) == self._batch:
             return 0.0
         await asyncio.to_thread(outbox.apply_receipts, conn, now=self._clock())
@@ -178,10 +211,57 @@ class Notifier:
             for channel, n in await asyncio.to_thread(outbox.pending_by_channel, conn):
                 NOTIFICATION_OUTBOX_PENDING.labels(channel=channel).set(n)
             self._gauged = time.monotonic()
-        upcoming = await asyncio.to_thread(outbox.next_attempt_at, conn)
+        dues = [
+            d
+            for d in (
+                await asyncio.to_thread(outbox.next_attempt_at, conn),
+                await asyncio.to_thread(webhooks_due, conn),
+            )
+            if d is not None
+        ]
+        upcoming = min(dues) if dues else None
         if upcoming is None:
             return POLL_S
         return min(POLL_S, max(0.0, (upcoming - self._clock()).total_seconds()))
+
+    async def _deliver(
+        self, conn: psycopg.Connection[tuple[object, ...]], row: outbox.Claimed
+    ) -> tuple[str, str] | None:
+        """Hand the row to its provider: (provider, its id), or None when it was settled here
+        (a call made moot)."""
+        if row.channel == "voice":
+            if row.incident_id is not None:
+                reason = await asyncio.to_thread(calls.moot, conn, row.incident_id)
+                if reason is not None:
+                    await asyncio.to_thread(
+                        outbox.mark_cancelled, conn, row, reason=reason, now=self._clock()
+                    )
+                    return None
+            if self.voice is None:  # the policy asks for calls this district does not place
+                await asyncio.to_thread(
+                    outbox.mark_cancelled,
+                    conn,
+                    row,
+                    reason="未配置语音外呼 / no voice provider configured (VIGIL_VOICE_PROVIDER)",
+                    now=self._clock(),
+                )
+                return None
+            call_id = await self.voice.call(key=row.key, to=row.recipient, params=row.params or {})
+            return self.voice.name, call_id
+        if row.channel == "wecom":
+            key = await asyncio.to_thread(key_of, conn, row.recipient)
+            if key is None:
+                raise SmsError(
+                    "网格未登记企业微信机器人 / the grid has no WeCom robot key", retryable=False
+                )
+            return self.robot.name, await self.robot.post(key=key, content=row.body)
+        template = None
+        if row.params is not None:
+            template = Template(row.kind, row.language, dict(row.params))
+        provider_id = await self.provider.send(
+            key=row.key, to=row.recipient, body=row.body, template=template, resend=row.resend
+        )
+        return self.provider.name, provider_id
 
     def _failed(
         self, conn: psycopg.Connection[tuple[object, ...]], row: outbox.Claimed, exc: SmsError
@@ -200,5 +280,6 @@ class Notifier:
         if retry_at is None:
             outbox.mark_failed(conn, row, error=str(exc), now=now)
         else:
+            outbox.note_retry(conn, row, error=str(exc), now=now)
             outbox.mark_retry(conn, row, error=str(exc), at=retry_at)
         return retry_at

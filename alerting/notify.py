@@ -1,18 +1,23 @@
 """Notifications written in the transaction of the incident change that causes them: this module
 reads who there is (contacts, users, the assignee) and writes into the outbox what
-`alerting.plan` decides. The caller wakes the notifier once per transaction
-(`store.announce(..., outbox=True)`).
+`alerting.plan` decides, and hands the change to the grid's WeCom group (`alerting.wecom`) and
+the webhook subscribers (`alerting.webhooks_out`), which keep outboxes of their own. The caller
+wakes the notifier once per transaction (`store.announce(..., outbox=True)`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from alerting import plan
+from psycopg.types.json import Jsonb
+
+from alerting import plan, webhooks_out, wecom
 from alerting.escalation import Policy
 from alerting.plan import Notice, Person
 from alerting.templates import Language, Place
+from vigil.settings import get_settings
 
 if TYPE_CHECKING:
     from alerting.store import IncidentRow
@@ -20,7 +25,8 @@ if TYPE_CHECKING:
 
 _OUTBOX = (
     "insert into notification_outbox (idempotency_key, incident_id, channel, recipient, "
-    "language, body, kind, tier, user_id) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "language, body, kind, tier, user_id, params, next_attempt_at) "
+    "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now())) "
     "on conflict (idempotency_key) do nothing"
 )
 _USERS = "select id, username, phone, language from users where disabled_at is null"
@@ -29,10 +35,16 @@ _USERS = "select id, username, phone, language from users where disabled_at is n
 def write(conn: Conn, row: IncidentRow, notices: Iterable[Notice]) -> None:
     """Outbox rows for `notices`; one already written (same key) is left as it is."""
     for n in notices:
+        params = Jsonb(n.params) if n.params is not None else None
         conn.execute(
             _OUTBOX,
-            (n.key, row.id, n.channel, n.recipient, n.language, n.body, n.kind, n.tier, n.user_id),
-        )
+            (n.key, row.id, n.channel, n.recipient, n.language, n.body, n.kind, n.tier, n.user_id,
+             params, n.not_before),
+        )  # fmt: skip
+
+
+def _console() -> str:
+    return get_settings().console_public_url
 
 
 def place_of(conn: Conn, row: IncidentRow) -> Place:
@@ -55,7 +67,9 @@ def _phones(rows: Sequence[tuple[object, ...]]) -> list[tuple[str, Language]]:
     return [(str(phone), plan.language(lang)) for phone, lang in rows]
 
 
-def family_alarm(conn: Conn, row: IncidentRow, *, entry: int, place: Place) -> None:
+def family_alarm(
+    conn: Conn, row: IncidentRow, *, entry: int, place: Place, not_before: datetime | None = None
+) -> None:
     contacts = conn.execute(
         "select distinct on (c.phone) c.phone, c.language from contacts c "
         "join residents r on r.id = c.resident_id "
@@ -63,10 +77,16 @@ def family_alarm(conn: Conn, row: IncidentRow, *, entry: int, place: Place) -> N
         "order by c.phone, c.priority",
         (row.household_id,),
     ).fetchall()
-    write(conn, row, plan.family_alarm(row, entry=entry, place=place, contacts=_phones(contacts)))
+    notices = plan.family_alarm(
+        row, entry=entry, place=place, contacts=_phones(contacts), not_before=not_before
+    )
+    write(conn, row, notices)
 
 
 def family_closed(conn: Conn, row: IncidentRow, *, entry: int, place: Place, outcome: str) -> None:
+    webhooks_out.plan(
+        conn, row, entry=entry, event="incident.closed", place=place, console_url=_console()
+    )
     told = conn.execute(
         "select distinct recipient, language from notification_outbox "
         "where incident_id = %s and kind = 'family_alarm'",
@@ -102,6 +122,18 @@ def responders(
     place: Place,
     reason: str,
 ) -> None:
+    event = "open" if reason in ("", "start") else "escalate"
+    wecom.plan(
+        conn, row, entry=entry, place=place, event=event, reason=reason, console_url=_console()
+    )
+    webhooks_out.plan(
+        conn,
+        row,
+        entry=entry,
+        event="incident.opened" if event == "open" else "incident.escalated",
+        place=place,
+        console_url=_console(),
+    )
     roles = {p.role for i in tiers for p in policy.tiers[i].people if p.role is not None}
     users = {role: _users_of(conn, role, row.grid_id) for role in sorted(roles)}
     notices = plan.responders(
@@ -114,5 +146,14 @@ def dispatched(conn: Conn, row: IncidentRow, policy: Policy, *, entry: int, plac
     found = conn.execute(
         "select id, username, phone, language from users where id = %s", (row.assigned_to,)
     ).fetchone()
-    assignee = None if found is None else _person(found)
-    write(conn, row, plan.dispatched(row, policy, entry=entry, place=place, assignee=assignee))
+    if found is None:
+        return
+    wecom.plan(
+        conn, row, entry=entry, place=place, event="dispatch", reason="", console_url=_console()
+    )
+    webhooks_out.plan(
+        conn, row, entry=entry, event="incident.dispatched", place=place, console_url=_console()
+    )
+    write(
+        conn, row, plan.dispatched(row, policy, entry=entry, place=place, assignee=_person(found))
+    )

@@ -38,6 +38,15 @@ class Claimed:
     first_attempt_at: datetime
     user_id: int | None
     kind: str
+    language: str = "zh"
+    params: dict[str, str] | None = None
+    claims: int = 1
+
+    @property
+    def resend(self) -> bool:
+        """Tried before: an earlier attempt may have reached the provider though we never heard
+        (the notifier killed mid-send, the answer lost), so ask the provider where it can."""
+        return self.claims > 1
 
 
 def claim(conn: Conn, *, now: datetime, limit: int = 20, lease: timedelta = LEASE) -> list[Claimed]:
@@ -45,13 +54,13 @@ def claim(conn: Conn, *, now: datetime, limit: int = 20, lease: timedelta = LEAS
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "update notification_outbox set status = 'sending', lease_until = %(lease)s, "
-            "first_attempt_at = coalesce(first_attempt_at, %(now)s) "
+            "first_attempt_at = coalesce(first_attempt_at, %(now)s), claims = claims + 1 "
             "where id in (select id from notification_outbox where "
             "(status = 'pending' and next_attempt_at <= %(now)s) or "
             "(status = 'sending' and lease_until < %(now)s) "
             "order by next_attempt_at, id limit %(limit)s for update skip locked) "
             "returning id, idempotency_key as key, incident_id, channel, recipient, body, "
-            "attempts, first_attempt_at, user_id, kind",
+            "attempts, first_attempt_at, user_id, kind, language, params, claims",
             {"now": now, "lease": now + lease, "limit": limit},
         ).fetchall()
     return [Claimed(**r) for r in sorted(rows, key=lambda r: r["id"])]
@@ -68,7 +77,8 @@ def next_attempt_at(conn: Conn) -> datetime | None:
 def pending_by_channel(conn: Conn) -> list[tuple[str, int]]:
     """Rows waiting per channel (every channel listed, zeros included), for the gauge."""
     rows = conn.execute(
-        "select c, count(o.id) from unnest(array['console', 'sms', 'grid_member']) c "
+        "select c, count(o.id) from unnest(array['console', 'sms', 'grid_member', 'voice', "
+        "'wecom']) c "
         "left join notification_outbox o on o.channel = c and o.status in ('pending', 'sending') "
         "group by c"
     ).fetchall()
@@ -85,7 +95,73 @@ def mark_sent(conn: Conn, row: Claimed, *, now: datetime, provider: str, provide
         )
         apply_receipts(conn, now=now)
         if row.incident_id is not None:
+            _sent_on_timeline(conn, row, now=now, provider_id=provider_id)
             store.announce(conn, [row.incident_id])
+
+
+_SENT_ACTIONS = {
+    "family_alarm": "sms_sent",
+    "family_closed": "sms_sent",
+    "family_call": "call_placed",
+}
+
+
+def _sent_on_timeline(conn: Conn, row: Claimed, *, now: datetime, provider_id: str) -> None:
+    """What the family was sent goes on the incident's timeline: the SMS, the call."""
+    action = _SENT_ACTIONS.get(row.kind)
+    if action is None or row.incident_id is None:
+        return
+    what = "致电 / calling" if row.channel == "voice" else "短信 / SMS to"
+    store.timeline(
+        conn,
+        row.incident_id,
+        at=now,
+        actor="system",
+        action=action,
+        from_state=None,
+        to_state=None,
+        note=f"{what} {row.recipient} ({provider_id})",
+    )
+
+
+def mark_cancelled(conn: Conn, row: Claimed, *, reason: str, now: datetime) -> None:
+    """A planned call made moot (the family acknowledged, the incident closed) is not placed."""
+    with conn.transaction():
+        conn.execute(
+            "update notification_outbox set status = 'cancelled', last_error = %s, "
+            "lease_until = null where id = %s and status = 'sending'",
+            (reason[:500], row.id),
+        )
+        if row.incident_id is not None:
+            store.timeline(
+                conn,
+                row.incident_id,
+                at=now,
+                actor="system",
+                action="call_cancelled",
+                from_state=None,
+                to_state=None,
+                note=f"{row.recipient}: {reason}",
+            )
+            store.announce(conn, [row.incident_id])
+
+
+def note_retry(conn: Conn, row: Claimed, *, error: str, now: datetime) -> None:
+    """The first failure of a family or responder message goes on the timeline with its reason
+    (later ones only to the row, so a throttled minute does not flood the timeline)."""
+    if row.incident_id is None or row.attempts > 0:
+        return
+    store.timeline(
+        conn,
+        row.incident_id,
+        at=now,
+        actor="system",
+        action="notification_delayed",
+        from_state=None,
+        to_state=None,
+        note=f"{row.channel} to {row.recipient}: {error[:300]}",
+    )
+    store.announce(conn, [row.incident_id])
 
 
 def push(conn: Conn, row: Claimed, *, now: datetime) -> None:
@@ -174,9 +250,23 @@ def apply_receipts(conn: Conn, *, now: datetime) -> int:
             "      order by provider, provider_id, delivered desc, failed desc, id desc) r "
             "where o.provider = r.provider and o.provider_id = r.provider_id "
             "and o.status in ('sent', 'delivered', 'failed') "
-            "returning o.incident_id",
+            "returning o.incident_id, o.status, o.kind, o.recipient, o.receipt",
             {"now": now},
         ).fetchall()
+        for r in changed:
+            if r["status"] == "failed" and r["kind"] in _SENT_ACTIONS and r["incident_id"]:
+                # The family's message did not arrive: the operator must know (and call).
+                store.timeline(
+                    conn,
+                    int(r["incident_id"]),
+                    at=now,
+                    actor="system",
+                    action="sms_undelivered",
+                    from_state=None,
+                    to_state=None,
+                    note=f"短信未送达 / SMS not delivered to {r['recipient']}: "
+                    f"{_receipt_reason(r['receipt'])}",
+                )
         cur.execute(
             "update sms_receipts s set applied_at = %(now)s from notification_outbox o "
             "where s.applied_at is null and o.provider = s.provider "
@@ -192,6 +282,16 @@ def apply_receipts(conn: Conn, *, now: datetime) -> int:
         )
     store.announce(conn, {int(r["incident_id"]) for r in changed if r["incident_id"] is not None})
     return len(changed)
+
+
+def _receipt_reason(receipt: object) -> str:
+    """The provider's own words for a failed delivery, whichever provider it was."""
+    if not isinstance(receipt, dict):
+        return ""
+    for key in ("err_code", "errmsg", "err_msg", "description", "stat", "MessageStatus"):
+        if receipt.get(key):
+            return str(receipt[key])[:100]
+    return ""
 
 
 # ------------------------------------------------------------------------------------ replies

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from alerting import templates
@@ -43,6 +44,10 @@ class Notice:
     kind: str
     tier: int | None = None
     user_id: int | None = None
+    params: dict[str, str] | None = None
+    """The template's variables, for providers that send templates (Alibaba, Tencent)."""
+    not_before: datetime | None = None
+    """Held back until then (the policy's quiet hours for a non-urgent message)."""
 
 
 def language(value: Any) -> Language:
@@ -51,9 +56,15 @@ def language(value: Any) -> Language:
 
 
 def family_alarm(
-    row: IncidentRow, *, entry: int, place: Place, contacts: Sequence[tuple[str, Language]]
+    row: IncidentRow,
+    *,
+    entry: int,
+    place: Place,
+    contacts: Sequence[tuple[str, Language]],
+    not_before: datetime | None = None,
 ) -> list[Notice]:
-    """An SMS to every current contact of the household's residents, each in their language."""
+    """An SMS to every current contact of the household's residents, each in their language
+    (`not_before`: the policy's quiet hours hold a non-urgent one back)."""
     if row.household_id is None:
         return []
     return [
@@ -64,6 +75,8 @@ def family_alarm(
             lang,
             templates.family_alarm(lang, cause=row.cause, place=place),
             "family_alarm",
+            params=templates.family_alarm_params(lang, cause=row.cause, place=place),
+            not_before=not_before,
         )
         for phone, lang in contacts
     ]
@@ -86,6 +99,9 @@ def family_closed(
             lang,
             templates.family_closed(lang, cause=row.cause, place=place, outcome=outcome),
             "family_closed",
+            params=templates.family_closed_params(
+                lang, cause=row.cause, place=place, outcome=outcome
+            ),
         )
         for phone, lang in told
     ]
@@ -187,6 +203,14 @@ def tell(
             )
         )
     if "sms" in channels and person.phone and row.severity >= policy.sms_min_severity:
+        params = templates.responder_params(
+            person.language,
+            incident_id=row.id,
+            cause=row.cause,
+            severity=row.severity,
+            place=place,
+            reason=reason,
+        )
         notices.append(
             Notice(
                 f"t{entry}:sms:{person.phone}",
@@ -197,6 +221,7 @@ def tell(
                 "responder",
                 tier,
                 person.user_id,
+                params,
             )
         )
     return notices

@@ -38,6 +38,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "arrive": ("未及时到场", "nobody on site in time"),
     "manual": ("人工升级", "escalated by the centre"),
     "start": ("重大事件", "major incident"),
+    "family_call": ("家属电话未确认", "family not reached by phone"),
 }
 
 ACK_WORDS = frozenset({"1", "收到", "ok", "yes", "确认"})
@@ -97,3 +98,62 @@ def is_acknowledgement(body: str) -> bool:
     """A family's reply that acknowledges: "1" or "收到" (and a few obvious variants)."""
     text = body.strip().strip("。.!！").lower()
     return text in ACK_WORDS
+
+
+# ------------------------------------------------------------------ template parameters
+# Alibaba Cloud and Tencent Cloud send only templates a district registered in advance: the
+# variables of each kind, in this order (Tencent's templates number them {1}, {2}, ...). The
+# texts to register are in docs/alerting.md; they say the same as the functions above.
+PARAMS: dict[str, tuple[str, ...]] = {
+    "family_alarm": ("place", "what"),
+    "family_closed": ("place", "what", "result"),
+    "responder": ("no", "what", "level", "place", "why"),
+    "family_call": ("name", "place", "what"),
+}
+
+
+def family_alarm_params(language: Language, *, cause: str, place: Place) -> dict[str, str]:
+    return {"place": _joined(place, language), "what": _pick(CAUSES, cause, language)}
+
+
+def family_closed_params(
+    language: Language, *, cause: str, place: Place, outcome: str
+) -> dict[str, str]:
+    return {
+        **family_alarm_params(language, cause=cause, place=place),
+        "result": _pick(OUTCOMES, outcome, language),
+    }
+
+
+def responder_params(
+    language: Language, *, incident_id: int, cause: str, severity: int, place: Place, reason: str
+) -> dict[str, str]:
+    why = _pick(STAGES, reason, language) if reason in STAGES else "-"
+    return {
+        "no": str(incident_id),
+        "what": _pick(CAUSES, cause, language),
+        "level": str(severity),
+        "place": _joined(place, language),
+        "why": why,
+    }
+
+
+def family_call_params(
+    language: Language, *, name: str, cause: str, place: Place
+) -> dict[str, str]:
+    """The spoken alarm: "您的家人${name}家中${what}（${place}）…请按1确认"."""
+    return {"name": name, **family_alarm_params(language, cause=cause, place=place)}
+
+
+def fit_params(params: dict[str, str], *, limit: int) -> dict[str, str]:
+    """Each value within the provider's per-variable length (cut with an ellipsis), never
+    empty: both providers refuse an empty variable."""
+    fitted = {}
+    for name, value in params.items():
+        text = value.strip() or "-"
+        fitted[name] = text if len(text) <= limit else text[: limit - 1] + "…"
+    return fitted
+
+
+def _joined(place: Place, language: Language) -> str:
+    return f"{place.address}{place.unit}" if language == "zh" else f"{place.address} {place.unit}"

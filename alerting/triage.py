@@ -25,6 +25,8 @@ from alerting.escalation import Policy, tiers_to_notify
 from alerting.lifecycle import open_incident
 from alerting.policies import PolicyBook
 from alerting.store import INCIDENT_COLUMNS, OPEN_SQL, IncidentRow
+from alerting.templates import Place
+from alerting.voice import calls
 from vigil.db.connect import Conn
 from vigil.observability import ALERTING_ALERTS_CLAIMED_TOTAL, observe_hop
 
@@ -256,7 +258,25 @@ def _tell_on_open(conn: Conn, row: IncidentRow, policy: Policy, *, entry: int, u
         conn, row, policy, tiers=tiers, entry=entry, place=place, reason="start" if upto > 0 else ""
     )
     if row.signal == "alarm":
-        notify.family_alarm(conn, row, entry=entry, place=place)
+        _tell_family(conn, row, policy, entry=entry, place=place)
+
+
+def _tell_family(
+    conn: Conn,
+    row: IncidentRow,
+    policy: Policy,
+    *,
+    entry: int,
+    place: Place,
+    now: datetime | None = None,
+) -> None:
+    """The family's SMS (held back in the quiet hours unless urgent) and, where the policy
+    says so, the call that follows it if nobody acknowledges."""
+    at = now or row.updated_at
+    quiet = policy.quiet_hours
+    not_before = quiet.not_before(at, row.severity) if quiet is not None else None
+    notify.family_alarm(conn, row, entry=entry, place=place, not_before=not_before)
+    calls.plan(conn, row, policy, entry=entry, place=place, now=not_before or at)
 
 
 def _join(
@@ -324,7 +344,7 @@ def _join(
             conn, saved, policy, tiers=tiers, entry=entry, place=place, reason="start"
         )
     if saved.signal == "alarm" and row.signal != "alarm":
-        notify.family_alarm(conn, saved, entry=entry, place=place)
+        _tell_family(conn, saved, policy, entry=entry, place=place, now=now)
     if not quiet:
         store.replan_timer(conn, saved, policy, now=now)
     return saved

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI
 from alerting.sms.webhooks import router as sms_router
 from console.api.app import make_pool, mount_console
 from console.api.deps import live_guard
+from console.api.routes.cloud_callbacks import router as cloud_callbacks_router
 from console.live import LiveHub
 from console.live import router as live_router
 from vigil.db.connect import database_url
@@ -47,6 +48,7 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
     # The stream carries residents' addresses: signed-in users only, grid members on their grid.
     app.include_router(live_router, dependencies=[Depends(live_guard)])
     app.include_router(sms_router)
+    app.include_router(cloud_callbacks_router)
 
     @app.get("/api/health")
     async def health() -> dict[str, bool]:

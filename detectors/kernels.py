@@ -61,10 +61,10 @@ from detectors.codes import (
     R_CANCEL_IN_GRACE,
     R_CLEARED,
     R_CO_LEVEL,
-    R_DECLARED,
-    R_DEVICE_RESTORED,
     R_COOKING,
+    R_DECLARED,
     R_DENSE_SMOKE_HEAT,
+    R_DEVICE_RESTORED,
     R_GATEWAY_SILENCE,
     R_HEAT_FIXED,
     R_HEAT_PRE,
@@ -497,6 +497,7 @@ def _declared(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, m, on, t):
         _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, kind, R_DEVICE_RESTORED, t)
 
 
+@njit(cache=True)
 def _hush(ev_i, ev_f, ev_n, dev_f, params, room_f, row, s, p, g, t):
     """The silence button: the room's smoke-only alarms are hushed for hush_s (0: this room
     has no hush); the press is an event either way, so it reaches the incident's timeline."""

@@ -23,6 +23,26 @@ PLACEHOLDER_PREFIX = "changeme"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+SMS_TEMPLATE_KEYS = tuple(
+    f"{kind}.{lang}"
+    for kind in ("family_alarm", "family_closed", "responder")
+    for lang in ("zh", "en")
+)
+
+
+def _placeholders(prefix: str) -> dict[str, str]:
+    """Template codes a district must replace with its approved ones (refused in production)."""
+    return {key: f"{prefix}_{PLACEHOLDER_PREFIX}_{key}" for key in SMS_TEMPLATE_KEYS}
+
+
+def _text_of(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
 def _config_file() -> Path:
     return Path(os.environ.get("VIGIL_CONFIG", "vigil.toml"))
 
@@ -61,7 +81,7 @@ class Settings(BaseSettings):
         default=None,
         description="folder of <district>.toml escalation policies; unset: the bundled one",
     )
-    sms_provider: Literal["demo", "smpp", "http"] = Field(
+    sms_provider: Literal["demo", "smpp", "http", "aliyun", "tencent"] = Field(
         default="demo", description="demo records messages locally and shows them in the console"
     )
     sms_sender: str = Field(default="10690000", description="source address / From number")
@@ -85,6 +105,43 @@ class Settings(BaseSettings):
     sms_callback_url: str = Field(
         default="",
         description="public base URL of the alerting app, for delivery receipts and replies",
+    )
+
+    # Alibaba Cloud SMS / voice and Tencent Cloud SMS (docs/alerting.md): the signature and the
+    # approved template of each message kind and language, "<kind>.<zh|en>" -> template code.
+    aliyun_access_key_id: str = "changeme-aliyun-key-id"
+    aliyun_access_key_secret: SecretStr = SecretStr("changeme-aliyun-secret")
+    aliyun_sms_endpoint: str = "dysmsapi.aliyuncs.com"
+    aliyun_voice_endpoint: str = "dyvmsapi.aliyuncs.com"
+    aliyun_protocol: Literal["https", "http"] = "https"
+    aliyun_sms_sign_name: str = "changeme签名"
+    aliyun_sms_templates: dict[str, str] = Field(default_factory=lambda: _placeholders("SMS"))
+    aliyun_sms_param_max: int = Field(default=35, ge=1, description="characters per variable")
+    voice_provider: Literal["none", "demo", "aliyun"] = Field(
+        default="none",
+        description="places the family calls of the escalation policy; demo (make demo only) "
+        "shows them in the console and answers with key 1",
+    )
+    aliyun_voice_show_number: str = Field(default="changeme", description="the caller number")
+    aliyun_voice_tts_code: str = Field(default="TTS_changeme", description="family alarm TTS")
+    tencent_secret_id: str = "changeme-tencent-id"  # noqa: S105 (an id, refused in production)
+    tencent_secret_key: SecretStr = SecretStr("changeme-tencent-key")
+    tencent_sms_endpoint: str = "sms.tencentcloudapi.com"
+    tencent_protocol: Literal["https", "http"] = "https"
+    tencent_region: str = "ap-guangzhou"
+    tencent_sms_app_id: str = "changeme-app-id"
+    tencent_sms_sign_name: str = "changeme签名"
+    tencent_sms_templates: dict[str, str] = Field(default_factory=lambda: _placeholders("0"))
+    tencent_sms_param_max: int = Field(default=12, ge=1, description="characters per variable")
+    wecom_url: str = Field(
+        default="https://qyapi.weixin.qq.com", description="WeCom group robots' API base URL"
+    )
+    console_public_url: str = Field(
+        default="http://127.0.0.1:8760", description="the console as links in messages name it"
+    )
+    callback_token: SecretStr = Field(
+        default=SecretStr("changeme-callback-token"),
+        description="the secret path segment of the receipt URLs given to the cloud providers",
     )
 
     raw_retention_days: int = Field(default=30, ge=1)
@@ -191,13 +248,44 @@ class Settings(BaseSettings):
                     f"VIGIL_{name.upper()} still holds a placeholder secret; "
                     "set a real one (placeholders are allowed only with VIGIL_ENV=demo)"
                 )
-        secrets = {"smpp": ("smpp_password",), "http": ("sms_http_auth_token",)}
-        for name in secrets.get(self.sms_provider, ()):
-            secret = getattr(self, name).get_secret_value()
-            if PLACEHOLDER_PREFIX in secret:
+        secrets = {
+            "smpp": ("smpp_password",),
+            "http": ("sms_http_auth_token",),
+            "aliyun": (
+                "aliyun_access_key_id",
+                "aliyun_access_key_secret",
+                "aliyun_sms_sign_name",
+                "aliyun_sms_templates",
+                "callback_token",
+            ),
+            "tencent": (
+                "tencent_secret_id",
+                "tencent_secret_key",
+                "tencent_sms_app_id",
+                "tencent_sms_sign_name",
+                "tencent_sms_templates",
+                "callback_token",
+            ),
+        }
+        if self.voice_provider == "demo":
+            raise ValueError(
+                "VIGIL_VOICE_PROVIDER=demo answers every call with key 1 by itself: refused in "
+                "production (use aliyun, or none)"
+            )
+        names = list(secrets.get(self.sms_provider, ()))
+        if self.voice_provider == "aliyun":
+            names += [
+                "aliyun_access_key_id",
+                "aliyun_access_key_secret",
+                "aliyun_voice_show_number",
+                "aliyun_voice_tts_code",
+                "callback_token",
+            ]
+        for name in names:
+            if PLACEHOLDER_PREFIX in _text_of(getattr(self, name)):
                 raise ValueError(
-                    f"VIGIL_{name.upper()} still holds a placeholder secret; "
-                    "set a real one (placeholders are allowed only with VIGIL_ENV=demo)"
+                    f"VIGIL_{name.upper()} still holds a placeholder; set the real value "
+                    "(placeholders are allowed only with VIGIL_ENV=demo)"
                 )
         return self
 

@@ -23,6 +23,16 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class Template:
+    """What a template-only provider (Alibaba Cloud, Tencent Cloud) sends instead of the text:
+    the message kind and language pick the approved template, `params` fill its variables."""
+
+    kind: str
+    language: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
 class DeliveryReport:
     provider_id: str
     delivered: bool
@@ -43,8 +53,17 @@ class SmsProvider(Protocol):
         """Connect (where the protocol keeps a session) and start receiving receipts."""
         ...
 
-    async def send(self, *, key: str, to: str, body: str) -> str:
-        """Hand one message to the provider; returns its id for the message."""
+    async def send(
+        self,
+        *,
+        key: str,
+        to: str,
+        body: str,
+        template: Template | None = None,
+        resend: bool = False,
+    ) -> str:
+        """Hand one message to the provider; returns its id for the message. `resend` says an
+        earlier attempt with this key ended without an outcome (the notifier died mid-send)."""
         ...
 
     async def close(self) -> None: ...

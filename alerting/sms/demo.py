@@ -9,7 +9,7 @@ import json
 
 import psycopg
 
-from alerting.sms.base import DeliveryReport, SmsEvents
+from alerting.sms.base import DeliveryReport, SmsEvents, Template
 
 
 class DemoProvider:
@@ -23,7 +23,15 @@ class DemoProvider:
     async def start(self, events: SmsEvents) -> None:
         self._events = events
 
-    async def send(self, *, key: str, to: str, body: str) -> str:
+    async def send(
+        self,
+        *,
+        key: str,
+        to: str,
+        body: str,
+        template: Template | None = None,
+        resend: bool = False,
+    ) -> str:
         provider_id = await asyncio.to_thread(self._record, key, to, body)
         if self._events is not None:
             report = DeliveryReport(

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from alerting.errors import SmsError
-from alerting.sms.base import SmsEvents
+from alerting.sms.base import SmsEvents, Template
 
 STATUS_PATH = "/api/sms/status"
 INBOUND_PATH = "/api/sms/inbound"
@@ -62,7 +62,15 @@ class HttpSmsProvider:
     async def start(self, events: SmsEvents) -> None:
         """Nothing to connect: receipts and replies arrive as webhooks on the alerting app."""
 
-    async def send(self, *, key: str, to: str, body: str) -> str:
+    async def send(
+        self,
+        *,
+        key: str,
+        to: str,
+        body: str,
+        template: Template | None = None,
+        resend: bool = False,
+    ) -> str:
         return await asyncio.to_thread(self._post, key, to, body)
 
     async def close(self) -> None:

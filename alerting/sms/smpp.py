@@ -1,25 +1,86 @@
-"""An SMPP 3.4 ESME bound as a transceiver: submits, and takes receipts and replies back.
+"""An SMPP 3.4 ESME bound as a transceiver, on the maintained `smpplib` (PyPI): submits, and
+takes receipts and replies back.
 
-One session at a time, opened on first use and again after any failure. Requests are matched
-to responses by sequence number; an enquire_link every `keepalive` seconds notices a dead link
-before a message has to. Receipts and mobile-originated replies arrive as deliver_sm on the same
-session and are answered at once, then handed to the events sink.
+smpplib's client is a blocking socket with a `listen()` loop. Here one session at a time runs
+that loop in a thread of its own: submit_sm_resp answers are handed to the waiting `send` by
+sequence number, deliver_sm (receipts and replies) are recorded through the asyncio events sink
+first and answered after — a receipt or reply we could not record is refused with a temporary
+error, so the SMSC delivers it again. The socket's timeout doubles as the keepalive: smpplib
+sends enquire_link when the line has been quiet that long. The session is opened on first use
+and again after any failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
+import threading
 import zlib
+from concurrent.futures import Future
+from typing import Any
+
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
 
 from alerting.errors import SmppError, SmsError
-from alerting.sms import pdu
-from alerting.sms.base import DeliveryReport, Inbound, SmsEvents
+from alerting.sms.base import DeliveryReport, Inbound, SmsEvents, Template
 from alerting.sms.smstext import decode_text, parse_receipt, segments
 
 log = logging.getLogger(__name__)
+
+ESM_DELIVERY_RECEIPT = 0x04
+# submit_sm statuses after which another try may succeed (SMPP 3.4 §5.1.3).
+TRANSIENT = frozenset(
+    {
+        smpplib.consts.SMPP_ESME_RMSGQFUL,
+        smpplib.consts.SMPP_ESME_RTHROTTLED,
+        smpplib.consts.SMPP_ESME_RSYSERR,
+        smpplib.consts.SMPP_ESME_RX_T_APPN,
+        smpplib.consts.SMPP_ESME_RSUBMITFAIL,
+    }
+)
+PROVIDER_DOWN = frozenset({smpplib.consts.SMPP_ESME_RTHROTTLED, smpplib.consts.SMPP_ESME_RMSGQFUL})
+
+
+class _Client(smpplib.client.Client):  # type: ignore[misc]
+    """smpplib's client with one lock around every write: the listen thread answers
+    enquire_link and deliver_sm while a send may be writing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._write_lock = threading.Lock()
+
+    def send_pdu(self, p: Any) -> bool:
+        with self._write_lock:
+            return bool(super().send_pdu(p))
+
+
+class _Session:
+    """One bound connection and its listen thread."""
+
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+        self.pending: dict[int, Future[Any]] = {}
+        self.alive = True
+        self.thread = threading.Thread(target=self._listen, name="smpp-listen", daemon=True)
+
+    def _listen(self) -> None:
+        try:
+            self.client.listen(auto_send_enquire_link=True)
+        except (smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError, OSError) as exc:
+            log.info("SMPP session closed: %r", exc)
+        finally:
+            self.alive = False
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("the SMPP session closed"))
+
+    def answered(self, pdu: Any) -> None:
+        future = self.pending.pop(int(pdu.sequence), None)
+        if future is not None and not future.done():
+            future.set_result(pdu)
 
 
 class SmppProvider:
@@ -37,175 +98,171 @@ class SmppProvider:
         timeout: float = 5.0,
         keepalive: float = 30.0,
     ) -> None:
-        self._addr = (host, port)
-        self._bind = pdu.Bind(system_id, password, system_type)
+        self._host, self._port = host, port
+        self._credentials = {
+            "system_id": system_id,
+            "password": password,
+            "system_type": system_type,
+        }
         self._source = source_addr
         self._timeout = timeout
         self._keepalive = keepalive
-        self._seq = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[pdu.Pdu]] = {}
-        self._writer: asyncio.StreamWriter | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._session: _Session | None = None
         self._events: SmsEvents | None = None
-        self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
 
     async def start(self, events: SmsEvents) -> None:
         self._events = events
+        self._loop = asyncio.get_running_loop()
         with contextlib.suppress(SmsError):
-            await self._session()  # an SMSC that is down now is retried on the first send
+            await asyncio.to_thread(self._bound)  # an SMSC down now is retried on the first send
 
-    async def send(self, *, key: str, to: str, body: str) -> str:
+    async def send(
+        self,
+        *,
+        key: str,
+        to: str,
+        body: str,
+        template: Template | None = None,
+        resend: bool = False,
+    ) -> str:
         """Submit the text (several segments if long); returns the first segment's id."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return await asyncio.to_thread(self._send, key, to, body)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    # ------------------------------------------------------------------ the blocking side
+    def _bound(self) -> _Session:
+        with self._lock:
+            if self._session is not None and self._session.alive:
+                return self._session
+            client = _Client(
+                self._host, self._port, timeout=self._timeout, allow_unknown_opt_params=True
+            )
+            session = _Session(client)
+            client.set_message_sent_handler(session.answered)
+            client.set_error_pdu_handler(session.answered)  # a refused submit_sm: its status
+            client.set_message_received_handler(self._received)
+            try:
+                client.connect()
+            except smpplib.exceptions.ConnectionError as exc:
+                raise SmsError(
+                    f"cannot reach the SMSC at {(self._host, self._port)}: {exc}",
+                    provider_down=True,
+                ) from exc
+            try:
+                client.bind_transceiver(**self._credentials)
+            except smpplib.exceptions.PDUError as exc:
+                status = int(exc.args[1]) if len(exc.args) > 1 else 0
+                client.disconnect()
+                raise SmsError(
+                    f"SMSC refused bind_transceiver: status 0x{status:02x}", provider_down=True
+                ) from exc
+            except (smpplib.exceptions.ConnectionError, OSError) as exc:
+                client.disconnect()
+                raise SmsError(f"SMPP bind got no response: {exc!r}", provider_down=True) from exc
+            # Bound: a line quiet this long gets an enquire_link from smpplib's listen loop.
+            client._socket.settimeout(self._keepalive)
+            session.thread.start()
+            self._session = session
+            return session
+
+    def _send(self, key: str, to: str, body: str) -> str:
         reference = zlib.crc32(key.encode()) & 0xFFFF
         ids: list[str] = []
         for part in segments(body, reference=reference & 0xFF):
-            sm = pdu.ShortMessage(
+            resp = self._submit(
                 source_addr=self._source,
                 destination_addr=to.lstrip("+"),
                 source_addr_ton=5 if not self._source.isdigit() else 0,
+                source_addr_npi=0,
                 dest_addr_ton=1 if to.startswith("+") else 0,
                 dest_addr_npi=1,
                 esm_class=part.esm_class,
                 registered_delivery=1,
                 data_coding=part.data_coding,
                 short_message=part.short_message,
-                tlvs=((pdu.Tag.USER_MESSAGE_REFERENCE, reference.to_bytes(2, "big")),),
+                user_message_reference=reference,
             )
-            resp = await self._request(pdu.Command.SUBMIT_SM, sm)
-            if resp.status != pdu.Status.ROK:
+            status = int(resp.status)
+            if status != smpplib.consts.SMPP_ESME_ROK:
                 raise SmsError(
-                    f"SMSC refused submit_sm: status 0x{resp.status:02x}",
-                    retryable=resp.status in pdu.TRANSIENT,
-                    provider_down=resp.status in (pdu.Status.RTHROTTLED, pdu.Status.RMSGQFUL),
+                    f"SMSC refused submit_sm: status 0x{status:02x}",
+                    retryable=status in TRANSIENT,
+                    provider_down=status in PROVIDER_DOWN,
                 )
-            if not isinstance(resp.body, pdu.MessageIdResp) or not resp.body.message_id:
+            message_id = _text(getattr(resp, "message_id", b""))
+            if not message_id:
                 raise SmsError("submit_sm_resp without a message id", retryable=False)
-            ids.append(resp.body.message_id)
+            ids.append(message_id)
         return ids[0]
 
-    async def close(self) -> None:
-        writer = self._writer
-        if writer is not None and not writer.is_closing():
-            with contextlib.suppress(SmsError, OSError, TimeoutError):
-                await asyncio.wait_for(self._request(pdu.Command.UNBIND, None), 1.0)
-        self._drop("closed")
-
-    # -------------------------------------------------------------------------- session
-    async def _session(self) -> asyncio.StreamWriter:
-        async with self._lock:
-            if self._writer is not None and not self._writer.is_closing():
-                return self._writer
-            try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(*self._addr), self._timeout
-                )
-            except (OSError, TimeoutError) as exc:
-                raise SmsError(
-                    f"cannot reach the SMSC at {self._addr}: {exc}", provider_down=True
-                ) from exc
-            self._writer = writer
-            self._tasks = [
-                asyncio.create_task(self._read(reader, writer)),
-                asyncio.create_task(self._ping(writer)),
-            ]
-            resp = await self._call(writer, pdu.Command.BIND_TRANSCEIVER, self._bind)
-            if resp.status != pdu.Status.ROK:
-                self._drop("bind refused")
-                raise SmsError(
-                    f"SMSC refused bind_transceiver: status 0x{resp.status:02x}",
-                    provider_down=True,
-                )
-            return writer
-
-    async def _request(self, command: pdu.Command, body: pdu.Body) -> pdu.Pdu:
-        writer = await self._session()
-        return await self._call(writer, command, body)
-
-    async def _call(
-        self, writer: asyncio.StreamWriter, command: pdu.Command, body: pdu.Body
-    ) -> pdu.Pdu:
-        seq = next(self._seq) & 0x7FFFFFFF or 1
-        future: asyncio.Future[pdu.Pdu] = asyncio.get_running_loop().create_future()
-        self._pending[seq] = future
+    def _submit(self, **fields: Any) -> Any:
+        session = self._bound()
+        future: Future[Any] = Future()
         try:
-            writer.write(pdu.encode(pdu.Pdu(command, seq, pdu.Status.ROK, body)))
-            await writer.drain()
-            return await asyncio.wait_for(future, self._timeout)
-        except (OSError, TimeoutError, ConnectionError) as exc:
-            self._drop(f"{command.name} failed: {exc!r}")
-            raise SmsError(
-                f"SMPP {command.name} got no response: {exc!r}", provider_down=True
-            ) from exc
-        finally:
-            self._pending.pop(seq, None)
+            submit = smpplib.smpp.make_pdu("submit_sm", client=session.client, **fields)
+            session.pending[int(submit.sequence)] = future
+            session.client.send_pdu(submit)
+            return future.result(timeout=self._timeout)
+        except (
+            smpplib.exceptions.ConnectionError,
+            smpplib.exceptions.PDUError,
+            OSError,
+            ConnectionError,
+            TimeoutError,
+        ) as exc:
+            self._drop(session)
+            raise SmsError(f"SMPP submit_sm got no response: {exc!r}", provider_down=True) from exc
 
-    def _drop(self, why: str) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            log.info("SMPP session closed: %s", why)
-            writer.close()
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(ConnectionError(why))
-        self._pending.clear()
+    def _drop(self, session: _Session) -> None:
+        with self._lock:
+            if self._session is session:
+                self._session = None
+        session.alive = False
+        with contextlib.suppress(Exception):
+            session.client.disconnect()
 
-    async def _ping(self, writer: asyncio.StreamWriter) -> None:
-        while not writer.is_closing():
-            await asyncio.sleep(self._keepalive)
-            with contextlib.suppress(SmsError):
-                await self._call(writer, pdu.Command.ENQUIRE_LINK, None)
-
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readexactly(4)
-                rest = await reader.readexactly(pdu.frame_length(head) - 4)
-                await self._handle(pdu.decode(head + rest), writer)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, SmppError) as exc:
-            if writer is self._writer:
-                self._drop(f"read: {exc!r}")
-
-    async def _handle(self, frame: pdu.Pdu, writer: asyncio.StreamWriter) -> None:
-        if frame.is_response:
-            future = self._pending.get(frame.sequence)
-            if future is not None and not future.done():
-                future.set_result(frame)
+    def _close(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
             return
-        if frame.command == pdu.Command.ENQUIRE_LINK:
-            writer.write(pdu.encode(pdu.response_to(frame)))
-        elif frame.command == pdu.Command.UNBIND:
-            writer.write(pdu.encode(pdu.response_to(frame)))
-            await writer.drain()
-            self._drop("SMSC unbound")
-        elif frame.command == pdu.Command.DELIVER_SM and isinstance(frame.body, pdu.ShortMessage):
-            # Recorded first, answered after: a receipt or reply we could not record is refused
-            # with a temporary error, and the SMSC delivers it again later.
-            status = pdu.Status.ROK
-            try:
-                await self._deliver(frame.body)
-            except Exception:
-                log.exception("could not record a deliver_sm; asking the SMSC to retry")
-                status = pdu.Status.RX_T_APPN
-            resp = pdu.response_to(frame, status, pdu.MessageIdResp(""))
-            writer.write(pdu.encode(resp))
-            await writer.drain()
-        else:
-            writer.write(
-                pdu.encode(pdu.Pdu(pdu.Command.GENERIC_NACK, frame.sequence, pdu.Status.RINVCMDID))
-            )
+        with contextlib.suppress(Exception):
+            session.client.unbind()  # its answer ends the listen loop
+        session.thread.join(2.0)
+        with contextlib.suppress(Exception):
+            session.client.disconnect()
 
-    async def _deliver(self, sm: pdu.ShortMessage) -> None:
+    def _received(self, pdu: Any, **_: Any) -> int:
+        """Runs on the listen thread: record through the event loop, then answer."""
+        if pdu.command != "deliver_sm" or self._loop is None:
+            return int(smpplib.consts.SMPP_ESME_ROK)
+        try:
+            asyncio.run_coroutine_threadsafe(self._deliver(pdu), self._loop).result(
+                timeout=self._timeout
+            )
+        except Exception:
+            log.exception("could not record a deliver_sm; asking the SMSC to retry")
+            return int(smpplib.consts.SMPP_ESME_RX_T_APPN)
+        return int(smpplib.consts.SMPP_ESME_ROK)
+
+    async def _deliver(self, pdu: Any) -> None:
         if self._events is None:
             return
-        text = decode_text(sm.short_message, data_coding=sm.data_coding, esm_class=sm.esm_class)
-        if sm.esm_class & pdu.ESM_DELIVERY_RECEIPT:
-            tlv = sm.tlv(pdu.Tag.RECEIPTED_MESSAGE_ID)
+        raw = pdu.short_message or b""
+        text = decode_text(
+            raw if isinstance(raw, bytes) else raw.encode(),
+            data_coding=int(pdu.data_coding or 0),
+            esm_class=int(pdu.esm_class or 0),
+        )
+        if int(pdu.esm_class or 0) & ESM_DELIVERY_RECEIPT:
+            tlv = getattr(pdu, "receipted_message_id", None)
             try:
-                receipt = parse_receipt(text, tlv.rstrip(b"\0").decode() if tlv else None)
+                receipt = parse_receipt(text, _text(tlv) if tlv else None)
             except SmppError as exc:
                 log.warning("ignored a malformed receipt: %s", exc)
                 return
@@ -214,7 +271,13 @@ class SmppProvider:
             )
             await self._events.on_receipt(self.name, report)
             return
-        sender = ("+" if sm.source_addr_ton == 1 else "") + sm.source_addr
+        sender = ("+" if int(pdu.source_addr_ton or 0) == 1 else "") + _text(pdu.source_addr)
         await self._events.on_inbound(
-            self.name, Inbound(sender, sm.destination_addr, text, provider_id=None)
+            self.name, Inbound(sender, _text(pdu.destination_addr), text, provider_id=None)
         )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.rstrip(b"\0").decode(errors="replace")
+    return "" if value is None else str(value)

@@ -12,7 +12,11 @@ import re
 from dataclasses import dataclass
 
 from alerting.errors import SmppError
-from alerting.sms.pdu import DC_DEFAULT, DC_UCS2, ESM_UDHI
+
+# SMPP 3.4 §5.2.12, §5.2.19: the data codings and the esm_class flag that texts need.
+DC_DEFAULT = 0x00  # the SMSC's default alphabet (GSM 03.38 / ASCII)
+DC_UCS2 = 0x08  # UCS-2: Chinese
+ESM_UDHI = 0x40  # short_message starts with a user data header
 
 MAX_OCTETS = 140  # one SMS's user data, in octets
 _SINGLE = {DC_DEFAULT: 160, DC_UCS2: 140}

@@ -15,6 +15,7 @@ from console.api.ratelimit import LoginLimiter
 from console.api.routes import (
     auth,
     buildings,
+    cap,
     commissioning,
     config,
     contacts,
@@ -30,6 +31,8 @@ from console.api.routes import (
     sites,
     source_events,
     users,
+    webhooks,
+    wecom,
 )
 from vigil.db.connect import Conn
 from vigil.observability import CONSOLE, Health, flag, registry_for
@@ -59,6 +62,9 @@ def api_router() -> APIRouter:
         imports,
         commissioning,
         source_events,
+        wecom,
+        cap,
+        webhooks,
     ):
         api.include_router(module.router)
     return api

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from alerting.sms import pdu
 from alerting.sms.smstext import coding_for, decode_text, receipt_text
+from tests.alerting import smsc_codec as pdu
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from alerting.notifier import Notifier, notification_backoff
 from alerting.policies import PolicyBook
 from alerting.service import run
 from alerting.sms.base import SmsProvider
+from alerting.voice.base import VoiceProvider
 from console.api import accounts
 from console.api.roles import Role
 from console.app import create_app
@@ -42,9 +43,15 @@ class AlertingThread:
 
 
 class NotifierThread:
-    def __init__(self, dsn: str, provider: SmsProvider, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        provider: SmsProvider,
+        backoff: Backoff | None = None,
+        voice: VoiceProvider | None = None,
+    ) -> None:
         self.notifier = Notifier(
-            dsn, provider, backoff=backoff or notification_backoff(maximum=2.0)
+            dsn, provider, backoff=backoff or notification_backoff(maximum=2.0), voice=voice
         )
         self.loop = asyncio.new_event_loop()
         self.stop = asyncio.Event()

@@ -9,10 +9,12 @@ Every vector must decode to the expected fields and encode back to the same byte
 from __future__ import annotations
 
 import pytest
+import smpplib.client
+import smpplib.smpp
 
 from alerting.errors import SmppError
-from alerting.sms import pdu
-from alerting.sms.pdu import (
+from tests.alerting import smsc_codec as pdu
+from tests.alerting.smsc_codec import (
     Bind,
     BindResp,
     Command,
@@ -219,3 +221,15 @@ def test_encoding_refuses_fields_that_do_not_fit() -> None:
         encode(Pdu(Command.BIND_TRANSCEIVER, 1, body=Bind("vigil", "much-too-long")))
     with pytest.raises(SmppError, match="254 octets"):
         encode(Pdu(Command.SUBMIT_SM, 1, body=ShortMessage("a", "b", short_message=b"x" * 255)))
+
+
+def test_smpplib_reads_the_captured_receipt_as_our_smsc_does() -> None:
+    """The client library against a PDU captured from a real SMSC."""
+    client = smpplib.client.Client("127.0.0.1", 1, allow_unknown_opt_params=True)
+    parsed = smpplib.smpp.parse_pdu(
+        bytes.fromhex(RECEIPT), client=client, allow_unknown_opt_params=True
+    )
+    assert parsed.command == "deliver_sm"
+    assert parsed.esm_class == pdu.ESM_DELIVERY_RECEIPT
+    assert parsed.short_message.startswith(b"id:0059113978 sub:001 dlvrd:001")
+    assert parsed.receipted_message_id.rstrip(b"\0") == b"38601fa"

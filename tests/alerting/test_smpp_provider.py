@@ -9,9 +9,9 @@ import time
 import pytest
 
 from alerting.errors import SmsError
-from alerting.sms import pdu
 from alerting.sms.base import DeliveryReport, Inbound
 from alerting.sms.smpp import SmppProvider
+from tests.alerting import smsc_codec as pdu
 from tests.alerting.fix_smpp import FakeSmsc
 
 

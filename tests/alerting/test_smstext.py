@@ -7,8 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerting.errors import SmppError
-from alerting.sms.pdu import DC_DEFAULT, DC_UCS2, ESM_UDHI
-from alerting.sms.smstext import decode_text, parse_receipt, receipt_text, segments
+from alerting.sms.smstext import (
+    DC_DEFAULT,
+    DC_UCS2,
+    ESM_UDHI,
+    decode_text,
+    parse_receipt,
+    receipt_text,
+    segments,
+)
 
 
 def test_short_ascii_and_chinese_go_as_one_message() -> None:

@@ -82,3 +82,54 @@ def test_unknown_settings_are_refused() -> None:
 def test_the_two_stack_ports_must_differ() -> None:
     with pytest.raises(ValidationError, match="must differ"):
         Settings(stack_pg_port=56001, stack_mqtt_port=56001)
+
+
+_PRODUCTION = {
+    "env": "production",
+    "database_url": "postgresql://vigil:pw@db/vigil",
+    "mqtt_password": "s3cret-long",
+    "secret_key": "another-s3cret",
+}
+_TEMPLATES = {
+    f"{k}.{lang}": f"SMS_{i}{j}"
+    for i, k in enumerate(("family_alarm", "family_closed", "responder"))
+    for j, lang in enumerate(("zh", "en"))
+}
+_ALIYUN: dict[str, object] = {
+    "sms_provider": "aliyun",
+    "aliyun_access_key_id": "LTAI5tRealKeyId",
+    "aliyun_access_key_secret": "real-secret-value",
+    "aliyun_sms_sign_name": "幸福街道",
+    "aliyun_sms_templates": _TEMPLATES,
+    "callback_token": "a-long-random-callback-token",
+}
+
+
+def test_cloud_sms_with_real_values_passes_in_production() -> None:
+    settings = Settings.model_validate({**_PRODUCTION, **_ALIYUN})
+    assert settings.sms_provider == "aliyun"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("aliyun_sms_sign_name", "changeme签名"),
+        ("aliyun_access_key_secret", "changeme-aliyun-secret"),
+        ("callback_token", "changeme-callback-token"),
+        ("aliyun_sms_templates", {**_TEMPLATES, "responder.en": "SMS_changeme"}),
+    ],
+)
+def test_cloud_sms_placeholders_are_refused_in_production(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=f"VIGIL_{field.upper()} still holds a placeholder"):
+        Settings.model_validate({**_PRODUCTION, **_ALIYUN, field: value})
+
+
+def test_a_voice_provider_needs_its_caller_number_and_template_in_production() -> None:
+    with pytest.raises(ValidationError, match="ALIYUN_VOICE_SHOW_NUMBER"):
+        Settings.model_validate({**_PRODUCTION, **_ALIYUN, "voice_provider": "aliyun"})
+
+
+def test_the_demo_voice_provider_is_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="VOICE_PROVIDER=demo"):
+        Settings.model_validate({**_PRODUCTION, "voice_provider": "demo"})
+    assert Settings().voice_provider == "none"

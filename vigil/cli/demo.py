@@ -123,6 +123,8 @@ def _start(settings: Settings, dsn: str, name: str, args: tuple[str, ...]) -> Se
         "VIGIL_DATABASE_URL": dsn,
         "VIGIL_STACK_PG_PORT": str(settings.stack_pg_port),
         "VIGIL_STACK_MQTT_PORT": str(settings.stack_mqtt_port),
+        # The family's calls shown in the console and answered with key 1 (alerting/voice/demo.py).
+        "VIGIL_VOICE_PROVIDER": os.environ.get("VIGIL_VOICE_PROVIDER", "demo"),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "vigil.cli", *args],

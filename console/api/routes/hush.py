@@ -3,7 +3,7 @@
 The operator has called the resident, who is cooking. The hush is bounded (10 min by default,
 the detectors' own limit is the kitchen's `hush_s`) and covers only that room's smoke-only
 alarms: heat above the fixed temperature, CO, dense smoke and every other room still alarm. It
-is written to `room_hushes` (the detector stage reads it, see detectors/hushes.py) and to the
+is written to `room_hushes` (the detector stage reads it, see ingest/detection/hushes.py) and to the
 incident's timeline, in one transaction with the audit row.
 """
 
@@ -15,9 +15,9 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from alerting import store
-from alerting.api.deps import AuditDep, IncidentActor, SessionDep, grid_scope, not_found, now
-from alerting.api.models.common import BigId, Body
-from alerting.api.roles import may_act
+from console.api.deps import AuditDep, IncidentActor, SessionDep, grid_scope, not_found, now
+from console.api.models.common import BigId, Body
+from console.api.roles import may_act
 from detectors.rooms import room_class
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])

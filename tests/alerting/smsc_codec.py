@@ -1,9 +1,10 @@
-"""A compact SMPP 3.4 PDU codec: the operations an ESME in transceiver mode needs.
+"""The loopback SMSC's own SMPP 3.4 PDU codec (the client is smpplib's: an independent
+implementation on each end, so each checks the other).
 
 bind_transceiver(_resp) (and the receiver/transmitter variants, which share the layout),
 submit_sm(_resp), deliver_sm(_resp) for delivery receipts and replies, enquire_link(_resp),
-unbind(_resp) and generic_nack. Pure bytes in, bytes out: no I/O here, so both the client and
-the test SMSC use it, and it is tested against PDUs captured from real SMSCs.
+unbind(_resp) and generic_nack. Pure bytes in, bytes out, tested against PDUs captured from
+real SMSCs (tests/alerting/test_smpp_pdu.py), which smpplib must read the same way.
 Layout (SMPP 3.4 §3.2, §4): a 16-byte big-endian header — command_length, command_id,
 command_status, sequence_number — then mandatory parameters and optional TLVs.
 """
