@@ -101,6 +101,9 @@ R_COINCIDENCE = 24
 R_GATEWAY = 25
 R_GATEWAY_SILENCE = 26
 R_SMOKE_VERIFIED = 27
+R_NOT_UP = 28
+R_SILENT_HOME = 29
+R_OUT_NOT_BACK = 30
 RULES: tuple[str, ...] = (
     "smoke_with_heat",
     "smoke_with_co",
@@ -130,6 +133,9 @@ RULES: tuple[str, ...] = (
     "gateway_status",
     "gateway_silence",
     "smoke_verified",
+    "not_up",
+    "silent_at_home",
+    "out_not_back",
 )
 
 # Sensor-fault causes, bits of a device's fault mask: sensor_fault is raised while any is set.

@@ -73,6 +73,19 @@ P_UTC_OFFSET_H = 63
 P_OFFLINE_AFTER_S = 64
 P_SMOKE_RATE_SCALE = 65
 P_TEMP_RATE_SCALE = 66
+P_ROUTINE_LEARN_DAYS = 67
+P_ROUTINE_BUCKET_DAYS = 68
+P_ROUTINE_CAP_DENSE_S = 69
+P_ROUTINE_CAP_SPARSE_S = 70
+P_ROUTINE_DENSE_PER_DAY = 71
+P_ROUTINE_GAP_FACTOR = 72
+P_ROUTINE_GAP_MARGIN_S = 73
+P_ROUTINE_REST_MARGIN_S = 74
+P_ROUTINE_OUT_MARGIN_S = 75
+P_ROUTINE_OUT_FLOOR_S = 76
+P_ROUTINE_NIGHT_H = 77
+P_ROUTINE_PRIOR_BED_H = 78
+P_ROUTINE_PRIOR_WAKE_H = 79
 
 PARAMS: tuple[str, ...] = (
     "offline_missed_heartbeats",
@@ -142,5 +155,18 @@ PARAMS: tuple[str, ...] = (
     "offline_after_s",
     "smoke_rate_scale",
     "temp_rate_scale",
+    "routine_learn_days",
+    "routine_bucket_days",
+    "routine_cap_dense_s",
+    "routine_cap_sparse_s",
+    "routine_dense_per_day",
+    "routine_gap_factor",
+    "routine_gap_margin_s",
+    "routine_rest_margin_s",
+    "routine_out_margin_s",
+    "routine_out_floor_s",
+    "routine_night_h",
+    "routine_prior_bed_h",
+    "routine_prior_wake_h",
 )
 DERIVED: tuple[str, ...] = ("offline_after_s", "smoke_rate_scale", "temp_rate_scale")

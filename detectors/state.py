@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detectors.routine import ROUTINE_END, ROUTINE_FLOATS
+
 # Device row. F_* are float64 (NaN: never seen), I_* are int64.
 F_LAST_RX = 0  # last receive time of any reading (liveness is judged on arrival)
 I_LATCH = 1  # bit per alert kind (codes.KINDS) currently raised
@@ -77,7 +79,7 @@ HI_STALE = 12  # 1 when activity moved the silence start and the deadline is not
 HOURS = 24
 H_CNT = 16  # H_CNT + hour: active periods counted at that local hour (float)
 H_EXPO = 40  # H_EXPO + hour: seconds observed at that local hour (float)
-HOUSEHOLD_COLUMNS = 64
+HOUSEHOLD_COLUMNS = ROUTINE_END  # 64, then the learned routine (detectors.routine)
 HOUSEHOLD_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("H_"))
 
 # Gateway row (one cache line): what arrives from any device behind a gateway.
@@ -114,6 +116,7 @@ class EngineState:
         hh_f[:, list(HOUSEHOLD_FLOATS)] = np.nan
         hh_f[:, H_DEADLINE] = np.inf
         hh_f[:, H_CNT : H_EXPO + HOURS] = 0.0
+        hh_f[:, list(ROUTINE_FLOATS)] = np.nan
         hh[:, HI_REP_SLOT] = -1
         hh[:, HI_PROW] = -1
         gw = _aligned_rows(n_gateways, GATEWAY_COLUMNS)

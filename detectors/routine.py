@@ -1,0 +1,327 @@
+"""A household's learned routine, and the wellness-check deadline it gives (numba, pure).
+
+Every household row (detectors.state) carries, after its first 64 columns, the routine below.
+It is learned online from the silences between activities, nothing else:
+
+- A silence that began with a front-door event and ended with one is an *absence*; the latest
+  clock time the resident came back is kept per 3-hour slot of the week it began in (`R_A`).
+- Any other silence was spent *at home*. Per (day type, hour it began) the longest one (`R_G`),
+  the latest clock time it ended (`R_E`, offset from the hour's start) and how many lasted a
+  rest's length (`R_NL`) are kept. An hour where rests begin is part of the sleep window, and
+  the latest end of those rests is the latest usual first activity of the day.
+- Day type is the local date of t + 6 h (so Friday evening already counts as weekend and Sunday
+  evening as a weekday night), and hours are counted from 18:00 so a night is contiguous.
+
+Every figure is a maximum over two 14-day buckets (the current one and the one before): the last
+14 to 28 days, so the model follows a change within about two weeks while one odd day is
+forgotten after four. Until `routine_learn_days` of history exist, the checks use conservative
+priors (sleep may last until `routine_prior_wake_h`, silences by day up to the ceiling).
+
+The deadline of a silence (`routine_deadline`) is one of four checks (codes.R_NOT_UP, ...):
+not up (a silence in the learned sleep window lasts past the latest usual first activity plus
+a margin), silent at home (a daytime silence longer than this home's longest, capped by what
+this home's sensor density allows), out and not back (after the door, no return by the
+latest usual return plus a margin, or by night when that absence is not a habit) and the
+absolute ceiling. The slow plain-Python reference is tests/detectors/naive_routine.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from detectors.codes import R_MAX_SILENCE, R_NOT_UP, R_OUT_NOT_BACK, R_SILENT_HOME
+from detectors.params import (
+    P_AWAY_MAX_S,
+    P_INACTIVITY_MAX_SILENCE_S,
+    P_INACTIVITY_MIN_SILENCE_S,
+    P_INFER_AWAY,
+    P_ROUTINE_BUCKET_DAYS,
+    P_ROUTINE_CAP_DENSE_S,
+    P_ROUTINE_CAP_SPARSE_S,
+    P_ROUTINE_DENSE_PER_DAY,
+    P_ROUTINE_GAP_FACTOR,
+    P_ROUTINE_GAP_MARGIN_S,
+    P_ROUTINE_LEARN_DAYS,
+    P_ROUTINE_NIGHT_H,
+    P_ROUTINE_OUT_FLOOR_S,
+    P_ROUTINE_OUT_MARGIN_S,
+    P_ROUTINE_PRIOR_BED_H,
+    P_ROUTINE_PRIOR_WAKE_H,
+    P_ROUTINE_REST_MARGIN_S,
+    P_UTC_OFFSET_H,
+)
+
+BASE = 64  # routine columns follow the household's first 64 (detectors.state)
+R_FIRST = BASE + 0  # first activity ever (learning starts)
+R_EPOCH = BASE + 1  # start of the current 14-day bucket
+R_PER = BASE + 2  # +0 / +1: active periods counted in the current / previous bucket
+R_WAKE = BASE + 4  # + day type: smoothed clock (s after 18:00) of the end of rests
+R_BED = BASE + 6  # + day type: smoothed clock (s after 18:00) of the start of rests
+R_WHY_REF = BASE + 8  # the deadline's learned reference (epoch s: latest wake / return)
+R_WHY_USUAL = BASE + 9  # the usual figure behind it (epoch s of the smoothed wake), NaN if none
+R_WHY_LIMIT = BASE + 10  # the silence this home allows at that hour (s)
+R_WHY_CAP = BASE + 11  # the daytime ceiling in force (s)
+SLOTS = 48  # 2 day types x 24 hours counted from 18:00
+WEEK_BINS = 56  # 3-hour slots of the week (Monday 00:00 first)
+R_G = BASE + 16  # bucket * SLOTS + slot: longest silence at home begun in that slot (s)
+R_E = R_G + 2 * SLOTS  # latest end of those silences, s after the slot's start
+R_NL = R_E + 2 * SLOTS  # how many of them lasted a rest (REST_S or more)
+R_A = R_NL + 2 * SLOTS  # bucket * WEEK_BINS + bin: latest return, s after the bin's start
+R_ACT = R_A + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (halved per bucket)
+ROUTINE_END = R_ACT + 7 * 24
+ROUTINE_FLOATS = (R_FIRST, R_EPOCH, R_WAKE, R_WAKE + 1, R_BED, R_BED + 1, R_WHY_REF, R_WHY_USUAL)
+
+REST_S = 4.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pause
+LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
+ABSENCE_MIN_S = 900.0
+REST_LOOKBACK = 12  # hours before a silence's start whose rests may still be going on
+REST_AHEAD_S = 1800.0  # a silence this close before a usual bedtime is going to bed
+REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
+REST_TO_H = 12.0
+SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
+WEEK_S = 7 * 86400.0
+EPOCH_MONDAY_S = 3 * 86400.0  # 1970-01-01 was a Thursday, day 3 of a week from Monday
+SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
+
+
+@njit(cache=True, inline="always")
+def local_s(t, params, hp):
+    """Local clock time of t as epoch seconds (the household's utc_offset_h)."""
+    return t + params[hp, P_UTC_OFFSET_H] * 3600.0
+
+
+@njit(cache=True, inline="always")
+def week_hour(t, params, hp):
+    """Local (day of week Monday=0) * 24 + hour."""
+    x = local_s(t, params, hp) + EPOCH_MONDAY_S
+    return int(np.floor((x % WEEK_S) / 3600.0))
+
+
+@njit(cache=True)
+def slot_of(t, params, hp):
+    """(slot, start of the slot as epoch s): day type * 24 + hours since 18:00."""
+    x = local_s(t, params, hp) + SHIFT_S
+    day = np.floor(x / 86400.0)
+    weekend = 1 if (int(day) + 3) % 7 >= 5 else 0  # day 0 (1970-01-01) was a Thursday
+    hour = int(np.floor((x - day * 86400.0) / 3600.0))
+    start = day * 86400.0 + hour * 3600.0 - SHIFT_S - params[hp, P_UTC_OFFSET_H] * 3600.0
+    return weekend * 24 + hour, start
+
+
+@njit(cache=True)
+def week_bin_of(t, params, hp):
+    """(3-hour bin of the week, start of the bin as epoch s)."""
+    x = local_s(t, params, hp) + EPOCH_MONDAY_S
+    k = np.floor(x / 10800.0)
+    return int(k) % WEEK_BINS, k * 10800.0 - EPOCH_MONDAY_S - params[hp, P_UTC_OFFSET_H] * 3600.0
+
+
+@njit(cache=True)
+def routine_start(hh_f, h, t):
+    """The household's first activity: learning starts now."""
+    hh_f[h, R_FIRST] = t
+    hh_f[h, R_EPOCH] = t
+
+
+@njit(cache=True)
+def _rotate(hh_f, params, h, hp, t):
+    """Start a new 14-day bucket when the current one is full (both when 28 days passed)."""
+    span = params[hp, P_ROUTINE_BUCKET_DAYS] * 86400.0
+    if not t - hh_f[h, R_EPOCH] >= span:
+        return
+    keep = t - hh_f[h, R_EPOCH] < 2.0 * span
+    for base, n in ((R_G, SLOTS), (R_E, SLOTS), (R_NL, SLOTS), (R_A, WEEK_BINS)):
+        for j in range(n):
+            hh_f[h, base + n + j] = hh_f[h, base + j] if keep else 0.0
+            hh_f[h, base + j] = 0.0
+    hh_f[h, R_PER + 1] = hh_f[h, R_PER] if keep else 0.0
+    hh_f[h, R_PER] = 0.0
+    for j in range(7 * 24):
+        hh_f[h, R_ACT + j] *= 0.5
+    hh_f[h, R_EPOCH] = t
+
+
+@njit(cache=True)
+def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
+    """Fold the silence last..t (it began with a door event if from_door) into the routine."""
+    _rotate(hh_f, params, h, hp, t)
+    gap = t - last
+    if from_door and to_door and gap >= ABSENCE_MIN_S:
+        b, start = week_bin_of(last, params, hp)
+        hh_f[h, R_A + b] = max(hh_f[h, R_A + b], t - start)
+        return
+    slot, start = slot_of(last, params, hp)
+    hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)
+    hh_f[h, R_E + slot] = max(hh_f[h, R_E + slot], t - start)
+    if gap >= REST_S and _rest_hour(last, params, hp):
+        hh_f[h, R_NL + slot] += 1.0
+        d = slot // 24
+        base = start - (slot % 24) * 3600.0  # 18:00 before the rest began
+        wake, bed = t - base, last - base
+        if np.isnan(hh_f[h, R_WAKE + d]):
+            hh_f[h, R_WAKE + d], hh_f[h, R_BED + d] = wake, bed
+        else:
+            hh_f[h, R_WAKE + d] += SMOOTH * (wake - hh_f[h, R_WAKE + d])
+            hh_f[h, R_BED + d] += SMOOTH * (bed - hh_f[h, R_BED + d])
+
+
+@njit(cache=True, inline="always")
+def count_period(hh_f, params, h, hp, t):
+    """One more active period (at most one per inactivity_active_period_s)."""
+    hh_f[h, R_PER] += 1.0
+    hh_f[h, R_ACT + week_hour(t, params, hp)] += 1.0
+
+
+@njit(cache=True)
+def _rest_hour(t, params, hp):
+    hour = (local_s(t, params, hp) % 86400.0) / 3600.0
+    return hour >= REST_FROM_H or hour < REST_TO_H
+
+
+@njit(cache=True)
+def _learning(hh_f, params, h, hp, t):
+    return not t - hh_f[h, R_FIRST] >= params[hp, P_ROUTINE_LEARN_DAYS] * 86400.0
+
+
+@njit(cache=True)
+def day_cap(hh_f, params, h, hp, t):
+    """The longest daytime silence at home allowed: shorter where the sensors see much."""
+    span = params[hp, P_ROUTINE_BUCKET_DAYS] * 86400.0
+    days = (t - hh_f[h, R_EPOCH] + (span if hh_f[h, R_PER + 1] > 0.0 else 0.0)) / 86400.0
+    per_day = (hh_f[h, R_PER] + hh_f[h, R_PER + 1]) / max(days, 1.0)
+    if _learning(hh_f, params, h, hp, t) or per_day < params[hp, P_ROUTINE_DENSE_PER_DAY]:
+        return params[hp, P_ROUTINE_CAP_SPARSE_S]
+    return params[hp, P_ROUTINE_CAP_DENSE_S]
+
+
+@njit(cache=True)
+def _env(row, base, n, j):
+    """A figure over both buckets (the last 14 to 28 days)."""
+    return max(row[base + j], row[base + n + j])
+
+
+@njit(cache=True)
+def rest_end(hh_f, params, h, hp, last):
+    """Latest usual end of a rest going on at `last` (or about to begin); -inf when none.
+
+    Rests of this day type are used once it has a few; before that, those of both types.
+    """
+    slot, start = slot_of(last, params, hp)
+    d, hour = slot // 24, slot % 24
+    row = hh_f[h]
+    own = 0.0
+    for j in range(24):
+        own += row[R_NL + d * 24 + j] + row[R_NL + SLOTS + d * 24 + j]
+    best = -np.inf
+    for dd in range(2):
+        if dd != d and own >= 4.0:
+            continue
+        for k in range(-1, REST_LOOKBACK + 1):
+            hr = hour - k
+            if hr < 0 or hr > 23:
+                continue
+            s0 = start - k * 3600.0
+            if k == -1 and s0 > last + REST_AHEAD_S:
+                continue
+            j = dd * 24 + hr
+            if row[R_NL + j] + row[R_NL + SLOTS + j] >= 2.0:
+                best = max(best, s0 + _env(row, R_E, SLOTS, j))
+    if _learning(hh_f, params, h, hp, last):
+        x = local_s(last, params, hp)
+        hour_now = (x % 86400.0) / 3600.0
+        bed = params[hp, P_ROUTINE_PRIOR_BED_H]
+        wake = params[hp, P_ROUTINE_PRIOR_WAKE_H]
+        if hour_now >= bed - REST_AHEAD_S / 3600.0 or hour_now < wake:
+            day0 = last - (x % 86400.0)
+            end = day0 + wake * 3600.0
+            best = max(best, end if end > last else end + 86400.0)
+    return best
+
+
+@njit(cache=True)
+def usual_wake(hh_f, params, h, hp, last):
+    """Smoothed end of this day type's rests as epoch s after `last`'s night; NaN if unknown."""
+    slot, start = slot_of(last, params, hp)
+    base = start - (slot % 24) * 3600.0
+    return base + hh_f[h, R_WAKE + slot // 24]
+
+
+@njit(cache=True)
+def latest_return(hh_f, params, h, hp, last):
+    """Latest usual return from an absence begun at `last` (the 24 h of the week before it,
+    since someone who leaves later than usual comes back no earlier); -inf when none."""
+    b, start = week_bin_of(last, params, hp)
+    best = -np.inf
+    for k in range(9):
+        j = (b - k) % WEEK_BINS
+        off = _env(hh_f[h], R_A, WEEK_BINS, j)
+        if off > 0.0:
+            best = max(best, start - k * 10800.0 + off)
+    return best
+
+
+@njit(cache=True)
+def home_deadline(hh_f, params, h, hp, last):
+    """(deadline, rule) of a silence at home that began at `last`."""
+    floor = params[hp, P_INACTIVITY_MIN_SILENCE_S]
+    cap = day_cap(hh_f, params, h, hp, last)
+    hh_f[h, R_WHY_CAP] = cap
+    end = rest_end(hh_f, params, h, hp, last)
+    if end + params[hp, P_ROUTINE_REST_MARGIN_S] > last + floor:
+        hh_f[h, R_WHY_REF] = end
+        hh_f[h, R_WHY_USUAL] = usual_wake(hh_f, params, h, hp, last)
+        hh_f[h, R_WHY_LIMIT] = np.nan
+        return end + params[hp, P_ROUTINE_REST_MARGIN_S], R_NOT_UP
+    slot, _ = slot_of(last, params, hp)
+    own = _env(hh_f[h], R_G, SLOTS, slot)
+    other = _env(hh_f[h], R_G, SLOTS, (slot + 24) % SLOTS)
+    longest = own if own > 0.0 else other
+    limit = longest * params[hp, P_ROUTINE_GAP_FACTOR] + params[hp, P_ROUTINE_GAP_MARGIN_S]
+    if _learning(hh_f, params, h, hp, last):
+        limit = cap
+    limit = min(max(limit, floor), cap)
+    hh_f[h, R_WHY_REF] = np.nan
+    hh_f[h, R_WHY_USUAL] = longest
+    hh_f[h, R_WHY_LIMIT] = limit
+    return last + limit, R_SILENT_HOME
+
+
+@njit(cache=True)
+def out_deadline(hh_f, params, h, hp, last):
+    """(deadline, rule) after a door event: back by the latest usual return, else by night."""
+    back = latest_return(hh_f, params, h, hp, last)
+    floor = last + params[hp, P_ROUTINE_OUT_FLOOR_S]
+    if back > last:
+        deadline = max(back + params[hp, P_ROUTINE_OUT_MARGIN_S], floor)
+    else:
+        x = local_s(last, params, hp)
+        night = last - (x % 86400.0) + params[hp, P_ROUTINE_NIGHT_H] * 3600.0
+        if night < last + params[hp, P_ROUTINE_OUT_FLOOR_S]:
+            night += 86400.0 if night < last else 0.0
+        deadline = max(night, floor)
+        back = np.nan
+    hh_f[h, R_WHY_REF] = back
+    hh_f[h, R_WHY_USUAL] = np.nan
+    hh_f[h, R_WHY_LIMIT] = np.nan
+    return min(deadline, last + params[hp, P_AWAY_MAX_S]), R_OUT_NOT_BACK
+
+
+@njit(cache=True)
+def routine_deadline(hh_f, params, h, hp, last, after_door):
+    """(deadline, rule) of the silence that began at `last`.
+
+    After a door event the resident may be out or may just have come in: the later of the
+    two deadlines holds. At home the absolute ceiling (inactivity_max_silence_s) always holds.
+    """
+    home, rule = home_deadline(hh_f, params, h, hp, last)
+    ceiling = last + params[hp, P_INACTIVITY_MAX_SILENCE_S]
+    if home >= ceiling:
+        home, rule = ceiling, R_MAX_SILENCE
+    if after_door and params[hp, P_INFER_AWAY] > 0.0:
+        why = (hh_f[h, R_WHY_REF], hh_f[h, R_WHY_USUAL], hh_f[h, R_WHY_LIMIT])
+        out, out_rule = out_deadline(hh_f, params, h, hp, last)
+        if out > home:
+            return out, out_rule
+        hh_f[h, R_WHY_REF], hh_f[h, R_WHY_USUAL], hh_f[h, R_WHY_LIMIT] = why
+    return home, rule
