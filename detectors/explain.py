@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detectors import explain_routine
 from detectors.codes import METRICS, RULES
 from detectors.kernels import (
     EV_ACTION,
@@ -102,6 +103,9 @@ THRESHOLDS: dict[str, tuple[str, ...]] = {
     "silence": ("offline_after_s",),
     "activity_pattern": ("inactivity_min_silence_s", "inactivity_expected_events"),
     "max_silence": ("inactivity_max_silence_s",),
+    "not_up": ("routine_rest_margin_s",),
+    "silent_at_home": ("routine_gap_factor", "routine_gap_margin_s", "inactivity_min_silence_s"),
+    "out_not_back": ("routine_out_margin_s", "routine_night_h", "away_max_s"),
     "away_too_long": ("away_max_s",),
 }
 
@@ -191,6 +195,13 @@ def explain(
 ) -> tuple[str, str, dict[str, Any]]:
     """(rule name, reason, evidence) for a raise event."""
     rule = RULES[event.rule]
+    if rule in explain_routine.ROUTINE_RULES:
+        evidence = {
+            "window_start": _clean(event.since),
+            "routine": explain_routine.evidence(rule, event, figures),
+            "thresholds": {name: figures[name] for name in THRESHOLDS.get(rule, ())},
+        }
+        return rule, explain_routine.reason(rule, event, figures), evidence
     reason = _REASONS[rule](event, reading, figures)
     evidence: dict[str, Any] = {"score": _clean(event.score), "window_start": _clean(event.since)}
     for name, value in (

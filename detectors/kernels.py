@@ -135,6 +135,10 @@ from detectors.params import (
 from detectors.prefetch import prefetch
 from detectors.routine import (
     LEARN_GAP_S,
+    R_WHY_CAP,
+    R_WHY_LIMIT,
+    R_WHY_REF,
+    R_WHY_USUAL,
     count_period,
     routine_deadline,
     routine_learn,
@@ -696,6 +700,8 @@ def _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, row, h, action, t):
     nan = np.nan
     rule = hh_i[h, HI_DEADLINE_RULE] if action == RAISE else R_RESTORED
     score = hh_f[h, H_DEADLINE_SCORE] if action == RAISE else 0.0
+    # The learned figures behind the check travel in the figure slots (explain_routine).
+    raised = action == RAISE
     _emit(
         ev_i,
         ev_f,
@@ -707,10 +713,10 @@ def _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, row, h, action, t):
         rule,
         t,
         score,
-        nan,
-        nan,
-        nan,
-        nan,
+        hh_f[h, R_WHY_REF] if raised else nan,
+        hh_f[h, R_WHY_USUAL] if raised else nan,
+        hh_f[h, R_WHY_LIMIT] if raised else nan,
+        hh_f[h, R_WHY_CAP] if raised else nan,
         nan,
         hh_f[h, H_LAST_ACT],
     )
