@@ -115,7 +115,9 @@ def _weekend(t: float) -> bool:
 def _latest_wake(hh: Household, wake: float) -> float:
     """The latest first activity (clock) of the 28 days before, same day type, on wake's day."""
     prior = [
-        w for w in hh.wakes if wake - 28 * DAY <= w < wake - DAY / 2 and _weekend(w) == _weekend(wake)
+        w
+        for w in hh.wakes
+        if wake - 28 * DAY <= w < wake - DAY / 2 and _weekend(w) == _weekend(wake)
     ]
     day0 = wake - _local_h(wake) * 3600.0
     return day0 + max((_local_h(w) for w in prior), default=_local_h(wake)) * 3600.0
@@ -128,7 +130,9 @@ def _latest_return(hh: Household, leave: float, habit: bool) -> float:
         prior = [
             back - lo
             for lo, back, h in hh.absences
-            if h and leave - 28 * DAY <= lo < leave - DAY / 2 and abs(_local_h(lo) - _local_h(leave)) < 4
+            if h
+            and leave - 28 * DAY <= lo < leave - DAY / 2
+            and abs(_local_h(lo) - _local_h(leave)) < 4
         ]
         if prior:
             return leave + max(prior)
@@ -136,14 +140,14 @@ def _latest_return(hh: Household, leave: float, habit: bool) -> float:
     return night if night > leave else night + DAY
 
 
-def cases_of(hh: Household, rng: np.random.Generator, per_kind: int) -> list[tuple[str, float, float]]:
+def cases_of(
+    hh: Household, rng: np.random.Generator, per_kind: int
+) -> list[tuple[str, float, float]]:
     """(case, collapse time, reference) for a household: per_kind of each case."""
     start = T0 + FIRST_CASE_DAY * DAY
     end = T0 + (hh.days - 2) * DAY
     out: list[tuple[str, float, float]] = []
-    spans = [
-        (a, b) for a, b in hh.home_day if start <= a and b < end and b - a > 3600.0
-    ]
+    spans = [(a, b) for a, b in hh.home_day if start <= a and b < end and b - a > 3600.0]
     for _ in range(per_kind):
         for _try in range(50):
             a, b = spans[int(rng.integers(len(spans)))]

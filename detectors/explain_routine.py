@@ -50,16 +50,9 @@ def reason(rule: str, e: _Event, figures: Mapping[str, float]) -> str:
             if not math.isnan(e.base)
             else f"usually up by {_clock(e.smoke, figures)} at the latest"
         )
-        return (
-            f"未起床：{usual}；{last} 以后无活动。 "
-            f"Not up: {usual_en}; no activity since {last}."
-        )
+        return f"未起床：{usual}；{last} 以后无活动。 Not up: {usual_en}; no activity since {last}."
     if rule == "silent_at_home":
-        seen = (
-            f"此时段近 28 天最长安静 {_hours(e.base)} 小时"
-            if e.base > 0
-            else "此时段尚无记录"
-        )
+        seen = f"此时段近 28 天最长安静 {_hours(e.base)} 小时" if e.base > 0 else "此时段尚无记录"
         seen_en = (
             f"the longest silence at this hour in 28 days was {_hours(e.base)} h"
             if e.base > 0

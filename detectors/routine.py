@@ -72,11 +72,12 @@ R_ACT = R_A + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (ha
 ROUTINE_END = R_ACT + 7 * 24
 ROUTINE_FLOATS = (R_FIRST, R_EPOCH, R_WAKE, R_WAKE + 1, R_BED, R_BED + 1, R_WHY_REF, R_WHY_USUAL)
 
-REST_S = 4.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pause
+REST_S = 3.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pause
 LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
 ABSENCE_MIN_S = 900.0
 REST_LOOKBACK = 12  # hours before a silence's start whose rests may still be going on
-REST_AHEAD_S = 1800.0  # a silence this close before a usual bedtime is going to bed
+POOL_H = 2  # daytime silences are judged against those begun within 2 h either side
+REST_AHEAD_S = 3600.0  # a silence this close before a usual bedtime is going to bed
 REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
 REST_TO_H = 12.0
 SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
@@ -202,31 +203,51 @@ def _env(row, base, n, j):
 
 
 @njit(cache=True)
+def _rest_chain(row, d, hour, start, last):
+    """(latest end, rests seen) of day type d's rests going on at `last`: rests begun up to
+    REST_LOOKBACK hours before (or within REST_AHEAD_S after), then any rest begun before that
+    end (a toilet trip splits a night), chained through the night."""
+    best = -np.inf
+    seen = 0.0
+    for k in range(-1, REST_LOOKBACK + 1):
+        hr = hour - k
+        if hr < 0 or hr > 23:
+            continue
+        s0 = start - k * 3600.0
+        if k == -1 and s0 > last + REST_AHEAD_S:
+            continue
+        j = d * 24 + hr
+        n = row[R_NL + j] + row[R_NL + SLOTS + j]
+        seen += n
+        if n >= 1.0:
+            best = max(best, s0 + _env(row, R_E, SLOTS, j))
+    for hr in range(hour + 1, 24):
+        s0 = start + (hr - hour) * 3600.0
+        j = d * 24 + hr
+        if s0 > best:
+            break
+        n = row[R_NL + j] + row[R_NL + SLOTS + j]
+        seen += n
+        # Within the night any silence continues the rest (after a toilet trip, say).
+        if n >= 1.0 or (hr + 18) % 24 < REST_TO_H:
+            best = max(best, s0 + _env(row, R_E, SLOTS, j))
+    return best, seen
+
+
+@njit(cache=True)
 def rest_end(hh_f, params, h, hp, last):
     """Latest usual end of a rest going on at `last` (or about to begin); -inf when none.
 
-    Rests of this day type are used once it has a few; before that, those of both types.
+    This day type's rests once it has a few, before that those of both day types; while
+    learning, the prior sleep window too.
     """
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
     row = hh_f[h]
-    own = 0.0
-    for j in range(24):
-        own += row[R_NL + d * 24 + j] + row[R_NL + SLOTS + d * 24 + j]
-    best = -np.inf
-    for dd in range(2):
-        if dd != d and own >= 4.0:
-            continue
-        for k in range(-1, REST_LOOKBACK + 1):
-            hr = hour - k
-            if hr < 0 or hr > 23:
-                continue
-            s0 = start - k * 3600.0
-            if k == -1 and s0 > last + REST_AHEAD_S:
-                continue
-            j = dd * 24 + hr
-            if row[R_NL + j] + row[R_NL + SLOTS + j] >= 2.0:
-                best = max(best, s0 + _env(row, R_E, SLOTS, j))
+    best, seen = _rest_chain(row, d, hour, start, last)
+    if seen < 3.0:
+        other, _ = _rest_chain(row, 1 - d, hour, start, last)
+        best = max(best, other)
     if _learning(hh_f, params, h, hp, last):
         x = local_s(last, params, hp)
         hour_now = (x % 86400.0) / 3600.0
@@ -274,9 +295,12 @@ def home_deadline(hh_f, params, h, hp, last):
         hh_f[h, R_WHY_LIMIT] = np.nan
         return end + params[hp, P_ROUTINE_REST_MARGIN_S], R_NOT_UP
     slot, _ = slot_of(last, params, hp)
-    own = _env(hh_f[h], R_G, SLOTS, slot)
-    other = _env(hh_f[h], R_G, SLOTS, (slot + 24) % SLOTS)
-    longest = own if own > 0.0 else other
+    longest = 0.0
+    for k in range(-POOL_H, POOL_H + 1):
+        hr = slot % 24 + k
+        if 0 <= hr <= 23:
+            for d in range(2):
+                longest = max(longest, _env(hh_f[h], R_G, SLOTS, d * 24 + hr))
     limit = longest * params[hp, P_ROUTINE_GAP_FACTOR] + params[hp, P_ROUTINE_GAP_MARGIN_S]
     if _learning(hh_f, params, h, hp, last):
         limit = cap
@@ -292,8 +316,11 @@ def out_deadline(hh_f, params, h, hp, last):
     """(deadline, rule) after a door event: back by the latest usual return, else by night."""
     back = latest_return(hh_f, params, h, hp, last)
     floor = last + params[hp, P_ROUTINE_OUT_FLOOR_S]
-    if back > last:
-        deadline = max(back + params[hp, P_ROUTINE_OUT_MARGIN_S], floor)
+    if back > floor:
+        # A long absence (a weekend away) comes back less punctually: a quarter of its length
+        # beyond 12 h is added to the margin.
+        slack = 0.25 * max(back - last - 43200.0, 0.0)
+        deadline = max(back + params[hp, P_ROUTINE_OUT_MARGIN_S] + slack, floor)
     else:
         x = local_s(last, params, hp)
         night = last - (x % 86400.0) + params[hp, P_ROUTINE_NIGHT_H] * 3600.0

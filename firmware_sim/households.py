@@ -214,6 +214,11 @@ def generate(kind: str, seed: int, days: int = 60) -> Household:
     if spec.sensor_loss_day is not None:
         lost = (dev == 0) & (ts >= T0 + spec.sensor_loss_day * DAY)
         ts, dev = ts[~lost], dev[~lost]
+    # Nothing moves between leaving and coming back (the door reports first).
+    for lo, hi, _ in hh.absences:
+        inside = (ts > lo) & (ts < hi + 30.0)
+        visitor = state[np.clip(((ts - T0) // MIN).astype(np.int64), 0, n - 1)] == VISITOR
+        ts, dev = ts[~inside | visitor], dev[~inside | visitor]
     door_t = np.array(sorted(door))
     door_ts = np.concatenate([door_t, door_t + 20.0])
     door_v = np.concatenate([np.ones(door_t.size), np.zeros(door_t.size)])
