@@ -172,7 +172,7 @@ def generate(kind: str, seed: int, days: int = 60) -> Household:
             long = rng.random() < 0.08
             dur = rng.uniform(5.0, 10.0) * 3600.0 if long else rng.uniform(20.0, 180.0) * MIN
             i, j = minute(start), minute(start + dur)
-            if 0 <= i and j < n and np.all(state[i:j] == ACTIVE):
+            if i >= 0 and j < n and np.all(state[i:j] == ACTIVE):
                 put(start, start + dur, OUT)
                 door += [start, start + dur]
                 hh.absences.append((start, start + dur, False))
@@ -180,18 +180,18 @@ def generate(kind: str, seed: int, days: int = 60) -> Household:
         for _ in range(int(rng.integers(1, 4))):
             start = _h(d, rng.uniform(9.0, 21.0))
             i, j = minute(start), minute(start + 80 * MIN)
-            if 0 <= i and j < n and np.all(state[i:j] == ACTIVE):
+            if i >= 0 and j < n and np.all(state[i:j] == ACTIVE):
                 put(start, start + rng.uniform(15.0, 70.0) * MIN, STILL)
         if rng.random() < spec.nap:
             start = _h(d, rng.uniform(13.0, 15.0))
             i, j = minute(start), minute(start + 110 * MIN)
-            if 0 <= i and j < n and np.all(state[i:j] == ACTIVE):
+            if i >= 0 and j < n and np.all(state[i:j] == ACTIVE):
                 put(start, start + rng.uniform(30.0, 100.0) * MIN, ASLEEP)
         # Visitors: while the resident is out they move about the home; at night now and then.
         for _ in range(int(rng.poisson(spec.visitors))):
             start = _h(d, rng.uniform(9.0, 20.0))
             i, j = minute(start), minute(start + 60 * MIN)
-            if 0 <= i and j < n:
+            if i >= 0 and j < n:
                 span = state[i:j]
                 span[span == OUT] = VISITOR
                 span[span == STILL] = ACTIVE
