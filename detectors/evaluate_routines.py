@@ -7,7 +7,7 @@ at a collapse: at home by day (activity stops between 09:00 and 20:00), at night
 and never gets up) and outside (goes out and never comes back); the delay of the first check
 is measured from the collapse, and for "not up" from this household's latest usual first
 activity of the last 28 days (same day type), for "out and not back" from the latest usual
-return of that habit (else from the night of that day, 23:00).
+return of that habit (else from 22:00 that night).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ TARGET_DAY_MAX_PIR_S = 3.0 * 3600.0
 TARGET_DAY_MAX_SWITCHES_S = 4.0 * 3600.0
 TARGET_NOT_UP_S = 3600.0
 TARGET_OUT_S = 2.0 * 3600.0
+NIGHT_H = 22.0  # "by night" for an absence that is no habit (policy routine_night_h)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def _latest_wake(hh: Household, wake: float) -> float:
 
 def _latest_return(hh: Household, leave: float, habit: bool) -> float:
     """Latest usual return of this habit (longest absence of the same kind in 28 days, from
-    about the same time of day), else 23:00 that night."""
+    about the same time of day), else that night (the policy's routine_night_h)."""
     if habit:
         prior = [
             back - lo
@@ -136,7 +137,7 @@ def _latest_return(hh: Household, leave: float, habit: bool) -> float:
         ]
         if prior:
             return leave + max(prior)
-    night = leave - _local_h(leave) * 3600.0 + 23.0 * 3600.0
+    night = leave - _local_h(leave) * 3600.0 + NIGHT_H * 3600.0
     return night if night > leave else night + DAY
 
 
@@ -179,6 +180,7 @@ def evaluate(
     streams: list[tuple[np.ndarray, list[str], np.ndarray, np.ndarray]] = []
     plan: list[tuple[str, int, str, float, float, str]] = []
     normal: dict[str, str] = {}
+    ends: dict[str, float] = {}
     for kind in kinds:
         for seed in seeds:
             hh = generate(kind, seed, days)
@@ -194,6 +196,7 @@ def evaluate(
                 streams.append((ts, [ids[int(x)] for x in dev], np.array(metric), value))
                 if case == "none":
                     normal[hid] = kind
+                    ends[hid] = float(ts[-1])
                 else:
                     plan.append((kind, seed, case, at, ref, hid))
     engine = DetectorEngine(devices, policy)
@@ -210,11 +213,12 @@ def evaluate(
         np.concatenate([s[3] for s in streams])[order],
     )
     alerts = [a for a in run(engine, readings) if a.kind == "inactivity"]
-    return _score(alerts, normal, plan, len(seeds) * len(kinds), days, kinds)
+    return _score(alerts, ends, normal, plan, len(seeds) * len(kinds), days, kinds)
 
 
 def _score(
     alerts: list[Alert],
+    ends: dict[str, float],
     normal: dict[str, str],
     plan: list[tuple[str, int, str, float, float, str]],
     households: int,
@@ -225,7 +229,8 @@ def _score(
     by_hh: dict[str, list[Alert]] = {}
     for a in alerts:
         by_hh.setdefault(a.household_id or "", []).append(a)
-        if a.household_id in normal:
+        # A check after the household's last event is the recording ending, not a false one.
+        if a.household_id in normal and a.ts <= ends[a.household_id]:
             false[normal[a.household_id]] += 1
     cases = []
     for kind, seed, case, at, ref, hid in plan:

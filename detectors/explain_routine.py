@@ -2,8 +2,8 @@
 
 The kernel hands the figures in the event's figure slots (detectors.kernels._inactivity_event):
 `ref` the learned reference time (latest usual first activity, or latest usual return; epoch
-s), `usual` the usual first activity (epoch s) or the longest silence this home shows at that
-hour (s), `limit` the silence allowed (s) and `cap` the daytime ceiling for this home's sensors.
+s), `usual` the usual first activity (epoch s), the longest silence this home shows at that
+hour (s) or, out, the night deadline (epoch s), `limit` the silence allowed (s) and `cap` the daytime ceiling for this home's sensors.
 """
 
 from __future__ import annotations
@@ -64,10 +64,11 @@ def reason(rule: str, e: _Event, figures: Mapping[str, float]) -> str:
             f"(check at {_hours(e.trise)} h)."
         )
     if rule == "out_not_back":
+        night = _clock(e.base, figures)
         if math.isnan(e.smoke):
             return (
-                f"外出未归：{last} 出门，非习惯性外出，入夜未归。 "
-                f"Out and not back: left at {last}, not a usual absence, not back by night."
+                f"外出未归：{last} 出门，{night} 前未回家（非习惯性外出）。 "
+                f"Out and not back: left at {last}, not back by {night} (not a usual absence)."
             )
         return (
             f"外出未归：{last} 出门，通常最晚 {_clock(e.smoke, figures)} 前回家。 "
@@ -96,5 +97,5 @@ def evidence(rule: str, e: _Event, figures: Mapping[str, float]) -> dict[str, An
             "daytime_cap_s": clean(e.ror),
         }
     elif rule == "out_not_back":
-        out |= {"latest_usual_return": clean(e.smoke)}
+        out |= {"latest_usual_return": clean(e.smoke), "back_by_night": clean(e.base)}
     return out

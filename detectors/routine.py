@@ -62,22 +62,47 @@ R_WHY_REF = BASE + 8  # the deadline's learned reference (epoch s: latest wake /
 R_WHY_USUAL = BASE + 9  # the usual figure behind it (epoch s of the smoothed wake), NaN if none
 R_WHY_LIMIT = BASE + 10  # the silence this home allows at that hour (s)
 R_WHY_CAP = BASE + 11  # the daytime ceiling in force (s)
+R_REST_START = BASE + 12  # start of the latest rest (epoch s)
+R_REST_END = BASE + 13  # its end so far: a silence soon after it (a toilet trip) continues it
+R_PREV_START = BASE + 14  # the silence before the latest one (a rest may have begun there)
+R_PREV_END = BASE + 15
 SLOTS = 48  # 2 day types x 24 hours counted from 18:00
 WEEK_BINS = 56  # 3-hour slots of the week (Monday 00:00 first)
 R_G = BASE + 16  # bucket * SLOTS + slot: longest silence at home begun in that slot (s)
 R_E = R_G + 2 * SLOTS  # latest end of those silences, s after the slot's start
 R_NL = R_E + 2 * SLOTS  # how many of them lasted a rest (REST_S or more)
-R_A = R_NL + 2 * SLOTS  # bucket * WEEK_BINS + bin: latest return, s after the bin's start
-R_ACT = R_A + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (halved per bucket)
+R_A = R_NL + 2 * SLOTS  # bucket * SLOTS + slot: latest return from absences begun then (s)
+R_NA = R_A + 2 * SLOTS  # how many such absences
+R_AW = R_NA + 2 * SLOTS  # bucket * WEEK_BINS + bin: latest return from an absence over a night
+R_ACT = R_AW + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (halved per bucket)
 ROUTINE_END = R_ACT + 7 * 24
-ROUTINE_FLOATS = (R_FIRST, R_EPOCH, R_WAKE, R_WAKE + 1, R_BED, R_BED + 1, R_WHY_REF, R_WHY_USUAL)
+ROUTINE_FLOATS = (
+    R_FIRST,
+    R_EPOCH,
+    R_WAKE,
+    R_WAKE + 1,
+    R_BED,
+    R_BED + 1,
+    R_WHY_REF,
+    R_WHY_USUAL,
+    R_REST_START,
+    R_REST_END,
+    R_PREV_START,
+    R_PREV_END,
+)
 
 REST_S = 3.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pause
 LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
+TRIP_S = 1800.0  # activity this short between two silences of a rest is a trip (toilet, water)
+RESUME_S = 3600.0  # a silence this long right after a rest continues it
 ABSENCE_MIN_S = 900.0
+OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
+HABIT_N = 2.0  # absences begun about then before an absence is a habit
+ABSENCE_LOOKBACK = 3  # hours: who leaves later than usual is back no earlier
 REST_LOOKBACK = 12  # hours before a silence's start whose rests may still be going on
 POOL_H = 2  # daytime silences are judged against those begun within 2 h either side
 REST_AHEAD_S = 3600.0  # a silence this close before a usual bedtime is going to bed
+REST_BEDTIME_AHEAD = 6  # hours: at a usual bedtime, rests begun this much later count too
 REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
 REST_TO_H = 12.0
 SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
@@ -132,7 +157,14 @@ def _rotate(hh_f, params, h, hp, t):
     if not t - hh_f[h, R_EPOCH] >= span:
         return
     keep = t - hh_f[h, R_EPOCH] < 2.0 * span
-    for base, n in ((R_G, SLOTS), (R_E, SLOTS), (R_NL, SLOTS), (R_A, WEEK_BINS)):
+    for base, n in (
+        (R_G, SLOTS),
+        (R_E, SLOTS),
+        (R_NL, SLOTS),
+        (R_A, SLOTS),
+        (R_NA, SLOTS),
+        (R_AW, WEEK_BINS),
+    ):
         for j in range(n):
             hh_f[h, base + n + j] = hh_f[h, base + j] if keep else 0.0
             hh_f[h, base + j] = 0.0
@@ -149,22 +181,55 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     _rotate(hh_f, params, h, hp, t)
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
-        b, start = week_bin_of(last, params, hp)
-        hh_f[h, R_A + b] = max(hh_f[h, R_A + b], t - start)
+        slot, start = slot_of(last, params, hp)
+        hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
+        hh_f[h, R_NA + slot] += 1.0
+        if gap >= OVERNIGHT_S:
+            b, start = week_bin_of(last, params, hp)
+            hh_f[h, R_AW + b] = max(hh_f[h, R_AW + b], t - start)
         return
     slot, start = slot_of(last, params, hp)
     hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)
     hh_f[h, R_E + slot] = max(hh_f[h, R_E + slot], t - start)
-    if gap >= REST_S and _rest_hour(last, params, hp):
-        hh_f[h, R_NL + slot] += 1.0
-        d = slot // 24
-        base = start - (slot % 24) * 3600.0  # 18:00 before the rest began
-        wake, bed = t - base, last - base
-        if np.isnan(hh_f[h, R_WAKE + d]):
-            hh_f[h, R_WAKE + d], hh_f[h, R_BED + d] = wake, bed
-        else:
-            hh_f[h, R_WAKE + d] += SMOOTH * (wake - hh_f[h, R_WAKE + d])
-            hh_f[h, R_BED + d] += SMOOTH * (bed - hh_f[h, R_BED + d])
+    if gap >= RESUME_S and last - hh_f[h, R_REST_END] <= TRIP_S:
+        # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
+        rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
+        hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
+        hh_f[h, R_REST_END] = t
+    elif gap >= REST_S and _rest_hour(last, params, hp):
+        _wake_learned(hh_f, params, h, hp)
+        begin = last
+        before = hh_f[h, R_PREV_START]
+        if (
+            last - hh_f[h, R_PREV_END] <= TRIP_S
+            and hh_f[h, R_PREV_END] - before >= RESUME_S
+            and _rest_hour(before, params, hp)
+        ):
+            begin = before  # in bed, up once, back to bed: the rest began before the trip
+        rs, rstart = slot_of(begin, params, hp)
+        hh_f[h, R_NL + rs] += 1.0
+        hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
+        hh_f[h, R_REST_START] = begin
+        hh_f[h, R_REST_END] = t
+    hh_f[h, R_PREV_START] = last
+    hh_f[h, R_PREV_END] = t
+
+
+@njit(cache=True)
+def _wake_learned(hh_f, params, h, hp):
+    """A new rest begins: the previous one is over, its end was that day's first activity."""
+    begin, end = hh_f[h, R_REST_START], hh_f[h, R_REST_END]
+    if np.isnan(begin):
+        return
+    slot, start = slot_of(begin, params, hp)
+    d = slot // 24
+    base = start - (slot % 24) * 3600.0  # 18:00 before the rest began
+    wake, bed = end - base, begin - base
+    if np.isnan(hh_f[h, R_WAKE + d]):
+        hh_f[h, R_WAKE + d], hh_f[h, R_BED + d] = wake, bed
+    else:
+        hh_f[h, R_WAKE + d] += SMOOTH * (wake - hh_f[h, R_WAKE + d])
+        hh_f[h, R_BED + d] += SMOOTH * (bed - hh_f[h, R_BED + d])
 
 
 @njit(cache=True, inline="always")
@@ -205,31 +270,28 @@ def _env(row, base, n, j):
 @njit(cache=True)
 def _rest_chain(row, d, hour, start, last):
     """(latest end, rests seen) of day type d's rests going on at `last`: rests begun up to
-    REST_LOOKBACK hours before (or within REST_AHEAD_S after), then any rest begun before that
-    end (a toilet trip splits a night), chained through the night."""
+    REST_LOOKBACK hours before (or within REST_AHEAD_S after it: going to bed)."""
     best = -np.inf
     seen = 0.0
-    for k in range(-1, REST_LOOKBACK + 1):
+    # At a usual bedtime, every rest of the night counts: whoever goes to bed early is not
+    # up any earlier for it.
+    bedtime = False
+    for k in range(2):
+        if hour - k >= 0:
+            j = d * 24 + hour - k
+            bedtime = bedtime or row[R_NL + j] + row[R_NL + SLOTS + j] >= 1.0
+    ahead = REST_BEDTIME_AHEAD if bedtime else 1
+    for k in range(-ahead, REST_LOOKBACK + 1):
         hr = hour - k
         if hr < 0 or hr > 23:
             continue
         s0 = start - k * 3600.0
-        if k == -1 and s0 > last + REST_AHEAD_S:
+        if k == -1 and not bedtime and s0 > last + REST_AHEAD_S:
             continue
         j = d * 24 + hr
         n = row[R_NL + j] + row[R_NL + SLOTS + j]
         seen += n
         if n >= 1.0:
-            best = max(best, s0 + _env(row, R_E, SLOTS, j))
-    for hr in range(hour + 1, 24):
-        s0 = start + (hr - hour) * 3600.0
-        j = d * 24 + hr
-        if s0 > best:
-            break
-        n = row[R_NL + j] + row[R_NL + SLOTS + j]
-        seen += n
-        # Within the night any silence continues the rest (after a toilet trip, say).
-        if n >= 1.0 or (hr + 18) % 24 < REST_TO_H:
             best = max(best, s0 + _env(row, R_E, SLOTS, j))
     return best, seen
 
@@ -270,30 +332,54 @@ def usual_wake(hh_f, params, h, hp, last):
 
 @njit(cache=True)
 def latest_return(hh_f, params, h, hp, last):
-    """Latest usual return from an absence begun at `last` (the 24 h of the week before it,
-    since someone who leaves later than usual comes back no earlier); -inf when none."""
-    b, start = week_bin_of(last, params, hp)
-    best = -np.inf
-    for k in range(9):
-        j = (b - k) % WEEK_BINS
-        off = _env(hh_f[h], R_A, WEEK_BINS, j)
+    """(latest usual return, of an absence over a night) for an absence begun at `last`;
+    -inf when that is no habit. Habits of the day: absences begun in the same hour of the same
+    day type or up to ABSENCE_LOOKBACK hours earlier, at least HABIT_N of them. Over a night:
+    absences of 12 h or more begun from 24 h before to 3 h after in the week (a weekend away)."""
+    row = hh_f[h]
+    slot, start = slot_of(last, params, hp)
+    d, hour = slot // 24, slot % 24
+    day = -np.inf
+    n = 0.0
+    for k in range(ABSENCE_LOOKBACK + 1):
+        if hour - k < 0:
+            break
+        j = d * 24 + hour - k
+        n += row[R_NA + j] + row[R_NA + SLOTS + j]
+        off = _env(row, R_A, SLOTS, j)
         if off > 0.0:
-            best = max(best, start - k * 10800.0 + off)
-    return best
+            day = max(day, start - k * 3600.0 + off)
+    if n < HABIT_N:
+        day = -np.inf
+    b, wstart = week_bin_of(last, params, hp)
+    night = -np.inf
+    for k in range(-1, 9):
+        off = _env(row, R_AW, WEEK_BINS, (b - k) % WEEK_BINS)
+        if off > 0.0:
+            night = max(night, wstart - k * 10800.0 + off)
+    return day, night
 
 
 @njit(cache=True)
 def home_deadline(hh_f, params, h, hp, last):
-    """(deadline, rule) of a silence at home that began at `last`."""
-    floor = params[hp, P_INACTIVITY_MIN_SILENCE_S]
+    """(deadline, rule) of a silence at home that began at `last`: the later of the daytime
+    limit and, in the sleep window, the latest usual first activity plus a margin."""
     cap = day_cap(hh_f, params, h, hp, last)
     hh_f[h, R_WHY_CAP] = cap
-    end = rest_end(hh_f, params, h, hp, last)
-    if end + params[hp, P_ROUTINE_REST_MARGIN_S] > last + floor:
-        hh_f[h, R_WHY_REF] = end
+    day = last + _day_limit(hh_f, params, h, hp, last, cap)
+    end = rest_end(hh_f, params, h, hp, last) + params[hp, P_ROUTINE_REST_MARGIN_S]
+    if end > day:
+        hh_f[h, R_WHY_REF] = end - params[hp, P_ROUTINE_REST_MARGIN_S]
         hh_f[h, R_WHY_USUAL] = usual_wake(hh_f, params, h, hp, last)
         hh_f[h, R_WHY_LIMIT] = np.nan
-        return end + params[hp, P_ROUTINE_REST_MARGIN_S], R_NOT_UP
+        return end, R_NOT_UP
+    return day, R_SILENT_HOME
+
+
+@njit(cache=True)
+def _day_limit(hh_f, params, h, hp, last, cap):
+    """The silence at home allowed from `last` by day (sets the explanation's figures)."""
+    floor = params[hp, P_INACTIVITY_MIN_SILENCE_S]
     slot, _ = slot_of(last, params, hp)
     longest = 0.0
     for k in range(-POOL_H, POOL_H + 1):
@@ -308,28 +394,29 @@ def home_deadline(hh_f, params, h, hp, last):
     hh_f[h, R_WHY_REF] = np.nan
     hh_f[h, R_WHY_USUAL] = longest
     hh_f[h, R_WHY_LIMIT] = limit
-    return last + limit, R_SILENT_HOME
+    return limit
 
 
 @njit(cache=True)
 def out_deadline(hh_f, params, h, hp, last):
-    """(deadline, rule) after a door event: back by the latest usual return, else by night."""
-    back = latest_return(hh_f, params, h, hp, last)
+    """(deadline, rule) after a door event: back by night (routine_night_h), or by the latest
+    usual return of this habit plus a margin when that is later."""
     floor = last + params[hp, P_ROUTINE_OUT_FLOOR_S]
-    if back > floor:
-        # A long absence (a weekend away) comes back less punctually: a quarter of its length
-        # beyond 12 h is added to the margin.
-        slack = 0.25 * max(back - last - 43200.0, 0.0)
-        deadline = max(back + params[hp, P_ROUTINE_OUT_MARGIN_S] + slack, floor)
-    else:
-        x = local_s(last, params, hp)
-        night = last - (x % 86400.0) + params[hp, P_ROUTINE_NIGHT_H] * 3600.0
-        if night < last + params[hp, P_ROUTINE_OUT_FLOOR_S]:
-            night += 86400.0 if night < last else 0.0
-        deadline = max(night, floor)
-        back = np.nan
-    hh_f[h, R_WHY_REF] = back
-    hh_f[h, R_WHY_USUAL] = np.nan
+    x = local_s(last, params, hp)
+    night = last - (x % 86400.0) + params[hp, P_ROUTINE_NIGHT_H] * 3600.0
+    if night < last - 6.0 * 3600.0:
+        night += 86400.0  # left after midnight: by the next night
+    deadline = max(night, floor)
+    day, overnight = latest_return(hh_f, params, h, hp, last)
+    margin = params[hp, P_ROUTINE_OUT_MARGIN_S]
+    back = max(day, overnight)
+    if day + margin > deadline:
+        deadline = day + margin
+    if overnight > last:
+        # A weekend away comes back less punctually: 15 % of its length beyond 12 h more.
+        deadline = max(deadline, overnight + margin + 0.15 * (overnight - last - OVERNIGHT_S))
+    hh_f[h, R_WHY_REF] = back if back > last else np.nan
+    hh_f[h, R_WHY_USUAL] = night
     hh_f[h, R_WHY_LIMIT] = np.nan
     return min(deadline, last + params[hp, P_AWAY_MAX_S]), R_OUT_NOT_BACK
 

@@ -168,8 +168,8 @@ def generate(kind: str, seed: int, days: int = 60) -> Household:
             hh.absences.append((leave, back, True))
         # Errands: 20 min to 3 h mostly, sometimes a day out of up to 10 h.
         for _ in range(int(rng.poisson(0.8))):
-            start = _h(d, rng.uniform(9.0, 17.0))
-            long = rng.random() < 0.08
+            long = rng.random() < 0.08  # a day out begins in the morning
+            start = _h(d, rng.uniform(8.0, 12.0) if long else rng.uniform(9.0, 19.0))
             dur = rng.uniform(5.0, 10.0) * 3600.0 if long else rng.uniform(20.0, 180.0) * MIN
             i, j = minute(start), minute(start + dur)
             if i >= 0 and j < n and np.all(state[i:j] == ACTIVE):
