@@ -97,7 +97,8 @@ TRIP_S = 1800.0  # activity this short between two silences of a rest is a trip 
 RESUME_S = 3600.0  # a silence this long right after a rest continues it
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
-HABIT_N = 2.0  # absences begun about then before an absence is a habit
+HABIT_N = 2.0  # absences begun about then, and on at least HABIT_SHARE of the days of this
+HABIT_SHARE = 0.5  # day type, before an absence is a habit (errands at random hours are not)
 ABSENCE_LOOKBACK = 3  # hours: who leaves later than usual is back no earlier
 REST_LOOKBACK = 12  # hours before a silence's start whose rests may still be going on
 POOL_H = 2  # daytime silences are judged against those begun within 2 h either side
@@ -105,6 +106,8 @@ REST_AHEAD_S = 3600.0  # a silence this close before a usual bedtime is going to
 REST_BEDTIME_AHEAD = 6  # hours: at a usual bedtime, rests begun this much later count too
 REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
 REST_TO_H = 12.0
+DAY_FROM_H = 9.0  # a silence begun by day (09:00-20:00) is checked within the sparse cap...
+DAY_TO_H = 20.0  # ...unless this home habitually rests then
 SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
 WEEK_S = 7 * 86400.0
 EPOCH_MONDAY_S = 3 * 86400.0  # 1970-01-01 was a Thursday, day 3 of a week from Monday
@@ -253,8 +256,7 @@ def _learning(hh_f, params, h, hp, t):
 @njit(cache=True)
 def day_cap(hh_f, params, h, hp, t):
     """The longest daytime silence at home allowed: shorter where the sensors see much."""
-    span = params[hp, P_ROUTINE_BUCKET_DAYS] * 86400.0
-    days = (t - hh_f[h, R_EPOCH] + (span if hh_f[h, R_PER + 1] > 0.0 else 0.0)) / 86400.0
+    days = _days_in_memory(hh_f, params, h, hp, t)
     per_day = (hh_f[h, R_PER] + hh_f[h, R_PER + 1]) / max(days, 1.0)
     if _learning(hh_f, params, h, hp, t) or per_day < params[hp, P_ROUTINE_DENSE_PER_DAY]:
         return params[hp, P_ROUTINE_CAP_SPARSE_S]
@@ -334,7 +336,7 @@ def usual_wake(hh_f, params, h, hp, last):
 def latest_return(hh_f, params, h, hp, last):
     """(latest usual return, of an absence over a night) for an absence begun at `last`;
     -inf when that is no habit. Habits of the day: absences begun in the same hour of the same
-    day type or up to ABSENCE_LOOKBACK hours earlier, at least HABIT_N of them. Over a night:
+    day type or up to ABSENCE_LOOKBACK hours earlier, on most days. Over a night:
     absences of 12 h or more begun from 24 h before to 3 h after in the week (a weekend away)."""
     row = hh_f[h]
     slot, start = slot_of(last, params, hp)
@@ -349,7 +351,8 @@ def latest_return(hh_f, params, h, hp, last):
         off = _env(row, R_A, SLOTS, j)
         if off > 0.0:
             day = max(day, start - k * 3600.0 + off)
-    if n < HABIT_N:
+    share = 5.0 / 7.0 if d == 0 else 2.0 / 7.0
+    if n < max(HABIT_N, HABIT_SHARE * share * _days_in_memory(hh_f, params, h, hp, last)):
         day = -np.inf
     b, wstart = week_bin_of(last, params, hp)
     night = -np.inf
@@ -368,12 +371,37 @@ def home_deadline(hh_f, params, h, hp, last):
     hh_f[h, R_WHY_CAP] = cap
     day = last + _day_limit(hh_f, params, h, hp, last, cap)
     end = rest_end(hh_f, params, h, hp, last) + params[hp, P_ROUTINE_REST_MARGIN_S]
+    hour = (local_s(last, params, hp) % 86400.0) / 3600.0
+    if DAY_FROM_H <= hour < DAY_TO_H and not _rest_habit(hh_f, params, h, hp, last):
+        # By day a silence is a collapse within the sparse cap unless this home sleeps then.
+        end = min(end, last + params[hp, P_ROUTINE_CAP_SPARSE_S])
     if end > day:
         hh_f[h, R_WHY_REF] = end - params[hp, P_ROUTINE_REST_MARGIN_S]
         hh_f[h, R_WHY_USUAL] = usual_wake(hh_f, params, h, hp, last)
         hh_f[h, R_WHY_LIMIT] = np.nan
         return end, R_NOT_UP
     return day, R_SILENT_HOME
+
+
+@njit(cache=True)
+def _rest_habit(hh_f, params, h, hp, last):
+    """Does this home usually rest at this time of day (a night-shift worker by day)? Rests
+    begun in the 6 hours before, on at least a third of the days in memory."""
+    slot, _ = slot_of(last, params, hp)
+    n = 0.0
+    for k in range(7):
+        hr = slot % 24 - k
+        if hr >= 0:
+            for d in range(2):
+                j = d * 24 + hr
+                n += hh_f[h, R_NL + j] + hh_f[h, R_NL + SLOTS + j]
+    return n >= _days_in_memory(hh_f, params, h, hp, last) / 3.0
+
+
+@njit(cache=True)
+def _days_in_memory(hh_f, params, h, hp, t):
+    span = params[hp, P_ROUTINE_BUCKET_DAYS] * 86400.0
+    return (t - hh_f[h, R_EPOCH] + (span if hh_f[h, R_PER + 1] > 0.0 else 0.0)) / 86400.0
 
 
 @njit(cache=True)
@@ -399,8 +427,8 @@ def _day_limit(hh_f, params, h, hp, last, cap):
 
 @njit(cache=True)
 def out_deadline(hh_f, params, h, hp, last):
-    """(deadline, rule) after a door event: back by night (routine_night_h), or by the latest
-    usual return of this habit plus a margin when that is later."""
+    """(deadline, rule) after a door event: by the latest usual return of this habit plus a
+    margin, else back by night (routine_night_h); a weekend away may take longer."""
     floor = last + params[hp, P_ROUTINE_OUT_FLOOR_S]
     x = local_s(last, params, hp)
     night = last - (x % 86400.0) + params[hp, P_ROUTINE_NIGHT_H] * 3600.0
@@ -410,8 +438,8 @@ def out_deadline(hh_f, params, h, hp, last):
     day, overnight = latest_return(hh_f, params, h, hp, last)
     margin = params[hp, P_ROUTINE_OUT_MARGIN_S]
     back = max(day, overnight)
-    if day + margin > deadline:
-        deadline = day + margin
+    if day > last:
+        deadline = max(day + margin, floor)  # a daily habit: its own latest return rules
     if overnight > last:
         # A weekend away comes back less punctually: 15 % of its length beyond 12 h more.
         deadline = max(deadline, overnight + margin + 0.15 * (overnight - last - OVERNIGHT_S))
