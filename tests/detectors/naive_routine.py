@@ -190,7 +190,8 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
     if _learning(r, last, f):
         hour_now = _local_hour(last, f)
         if hour_now >= f["routine_prior_bed_h"] - 1.0 or hour_now < f["routine_prior_wake_h"]:
-            end = last - hour_now * 3600.0 + f["routine_prior_wake_h"] * 3600.0
+            midnight = last - (last + f["utc_offset_h"] * 3600.0) % DAY
+            end = midnight + f["routine_prior_wake_h"] * 3600.0
             best = max(best, end if end > last else end + DAY)
     return best
 
@@ -238,7 +239,7 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
 
 def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     floor = last + f["routine_out_floor_s"]
-    night = last - _local_hour(last, f) * 3600.0 + f["routine_night_h"] * 3600.0
+    night = last - (last + f["utc_offset_h"] * 3600.0) % DAY + f["routine_night_h"] * 3600.0
     if night < last - 6 * 3600.0:
         night += DAY
     deadline = max(night, floor)
