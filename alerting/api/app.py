@@ -26,6 +26,7 @@ from alerting.api.routes import (
     incidents,
     reports,
     residents,
+    routines,
     sites,
     users,
 )
@@ -55,6 +56,7 @@ def api_router() -> APIRouter:
         buildings,
         imports,
         commissioning,
+        routines,
     ):
         api.include_router(module.router)
     return api

@@ -49,7 +49,7 @@ def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
     off = f["utc_offset_h"] * 3600.0
     x = t + off + 6 * 3600.0
     day = math.floor(x / DAY)
-    hour = int(math.floor((x - day * DAY) / 3600.0))
+    hour = math.floor((x - day * DAY) / 3600.0)
     weekend = (day + 3) % 7 >= 5
     return (24 if weekend else 0) + hour, day * DAY + hour * 3600.0 - 6 * 3600.0 - off
 
