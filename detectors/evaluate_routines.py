@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.alert import Alert
+from detectors.codes import METRIC_CODE
 from detectors.engine import DetectorEngine
 from detectors.policy import Policy
 from detectors.registry import Device
@@ -202,9 +203,9 @@ def evaluate(
     engine = DetectorEngine(devices, policy)
     ts = np.concatenate([s[0] for s in streams])
     order = np.argsort(ts, kind="stable")
-    ids = np.concatenate([np.array(s[1]) for s in streams])[order]
-    slots = engine.slots(ids.tolist())
-    metric_codes = {"motion": 6, "door": 7}
+    device_ids = np.concatenate([np.array(s[1]) for s in streams])[order]
+    slots = engine.slots(device_ids.tolist())
+    metric_codes = {"motion": METRIC_CODE["motion"], "door": METRIC_CODE["door"]}
     metrics = np.concatenate([s[2] for s in streams])[order]
     readings = Readings(
         ts[order],
@@ -213,7 +214,7 @@ def evaluate(
         np.concatenate([s[3] for s in streams])[order],
     )
     alerts = [a for a in run(engine, readings) if a.kind == "inactivity"]
-    return _score(alerts, ends, normal, plan, len(seeds) * len(kinds), days, kinds)
+    return _score(alerts, ends, normal, plan, households=len(seeds) * len(kinds), days=days)
 
 
 def _score(
@@ -221,11 +222,11 @@ def _score(
     ends: dict[str, float],
     normal: dict[str, str],
     plan: list[tuple[str, int, str, float, float, str]],
+    *,
     households: int,
     days: int,
-    kinds: tuple[str, ...],
 ) -> Report:
-    false = dict.fromkeys(kinds, 0)
+    false = dict.fromkeys(sorted(set(normal.values()), key=KINDS.index), 0)
     by_hh: dict[str, list[Alert]] = {}
     for a in alerts:
         by_hh.setdefault(a.household_id or "", []).append(a)

@@ -196,12 +196,15 @@ def explain(
     """(rule name, reason, evidence) for a raise event."""
     rule = RULES[event.rule]
     if rule in explain_routine.ROUTINE_RULES:
-        evidence = {
-            "window_start": _clean(event.since),
-            "routine": explain_routine.evidence(rule, event, figures),
-            "thresholds": {name: figures[name] for name in THRESHOLDS.get(rule, ())},
-        }
-        return rule, explain_routine.reason(rule, event, figures), evidence
+        return (
+            rule,
+            explain_routine.reason(rule, event, figures),
+            {
+                "window_start": _clean(event.since),
+                "routine": explain_routine.evidence(rule, event, figures),
+                "thresholds": {name: figures[name] for name in THRESHOLDS.get(rule, ())},
+            },
+        )
     reason = _REASONS[rule](event, reading, figures)
     evidence: dict[str, Any] = {"score": _clean(event.score), "window_start": _clean(event.since)}
     for name, value in (

@@ -3,7 +3,8 @@
 The kernel hands the figures in the event's figure slots (detectors.kernels._inactivity_event):
 `ref` the learned reference time (latest usual first activity, or latest usual return; epoch
 s), `usual` the usual first activity (epoch s), the longest silence this home shows at that
-hour (s) or, out, the night deadline (epoch s), `limit` the silence allowed (s) and `cap` the daytime ceiling for this home's sensors.
+hour (s) or, out, the night deadline (epoch s), `limit` the silence allowed (s) and `cap` the
+daytime ceiling for this home's sensors.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ ROUTINE_RULES = ("not_up", "silent_at_home", "out_not_back", "max_silence")
 
 
 class _Event(Protocol):
-    ts: float
-    since: float
-    smoke: float
-    base: float
-    trise: float
-    ror: float
+    @property
+    def ts(self) -> float: ...
+    @property
+    def since(self) -> float: ...
+    @property
+    def smoke(self) -> float: ...
+    @property
+    def base(self) -> float: ...
+    @property
+    def trise(self) -> float: ...
+    @property
+    def ror(self) -> float: ...
 
 
 def _clock(t: float, figures: Mapping[str, float]) -> str:

@@ -30,7 +30,7 @@ RECENT_S = 48 * 3600.0
 def _clock(seconds_after_18: float) -> str | None:
     if math.isnan(seconds_after_18):
         return None
-    minutes = int(round(seconds_after_18 / 60.0 + 18 * 60)) % (24 * 60)
+    minutes = round(seconds_after_18 / 60.0 + 18 * 60) % (24 * 60)
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 

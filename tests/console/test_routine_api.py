@@ -48,13 +48,16 @@ def test_routine_page_data_comes_from_the_households_readings(
         got = clients["op"].get("/api/households/h1/routine", params={"days": 14})
         assert got.status_code == 200, got.text
         body = got.json()
-        assert body["household_id"] == "h1" and not body["learning"]
-        assert len(body["activity"]) == 7 and max(max(day) for day in body["activity"]) == 1.0
+        assert body["household_id"] == "h1"
+        assert not body["learning"]
+        assert len(body["activity"]) == 7
+        assert max(max(day) for day in body["activity"]) == 1.0
         weekday = next(s for s in body["sleep"] if s["day_type"] == "weekday")
         assert weekday["latest_wake"] is not None
         # Out at work on weekdays from about 10:00: a usual absence, back by 21:00 at the latest.
         work = [a for a in body["absences"] if a["day_type"] == "weekday" and a["times"] >= 5]
-        assert work and all(a["latest_return"] <= "21:00" for a in work)
+        assert work
+        assert all(a["latest_return"] <= "21:00" for a in work)
         assert sum(body["recent"]["counts"]) > 50
         # A grid member of another grid does not see this household.
         assert clients["gm2"].get("/api/households/h1/routine").status_code == 404

@@ -18,10 +18,13 @@ def test_late_sleeper_routine_shows_a_late_wake_and_recent_activity() -> None:
     ]
     view = routine_view(devices, rows, now=float(hh.ts[-1]) + 60.0)
     assert not view["learning"]
-    assert len(view["activity"]) == 7 and all(len(day) == 24 for day in view["activity"])
+    assert len(view["activity"]) == 7
+    assert all(len(day) == 24 for day in view["activity"])
     # Asleep at 05:00, about at 15:00 local, every day of the week.
     assert all(day[15] > day[5] for day in view["activity"])
     weekday = next(s for s in view["sleep"] if s["day_type"] == "weekday")
-    assert weekday["latest_wake"] is not None and "09:00" <= weekday["latest_wake"] <= "13:00"
+    assert weekday["latest_wake"] is not None
+    assert "09:00" <= weekday["latest_wake"] <= "13:00"
     recent = view["recent"]
-    assert len(recent["counts"]) == 192 and sum(recent["counts"]) > 100
+    assert len(recent["counts"]) == 192
+    assert sum(recent["counts"]) > 100
