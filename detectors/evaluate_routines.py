@@ -129,12 +129,17 @@ def _latest_return(hh: Household, leave: float, habit: bool) -> float:
     """Latest usual return of this habit (longest absence of the same kind in 28 days, from
     about the same time of day), else that night (the policy's routine_night_h)."""
     if habit:
+        # The same habit: a day's absence from about the same time of day, or a weekend away.
+        long = [back - lo for lo, back, h in hh.absences if lo == leave and back - lo >= DAY / 2]
         prior = [
             back - lo
             for lo, back, h in hh.absences
             if h
             and leave - 28 * DAY <= lo < leave - DAY / 2
-            and abs(_local_h(lo) - _local_h(leave)) < 4
+            and (
+                (bool(long) and back - lo >= DAY / 2)
+                or (not long and abs(_local_h(lo) - _local_h(leave)) < 4)
+            )
         ]
         if prior:
             return leave + max(prior)

@@ -66,9 +66,10 @@ R_REST_START = BASE + 12  # start of the latest rest (epoch s)
 R_REST_END = BASE + 13  # its end so far: a silence soon after it (a toilet trip) continues it
 R_PREV_START = BASE + 14  # the silence before the latest one (a rest may have begun there)
 R_PREV_END = BASE + 15
+R_ARRIVED = BASE + 16  # the last return home (a door event ending an absence)
 SLOTS = 48  # 2 day types x 24 hours counted from 18:00
 WEEK_BINS = 56  # 3-hour slots of the week (Monday 00:00 first)
-R_G = BASE + 16  # bucket * SLOTS + slot: longest silence at home begun in that slot (s)
+R_G = BASE + 20  # bucket * SLOTS + slot: longest silence at home begun in that slot (s)
 R_E = R_G + 2 * SLOTS  # latest end of those silences, s after the slot's start
 R_NL = R_E + 2 * SLOTS  # how many of them lasted a rest (REST_S or more)
 R_A = R_NL + 2 * SLOTS  # bucket * SLOTS + slot: latest return from absences begun then (s)
@@ -89,6 +90,7 @@ ROUTINE_FLOATS = (
     R_REST_END,
     R_PREV_START,
     R_PREV_END,
+    R_ARRIVED,
 )
 
 REST_S = 3.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pause
@@ -106,12 +108,13 @@ REST_AHEAD_S = 3600.0  # a silence this close before a usual bedtime is going to
 REST_BEDTIME_AHEAD = 6  # hours: at a usual bedtime, rests begun this much later count too
 REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
 REST_TO_H = 12.0
-DAY_FROM_H = 9.0  # a silence begun by day (09:00-20:00) is checked within the sparse cap...
+DAY_FROM_H = 9.0  # a silence begun by day (09:00-20:00) is checked within the daytime cap...
 DAY_TO_H = 20.0  # ...unless this home habitually rests then
 SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
 WEEK_S = 7 * 86400.0
 EPOCH_MONDAY_S = 3 * 86400.0  # 1970-01-01 was a Thursday, day 3 of a week from Monday
 SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
+ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
 
 
 @njit(cache=True, inline="always")
@@ -184,6 +187,7 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     _rotate(hh_f, params, h, hp, t)
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
+        hh_f[h, R_ARRIVED] = t
         slot, start = slot_of(last, params, hp)
         hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
         hh_f[h, R_NA + slot] += 1.0
@@ -373,8 +377,8 @@ def home_deadline(hh_f, params, h, hp, last):
     end = rest_end(hh_f, params, h, hp, last) + params[hp, P_ROUTINE_REST_MARGIN_S]
     hour = (local_s(last, params, hp) % 86400.0) / 3600.0
     if DAY_FROM_H <= hour < DAY_TO_H and not _rest_habit(hh_f, params, h, hp, last):
-        # By day a silence is a collapse within the sparse cap unless this home sleeps then.
-        end = min(end, last + params[hp, P_ROUTINE_CAP_SPARSE_S])
+        # By day a silence is a collapse within the cap unless this home sleeps then.
+        end = min(end, last + cap)
     if end > day:
         hh_f[h, R_WHY_REF] = end - params[hp, P_ROUTINE_REST_MARGIN_S]
         hh_f[h, R_WHY_USUAL] = usual_wake(hh_f, params, h, hp, last)
@@ -454,9 +458,11 @@ def routine_deadline(hh_f, params, h, hp, last, after_door):
     """(deadline, rule) of the silence that began at `last`.
 
     After a door event the resident may be out or may just have come in: the later of the
-    two deadlines holds. At home the absolute ceiling (inactivity_max_silence_s) always holds.
+    two deadlines holds, unless that door event ended an absence (then the resident is in). At home the absolute ceiling (inactivity_max_silence_s) always holds.
     """
     home, rule = home_deadline(hh_f, params, h, hp, last)
+    if last - hh_f[h, R_ARRIVED] <= ARRIVAL_S:
+        after_door = False  # the door was the resident coming back in
     ceiling = last + params[hp, P_INACTIVITY_MAX_SILENCE_S]
     if home >= ceiling:
         home, rule = ceiling, R_MAX_SILENCE

@@ -42,6 +42,7 @@ class Routine:
     absences: list[list[float]] = field(default_factory=lambda: _zeros(48))
     trips: list[list[float]] = field(default_factory=lambda: _zeros(56))
     why: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # ref, usual, limit, cap
+    arrived: float = NAN  # the last door event that ended an absence
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -104,6 +105,7 @@ def learn(
     _rotate(r, t, f)
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
+        r.arrived = t
         j, s0 = _slot(last, f)
         r.returns[0][j] = max(r.returns[0][j], t - s0)
         r.absences[0][j] += 1.0
@@ -227,7 +229,7 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     day = last + limit
     end = _rest_end(r, last, f) + f["routine_rest_margin_s"]
     if 9.0 <= _local_hour(last, f) < 20.0 and not _rest_habit(r, last, f):
-        end = min(end, last + f["routine_cap_sparse_s"])
+        end = min(end, last + cap)
     if end > day:
         j, s0 = _slot(last, f)
         usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
@@ -277,6 +279,8 @@ def deadline(
 ) -> tuple[float, int]:
     """(deadline, rule) of the silence begun at `last`."""
     home, rule = _home(r, last, f)
+    if last - r.arrived <= 180.0:
+        after_door = False  # that door event was the resident coming back in
     if home >= last + f["inactivity_max_silence_s"]:
         home, rule = last + f["inactivity_max_silence_s"], R_MAX_SILENCE
     if after_door and f["infer_away"] > 0.0:
