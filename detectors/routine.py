@@ -458,7 +458,8 @@ def routine_deadline(hh_f, params, h, hp, last, after_door):
     """(deadline, rule) of the silence that began at `last`.
 
     After a door event the resident may be out or may just have come in: the later of the
-    two deadlines holds, unless that door event ended an absence (then the resident is in). At home the absolute ceiling (inactivity_max_silence_s) always holds.
+    two deadlines holds, unless that door event ended an absence (then the resident is in).
+    At home the absolute ceiling (inactivity_max_silence_s) always holds.
     """
     home, rule = home_deadline(hh_f, params, h, hp, last)
     if last - hh_f[h, R_ARRIVED] <= ARRIVAL_S:
