@@ -430,14 +430,29 @@ def _day_limit(hh_f, params, h, hp, last, cap):
 
 
 @njit(cache=True)
+def latest_bedtime(hh_f, params, h, hp, night):
+    """End of the latest hour (18:00-06:00) rests of `night`'s day type begin in; -inf if none."""
+    slot, start = slot_of(night, params, hp)
+    d, hour = slot // 24, slot % 24
+    base = start - hour * 3600.0  # 18:00
+    for hr in range(12, -1, -1):
+        j = d * 24 + hr
+        if hh_f[h, R_NL + j] + hh_f[h, R_NL + SLOTS + j] >= 1.0:
+            return base + (hr + 1) * 3600.0
+    return -np.inf
+
+
+@njit(cache=True)
 def out_deadline(hh_f, params, h, hp, last):
     """(deadline, rule) after a door event: by the latest usual return of this habit plus a
-    margin, else back by night (routine_night_h); a weekend away may take longer."""
+    margin, else back by night (routine_night_h, or an hour after this home's latest usual
+    bedtime when that is later); a weekend away may take longer."""
     floor = last + params[hp, P_ROUTINE_OUT_FLOOR_S]
     x = local_s(last, params, hp)
     night = last - (x % 86400.0) + params[hp, P_ROUTINE_NIGHT_H] * 3600.0
     if night < last - 6.0 * 3600.0:
         night += 86400.0  # left after midnight: by the next night
+    night = max(night, latest_bedtime(hh_f, params, h, hp, night) + 3600.0)
     deadline = max(night, floor)
     day, overnight = latest_return(hh_f, params, h, hp, last)
     margin = params[hp, P_ROUTINE_OUT_MARGIN_S]
