@@ -103,7 +103,6 @@ from detectors.params import (
     P_HEAT_ROR_MIN_RISE_C,
     P_INACTIVITY_ACTIVE_PERIOD_S,
     P_INACTIVITY_MIN_SILENCE_S,
-    P_INACTIVITY_WINDOW_DAYS,
     P_OFFLINE_AFTER_S,
     P_PANIC_DEBOUNCE_S,
     P_SMOKE_BASE_INIT_MAX_PCT,
@@ -130,7 +129,6 @@ from detectors.params import (
     P_TEMP_RATE_SCALE,
     P_TEMP_TAU_S,
     P_TEMP_TREND_TAU_S,
-    P_UTC_OFFSET_H,
 )
 from detectors.prefetch import prefetch
 from detectors.routine import (
@@ -170,11 +168,8 @@ from detectors.state import (
     GW_LAST_RX,
     GW_SILENCE_S,
     GWI_LATCH,
-    H_CNT,
     H_DEADLINE,
     H_DEADLINE_SCORE,
-    H_EXPO,
-    H_EXPO_TS,
     H_LAST_ACT,
     H_LAST_COUNTED,
     HI_AWAY,
@@ -185,7 +180,6 @@ from detectors.state import (
     HI_PROW,
     HI_REP_SLOT,
     HI_STALE,
-    HOURS,
     HOUSEHOLD_COLUMNS,
     I_B_LOW_N,
     I_B_OK_N,
@@ -275,13 +269,6 @@ def _step_dt(t, last, clock_jump):
     if dt == 0.0 or dt > -clock_jump:
         return -1.0
     return RESTART_DT
-
-
-@njit(cache=True, inline="always")
-def _hour_start(x, offset):
-    """Start (epoch s) of the local hour containing x, and that hour's index 0..23."""
-    k = np.floor((x + offset) / 3600.0)
-    return k * 3600.0 - offset, int(k) % HOURS
 
 
 @njit(cache=True, inline="always")
@@ -730,12 +717,10 @@ def _activity_edge(ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, hp, t):
     """
     last = hh_f[h, H_LAST_ACT]
     if np.isnan(last):
-        hh_f[h, H_EXPO_TS] = t
         routine_start(hh_f, h, t)
     elif t < last:
         if t > last - params[hp, P_CLOCK_JUMP_S]:
             return False
-        hh_f[h, H_EXPO_TS] = t
         hh_f[h, H_LAST_COUNTED] = np.nan
     elif hh_i[h, HI_LATCH] == 1:
         hh_i[h, HI_LATCH] = 0
@@ -1119,23 +1104,7 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, prow, hh_of, gw_of, mran
                 continue
             if t - last >= LEARN_GAP_S:
                 routine_learn(hh_f, params, h, hp, last, t, hh_i[h, HI_LAST_DOOR] == 1, act == 1)
-            # Exposure: time spent in each local hour of the day since the last accounting.
-            window_days = params[hp, P_INACTIVITY_WINDOW_DAYS]
-            x = max(hh_f[h, H_EXPO_TS], t - window_days * 86400.0)
-            offset = params[hp, P_UTC_OFFSET_H] * 3600.0
-            while x < t:
-                start_h, hour = _hour_start(x, offset)
-                end = min(start_h + 3600.0, t)
-                hh_f[h, H_EXPO + hour] += end - x
-                if hh_f[h, H_EXPO + hour] > window_days * 3600.0:
-                    shrink = window_days * 3600.0 / hh_f[h, H_EXPO + hour]
-                    hh_f[h, H_EXPO + hour] *= shrink
-                    hh_f[h, H_CNT + hour] *= shrink
-                x = end
-            if not hh_f[h, H_EXPO_TS] >= t:
-                hh_f[h, H_EXPO_TS] = t
             if not t - hh_f[h, H_LAST_COUNTED] < params[hp, P_INACTIVITY_ACTIVE_PERIOD_S]:
-                hh_f[h, H_CNT + _hour_start(t, offset)[1]] += 1.0
                 hh_f[h, H_LAST_COUNTED] = t
                 count_period(hh_f, params, h, hp, t)
             hh_f[h, H_LAST_ACT] = t

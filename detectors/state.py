@@ -65,7 +65,6 @@ DEVICE_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("F_"
 # Household row.
 H_LAST_ACT = 0  # last activity (device time); NaN: none yet
 H_LAST_COUNTED = 1  # start of the last counted active period
-H_EXPO_TS = 2  # exposure of the hour-of-day bins is accounted up to here
 H_DEADLINE = 3  # when the current silence becomes an inactivity alert
 H_DEADLINE_SCORE = 4  # expected active periods in the silence at the deadline / threshold
 HI_LATCH = 5  # 1 while an inactivity alert is raised
@@ -76,9 +75,6 @@ HI_REP_SLOT = 9  # device slot that carries the household's inactivity alert
 HI_PROW = 10  # policy row for the household's inactivity parameters (-1: no activity devices)
 HI_DEADLINE_RULE = 11
 HI_STALE = 12  # 1 when activity moved the silence start and the deadline is not recomputed
-HOURS = 24
-H_CNT = 16  # H_CNT + hour: active periods counted at that local hour (float)
-H_EXPO = 40  # H_EXPO + hour: seconds observed at that local hour (float)
 HOUSEHOLD_COLUMNS = ROUTINE_END  # 64, then the learned routine (detectors.routine)
 HOUSEHOLD_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("H_"))
 
@@ -115,7 +111,6 @@ class EngineState:
         hh_f = hh.view(np.float64)
         hh_f[:, list(HOUSEHOLD_FLOATS)] = np.nan
         hh_f[:, H_DEADLINE] = np.inf
-        hh_f[:, H_CNT : H_EXPO + HOURS] = 0.0
         hh_f[:, list(ROUTINE_FLOATS)] = np.nan
         hh[:, HI_REP_SLOT] = -1
         hh[:, HI_PROW] = -1

@@ -136,7 +136,6 @@ class HouseholdState:
     has_pir: bool
     last_act: float = NAN
     last_counted: float = NAN
-    exposure_until: float = NAN
     deadline: float = math.inf
     deadline_score: float = 1.0
     deadline_rule: int = R_MAX_SILENCE
@@ -145,8 +144,6 @@ class HouseholdState:
     last_was_door: bool = False
     away: bool = False
     rep_slot: int = -1
-    counts: list[float] = field(default_factory=lambda: [0.0] * 24)
-    exposure: list[float] = field(default_factory=lambda: [0.0] * 24)
     routine: naive_routine.Routine = field(default_factory=naive_routine.Routine)
 
 
@@ -168,11 +165,6 @@ def _alpha(dt: float, tau: float) -> float:
 def _rate(fast: float, slow: float, scale: float) -> float:
     """Per minute; scale = 60 / (tau_slow - tau_fast), from policy.figures."""
     return (fast - slow) * scale
-
-
-def _hour(x: float, offset: float) -> tuple[float, int]:
-    k = math.floor((x + offset) / 3600.0)
-    return k * 3600.0 - offset, k % 24
 
 
 class NaiveDetectors:
@@ -538,12 +530,10 @@ class NaiveDetectors:
             return
         last = hh.last_act
         if math.isnan(last):
-            hh.exposure_until = t
             naive_routine.start(hh.routine, t)
         elif t < last:
             if t > last - f["clock_jump_s"]:
                 return
-            hh.exposure_until = t
             hh.last_counted = NAN
         elif hh.latched:
             hh.latched = False
@@ -564,22 +554,8 @@ class NaiveDetectors:
                 self._emit(row, hh.rep_slot, INACTIVITY, CLEAR, R_RESTORED, t, 0.0)
         if t - last >= naive_routine.LEARN_GAP_S:
             naive_routine.learn(hh.routine, last, t, hh.last_was_door, is_door, f)
-        # Learn: exposure per local hour since the last accounting, then count the activity.
-        window = f["inactivity_window_days"]
-        offset = f["utc_offset_h"] * 3600.0
-        x = max(hh.exposure_until, t - window * 86400.0)
-        while x < t:
-            start, hour = _hour(x, offset)
-            end = min(start + 3600.0, t)
-            hh.exposure[hour] += end - x
-            if hh.exposure[hour] > window * 3600.0:
-                shrink = window * 3600.0 / hh.exposure[hour]
-                hh.exposure[hour] *= shrink
-                hh.counts[hour] *= shrink
-            x = end
-        hh.exposure_until = max(hh.exposure_until, t)
+        # Count the activity in active periods (the routine's sensor density).
         if math.isnan(hh.last_counted) or t - hh.last_counted >= f["inactivity_active_period_s"]:
-            hh.counts[_hour(t, offset)[1]] += 1.0
             hh.last_counted = t
             naive_routine.count_period(hh.routine, t, f)
         hh.last_act = t

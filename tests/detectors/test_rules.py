@@ -211,7 +211,8 @@ def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silenc
     assert [a for a in out if a.kind == "inactivity"] == []  # at home this would be a check
     later = play(home, readings, tick_at=readings[-1][0] + 14 * 3600)
     away = [a for a in later if a.kind == "inactivity"]
-    night = readings[0][0] + 10 * 86400 + 15 * 3600  # 22:00 local that day
+    # By night: an hour after the end of the hour this home goes to bed in (21:50 -> 23:00).
+    night = readings[0][0] + 10 * 86400 + 16 * 3600
     assert [(a.rule, a.ts) for a in away] == [("out_not_back", night)]
     engine = DetectorEngine(home)
     base = _routine(11, stop_at_h=10.0)
