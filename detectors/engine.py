@@ -421,7 +421,7 @@ class DetectorEngine:
             engine = cls(devices, policy, threads=threads)
             engine.state = EngineState(
                 **{name: data[name].copy() for name in engine.state.arrays()}
-            )
+            ).widened()
             engine.clock = float(data["clock"])
             engine.fusion.state = FusionState.loads(str(data["fusion"]))
         engine.add_devices(())

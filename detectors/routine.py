@@ -184,6 +184,8 @@ def _rotate(hh_f, params, h, hp, t):
 @njit(cache=True)
 def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     """Fold the silence last..t (it began with a door event if from_door) into the routine."""
+    if np.isnan(hh_f[h, R_FIRST]):  # a row from before the routine existed: learning starts
+        routine_start(hh_f, h, last)
     _rotate(hh_f, params, h, hp, t)
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:

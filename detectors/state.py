@@ -150,5 +150,14 @@ class EngineState:
         bigger.gw[: self.gw.shape[0]] = self.gw
         return bigger
 
+    def widened(self) -> EngineState:
+        """Household rows saved before the routine columns existed get them, still learning
+        (a checkpoint from an older version loads instead of being read past its rows' end)."""
+        if self.hh.shape[1] >= HOUSEHOLD_COLUMNS:
+            return self
+        wide = EngineState.empty(0, self.hh.shape[0], 0).hh
+        wide[:, : self.hh.shape[1]] = self.hh
+        return EngineState(self.dev, wide, self.gw)
+
     def arrays(self) -> dict[str, npt.NDArray[np.int64]]:
         return {"dev": self.dev, "hh": self.hh, "gw": self.gw}

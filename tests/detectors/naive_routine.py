@@ -102,6 +102,8 @@ def learn(
     r: Routine, last: float, t: float, from_door: bool, to_door: bool, f: Mapping[str, float]
 ) -> None:
     """What the silence last..t teaches."""
+    if math.isnan(r.first):
+        start(r, last)
     _rotate(r, t, f)
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
