@@ -343,7 +343,7 @@ def latest_return(hh_f, params, h, hp, last):
     """(latest usual return, of an absence over a night) for an absence begun at `last`;
     -inf when that is no habit. Habits of the day: absences begun in the same hour of the same
     day type or up to ABSENCE_LOOKBACK hours earlier, on most days. Over a night:
-    absences of 12 h or more begun from 24 h before to 3 h after in the week (a weekend away)."""
+    absences of 12 h or more begun from 12 h before to 3 h after in the week (a weekend away)."""
     row = hh_f[h]
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
@@ -362,7 +362,7 @@ def latest_return(hh_f, params, h, hp, last):
         day = -np.inf
     b, wstart = week_bin_of(last, params, hp)
     night = -np.inf
-    for k in range(-1, 9):
+    for k in range(-1, 5):
         off = _env(row, R_AW, WEEK_BINS, (b - k) % WEEK_BINS)
         if off > 0.0:
             night = max(night, wstart - k * 10800.0 + off)

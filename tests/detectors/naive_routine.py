@@ -268,7 +268,7 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
         day = -math.inf
     b, w0 = _week_bin(last, f)
     overnight = -math.inf
-    for k in range(-1, 9):
+    for k in range(-1, 5):  # weekends away begun 12 h before to 3 h after in the week
         off = _both(r.trips, (b - k) % 56)
         if off > 0.0:
             overnight = max(overnight, w0 - k * 10800.0 + off)
