@@ -45,6 +45,7 @@ class Case:
     at: float  # the collapse (last activity)
     reference: float  # what the delay target counts from
     alert_ts: float | None
+    habit: bool = False  # outside: the absence was a habit (work, a weekend away)
 
     @property
     def delay(self) -> float | None:
@@ -74,11 +75,11 @@ class Report:
             if c.case == case and (sparse is None or SPEC[c.kind].sparse == sparse)
         ]
 
-    def after_reference(self, case: str) -> list[float]:
+    def after_reference(self, case: str, habit: bool | None = None) -> list[float]:
         return [
             c.after_reference if c.after_reference is not None else float("inf")
             for c in self.cases
-            if c.case == case
+            if c.case == case and (habit is None or c.habit == habit)
         ]
 
     def targets(self) -> dict[str, tuple[float, float, bool]]:
@@ -94,8 +95,8 @@ class Report:
                 max(self.after_reference("night"), default=0) / 3600,
                 TARGET_NOT_UP_S / 3600,
             ),
-            "out, not back: max h after latest usual return": (
-                max(self.after_reference("outside"), default=0) / 3600,
+            "out, not back (a habit): max h after latest usual return": (
+                max(self.after_reference("outside", habit=True), default=0) / 3600,
                 TARGET_OUT_S / 3600,
             ),
         }
@@ -170,7 +171,9 @@ def cases_of(
     trips = [(lo, hi, h) for lo, hi, h in hh.absences if start <= lo and hi < end]
     for i in rng.choice(len(trips), size=min(per_kind, len(trips)), replace=False):
         lo, _, habit = trips[int(i)]
-        out.append(("outside", lo + 21.0, _latest_return(hh, lo, habit)))
+        out.append(
+            ("outside" if not habit else "outside_habit", lo + 21.0, _latest_return(hh, lo, habit))
+        )
     return out
 
 
@@ -241,5 +244,7 @@ def _score(
     cases = []
     for kind, seed, case, at, ref, hid in plan:
         after = [a.ts for a in by_hh.get(hid, []) if a.ts >= at]
-        cases.append(Case(kind, seed, case, at, ref, min(after) if after else None))
+        habit = case == "outside_habit"
+        name = "outside" if habit else case
+        cases.append(Case(kind, seed, name, at, ref, min(after) if after else None, habit))
     return Report(households, days, false, cases)

@@ -114,6 +114,7 @@ SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
 WEEK_S = 7 * 86400.0
 EPOCH_MONDAY_S = 3 * 86400.0  # 1970-01-01 was a Thursday, day 3 of a week from Monday
 SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
+BEDTIME_HOURS = 9  # sleep begins by 03:00 (published: 21:30 to 02:30)
 ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
 
 
@@ -342,16 +343,18 @@ def usual_wake(hh_f, params, h, hp, last):
 def latest_return(hh_f, params, h, hp, last):
     """(latest usual return, of an absence over a night) for an absence begun at `last`;
     -inf when that is no habit. Habits of the day: absences begun in the same hour of the same
-    day type or up to ABSENCE_LOOKBACK hours earlier, on most days. Over a night:
+    day type, the hour after or up to ABSENCE_LOOKBACK hours earlier, on most days. Over a night:
     absences of 12 h or more begun from 12 h before to 3 h after in the week (a weekend away)."""
     row = hh_f[h]
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
     day = -np.inf
     n = 0.0
-    for k in range(ABSENCE_LOOKBACK + 1):
+    for k in range(-1, ABSENCE_LOOKBACK + 1):
         if hour - k < 0:
             break
+        if hour - k > 23:
+            continue
         j = d * 24 + hour - k
         n += row[R_NA + j] + row[R_NA + SLOTS + j]
         off = _env(row, R_A, SLOTS, j)
@@ -433,11 +436,12 @@ def _day_limit(hh_f, params, h, hp, last, cap):
 
 @njit(cache=True)
 def latest_bedtime(hh_f, params, h, hp, night):
-    """End of the latest hour (18:00-06:00) rests of `night`'s day type begin in; -inf if none."""
+    """End of the latest hour (18:00-03:00, where sleep begins) rests of `night`'s day type
+    begin in; -inf if none."""
     slot, start = slot_of(night, params, hp)
     d, hour = slot // 24, slot % 24
     base = start - hour * 3600.0  # 18:00
-    for hr in range(12, -1, -1):
+    for hr in range(BEDTIME_HOURS - 1, -1, -1):
         j = d * 24 + hr
         if hh_f[h, R_NL + j] + hh_f[h, R_NL + SLOTS + j] >= 1.0:
             return base + (hr + 1) * 3600.0

@@ -246,19 +246,21 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     night = last - (last + f["utc_offset_h"] * 3600.0) % DAY + f["routine_night_h"] * 3600.0
     if night < last - 6 * 3600.0:
         night += DAY
-    # Or an hour after this home's latest usual bedtime (rests begun 18:00-06:00) that night.
+    # Or an hour after this home's latest usual bedtime (rests begun 18:00-03:00) that night.
     j, s0 = _slot(night, f)
     evening = s0 - (j % 24) * 3600.0
-    beds = [hr for hr in range(13) if _count(r.rests, (j // 24) * 24 + hr) >= 1.0]
+    beds = [hr for hr in range(9) if _count(r.rests, (j // 24) * 24 + hr) >= 1.0]
     if beds:
         night = max(night, evening + (max(beds) + 1) * 3600.0 + 3600.0)
     deadline = max(night, floor)
     j0, s0 = _slot(last, f)
     d, hour = j0 // 24, j0 % 24
     day, n = -math.inf, 0.0
-    for k in range(4):
+    for k in range(-1, 4):  # the hour after, the same hour, up to 3 hours before
         if hour - k < 0:
             break
+        if hour - k > 23:
+            continue
         j = d * 24 + hour - k
         n += _count(r.absences, j)
         if _both(r.returns, j) > 0.0:
