@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover bench-platform bench-platform-latency bench-dc09 bench-zigbee clean-var
+.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-routines bench-ingest bench-ingest-dedup bench-broker-auth bench-latency bench-takeover bench-platform bench-platform-latency bench-dc09 bench-zigbee clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -58,6 +58,9 @@ bench-sim: setup
 
 bench-detect: setup
 	@$(PY) -m bench.detect
+
+bench-routines: setup
+	@$(PY) -m detectors.bench_routines
 
 bench-ingest: setup
 	@$(PY) -m bench.ingest $(BENCH_ARGS)

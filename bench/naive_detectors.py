@@ -34,7 +34,6 @@ from detectors.codes import (
     OFFLINE,
     PANIC,
     PRE_ALARM,
-    R_AWAY_SILENCE,
     R_BASELINE_DRIFT,
     R_BATTERY,
     R_CANCEL_IN_GRACE,
@@ -52,7 +51,6 @@ from detectors.codes import (
     R_IMPLAUSIBLE,
     R_MAX_SILENCE,
     R_PANIC_PRESS,
-    R_PATTERN,
     R_RESTORED,
     R_SELF_TEST,
     R_SILENCE,
@@ -78,6 +76,7 @@ from detectors.codes import (
 from detectors.policy import Policy
 from detectors.registry import Device
 from detectors.rooms import room_class
+from bench import naive_routine
 from vigil.device_types import metrics as metric_table
 
 NAN = math.nan
@@ -163,17 +162,15 @@ class HouseholdState:
     has_pir: bool
     last_act: float = NAN
     last_counted: float = NAN
-    exposure_until: float = NAN
     deadline: float = math.inf
     deadline_score: float = 1.0
-    deadline_rule: int = R_PATTERN
+    deadline_rule: int = R_MAX_SILENCE
     stale: bool = False
     latched: bool = False
     last_was_door: bool = False
     away: bool = False
     rep_slot: int = -1
-    counts: list[float] = field(default_factory=lambda: [0.0] * 24)
-    exposure: list[float] = field(default_factory=lambda: [0.0] * 24)
+    routine: naive_routine.Routine = field(default_factory=naive_routine.Routine)
 
 
 def _step(t: float, last: float, clock_jump: float) -> float:
@@ -194,11 +191,6 @@ def _alpha(dt: float, tau: float) -> float:
 def _rate(fast: float, slow: float, scale: float) -> float:
     """Per minute; scale = 60 / (tau_slow - tau_fast), from policy.figures."""
     return (fast - slow) * scale
-
-
-def _hour(x: float, offset: float) -> tuple[float, int]:
-    k = math.floor((x + offset) / 3600.0)
-    return k * 3600.0 - offset, k % 24
 
 
 class NaiveDetectors:
@@ -306,7 +298,7 @@ class NaiveDetectors:
         elif m == BATTERY:
             self._battery(row, t, s, v, lo, hi)
         elif m == MOTION:
-            if v >= 0.5:
+            if v >= 0.0:  # both edges: a bed switch's "free" is someone getting up
                 self._activity(row, t, s, is_door=False)
         elif m == DOOR:
             if v in (0.0, 1.0):
@@ -599,33 +591,13 @@ class NaiveDetectors:
         f = hh.figures
         assert f is not None
         hh.stale = False
-        hh.deadline, hh.deadline_score, hh.deadline_rule = math.inf, 1.0, R_PATTERN
+        hh.deadline, hh.deadline_score, hh.deadline_rule = math.inf, 1.0, R_MAX_SILENCE
         if hh.away or math.isnan(hh.last_act):
             return
-        if f["infer_away"] > 0.0 and hh.last_was_door and hh.has_pir:
-            hh.deadline, hh.deadline_rule = hh.last_act + f["away_max_s"], R_AWAY_SILENCE
-            return
-        need = f["inactivity_expected_events"]
-        earliest = hh.last_act + f["inactivity_min_silence_s"]
-        limit = hh.last_act + f["inactivity_max_silence_s"]
-        offset = f["utc_offset_h"] * 3600.0
-        days = f["inactivity_prior_days"]
-        expected, x = 0.0, hh.last_act
-        hh.deadline, hh.deadline_rule = limit, R_MAX_SILENCE
-        while x < limit:
-            start, hour = _hour(x, offset)
-            end = min(start + 3600.0, limit)
-            day = f["inactivity_day_start_h"] <= hour < f["inactivity_day_end_h"]
-            prior = f["inactivity_prior_day_per_h"] if day else f["inactivity_prior_night_per_h"]
-            lam = (prior * days + hh.counts[hour]) / (days * 3600.0 + hh.exposure[hour])
-            if end >= earliest and expected + lam * (end - x) >= need:
-                hh.deadline = max(x + (need - expected) / lam, earliest)
-                expected += lam * (hh.deadline - x)
-                hh.deadline_rule = R_PATTERN
-                break
-            expected += lam * (end - x)
-            x = end
-        hh.deadline_score = max(expected / need, 1.0)
+        after_door = hh.last_was_door and hh.has_pir
+        hh.deadline, hh.deadline_rule = naive_routine.deadline(
+            hh.routine, hh.last_act, after_door, f
+        )
 
     def _activity(self, row: int, t: float, s: int, is_door: bool) -> None:
         hh = self.households[self.devices[s].household_id]
@@ -634,11 +606,10 @@ class NaiveDetectors:
             return
         last = hh.last_act
         if math.isnan(last):
-            hh.exposure_until = t
+            naive_routine.start(hh.routine, t)
         elif t < last:
             if t > last - f["clock_jump_s"]:
                 return
-            hh.exposure_until = t
             hh.last_counted = NAN
         elif hh.latched:
             hh.latched = False
@@ -657,23 +628,12 @@ class NaiveDetectors:
                     hh.deadline_score,
                 )
                 self._emit(row, hh.rep_slot, INACTIVITY, CLEAR, R_RESTORED, t, 0.0)
-        # Learn: exposure per local hour since the last accounting, then count the activity.
-        window = f["inactivity_window_days"]
-        offset = f["utc_offset_h"] * 3600.0
-        x = max(hh.exposure_until, t - window * 86400.0)
-        while x < t:
-            start, hour = _hour(x, offset)
-            end = min(start + 3600.0, t)
-            hh.exposure[hour] += end - x
-            if hh.exposure[hour] > window * 3600.0:
-                shrink = window * 3600.0 / hh.exposure[hour]
-                hh.exposure[hour] *= shrink
-                hh.counts[hour] *= shrink
-            x = end
-        hh.exposure_until = max(hh.exposure_until, t)
+        if t - last >= naive_routine.LEARN_GAP_S:
+            naive_routine.learn(hh.routine, last, t, hh.last_was_door, is_door, f)
+        # Count the activity in active periods (the routine's sensor density).
         if math.isnan(hh.last_counted) or t - hh.last_counted >= f["inactivity_active_period_s"]:
-            hh.counts[_hour(t, offset)[1]] += 1.0
             hh.last_counted = t
+            naive_routine.count_period(hh.routine, t, f)
         hh.last_act = t
         hh.last_was_door = is_door
         hh.rep_slot = s

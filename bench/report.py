@@ -140,6 +140,22 @@ BENCHES: tuple[Bench, ...] = (
         ),
     ),
     Bench(
+        "routines",
+        "detectors.bench_routines",
+        "wellness checks on 18 generated households of six kinds, 60 days each, with collapses",
+        (
+            Figure("false_per_30d", "false checks / household / 30 d"),
+            Figure("day_median_h", "daytime collapse, median delay", " h"),
+        ),
+        baseline=Figure("baseline_false_per_30d", "fixed 4 h silence rule, false / hh / 30 d"),
+        ratio=Figure("ratio", "ratio"),
+        targets=(
+            Target(
+                Figure("false_per_30d", "false checks / household / 30 d"), 0.5001, at_least=False
+            ),
+        ),
+    ),
+    Bench(
         "ingest",
         "bench.ingest",
         "a gateway stream through the real broker into TimescaleDB, 60 s sustained",

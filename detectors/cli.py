@@ -173,11 +173,18 @@ def eval_cmd(
     policy: PolicyOption = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="runs per scenario")] = 10,
     details: Annotated[bool, typer.Option("--details", help="one line per scenario run")] = False,
+    routines: Annotated[
+        bool, typer.Option("--routines", help="wellness checks on generated households instead")
+    ] = False,
 ) -> None:
     """Run the NIST fire tests and the scenario library; exit 1 if a requirement fails."""
     from detectors import evaluate
 
     pol = _policy(policy)
+    if routines:
+        from detectors.routines_cli import run_routines
+
+        raise typer.Exit(run_routines(out, pol, seeds=min(seeds, 3), details=details))
     nist_results = evaluate.eval_nist(pol)
     out.print(_nist_table(nist_results))
     library = evaluate.scenario_library()

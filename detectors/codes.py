@@ -103,7 +103,7 @@ R_STUCK = 15
 R_SELF_TEST = 16
 R_BASELINE_DRIFT = 17
 R_SILENCE = 18
-R_PATTERN = 19
+R_PATTERN = 19  # activity_pattern, away_too_long: the earlier inactivity model; names kept
 R_MAX_SILENCE = 20
 R_AWAY_SILENCE = 21
 R_CLEARED = 22
@@ -119,6 +119,9 @@ R_SMOKE_AFTER_HEAT = 31
 R_DENSE_SMOKE_HEAT = 32
 R_HUSH_BUTTON = 33
 R_HUSH_CONSOLE = 34
+R_NOT_UP = 35
+R_SILENT_HOME = 36
+R_OUT_NOT_BACK = 37
 RULES: tuple[str, ...] = (
     "smoke_with_heat",
     "smoke_with_co",
@@ -155,6 +158,9 @@ RULES: tuple[str, ...] = (
     "dense_smoke_with_heat",
     "hush_button",
     "hush_console",
+    "not_up",
+    "silent_at_home",
+    "out_not_back",
 )
 
 # Sensor-fault causes, bits of a device's fault mask: sensor_fault is raised while any is set.

@@ -484,7 +484,7 @@ class DetectorEngine:
             fresh = engine.state.arrays()
             engine.state = EngineState(
                 **{name: data[name].copy() if name in data else fresh[name] for name in fresh}  # type: ignore[arg-type]
-            )
+            ).widened()
             engine.clock = float(data["clock"])
             engine.fusion.state = FusionState.loads(str(data["fusion"]))
         engine.add_devices(())

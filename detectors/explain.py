@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detectors import explain_routine
 from detectors.codes import METRICS, RULES
 from detectors.kernels import (
     EV_ACTION,
@@ -104,9 +105,10 @@ THRESHOLDS: dict[str, tuple[str, ...]] = {
     "stuck_value": ("stuck_temperature_s", "stuck_smoke_s", "stuck_count"),
     "baseline_drift": ("dirty_pct",),
     "silence": ("offline_after_s",),
-    "activity_pattern": ("inactivity_min_silence_s", "inactivity_expected_events"),
     "max_silence": ("inactivity_max_silence_s",),
-    "away_too_long": ("away_max_s",),
+    "not_up": ("routine_rest_margin_s",),
+    "silent_at_home": ("routine_gap_factor", "routine_gap_margin_s", "inactivity_min_silence_s"),
+    "out_not_back": ("routine_out_margin_s", "routine_night_h", "away_max_s"),
 }
 
 
@@ -196,14 +198,7 @@ _REASONS: dict[str, _Reason] = {
     "silence": lambda e, r, f: (
         f"nothing received for {f['offline_after_s']:.0f} s (heartbeat allowance)"
     ),
-    "activity_pattern": lambda e, r, f: (
-        f"no activity for {(e.ts - e.since) / 3600:.1f} h where this household's pattern "
-        f"expected {e.score * f['inactivity_expected_events']:.0f} active periods"
-    ),
     "max_silence": lambda e, r, f: f"no activity for {(e.ts - e.since) / 3600:.1f} h",
-    "away_too_long": lambda e, r, f: (
-        f"out (door, then no motion) for {(e.ts - e.since) / 3600:.1f} h"
-    ),
 }
 
 
@@ -216,6 +211,16 @@ def explain(
 ) -> tuple[str, str, dict[str, Any]]:
     """(rule name, reason, evidence) for a raise event."""
     rule = RULES[event.rule]
+    if rule in explain_routine.ROUTINE_RULES:
+        return (
+            rule,
+            explain_routine.reason(rule, event, figures),
+            {
+                "window_start": _clean(event.since),
+                "routine": explain_routine.evidence(rule, event, figures),
+                "thresholds": {name: figures[name] for name in THRESHOLDS.get(rule, ())},
+            },
+        )
     reason = _REASONS[rule](event, reading, figures)
     evidence: dict[str, Any] = {"score": _clean(event.score), "window_start": _clean(event.since)}
     for name, value in (

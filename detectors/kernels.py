@@ -55,7 +55,6 @@ from detectors.codes import (
     OFFLINE,
     PANIC,
     PRE_ALARM,
-    R_AWAY_SILENCE,
     R_BASELINE_DRIFT,
     R_BATTERY,
     R_CANCEL_IN_GRACE,
@@ -73,7 +72,6 @@ from detectors.codes import (
     R_IMPLAUSIBLE,
     R_MAX_SILENCE,
     R_PANIC_PRESS,
-    R_PATTERN,
     R_RESTORED,
     R_SELF_TEST,
     R_SILENCE,
@@ -100,7 +98,6 @@ from detectors.codes import (
     WATER_LEAK,
 )
 from detectors.params import (
-    P_AWAY_MAX_S,
     P_BATTERY_COUNT,
     P_BATTERY_LOW_V,
     P_CANCEL_GRACE_S,
@@ -127,16 +124,7 @@ from detectors.params import (
     P_HEAT_ROR_MIN_RISE_C,
     P_HUSH_S,
     P_INACTIVITY_ACTIVE_PERIOD_S,
-    P_INACTIVITY_DAY_END_H,
-    P_INACTIVITY_DAY_START_H,
-    P_INACTIVITY_EXPECTED_EVENTS,
-    P_INACTIVITY_MAX_SILENCE_S,
     P_INACTIVITY_MIN_SILENCE_S,
-    P_INACTIVITY_PRIOR_DAY_PER_H,
-    P_INACTIVITY_PRIOR_DAYS,
-    P_INACTIVITY_PRIOR_NIGHT_PER_H,
-    P_INACTIVITY_WINDOW_DAYS,
-    P_INFER_AWAY,
     P_OFFLINE_AFTER_S,
     P_PANIC_DEBOUNCE_S,
     P_SMOKE_AFTER_HEAT_S,
@@ -169,9 +157,19 @@ from detectors.params import (
     P_TEMP_RATE_SCALE,
     P_TEMP_TAU_S,
     P_TEMP_TREND_TAU_S,
-    P_UTC_OFFSET_H,
 )
 from detectors.prefetch import prefetch
+from detectors.routine import (
+    LEARN_GAP_S,
+    R_WHY_CAP,
+    R_WHY_LIMIT,
+    R_WHY_REF,
+    R_WHY_USUAL,
+    count_period,
+    routine_deadline,
+    routine_learn,
+    routine_start,
+)
 from detectors.state import (
     DEVICE_COLUMNS,
     F_C_A,
@@ -198,11 +196,8 @@ from detectors.state import (
     GW_LAST_RX,
     GW_SILENCE_S,
     GWI_LATCH,
-    H_CNT,
     H_DEADLINE,
     H_DEADLINE_SCORE,
-    H_EXPO,
-    H_EXPO_TS,
     H_LAST_ACT,
     H_LAST_COUNTED,
     HI_AWAY,
@@ -213,7 +208,6 @@ from detectors.state import (
     HI_PROW,
     HI_REP_SLOT,
     HI_STALE,
-    HOURS,
     HOUSEHOLD_COLUMNS,
     I_B_LOW_N,
     I_B_OK_N,
@@ -308,13 +302,6 @@ def _step_dt(t, last, clock_jump):
     if dt == 0.0 or dt > -clock_jump:
         return -1.0
     return RESTART_DT
-
-
-@njit(cache=True, inline="always")
-def _hour_start(x, offset):
-    """Start (epoch s) of the local hour containing x, and that hour's index 0..23."""
-    k = np.floor((x + offset) / 3600.0)
-    return k * 3600.0 - offset, int(k) % HOURS
 
 
 @njit(cache=True, inline="always")
@@ -802,47 +789,17 @@ def _fire_events(code, ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, t):
 # -- households: activity and inactivity ----------------------------------------------------
 @njit(cache=True)
 def inactivity_deadline(hh_f, hh_i, params, h):
-    """When the silence since the last activity becomes a wellness check (with rule and score)."""
+    """When the silence since the last activity becomes a wellness check (with rule and score):
+    the household's learned routine decides (detectors.routine)."""
     hp = hh_i[h, HI_PROW]
     last = hh_f[h, H_LAST_ACT]
     hh_i[h, HI_STALE] = 0
-    deadline, score, rule = np.inf, 1.0, R_PATTERN
-    if hh_i[h, HI_AWAY] == 1 or np.isnan(last):
-        pass
-    elif params[hp, P_INFER_AWAY] > 0.0 and hh_i[h, HI_LAST_DOOR] == 1 and hh_i[h, HI_HAS_PIR]:
-        deadline, rule = last + params[hp, P_AWAY_MAX_S], R_AWAY_SILENCE
-    else:
-        need = params[hp, P_INACTIVITY_EXPECTED_EVENTS]
-        earliest = last + params[hp, P_INACTIVITY_MIN_SILENCE_S]
-        limit = last + params[hp, P_INACTIVITY_MAX_SILENCE_S]
-        offset = params[hp, P_UTC_OFFSET_H] * 3600.0
-        days = params[hp, P_INACTIVITY_PRIOR_DAYS]
-        day_start = params[hp, P_INACTIVITY_DAY_START_H]
-        day_end = params[hp, P_INACTIVITY_DAY_END_H]
-        expected = 0.0
-        x = last
-        deadline, rule = limit, R_MAX_SILENCE
-        while x < limit:
-            start, hour = _hour_start(x, offset)
-            end = min(start + 3600.0, limit)
-            prior = params[
-                hp,
-                P_INACTIVITY_PRIOR_DAY_PER_H
-                if day_start <= hour < day_end
-                else P_INACTIVITY_PRIOR_NIGHT_PER_H,
-            ]
-            # Learned rate of active periods at this hour: gamma-Poisson mean with the prior.
-            lam = (prior * days + hh_f[h, H_CNT + hour]) / (days * 3600.0 + hh_f[h, H_EXPO + hour])
-            if end >= earliest and expected + lam * (end - x) >= need:
-                deadline = max(x + (need - expected) / lam, earliest)
-                expected += lam * (deadline - x)
-                rule = R_PATTERN
-                break
-            expected += lam * (end - x)
-            x = end
-        score = max(expected / need, 1.0)
+    deadline, rule = np.inf, R_MAX_SILENCE
+    if hh_i[h, HI_AWAY] == 0 and not np.isnan(last):
+        after_door = hh_i[h, HI_LAST_DOOR] == 1 and hh_i[h, HI_HAS_PIR] == 1
+        deadline, rule = routine_deadline(hh_f, params, h, hp, last, after_door)
     hh_f[h, H_DEADLINE] = deadline
-    hh_f[h, H_DEADLINE_SCORE] = score
+    hh_f[h, H_DEADLINE_SCORE] = 1.0
     hh_i[h, HI_DEADLINE_RULE] = rule
 
 
@@ -851,6 +808,8 @@ def _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, row, h, action, t):
     nan = np.nan
     rule = hh_i[h, HI_DEADLINE_RULE] if action == RAISE else R_RESTORED
     score = hh_f[h, H_DEADLINE_SCORE] if action == RAISE else 0.0
+    # The learned figures behind the check travel in the figure slots (explain_routine).
+    raised = action == RAISE
     _emit(
         ev_i,
         ev_f,
@@ -862,10 +821,10 @@ def _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, row, h, action, t):
         rule,
         t,
         score,
-        nan,
-        nan,
-        nan,
-        nan,
+        hh_f[h, R_WHY_REF] if raised else nan,
+        hh_f[h, R_WHY_USUAL] if raised else nan,
+        hh_f[h, R_WHY_LIMIT] if raised else nan,
+        hh_f[h, R_WHY_CAP] if raised else nan,
         nan,
         hh_f[h, H_LAST_ACT],
     )
@@ -879,11 +838,10 @@ def _activity_edge(ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, hp, t):
     """
     last = hh_f[h, H_LAST_ACT]
     if np.isnan(last):
-        hh_f[h, H_EXPO_TS] = t
+        routine_start(hh_f, h, t)
     elif t < last:
         if t > last - params[hp, P_CLOCK_JUMP_S]:
             return False
-        hh_f[h, H_EXPO_TS] = t
         hh_f[h, H_LAST_COUNTED] = np.nan
     elif hh_i[h, HI_LATCH] == 1:
         hh_i[h, HI_LATCH] = 0
@@ -1193,7 +1151,8 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                     if latched and dev_i[s, I_B_OK_N] >= count:
                         code = C_OFF
         elif m == MOTION:
-            act = 0 if v >= 0.5 else -1
+            # Both edges: a bed or seat switch reports "used" lying down and "free" getting up.
+            act = 0 if v >= 0.0 else -1
         elif m == DOOR:
             act = 1 if (v == 0.0 or v == 1.0) else -1
         elif m == BUTTON:
@@ -1320,24 +1279,11 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                 ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, hp, t
             ):
                 continue
-            # Exposure: time spent in each local hour of the day since the last accounting.
-            window_days = params[hp, P_INACTIVITY_WINDOW_DAYS]
-            x = max(hh_f[h, H_EXPO_TS], t - window_days * 86400.0)
-            offset = params[hp, P_UTC_OFFSET_H] * 3600.0
-            while x < t:
-                start_h, hour = _hour_start(x, offset)
-                end = min(start_h + 3600.0, t)
-                hh_f[h, H_EXPO + hour] += end - x
-                if hh_f[h, H_EXPO + hour] > window_days * 3600.0:
-                    shrink = window_days * 3600.0 / hh_f[h, H_EXPO + hour]
-                    hh_f[h, H_EXPO + hour] *= shrink
-                    hh_f[h, H_CNT + hour] *= shrink
-                x = end
-            if not hh_f[h, H_EXPO_TS] >= t:
-                hh_f[h, H_EXPO_TS] = t
+            if t - last >= LEARN_GAP_S:
+                routine_learn(hh_f, params, h, hp, last, t, hh_i[h, HI_LAST_DOOR] == 1, act == 1)
             if not t - hh_f[h, H_LAST_COUNTED] < params[hp, P_INACTIVITY_ACTIVE_PERIOD_S]:
-                hh_f[h, H_CNT + _hour_start(t, offset)[1]] += 1.0
                 hh_f[h, H_LAST_COUNTED] = t
+                count_period(hh_f, params, h, hp, t)
             hh_f[h, H_LAST_ACT] = t
             hh_i[h, HI_LAST_DOOR] = act
             hh_i[h, HI_REP_SLOT] = s

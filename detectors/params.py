@@ -59,28 +59,34 @@ P_PANIC_DEBOUNCE_S = 49
 P_CANCEL_GRACE_S = 50
 P_INACTIVITY_MIN_SILENCE_S = 51
 P_INACTIVITY_MAX_SILENCE_S = 52
-P_INACTIVITY_EXPECTED_EVENTS = 53
-P_INACTIVITY_ACTIVE_PERIOD_S = 54
-P_INACTIVITY_PRIOR_DAY_PER_H = 55
-P_INACTIVITY_PRIOR_NIGHT_PER_H = 56
-P_INACTIVITY_DAY_START_H = 57
-P_INACTIVITY_DAY_END_H = 58
-P_INACTIVITY_PRIOR_DAYS = 59
-P_INACTIVITY_WINDOW_DAYS = 60
-P_INFER_AWAY = 61
-P_AWAY_MAX_S = 62
-P_UTC_OFFSET_H = 63
-P_OFFLINE_AFTER_S = 64
-P_SMOKE_RATE_SCALE = 65
-P_TEMP_RATE_SCALE = 66
+P_INACTIVITY_ACTIVE_PERIOD_S = 53
+P_INFER_AWAY = 54
+P_AWAY_MAX_S = 55
+P_UTC_OFFSET_H = 56
+P_OFFLINE_AFTER_S = 57
+P_SMOKE_RATE_SCALE = 58
+P_TEMP_RATE_SCALE = 59
+P_ROUTINE_LEARN_DAYS = 60
+P_ROUTINE_BUCKET_DAYS = 61
+P_ROUTINE_CAP_DENSE_S = 62
+P_ROUTINE_CAP_SPARSE_S = 63
+P_ROUTINE_DENSE_PER_DAY = 64
+P_ROUTINE_GAP_FACTOR = 65
+P_ROUTINE_GAP_MARGIN_S = 66
+P_ROUTINE_REST_MARGIN_S = 67
+P_ROUTINE_OUT_MARGIN_S = 68
+P_ROUTINE_OUT_FLOOR_S = 69
+P_ROUTINE_NIGHT_H = 70
+P_ROUTINE_PRIOR_BED_H = 71
+P_ROUTINE_PRIOR_WAKE_H = 72
 # Room context (issue 16): a room with a stove, and the hush.
-P_STOVE_HEAT_C = 67
-P_STOVE_HEAT_C_PER_MIN = 68
-P_STOVE_SMOKE_PCT = 69
-P_SMOKE_AFTER_HEAT_S = 70
-P_SMOKE_VERIFY_FALL_PCT_PER_MIN = 71
-P_HUSH_S = 72
-P_SMOKE_ESCALATE_PCT = 73
+P_STOVE_HEAT_C = 73
+P_STOVE_HEAT_C_PER_MIN = 74
+P_STOVE_SMOKE_PCT = 75
+P_SMOKE_AFTER_HEAT_S = 76
+P_SMOKE_VERIFY_FALL_PCT_PER_MIN = 77
+P_HUSH_S = 78
+P_SMOKE_ESCALATE_PCT = 79
 
 PARAMS: tuple[str, ...] = (
     "offline_missed_heartbeats",
@@ -136,20 +142,26 @@ PARAMS: tuple[str, ...] = (
     "cancel_grace_s",
     "inactivity_min_silence_s",
     "inactivity_max_silence_s",
-    "inactivity_expected_events",
     "inactivity_active_period_s",
-    "inactivity_prior_day_per_h",
-    "inactivity_prior_night_per_h",
-    "inactivity_day_start_h",
-    "inactivity_day_end_h",
-    "inactivity_prior_days",
-    "inactivity_window_days",
     "infer_away",
     "away_max_s",
     "utc_offset_h",
     "offline_after_s",
     "smoke_rate_scale",
     "temp_rate_scale",
+    "routine_learn_days",
+    "routine_bucket_days",
+    "routine_cap_dense_s",
+    "routine_cap_sparse_s",
+    "routine_dense_per_day",
+    "routine_gap_factor",
+    "routine_gap_margin_s",
+    "routine_rest_margin_s",
+    "routine_out_margin_s",
+    "routine_out_floor_s",
+    "routine_night_h",
+    "routine_prior_bed_h",
+    "routine_prior_wake_h",
     "stove_heat_c",
     "stove_heat_c_per_min",
     "stove_smoke_pct",

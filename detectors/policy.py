@@ -41,10 +41,7 @@ _POSITIVE = tuple(
         "offline_grace_s",
         "clock_jump_s",
         "confirm_age_s",
-        "inactivity_expected_events",
         "inactivity_active_period_s",
-        "inactivity_prior_days",
-        "inactivity_window_days",
         "inactivity_max_silence_s",
         "away_max_s",
         "cancel_grace_s",
@@ -56,7 +53,6 @@ _ORDERED = (
     ("smoke_fused_pct", "smoke_high_pct"),
     ("dirty_clear_pct", "dirty_pct"),
     ("inactivity_min_silence_s", "inactivity_max_silence_s"),
-    ("inactivity_day_start_h", "inactivity_day_end_h"),
     ("smoke_fused_pct", "stove_smoke_pct"),
 )
 

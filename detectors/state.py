@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detectors.routine import ROUTINE_END, ROUTINE_FLOATS
+
 # Device row. F_* are float64 (NaN: never seen), I_* are int64.
 F_LAST_RX = 0  # last receive time of any reading (liveness is judged on arrival)
 I_LATCH = 1  # bit per alert kind (codes.KINDS) currently raised
@@ -64,7 +66,6 @@ DEVICE_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("F_"
 # Household row.
 H_LAST_ACT = 0  # last activity (device time); NaN: none yet
 H_LAST_COUNTED = 1  # start of the last counted active period
-H_EXPO_TS = 2  # exposure of the hour-of-day bins is accounted up to here
 H_DEADLINE = 3  # when the current silence becomes an inactivity alert
 H_DEADLINE_SCORE = 4  # expected active periods in the silence at the deadline / threshold
 HI_LATCH = 5  # 1 while an inactivity alert is raised
@@ -75,10 +76,7 @@ HI_REP_SLOT = 9  # device slot that carries the household's inactivity alert
 HI_PROW = 10  # policy row for the household's inactivity parameters (-1: no activity devices)
 HI_DEADLINE_RULE = 11
 HI_STALE = 12  # 1 when activity moved the silence start and the deadline is not recomputed
-HOURS = 24
-H_CNT = 16  # H_CNT + hour: active periods counted at that local hour (float)
-H_EXPO = 40  # H_EXPO + hour: seconds observed at that local hour (float)
-HOUSEHOLD_COLUMNS = 64
+HOUSEHOLD_COLUMNS = ROUTINE_END  # 64, then the learned routine (detectors.routine)
 HOUSEHOLD_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("H_"))
 
 # Gateway row (one cache line): what arrives from any device behind a gateway.
@@ -126,7 +124,7 @@ class EngineState:
         hh_f = hh.view(np.float64)
         hh_f[:, list(HOUSEHOLD_FLOATS)] = np.nan
         hh_f[:, H_DEADLINE] = np.inf
-        hh_f[:, H_CNT : H_EXPO + HOURS] = 0.0
+        hh_f[:, list(ROUTINE_FLOATS)] = np.nan
         hh[:, HI_REP_SLOT] = -1
         hh[:, HI_PROW] = -1
         gw = _aligned_rows(n_gateways, GATEWAY_COLUMNS)
@@ -170,6 +168,15 @@ class EngineState:
         bigger.kit[: self.kit.shape[0]] = self.kit
         bigger.room[: self.room.shape[0]] = self.room
         return bigger
+
+    def widened(self) -> EngineState:
+        """Household rows saved before the routine columns existed get them, still learning
+        (a checkpoint from an older version loads instead of being read past its rows' end)."""
+        if self.hh.shape[1] >= HOUSEHOLD_COLUMNS:
+            return self
+        wide = EngineState.empty(0, self.hh.shape[0], 0).hh
+        wide[:, : self.hh.shape[1]] = self.hh
+        return EngineState(self.dev, wide, self.gw, self.kit, self.room)
 
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
         return {"dev": self.dev, "hh": self.hh, "gw": self.gw, "kit": self.kit, "room": self.room}

@@ -28,6 +28,7 @@ from console.api.routes import (
     incidents,
     reports,
     residents,
+    routines,
     sites,
     source_events,
     users,
@@ -65,6 +66,7 @@ def api_router() -> APIRouter:
         wecom,
         cap,
         webhooks,
+        routines,
     ):
         api.include_router(module.router)
     return api

@@ -183,32 +183,47 @@ def _routine(days: int, stop_at_h: float | None = None) -> list[tuple[float, int
     return out
 
 
-def test_inactivity_is_raised_when_the_learned_pattern_expected_activity() -> None:
+def test_a_daytime_silence_this_home_never_shows_is_a_wellness_check() -> None:
     home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
-    quiet_nights = play(home, _routine(5), tick_at=_routine(5)[-1][0] + 8 * 3600)
+    quiet_nights = play(home, _routine(10), tick_at=_routine(10)[-1][0] + 8 * 3600)
     assert [a for a in quiet_nights if a.kind == "inactivity"] == []
-    readings = _routine(6, stop_at_h=10.0)
+    readings = _routine(11, stop_at_h=10.0)
     alerts = play(home, readings, tick_at=readings[-1][0] + 12 * 3600)
     wellness = [a for a in alerts if a.kind == "inactivity"]
-    assert [(a.rule, a.signal) for a in wellness] == [("activity_pattern", "supervisory")]
-    silence = wellness[0].ts - readings[-1][0]
-    assert 5400 <= silence <= 3 * 3600
+    assert [(a.rule, a.signal) for a in wellness] == [("silent_at_home", "supervisory")]
+    # Ten-minute gaps learned: the one-hour floor holds, far below the dense home's cap.
+    assert wellness[0].ts - readings[-1][0] == 3600
+    assert wellness[0].reason.startswith("在家无活动")
+    assert wellness[0].evidence["routine"]["longest_silence_s"] == 600
 
 
-def test_a_door_then_silence_is_away_and_an_explicit_away_silences_the_check() -> None:
+def test_not_up_is_checked_after_the_latest_usual_first_activity() -> None:
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(11, stop_at_h=23.0)  # the last evening, then nothing the next morning
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [a.rule for a in wellness] == ["not_up"]
+    latest_wake = readings[0][0] + 11 * 86400  # 07:00 the next morning
+    assert wellness[0].ts - latest_wake == 2400  # routine_rest_margin_s
+    assert "07:00" in wellness[0].reason
+
+
+def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silences_it() -> None:
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
-    readings = _routine(6, stop_at_h=10.0)
+    readings = _routine(11, stop_at_h=10.0)
     readings.append((readings[-1][0] + 60, 1, "door", 1.0))
     out = play(home, readings, tick_at=readings[-1][0] + 5 * 3600)
-    assert [a for a in out if a.kind == "inactivity"] == []  # the pattern alone would raise
-    later = play(home, readings, tick_at=readings[-1][0] + 7 * 3600)
+    assert [a for a in out if a.kind == "inactivity"] == []  # at home this would be a check
+    later = play(home, readings, tick_at=readings[-1][0] + 14 * 3600)
     away = [a for a in later if a.kind == "inactivity"]
-    assert [(a.rule, a.ts - readings[-1][0]) for a in away] == [("away_too_long", 6 * 3600)]
+    # By night: an hour after the end of the hour this home goes to bed in (21:50 -> 23:00).
+    night = readings[0][0] + 10 * 86400 + 16 * 3600
+    assert [(a.rule, a.ts) for a in away] == [("out_not_back", night)]
     engine = DetectorEngine(home)
-    base = _routine(6, stop_at_h=10.0)
+    base = _routine(11, stop_at_h=10.0)
     engine.process(batch_of(rows_of(base)))
     engine.set_away("hh-1", away=True, ts=base[-1][0])
-    assert [a for a in engine.tick(base[-1][0] + 20 * 3600) if a.kind == "inactivity"] == []
+    assert [a for a in engine.tick(base[-1][0] + 40 * 3600) if a.kind == "inactivity"] == []
 
 
 def test_a_second_detector_confirms_a_fire_and_raises_the_severity() -> None:

@@ -104,6 +104,9 @@ export function mount(root, { id }) {
         el("span", { class: "waited", dataset: { since: inc.opened_at } }, waited(inc.opened_at)),
         inc.assignee_name ? ` · ${t("col.assignee")}: ${inc.assignee_name}` : ""),
       el("div", { class: "actions" }, actionButtons(inc, () => load()), hushButton(inc, () => load())),
+      detail.alerts.some((a) => a.kind === "inactivity")
+        ? el("p", {}, el("a", { href: `#/routine/${inc.household_id}`, "data-testid": "routine-link" }, "作息规律 / Routine"))
+        : null,
     );
     const curveBox = el("div", { class: "curves" });
     body.replaceChildren(

@@ -9,6 +9,7 @@ import { connect, disconnect, onLiveStatus } from "./live.js";
 import * as map from "./map.js";
 import * as registry from "./registry.js";
 import * as reports from "./reports.js";
+import * as routine from "./routine.js";
 import { unlock } from "./sound.js";
 
 const VIEWS = { board, map, devices, registry, reports };
@@ -28,6 +29,7 @@ function route() {
   const [, name = "board", id] = location.hash.split("/");
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("on", a.dataset.view === name);
   if (name === "incident" && id) unmount = incident.mount(view, { id, me, config });
+  else if (name === "routine" && id) unmount = routine.mount(view, { id, me, config });
   else unmount = (VIEWS[name] ?? board).mount(view, { me, config });
 }
 

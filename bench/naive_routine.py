@@ -1,0 +1,302 @@
+"""Slow, plain-Python reference of detectors.routine: a household's routine in lists and dicts.
+
+Spelt out for reading: what a silence teaches, and when the silence that follows becomes a
+wellness check. tests/detectors/naive.py uses it; the kernels must agree with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from detectors.codes import R_MAX_SILENCE, R_NOT_UP, R_OUT_NOT_BACK, R_SILENT_HOME
+
+NAN = math.nan
+DAY = 86400.0
+REST_S = 3 * 3600.0
+LEARN_GAP_S = 600.0
+TRIP_S = 1800.0
+RESUME_S = 3600.0
+ABSENCE_MIN_S = 900.0
+OVERNIGHT_S = 12 * 3600.0
+
+
+def _zeros(n: int) -> list[list[float]]:
+    return [[0.0] * n, [0.0] * n]  # [current 14-day bucket, the one before]
+
+
+@dataclass
+class Routine:
+    first: float = NAN
+    epoch: float = NAN
+    periods: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    wake: list[float] = field(default_factory=lambda: [NAN, NAN])
+    bed: list[float] = field(default_factory=lambda: [NAN, NAN])
+    rest: tuple[float, float] = (NAN, NAN)
+    prev: tuple[float, float] = (NAN, NAN)
+    longest: list[list[float]] = field(default_factory=lambda: _zeros(48))
+    ends: list[list[float]] = field(default_factory=lambda: _zeros(48))
+    rests: list[list[float]] = field(default_factory=lambda: _zeros(48))
+    returns: list[list[float]] = field(default_factory=lambda: _zeros(48))
+    absences: list[list[float]] = field(default_factory=lambda: _zeros(48))
+    trips: list[list[float]] = field(default_factory=lambda: _zeros(56))
+    why: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # ref, usual, limit, cap
+    arrived: float = NAN  # the last door event that ended an absence
+
+
+def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
+    """Day type (weekend of the local date of t + 6 h) * 24 + hours since 18:00, and start."""
+    off = f["utc_offset_h"] * 3600.0
+    x = t + off + 6 * 3600.0
+    day = math.floor(x / DAY)
+    hour = math.floor((x - day * DAY) / 3600.0)
+    weekend = (day + 3) % 7 >= 5
+    return (24 if weekend else 0) + hour, day * DAY + hour * 3600.0 - 6 * 3600.0 - off
+
+
+def _week_bin(t: float, f: Mapping[str, float]) -> tuple[int, float]:
+    off = f["utc_offset_h"] * 3600.0
+    k = math.floor((t + off + 3 * DAY) / 10800.0)
+    return int(k) % 56, k * 10800.0 - 3 * DAY - off
+
+
+def _local_hour(t: float, f: Mapping[str, float]) -> float:
+    return ((t + f["utc_offset_h"] * 3600.0) % DAY) / 3600.0
+
+
+def _both(table: list[list[float]], j: int) -> float:
+    return max(table[0][j], table[1][j])
+
+
+def _count(table: list[list[float]], j: int) -> float:
+    return table[0][j] + table[1][j]
+
+
+def start(r: Routine, t: float) -> None:
+    r.first = r.epoch = t
+
+
+def count_period(r: Routine, t: float, f: Mapping[str, float]) -> None:
+    r.periods[0] += 1.0
+
+
+def _rotate(r: Routine, t: float, f: Mapping[str, float]) -> None:
+    span = f["routine_bucket_days"] * DAY
+    if not t - r.epoch >= span:
+        return
+    keep = t - r.epoch < 2 * span
+    for table in (r.longest, r.ends, r.rests, r.returns, r.absences, r.trips):
+        table[1] = list(table[0]) if keep else [0.0] * len(table[0])
+        table[0] = [0.0] * len(table[0])
+    r.periods = [0.0, r.periods[0] if keep else 0.0]
+    r.epoch = t
+
+
+def _rest_hour(t: float, f: Mapping[str, float]) -> bool:
+    hour = _local_hour(t, f)
+    return hour >= 19.0 or hour < 12.0
+
+
+def learn(
+    r: Routine, last: float, t: float, from_door: bool, to_door: bool, f: Mapping[str, float]
+) -> None:
+    """What the silence last..t teaches."""
+    if math.isnan(r.first):
+        start(r, last)
+    _rotate(r, t, f)
+    gap = t - last
+    if from_door and to_door and gap >= ABSENCE_MIN_S:
+        r.arrived = t
+        j, s0 = _slot(last, f)
+        r.returns[0][j] = max(r.returns[0][j], t - s0)
+        r.absences[0][j] += 1.0
+        if gap >= OVERNIGHT_S:
+            b, w0 = _week_bin(last, f)
+            r.trips[0][b] = max(r.trips[0][b], t - w0)
+        return
+    j, s0 = _slot(last, f)
+    r.longest[0][j] = max(r.longest[0][j], gap)
+    r.ends[0][j] = max(r.ends[0][j], t - s0)
+    if gap >= RESUME_S and last - r.rest[1] <= TRIP_S:
+        rj, r0 = _slot(r.rest[0], f)
+        r.ends[0][rj] = max(r.ends[0][rj], t - r0)
+        r.rest = (r.rest[0], t)
+    elif gap >= REST_S and _rest_hour(last, f):
+        _wake_learned(r, f)
+        begin = last
+        if (
+            last - r.prev[1] <= TRIP_S
+            and r.prev[1] - r.prev[0] >= RESUME_S
+            and _rest_hour(r.prev[0], f)
+        ):
+            begin = r.prev[0]
+        rj, r0 = _slot(begin, f)
+        r.rests[0][rj] += 1.0
+        r.ends[0][rj] = max(r.ends[0][rj], t - r0)
+        r.rest = (begin, t)
+    r.prev = (last, t)
+
+
+def _wake_learned(r: Routine, f: Mapping[str, float]) -> None:
+    begin, end = r.rest
+    if math.isnan(begin):
+        return
+    j, s0 = _slot(begin, f)
+    d = j // 24
+    base = s0 - (j % 24) * 3600.0
+    if math.isnan(r.wake[d]):
+        r.wake[d], r.bed[d] = end - base, begin - base
+    else:
+        r.wake[d] += 0.15 * (end - base - r.wake[d])
+        r.bed[d] += 0.15 * (begin - base - r.bed[d])
+
+
+def _learning(r: Routine, t: float, f: Mapping[str, float]) -> bool:
+    return not t - r.first >= f["routine_learn_days"] * DAY
+
+
+def _days(r: Routine, t: float, f: Mapping[str, float]) -> float:
+    span = f["routine_bucket_days"] * DAY
+    return (t - r.epoch + (span if r.periods[1] > 0.0 else 0.0)) / DAY
+
+
+def _cap(r: Routine, t: float, f: Mapping[str, float]) -> float:
+    per_day = (r.periods[0] + r.periods[1]) / max(_days(r, t, f), 1.0)
+    if _learning(r, t, f) or per_day < f["routine_dense_per_day"]:
+        return f["routine_cap_sparse_s"]
+    return f["routine_cap_dense_s"]
+
+
+def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
+    j0, s0 = _slot(last, f)
+    d, hour = j0 // 24, j0 % 24
+
+    def chain(dd: int) -> tuple[float, float]:
+        bedtime = any(_count(r.rests, dd * 24 + hour - k) >= 1.0 for k in range(2) if hour - k >= 0)
+        best, seen = -math.inf, 0.0
+        for k in range(-(6 if bedtime else 1), 13):
+            hr = hour - k
+            if not 0 <= hr <= 23:
+                continue
+            begin = s0 - k * 3600.0
+            if k == -1 and not bedtime and begin > last + 3600.0:
+                continue
+            n = _count(r.rests, dd * 24 + hr)
+            seen += n
+            if n >= 1.0:
+                best = max(best, begin + _both(r.ends, dd * 24 + hr))
+        return best, seen
+
+    best, seen = chain(d)
+    if seen < 3.0:
+        best = max(best, chain(1 - d)[0])
+    if _learning(r, last, f):
+        hour_now = _local_hour(last, f)
+        if hour_now >= f["routine_prior_bed_h"] - 1.0 or hour_now < f["routine_prior_wake_h"]:
+            midnight = last - (last + f["utc_offset_h"] * 3600.0) % DAY
+            end = midnight + f["routine_prior_wake_h"] * 3600.0
+            best = max(best, end if end > last else end + DAY)
+    return best
+
+
+def _rest_habit(r: Routine, last: float, f: Mapping[str, float]) -> bool:
+    j0, _ = _slot(last, f)
+    n = sum(
+        _count(r.rests, d * 24 + j0 % 24 - k)
+        for k in range(7)
+        for d in range(2)
+        if j0 % 24 - k >= 0
+    )
+    return n >= _days(r, last, f) / 3.0
+
+
+def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
+    cap = _cap(r, last, f)
+    j0, _ = _slot(last, f)
+    longest = max(
+        (
+            _both(r.longest, d * 24 + j0 % 24 + k)
+            for k in range(-2, 3)
+            for d in range(2)
+            if 0 <= j0 % 24 + k <= 23
+        ),
+        default=0.0,
+    )
+    longest = max(longest, 0.0)
+    limit = longest * f["routine_gap_factor"] + f["routine_gap_margin_s"]
+    if _learning(r, last, f):
+        limit = cap
+    limit = min(max(limit, f["inactivity_min_silence_s"]), cap)
+    day = last + limit
+    end = _rest_end(r, last, f) + f["routine_rest_margin_s"]
+    if 9.0 <= _local_hour(last, f) < 20.0 and not _rest_habit(r, last, f):
+        end = min(end, last + cap)
+    if end > day:
+        j, s0 = _slot(last, f)
+        usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
+        r.why = (end - f["routine_rest_margin_s"], usual, NAN, cap)
+        return end, R_NOT_UP
+    r.why = (NAN, longest, limit, cap)
+    return day, R_SILENT_HOME
+
+
+def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
+    floor = last + f["routine_out_floor_s"]
+    night = last - (last + f["utc_offset_h"] * 3600.0) % DAY + f["routine_night_h"] * 3600.0
+    if night < last - 6 * 3600.0:
+        night += DAY
+    # Or an hour after this home's latest usual bedtime (rests begun 18:00-03:00) that night.
+    j, s0 = _slot(night, f)
+    evening = s0 - (j % 24) * 3600.0
+    beds = [hr for hr in range(9) if _count(r.rests, (j // 24) * 24 + hr) >= 1.0]
+    if beds:
+        night = max(night, evening + (max(beds) + 1) * 3600.0 + 3600.0)
+    deadline = max(night, floor)
+    j0, s0 = _slot(last, f)
+    d, hour = j0 // 24, j0 % 24
+    day, n = -math.inf, 0.0
+    for k in range(-1, 4):  # the hour after, the same hour, up to 3 hours before
+        if hour - k < 0:
+            break
+        if hour - k > 23:
+            continue
+        j = d * 24 + hour - k
+        n += _count(r.absences, j)
+        if _both(r.returns, j) > 0.0:
+            day = max(day, s0 - k * 3600.0 + _both(r.returns, j))
+    share = 5.0 / 7.0 if d == 0 else 2.0 / 7.0
+    if n < max(2.0, 0.5 * share * _days(r, last, f)):
+        day = -math.inf
+    b, w0 = _week_bin(last, f)
+    overnight = -math.inf
+    for k in range(-1, 5):  # weekends away begun 12 h before to 3 h after in the week
+        off = _both(r.trips, (b - k) % 56)
+        if off > 0.0:
+            overnight = max(overnight, w0 - k * 10800.0 + off)
+    margin = f["routine_out_margin_s"]
+    back = max(day, overnight)
+    if day > last:
+        deadline = max(day + margin, floor)
+    if overnight > last:
+        deadline = max(deadline, overnight + margin + 0.15 * (overnight - last - OVERNIGHT_S))
+    r.why = (back if back > last else NAN, night, NAN, r.why[3])
+    return min(deadline, last + f["away_max_s"]), R_OUT_NOT_BACK
+
+
+def deadline(
+    r: Routine, last: float, after_door: bool, f: Mapping[str, float]
+) -> tuple[float, int]:
+    """(deadline, rule) of the silence begun at `last`."""
+    home, rule = _home(r, last, f)
+    if last - r.arrived <= 180.0:
+        after_door = False  # that door event was the resident coming back in
+    if home >= last + f["inactivity_max_silence_s"]:
+        home, rule = last + f["inactivity_max_silence_s"], R_MAX_SILENCE
+    if after_door and f["infer_away"] > 0.0:
+        why = r.why
+        out, out_rule = _out(r, last, f)
+        if out > home:
+            return out, out_rule
+        r.why = why
+    return home, rule

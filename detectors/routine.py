@@ -1,0 +1,497 @@
+"""A household's learned routine, and the wellness-check deadline it gives (numba, pure).
+
+Every household row (detectors.state) carries, after its first 64 columns, the routine below.
+It is learned online from the silences between activities, nothing else:
+
+- A silence that began with a front-door event and ended with one is an *absence*; the latest
+  clock time the resident came back is kept per 3-hour slot of the week it began in (`R_A`).
+- Any other silence was spent *at home*. Per (day type, hour it began) the longest one (`R_G`),
+  the latest clock time it ended (`R_E`, offset from the hour's start) and how many lasted a
+  rest's length (`R_NL`) are kept. An hour where rests begin is part of the sleep window, and
+  the latest end of those rests is the latest usual first activity of the day.
+- Day type is the local date of t + 6 h (so Friday evening already counts as weekend and Sunday
+  evening as a weekday night), and hours are counted from 18:00 so a night is contiguous.
+
+Every figure is a maximum over two 14-day buckets (the current one and the one before): the last
+14 to 28 days, so the model follows a change within about two weeks while one odd day is
+forgotten after four. Until `routine_learn_days` of history exist, the checks use conservative
+priors (sleep may last until `routine_prior_wake_h`, silences by day up to the ceiling).
+
+The deadline of a silence (`routine_deadline`) is one of four checks (codes.R_NOT_UP, ...):
+not up (a silence in the learned sleep window lasts past the latest usual first activity plus
+a margin), silent at home (a daytime silence longer than this home's longest, capped by what
+this home's sensor density allows), out and not back (after the door, no return by the
+latest usual return plus a margin, or by night when that absence is not a habit) and the
+absolute ceiling. The slow plain-Python reference is tests/detectors/naive_routine.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from detectors.codes import R_MAX_SILENCE, R_NOT_UP, R_OUT_NOT_BACK, R_SILENT_HOME
+from detectors.params import (
+    P_AWAY_MAX_S,
+    P_INACTIVITY_MAX_SILENCE_S,
+    P_INACTIVITY_MIN_SILENCE_S,
+    P_INFER_AWAY,
+    P_ROUTINE_BUCKET_DAYS,
+    P_ROUTINE_CAP_DENSE_S,
+    P_ROUTINE_CAP_SPARSE_S,
+    P_ROUTINE_DENSE_PER_DAY,
+    P_ROUTINE_GAP_FACTOR,
+    P_ROUTINE_GAP_MARGIN_S,
+    P_ROUTINE_LEARN_DAYS,
+    P_ROUTINE_NIGHT_H,
+    P_ROUTINE_OUT_FLOOR_S,
+    P_ROUTINE_OUT_MARGIN_S,
+    P_ROUTINE_PRIOR_BED_H,
+    P_ROUTINE_PRIOR_WAKE_H,
+    P_ROUTINE_REST_MARGIN_S,
+    P_UTC_OFFSET_H,
+)
+
+BASE = 64  # routine columns follow the household's first 64 (detectors.state)
+R_FIRST = BASE + 0  # first activity ever (learning starts)
+R_EPOCH = BASE + 1  # start of the current 14-day bucket
+R_PER = BASE + 2  # +0 / +1: active periods counted in the current / previous bucket
+R_WAKE = BASE + 4  # + day type: smoothed clock (s after 18:00) of the end of rests
+R_BED = BASE + 6  # + day type: smoothed clock (s after 18:00) of the start of rests
+R_WHY_REF = BASE + 8  # the deadline's learned reference (epoch s: latest wake / return)
+R_WHY_USUAL = BASE + 9  # the usual figure behind it (epoch s of the smoothed wake), NaN if none
+R_WHY_LIMIT = BASE + 10  # the silence this home allows at that hour (s)
+R_WHY_CAP = BASE + 11  # the daytime ceiling in force (s)
+R_REST_START = BASE + 12  # start of the latest rest (epoch s)
+R_REST_END = BASE + 13  # its end so far: a silence soon after it (a toilet trip) continues it
+R_PREV_START = BASE + 14  # the silence before the latest one (a rest may have begun there)
+R_PREV_END = BASE + 15
+R_ARRIVED = BASE + 16  # the last return home (a door event ending an absence)
+SLOTS = 48  # 2 day types x 24 hours counted from 18:00
+WEEK_BINS = 56  # 3-hour slots of the week (Monday 00:00 first)
+R_G = BASE + 20  # bucket * SLOTS + slot: longest silence at home begun in that slot (s)
+R_E = R_G + 2 * SLOTS  # latest end of those silences, s after the slot's start
+R_NL = R_E + 2 * SLOTS  # how many of them lasted a rest (REST_S or more)
+R_A = R_NL + 2 * SLOTS  # bucket * SLOTS + slot: latest return from absences begun then (s)
+R_NA = R_A + 2 * SLOTS  # how many such absences
+R_AW = R_NA + 2 * SLOTS  # bucket * WEEK_BINS + bin: latest return from an absence over a night
+R_ACT = R_AW + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (halved per bucket)
+ROUTINE_END = R_ACT + 7 * 24
+ROUTINE_FLOATS = (
+    R_FIRST,
+    R_EPOCH,
+    R_WAKE,
+    R_WAKE + 1,
+    R_BED,
+    R_BED + 1,
+    R_WHY_REF,
+    R_WHY_USUAL,
+    R_REST_START,
+    R_REST_END,
+    R_PREV_START,
+    R_PREV_END,
+    R_ARRIVED,
+)
+
+REST_S = 3.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pause
+LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
+TRIP_S = 1800.0  # activity this short between two silences of a rest is a trip (toilet, water)
+RESUME_S = 3600.0  # a silence this long right after a rest continues it
+ABSENCE_MIN_S = 900.0
+OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
+HABIT_N = 2.0  # absences begun about then, and on at least HABIT_SHARE of the days of this
+HABIT_SHARE = 0.5  # day type, before an absence is a habit (errands at random hours are not)
+ABSENCE_LOOKBACK = 3  # hours: who leaves later than usual is back no earlier
+REST_LOOKBACK = 12  # hours before a silence's start whose rests may still be going on
+POOL_H = 2  # daytime silences are judged against those begun within 2 h either side
+REST_AHEAD_S = 3600.0  # a silence this close before a usual bedtime is going to bed
+REST_BEDTIME_AHEAD = 6  # hours: at a usual bedtime, rests begun this much later count too
+REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
+REST_TO_H = 12.0
+DAY_FROM_H = 9.0  # a silence begun by day (09:00-20:00) is checked within the daytime cap...
+DAY_TO_H = 20.0  # ...unless this home habitually rests then
+SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
+WEEK_S = 7 * 86400.0
+EPOCH_MONDAY_S = 3 * 86400.0  # 1970-01-01 was a Thursday, day 3 of a week from Monday
+SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
+BEDTIME_HOURS = 9  # sleep begins by 03:00 (published: 21:30 to 02:30)
+ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
+
+
+@njit(cache=True, inline="always")
+def local_s(t, params, hp):
+    """Local clock time of t as epoch seconds (the household's utc_offset_h)."""
+    return t + params[hp, P_UTC_OFFSET_H] * 3600.0
+
+
+@njit(cache=True, inline="always")
+def week_hour(t, params, hp):
+    """Local (day of week Monday=0) * 24 + hour."""
+    x = local_s(t, params, hp) + EPOCH_MONDAY_S
+    return int(np.floor((x % WEEK_S) / 3600.0))
+
+
+@njit(cache=True)
+def slot_of(t, params, hp):
+    """(slot, start of the slot as epoch s): day type * 24 + hours since 18:00."""
+    x = local_s(t, params, hp) + SHIFT_S
+    day = np.floor(x / 86400.0)
+    weekend = 1 if (int(day) + 3) % 7 >= 5 else 0  # day 0 (1970-01-01) was a Thursday
+    hour = int(np.floor((x - day * 86400.0) / 3600.0))
+    start = day * 86400.0 + hour * 3600.0 - SHIFT_S - params[hp, P_UTC_OFFSET_H] * 3600.0
+    return weekend * 24 + hour, start
+
+
+@njit(cache=True)
+def week_bin_of(t, params, hp):
+    """(3-hour bin of the week, start of the bin as epoch s)."""
+    x = local_s(t, params, hp) + EPOCH_MONDAY_S
+    k = np.floor(x / 10800.0)
+    return int(k) % WEEK_BINS, k * 10800.0 - EPOCH_MONDAY_S - params[hp, P_UTC_OFFSET_H] * 3600.0
+
+
+@njit(cache=True)
+def routine_start(hh_f, h, t):
+    """The household's first activity: learning starts now."""
+    hh_f[h, R_FIRST] = t
+    hh_f[h, R_EPOCH] = t
+
+
+@njit(cache=True)
+def _rotate(hh_f, params, h, hp, t):
+    """Start a new 14-day bucket when the current one is full (both when 28 days passed)."""
+    span = params[hp, P_ROUTINE_BUCKET_DAYS] * 86400.0
+    if not t - hh_f[h, R_EPOCH] >= span:
+        return
+    keep = t - hh_f[h, R_EPOCH] < 2.0 * span
+    for base, n in (
+        (R_G, SLOTS),
+        (R_E, SLOTS),
+        (R_NL, SLOTS),
+        (R_A, SLOTS),
+        (R_NA, SLOTS),
+        (R_AW, WEEK_BINS),
+    ):
+        for j in range(n):
+            hh_f[h, base + n + j] = hh_f[h, base + j] if keep else 0.0
+            hh_f[h, base + j] = 0.0
+    hh_f[h, R_PER + 1] = hh_f[h, R_PER] if keep else 0.0
+    hh_f[h, R_PER] = 0.0
+    for j in range(7 * 24):
+        hh_f[h, R_ACT + j] *= 0.5
+    hh_f[h, R_EPOCH] = t
+
+
+@njit(cache=True)
+def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
+    """Fold the silence last..t (it began with a door event if from_door) into the routine."""
+    if np.isnan(hh_f[h, R_FIRST]):  # a row from before the routine existed: learning starts
+        routine_start(hh_f, h, last)
+    _rotate(hh_f, params, h, hp, t)
+    gap = t - last
+    if from_door and to_door and gap >= ABSENCE_MIN_S:
+        hh_f[h, R_ARRIVED] = t
+        slot, start = slot_of(last, params, hp)
+        hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
+        hh_f[h, R_NA + slot] += 1.0
+        if gap >= OVERNIGHT_S:
+            b, start = week_bin_of(last, params, hp)
+            hh_f[h, R_AW + b] = max(hh_f[h, R_AW + b], t - start)
+        return
+    slot, start = slot_of(last, params, hp)
+    hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)
+    hh_f[h, R_E + slot] = max(hh_f[h, R_E + slot], t - start)
+    if gap >= RESUME_S and last - hh_f[h, R_REST_END] <= TRIP_S:
+        # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
+        rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
+        hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
+        hh_f[h, R_REST_END] = t
+    elif gap >= REST_S and _rest_hour(last, params, hp):
+        _wake_learned(hh_f, params, h, hp)
+        begin = last
+        before = hh_f[h, R_PREV_START]
+        if (
+            last - hh_f[h, R_PREV_END] <= TRIP_S
+            and hh_f[h, R_PREV_END] - before >= RESUME_S
+            and _rest_hour(before, params, hp)
+        ):
+            begin = before  # in bed, up once, back to bed: the rest began before the trip
+        rs, rstart = slot_of(begin, params, hp)
+        hh_f[h, R_NL + rs] += 1.0
+        hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
+        hh_f[h, R_REST_START] = begin
+        hh_f[h, R_REST_END] = t
+    hh_f[h, R_PREV_START] = last
+    hh_f[h, R_PREV_END] = t
+
+
+@njit(cache=True)
+def _wake_learned(hh_f, params, h, hp):
+    """A new rest begins: the previous one is over, its end was that day's first activity."""
+    begin, end = hh_f[h, R_REST_START], hh_f[h, R_REST_END]
+    if np.isnan(begin):
+        return
+    slot, start = slot_of(begin, params, hp)
+    d = slot // 24
+    base = start - (slot % 24) * 3600.0  # 18:00 before the rest began
+    wake, bed = end - base, begin - base
+    if np.isnan(hh_f[h, R_WAKE + d]):
+        hh_f[h, R_WAKE + d], hh_f[h, R_BED + d] = wake, bed
+    else:
+        hh_f[h, R_WAKE + d] += SMOOTH * (wake - hh_f[h, R_WAKE + d])
+        hh_f[h, R_BED + d] += SMOOTH * (bed - hh_f[h, R_BED + d])
+
+
+@njit(cache=True, inline="always")
+def count_period(hh_f, params, h, hp, t):
+    """One more active period (at most one per inactivity_active_period_s)."""
+    hh_f[h, R_PER] += 1.0
+    hh_f[h, R_ACT + week_hour(t, params, hp)] += 1.0
+
+
+@njit(cache=True)
+def _rest_hour(t, params, hp):
+    hour = (local_s(t, params, hp) % 86400.0) / 3600.0
+    return hour >= REST_FROM_H or hour < REST_TO_H
+
+
+@njit(cache=True)
+def _learning(hh_f, params, h, hp, t):
+    return not t - hh_f[h, R_FIRST] >= params[hp, P_ROUTINE_LEARN_DAYS] * 86400.0
+
+
+@njit(cache=True)
+def day_cap(hh_f, params, h, hp, t):
+    """The longest daytime silence at home allowed: shorter where the sensors see much."""
+    days = _days_in_memory(hh_f, params, h, hp, t)
+    per_day = (hh_f[h, R_PER] + hh_f[h, R_PER + 1]) / max(days, 1.0)
+    if _learning(hh_f, params, h, hp, t) or per_day < params[hp, P_ROUTINE_DENSE_PER_DAY]:
+        return params[hp, P_ROUTINE_CAP_SPARSE_S]
+    return params[hp, P_ROUTINE_CAP_DENSE_S]
+
+
+@njit(cache=True)
+def _env(row, base, n, j):
+    """A figure over both buckets (the last 14 to 28 days)."""
+    return max(row[base + j], row[base + n + j])
+
+
+@njit(cache=True)
+def _rest_chain(row, d, hour, start, last):
+    """(latest end, rests seen) of day type d's rests going on at `last`: rests begun up to
+    REST_LOOKBACK hours before (or within REST_AHEAD_S after it: going to bed)."""
+    best = -np.inf
+    seen = 0.0
+    # At a usual bedtime, every rest of the night counts: whoever goes to bed early is not
+    # up any earlier for it.
+    bedtime = False
+    for k in range(2):
+        if hour - k >= 0:
+            j = d * 24 + hour - k
+            bedtime = bedtime or row[R_NL + j] + row[R_NL + SLOTS + j] >= 1.0
+    ahead = REST_BEDTIME_AHEAD if bedtime else 1
+    for k in range(-ahead, REST_LOOKBACK + 1):
+        hr = hour - k
+        if hr < 0 or hr > 23:
+            continue
+        s0 = start - k * 3600.0
+        if k == -1 and not bedtime and s0 > last + REST_AHEAD_S:
+            continue
+        j = d * 24 + hr
+        n = row[R_NL + j] + row[R_NL + SLOTS + j]
+        seen += n
+        if n >= 1.0:
+            best = max(best, s0 + _env(row, R_E, SLOTS, j))
+    return best, seen
+
+
+@njit(cache=True)
+def rest_end(hh_f, params, h, hp, last):
+    """Latest usual end of a rest going on at `last` (or about to begin); -inf when none.
+
+    This day type's rests once it has a few, before that those of both day types; while
+    learning, the prior sleep window too.
+    """
+    slot, start = slot_of(last, params, hp)
+    d, hour = slot // 24, slot % 24
+    row = hh_f[h]
+    best, seen = _rest_chain(row, d, hour, start, last)
+    if seen < 3.0:
+        other, _ = _rest_chain(row, 1 - d, hour, start, last)
+        best = max(best, other)
+    if _learning(hh_f, params, h, hp, last):
+        x = local_s(last, params, hp)
+        hour_now = (x % 86400.0) / 3600.0
+        bed = params[hp, P_ROUTINE_PRIOR_BED_H]
+        wake = params[hp, P_ROUTINE_PRIOR_WAKE_H]
+        if hour_now >= bed - REST_AHEAD_S / 3600.0 or hour_now < wake:
+            day0 = last - (x % 86400.0)
+            end = day0 + wake * 3600.0
+            best = max(best, end if end > last else end + 86400.0)
+    return best
+
+
+@njit(cache=True)
+def usual_wake(hh_f, params, h, hp, last):
+    """Smoothed end of this day type's rests as epoch s after `last`'s night; NaN if unknown."""
+    slot, start = slot_of(last, params, hp)
+    base = start - (slot % 24) * 3600.0
+    return base + hh_f[h, R_WAKE + slot // 24]
+
+
+@njit(cache=True)
+def latest_return(hh_f, params, h, hp, last):
+    """(latest usual return, of an absence over a night) for an absence begun at `last`;
+    -inf when that is no habit. Habits of the day: absences begun in the same hour of the same
+    day type, the hour after or up to ABSENCE_LOOKBACK hours earlier, on most days. Over a night:
+    absences of 12 h or more begun from 12 h before to 3 h after in the week (a weekend away)."""
+    row = hh_f[h]
+    slot, start = slot_of(last, params, hp)
+    d, hour = slot // 24, slot % 24
+    day = -np.inf
+    n = 0.0
+    for k in range(-1, ABSENCE_LOOKBACK + 1):
+        if hour - k < 0:
+            break
+        if hour - k > 23:
+            continue
+        j = d * 24 + hour - k
+        n += row[R_NA + j] + row[R_NA + SLOTS + j]
+        off = _env(row, R_A, SLOTS, j)
+        if off > 0.0:
+            day = max(day, start - k * 3600.0 + off)
+    share = 5.0 / 7.0 if d == 0 else 2.0 / 7.0
+    if n < max(HABIT_N, HABIT_SHARE * share * _days_in_memory(hh_f, params, h, hp, last)):
+        day = -np.inf
+    b, wstart = week_bin_of(last, params, hp)
+    night = -np.inf
+    for k in range(-1, 5):
+        off = _env(row, R_AW, WEEK_BINS, (b - k) % WEEK_BINS)
+        if off > 0.0:
+            night = max(night, wstart - k * 10800.0 + off)
+    return day, night
+
+
+@njit(cache=True)
+def home_deadline(hh_f, params, h, hp, last):
+    """(deadline, rule) of a silence at home that began at `last`: the later of the daytime
+    limit and, in the sleep window, the latest usual first activity plus a margin."""
+    cap = day_cap(hh_f, params, h, hp, last)
+    hh_f[h, R_WHY_CAP] = cap
+    day = last + _day_limit(hh_f, params, h, hp, last, cap)
+    end = rest_end(hh_f, params, h, hp, last) + params[hp, P_ROUTINE_REST_MARGIN_S]
+    hour = (local_s(last, params, hp) % 86400.0) / 3600.0
+    if DAY_FROM_H <= hour < DAY_TO_H and not _rest_habit(hh_f, params, h, hp, last):
+        # By day a silence is a collapse within the cap unless this home sleeps then.
+        end = min(end, last + cap)
+    if end > day:
+        hh_f[h, R_WHY_REF] = end - params[hp, P_ROUTINE_REST_MARGIN_S]
+        hh_f[h, R_WHY_USUAL] = usual_wake(hh_f, params, h, hp, last)
+        hh_f[h, R_WHY_LIMIT] = np.nan
+        return end, R_NOT_UP
+    return day, R_SILENT_HOME
+
+
+@njit(cache=True)
+def _rest_habit(hh_f, params, h, hp, last):
+    """Does this home usually rest at this time of day (a night-shift worker by day)? Rests
+    begun in the 6 hours before, on at least a third of the days in memory."""
+    slot, _ = slot_of(last, params, hp)
+    n = 0.0
+    for k in range(7):
+        hr = slot % 24 - k
+        if hr >= 0:
+            for d in range(2):
+                j = d * 24 + hr
+                n += hh_f[h, R_NL + j] + hh_f[h, R_NL + SLOTS + j]
+    return n >= _days_in_memory(hh_f, params, h, hp, last) / 3.0
+
+
+@njit(cache=True)
+def _days_in_memory(hh_f, params, h, hp, t):
+    span = params[hp, P_ROUTINE_BUCKET_DAYS] * 86400.0
+    return (t - hh_f[h, R_EPOCH] + (span if hh_f[h, R_PER + 1] > 0.0 else 0.0)) / 86400.0
+
+
+@njit(cache=True)
+def _day_limit(hh_f, params, h, hp, last, cap):
+    """The silence at home allowed from `last` by day (sets the explanation's figures)."""
+    floor = params[hp, P_INACTIVITY_MIN_SILENCE_S]
+    slot, _ = slot_of(last, params, hp)
+    longest = 0.0
+    for k in range(-POOL_H, POOL_H + 1):
+        hr = slot % 24 + k
+        if 0 <= hr <= 23:
+            for d in range(2):
+                longest = max(longest, _env(hh_f[h], R_G, SLOTS, d * 24 + hr))
+    limit = longest * params[hp, P_ROUTINE_GAP_FACTOR] + params[hp, P_ROUTINE_GAP_MARGIN_S]
+    if _learning(hh_f, params, h, hp, last):
+        limit = cap
+    limit = min(max(limit, floor), cap)
+    hh_f[h, R_WHY_REF] = np.nan
+    hh_f[h, R_WHY_USUAL] = longest
+    hh_f[h, R_WHY_LIMIT] = limit
+    return limit
+
+
+@njit(cache=True)
+def latest_bedtime(hh_f, params, h, hp, night):
+    """End of the latest hour (18:00-03:00, where sleep begins) rests of `night`'s day type
+    begin in; -inf if none."""
+    slot, start = slot_of(night, params, hp)
+    d, hour = slot // 24, slot % 24
+    base = start - hour * 3600.0  # 18:00
+    for hr in range(BEDTIME_HOURS - 1, -1, -1):
+        j = d * 24 + hr
+        if hh_f[h, R_NL + j] + hh_f[h, R_NL + SLOTS + j] >= 1.0:
+            return base + (hr + 1) * 3600.0
+    return -np.inf
+
+
+@njit(cache=True)
+def out_deadline(hh_f, params, h, hp, last):
+    """(deadline, rule) after a door event: by the latest usual return of this habit plus a
+    margin, else back by night (routine_night_h, or an hour after this home's latest usual
+    bedtime when that is later); a weekend away may take longer."""
+    floor = last + params[hp, P_ROUTINE_OUT_FLOOR_S]
+    x = local_s(last, params, hp)
+    night = last - (x % 86400.0) + params[hp, P_ROUTINE_NIGHT_H] * 3600.0
+    if night < last - 6.0 * 3600.0:
+        night += 86400.0  # left after midnight: by the next night
+    night = max(night, latest_bedtime(hh_f, params, h, hp, night) + 3600.0)
+    deadline = max(night, floor)
+    day, overnight = latest_return(hh_f, params, h, hp, last)
+    margin = params[hp, P_ROUTINE_OUT_MARGIN_S]
+    back = max(day, overnight)
+    if day > last:
+        deadline = max(day + margin, floor)  # a daily habit: its own latest return rules
+    if overnight > last:
+        # A weekend away comes back less punctually: 15 % of its length beyond 12 h more.
+        deadline = max(deadline, overnight + margin + 0.15 * (overnight - last - OVERNIGHT_S))
+    hh_f[h, R_WHY_REF] = back if back > last else np.nan
+    hh_f[h, R_WHY_USUAL] = night
+    hh_f[h, R_WHY_LIMIT] = np.nan
+    return min(deadline, last + params[hp, P_AWAY_MAX_S]), R_OUT_NOT_BACK
+
+
+@njit(cache=True)
+def routine_deadline(hh_f, params, h, hp, last, after_door):
+    """(deadline, rule) of the silence that began at `last`.
+
+    After a door event the resident may be out or may just have come in: the later of the
+    two deadlines holds, unless that door event ended an absence (then the resident is in).
+    At home the absolute ceiling (inactivity_max_silence_s) always holds.
+    """
+    home, rule = home_deadline(hh_f, params, h, hp, last)
+    if last - hh_f[h, R_ARRIVED] <= ARRIVAL_S:
+        after_door = False  # the door was the resident coming back in
+    ceiling = last + params[hp, P_INACTIVITY_MAX_SILENCE_S]
+    if home >= ceiling:
+        home, rule = ceiling, R_MAX_SILENCE
+    if after_door and params[hp, P_INFER_AWAY] > 0.0:
+        why = (hh_f[h, R_WHY_REF], hh_f[h, R_WHY_USUAL], hh_f[h, R_WHY_LIMIT])
+        out, out_rule = out_deadline(hh_f, params, h, hp, last)
+        if out > home:
+            return out, out_rule
+        hh_f[h, R_WHY_REF], hh_f[h, R_WHY_USUAL], hh_f[h, R_WHY_LIMIT] = why
+    return home, rule

@@ -1,0 +1,35 @@
+"""The table `vigil detect eval --routines` prints (kept apart from cli.py, which is moving)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from detectors.evaluate_routines import evaluate
+from detectors.policy import Policy
+
+
+def run_routines(out: Console, policy: Policy, seeds: int, details: bool) -> int:
+    """Evaluate, print the figures against their targets; 0 if every target is met."""
+    report = evaluate(policy, seeds=tuple(range(1, seeds + 1)))
+    kinds = Table("household kind", "false checks", title="false wellness checks (60 days each)")
+    for kind, n in report.false_checks.items():
+        kinds.add_row(kind, str(n))
+    out.print(kinds)
+    if details:
+        cases = Table("kind", "seed", "case", "delay h", "after reference h")
+        for c in report.cases:
+            cases.add_row(
+                c.kind,
+                str(c.seed),
+                c.case,
+                "missed" if c.delay is None else f"{c.delay / 3600:.2f}",
+                "-" if c.after_reference is None else f"{c.after_reference / 3600:.2f}",
+            )
+        out.print(cases)
+    failed = False
+    for name, (value, target, met) in report.targets().items():
+        mark = "[green]PASS[/]" if met else "[red]FAIL[/]"
+        out.print(f"{mark} {name}: {value:.2f} (target <= {target:g})")
+        failed = failed or not met
+    return 1 if failed else 0

@@ -1,0 +1,55 @@
+"""The routine page's figures come from the household's own readings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from detectors.engine import Batch, DetectorEngine
+from detectors.registry import Device
+from detectors.routine import R_FIRST
+from detectors.routine_view import routine_view
+from detectors.state import HOUSEHOLD_COLUMNS
+from firmware_sim.households import generate
+
+
+def test_late_sleeper_routine_shows_a_late_wake_and_recent_activity() -> None:
+    hh = generate("late_sleeper", 1, days=21)
+    devices = [Device(f"p{i}", "pir", "hh-1", f"r{i}") for i in range(hh.n_presence)]
+    devices.append(Device("door", "door", "hh-1", "hall"))
+    names = [d.device_id for d in devices]
+    rows = [
+        (float(t), names[int(d)], "door" if int(d) == hh.door else "motion", float(v))
+        for t, d, v in zip(hh.ts, hh.device, hh.value, strict=True)
+    ]
+    view = routine_view(devices, rows, now=float(hh.ts[-1]) + 60.0)
+    assert not view["learning"]
+    assert len(view["activity"]) == 7
+    assert all(len(day) == 24 for day in view["activity"])
+    # Asleep at 05:00, about at 15:00 local, every day of the week.
+    assert all(day[15] > day[5] for day in view["activity"])
+    weekday = next(s for s in view["sleep"] if s["day_type"] == "weekday")
+    assert weekday["latest_wake"] is not None
+    assert "09:00" <= weekday["latest_wake"] <= "13:00"
+    recent = view["recent"]
+    assert len(recent["counts"]) == 192
+    assert sum(recent["counts"]) > 100
+
+
+def test_a_checkpoint_without_routine_columns_loads_and_learns(tmp_path: Path) -> None:
+    """Household rows of an older checkpoint (64 columns) are widened, not read past."""
+    devices = [Device("p0", "pir", "hh-1", "hall")]
+    engine = DetectorEngine(devices)
+    engine.process(Batch.of([1.0e9], [0], [6], [1.0]))
+    path = tmp_path / "old.npz"
+    engine.save(path)
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["hh"] = arrays["hh"][:, :64].copy()
+    np.savez(path, **arrays)
+    loaded = DetectorEngine.load(path)
+    assert loaded.state.hh.shape[1] == HOUSEHOLD_COLUMNS
+    later = loaded.process(Batch.of([1.0e9 + 7200.0], [0], [6], [1.0]))
+    assert [a for a in later if a.kind == "inactivity"] == []
+    assert loaded.state.hh_f[0, R_FIRST] == 1.0e9  # learning started with that silence

@@ -1,0 +1,40 @@
+"""The wellness checks on generated households (a shortened `vigil detect eval --routines`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from detectors.evaluate_routines import Report, evaluate
+from firmware_sim.households import KINDS, generate
+
+
+def test_generated_households_cover_the_published_population() -> None:
+    """Six kinds, 60 days; the switches-only home sees 30-60 events a day, PIR homes hundreds."""
+    assert len(KINDS) >= 6
+    sparse = generate("switches_only", 1)
+    dense = generate("late_sleeper", 1)
+    assert 30 <= sparse.ts.size / 60 <= 70
+    assert dense.ts.size / 60 >= 200
+    late = [((w + 8 * 3600) % 86400) / 3600 for w in dense.wakes]
+    assert min(late) >= 9.0
+    assert max(late) <= 12.5
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return evaluate(seeds=(1,), days=60, per_kind=1)
+
+
+def test_wellness_checks_better_than_before_and_daytime_collapses_within_4h(
+    report: Report,
+) -> None:
+    """Measured before the routine model: 17.2 false checks per household per 30 days."""
+    assert report.false_per_30d <= 3.0
+    day = report.delays("day")
+    assert day
+    assert max(day) <= 4 * 3600
+
+
+@pytest.mark.xfail(reason="issue 15 targets not all met yet (see the eval report)", strict=True)
+def test_issue_targets(report: Report) -> None:
+    assert all(met for _, _, met in report.targets().values())
