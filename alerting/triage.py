@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from alerting import notify, store
+from alerting import notify, store, words
 from alerting.correlate import COMMENT_KINDS, cause_of, join
 from alerting.escalation import Policy, tiers_to_notify
 from alerting.lifecycle import open_incident
@@ -228,9 +228,12 @@ def _open(
         ).fetchone()
     assert created is not None
     row = IncidentRow.from_db(created)
-    note = f"{alert['kind']} on {alert['device_id']}: {alert['reason']}"
     if household is None and alert["household_id"] is not None:
-        note += f" (household {alert['household_id']!r} is not registered)"
+        message = words.alert_entry(
+            conn, alert, "tl.open_unregistered", household=alert["household_id"]
+        )
+    else:
+        message = words.alert_entry(conn, alert, "tl.open")
     entry = store.timeline(
         conn,
         row.id,
@@ -239,7 +242,8 @@ def _open(
         action="open",
         from_state=None,
         to_state=str(row.state),
-        note=note,
+        note=words.english(message),
+        message=message,
     )
     _tell_on_open(conn, row, policy, entry=entry, upto=tier)
     store.replan_timer(conn, row, policy, now=now)
@@ -277,11 +281,10 @@ def _join(
         after = replace(after, tier=raised_to, escalated_at=now)
     sources = sorted({*row.sources, _source(alert)})
     if alert["kind"] in COMMENT_KINDS:
-        note = f"{alert['kind']} on {alert['device_id']}: {alert['reason']}"
+        message = words.alert_entry(conn, alert, "tl.comment")
     else:
-        note = (
-            f"{alert['kind']} on {alert['device_id']} joined: {alert['reason']}; "
-            f"severity {row.severity}→{joined.severity}"
+        message = words.alert_entry(
+            conn, alert, "tl.joined", before=row.severity, after=joined.severity
         )
     entry = store.timeline(
         conn,
@@ -291,7 +294,8 @@ def _join(
         action="evidence",
         from_state=str(row.state),
         to_state=str(row.state),
-        note=note,
+        note=words.english(message),
+        message=message,
     )
     saved = store.save(conn, row.id, after, signal=joined.signal, sources=sources)
     place = notify.place_of(conn, saved)

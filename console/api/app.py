@@ -26,6 +26,7 @@ from console.api.routes import (
     incidents,
     reports,
     residents,
+    seats,
     sites,
     users,
 )
@@ -42,6 +43,7 @@ def api_router() -> APIRouter:
     for module in (
         auth,
         config,
+        seats,
         incidents,
         devices,
         households,
