@@ -19,14 +19,17 @@ from console.api.models.incidents import (
     ContactCard,
     DeviceCard,
     Evidence,
+    HistoryItem,
     IncidentPublic,
     RuleFired,
     Threshold,
 )
+from console.api.words import alert_text
 from vigil.db.connect import Conn
+from vigil.messages import Language
 
 FIRE_TYPES = ("smoke", "heat", "multi", "co")
-ACTIVITY_METRICS = ("motion", "door", "button")
+ACTIVITY_METRICS = ("motion", "door")
 
 # Which thresholds are levels on a metric's curve, and whether they sit over the smoke baseline.
 _LEVELS: dict[str, tuple[str, bool]] = {
@@ -89,16 +92,24 @@ def building_detectors(conn: Conn, household_id: str | None) -> list[DeviceCard]
 
 
 def last_activity(conn: Conn, household_id: str | None) -> Activity | None:
-    """The household's latest sign of life: motion, a door or a button, in the last 7 days."""
+    """The household's latest sign of life other than the alarm itself: motion or a door, as a
+    reading or a device event, in the last 7 days."""
     if household_id is None:
         return None
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "select r.time as at, r.device_id, d.device_type, d.room, r.metric, r.value "
-            "from readings r join devices d on d.id = r.device_id "
-            "where d.household_id = %s and r.metric = any(%s) and r.value > 0 "
-            "and r.time > now() - interval '7 days' order by r.time desc limit 1",
-            (household_id, list(ACTIVITY_METRICS)),
+            "select * from ("
+            " select r.time as at, r.device_id, d.device_type, d.room, r.metric, r.value "
+            " from readings r join devices d on d.id = r.device_id "
+            " where d.household_id = %(h)s and r.metric = any(%(m)s) and r.value > 0 "
+            " and r.time > now() - interval '7 days' "
+            " union all "
+            " select e.time, e.device_id, d.device_type, d.room, e.kind, coalesce(e.value, 1) "
+            " from device_events e join devices d on d.id = e.device_id "
+            " where d.household_id = %(h)s and e.kind = any(%(m)s) "
+            " and e.time > now() - interval '7 days'"
+            ") a order by at desc limit 1",
+            {"h": household_id, "m": list(ACTIVITY_METRICS)},
         ).fetchone()
     return None if row is None else Activity.model_validate(row)
 
@@ -152,7 +163,30 @@ def thresholds(alerts: list[AlertPublic]) -> list[Threshold]:
     return list(out.values())
 
 
-def build(conn: Conn, incident: IncidentPublic, alerts: list[AlertPublic]) -> Evidence:
+def history(conn: Conn, ids: list[str], lang: Language, tz: str) -> list[HistoryItem]:
+    """The devices' alerts, newest first: what they raised before, and in which incident."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "select ts, device_id, kind, evidence->>'rule' as rule, reason, evidence, incident_id "
+            "from alerts where device_id = any(%s) order by ts desc limit 50",
+            (ids,),
+        ).fetchall()
+    return [
+        HistoryItem(
+            ts=r["ts"],
+            device_id=r["device_id"],
+            kind=r["kind"],
+            rule=r["rule"],
+            text=alert_text(r, lang, tz),
+            incident_id=r["incident_id"],
+        )
+        for r in rows
+    ]
+
+
+def build(
+    conn: Conn, incident: IncidentPublic, alerts: list[AlertPublic], lang: Language, tz: str
+) -> Evidence:
     layout = layout_of(incident)
     ids = list(dict.fromkeys(a.device_id for a in alerts))
     evidence = Evidence(layout=layout, devices=devices(conn, ids), rules=rules(alerts))
@@ -163,5 +197,6 @@ def build(conn: Conn, incident: IncidentPublic, alerts: list[AlertPublic]) -> Ev
         evidence.building_devices = building_detectors(conn, incident.household_id)
         evidence.key_holders = key_holders(conn, incident.household_id)
     if layout == "trouble":
-        evidence.hooks["device_history"] = [f"/api/devices/{i}/history" for i in ids]
+        evidence.history = history(conn, ids, lang, tz)
+        evidence.hooks["replacements"] = [f"/api/devices/{i}/history" for i in ids]
     return evidence

@@ -57,6 +57,13 @@ def _tier_titles() -> dict[str, tuple[str, str]]:
     return {t.title_en: (t.title, t.title_en) for t in default_book().for_district(None).tiers}
 
 
+def tier_titles() -> dict[str, dict[str, str]]:
+    """Tier name → {zh, en} title: who a console notice went to ("grid" → 网格员)."""
+    return {
+        t.name: {"zh": t.title, "en": t.title_en} for t in default_book().for_district(None).tiers
+    }
+
+
 def legacy_message(  # noqa: PLR0911
     entry: dict[str, Any], alerts: list[dict[str, Any]], rooms: dict[str, str | None]
 ) -> Message | None:

@@ -68,7 +68,8 @@ def test_a_panic_opening_names_the_room_in_the_readers_language() -> None:
 
 def test_every_code_has_both_languages_and_chinese_is_chinese() -> None:
     for code, (zh, en) in MESSAGES.items():
-        assert zh and en, code
+        assert zh, code
+        assert en, code
         assert not HAN.search(en), f"{code}: Chinese in the English template"
         fields_zh = set(re.findall(r"\{(\w+)", zh))
         fields_en = set(re.findall(r"\{(\w+)", en))
@@ -95,7 +96,10 @@ def test_labels_fall_back_to_the_value_and_read_stairwells() -> None:
 
 
 def test_a_missing_parameter_shows_a_dash_not_a_crash() -> None:
-    assert render("reason.smoke_high", {"smoke": 3.25}, "zh") == "浓烟：高出基线 3.2 %/m（报警阈值 — %/m）"
+    assert (
+        render("reason.smoke_high", {"smoke": 3.25}, "zh")
+        == "浓烟：高出基线 3.2 %/m（报警阈值 — %/m）"
+    )
 
 
 def test_language_choice() -> None:

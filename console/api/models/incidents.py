@@ -94,6 +94,9 @@ class NotificationPublic(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     delivered_at: datetime | None
+    recipient_name: dict[str, str] | None = Field(
+        default=None, description="a console tier's title, {zh, en}, for a console notice"
+    )
 
 
 class ContactCard(BaseModel):
@@ -153,6 +156,15 @@ class RuleFired(BaseModel):
     text: str
 
 
+class HistoryItem(BaseModel):
+    ts: datetime
+    device_id: str
+    kind: str
+    rule: str | None
+    text: str
+    incident_id: int | None
+
+
 class Evidence(BaseModel):
     """What this kind of alarm needs on screen: see docs/console.md, "Evidence"."""
 
@@ -166,6 +178,9 @@ class Evidence(BaseModel):
         default=[], description="for a fire: every detector of the household and the building"
     )
     rules: list[RuleFired] = []
+    history: list[HistoryItem] = Field(
+        default=[], description="for a device trouble: the device's alerts, newest first"
+    )
     hooks: dict[str, Any] = Field(
         default={}, description="reserved for cooking/hush (issue 16) and routine (issue 15)"
     )

@@ -45,7 +45,7 @@ from console.api.models.incidents import (
 from console.api.roles import Perm, allows, may_act
 from console.api.routes import seats
 from console.api.sqlutil import fetch_all
-from console.api.words import LangDep, TzDep, alert_text, timeline_texts
+from console.api.words import LangDep, TzDep, alert_text, tier_titles, timeline_texts
 from vigil.device_types import metrics
 from vigil.messages import render
 from vigil.observability import CONSOLE_ACTIONS_TOTAL
@@ -185,6 +185,10 @@ def get_incident(
         "sent_at, delivered_at from notification_outbox where incident_id = %s order by id",
         (incident_id,),
     )
+    titles = tier_titles()
+    for n in notifications:
+        if n.channel == "console" and n.recipient in titles:
+            n.recipient_name = titles[n.recipient]
     place = conn.execute(
         "select h.notes, b.name, h.unit from households h join buildings b on b.id = h.building_id "
         "where h.id = %s",
@@ -197,7 +201,7 @@ def get_incident(
         timeline=timeline,
         alerts=alerts,
         notifications=notifications,
-        evidence=evidence.build(conn, incident, alerts),
+        evidence=evidence.build(conn, incident, alerts, lang, tz),
         presence=seats.present(conn, incident_id),
         building=place[1] if place else None,
         unit=place[2] if place else None,
@@ -297,6 +301,15 @@ def sensor_curves(
             "end": end,
         },
     ).fetchall()
+    if layout in ("panic", "inactivity"):
+        # Presses, doors and motion arrive as device events; drawn as steps beside the readings.
+        rows += conn.execute(
+            "select device_id, kind, extract(epoch from time - %(t0)s)::float8, "
+            "coalesce(value, 1) from device_events where device_id = any(%(ids)s) "
+            "and kind = any(%(metrics)s) and time >= %(start)s and time <= %(end)s "
+            f"order by device_id, kind, time limit {MAX_POINTS}",
+            {"t0": t0, "ids": list(info), "metrics": metrics_wanted, "start": start, "end": end},
+        ).fetchall()
     grouped: dict[tuple[str, str], Series] = {}
     units = metrics()
     for device_id, metric, t, value in rows:
