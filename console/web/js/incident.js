@@ -14,6 +14,7 @@ const AFTER_S = 300;
 const HEARTBEAT_MS = 15000;
 const COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
   "#17becf", "#7f7f7f", "#bcbd22"];
+const EVENT_METRICS = new Set(["button", "tamper", "motion", "door"]);
 const KEYS = { a: "acknowledge", d: "dispatch", n: "note", r: "resolve", f: "false_alarm", v: "arrive" };
 
 function section(title, attrs, ...children) {
@@ -148,7 +149,7 @@ function curves(container, data) {
           label: seriesLabel(s),
           data: s.points.map(([x, y]) => ({ x, y })),
           borderColor: COLOURS[i % COLOURS.length],
-          pointRadius: 0, borderWidth: 1.5, stepped: ["button", "tamper", "motion", "door"].includes(metric),
+          pointRadius: EVENT_METRICS.has(metric) ? 4 : 0, borderWidth: 1.5, stepped: EVENT_METRICS.has(metric),
         })), ...lines],
       },
       options: {

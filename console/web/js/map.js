@@ -75,11 +75,12 @@ export function mount(root, { config, me }) {
     for (const site of sites) {
       for (const f of site.streets?.features ?? []) {
         if (f.geometry?.type !== "LineString") continue;
-        const line = L.polyline(ring(f.geometry.coordinates, project), { color: "#cbd5e1", weight: 9, opacity: 1, interactive: false });
-        line.addTo(streetsLayer);
-        L.polyline(line.getLatLngs(), { color: "#fff", weight: 5, interactive: false }).addTo(streetsLayer);
+        const points = ring(f.geometry.coordinates, project);
+        L.polyline(points, { color: "#cbd5e1", weight: 9, opacity: 1, interactive: false }).addTo(streetsLayer);
+        L.polyline(points, { color: "#fff", weight: 5, interactive: false }).addTo(streetsLayer);
         if (f.properties?.name) {
-          const mid = line.getCenter();
+          const [a, b] = [points[0], points[points.length - 1]];
+          const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
           L.tooltip({ permanent: true, direction: "center", className: "street-label", interactive: false })
             .setLatLng(mid).setContent(el("span", {}, f.properties.name)).addTo(streetsLayer);
         }
