@@ -22,15 +22,19 @@ REFERENCE = [
     ((39.911954, 116.377817), (39.91334545536069, 116.38404722455657)),  # Beijing
     ((39.915, 116.404), (39.91640428150164, 116.41024449916938)),  # Beijing (coordtransform)
 ]
-OUTSIDE = [((39.7392, -104.9903), (39.7392, -104.9903)), ((-27.4698, 153.0251), (-27.4698, 153.0251))]
+OUTSIDE = [
+    ((39.7392, -104.9903), (39.7392, -104.9903)),
+    ((-27.4698, 153.0251), (-27.4698, 153.0251)),
+]
 
 
 def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance (haversine, mean Earth radius)."""
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
-        (lon2 - lon1) / 2
-    ) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
 
 
