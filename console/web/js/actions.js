@@ -1,6 +1,6 @@
 // Incident actions from the board and the detail page, with the note and dispatch dialogs.
 import { api } from "./api.js";
-import { el, toast } from "./format.js";
+import { colon, el, toast } from "./format.js";
 import { label, t } from "./i18n.js";
 
 function dialog(title, body) {
@@ -10,6 +10,13 @@ function dialog(title, body) {
         el("button", { value: "ok", type: "submit", class: "primary", "data-testid": "dialog-ok" }, t("ok"))));
     const box = el("dialog", {}, form);
     document.body.append(box);
+    // Enter in the note or the list confirms (Shift+Enter for a new line): keys alone suffice.
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && ["TEXTAREA", "SELECT"].includes(event.target.tagName)) {
+        event.preventDefault();
+        box.close("ok");
+      }
+    });
     box.addEventListener("close", () => {
       resolve(box.returnValue === "ok" ? new FormData(form) : null);
       box.remove();
@@ -38,7 +45,7 @@ export async function runAction(incident, action) {
 
 // A refused action, in words: a 409 names who got there first; the page then re-reads.
 export function refusal(error) {
-  toast(error.status === 409 ? `${t("conflict")}：${error.message}` : `${t("error")}：${error.message}`);
+  toast(error.status === 409 ? `${t("conflict")}${colon()}${error.message}` : `${t("error")}${colon()}${error.message}`);
 }
 
 export function actionButtons(incident, after) {

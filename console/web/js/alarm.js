@@ -2,6 +2,7 @@
 // mute the ones ringing now (kept per operator), but a new alarm always rings again. When the
 // console is in the background a browser notification names the alarm.
 import { api } from "./api.js";
+import { colon } from "./format.js";
 import { label, t } from "./i18n.js";
 import { onLive } from "./live.js";
 import { alarmTone } from "./sound.js";
@@ -58,7 +59,7 @@ function tick() {
 function notify(inc) {
   if (!document.hidden || typeof Notification === "undefined" || Notification.permission !== "granted") return;
   const where = inc.address ?? inc.household_id ?? "";
-  const note = new Notification(`${t("notification.new")}：${label("cause", inc.cause)}`, {
+  const note = new Notification(`${t("notification.new")}${colon()}${label("cause", inc.cause)}`, {
     body: `${where} #${inc.id}`, tag: `vigil-incident-${inc.id}`, requireInteraction: true,
   });
   note.onclick = () => {

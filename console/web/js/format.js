@@ -59,3 +59,8 @@ export function toast(text) {
   setTimeout(() => box.remove(), 12000);
   return box;
 }
+
+// The colon after a label: full-width in Chinese, ": " in English.
+export function colon() {
+  return language() === "zh" ? "：" : ": ";
+}

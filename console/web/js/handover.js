@@ -1,7 +1,7 @@
 // The shift hand-over: every incident still open, with its state, who holds it, the latest
 // entry of its timeline and who has it open now; printable.
 import { api } from "./api.js";
-import { el, waited, when } from "./format.js";
+import { colon, el, waited, when } from "./format.js";
 import { label, t } from "./i18n.js";
 
 export function mount(root) {
@@ -28,7 +28,7 @@ export function mount(root) {
       el("td", {}, label("state", inc.state)),
       el("td", {}, inc.assignee_name ?? ""),
       el("td", {}, waited(inc.opened_at)),
-      el("td", {}, last ? [when(last.at), " ", label("action", last.action), last.text ? `：${last.text}` : ""] : ""),
+      el("td", {}, last ? [when(last.at), " ", label("action", last.action), last.text ? `${colon()}${last.text}` : ""] : ""),
       el("td", {}, presence.map((p) => `${p.display_name} ${t(`presence.${p.activity}`)}`).join("、")))))));
   }
 

@@ -3,7 +3,7 @@
 // in the viewer's language (vigil/messages.py); ids stay ids, with the room and home beside them.
 import { api } from "./api.js";
 import { actionButtons, refusal, runAction } from "./actions.js";
-import { el, waited, when } from "./format.js";
+import { colon, el, waited, when } from "./format.js";
 import { label, language, t } from "./i18n.js";
 import { onLive } from "./live.js";
 import { badge, onPresence, setSeats } from "./presence.js";
@@ -46,12 +46,12 @@ function residentCards(detail) {
   return [
     el("p", {}, detail.building ? `${detail.building} ${detail.unit ?? ""} · ` : "", inc.address ?? inc.household_id,
       inc.living_alone ? el("span", { class: "tag" }, t("alone")) : null),
-    detail.household_notes ? el("p", { class: "note" }, `${t("incident.notes")}：${detail.household_notes}`) : null,
+    detail.household_notes ? el("p", { class: "note" }, `${t("incident.notes")}${colon()}${detail.household_notes}`) : null,
     ...detail.residents.map((r) => el("div", { class: "resident" },
       el("h4", {}, r.name, r.age ? ` · ${r.age}${t("age.unit")}` : "",
-        r.mobility ? el("span", { class: "tag mobility" }, `${t("ev.mobility")}：${label("mobility", r.mobility)}`) : null),
-      r.phone ? el("p", {}, `${t("col.phone")}：`, el("a", { href: `tel:${r.phone}` }, r.phone)) : null,
-      r.medical_notes ? el("p", { class: "medical" }, `${t("incident.medical")}：${r.medical_notes}`) : null,
+        r.mobility ? el("span", { class: "tag mobility" }, `${t("ev.mobility")}${colon()}${label("mobility", r.mobility)}`) : null),
+      r.phone ? el("p", {}, `${t("col.phone")}${colon()}`, el("a", { href: `tel:${r.phone}` }, r.phone)) : null,
+      r.medical_notes ? el("p", { class: "medical" }, `${t("incident.medical")}${colon()}${r.medical_notes}`) : null,
       el("table", { class: "small" }, el("tbody", {}, r.contacts.map((c) => el("tr", {},
         el("td", {}, c.priority), el("td", {}, c.name), el("td", {}, c.relation ?? ""),
         el("td", {}, el("a", { href: `tel:${c.phone}` }, c.phone)),
@@ -79,15 +79,15 @@ function evidenceCard(detail) {
   const parts = [];
   if (ev.layout === "panic" || ev.layout === "inactivity") {
     const buttons = ev.devices.filter((d) => d.device_type === "panic");
-    if (buttons.length) parts.push(el("p", { "data-testid": "ev-button" }, el("strong", {}, `${t("ev.button")}：`), buttons.map(deviceLine)));
+    if (buttons.length) parts.push(el("p", { "data-testid": "ev-button" }, el("strong", {}, `${t("ev.button")}${colon()}`), buttons.map(deviceLine)));
     const last = ev.last_activity;
-    parts.push(el("p", { "data-testid": "ev-last-activity" }, el("strong", {}, `${t("ev.last_activity")}：`),
+    parts.push(el("p", { "data-testid": "ev-last-activity" }, el("strong", {}, `${t("ev.last_activity")}${colon()}`),
       last ? [when(last.at), " · ", label("metric", last.metric), " · ", label("room", last.room), " (", el("code", {}, last.device_id), ")"]
         : t("ev.no_activity")));
   }
   if (ev.layout === "panic" || ev.layout === "inactivity" || ev.layout === "fire") {
-    parts.push(el("p", { "data-testid": "ev-keys" }, el("strong", {}, `${t("ev.keys")}：`),
-      ev.key_holders.length ? ev.key_holders.map((c, i) => [i ? "、" : "", `${c.name}（${c.relation ?? ""}）`,
+    parts.push(el("p", { "data-testid": "ev-keys" }, el("strong", {}, `${t("ev.keys")}${colon()}`),
+      ev.key_holders.length ? ev.key_holders.map((c, i) => [i ? "、" : "", `${c.name}${c.relation ? (language() === "zh" ? `（${c.relation}）` : ` (${c.relation}) `) : " "}`,
         el("a", { href: `tel:${c.phone}` }, c.phone)]) : t("ev.no_keys")));
   }
   if (ev.rules.length) {
@@ -187,9 +187,9 @@ export function mount(root, { id, me }) {
         el("span", { class: `badge badge-${inc.signal}` }, label("signal", inc.signal)), " ",
         label("cause", inc.cause), ` #${inc.id} · `,
         el("span", { class: "state", "data-testid": "incident-state" }, label("state", inc.state))),
-      el("p", {}, `${t("incident.opened")}：${when(inc.opened_at)} · ${t("col.waited")} `,
+      el("p", {}, `${t("incident.opened")}${colon()}${when(inc.opened_at)} · ${t("col.waited")} `,
         el("span", { class: "waited", dataset: { since: inc.opened_at } }, waited(inc.opened_at)),
-        inc.assignee_name ? ` · ${t("col.assignee")}：${inc.assignee_name}` : ""),
+        inc.assignee_name ? ` · ${t("col.assignee")}${colon()}${inc.assignee_name}` : ""),
       el("div", { class: "actions" }, actionButtons(inc, () => load())),
     );
     const curveBox = el("div", { class: "curves" });
@@ -241,7 +241,7 @@ export function mount(root, { id, me }) {
     for (const cell of root.querySelectorAll(".waited")) cell.textContent = waited(cell.dataset.since);
     showSeats();
   }, 1000);
-  load().catch((error) => root.append(el("p", { class: "error" }, `${t("error")}：${error.message}`)));
+  load().catch((error) => root.append(el("p", { class: "error" }, `${t("error")}${colon()}${error.message}`)));
   return () => {
     stopLive();
     stopPresence();

@@ -6,7 +6,7 @@
 // AMap (GCJ-02); on a GCJ-02 layer every registry position (WGS-84) is converted first.
 // Registry strings are only ever set as text (DOM nodes), never as HTML.
 import { api } from "./api.js";
-import { el } from "./format.js";
+import { colon, el } from "./format.js";
 import { wgs84ToGcj02 } from "./gcj02.js";
 import { label, t } from "./i18n.js";
 import { onLive } from "./live.js";
@@ -28,7 +28,7 @@ export function mount(root, { config, me }) {
   const box = el("div", { id: "map", class: config.tile_url ? "map" : "map schematic", "data-testid": "map",
     dataset: { crs: config.tile_url ? config.tile_crs : "none" } });
   const side = el("aside", { class: "map-side", hidden: true, "data-testid": "building-panel" });
-  const legend = el("div", { class: "legend" }, el("strong", {}, t("map.legend"), "："),
+  const legend = el("div", { class: "legend" }, el("strong", {}, t("map.legend"), colon()),
     Object.entries(COLOUR).map(([status, colour]) =>
       el("span", {}, el("i", { style: `background:${colour}` }), label("status", status))));
   root.append(legend, el("div", { class: "map-wrap" }, box, side));
