@@ -118,7 +118,7 @@ def district(stack: LocalStack, settings: Settings) -> Iterator[dict[str, Any]]:
             update={
                 "console_tile_url": "http://127.0.0.1:9/{z}/{x}/{y}.png",
                 "console_tile_crs": "gcj02",
-            }  # fmt: skip
+            }
         )
         tiled = ConsoleServer(create_app(gcj, dsn=dsn), port=free_port())
         plain.start()
@@ -242,7 +242,8 @@ def test_a_building_at_a_reference_point_lands_within_5_m_on_a_gcj02_layer(
           map.setView(shape.getLatLng(), 18);
           const box = shape.getElement().getBoundingClientRect();
           const origin = map.getContainer().getBoundingClientRect();
-          const point = L.point(box.left + box.width / 2 - origin.left, box.top + box.height / 2 - origin.top);
+          const point = L.point(box.left + box.width / 2 - origin.left,
+                                box.top + box.height / 2 - origin.top);
           const at = map.containerPointToLatLng(point);
           return [at.lat, at.lng];
         }"""
