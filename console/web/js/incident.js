@@ -235,6 +235,12 @@ export function mount(root, { id, me }) {
   const stopLive = onLive((change) => { if (change.kind === "incident" && change.id === incidentId) load().catch(() => {}); });
   const stopPresence = onPresence((changed) => { if (changed === incidentId) showSeats(); });
   document.addEventListener("keydown", onKey);
+  // Closing the tab leaves the incident too (keepalive: the request outlives the page).
+  const leave = () => fetch(`/api/incidents/${id}/presence`, {
+    method: "POST", keepalive: true, credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ activity: "left" }),
+  }).catch(() => {});
+  window.addEventListener("pagehide", leave);
   heartbeat();
   const beat = setInterval(() => heartbeat(), HEARTBEAT_MS);
   const ticker = setInterval(() => {
@@ -246,6 +252,7 @@ export function mount(root, { id, me }) {
     stopLive();
     stopPresence();
     document.removeEventListener("keydown", onKey);
+    window.removeEventListener("pagehide", leave);
     clearInterval(beat);
     clearInterval(ticker);
     api(`/incidents/${id}/presence`, { method: "POST", body: { activity: "left" } }).catch(() => {});
