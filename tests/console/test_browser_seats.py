@@ -40,6 +40,9 @@ LATIN_ALLOWED = {"Vigil", "English", "CSV", "ppm", "Esc", "Enter"}
 REFERENCE_WGS = (39.911954, 116.377817)
 REFERENCE_GCJ = (39.91334545536069, 116.38404722455657)
 
+# A registry string that would run if it were ever set as HTML.
+XSS = '<img src=x onerror="window.__xss=1">楼'
+
 PANIC = {"rule": "panic_press", "reason": {"code": "reason.panic_press", "params": {}}}
 SMOKE = {
     "rule": "smoke_high",
@@ -88,6 +91,11 @@ def district(stack: LocalStack, settings: Settings) -> Iterator[dict[str, Any]]:
                 "insert into buildings (id, grid_id, name, address, lat, lon, floors) "
                 "values ('bref', 'g1', '参考点楼', '北京市西城区参考路1号', %s, %s, 4)",
                 REFERENCE_WGS,
+            )
+            conn.execute(
+                "insert into buildings (id, grid_id, name, address, lat, lon, floors) "
+                "values ('bxss', 'g2', %s, '和平路9号', 39.9021, 116.4071, 3)",
+                (XSS,),
             )
             _readings(conn, "smoke1", "smoke_obscuration", 0.4, 14.0)
             incidents = {
@@ -249,6 +257,10 @@ def test_a_building_at_a_reference_point_lands_within_5_m_on_a_gcj02_layer(
         }"""
     )
     page.screenshot(path=str(ARTIFACTS / "i22-map-gcj02.png"))
+    # Registry strings are text: the building named like an <img> tag shows as written.
+    assert XSS in page.locator("[data-testid=map]").inner_text()
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("[data-testid=map] img[src=x]").count() == 0
     context.close()
     assert _metres(tuple(drawn), REFERENCE_GCJ) < 5.0, drawn
     assert _metres(tuple(drawn), REFERENCE_WGS) > 100.0, "not converted"
