@@ -253,3 +253,26 @@ def test_the_catalogue_is_served_in_each_language(anon: TestClient) -> None:
     config = anon.get("/api/config").json()
     assert config["timezone"] == "Asia/Shanghai"
     assert config["tile_crs"] == "wgs84"
+
+
+def test_key_holders_and_mobility_are_kept_through_the_registry(
+    clients: dict[str, TestClient], db: psycopg.Connection, home: str
+) -> None:
+    sup = clients["sup"]
+    (resident,) = sup.get("/api/residents", params={"q": "赵桂英"}).json()["items"]
+    assert resident["mobility"] == "wheelchair"
+    moved = sup.patch(f"/api/residents/{resident['id']}", json={"mobility": "bedridden"})
+    assert moved.status_code == 200, moved.text
+    assert (
+        sup.patch(f"/api/residents/{resident['id']}", json={"mobility": "flying"}).status_code
+        == 422
+    )
+    (contact,) = sup.get("/api/contacts", params={"q": "赵敏"}).json()["items"]
+    assert contact["has_key"] is True
+    assert sup.patch(f"/api/contacts/{contact['id']}", json={"has_key": False}).status_code == 200
+    incident = _alert(db, "panic22", "panic", PANIC)
+    detail = _detail(clients["op"], incident, "zh")
+    assert detail["evidence"]["key_holders"] == []
+    assert detail["residents"][0]["mobility"] == "bedridden"
+    sup.patch(f"/api/contacts/{contact['id']}", json={"has_key": True})
+    sup.patch(f"/api/residents/{resident['id']}", json={"mobility": "wheelchair"})
