@@ -60,7 +60,7 @@ bench-detect: setup
 	@$(PY) -m bench.detect
 
 bench-routines: setup
-	@$(PY) -m detectors.bench_routines
+	@$(PY) -m bench.routines
 
 bench-ingest: setup
 	@$(PY) -m bench.ingest $(BENCH_ARGS)

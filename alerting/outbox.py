@@ -221,6 +221,14 @@ def mark_failed(conn: Conn, row: Claimed, *, error: str, now: datetime) -> None:
                 from_state=None,
                 to_state=None,
                 note=f"{row.channel} to {row.recipient}: {error[:200]}",
+                message={
+                    "code": "tl.notification_failed",
+                    "params": {
+                        "channel": row.channel,
+                        "recipient": row.recipient,
+                        "error": error[:200],
+                    },
+                },
             )
             store.announce(conn, [row.incident_id])
 
@@ -345,6 +353,7 @@ def record_inbound(conn: Conn, provider: str, message: Inbound, *, now: datetime
                 from_state=None,
                 to_state=None,
                 note=message.body[:500],
+                message={"code": "tl.family_reply", "params": {"body": message.body[:500]}},
             )
             store.announce(conn, [incident_id])
     return outcome

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from alerting import notify
 from alerting.errors import IllegalTransition, IncidentNotFoundError
@@ -153,8 +154,8 @@ def get_detail(conn: Conn, incident_id: int) -> IncidentDetail:
     incident = load(conn, incident_id)
     with conn.cursor(row_factory=dict_row) as cur:
         timeline = cur.execute(
-            "select id, at, actor, action, from_state, to_state, note from incident_timeline "
-            "where incident_id = %s order by at, id",
+            "select id, at, actor, action, from_state, to_state, note, code, params "
+            "from incident_timeline where incident_id = %s order by at, id",
             (incident_id,),
         ).fetchall()
         alerts = cur.execute(
@@ -187,11 +188,16 @@ def timeline(
     from_state: str | None,
     to_state: str | None,
     note: str | None,
+    message: dict[str, Any] | None = None,
 ) -> int:
+    """One timeline row. A system sentence comes as `message` ({"code", "params"} of
+    vigil.messages), rendered in each reader's language; `note` keeps its English form."""
+    code = message["code"] if message else None
+    params = Jsonb(message.get("params") or {}) if message else None
     row = conn.execute(
         "insert into incident_timeline (incident_id, at, actor, action, from_state, to_state, "
-        "note) values (%s, %s, %s, %s, %s, %s, %s) returning id",
-        (incident_id, at, actor, action, from_state, to_state, note),
+        "note, code, params) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
+        (incident_id, at, actor, action, from_state, to_state, note, code, params),
     ).fetchone()
     assert row is not None
     return int(row[0])

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from alerting import notify, store
+from alerting import notify, store, words
 from alerting.escalation import Stage, escalate, pending_deadline
 from alerting.policies import PolicyBook
-from alerting.templates import STAGES
 from vigil.db.connect import Conn
 from vigil.observability import ALERTING_ESCALATIONS_TOTAL
 
@@ -68,9 +67,13 @@ def _fire(conn: Conn, book: PolicyBook, timer_id: int, incident_id: int, now: da
         after, tier = moved
         names = policy.tiers
         late = (now - timer[2]).total_seconds()
-        note = (
-            f"{STAGES[stage.value][1]}: {names[row.escalation_tier].title_en} → "
-            f"{names[tier].title_en} (deadline {timer[2].isoformat()}, fired {late:.3f} s late)"
+        message = words.escalation_entry(
+            stage=stage.value,
+            tier_from=(names[row.escalation_tier].title, names[row.escalation_tier].title_en),
+            tier_to=(names[tier].title, names[tier].title_en),
+            deadline=timer[2],
+            stage_started_at=row.stage_started_at,
+            late_s=late,
         )
         entry = store.timeline(
             conn,
@@ -80,7 +83,8 @@ def _fire(conn: Conn, book: PolicyBook, timer_id: int, incident_id: int, now: da
             action="escalate",
             from_state=str(row.state),
             to_state=str(row.state),
-            note=note,
+            note=f"{words.english(message)} (fired {late:.3f} s late)",
+            message=message,
         )
         saved = store.save(conn, incident_id, after)
         notify.responders(

@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from alerting import notify, restoral, store
+from alerting import notify, restoral, store, words
 from alerting.correlate import BOARD_ONLY_KINDS, COMMENT_KINDS, board_only, cause_of, join
 from alerting.escalation import Policy, tiers_to_notify
 from alerting.lifecycle import open_incident
@@ -232,9 +232,12 @@ def _open(
         ).fetchone()
     assert created is not None
     row = IncidentRow.from_db(created)
-    note = f"{alert['kind']} on {alert['device_id']}: {alert['reason']}"
     if household is None and alert["household_id"] is not None:
-        note += f" (household {alert['household_id']!r} is not registered)"
+        message = words.alert_entry(
+            conn, alert, "tl.open_unregistered", household=alert["household_id"]
+        )
+    else:
+        message = words.alert_entry(conn, alert, "tl.open")
     entry = store.timeline(
         conn,
         row.id,
@@ -243,7 +246,8 @@ def _open(
         action="open",
         from_state=None,
         to_state=str(row.state),
-        note=note,
+        note=words.english(message),
+        message=message,
     )
     if alert["kind"] not in BOARD_ONLY_KINDS:  # cooking smoke: on the board, told to nobody
         _tell_on_open(conn, row, policy, entry=entry, upto=tier)
@@ -300,11 +304,10 @@ def _join(
         after = replace(after, tier=raised_to, escalated_at=now)
     sources = sorted({*row.sources, _source(alert)})
     if alert["kind"] in COMMENT_KINDS:
-        note = f"{alert['kind']} on {alert['device_id']}: {alert['reason']}"
+        message = words.alert_entry(conn, alert, "tl.comment")
     else:
-        note = (
-            f"{alert['kind']} on {alert['device_id']} joined: {alert['reason']}; "
-            f"severity {row.severity}→{joined.severity}"
+        message = words.alert_entry(
+            conn, alert, "tl.joined", before=row.severity, after=joined.severity
         )
     entry = store.timeline(
         conn,
@@ -314,7 +317,8 @@ def _join(
         action="evidence",
         from_state=str(row.state),
         to_state=str(row.state),
-        note=note,
+        note=words.english(message),
+        message=message,
     )
     saved = store.save(conn, row.id, after, signal=joined.signal, sources=sources)
     place = notify.place_of(conn, saved)

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bench import naive_routine
 from detectors.codes import (
     AVAILABILITY,
     BATTERY,
@@ -76,7 +77,6 @@ from detectors.codes import (
 from detectors.policy import Policy
 from detectors.registry import Device
 from detectors.rooms import room_class
-from bench import naive_routine
 from vigil.device_types import metrics as metric_table
 
 NAN = math.nan

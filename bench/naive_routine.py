@@ -1,7 +1,7 @@
 """Slow, plain-Python reference of detectors.routine: a household's routine in lists and dicts.
 
 Spelt out for reading: what a silence teaches, and when the silence that follows becomes a
-wellness check. tests/detectors/naive.py uses it; the kernels must agree with it.
+wellness check. bench/naive_detectors.py uses it; the kernels must agree with it.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ BENCHES: tuple[Bench, ...] = (
     ),
     Bench(
         "routines",
-        "detectors.bench_routines",
+        "bench.routines",
         "wellness checks on 18 generated households of six kinds, 60 days each, with collapses",
         (
             Figure("false_per_30d", "false checks / household / 30 d"),

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from detectors.evaluate_routines import evaluate
-from firmware_sim.households import KINDS, generate
+from detectors.households import KINDS, generate
 
 SEEDS = (1, 2, 3)
 DAYS = 60

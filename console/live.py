@@ -9,7 +9,8 @@ reconnects and gets a fresh snapshot) rather than slowing the others down.
 
 Messages: {"type": "snapshot", "incidents": [...]}, {"type": "incident", "incident": {...},
 "last": <latest timeline entry>}, {"type": "device_health", "payload": ...},
-{"type": "notification", ...}, {"type": "demo_sms", ...}; each with "sent_at" (epoch s).
+{"type": "notification", ...}, {"type": "demo_sms", ...}, {"type": "presence", "payload":
+{"incident_id", "user_id", "display_name", "activity"}}; each with "sent_at" (epoch s).
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from vigil.observability import observe_hop
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("vigil_incident", "vigil_device_health", "vigil_notification", "vigil_demo_sms")
+CHANNELS = (
+    "vigil_incident",
+    "vigil_device_health",
+    "vigil_notification",
+    "vigil_demo_sms",
+    "vigil_presence",
+)
 QUEUE_LIMIT = 1000
 SSE_KEEPALIVE_S = 15.0
 
@@ -204,6 +211,8 @@ class LiveHub:
             except ValueError:
                 log.warning("ignored vigil_incident payload %r", payload[:50])
                 return None
+        if channel == "vigil_presence":
+            return _presence_message(payload)
         kind = {
             "vigil_device_health": "device_health",
             "vigil_notification": "notification",
@@ -214,6 +223,18 @@ class LiveHub:
         except json.JSONDecodeError:
             body = payload
         return Message(json.dumps({"type": kind, "payload": body, "sent_at": time.time()}))
+
+
+def _presence_message(payload: str) -> Message | None:
+    """Who opened or acts on an incident (console/api/routes/seats.py), for that grid's seats."""
+    try:
+        body = json.loads(payload)
+        int(body["incident_id"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignored vigil_presence payload %r", payload[:80])
+        return None
+    text = json.dumps({"type": "presence", "payload": body, "sent_at": time.time()})
+    return Message(text, body.get("grid_id"), None)
 
 
 # ------------------------------------------------------------------------------ the endpoints

@@ -1,6 +1,6 @@
 """`vigil detect eval --routines`: the wellness checks on generated households with collapses.
 
-Households of six kinds (firmware_sim.households), 60 days each, are played through the engine
+Households of six kinds (detectors.households), 60 days each, are played through the engine
 the way recorded homes are replayed (`detectors.replay.run`, default utc_offset_h). Every
 inactivity alert in an untouched household is a false check. Copies of each household are cut
 at a collapse: at home by day (activity stops between 09:00 and 20:00), at night (goes to bed
@@ -20,10 +20,10 @@ import numpy as np
 from detectors.alert import Alert
 from detectors.codes import METRIC_CODE
 from detectors.engine import DetectorEngine
+from detectors.households import DAY, KINDS, SPEC, T0, UTC_OFFSET_S, Household, generate
 from detectors.policy import Policy
 from detectors.registry import Device
 from detectors.replay import Readings, run
-from firmware_sim.households import DAY, KINDS, SPEC, T0, UTC_OFFSET_S, Household, generate
 
 FIRST_CASE_DAY = 14  # collapses are placed after two weeks of history
 TARGET_FALSE_PER_30D = 0.5

@@ -27,6 +27,7 @@ from detectors.kernels import (
     EV_TRISE,
     EV_TS,
 )
+from vigil.messages import MESSAGES, render
 
 
 @dataclass(frozen=True)
@@ -112,94 +113,92 @@ THRESHOLDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _metric_value(reading: Reading | None) -> str:
+_Params = Callable[[Event, Reading | None, Mapping[str, float]], dict[str, Any]]
+
+
+def _value(reading: Reading | None) -> dict[str, Any]:
     if reading is None:
-        return "a reading"
-    return f"{METRICS[reading.metric]} {reading.value:g}"
+        return {"metric": "reading", "value": "?"}
+    return {"metric": METRICS[reading.metric], "value": _clean(reading.value)}
 
 
-_Reason = Callable[[Event, Reading | None, Mapping[str, float]], str]
-_REASONS: dict[str, _Reason] = {
-    "smoke_with_heat": lambda e, r, f: (
-        f"smoke {e.smoke:.1f} %/m over baseline with heat +{e.trise:.1f} °C "
-        f"rising {e.ror:.1f} °C/min"
-    ),
-    "smoke_with_co": lambda e, r, f: (
-        f"smoke {e.smoke:.1f} %/m over baseline with CO +{e.co:.0f} ppm"
-    ),
-    "smoke_high": lambda e, r, f: (
-        f"dense smoke {e.smoke:.1f} %/m over baseline (alarm at {f['smoke_high_pct']:g} %/m)"
-    ),
-    "smoke_keeps_rising": lambda e, r, f: (
-        f"smoke {e.smoke:.1f} %/m over baseline still rising "
-        f"{e.score * f['smoke_rise_pct_per_min']:.1f} %/m per min, "
-        f"{e.ts - e.since:.0f} s after it began"
-    ),
-    "slow_rise_cusum": lambda e, r, f: (
-        f"smouldering: smoke held above {f['cusum_k_pct']:g} %/m, CUSUM "
-        f"{e.score * f['cusum_h_pct_min']:.0f} %/m·min (limit {f['cusum_h_pct_min']:g})"
-    ),
-    "smoke_verified": lambda e, r, f: (
-        f"smoke {e.smoke:.1f} %/m over baseline held at the alarm level "
-        f"({f['smoke_verify_pct']:g} %/m) for {f['smoke_verify_s']:g} s (alarm verification)"
-    ),
-    "cooking_smoke": lambda e, r, f: (
-        f"cooking smoke in the kitchen: {e.smoke:.1f} %/m over baseline, heat "
-        f"+{e.trise:.1f} °C (a stove gives under {f['stove_heat_c']:g}), no fire evidence; "
-        "becomes a fire alarm if CO, more heat, denser smoke or smoke outside the kitchen appear"
-    ),
-    "smoke_after_heat": lambda e, r, f: (
-        f"smoke {e.smoke:.1f} %/m over baseline still rising "
-        f"{e.score * f['smoke_rise_pct_per_min']:.1f} %/m per min "
-        f"{f['smoke_after_heat_s']:g} s after the heat stopped rising"
-    ),
-    "dense_smoke_with_heat": lambda e, r, f: (
-        f"smoke {e.smoke:.1f} %/m over baseline, beyond cooking ({f['stove_smoke_pct']:g} %/m), "
-        f"with heat +{e.trise:.1f} °C rising {e.ror:.1f} °C/min"
-    ),
-    "hush_button": lambda e, r, f: (
-        f"silence button pressed: this room's smoke-only alarms hushed for {f['hush_s']:.0f} s"
-        if f["hush_s"] > 0
-        else "silence button pressed (this room has no hush: nothing suppressed)"
-    ),
-    "smoke_pre_alarm": lambda e, r, f: (
-        f"smoke {e.smoke:.1f} %/m over baseline without heat (pre-alarm at "
-        f"{f['smoke_pre_pct']:g} %/m): cooking, steam or an early fire"
-    ),
-    "heat_rising": lambda e, r, f: f"heat +{e.trise:.1f} °C rising {e.ror:.1f} °C/min",
-    "heat_fixed_temperature": lambda e, r, f: (
-        f"{_metric_value(r)} °C at or above {f['heat_fixed_c']:g} °C (EN 54-5 A1)"
-    ),
-    "heat_rate_of_rise": lambda e, r, f: (
-        f"temperature rising {e.ror:.1f} °C/min (limit {f['heat_ror_c_per_min']:g}), "
-        f"+{e.trise:.1f} °C over baseline"
-    ),
-    "co_level": lambda e, r, f: (
-        f"CO averaging {e.score * f['co_alarm_ppm']:.0f} ppm (alarm at {f['co_alarm_ppm']:g})"
-    ),
-    "panic_press": lambda e, r, f: "panic button pressed",
-    "cancel_within_grace": lambda e, r, f: (
-        f"press cancelled after {e.ts - e.since:.0f} s (grace {f['cancel_grace_s']:g} s): "
-        "false press"
-    ),
-    "battery_low": lambda e, r, f: f"{_metric_value(r)} V below {f['battery_low_v']:g} V",
-    "tamper": lambda e, r, f: "opened or removed from its base",
-    "implausible_value": lambda e, r, f: (
-        f"{_metric_value(r)} implausible, {f['fault_count']:g} in a row"
-    ),
-    "stuck_value": lambda e, r, f: f"{_metric_value(r)} unchanged for hours: stuck sensor",
-    "self_test_failed": lambda e, r, f: "self-test failed",
-    "baseline_drift": lambda e, r, f: (
-        f"smoke baseline drifted to {e.base:.1f} %/m (limit {f['dirty_pct']:g} %/m): "
-        "clean or replace the chamber"
-    ),
-    "device_declared": lambda e, r, f: f"the device declared it ({_metric_value(r)})",
-    "device_restored": lambda e, r, f: f"the device declared it over ({_metric_value(r)})",
-    "silence": lambda e, r, f: (
-        f"nothing received for {f['offline_after_s']:.0f} s (heartbeat allowance)"
-    ),
-    "max_silence": lambda e, r, f: f"no activity for {(e.ts - e.since) / 3600:.1f} h",
+# The parameters of each rule's reason (`vigil.messages`: "reason.<rule>").
+_PARAMS: dict[str, _Params] = {
+    "smoke_with_heat": lambda e, r, f: {"smoke": e.smoke, "trise": e.trise, "ror": e.ror},
+    "smoke_with_co": lambda e, r, f: {"smoke": e.smoke, "co": e.co},
+    "smoke_high": lambda e, r, f: {"smoke": e.smoke, "limit": f["smoke_high_pct"]},
+    "smoke_keeps_rising": lambda e, r, f: {
+        "smoke": e.smoke,
+        "rise": e.score * f["smoke_rise_pct_per_min"],
+        "since": e.ts - e.since,
+    },
+    "slow_rise_cusum": lambda e, r, f: {
+        "k": f["cusum_k_pct"],
+        "cusum": e.score * f["cusum_h_pct_min"],
+        "limit": f["cusum_h_pct_min"],
+    },
+    "smoke_verified": lambda e, r, f: {
+        "smoke": e.smoke,
+        "limit": f["smoke_verify_pct"],
+        "hold": f["smoke_verify_s"],
+    },
+    "smoke_pre_alarm": lambda e, r, f: {"smoke": e.smoke, "limit": f["smoke_pre_pct"]},
+    "heat_rising": lambda e, r, f: {"trise": e.trise, "ror": e.ror},
+    "heat_fixed_temperature": lambda e, r, f: {
+        "value": _value(r)["value"],
+        "limit": f["heat_fixed_c"],
+    },
+    "heat_rate_of_rise": lambda e, r, f: {
+        "ror": e.ror,
+        "limit": f["heat_ror_c_per_min"],
+        "trise": e.trise,
+    },
+    "co_level": lambda e, r, f: {"ppm": e.score * f["co_alarm_ppm"], "limit": f["co_alarm_ppm"]},
+    "panic_press": lambda e, r, f: {},
+    "cancel_within_grace": lambda e, r, f: {"after": e.ts - e.since, "grace": f["cancel_grace_s"]},
+    "battery_low": lambda e, r, f: {"value": _value(r)["value"], "limit": f["battery_low_v"]},
+    "tamper": lambda e, r, f: {},
+    "implausible_value": lambda e, r, f: {**_value(r), "count": f["fault_count"]},
+    "stuck_value": lambda e, r, f: _value(r),
+    "self_test_failed": lambda e, r, f: {},
+    "baseline_drift": lambda e, r, f: {"base": e.base, "limit": f["dirty_pct"]},
+    "silence": lambda e, r, f: {"after": f["offline_after_s"]},
+    "cooking_smoke": lambda e, r, f: {
+        "smoke": e.smoke,
+        "trise": e.trise,
+        "stove": f["stove_heat_c"],
+    },
+    "smoke_after_heat": lambda e, r, f: {
+        "smoke": e.smoke,
+        "rise": e.score * f["smoke_rise_pct_per_min"],
+        "after": f["smoke_after_heat_s"],
+    },
+    "dense_smoke_with_heat": lambda e, r, f: {
+        "smoke": e.smoke,
+        "limit": f["stove_smoke_pct"],
+        "trise": e.trise,
+        "ror": e.ror,
+    },
+    "hush_button": lambda e, r, f: {"hush": f["hush_s"]},
+    "device_declared": lambda e, r, f: _value(r),
+    "device_restored": lambda e, r, f: _value(r),
 }
+
+
+def reason_message(
+    rule: str, event: Event, reading: Reading | None, figures: Mapping[str, float]
+) -> dict[str, Any]:
+    """The reason as a catalogue code with its parameters, rendered in the reader's language."""
+    if rule in explain_routine.ROUTINE_RULES:
+        zh, en = explain_routine.reason_pair(rule, event, figures)
+        return {"code": "reason.routine", "params": {"text": {"zh": zh, "en": en}}}
+    maker = _PARAMS.get(rule)
+    params = {} if maker is None else maker(event, reading, figures)
+    clean = {k: _clean(v) if isinstance(v, float) else v for k, v in params.items()}
+    if rule == "hush_button" and not params["hush"] > 0:
+        return {"code": "reason.hush_button_none", "params": {}}
+    code = f"reason.{rule}" if f"reason.{rule}" in MESSAGES else f"rule.{rule}"
+    return {"code": code, "params": clean}
 
 
 def _clean(value: float) -> float | None:
@@ -209,20 +208,27 @@ def _clean(value: float) -> float | None:
 def explain(
     event: Event, reading: Reading | None, figures: Mapping[str, float]
 ) -> tuple[str, str, dict[str, Any]]:
-    """(rule name, reason, evidence) for a raise event."""
+    """(rule name, reason, evidence) for a raise event: the reason in English for logs and files,
+    and as a catalogue message (`evidence["reason"]`) for people, in their language."""
     rule = RULES[event.rule]
+    message = reason_message(rule, event, reading, figures)
+    reason = render(message["code"], message["params"], "en")
     if rule in explain_routine.ROUTINE_RULES:
         return (
             rule,
-            explain_routine.reason(rule, event, figures),
+            reason,
             {
                 "window_start": _clean(event.since),
+                "reason": message,
                 "routine": explain_routine.evidence(rule, event, figures),
                 "thresholds": {name: figures[name] for name in THRESHOLDS.get(rule, ())},
             },
         )
-    reason = _REASONS[rule](event, reading, figures)
-    evidence: dict[str, Any] = {"score": _clean(event.score), "window_start": _clean(event.since)}
+    evidence: dict[str, Any] = {
+        "score": _clean(event.score),
+        "window_start": _clean(event.since),
+        "reason": message,
+    }
     for name, value in (
         ("smoke_excess_pct", event.smoke),
         ("smoke_baseline_pct", event.base),

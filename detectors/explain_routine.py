@@ -88,6 +88,12 @@ def reason(rule: str, e: _Event, figures: Mapping[str, float]) -> str:
     )
 
 
+def reason_pair(rule: str, e: _Event, figures: Mapping[str, float]) -> tuple[str, str]:
+    """The reason in Chinese and in English, apart (a reader sees one)."""
+    zh, _, en = reason(rule, e, figures).partition("。 ")
+    return zh + "。", en
+
+
 def evidence(rule: str, e: _Event, figures: Mapping[str, float]) -> dict[str, Any]:
     """The learned figures behind the check, for the console (epoch s and seconds)."""
 

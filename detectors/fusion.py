@@ -144,7 +144,10 @@ class Fusion:
                 score=1.0,
                 reason=f"gateway {gateway_id} reported offline",
                 rule="gateway_status",
-                evidence={"gateway_id": gateway_id},
+                evidence={
+                    "gateway_id": gateway_id,
+                    "reason": {"code": "reason.gateway_status", "params": {"gateway": gateway_id}},
+                },
                 received_at=ts,
             )
         ]
@@ -310,7 +313,15 @@ class Fusion:
                 reason=f"nothing received from any of its {len(members)} devices for "
                 f"{event.ts - event.since:.0f} s",
                 rule="gateway_silence",
-                evidence={"gateway_id": name, "last_received": event.since, "score": event.score},
+                evidence={
+                    "gateway_id": name,
+                    "last_received": event.since,
+                    "score": event.score,
+                    "reason": {
+                        "code": "reason.gateway_silence",
+                        "params": {"count": len(members), "after": round(event.ts - event.since)},
+                    },
+                },
                 received_at=received,
             )
         ]
@@ -388,6 +399,10 @@ class Fusion:
             "trigger": {
                 "device_id": self.registry.devices[event.slot].device_id,
                 "rule": RULES[event.rule],
+            },
+            "reason": {
+                "code": "reason.coincidence",
+                "params": {"other": other, "scope": partner[1]},
             },
         }
         return Alert(

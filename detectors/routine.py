@@ -22,7 +22,7 @@ not up (a silence in the learned sleep window lasts past the latest usual first 
 a margin), silent at home (a daytime silence longer than this home's longest, capped by what
 this home's sensor density allows), out and not back (after the door, no return by the
 latest usual return plus a margin, or by night when that absence is not a habit) and the
-absolute ceiling. The slow plain-Python reference is tests/detectors/naive_routine.py.
+absolute ceiling. The slow plain-Python reference is bench/naive_routine.py.
 """
 
 from __future__ import annotations

@@ -381,4 +381,8 @@ def seed(conn: psycopg.Connection[Any], district: District) -> dict[str, int]:
             "and c.name = s.name and c.phone = s.phone)"
         )
         added["contacts"] = cur.rowcount
+        # Imported here: district_map imports this module.
+        from firmware_sim.district_map import seed_map
+
+        seed_map(cur, district)
     return added

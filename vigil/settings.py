@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         description="map tile URL template ({z}/{x}/{y}); empty: a schematic from our geometry",
     )
     console_tile_attribution: str = ""
+    console_tile_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84",
+        description="the tiles' datum: gcj02 for AMap (高德) and most Chinese commercial maps, "
+        "wgs84 for Tianditu (天地图, CGCS2000) and OpenStreetMap",
+    )
+    console_tile_subdomains: str = Field(
+        default="", description="letters or digits for {s} in the tile URL, e.g. 01234567"
+    )
+    console_tile_overlay_url: str = Field(
+        default="", description="a second tile layer drawn on top (Tianditu's labels, cva_w)"
+    )
+    district_timezone: str = Field(
+        default="Asia/Shanghai", description="times the console shows are in this zone"
+    )
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     console_host: str = "127.0.0.1"
     console_port: int = Field(default=8760, ge=1, le=65535)

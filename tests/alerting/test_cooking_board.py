@@ -62,5 +62,9 @@ def test_a_hush_is_a_timeline_comment_and_opens_nothing(conn, policy_dir):
     triage_pending(conn, book, now=T0 + timedelta(seconds=5))
     row = store.load(conn, incident)
     assert (row.signal, row.severity) == ("alarm", 4)
-    notes = [t["note"] for t in store.get_detail(conn, incident).timeline]
-    assert any(n and n.startswith("hush on sd-1") for n in notes)
+    entries = store.get_detail(conn, incident).timeline
+    assert any(
+        t.get("code") == "tl.comment" and (t.get("params") or {}).get("kind") == "hush"
+        and (t.get("params") or {}).get("device") == "sd-1"
+        for t in entries
+    )  # fmt: skip

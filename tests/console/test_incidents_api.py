@@ -69,7 +69,14 @@ def test_the_closed_loop_from_acknowledge_to_resolve(
     assert acked.json()["state"] == "acknowledged"
     again = op.post(f"/api/incidents/{incident}/actions", json={"action": "acknowledge"})
     assert again.status_code == 409
-    assert "acknowledged" in again.json()["detail"]
+    assert "已确认" in again.json()["detail"], "refusals are in Chinese by default"
+    english = op.post(
+        f"/api/incidents/{incident}/actions",
+        json={"action": "acknowledge"},
+        headers={"Accept-Language": "en"},
+    )
+    assert english.status_code == 409
+    assert "acknowledged" in english.json()["detail"]
     early = gm1.post(f"/api/incidents/{incident}/actions", json={"action": "arrive"})
     assert early.status_code == 409
     responders = op.get(f"/api/incidents/{incident}/responders").json()

@@ -99,15 +99,33 @@ def test_weekly_counts_include_empty_weeks(clients: dict[str, TestClient], timed
 
 
 def test_csv_exports_match_the_json(clients: dict[str, TestClient], timed_grid: str) -> None:
-    response = clients["sup"].get("/api/reports/false-alarms.csv", params={"days": 1})
+    response = clients["sup"].get(
+        "/api/reports/false-alarms.csv", params={"days": 1, "headers": "codes"}
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     table = list(csv.DictReader(io.StringIO(response.text)))
     g7 = next(r for r in table if r["key"] == timed_grid)
     assert (g7["closed"], g7["false_alarms"], g7["rate"]) == ("2", "1", "0.5")
-    times = clients["sup"].get("/api/reports/response-times.csv", params={"days": 1}).text
+    times = (
+        clients["sup"]
+        .get("/api/reports/response-times.csv", params={"days": 1, "headers": "codes"})
+        .text
+    )
     assert times.splitlines()[0].split(",")[:3] == ["key", "incidents", "acknowledged"]
-    weekly = clients["sup"].get("/api/reports/weekly.csv").text.splitlines()
+    weekly = clients["sup"].get("/api/reports/weekly.csv?headers=codes").text.splitlines()
     assert weekly[0] == "week,signal,incidents"
     assert len(weekly) == 1 + 12 * 3
+
+
+def test_csv_speaks_the_readers_language(clients: dict[str, TestClient], timed_grid: str) -> None:
+    zh = clients["sup"].get("/api/reports/weekly.csv", params={"lang": "zh"}).text
+    assert zh.startswith("\ufeff"), "a BOM, so spreadsheet programs read the Chinese"
+    rows = list(csv.reader(io.StringIO(zh.lstrip("\ufeff"))))
+    assert rows[0] == ["周", "类别", "警情数"]
+    assert {r[1] for r in rows[1:]} == {"火警/求救", "监管", "故障"}
+    en = clients["sup"].get("/api/reports/response-times.csv", params={"lang": "en"}).text
+    header = next(csv.reader(io.StringIO(en.lstrip("\ufeff"))))
+    assert header[:3] == ["grid", "incidents", "acknowledged"]
+    assert "acknowledge median (s)" in header

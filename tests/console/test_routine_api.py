@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from firmware_sim.households import generate
+from detectors.households import generate
 
 pytestmark = pytest.mark.stack
 

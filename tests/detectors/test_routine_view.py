@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from detectors.engine import Batch, DetectorEngine
+from detectors.households import generate
 from detectors.registry import Device
 from detectors.routine import R_FIRST
 from detectors.routine_view import routine_view
 from detectors.state import HOUSEHOLD_COLUMNS
-from firmware_sim.households import generate
 
 
 def test_late_sleeper_routine_shows_a_late_wake_and_recent_activity() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from detectors.evaluate_routines import Report, evaluate
-from firmware_sim.households import KINDS, generate
+from detectors.households import KINDS, generate
 
 
 def test_generated_households_cover_the_published_population() -> None:

@@ -14,6 +14,7 @@ class ContactBase(BaseModel):
     phone: Phone
     language: Language = "zh"
     priority: int = Field(default=1, ge=1, le=9, description="1 is called first")
+    has_key: bool = Field(default=False, description="holds a key to the home")
 
 
 class ContactCreate(ContactBase, Body):
@@ -26,6 +27,7 @@ class ContactUpdate(Body):
     phone: Phone | None = None
     language: Language | None = None
     priority: int | None = Field(default=None, ge=1, le=9)
+    has_key: bool | None = None
 
 
 class ContactPublic(ContactBase):

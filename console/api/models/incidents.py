@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -42,15 +42,26 @@ class ActionRequest(Body):
     action: Action
     note: LongText | None = None
     assignee_id: BigId | None = Field(default=None, description="for dispatch: who goes")
+    expected_state: State | None = Field(
+        default=None,
+        description="the state the operator saw; if the incident has moved on since, the action "
+        "is refused with 409 and who moved it, instead of overwriting their work",
+    )
 
 
 class TimelineEntry(BaseModel):
     at: datetime
     actor: str
+    actor_name: str | None = Field(default=None, description="the user's display name")
     action: str
     from_state: str | None
     to_state: str | None
     note: str | None
+    code: str | None = Field(default=None, description="catalogue code of a system sentence")
+    params: dict[str, Any] | None = None
+    text: str | None = Field(
+        default=None, description="the system sentence in the reader's language, or the note"
+    )
 
 
 class AlertPublic(BaseModel):
@@ -65,6 +76,10 @@ class AlertPublic(BaseModel):
     ts: datetime
     received_at: datetime
     decided_at: datetime
+    rule: str | None = None
+    room: str | None = None
+    device_type: str | None = None
+    text: str = Field(default="", description="the reason in the reader's language")
 
 
 class NotificationPublic(BaseModel):
@@ -79,6 +94,9 @@ class NotificationPublic(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     delivered_at: datetime | None
+    recipient_name: dict[str, str] | None = Field(
+        default=None, description="a console tier's title, {zh, en}, for a console notice"
+    )
 
 
 class ContactCard(BaseModel):
@@ -86,6 +104,7 @@ class ContactCard(BaseModel):
     relation: str | None
     phone: str
     priority: int
+    has_key: bool = False
 
 
 class ResidentCard(BaseModel):
@@ -95,6 +114,7 @@ class ResidentCard(BaseModel):
     phone: str | None
     language: str
     medical_notes: str | None
+    mobility: str | None = None
     contacts: list[ContactCard]
 
 
@@ -117,6 +137,74 @@ class SourceEvent(BaseModel):
     text: str | None = None
 
 
+class Presence(BaseModel):
+    user_id: int
+    display_name: str
+    activity: str = Field(description="viewing or handling")
+    seen_at: datetime
+
+
+class PresenceRequest(Body):
+    activity: Literal["viewing", "handling", "left"]
+
+
+class DeviceCard(BaseModel):
+    id: str
+    device_type: str
+    room: str | None
+    household_id: str | None
+    unit: str | None = None
+    last_seen: datetime | None = None
+    battery_v: float | None = None
+
+
+class Activity(BaseModel):
+    at: datetime
+    device_id: str
+    device_type: str
+    room: str | None
+    metric: str
+    value: float
+
+
+class RuleFired(BaseModel):
+    device_id: str
+    kind: str
+    rule: str | None
+    thresholds: dict[str, float]
+    text: str
+
+
+class HistoryItem(BaseModel):
+    ts: datetime
+    device_id: str
+    kind: str
+    rule: str | None
+    text: str
+    incident_id: int | None
+
+
+class Evidence(BaseModel):
+    """What this kind of alarm needs on screen: see docs/console.md, "Evidence"."""
+
+    layout: str = Field(description="panic, fire, trouble, inactivity or other")
+    devices: list[DeviceCard] = Field(description="the devices that raised the alerts")
+    last_activity: Activity | None = Field(
+        default=None, description="the household's latest motion, door or button reading"
+    )
+    key_holders: list[ContactCard] = []
+    building_devices: list[DeviceCard] = Field(
+        default=[], description="for a fire: every detector of the household and the building"
+    )
+    rules: list[RuleFired] = []
+    history: list[HistoryItem] = Field(
+        default=[], description="for a device trouble: the device's alerts, newest first"
+    )
+    hooks: dict[str, Any] = Field(
+        default={}, description="reserved for cooking/hush (issue 16) and routine (issue 15)"
+    )
+
+
 class IncidentDetail(BaseModel):
     incident: IncidentPublic
     household_notes: str | None
@@ -125,6 +213,21 @@ class IncidentDetail(BaseModel):
     alerts: list[AlertPublic]
     notifications: list[NotificationPublic]
     source_events: list[SourceEvent] = []
+    evidence: Evidence | None = None
+    presence: list[Presence] = []
+    building: str | None = None
+    unit: str | None = None
+
+
+class HandoverItem(BaseModel):
+    incident: IncidentPublic
+    last: TimelineEntry | None
+    presence: list[Presence]
+
+
+class Handover(BaseModel):
+    at: datetime
+    open: list[HandoverItem]
 
 
 class Series(BaseModel):
@@ -134,12 +237,23 @@ class Series(BaseModel):
     metric: str
     unit: str
     points: list[tuple[float, float]] = Field(description="(seconds from t0, value)")
+    household_id: str | None = None
+    unit_no: str | None = Field(default=None, description="the household's flat")
+
+
+class Threshold(BaseModel):
+    metric: str
+    value: float
+    device_id: str | None = Field(default=None, description="the device whose rule it is")
+    rule: str | None = None
 
 
 class SensorCurves(BaseModel):
     t0: datetime = Field(description="the first alert's device time, else the incident's opening")
     source: str = Field(description="readings (raw) or readings_1m (one-minute rollups)")
     series: list[Series]
+    scope: str = Field(default="household", description="household, building or device")
+    thresholds: list[Threshold] = []
 
 
 class Responder(BaseModel):

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from console.api.models.common import Body, Key, Language, LongText, Page, Phone, Text
+
+Mobility = Literal["independent", "walking_aid", "wheelchair", "bedridden"]
 
 
 class ResidentBase(BaseModel):
@@ -15,6 +18,9 @@ class ResidentBase(BaseModel):
     language: Language = "zh"
     medical_notes: LongText | None = Field(
         default=None, description="never in SMS; hidden from installers"
+    )
+    mobility: Mobility | None = Field(
+        default=None, description="how the resident moves, shown with a panic press"
     )
 
 
@@ -28,6 +34,7 @@ class ResidentUpdate(Body):
     phone: Phone | None = None
     language: Language | None = None
     medical_notes: LongText | None = None
+    mobility: Mobility | None = None
 
 
 class ResidentPublic(ResidentBase):

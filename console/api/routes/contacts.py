@@ -41,7 +41,8 @@ where c.retired_at is null
        or r.name ilike %(q)s)
 """
 _COLUMNS = """
-select c.id, c.resident_id, c.name, c.relation, c.phone, c.language, c.priority, c.created_at,
+select c.id, c.resident_id, c.name, c.relation, c.phone, c.language, c.priority, c.has_key,
+       c.created_at,
        r.name as resident_name, r.household_id
 """
 
@@ -113,9 +114,17 @@ def create_contact(
 ) -> ContactPublic:
     _check_resident(conn, user, body.resident_id)
     row = conn.execute(
-        "insert into contacts (resident_id, name, relation, phone, language, priority) "
-        "values (%s, %s, %s, %s, %s, %s) returning id",
-        (body.resident_id, body.name, body.relation, body.phone, body.language, body.priority),
+        "insert into contacts (resident_id, name, relation, phone, language, priority, has_key) "
+        "values (%s, %s, %s, %s, %s, %s, %s) returning id",
+        (
+            body.resident_id,
+            body.name,
+            body.relation,
+            body.phone,
+            body.language,
+            body.priority,
+            body.has_key,
+        ),
     ).fetchone()
     assert row is not None
     audit("contact.create", f"contact:{row[0]}", {"resident": body.resident_id})
@@ -128,7 +137,7 @@ def update_contact(
 ) -> ContactPublic:
     get_contact(contact_id, conn, user)
     fields = body.model_dump(exclude_unset=True)
-    for required in ("name", "phone", "language", "priority"):
+    for required in ("name", "phone", "language", "priority", "has_key"):
         if required in fields and fields[required] is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{required} cannot be null")
     update_row(conn, table="contacts", key="id", key_value=contact_id, fields=fields)

@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from alerting import store
 from alerting.errors import IllegalTransition, IncidentNotFoundError
 from alerting.lifecycle import Action, State, allowed_actions
+from console.api import evidence
 from console.api.accounts import Principal
 from console.api.deps import (
     AuditDep,
@@ -43,8 +44,11 @@ from console.api.models.incidents import (
     TimelineEntry,
 )
 from console.api.roles import Perm, allows, may_act
+from console.api.routes import seats
 from console.api.sqlutil import fetch_all
+from console.api.words import LangDep, TzDep, alert_text, tier_titles, timeline_texts
 from vigil.device_types import metrics
+from vigil.messages import render
 from vigil.observability import CONSOLE_ACTIONS_TOTAL
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -140,23 +144,41 @@ def list_incidents(
 
 
 @router.get("/{incident_id}")
-def get_incident(incident_id: BigId, conn: SessionDep, user: IncidentReader) -> IncidentDetail:
-    """Everything the detail page shows: timeline, alerts, resident card, notifications."""
+def get_incident(
+    incident_id: BigId, conn: SessionDep, user: IncidentReader, lang: LangDep, tz: TzDep
+) -> IncidentDetail:
+    """Everything the detail page shows: timeline, alerts, resident card, notifications, the
+    evidence this kind of alarm needs and who else has it open; sentences in `lang`."""
     incident = _one(conn, user, incident_id)
-    timeline = fetch_all(
-        conn,
-        TimelineEntry,
-        "select at, actor, action, from_state, to_state, note from incident_timeline "
-        "where incident_id = %s order by at, id",
-        (incident_id,),
-    )
-    alerts = fetch_all(
-        conn,
-        AlertPublic,
-        "select id, device_id, kind, signal, severity, score, reason, evidence, ts, received_at, "
-        "decided_at from alerts where incident_id = %s order by ts, id",
-        (incident_id,),
-    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        alert_rows = cur.execute(
+            "select a.id, a.device_id, a.kind, a.signal, a.severity, a.score, a.reason, "
+            "a.evidence, a.ts, a.received_at, a.decided_at, a.evidence->>'rule' as rule, "
+            "d.room, d.device_type from alerts a left join devices d on d.id = a.device_id "
+            "where a.incident_id = %s order by a.ts, a.id",
+            (incident_id,),
+        ).fetchall()
+        entries = cur.execute(
+            "select t.at, t.actor, u.display_name as actor_name, t.action, t.from_state, "
+            "t.to_state, t.note, t.code, t.params from incident_timeline t "
+            "left join users u on u.username = t.actor "
+            "where t.incident_id = %s order by t.at, t.id",
+            (incident_id,),
+        ).fetchall()
+        rooms: dict[str, str | None] = {
+            r["id"]: r["room"]
+            for r in cur.execute(
+                "select id, room from devices where household_id = %s", (incident.household_id,)
+            ).fetchall()
+        }
+    alerts = [
+        AlertPublic.model_validate({**a, "text": alert_text(a, lang, tz)}) for a in alert_rows
+    ]
+    rooms.update({a.device_id: a.room for a in alerts})
+    timeline = [
+        TimelineEntry.model_validate(e)
+        for e in timeline_texts(entries, alert_rows, rooms, lang, tz)
+    ]
     notifications = fetch_all(
         conn,
         NotificationPublic,
@@ -164,18 +186,28 @@ def get_incident(incident_id: BigId, conn: SessionDep, user: IncidentReader) -> 
         "sent_at, delivered_at from notification_outbox where incident_id = %s order by id",
         (incident_id,),
     )
-    notes_row = conn.execute(
-        "select notes from households where id = %s", (incident.household_id,)
+    titles = tier_titles()
+    for n in notifications:
+        if n.channel == "console" and n.recipient in titles:
+            n.recipient_name = titles[n.recipient]
+    place = conn.execute(
+        "select h.notes, b.name, h.unit from households h join buildings b on b.id = h.building_id "
+        "where h.id = %s",
+        (incident.household_id,),
     ).fetchone()
     source_events = fetch_all(conn, SourceEvent, _SOURCE_EVENTS, (incident_id,))
     return IncidentDetail(
         incident=incident,
-        household_notes=notes_row[0] if notes_row else None,
+        household_notes=place[0] if place else None,
         residents=_resident_cards(conn, user, incident.household_id),
         timeline=timeline,
         alerts=alerts,
         notifications=notifications,
         source_events=source_events,
+        evidence=evidence.build(conn, incident, alerts, lang, tz),
+        presence=seats.present(conn, incident_id),
+        building=place[1] if place else None,
+        unit=place[2] if place else None,
     )
 
 
@@ -198,12 +230,13 @@ def _resident_cards(
     with conn.cursor(row_factory=dict_row) as cur:
         residents = cur.execute(
             "select id, name, extract(year from now())::int - birth_year as age, phone, language, "
-            "medical_notes from residents where household_id = %s and retired_at is null "
+            "medical_notes, mobility from residents where household_id = %s and retired_at is null "
             "order by id",
             (household_id,),
         ).fetchall()
         contacts = cur.execute(
-            "select c.resident_id, c.name, c.relation, c.phone, c.priority from contacts c "
+            "select c.resident_id, c.name, c.relation, c.phone, c.priority, c.has_key "
+            "from contacts c "
             "join residents r on r.id = c.resident_id where r.household_id = %s "
             "and c.retired_at is null order by c.priority, c.id",
             (household_id,),
@@ -232,46 +265,100 @@ def sensor_curves(
     before_s: Annotated[int, Query(ge=0, le=7 * 86400)] = 600,
     after_s: Annotated[int, Query(ge=0, le=7 * 86400)] = 300,
 ) -> SensorCurves:
-    """The household's sensor readings around the alarm, as seconds from the first alert."""
+    """The curves this kind of alarm needs around it, as seconds from the first alert: for a fire
+    every detector of the household and the building, with the fired rules' thresholds; for a
+    panic press or inactivity the button, motion and door; for a device trouble that device."""
     incident = _one(conn, user, incident_id)
-    row = conn.execute(
-        "select min(ts) from alerts where incident_id = %s", (incident_id,)
-    ).fetchone()
-    t0 = row[0] if row and row[0] else incident.opened_at
+    with conn.cursor(row_factory=dict_row) as cur:
+        alert_rows = cur.execute(
+            "select a.id, a.device_id, a.kind, a.signal, a.severity, a.score, a.reason, "
+            "a.evidence, a.ts, a.received_at, a.decided_at, a.evidence->>'rule' as rule "
+            "from alerts a where a.incident_id = %s order by a.ts, a.id",
+            (incident_id,),
+        ).fetchall()
+    alerts = [AlertPublic.model_validate(a) for a in alert_rows]
+    t0 = alerts[0].ts if alerts else incident.opened_at
+    layout = evidence.layout_of(incident)
+    if layout == "fire":
+        scope = "building"
+        cards = evidence.building_detectors(conn, incident.household_id)
+        metrics_wanted: list[str] | None = ["smoke_obscuration", "temperature", "co"]
+    elif layout in ("panic", "inactivity"):
+        scope = "household"
+        cards = evidence.devices(conn, _household_devices(conn, incident.household_id))
+        metrics_wanted = ["button", "motion", "door"]
+    elif layout == "trouble":
+        scope = "device"
+        cards = evidence.devices(conn, [a.device_id for a in alerts])
+        metrics_wanted = None
+    else:
+        scope = "household"
+        cards = evidence.devices(conn, _household_devices(conn, incident.household_id))
+        metrics_wanted = None
+    info = {c.id: c for c in cards}
     start, end = t0 - timedelta(seconds=before_s), t0 + timedelta(seconds=after_s)
     raw = end - start <= RAW_WINDOW_LIMIT
-    query = (
-        "select r.device_id, d.device_type, d.room, r.metric, "
-        "extract(epoch from r.time - %(t0)s)::float8, r.value from readings r "
-        if raw
-        else "select r.device_id, d.device_type, d.room, r.metric, "
-        "extract(epoch from r.bucket - %(t0)s)::float8, r.avg from readings_1m r "
+    table, time_col, value_col = (
+        ("readings", "time", "value") if raw else ("readings_1m", "bucket", "avg")
     )
-    time_col = "r.time" if raw else "r.bucket"
     rows = conn.execute(
-        f"{query} join devices d on d.id = r.device_id where d.household_id = %(household)s "
+        f"select device_id, metric, extract(epoch from {time_col} - %(t0)s)::float8, "
+        f"{value_col} from {table} where device_id = any(%(ids)s) "
+        f"and (%(metrics)s::text[] is null or metric = any(%(metrics)s)) "
         f"and {time_col} >= %(start)s and {time_col} <= %(end)s "
-        f"order by r.device_id, r.metric, {time_col} limit {MAX_POINTS}".encode(),
-        {"t0": t0, "household": incident.household_id, "start": start, "end": end},
+        f"order by device_id, metric, {time_col} limit {MAX_POINTS}".encode(),
+        {
+            "t0": t0,
+            "ids": list(info),
+            "metrics": metrics_wanted,
+            "start": start,
+            "end": end,
+        },
     ).fetchall()
+    if layout in ("panic", "inactivity"):
+        # Presses, doors and motion arrive as device events; drawn as steps beside the readings.
+        rows += conn.execute(
+            "select device_id, kind, extract(epoch from time - %(t0)s)::float8, "
+            "coalesce(value, 1) from device_events where device_id = any(%(ids)s) "
+            "and kind = any(%(metrics)s) and time >= %(start)s and time <= %(end)s "
+            f"order by device_id, kind, time limit {MAX_POINTS}",
+            {"t0": t0, "ids": list(info), "metrics": metrics_wanted, "start": start, "end": end},
+        ).fetchall()
     grouped: dict[tuple[str, str], Series] = {}
     units = metrics()
-    for device_id, device_type, room, metric, t, value in rows:
+    for device_id, metric, t, value in rows:
         series = grouped.get((device_id, metric))
         if series is None:
+            card = info[device_id]
             unit = units[metric].unit if metric in units else ""
             series = grouped[(device_id, metric)] = Series(
                 device_id=device_id,
-                device_type=device_type,
-                room=room,
+                device_type=card.device_type,
+                room=card.room,
                 metric=metric,
                 unit=unit,
                 points=[],
+                household_id=card.household_id,
+                unit_no=card.unit,
             )
         series.points.append((t, value))
     return SensorCurves(
-        t0=t0, source="readings" if raw else "readings_1m", series=list(grouped.values())
+        t0=t0,
+        source="readings" if raw else "readings_1m",
+        series=list(grouped.values()),
+        scope=scope,
+        thresholds=evidence.thresholds(alerts),
     )
+
+
+def _household_devices(conn: SessionDep, household_id: str | None) -> list[str]:
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "select id from devices where household_id = %s and retired_at is null order by id",
+            (household_id,),
+        ).fetchall()
+    ]
 
 
 @router.get("/{incident_id}/responders")
@@ -291,20 +378,29 @@ def responders(incident_id: BigId, conn: SessionDep, user: IncidentActor) -> lis
 
 @router.post(
     "/{incident_id}/actions",
-    responses={409: {"description": "the incident's state does not allow the action"}},
+    responses={
+        409: {
+            "description": "the incident's state does not allow the action, or it moved on "
+            "since the operator saw it (expected_state): the detail says who, in their language"
+        }
+    },
 )
 def act(
+    *,
     incident_id: BigId,
     body: ActionRequest,
     conn: SessionDep,
     user: IncidentActor,
     audit: AuditDep,
+    lang: LangDep,
+    tz: TzDep,
 ) -> IncidentPublic:
     """Acknowledge, dispatch, arrive, note, resolve, mark false alarm and so on."""
     _one(conn, user, incident_id)
     if not may_act(user.role, body.action.value):
         raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not {body.action.value}"
+            status.HTTP_403_FORBIDDEN,
+            render("err.not_allowed", {"role": user.role.value, "action": body.action.value}, lang),
         )
     if body.assignee_id is not None and body.action is not Action.DISPATCH:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "assignee_id is for dispatch")
@@ -316,6 +412,12 @@ def act(
         is None
     ):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown assignee_id")
+    # Held until this request commits: a second seat's action waits, then sees this one's state.
+    locked = conn.execute(
+        "select state from incidents where id = %s for update", (incident_id,)
+    ).fetchone()
+    if body.expected_state is not None and locked is not None and locked[0] != body.expected_state:
+        raise HTTPException(status.HTTP_409_CONFLICT, seats.moved_on(conn, incident_id, lang, tz))
     assignee = body.assignee_id
     try:
         store.act(
@@ -330,10 +432,13 @@ def act(
     except IncidentNotFoundError as exc:
         raise not_found("incident") from exc
     except IllegalTransition as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, seats.refusal(exc, conn, incident_id, lang, tz)
+        ) from exc
     detail: dict[str, Any] = {"note": body.note} if body.note else {}
     if assignee is not None:
         detail["assignee_id"] = assignee
     audit(f"incident.{body.action.value}", f"incident:{incident_id}", detail or None)
     CONSOLE_ACTIONS_TOTAL.labels(action=body.action.value).inc()
+    seats.mark(conn, incident_id, user, "handling")
     return _one(conn, user, incident_id)

@@ -17,6 +17,8 @@ from console.api.accounts import Principal
 from console.api.deps import ReportReader, SessionDep, grid_scope, now
 from console.api.models.reports import FalseAlarmRow, ResponseTimeRow, WeeklyRow
 from console.api.sqlutil import fetch_all
+from console.api.words import LangDep
+from vigil.messages import Language, label, render
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -55,12 +57,47 @@ def _params(user: Principal, days: int, signal: Signal) -> dict[str, object]:
     return {"since": now() - timedelta(days=days), "signal": signal, "scope": grid_scope(user)}
 
 
-def _csv(rows: list[BaseModel], model: type[BaseModel], name: str) -> Response:
+Headers = Annotated[
+    Literal["words", "codes"],
+    Query(
+        description="words: column names and values in the reader's language; codes: field "
+        "names and raw values, for programs"
+    ),
+]
+# Values of these columns are vocabulary words, rendered as labels of that kind.
+_LABELLED = {"signal": "signal", "cause": "cause"}
+
+
+def _csv(
+    rows: list[BaseModel],
+    model: type[BaseModel],
+    name: str,
+    *,
+    lang: Language,
+    headers: str,
+    key: str | None = None,
+) -> Response:
+    """The report as CSV: in `lang` (with a BOM, so spreadsheet programs read the Chinese) or,
+    with headers=codes, as field names and raw values."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(model.model_fields)
-    for row in rows:
-        writer.writerow(row.model_dump().values())
+    fields = list(model.model_fields)
+    if headers == "codes":
+        writer.writerow(fields)
+        for row in rows:
+            writer.writerow(row.model_dump().values())
+    else:
+        out.write("\ufeff")
+        names = {f: key if f == "key" and key else f for f in fields}
+        writer.writerow([render(f"report.{names[f]}", {}, lang) for f in fields])
+        for row in rows:
+            values = row.model_dump()
+            writer.writerow(
+                [
+                    label(_LABELLED[names[f]], str(v), lang) if names[f] in _LABELLED and v else v
+                    for f, v in values.items()
+                ]
+            )
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -105,14 +142,19 @@ def response_times(
 
 @router.get("/response-times.csv", response_class=Response, responses=_CSV)
 def response_times_csv(
+    *,
     conn: SessionDep,
     user: ReportReader,
+    lang: LangDep,
     days: Days = 30,
     signal: Signal = "alarm",
     by: ResponseGroup = "grid",
+    headers: Headers = "words",
 ) -> Response:
     rows = _response_times(conn, user, days, signal, by)
-    return _csv(list(rows), ResponseTimeRow, f"response-times-by-{by}")
+    return _csv(
+        list(rows), ResponseTimeRow, f"response-times-by-{by}", lang=lang, headers=headers, key=by
+    )
 
 
 def _false_alarms(
@@ -146,14 +188,19 @@ def false_alarms(
 
 @router.get("/false-alarms.csv", response_class=Response, responses=_CSV)
 def false_alarms_csv(
+    *,
     conn: SessionDep,
     user: ReportReader,
+    lang: LangDep,
     days: Days = 90,
     signal: Signal = "alarm",
     by: FalseAlarmGroup = "grid",
+    headers: Headers = "words",
 ) -> Response:
     rows = _false_alarms(conn, user, days, signal, by)
-    return _csv(list(rows), FalseAlarmRow, f"false-alarms-by-{by}")
+    return _csv(
+        list(rows), FalseAlarmRow, f"false-alarms-by-{by}", lang=lang, headers=headers, key=by
+    )
 
 
 Weeks = Annotated[int, Query(ge=1, le=520)]
@@ -187,5 +234,14 @@ def weekly(conn: SessionDep, user: ReportReader, weeks: Weeks = 12) -> list[Week
 
 
 @router.get("/weekly.csv", response_class=Response, responses=_CSV)
-def weekly_csv(conn: SessionDep, user: ReportReader, weeks: Weeks = 12) -> Response:
-    return _csv(list(_weekly(conn, user, weeks)), WeeklyRow, "alarms-per-week")
+def weekly_csv(
+    *,
+    conn: SessionDep,
+    user: ReportReader,
+    lang: LangDep,
+    weeks: Weeks = 12,
+    headers: Headers = "words",
+) -> Response:
+    return _csv(
+        list(_weekly(conn, user, weeks)), WeeklyRow, "alarms-per-week", lang=lang, headers=headers
+    )

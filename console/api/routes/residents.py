@@ -41,6 +41,7 @@ where r.retired_at is null
 """
 _COLUMNS = """
 select r.id, r.household_id, r.name, r.birth_year, r.phone, r.language, r.medical_notes,
+       r.mobility,
        r.created_at, h.living_alone, b.grid_id, b.address || ' ' || h.unit as address,
        extract(year from now())::int - r.birth_year as age
 """
@@ -103,8 +104,8 @@ def create_resident(
     ):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown household_id")
     row = conn.execute(
-        "insert into residents (household_id, name, birth_year, phone, language, medical_notes) "
-        "values (%s, %s, %s, %s, %s, %s) returning id",
+        "insert into residents (household_id, name, birth_year, phone, language, medical_notes, "
+        "mobility) values (%s, %s, %s, %s, %s, %s, %s) returning id",
         (
             body.household_id,
             body.name,
@@ -112,6 +113,7 @@ def create_resident(
             body.phone,
             body.language,
             body.medical_notes,
+            body.mobility,
         ),
     ).fetchone()
     assert row is not None

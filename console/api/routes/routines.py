@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from alerting.api.deps import IncidentReader, SessionDep, now
-from alerting.api.models.common import Key
-from alerting.api.routes.households import get_household
+from console.api.deps import IncidentReader, SessionDep, now
+from console.api.models.common import Key
+from console.api.routes.households import get_household
 from detectors.registry import Device
 from detectors.routine_view import routine_view
 

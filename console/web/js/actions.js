@@ -1,6 +1,6 @@
 // Incident actions from the board and the detail page, with the note and dispatch dialogs.
 import { api } from "./api.js";
-import { el } from "./format.js";
+import { colon, el, toast } from "./format.js";
 import { label, t } from "./i18n.js";
 
 function dialog(title, body) {
@@ -10,6 +10,13 @@ function dialog(title, body) {
         el("button", { value: "ok", type: "submit", class: "primary", "data-testid": "dialog-ok" }, t("ok"))));
     const box = el("dialog", {}, form);
     document.body.append(box);
+    // Enter in the note or the list confirms (Shift+Enter for a new line): keys alone suffice.
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && ["TEXTAREA", "SELECT"].includes(event.target.tagName)) {
+        event.preventDefault();
+        box.close("ok");
+      }
+    });
     box.addEventListener("close", () => {
       resolve(box.returnValue === "ok" ? new FormData(form) : null);
       box.remove();
@@ -19,7 +26,7 @@ function dialog(title, body) {
 }
 
 export async function runAction(incident, action) {
-  const body = { action };
+  const body = { action, expected_state: incident.state };
   if (action === "note" || action === "false_alarm" || action === "resolve") {
     const data = await dialog(label("action", action),
       el("textarea", { name: "note", rows: 3, placeholder: t("note.prompt"), required: action === "note" }));
@@ -36,6 +43,11 @@ export async function runAction(incident, action) {
   return api(`/incidents/${incident.id}/actions`, { method: "POST", body });
 }
 
+// A refused action, in words: a 409 names who got there first; the page then re-reads.
+export function refusal(error) {
+  toast(error.status === 409 ? `${t("conflict")}${colon()}${error.message}` : `${t("error")}${colon()}${error.message}`);
+}
+
 export function actionButtons(incident, after) {
   return incident.actions
     .filter((a) => a !== "escalate" && a !== "reopen" && a !== "mark_test")
@@ -49,7 +61,8 @@ export function actionButtons(incident, after) {
           const updated = await runAction(incident, action);
           if (updated) after(updated);
         } catch (error) {
-          alert(`${t("error")}: ${error.message}`);
+          refusal(error);
+          if (error.status === 409) after(null);
         } finally {
           button.disabled = false;
         }

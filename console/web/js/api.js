@@ -1,3 +1,5 @@
+import { language } from "./i18n.js";
+
 // The API over fetch with the session cookie; a 401 anywhere sends the user to sign in.
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -16,7 +18,10 @@ export async function api(path, { method = "GET", body } = {}) {
   const response = await fetch(`/api${path}`, {
     method,
     credentials: "same-origin",
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    headers: {
+      "Accept-Language": language(),
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (response.status === 401 && path !== "/auth/login") onUnauthorized();

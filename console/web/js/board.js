@@ -1,14 +1,13 @@
 // The live alarm board: open incidents by signal class, severity and age; new alarms arrive
 // without reload, with sound and a flash, and each row shows how long it has waited.
 import { api } from "./api.js";
-import { actionButtons } from "./actions.js";
+import { actionButtons, refusal, runAction } from "./actions.js";
 import { el, waited } from "./format.js";
 import { label, t } from "./i18n.js";
 import { onLive } from "./live.js";
-import { alarmTone } from "./sound.js";
+import { badge, onPresence } from "./presence.js";
 
 const SIGNAL_RANK = { alarm: 1, supervisory: 2, trouble: 3 };
-const LOUD_CAUSES = new Set(["fire", "smoke", "heat", "panic", "co"]);
 
 function order(a, b) {
   return (SIGNAL_RANK[a.signal] ?? 9) - (SIGNAL_RANK[b.signal] ?? 9)
@@ -17,13 +16,14 @@ function order(a, b) {
     || a.id - b.id;
 }
 
-export function mount(root) {
+export function mount(root, { me }) {
   const incidents = new Map();
   const seen = new Set();
   let first = true;
   const tbody = el("tbody");
   const count = el("span", { class: "count", "data-testid": "open-count" }, "0");
   const empty = el("p", { class: "empty" }, t("board.empty"));
+  let selected = null;
   root.append(
     el("div", { class: "board-head" }, el("h2", {}, t("board.count"), " ", count)),
     el("table", { class: "board", "data-testid": "board" },
@@ -32,29 +32,28 @@ export function mount(root) {
         .map((k) => el("th", {}, t(k))))),
       tbody),
     empty,
+    el("p", { class: "keys" }, t("keys.board")),
   );
 
   function row(inc) {
     const fresh = !first && !seen.has(inc.id);
     seen.add(inc.id);
     const tr = el("tr", {
-      class: `signal-${inc.signal} state-${inc.state}${fresh ? " fresh" : ""}`,
+      class: `signal-${inc.signal} state-${inc.state}${fresh ? " fresh" : ""}${selected === inc.id ? " selected" : ""}`,
       dataset: { incidentId: inc.id, state: inc.state, cause: inc.cause },
       onclick: () => { location.hash = `#/incident/${inc.id}`; },
     },
     el("td", {}, el("span", { class: `badge badge-${inc.signal}` }, label("signal", inc.signal))),
     el("td", { class: "cause" }, label("cause", inc.cause)),
     el("td", {}, "★".repeat(inc.severity)),
-    el("td", {}, inc.address ?? inc.household_id ?? "—", " ", inc.grid_id ? el("small", {}, inc.grid_id) : null),
+    el("td", {}, inc.address ?? inc.household_id ?? "—", " ", inc.grid_id ? el("small", {}, inc.grid_id) : null,
+      badge(inc.id, me)),
     el("td", {}, inc.residents.join("、"), inc.living_alone ? el("span", { class: "tag" }, t("alone")) : null),
     el("td", { class: "state" }, label("state", inc.state)),
     el("td", {}, inc.assignee_name ?? ""),
     el("td", { class: "waited", dataset: { since: inc.opened_at } }, waited(inc.opened_at)),
-    el("td", { class: "actions" }, actionButtons(inc, (updated) => upsert(updated))));
-    if (fresh && inc.signal === "alarm") {
-      if (LOUD_CAUSES.has(inc.cause)) alarmTone();
-      flashTitle();
-    }
+    el("td", { class: "actions" }, actionButtons(inc, (updated) => (updated ? upsert(updated) : reload().catch(() => {})))));
+    if (fresh && inc.signal === "alarm") flashTitle();
     return tr;
   }
 
@@ -94,6 +93,34 @@ export function mount(root) {
     if (change.kind === "incident" && Number.isFinite(change.id)) refreshOne(change.id);
     else if (change.kind === "snapshot") reload().catch(() => {});
   });
+  const stopPresence = onPresence(() => render());
+  // Keyboard: arrows move the selection, Enter opens it, A acknowledges it.
+  async function onKey(event) {
+    if (event.target.closest("input, textarea, select, dialog") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const open = [...incidents.values()].filter((i) => !i.closed_at).sort(order);
+    if (!open.length) return;
+    const at = open.findIndex((i) => i.id === selected);
+    if (event.key === "ArrowDown" || event.key === "j") selected = open[Math.min(open.length - 1, at + 1)].id;
+    else if (event.key === "ArrowUp" || event.key === "k") selected = open[Math.max(0, at - 1)].id;
+    else if (event.key === "Enter" && at >= 0) {
+      location.hash = `#/incident/${selected}`;
+      return;
+    } else if (event.key.toLowerCase() === "a") {
+      const target = at >= 0 ? open[at] : open.find((i) => i.state === "new");
+      if (!target || !target.actions.includes("acknowledge")) return;
+      selected = target.id;
+      try {
+        upsert(await runAction(target, "acknowledge"));
+      } catch (error) {
+        refusal(error);
+        reload().catch(() => {});
+      }
+      return;
+    } else return;
+    event.preventDefault();
+    render();
+  }
+  document.addEventListener("keydown", onKey);
   const ticker = setInterval(() => {
     for (const cell of tbody.querySelectorAll("td.waited")) cell.textContent = waited(cell.dataset.since);
   }, 1000);
@@ -102,6 +129,8 @@ export function mount(root) {
   reload().catch((error) => root.append(el("p", { class: "error" }, error.message)));
   return () => {
     stopLive();
+    stopPresence();
+    document.removeEventListener("keydown", onKey);
     clearInterval(ticker);
     clearInterval(poll);
   };

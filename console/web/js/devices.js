@@ -33,7 +33,7 @@ export function mount(root) {
         const bad = PROBLEMS.filter((p) => d.health[p]);
         return el("tr", { dataset: { deviceId: d.id } }, el("td", {}, d.id), el("td", {}, label("type", d.device_type)),
           el("td", { "data-testid": "source" }, d.model ? `${d.source} · ${d.model}` : d.source),
-          el("td", {}, d.grid_id ?? "—"), el("td", {}, d.address ?? ""), el("td", {}, d.room ?? ""),
+          el("td", {}, d.grid_id ?? "—"), el("td", {}, d.address ?? ""), el("td", {}, label("room", d.room)),
           el("td", {}, when(d.last_seen)), el("td", {}, d.battery_v === null ? "—" : `${d.battery_v.toFixed(2)} V`),
           el("td", { class: bad.length ? "bad" : "good" },
             bad.length ? bad.map((p) => t(`health.${p}`)).join("、") : t("health.ok")));

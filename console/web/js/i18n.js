@@ -69,6 +69,25 @@ const STRINGS = {
     "metric.smoke_obscuration": "烟雾浓度", "metric.temperature": "温度", "metric.co": "一氧化碳",
     "metric.battery": "电池电压", "metric.tamper": "防拆", "metric.button": "按钮",
     "metric.motion": "活动", "metric.door": "门", "metric.self_test": "自检",
+    "nav.handover": "交接班", "mute": "静音", "unmute": "恢复声音", "muted": "已静音（新警情仍会响铃）",
+    "keys.hint": "快捷键：A 确认 · D 派单 · N 备注 · R 处置完成 · F 误报 · Esc 返回",
+    "keys.board": "快捷键：↑↓ 选择 · Enter 打开 · A 确认",
+    "presence.viewing": "正在查看", "presence.handling": "正在处理",
+    "handover.title": "交接班：未关闭的警情", "handover.last": "最新进展", "handover.who": "在处理",
+    "handover.none": "没有未关闭的警情", "handover.print": "打印",
+    "ev.button": "紧急按钮", "ev.last_activity": "家中最后活动", "ev.keys": "钥匙持有人", "ev.has_key": "有钥匙",
+    "ev.no_keys": "未登记钥匙持有人", "ev.no_activity": "近 7 天无活动记录", "ev.mobility": "行动能力",
+    "ev.rules": "触发的报警规则", "ev.detectors": "本户及本楼全部探测器", "ev.device": "故障设备",
+    "ev.history": "设备历史", "ev.threshold": "阈值", "ev.this_home": "本户", "ev.common": "公共区域",
+    "ev.building": "楼栋", "ev.unit": "房号", "ev.household": "住户", "ev.value_on": "触发",
+    "ev.cooking": "烹饪油烟/消音", "ev.routine": "日常活动规律",
+    "ev.title.panic": "求救现场：按钮、最后活动与钥匙", "ev.title.fire": "火情证据：规则、阈值与全楼探测器",
+    "ev.title.trouble": "设备故障：设备与历史", "ev.title.inactivity": "无活动：最后活动与钥匙",
+    "ev.title.other": "报警来源",
+    "col.kind": "报警类型", "col.rule": "规则", "col.time": "时间", "col.note": "说明",
+    "actor.system": "系统", "notification.new": "新警情", "map.open": "未关闭警情", "map.no_open": "无未关闭警情",
+    "map.units": "户", "map.street": "街道", "map.floors": "层",
+    "conflict": "操作未执行", "history.none": "无记录", "metric.unit_pct": "%/m",
   },
   en: {
     title: "Vigil community fire safety and elderly alarms",
@@ -143,23 +162,56 @@ const STRINGS = {
     "hush.button": "Cooking, confirmed by phone: hush kitchen 10 min",
     "hush.done": "Kitchen smoke alarms hushed until",
     "hush.confirm": "Resident reached by phone and cooking? The kitchen's smoke-only alarms are hushed for 10 min; heat, CO and other rooms still alarm.",
+    "nav.handover": "Hand-over", "mute": "Mute", "unmute": "Sound on", "muted": "Muted (a new alarm still rings)",
+    "keys.hint": "Keys: A acknowledge · D dispatch · N note · R resolve · F false alarm · Esc back",
+    "keys.board": "Keys: ↑↓ select · Enter open · A acknowledge",
+    "presence.viewing": "is looking at it", "presence.handling": "is handling it",
+    "handover.title": "Hand-over: incidents still open", "handover.last": "Latest", "handover.who": "On it",
+    "handover.none": "No open incidents", "handover.print": "Print",
+    "ev.button": "Panic button", "ev.last_activity": "Last activity in the home", "ev.keys": "Key holders", "ev.has_key": "holds a key",
+    "ev.no_keys": "No key holder registered", "ev.no_activity": "No activity in the last 7 days",
+    "ev.mobility": "Mobility", "ev.rules": "Rules that fired", "ev.detectors": "Every detector of the home and the building",
+    "ev.device": "Device in trouble", "ev.history": "Device history", "ev.threshold": "threshold",
+    "ev.this_home": "this home", "ev.common": "common parts", "ev.building": "Building", "ev.unit": "Flat",
+    "ev.household": "Household", "ev.value_on": "on", "ev.cooking": "Cooking smoke / hush",
+    "ev.routine": "Daily routine",
+    "ev.title.panic": "Panic press: button, last activity and keys", "ev.title.fire": "Fire: rules, thresholds and every detector of the building",
+    "ev.title.trouble": "Device trouble: the device and its history", "ev.title.inactivity": "No activity: last activity and keys",
+    "ev.title.other": "Alerts",
+    "col.kind": "Kind", "col.rule": "Rule", "col.time": "Time", "col.note": "Details",
+    "actor.system": "system", "notification.new": "New alarm", "map.open": "Open incidents", "map.no_open": "No open incidents",
+    "map.units": "homes", "map.street": "Street", "map.floors": "floors",
+    "conflict": "Not done", "history.none": "Nothing recorded", "metric.unit_pct": "%/m",
   },
 };
 
 let lang = localStorage.getItem("vigil.lang") || "zh";
+// The server's catalogue (vigil/messages.py) for the current language: labels of causes, kinds,
+// rooms, device types, rules... one vocabulary for the API and the page.
+let catalogue = {};
 
 export function language() {
   return lang;
 }
 
-export function t(key) {
-  return STRINGS[lang][key] ?? STRINGS.zh[key] ?? key;
+export async function loadCatalogue() {
+  const response = await fetch(`/api/messages?lang=${lang}`, { credentials: "same-origin" });
+  if (response.ok) catalogue = await response.json();
 }
 
-// A translated label for a value of a known kind ("cause", "state"...), else the value itself.
+export function t(key) {
+  return STRINGS[lang][key] ?? catalogue[key] ?? STRINGS.zh[key] ?? key;
+}
+
+// A translated label for a value of a known kind ("cause", "room"...), else the value itself.
 export function label(kind, value) {
+  if (value === null || value === undefined || value === "") return "—";
   const key = `${kind}.${value}`;
-  return STRINGS[lang][key] ?? value;
+  const found = catalogue[key] ?? STRINGS[lang][key];
+  if (found !== undefined) return found;
+  const stairs = kind === "room" && /^stairwell-(\d+)F$/.exec(value);
+  if (stairs) return lang === "zh" ? `${stairs[1]}层楼梯间` : `stairwell, floor ${stairs[1]}`;
+  return value;
 }
 
 export function applyStatic(root = document) {
@@ -171,8 +223,9 @@ export function applyStatic(root = document) {
   document.title = t("title");
 }
 
-export function setLanguage(next) {
+export async function setLanguage(next) {
   lang = next;
   localStorage.setItem("vigil.lang", next);
+  await loadCatalogue().catch(() => {});
   applyStatic();
 }

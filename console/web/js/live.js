@@ -23,6 +23,7 @@ function incidentId(message) {
 export function classify(message) {
   const kind = message.type ?? message.kind ?? message.channel ?? "";
   if (kind === "snapshot") return { kind: "snapshot" };
+  if (kind === "presence") return { kind: "presence", id: Number(message.payload?.incident_id) };
   if (String(kind).includes("device")) return { kind: "device", id: message.device_id ?? message.id };
   const id = incidentId(message) ?? (message.id !== undefined ? Number(message.id) : undefined);
   return { kind: "incident", id };

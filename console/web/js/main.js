@@ -2,8 +2,10 @@
 import { api, whenSignedOut } from "./api.js";
 import * as board from "./board.js";
 import * as devices from "./devices.js";
-import { el } from "./format.js";
-import { applyStatic, language, label, setLanguage, t } from "./i18n.js";
+import * as alarm from "./alarm.js";
+import { el, setTimeZone } from "./format.js";
+import * as handover from "./handover.js";
+import { applyStatic, language, label, loadCatalogue, setLanguage, t } from "./i18n.js";
 import * as incident from "./incident.js";
 import { connect, disconnect, onLiveStatus } from "./live.js";
 import * as map from "./map.js";
@@ -12,7 +14,7 @@ import * as reports from "./reports.js";
 import * as routine from "./routine.js";
 import { unlock } from "./sound.js";
 
-const VIEWS = { board, map, devices, registry, reports };
+const VIEWS = { board, map, devices, registry, reports, handover };
 const view = document.getElementById("view");
 const loginDialog = document.getElementById("login");
 const loginError = document.getElementById("login-error");
@@ -46,6 +48,7 @@ async function signedIn(user) {
   showUser();
   loginDialog.close();
   if (me.permissions.includes("incidents.read")) {
+    alarm.start(me);
     connect(me.role === "grid_member" ? `${config.live_path}?grid_id=${encodeURIComponent(me.grid_id)}` : config.live_path);
   }
   route();
@@ -54,6 +57,7 @@ async function signedIn(user) {
 function signedOut() {
   if (!me && loginDialog.open) return;
   me = null;
+  alarm.stop();
   disconnect();
   liveUp = false;
   showLive();
@@ -84,12 +88,24 @@ document.getElementById("logout").addEventListener("click", async () => {
   signedOut();
 });
 
-document.getElementById("lang").addEventListener("click", () => {
-  setLanguage(language() === "zh" ? "en" : "zh");
+document.getElementById("lang").addEventListener("click", async () => {
+  await setLanguage(language() === "zh" ? "en" : "zh");
   showUser();
   showLive();
+  showMute(alarm.state());
   route();
 });
+
+// The mute button: shown while alarms ring; mutes those, never the next one.
+const muteButton = document.getElementById("mute");
+function showMute(s) {
+  muteButton.hidden = !me || s.ringing === 0;
+  muteButton.textContent = s.muted ? t("unmute") : t("mute");
+  muteButton.title = s.muted ? t("muted") : "";
+  muteButton.classList.toggle("ringing", s.unmuted > 0);
+}
+muteButton.addEventListener("click", () => (alarm.state().muted ? alarm.unmute() : alarm.mute()));
+alarm.onAlarmState(showMute);
 
 function showLive() {
   const badge = document.getElementById("live");
@@ -107,8 +123,10 @@ document.addEventListener("click", unlock, { once: true });
 whenSignedOut(signedOut);
 
 async function start() {
+  await loadCatalogue().catch(() => {});
   applyStatic();
   config = await api("/config");
+  setTimeZone(config.timezone);
   try {
     await signedIn(await api("/auth/me"));
   } catch {

@@ -44,7 +44,7 @@ export function mount(root) {
     detail.replaceChildren(el("section", { class: "card" }, el("h3", {}, id),
       small(["col.resident", "col.age", "col.phone"], residents.items.map((r) => [r.name, r.age ?? "", r.phone ?? ""])),
       small(["col.contacts", "col.relation", "col.phone", "col.resident"], contacts.items.map((c) => [c.name, c.relation ?? "", c.phone, c.resident_name])),
-      small(["col.device", "col.type", "col.room", "col.health"], devices.items.map((d) => [d.id, label("type", d.device_type), d.room ?? "",
+      small(["col.device", "col.type", "col.room", "col.health"], devices.items.map((d) => [d.id, label("type", d.device_type), label("room", d.room),
         Object.entries(d.health).filter(([, bad]) => bad).map(([k]) => t(`health.${k}`)).join("、") || t("health.ok")]))));
   }
 

@@ -1,7 +1,7 @@
 // Reports: response times per grid or department, false-alarm rates, alarms per week; CSV too.
 import { api } from "./api.js";
 import { el } from "./format.js";
-import { label, t } from "./i18n.js";
+import { label, language, t } from "./i18n.js";
 
 const SIGNAL_COLOUR = { alarm: "#d62728", supervisory: "#ff7f0e", trouble: "#bcbd22" };
 
@@ -19,14 +19,14 @@ export function mount(root) {
     el("label", {}, `${t("reports.days")} `, days), " ", el("label", {}, `${t("reports.by")} `, by));
   const response = chartBox(t("reports.response"), "#");
   const falseRate = chartBox(t("reports.false"), "#");
-  const weekly = chartBox(t("reports.weekly"), "/api/reports/weekly.csv?weeks=12");
+  const weekly = chartBox(t("reports.weekly"), `/api/reports/weekly.csv?weeks=12&lang=${language()}`);
   root.append(controls, el("div", { class: "reports" }, response.node, falseRate.node, weekly.node));
   let charts = [];
 
   async function load() {
     const q = `days=${days.value}`;
-    response.link.href = `/api/reports/response-times.csv?${q}&by=${by.value}`;
-    falseRate.link.href = `/api/reports/false-alarms.csv?${q}`;
+    response.link.href = `/api/reports/response-times.csv?${q}&by=${by.value}&lang=${language()}`;
+    falseRate.link.href = `/api/reports/false-alarms.csv?${q}&lang=${language()}`;
     const [times, rates, weeks] = await Promise.all([
       api(`/reports/response-times?${q}&by=${by.value}`),
       api(`/reports/false-alarms?${q}`),
