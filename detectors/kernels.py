@@ -497,6 +497,7 @@ def _declared(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, m, on, t):
         _clear(ev_i, ev_f, ev_n, dev_f, dev_i, params, row, s, p, kind, R_DEVICE_RESTORED, t)
 
 
+@njit(cache=True)
 def _hush(ev_i, ev_f, ev_n, dev_f, params, room_f, row, s, p, g, t):
     """The silence button: the room's smoke-only alarms are hushed for hush_s (0: this room
     has no hush); the press is an event either way, so it reaches the incident's timeline."""
