@@ -40,10 +40,10 @@ from detectors.codes import (
     R_CANCEL_IN_GRACE,
     R_CLEARED,
     R_CO_LEVEL,
-    R_DECLARED,
-    R_DEVICE_RESTORED,
     R_COOKING,
+    R_DECLARED,
     R_DENSE_SMOKE_HEAT,
+    R_DEVICE_RESTORED,
     R_GATEWAY_SILENCE,
     R_HEAT_FIXED,
     R_HEAT_PRE,
@@ -76,7 +76,7 @@ from detectors.codes import (
     WATER_LEAK,
 )
 from detectors.policy import Policy
-from detectors.registry import Device, report_period
+from detectors.registry import Device
 from detectors.rooms import room_class
 from vigil.device_types import metrics as metric_table
 
@@ -204,7 +204,9 @@ def _hour(x: float, offset: float) -> tuple[float, int]:
 class NaiveDetectors:
     def __init__(self, devices: Sequence[Device], policy: Policy) -> None:
         self.devices = list(devices)
-        self.figures = [policy.figures(d.type, d.household_id, d.room, d.supervision_s) for d in devices]
+        self.figures = [
+            policy.figures(d.type, d.household_id, d.room, d.supervision_s) for d in devices
+        ]
         # A household's room (its class) -> smoke-only alarms hushed until then.
         self.room_key = [(d.household_id, room_class(d.room)) for d in devices]
         self.hush_until: dict[tuple[str, str], float] = {}

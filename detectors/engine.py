@@ -50,7 +50,7 @@ from detectors.kernels import (
 )
 from detectors.params import PARAMS
 from detectors.policy import Policy
-from detectors.registry import Device, Registry, report_period
+from detectors.registry import Device, Registry
 from detectors.rooms import room_class
 from detectors.state import (
     F_LAST_RX,

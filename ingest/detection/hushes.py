@@ -1,4 +1,4 @@
-"""The console's hushes (`room_hushes`) reaching the engine, as `ingest.detection.away` does for away.
+"""The console's hushes (`room_hushes`) reaching the engine, as `ingest.detection.away` does.
 
 The stage reads the hushes still running at start and at every registry change (an insert into
 `room_hushes` bumps the registry version) and hands each new one to `DetectorEngine.hush` once;

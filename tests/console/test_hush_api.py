@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from detectors.hushes import active_hushes
+from ingest.detection.hushes import active_hushes
 from tests.console.seed import open_incident
 
 pytestmark = pytest.mark.stack

@@ -142,7 +142,7 @@ def test_availability_offline_raises_offline_once_and_online_restores_it() -> No
 def test_supervision_interval_replaces_the_heartbeat() -> None:
     policy = Policy.load()
     own = policy.figures("smoke_alarm", "hh-1")["offline_after_s"]
-    mine = policy.figures("smoke_alarm", "hh-1", 3600.0)["offline_after_s"]
+    mine = policy.figures("smoke_alarm", "hh-1", supervision_s=3600.0)["offline_after_s"]
     assert mine < own
     engine = DetectorEngine(FOREIGN)
     engine.process(batch_of(rows_of([(EPOCH, 0, "battery_pct", 80.0)])))

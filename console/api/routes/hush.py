@@ -15,9 +15,9 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
 from alerting import store
-from alerting.api.deps import AuditDep, IncidentActor, SessionDep, grid_scope, not_found, now
-from alerting.api.models.common import BigId, Body
-from alerting.api.roles import may_act
+from console.api.deps import AuditDep, IncidentActor, SessionDep, grid_scope, not_found, now
+from console.api.models.common import BigId, Body
+from console.api.roles import may_act
 from detectors.rooms import room_class
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
