@@ -358,6 +358,10 @@ def nuisance_requirements(results: Sequence[NuisanceResult]) -> list[Requirement
     ]
 
 
+def _fmt_s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} s"
+
+
 def requirements(
     nist_results: Sequence[NistResult], scenario_results: Sequence[ScenarioResult] | None
 ) -> list[Requirement]:
@@ -394,12 +398,22 @@ def requirements(
     missed = [f"{r.name}/{r.seed}" for r in fires if not r.detected]
     nuisance = [r for r in scenario_results if r.klass in ("nuisance", "benign")]
     noisy = [f"{r.name}/{r.seed}: {r.false_alarms}" for r in nuisance if r.false_alarms]
+    # Per fire scenario, not pooled: a median over all fire runs falls between the fast fires and
+    # the slow ones and says nothing about either.
     elsewhere = [r for r in fires if not r.kitchen_smoke]
-    fire_row = next((c for c in summarize(elsewhere) if c.klass == "fire"), None)
-    better = (
-        fire_row is not None
-        and fire_row.tta_median is not None
-        and (fire_row.fixed_tta_median is None or fire_row.tta_median < fire_row.fixed_tta_median)
+    medians = {}
+    for name in sorted({r.name for r in elsewhere}):
+        times = [
+            r.time_to_alert for r in elsewhere if r.name == name and r.time_to_alert is not None
+        ]
+        plain = [
+            r.fixed_time_to_alarm
+            for r in elsewhere
+            if r.name == name and r.fixed_time_to_alarm is not None
+        ]
+        medians[name] = (_pct(times, 50.0), _pct(plain, 50.0))
+    better = bool(medians) and all(
+        o is not None and (f is None or o < f) for o, f in medians.values()
     )
     trailing = {
         f"{r.name}/{r.seed}": round(r.time_to_alert - r.fixed_time_to_alarm)
@@ -422,11 +436,11 @@ def requirements(
             f"{len(nuisance)} runs" + (f"; alarms in {noisy}" if noisy else ""),
         ),
         Requirement(
-            "scenarios: fire time to alarm better than a plain fixed threshold (outside the "
-            "kitchen smoke detectors UL 217's cooking limit binds)",
+            "scenarios: fire time to alarm better than a plain fixed threshold, median per fire "
+            "scenario (outside the kitchen smoke detectors UL 217's cooking limit binds)",
             better,
-            f"{len(elsewhere)} runs: median {fire_row.tta_median if fire_row else None} s vs fixed "
-            f"{fire_row.fixed_tta_median if fire_row else None} s",
+            f"{len(elsewhere)} runs: "
+            + ", ".join(f"{n} {_fmt_s(o)} vs fixed {_fmt_s(f)}" for n, (o, f) in medians.items()),
         ),
         Requirement(
             f"scenarios: kitchen smoke fires within {KITCHEN_TOLERANCE_S:.0f} s of the plain fixed "

@@ -11,6 +11,7 @@ from detectors.alert import Alert
 from detectors.engine import DetectorEngine
 from detectors.registry import Device
 from tests.detectors.helpers import batch_of, rows_of
+from vigil.messages import render
 
 EPOCH = 1_763_780_000.0  # 2025-11-22 02:53 UTC
 
@@ -193,7 +194,9 @@ def test_a_daytime_silence_this_home_never_shows_is_a_wellness_check() -> None:
     assert [(a.rule, a.signal) for a in wellness] == [("silent_at_home", "supervisory")]
     # Ten-minute gaps learned: the one-hour floor holds, far below the dense home's cap.
     assert wellness[0].ts - readings[-1][0] == 3600
-    assert wellness[0].reason.startswith("在家无活动")
+    message = wellness[0].evidence["reason"]
+    assert render(message["code"], message["params"], "zh").startswith("在家无活动")
+    assert wellness[0].reason.startswith("Silent at home")  # logs and files: English
     assert wellness[0].evidence["routine"]["longest_silence_s"] == 600
 
 
