@@ -19,6 +19,7 @@ from console.api.routes import (
     config,
     contacts,
     devices,
+    field,
     gateways,
     grids,
     households,
@@ -55,6 +56,7 @@ def api_router() -> APIRouter:
         buildings,
         imports,
         commissioning,
+        field,
     ):
         api.include_router(module.router)
     return api
