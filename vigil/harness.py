@@ -34,9 +34,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(
-    probe: Callable[[], T | None], timeout: float = 15.0, what: str = "a condition"
-) -> T:
+def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "a condition") -> T:
     """`probe()`'s first truthy answer, polled every 50 ms; AssertionError naming `what` after
     `timeout` seconds."""
     deadline = time.monotonic() + timeout
