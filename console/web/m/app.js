@@ -112,7 +112,7 @@ async function flush() {
       }
       if (res.status >= 500) break; // the server's trouble: try again later, in order
       const answer = await res.json().catch(() => ({}));
-      const message = typeof answer.detail === "string" ? answer.detail : JSON.stringify(answer.detail || res.status);
+      const message = typeof answer.detail === "string" ? answer.detail : `请求无效 / invalid request (${res.status})`;
       await store("readwrite", (s) => s.put({ ...item, status: "refused", message }));
     }
   } finally {
@@ -216,6 +216,7 @@ function projected(task, waiting) {
 }
 
 async function showTasks() {
+  currentTask = null;
   setBar(t("tasks"), false);
   const [data, items] = await Promise.all([cached("/api/field/tasks"), queued()]);
   serverSkew = Date.parse(data.now) - Date.now();
@@ -246,7 +247,10 @@ async function showTasks() {
 
 function tel(phone) { return `tel:${String(phone).replace(/[^+0-9]/g, "")}`; }
 
+let currentTask = null; // the task on screen: where a photo from the camera goes
+
 async function showTask(id) {
+  currentTask = id;
   const [d, items] = await Promise.all([cached(`/api/field/tasks/${id}`), queued()]);
   serverSkew = Date.parse(d.now) - Date.now();
   tickers.forEach(clearInterval); tickers = [];
@@ -303,7 +307,7 @@ function dock(id, x, closed) {
   $("#do-arrive")?.addEventListener("click", () => arriveSheet(id));
   $("#do-resolve")?.addEventListener("click", () => resolveSheet(id));
   $("#do-note").addEventListener("click", () => noteSheet(id));
-  $("#do-photo").addEventListener("click", () => { const c = $("#camera"); c.value = ""; c.dataset.id = id; c.click(); });
+  $("#do-photo").addEventListener("click", () => { const c = $("#camera"); c.value = ""; c.click(); });
 }
 
 function sheet(html) {
@@ -379,7 +383,8 @@ async function shrink(file, edge = 1280) {
 $("#camera").addEventListener("change", async (ev) => {
   const file = ev.target.files[0];
   if (!file) return;
-  const id = Number(ev.target.dataset.id);
+  const id = currentTask;
+  if (!id) return;
   let blob;
   try { blob = await shrink(file); } catch { toast(lang === "zh" ? "这不是一张照片" : "That is not a photo", true); return; }
   await enqueue(id, "photo", blob, "image/jpeg");
