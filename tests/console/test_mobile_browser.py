@@ -139,7 +139,9 @@ def _loop(browser: Browser, url: str, dsn: str, incident_id: int, member: str) -
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    shot = lambda name: page.screenshot(path=str(ARTIFACTS / f"mobile-{name}.png"))  # noqa: E731
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(ARTIFACTS / f"mobile-{name}.png"))
 
     page.goto(f"{url}/m/")
     page.fill("#u", member)
