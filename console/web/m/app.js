@@ -26,7 +26,7 @@ const T = {
     "cause.fall": "跌倒", "cause.water": "漏水",
     "act.open": "报警", "act.accept": "接单", "act.dispatch": "派遣", "act.arrive": "到达",
     "act.photo": "照片", "act.note": "备注", "act.resolve": "处置完成", "act.false_alarm": "误报",
-    "act.acknowledge": "确认", "act.escalate": "升级", "act.reopen": "重开", "act.mark_test": "测试",
+    "act.acknowledge": "确认", "act.escalate": "升级", "act.evidence": "新证据", "act.reopen": "重开", "act.mark_test": "测试",
   },
   en: {
     title: "Vigil field", signin: "Sign in", user: "Username", pass: "Password", bad_login: "Wrong username or password",
@@ -49,7 +49,7 @@ const T = {
     "cause.fall": "Fall", "cause.water": "Water leak",
     "act.open": "Alarm", "act.accept": "Accepted", "act.dispatch": "Dispatched", "act.arrive": "Arrived",
     "act.photo": "Photo", "act.note": "Note", "act.resolve": "Resolved", "act.false_alarm": "False alarm",
-    "act.acknowledge": "Acknowledged", "act.escalate": "Escalated", "act.reopen": "Reopened", "act.mark_test": "Test",
+    "act.acknowledge": "Acknowledged", "act.escalate": "Escalated", "act.evidence": "More evidence", "act.reopen": "Reopened", "act.mark_test": "Test",
   },
 };
 let lang = localStorage.getItem("vigil.m.lang") || "zh";
@@ -221,7 +221,10 @@ async function showTasks() {
   const [data, items] = await Promise.all([cached("/api/field/tasks"), queued()]);
   serverSkew = Date.parse(data.now) - Date.now();
   tickers.forEach(clearInterval); tickers = [];
-  const tasks = data.items.map((x) => projected(x, pendingOf(items, x.id))).filter((x) => !["resolved", "false_alarm", "test"].includes(x.state));
+  const all = data.items.map((x) => projected(x, pendingOf(items, x.id)));
+  const isClosed = (x) => ["resolved", "false_alarm", "test"].includes(x.state);
+  const tasks = all.filter((x) => !isClosed(x));
+  const sending = all.filter((x) => isClosed(x) && pendingOf(items, x.id).length);
   const card = (x) => `<button class="card ${esc(x.signal)}" data-id="${x.id}">
       <div class="row"><span class="cause">${esc(t("cause." + x.cause))}</span>
         ${x.mine ? `<span class="badge mine">${esc(t("mine"))}</span>` : `<span class="badge">${esc(t("state." + x.state))}</span>`}</div>
@@ -233,6 +236,7 @@ async function showTasks() {
   view.innerHTML = (tasks.length ? "" : `<div class="empty">${esc(t("none"))}</div>`) +
     (mine.length ? `<h2>${esc(t("mine"))}</h2>${mine.map(card).join("")}` : "") +
     (rest.length ? `<h2>${esc(t("grid_open"))}</h2>${rest.map(card).join("")}` : "") +
+    (sending.length ? `<h2>${esc(t("pending_tag"))}</h2>${sending.map(card).join("")}` : "") +
     `<div class="muted" style="text-align:center;margin-top:24px">${esc(me?.display_name || "")} ·
       <a href="#" id="logout">${esc(t("logout"))}</a></div>`;
   view.querySelectorAll("[data-due]").forEach((el) => countdown(el, el.dataset.due));
@@ -358,7 +362,7 @@ async function resolveSheet(id) {
     const note = $("#rnote").value.trim();
     closeSheet();
     await enqueue(id, "resolve", note ? { outcome, note } : { outcome });
-    toast(t("resolved_done"));
+    toast(navigator.onLine ? t("resolved_done") : t("queued"));
     location.hash = "#/";
   });
 }
@@ -388,7 +392,7 @@ $("#camera").addEventListener("change", async (ev) => {
   let blob;
   try { blob = await shrink(file); } catch { toast(lang === "zh" ? "这不是一张照片" : "That is not a photo", true); return; }
   await enqueue(id, "photo", blob, "image/jpeg");
-  toast(t("photo_saved"));
+  toast(navigator.onLine ? t("photo_saved") : t("queued"));
 });
 
 function toast(text, bad) {
