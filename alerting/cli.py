@@ -162,6 +162,9 @@ def notifier_run() -> None:
         backoff=backoff,
         heartbeat=loop,
         lease=timedelta(seconds=settings.notifier_lease_s),
+        vapid=(settings.vapid_private_key.get_secret_value(), settings.vapid_subject)
+        if settings.vapid_private_key.get_secret_value()
+        else None,
     )
 
     async def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from alerting import plan
+from alerting import plan, webpush
 from alerting.escalation import Policy
 from alerting.plan import Notice, Person
 from alerting.templates import Language, Place
@@ -27,12 +27,15 @@ _USERS = "select id, username, phone, language from users where disabled_at is n
 
 
 def write(conn: Conn, row: IncidentRow, notices: Iterable[Notice]) -> None:
-    """Outbox rows for `notices`; one already written (same key) is left as it is."""
+    """Outbox rows for `notices`; one already written (same key) is left as it is. A grid
+    member's notice also goes to their phones by Web Push (`alerting.webpush`)."""
+    notices = list(notices)
     for n in notices:
         conn.execute(
             _OUTBOX,
             (n.key, row.id, n.channel, n.recipient, n.language, n.body, n.kind, n.tier, n.user_id),
         )
+    webpush.fan_out(conn, row.id, notices)
 
 
 def place_of(conn: Conn, row: IncidentRow) -> Place:

@@ -9,11 +9,13 @@ import struct
 import uuid
 import zlib
 from collections.abc import Iterator
+from datetime import timedelta
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from alerting import scoring
 from alerting.field import distance_m
 from tests.console.seed import open_incident
 
@@ -163,6 +165,17 @@ def test_the_whole_loop_accept_arrive_photo_resolve(
     assert stored["sha256"] in board["timeline"][-2]["note"]
     outcome = db.execute("select outcome from incidents where id = %s", (incident,)).fetchone()
     assert outcome == ("fell_helped",)
+
+    # The monthly scoring sees gm1's response and arrival times.
+    opened = db.execute("select opened_at from incidents where id = %s", (incident,)).fetchone()
+    assert opened is not None
+    monthly = scoring.report(
+        db, start=opened[0] - timedelta(minutes=1), end=opened[0] + timedelta(hours=1)
+    )
+    mine = next(s for s in monthly.responders if s.name == "gm1")
+    assert mine.ack_p50_s is not None
+    assert mine.arrive_p50_s is not None
+    assert mine.arrive_p50_s >= 0
 
 
 def test_a_replayed_action_gets_the_same_answer_and_acts_once(

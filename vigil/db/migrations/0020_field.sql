@@ -63,3 +63,8 @@ create table push_subscriptions (
     revoked_at  timestamptz
 );
 create index push_subscriptions_user on push_subscriptions (user_id) where revoked_at is null;
+
+-- Web Push is an outbox channel like SMS: one row per subscription, sent by the notifier.
+alter table notification_outbox drop constraint notification_outbox_channel_check;
+alter table notification_outbox add constraint notification_outbox_channel_check
+    check (channel in ('console', 'sms', 'grid_member', 'webpush'));
