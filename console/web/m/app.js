@@ -11,7 +11,7 @@ const T = {
     escalates: "升级倒计时", overdue: "已超时，正在升级", accepted: "已接单", arrived: "已到场",
     accept: "接单", arrive: "我已到达", resolve: "处置反馈", photo: "拍照取证", note: "备注",
     call: "拨打", family: "家属", resident: "住户", must_know: "上门须知", living_alone: "独居",
-    map: "在地图中打开", unit: "单元/户", building: "楼栋", timeline: "处置记录",
+    map: "在地图中打开", unit: "单元/户", building: "楼栋", timeline: "处置记录（最新在前）",
     share_q: "记录到场位置？", share_why: "共享手机位置，系统会记下你与楼栋的距离，作为到场凭证。",
     share: "共享位置", no_share: "不共享，直接到场", outcome: "处置结果", note_ph: "补充说明（可用输入法语音输入）",
     send: "提交", cancel: "取消", pending: "条操作待发送（无信号时会自动重发）", sent: "已发送",
@@ -34,7 +34,7 @@ const T = {
     escalates: "Escalates in", overdue: "Overdue, escalating", accepted: "Accepted", arrived: "On site",
     accept: "Accept", arrive: "I have arrived", resolve: "Report outcome", photo: "Take photo", note: "Note",
     call: "Call", family: "Family", resident: "Resident", must_know: "Before you go in", living_alone: "Lives alone",
-    map: "Open in maps", unit: "Unit", building: "Building", timeline: "Timeline",
+    map: "Open in maps", unit: "Unit", building: "Building", timeline: "Timeline (newest first)",
     share_q: "Record where you are?", share_why: "Share the phone's position: the distance to the building is kept as proof of arrival.",
     share: "Share position", no_share: "Arrive without it", outcome: "Outcome", note_ph: "Note (your keyboard's voice input works)",
     send: "Submit", cancel: "Cancel", pending: "action(s) waiting for a signal (sent automatically)", sent: "Sent",
@@ -277,7 +277,7 @@ async function showTask(id) {
     return `<li><div class="what">${esc(t("act." + e.action))} <span class="muted">${esc(new Date(e.at).toLocaleTimeString())} · ${esc(e.actor)}</span></div>
       ${e.note && !p ? `<div>${esc(e.note)}</div>` : ""}${p ? `<div class="photos"><img src="${esc(p.url)}" alt="photo ${p.id}"></div>` : ""}</li>`;
   };
-  const pend = waiting.map((w) => `<li class="pend"><div class="what">${esc(t("act." + w.kind))} <span class="badge pend">${esc(t("pending_tag"))}</span>
+  const pend = waiting.slice().reverse().map((w) => `<li class="pend"><div class="what">${esc(t("act." + w.kind))} <span class="badge pend">${esc(t("pending_tag"))}</span>
       <span class="muted">${esc(new Date(w.takenAt).toLocaleTimeString())}</span></div></li>`).join("");
   const map = x.lat != null ? `<a class="pin" href="geo:${x.lat},${x.lon}?q=${x.lat},${x.lon}(${encodeURIComponent(x.address || "")})">📍 ${esc(t("map"))}</a>` : "";
   view.innerHTML = `
@@ -291,7 +291,7 @@ async function showTask(id) {
     ${must.length ? `<div class="section must"><b>⚠ ${esc(t("must_know"))}</b>${must.map((m) => `<div>${esc(m)}</div>`).join("")}</div>` : ""}
     ${calls ? `<div class="section">${calls}</div>` : ""}
     <h2>${esc(t("timeline"))}</h2>
-    <div class="section"><ul class="tl">${d.timeline.map(line).join("")}${pend}</ul></div>`;
+    <div class="section"><ul class="tl">${pend}${d.timeline.slice().reverse().map(line).join("")}</ul></div>`;
   view.querySelectorAll("[data-due]").forEach((el) => countdown(el, el.dataset.due));
   dock(id, x, closed);
 }
