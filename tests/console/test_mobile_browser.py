@@ -209,5 +209,21 @@ def _loop(browser: Browser, url: str, dsn: str, incident_id: int, member: str) -
     actions = [e["action"] for e in detail["timeline"] if e["action"] != "escalate"]
     assert actions == ["open", "dispatch", "accept", "arrive", "photo", "resolve"], actions
     assert "老人跌倒" in detail["timeline"][-1]["note"]
+
+    # And the centre's own console page shows each step once.
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    board = desk.new_page()
+    board.goto(f"{url}/")
+    board.fill("input[name=username]", "op")
+    board.fill("input[name=password]", PASSWORD)
+    board.click("#login-form button[type=submit]")
+    board.wait_for_selector("table[data-testid=board]")
+    board.goto(f"{url}/#/incident/{incident_id}")
+    board.wait_for_selector("[data-testid=timeline] li[data-action=resolve]", timeout=10_000)
+    for step in ("dispatch", "accept", "arrive", "photo", "resolve"):
+        shown = board.locator(f"[data-testid=timeline] li[data-action={step}]").count()
+        assert shown == 1, f"{step} shown {shown} times on the console"
+    board.screenshot(path=str(ARTIFACTS / "mobile-8-console-timeline.png"), full_page=True)
+    desk.close()
     assert errors == []
     context.close()
