@@ -165,6 +165,9 @@ def notifier_run() -> None:
         lease=timedelta(seconds=settings.notifier_lease_s),
         voice=make_voice(settings, dsn),
         robot=WeComRobot(settings.wecom_url),
+        vapid=(settings.vapid_private_key.get_secret_value(), settings.vapid_subject)
+        if settings.vapid_private_key.get_secret_value()
+        else None,
     )
 
     async def main() -> None:

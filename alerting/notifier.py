@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from alerting import outbox
+from alerting import outbox, webpush
 from alerting.errors import SmsError
 from alerting.policies import PolicyBook, default_book
 from alerting.sms.base import DeliveryReport, Inbound, SmsProvider, Template
@@ -74,8 +74,11 @@ class Notifier:
         robot: WeComRobot | None = None,
         webhooks: WebhookDispatcher | None = None,
         book: PolicyBook | None = None,
+        vapid: tuple[str, str] | None = None,
     ) -> None:
+        """`vapid`: (private key, subject) for Web Push; None leaves webpush rows failed."""
         self._dsn = dsn
+        self._vapid = vapid
         self.provider = provider
         self.voice = voice
         self.robot = robot or WeComRobot()
@@ -173,6 +176,9 @@ class Notifier:
                 await asyncio.to_thread(outbox.push, conn, row, now=self._clock())
                 NOTIFICATIONS_SENT_TOTAL.labels(channel=row.channel).inc()
                 continue
+            if row.channel == webpush.CHANNEL:
+                await asyncio.to_thread(self._webpush, conn, row)
+                continue
             try:
                 sent = await self._deliver(conn, row)
             except SmsError as exc:
@@ -262,6 +268,29 @@ class Notifier:
             key=row.key, to=row.recipient, body=row.body, template=template, resend=row.resend
         )
         return self.provider.name, provider_id
+
+    def _webpush(self, conn: psycopg.Connection[tuple[object, ...]], row: outbox.Claimed) -> None:
+        """One Web Push: sent, dead subscription (failed for good) or retried like an SMS."""
+        if self._vapid is None:
+            outbox.mark_failed(conn, row, error="web push is not configured", now=self._clock())
+            return
+        language = "en" if row.body.isascii() else "zh"
+        data = webpush.payload(incident_id=row.incident_id, body=row.body, language=language)
+        result = webpush.send(
+            conn,
+            recipient=row.recipient,
+            data=data,
+            private_key=self._vapid[0],
+            subject=self._vapid[1],
+        )
+        if result.sent:
+            NOTIFICATIONS_SENT_TOTAL.labels(channel=row.channel).inc()
+            outbox.mark_sent(
+                conn, row, now=self._clock(), provider="webpush", provider_id=str(result.status)
+            )
+            return
+        NOTIFICATIONS_FAILED_TOTAL.labels(channel=row.channel).inc()
+        self._failed(conn, row, SmsError(result.error or "push failed", retryable=not result.gone))
 
     def _failed(
         self, conn: psycopg.Connection[tuple[object, ...]], row: outbox.Claimed, exc: SmsError

@@ -7,13 +7,13 @@ wakes the notifier once per transaction (`store.announce(..., outbox=True)`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from psycopg.types.json import Jsonb
 
-from alerting import plan, webhooks_out, wecom
+from alerting import plan, webhooks_out, webpush, wecom
 from alerting.escalation import Policy
 from alerting.plan import Notice, Person
 from alerting.templates import Language, Place
@@ -32,8 +32,10 @@ _OUTBOX = (
 _USERS = "select id, username, phone, language from users where disabled_at is null"
 
 
-def write(conn: Conn, row: IncidentRow, notices: Iterable[Notice]) -> None:
-    """Outbox rows for `notices`; one already written (same key) is left as it is."""
+def write(conn: Conn, row: IncidentRow, notices: Sequence[Notice]) -> None:
+    """Outbox rows for `notices`; one already written (same key) is left as it is. A grid
+    member's notice also goes to their phones by Web Push (`alerting.webpush`)."""
+    notices = list(notices)
     for n in notices:
         params = Jsonb(n.params) if n.params is not None else None
         conn.execute(
@@ -41,6 +43,7 @@ def write(conn: Conn, row: IncidentRow, notices: Iterable[Notice]) -> None:
             (n.key, row.id, n.channel, n.recipient, n.language, n.body, n.kind, n.tier, n.user_id,
              params, n.not_before),
         )  # fmt: skip
+    webpush.fan_out(conn, row.id, notices)
 
 
 def _console() -> str:

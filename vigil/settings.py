@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     console_host: str = "127.0.0.1"
     console_port: int = Field(default=8760, ge=1, le=65535)
+    vapid_public_key: str = Field(
+        default="", description="Web Push (VAPID) public key, base64url; empty: push is off"
+    )
+    vapid_private_key: SecretStr = Field(
+        default=SecretStr(""), description="Web Push (VAPID) private key, base64url or PEM"
+    )
+    vapid_subject: str = Field(
+        default="mailto:ops@vigil.invalid", description="who push services may contact"
+    )
     escalation_dir: Path | None = Field(
         default=None,
         description="folder of <district>.toml escalation policies; unset: the bundled one",

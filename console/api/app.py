@@ -21,6 +21,7 @@ from console.api.routes import (
     contacts,
     devices,
     district,
+    field,
     gateways,
     grids,
     households,
@@ -71,6 +72,7 @@ def api_router() -> APIRouter:
         cap,
         webhooks,
         routines,
+        field,
     ):
         api.include_router(module.router)
     return api

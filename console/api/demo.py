@@ -43,3 +43,43 @@ def start_console(settings: Settings, dsn: str) -> tuple[ConsoleServer, dict[str
     )
     server.start()
     return server, logins
+
+
+DEMO_GRID_MEMBER = "grid"
+
+
+def ensure_demo_grid_member(dsn: str, settings: Settings, *, timeout_s: float = 60.0) -> str | None:
+    """A demo grid member for the first grid that has households (the simulator registers the
+    district after it starts, so this waits for it); returns the grid's id, None without one."""
+    import time
+
+    import psycopg
+
+    if settings.env != "demo":
+        return None
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "select b.grid_id from households h join buildings b on b.id = h.building_id "
+                "where h.retired_at is null order by b.grid_id, h.id limit 1"
+            ).fetchone()
+            if row is not None or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        if row is None:
+            return None
+        grid_id = str(row[0])
+        if not conn.execute(
+            "select 1 from users where username = %s", (DEMO_GRID_MEMBER,)
+        ).fetchone():
+            accounts.create_user(
+                conn,
+                username=DEMO_GRID_MEMBER,
+                password=DEMO_PASSWORD,
+                role=Role.GRID_MEMBER,
+                grid_id=grid_id,
+                display_name="演示网格员",
+                department="community",
+            )
+    return grid_id

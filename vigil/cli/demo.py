@@ -193,6 +193,12 @@ def run_demo(settings: Settings, out: Console) -> None:
         out.print(f"  Console: {console.url}")
         for username, password in logins.items():
             out.print(f"    sign in as [bold]{username}[/bold] / {password}")
+        from console.api.demo import DEMO_GRID_MEMBER, DEMO_PASSWORD, ensure_demo_grid_member
+
+        grid = ensure_demo_grid_member(dsn, settings)
+        if grid is not None:
+            out.print(f"  Mobile app for grid members (网格员手机端): {console.url}m/")
+            out.print(f"    sign in as [bold]{DEMO_GRID_MEMBER}[/bold] / {DEMO_PASSWORD} ({grid})")
         out.print("  Press Ctrl-C to stop everything.")
         _watch(services, stop, out)
     finally:
