@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI
 
 from alerting.api.app import make_pool, mount_console
 from alerting.api.deps import live_guard
+from alerting.hardening import harden
 from alerting.live import LiveHub
 from alerting.live import router as live_router
 from alerting.sms.webhooks import router as sms_router
@@ -41,7 +42,18 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
                 await task
             await asyncio.to_thread(pool.close)
 
-    app = FastAPI(title="Vigil", lifespan=lifespan)
+    # The API's own description is for developers: not served in production (docs/security.md).
+    public_docs = settings.env != "production"
+    app = FastAPI(
+        title="Vigil",
+        lifespan=lifespan,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None,
+    )
+    harden(
+        app, tile_url=settings.console_tile_url, trusted_proxies=settings.console_trusted_proxies
+    )
     app.state.settings = settings
     app.state.dsn = dsn
     # The stream carries residents' addresses: signed-in users only, grid members on their grid.

@@ -93,6 +93,7 @@ def alerting_serve(
         host=host or settings.live_host,
         port=port or settings.live_port,
         log_level="warning",
+        proxy_headers=False,  # X-Forwarded-For only from console_trusted_proxies (hardening.py)
     )
 
 

@@ -55,8 +55,8 @@ from detectors.registry import Device
 from ingest.partition import Partition
 from ingest.registry import METRIC_NAMES, RegistrySnapshot
 from ingest.sink import ReadingBatch
-from vigil.codec import CodecError, decode_status
-from vigil.topics import Topic, TopicError, status_filter
+from vigil.status_check import DEFAULT_MAX_FUTURE_S, StatusRefusedError, check_status
+from vigil.topics import status_filter
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,7 @@ class StatusBroker:
     username: str
     password: str
     client_id: str = "vigil-detectors-status"
+    max_future_s: float = DEFAULT_MAX_FUTURE_S
 
 
 class DetectorStage:
@@ -292,6 +293,8 @@ class DetectorStage:
             log.warning("detector stage is behind: ingest waits for room")
 
     def gateway_status(self, change: GatewayStatusChange) -> None:
+        if not math.isfinite(change.ts):  # the engine's clocks would never recover from it
+            raise ValueError(f"gateway {change.gateway}: status time {change.ts} is not finite")
         while not self._stop.is_set():
             if self._queue.put(change, timeout=SUBMIT_WAIT_S):
                 return
@@ -502,14 +505,21 @@ class DetectorStage:
         return client
 
     def _on_status(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Who it is from comes from the topic; the time must be sane (vigil/status_check.py).
         try:
-            if self.sites is not None and not self.sites(Topic.parse(msg.topic).site):
-                return
-            status = decode_status(msg.payload)
-        except (CodecError, TopicError) as exc:
-            log.warning("bad gateway status on %s: %s", msg.topic, exc)
+            status = check_status(
+                msg.topic,
+                msg.payload,
+                retained=bool(msg.retain),
+                now=time.time(),
+                max_future_s=self.broker.max_future_s if self.broker else DEFAULT_MAX_FUTURE_S,
+            )
+        except StatusRefusedError as exc:
+            log.warning("gateway status refused: %s", exc)
             return
-        self.gateway_status(GatewayStatusChange(status.gw, status.state == "online", status.ts))
+        if self.sites is not None and not self.sites(status.site):
+            return
+        self.gateway_status(GatewayStatusChange(status.gateway_id, status.online, status.sent))
 
 
 def state_path_for(var_dir: Path, worker: str = "0of1") -> Path:

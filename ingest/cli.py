@@ -148,6 +148,7 @@ def detector_stage(settings: Settings, client_prefix: str, partition: Partition)
         settings.mqtt_username,
         settings.mqtt_password.get_secret_value(),
         client_id=f"{client_prefix}-detectors-{tag}",
+        max_future_s=settings.ingest_max_future_s,
     )
     return DetectorStage(
         database_url(settings),

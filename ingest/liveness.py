@@ -20,6 +20,7 @@ client of its own, for the gateways of this worker's sites. A change of state se
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -37,8 +38,8 @@ from ingest.consumer import BrokerConfig
 from ingest.partition import Partition
 from ingest.registry import METRIC_CODE, Registry
 from ingest.validate import Checked
-from vigil.codec import CodecError, decode_status
-from vigil.topics import Topic, TopicError, status_filter
+from vigil.status_check import DEFAULT_MAX_FUTURE_S, StatusRefusedError, check_status
+from vigil.topics import status_filter
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ class Liveness:
         device_interval_s: float,
         *,
         broker: BrokerConfig | None = None,
+        max_future_s: float = DEFAULT_MAX_FUTURE_S,
     ) -> None:
         self.dsn = dsn
         self.registry = registry
@@ -161,6 +163,7 @@ class Liveness:
         self.device_interval_s = device_interval_s
         self._next_devices = time.monotonic() + device_interval_s
         self.broker = broker
+        self.max_future_s = max_future_s
         self.writes = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -178,6 +181,9 @@ class Liveness:
             self._pending.append(messages)
 
     def gateway_status(self, gateway: str, state: GatewayState) -> None:
+        """A checked status (vigil/status_check.py); a time that is not finite never gets in."""
+        if not all(math.isfinite(t) for t in (state.since, state.seen or 0.0)):
+            raise ValueError(f"gateway {gateway}: status times must be finite, not {state}")
         with self._lock:
             self._status[gateway] = state
 
@@ -287,16 +293,19 @@ class Liveness:
 
     def _on_status(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            topic = Topic.parse(msg.topic)
-            status = decode_status(msg.payload)
-        except (TopicError, CodecError) as exc:
-            log.warning("bad gateway status on %s: %s", msg.topic, exc)
+            status = check_status(
+                msg.topic,
+                msg.payload,
+                retained=bool(msg.retain),
+                now=time.time(),
+                max_future_s=self.max_future_s,
+            )
+        except StatusRefusedError as exc:
+            log.warning("gateway status refused: %s", exc)
             return
-        if self.partition.owns(topic.site):
-            online = status.state == "online"
-            since = status.ts if msg.retain else time.time()
-            state = GatewayState(online, since, since if online else None)
-            self.gateway_status(topic.gateway_id, state)
+        if self.partition.owns(status.site):
+            state = GatewayState(status.online, status.at, status.at if status.online else None)
+            self.gateway_status(status.gateway_id, state)
 
 
 def _gateway_rows(

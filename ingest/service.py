@@ -171,6 +171,7 @@ class IngestService:
             settings.ingest_status_interval_s,
             settings.ingest_last_seen_interval_s,
             broker=self.consumer.config,
+            max_future_s=settings.ingest_max_future_s,
         )
         self.health = Health(
             "ingest",

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     console_host: str = "127.0.0.1"
     console_port: int = Field(default=8760, ge=1, le=65535)
+    console_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="reverse proxies whose X-Forwarded-For is believed; none: no one's",
+    )
     escalation_dir: Path | None = Field(
         default=None,
         description="folder of <district>.toml escalation policies; unset: the bundled one",

@@ -14,6 +14,8 @@ from alerting.api.errors import UserError
 from alerting.api.passwords import MIN_PASSWORD_LENGTH
 from alerting.api.roles import Role
 from vigil.db.connect import database_url
+from vigil.observability import CONSOLE, Health
+from vigil.observability.server import serve as serve_metrics
 from vigil.settings import get_settings
 
 console_app = typer.Typer(help="The operators' web console and API.", no_args_is_help=True)
@@ -36,11 +38,14 @@ def run(
     from alerting.app import create_app
 
     settings = get_settings()
+    if settings.env == "production":  # /metrics is not on the public port there
+        serve_metrics(settings, Health("console", {}), CONSOLE)
     uvicorn.run(
         create_app(settings),
         host=host or settings.console_host,
         port=port or settings.console_port,
         log_level="info",
+        proxy_headers=False,  # X-Forwarded-For only from console_trusted_proxies (hardening.py)
     )
 
 

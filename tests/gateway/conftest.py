@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from vigil.broker_auth import BrokerAuth
+from vigil.broker_auth import BrokerAuth, gateway_client_id
 from vigil.codec import EventBatch, GatewayStatus, TelemetryBatch, decode_status, decode_uplink
 from vigil.frames import Frame, encode_frame
 from vigil.settings import REPO_ROOT, Settings
@@ -47,7 +47,10 @@ class Account:
 
 
 def can_connect(port: int, username: str, password: str) -> bool:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    # A gateway's login is bound to its client id (the service account may use any).
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=gateway_client_id(username), protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(username, password)
     result: list[bool] = []
     client.on_connect = lambda c, u, f, reason, p: result.append(not reason.is_failure)

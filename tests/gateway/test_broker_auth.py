@@ -18,7 +18,7 @@ from tests.gateway.conftest import (
     report,
     wait_until,
 )
-from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acls
+from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acls, gateway_client_id
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -29,7 +29,11 @@ class RawClient:
     """A bare MQTT 5 client: it sees PUBACK and SUBACK reason codes."""
 
     def __init__(self, port: int, acc: Account) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=gateway_client_id(acc.gateway_id),
+            protocol=mqtt.MQTTv5,
+        )
         self.client.username_pw_set(acc.gateway_id, acc.password)
         self.pubacks: dict[int, str] = {}
         self.subacks: list[str] = []

@@ -1,5 +1,6 @@
 // The district map: grids, buildings and households coloured by their worst open incident.
 // With a tile URL configured it draws on tiles; without, on a plain schematic of our geometry.
+// Leaflet takes a string as HTML: names typed by users go in as DOM nodes (el), never strings.
 import { api } from "./api.js";
 import { el } from "./format.js";
 import { label, t } from "./i18n.js";
@@ -36,7 +37,7 @@ export function mount(root, { config }) {
         // The grid's name along its top edge, clear of the buildings inside.
         L.tooltip({ permanent: true, direction: "bottom", className: "grid-label" })
           .setLatLng([box.getNorth(), box.getCenter().lng])
-          .setContent(`${grid.name} (${grid.id})`)
+          .setContent(el("span", {}, `${grid.name} (${grid.id})`))
           .addTo(layer);
       }
       for (const b of grid.buildings) {
@@ -46,7 +47,7 @@ export function mount(root, { config }) {
         const marker = L.circleMarker([b.lat, b.lon], {
           radius: 7 + Math.min(b.households.length, 10), color: COLOUR[b.status],
           fillOpacity: 0.7, weight: b.status === "ok" ? 1 : 3,
-        }).bindTooltip(b.name, { direction: "top" }).bindPopup(el("div", {}, el("strong", {}, b.name), el("br"), b.address,
+        }).bindTooltip(el("span", {}, b.name), { direction: "top" }).bindPopup(el("div", {}, el("strong", {}, b.name), el("br"), b.address,
           el("ul", {}, homes)));
         marker.addTo(layer);
         bounds.extend([b.lat, b.lon]);
