@@ -29,7 +29,7 @@ from vigil.codec import EventBatch, GatewayStatus, TelemetryBatch, decode_status
 from vigil.frames import Frame, encode_frame
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
-from vigil.topics import Topic, TopicKind
+from vigil.topics import GATEWAY_ID_PATTERN, Topic, TopicKind
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -48,9 +48,9 @@ class Account:
 
 def can_connect(port: int, username: str, password: str) -> bool:
     # A gateway's login is bound to its client id (the service account may use any).
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=gateway_client_id(username), protocol=mqtt.MQTTv5
-    )
+    bound = GATEWAY_ID_PATTERN.fullmatch(username) is not None
+    client_id = gateway_client_id(username) if bound else ""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.username_pw_set(username, password)
     result: list[bool] = []
     client.on_connect = lambda c, u, f, reason, p: result.append(not reason.is_failure)

@@ -153,13 +153,15 @@ def test_account_names_are_checked_before_the_broker_is_asked() -> None:
 
 def test_the_role_fences_each_gateway_in() -> None:
     assert [(a["acltype"], a["topic"]) for a in gateway_acls("gw-a")] == [
-        ("publishClientSend", "vigil/v1/+/gw-a/up/#"),
+        ("publishClientSend", "vigil/v1/+/gw-a/up/telemetry"),
+        ("publishClientSend", "vigil/v1/+/gw-a/up/event"),
         ("publishClientSend", "vigil/v1/+/gw-a/status"),
         ("subscribePattern", "vigil/v1/+/gw-a/down/#"),
         ("publishClientReceive", "vigil/v1/+/gw-a/down/#"),
     ]
     assert {a["topic"] for a in gateway_acls("gw-a", site="s1")} == {
-        "vigil/v1/s1/gw-a/up/#",
+        "vigil/v1/s1/gw-a/up/telemetry",
+        "vigil/v1/s1/gw-a/up/event",
         "vigil/v1/s1/gw-a/status",
         "vigil/v1/s1/gw-a/down/#",
     }
