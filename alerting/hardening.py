@@ -92,10 +92,6 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-class BodyTooLargeError(Exception):
-    """The client sent more than the path's limit."""
-
-
 class BoundedBody:
     """Refuses request bodies over the limit with 413, before they are read into memory."""
 
@@ -122,28 +118,37 @@ class BoundedBody:
             await _too_large(send, limit)
             return
         seen = 0
-        started = False
+        started = refused = False
 
         async def counted() -> Message:
-            nonlocal seen
+            # Past the limit: answer 413 here, and tell the app the client has gone.
+            nonlocal seen, started, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLargeError
+                    refused = True
+                    if not started:
+                        started = True
+                        await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
         async def noting(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 is the answer
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, counted, noting)
-        except BodyTooLargeError:
-            if not started:
-                await _too_large(send, limit)
+        except Exception:
+            if not refused:  # the app's own failure, not the disconnect we made up
+                raise
 
 
 def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
