@@ -17,8 +17,8 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from tests.gateway.conftest import Account, wait_until
 from vigil.broker_auth import GATEWAY_ROLE_PREFIX, gateway_client_id, with_service_account
@@ -160,7 +160,8 @@ def test_accounts_from_before_the_binding_get_it_when_the_broker_starts() -> Non
     new = with_service_account(old, "vigil", "service-password")
     clients = {c["username"]: c for c in new["clients"]}
     assert clients["gw-old"]["clientid"] == "vigil-gw-gw-old"
-    assert "clientid" not in clients["someone"] and "clientid" not in clients["vigil"]
+    assert "clientid" not in clients["someone"]
+    assert "clientid" not in clients["vigil"]
     role = next(r for r in new["roles"] if r["rolename"] == f"{GATEWAY_ROLE_PREFIX}gw-old")
     assert [a["topic"] for a in role["acls"]] == [
         "vigil/v1/+/gw-old/up/telemetry",
