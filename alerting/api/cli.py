@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from alerting.api import accounts
+from alerting.api.demo import demo_sign_ins
 from alerting.api.errors import UserError
 from alerting.api.passwords import MIN_PASSWORD_LENGTH
 from alerting.api.roles import Role
@@ -40,9 +41,12 @@ def run(
     settings = get_settings()
     if settings.env == "production":  # /metrics is not on the public port there
         serve_metrics(settings, Health("console", {}), CONSOLE)
+    listen = host or settings.console_host
+    for line in demo_sign_ins(settings, listen):  # docs/console.md: VIGIL_ENV=demo only
+        out.print(line)
     uvicorn.run(
         create_app(settings),
-        host=host or settings.console_host,
+        host=listen,
         port=port or settings.console_port,
         log_level="info",
         proxy_headers=False,  # X-Forwarded-For only from console_trusted_proxies (hardening.py)
