@@ -33,6 +33,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest import broker_watch
 from ingest.backoff import Backoff
 from ingest.consumer import BrokerConfig
 from ingest.partition import Partition
@@ -164,6 +165,9 @@ class Liveness:
         self._next_devices = time.monotonic() + device_interval_s
         self.broker = broker
         self.max_future_s = max_future_s
+        self.broker_watch = (
+            None if broker is None else broker_watch.BrokerWatch(f"{broker.host}:{broker.port}")
+        )
         self.writes = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -259,6 +263,8 @@ class Liveness:
         with self._lock:
             status, self._status = self._status, {}
         heard, self._heard = self._heard, {}
+        if self.broker_watch is not None:
+            self.broker_watch.write(conn)
         if not (len(slots) or status or heard):
             return
         try:
@@ -285,11 +291,20 @@ class Liveness:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         client.username_pw_set(broker.username, broker.password)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
-        client.on_connect = lambda c, *_: c.subscribe(status_filter(), qos=1)
-        client.on_message = self._on_status
+        client.on_connect = lambda c, *_: c.subscribe(
+            [(status_filter(), 1), *[(topic, 0) for topic in broker_watch.TOPICS]]
+        )
+        client.on_message = self._on_message
         client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s)
         client.loop_start()
         return client
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.startswith("$SYS/"):
+            if self.broker_watch is not None:
+                self.broker_watch.on_sys(msg.topic, bytes(msg.payload))
+            return
+        self._on_status(client, userdata, msg)
 
     def _on_status(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:

@@ -45,7 +45,7 @@ class Session:
         self.client.on_connect = lambda c, u, f, rc, p: self.connack.append(str(rc))
         self.client.on_disconnect = lambda *a: self.lost.set()
         self.client.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, str(rc))
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 3600 if persistent else 0
         self.client.connect("127.0.0.1", port, 30, clean_start=not persistent, properties=props)
         self.client.loop_start()

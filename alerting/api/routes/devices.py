@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from psycopg.rows import dict_row
 
 from alerting.api.accounts import Principal
+from alerting.api.broker_health import BROKER_HEALTH_SQL
 from alerting.api.deps import (
     AuditDep,
     DeviceWriter,
@@ -19,6 +20,7 @@ from alerting.api.deps import (
 )
 from alerting.api.models.common import Key
 from alerting.api.models.devices import (
+    BrokerHealth,
     DeviceCreate,
     DeviceHealth,
     DevicePublic,
@@ -203,7 +205,11 @@ def health_summary(conn: SessionDep, user: RegistryReader) -> HealthSummary:
             from health {_WHERE} group by grid_id order by grid_id nulls last""".encode(),
             params,
         ).fetchall()
-    return HealthSummary(grids=[GridHealth.model_validate(r) for r in rows])
+        brokers = cur.execute(BROKER_HEALTH_SQL).fetchall()
+    return HealthSummary(
+        grids=[GridHealth.model_validate(r) for r in rows],
+        brokers=[BrokerHealth.model_validate(b) for b in brokers],
+    )
 
 
 @router.get("/{device_id}")

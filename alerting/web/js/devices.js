@@ -13,10 +13,14 @@ export function mount(root) {
     PROBLEMS.map((p) => el("option", { value: p }, t(`health.${p}`))),
     el("option", { value: "" }, t("health.all")));
   const list = el("table", { class: "devices", "data-testid": "devices" });
-  root.append(summary, el("label", {}, `${t("health.problem")} `, select), list);
+  const broker = el("div", { "data-testid": "broker-health" });
+  root.append(broker, summary, el("label", {}, `${t("health.problem")} `, select), list);
 
   async function load() {
     const health = await api("/devices/health");
+    broker.replaceChildren(...(health.brokers ?? []).filter((b) => b.shedding).map((b) =>
+      el("p", { class: "error", role: "alert" }, t("health.broker_shedding"), ` ${b.broker}: `,
+        `${b.dropped} — ${when(b.last_drop_at)}`)));
     summary.replaceChildren(
       el("thead", {}, el("tr", {}, el("th", {}, t("col.grid")), el("th", {}, t("health.devices")),
         PROBLEMS.map((p) => el("th", {}, t(`health.${p}`))))),
