@@ -30,7 +30,7 @@ def test_the_broker_runs_with_byte_bounded_queues_and_expiring_sessions(
     assert "persistent_client_expiration 7d" in conf
     assert "max_packet_size " in conf
     # The figures the console's alert comes from are published by this broker.
-    got: dict[str, bytes] = {}
+    got: dict[str, bytes | bytearray] = {}
     done = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
     client.username_pw_set(settings.mqtt_username, settings.mqtt_password.get_secret_value())
