@@ -26,6 +26,7 @@ import psycopg
 
 from ingest.backoff import Backoff
 from ingest.consumer import BrokerConfig, Consumer, Delivery
+from ingest.dead_retention import DeadLetterBound
 from ingest.deadletter import Reason
 from ingest.dedup import ReplayFilter
 from ingest.errors import IngestError
@@ -238,7 +239,13 @@ class IngestService:
         self._follow_sites(self.registry.snapshot)
         watcher = RegistryWatcher(self.dsn, self.registry, stop)
         maintenance = Maintenance(
-            self.dsn, retention_for(self.settings), self.settings.ingest_maintain_interval_s, stop
+            self.dsn,
+            retention_for(self.settings),
+            self.settings.ingest_maintain_interval_s,
+            stop,
+            dead_letters=DeadLetterBound(
+                self.settings.dead_letter_retention_days, self.settings.dead_letter_max_bytes
+            ),
         )
         telemetry, *others = self.lanes
         committers = [
