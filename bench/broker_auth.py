@@ -26,7 +26,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from vigil.broker_auth import BrokerAuth, gateway_acls
+from vigil.broker_auth import BrokerAuth, gateway_acls, gateway_client_id
 from vigil.harness import free_port, wait_for_port
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import MOSQUITTO, LocalStack
@@ -129,7 +129,9 @@ class DynsecBroker:
 
 def _connected(port: int, gw: str) -> tuple[mqtt.Client, threading.Event, list[float]]:
     lost, at = threading.Event(), []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=gateway_client_id(gw), protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(gw, PASSWORD)
     up = threading.Event()
     client.on_connect = lambda c, u, f, rc, p: up.set() if not rc.is_failure else None
@@ -164,7 +166,9 @@ def kick_ms(broker: FileBroker | DynsecBroker, runs: int) -> list[float]:
 
 
 def _can_connect(port: int, gw: str) -> bool:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=gateway_client_id(gw), protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(gw, PASSWORD)
     answer: list[bool] = []
     client.on_connect = lambda c, u, f, rc, p: answer.append(not rc.is_failure)

@@ -17,6 +17,7 @@ from alerting.sms.webhooks import router as sms_router
 from console.api.app import make_pool, mount_console
 from console.api.deps import live_guard
 from console.api.routes.cloud_callbacks import router as cloud_callbacks_router
+from console.hardening import harden
 from console.live import LiveHub
 from console.live import router as live_router
 from vigil.db.connect import database_url
@@ -42,7 +43,18 @@ def create_app(settings: Settings, *, dsn: str | None = None) -> FastAPI:
                 await task
             await asyncio.to_thread(pool.close)
 
-    app = FastAPI(title="Vigil", lifespan=lifespan)
+    # The API's own description is for developers: not served in production (docs/security.md).
+    public_docs = settings.env != "production"
+    app = FastAPI(
+        title="Vigil",
+        lifespan=lifespan,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None,
+    )
+    harden(
+        app, tile_url=settings.console_tile_url, trusted_proxies=settings.console_trusted_proxies
+    )
     app.state.settings = settings
     app.state.dsn = dsn
     # The stream carries residents' addresses: signed-in users only, grid members on their grid.

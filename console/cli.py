@@ -10,10 +10,13 @@ import typer
 from rich.console import Console
 
 from console.api import accounts
+from console.api.demo import demo_sign_ins
 from console.api.errors import UserError
 from console.api.passwords import MIN_PASSWORD_LENGTH
 from console.api.roles import Role
 from vigil.db.connect import database_url
+from vigil.observability import CONSOLE, Health
+from vigil.observability.server import serve as serve_metrics
 from vigil.settings import get_settings
 
 console_app = typer.Typer(help="The operators' web console and API.", no_args_is_help=True)
@@ -36,11 +39,17 @@ def run(
     from console.app import create_app
 
     settings = get_settings()
+    if settings.env == "production":  # /metrics is not on the public port there
+        serve_metrics(settings, Health("console", {}), CONSOLE)
+    listen = host or settings.console_host
+    for line in demo_sign_ins(settings, listen):  # docs/console.md: VIGIL_ENV=demo only
+        out.print(line)
     uvicorn.run(
         create_app(settings),
-        host=host or settings.console_host,
+        host=listen,
         port=port or settings.console_port,
         log_level="info",
+        proxy_headers=False,  # X-Forwarded-For only from console_trusted_proxies (hardening.py)
     )
 
 

@@ -30,6 +30,14 @@ from fastapi.responses import StreamingResponse
 from psycopg.rows import dict_row
 
 from alerting.store import INCIDENT_COLUMNS, OPEN_SQL, IncidentRow
+from console.live_scope import (
+    DISTRICT,
+    INCIDENT_GRID_SQL,
+    SNAPSHOT_GRID_SQL,
+    Audience,
+    LiveScope,
+    scope_of,
+)
 from vigil.observability import observe_hop
 
 log = logging.getLogger(__name__)
@@ -48,18 +56,18 @@ SSE_KEEPALIVE_S = 15.0
 @dataclass(frozen=True)
 class Message:
     text: str
-    grid_id: str | None = None
+    audience: Audience = DISTRICT  # who may see it (console/live_scope.py)
     incident_id: int | None = None
     hops: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(eq=False)
 class Subscriber:
-    grid_id: str | None
+    scope: LiveScope
     queue: asyncio.Queue[Message | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
 
     def wants(self, message: Message) -> bool:
-        return self.grid_id is None or message.grid_id in (None, self.grid_id)
+        return self.scope.wants(message.audience)
 
 
 class LiveHub:
@@ -71,8 +79,8 @@ class LiveHub:
         self.ready = asyncio.Event()
 
     # -------------------------------------------------------------------------- subscribers
-    def subscribe(self, grid_id: str | None = None) -> Subscriber:
-        sub = Subscriber(grid_id)
+    def subscribe(self, scope: LiveScope) -> Subscriber:
+        sub = Subscriber(scope)
         self._subscribers.add(sub)
         return sub
 
@@ -114,12 +122,12 @@ class LiveHub:
             )
         return self._query
 
-    async def snapshot(self, grid_id: str | None) -> str:
+    async def snapshot(self, scope: LiveScope) -> str:
         sql = f"select {INCIDENT_COLUMNS} from incidents where {OPEN_SQL}"  # noqa: S608
         params: tuple[Any, ...] = ()
-        if grid_id is not None:
-            sql += " and grid_id = %s"
-            params = (grid_id,)
+        if scope.grid is not None:
+            sql += SNAPSHOT_GRID_SQL
+            params = (scope.grid,)
         conn = await self._db()
         rows = await (
             await conn.execute(sql + " order by severity desc, opened_at", params)
@@ -145,6 +153,7 @@ class LiveHub:
         if last is not None:
             last = {**last, "at": last["at"].isoformat()}
         incident = IncidentRow.from_db(row)
+        grid = await (await conn.execute(INCIDENT_GRID_SQL, (incident_id,))).fetchone()
         text = json.dumps(
             {
                 "type": "incident",
@@ -153,7 +162,8 @@ class LiveHub:
                 "sent_at": time.time(),
             }
         )
-        return Message(text, incident.grid_id, incident.id, tuple(incident.hops.items()))
+        audience = Audience(grid_id=grid["grid_id"] if grid else None)
+        return Message(text, audience, incident.id, tuple(incident.hops.items()))
 
     async def _flush_pushed(self) -> None:
         if not self._pushed:
@@ -222,7 +232,23 @@ class LiveHub:
             body: Any = json.loads(payload) if payload else None
         except json.JSONDecodeError:
             body = payload
-        return Message(json.dumps({"type": kind, "payload": body, "sent_at": time.time()}))
+        text = json.dumps({"type": kind, "payload": body, "sent_at": time.time()})
+        if kind == "notification" and isinstance(body, dict):
+            return Message(text, await self._notification_audience(body))
+        return Message(text)  # device health and the demo SMS log: the district's staff only
+
+    async def _notification_audience(self, body: dict[str, Any]) -> Audience:
+        """A notification is for its addressee, else for its incident's grid."""
+        user_id = body.get("user_id")
+        if isinstance(user_id, int):
+            return Audience(user_id=user_id)
+        incident_id = body.get("incident_id")
+        if not isinstance(incident_id, int):
+            return DISTRICT
+        conn = await self._db()
+        row = await (await conn.execute(INCIDENT_GRID_SQL, (incident_id,))).fetchone()
+        grid = row["grid_id"] if row else None
+        return Audience(grid_id=grid) if grid else DISTRICT
 
 
 def _presence_message(payload: str) -> Message | None:
@@ -250,12 +276,13 @@ def _hub(app_state: Any) -> LiveHub:
 async def live_websocket(websocket: WebSocket, grid_id: str | None = None) -> None:
     """Every incident change as JSON, after a snapshot of the open incidents."""
     hub = _hub(websocket.app.state)
+    scope = scope_of(websocket)
     await websocket.accept()
-    sub = hub.subscribe(grid_id)
+    sub = hub.subscribe(scope)
     # Watching the client's side too is how a closed connection is noticed while idle.
     closed = asyncio.create_task(_until_closed(websocket))
     try:
-        await websocket.send_text(await hub.snapshot(grid_id))
+        await websocket.send_text(await hub.snapshot(scope))
         while True:
             getter = asyncio.create_task(sub.queue.get())
             await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -286,11 +313,12 @@ async def _until_closed(websocket: WebSocket) -> None:
 async def live_sse(request: Request, grid_id: str | None = None) -> StreamingResponse:
     """The same stream as server-sent events, for clients without WebSocket."""
     hub = _hub(request.app.state)
-    sub = hub.subscribe(grid_id)
+    scope = scope_of(request)
+    sub = hub.subscribe(scope)
 
     async def events() -> AsyncIterator[str]:
         try:
-            yield f"event: snapshot\ndata: {await hub.snapshot(grid_id)}\n\n"
+            yield f"event: snapshot\ndata: {await hub.snapshot(scope)}\n\n"
             while not await request.is_disconnected():
                 try:
                     message = await asyncio.wait_for(sub.queue.get(), SSE_KEEPALIVE_S)

@@ -15,7 +15,9 @@ class ConsoleServer:
     """uvicorn serving `app` on host:port from a daemon thread; `stop` waits for it to finish."""
 
     def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 8760) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="console", daemon=True)
         self.url = f"http://{host}:{port}/"

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from gateway.link import BrokerConfig
 from gateway.service import MAX_BATCH_READINGS, Gateway, GatewayConfig, default_paths
-from vigil.broker_auth import BrokerAuth
+from vigil.broker_auth import BrokerAuth, gateway_client_id
 from vigil.codec import Encoding
 from vigil.errors import VigilError
 from vigil.settings import Settings, get_settings
@@ -111,7 +111,7 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
         port=mqtt_port or settings.mqtt_port or settings.stack_mqtt_port,
         username=username or gateway_id,
         password=password,
-        client_id=f"vigil-gw-{gateway_id}",
+        client_id=gateway_client_id(gateway_id),
         protocol=mqtt_protocol,
     )
     if source == "zigbee2mqtt":

@@ -18,6 +18,7 @@ one status follower (`ingest.gateway_status`), for the gateways of this worker's
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
+from ingest import broker_watch
 from ingest.gateway_status import GatewayStatus
 from ingest.registry import Registry
 from ingest.validate import Checked
@@ -144,12 +146,15 @@ class Liveness:
         registry: Registry,
         interval_s: float,
         device_interval_s: float,
+        *,
+        watch: broker_watch.BrokerWatch | None = None,
     ) -> None:
         self.dsn = dsn
         self.registry = registry
         self.interval_s = interval_s
         self.device_interval_s = device_interval_s
         self._next_devices = time.monotonic() + device_interval_s
+        self.broker_watch = watch
         self.writes = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -166,6 +171,9 @@ class Liveness:
             self._pending.append(messages)
 
     def gateway_status(self, gateway: str, state: GatewayState) -> None:
+        """A checked status (vigil/status_check.py); a time that is not finite never gets in."""
+        if not all(math.isfinite(t) for t in (state.since, state.seen or 0.0)):
+            raise ValueError(f"gateway {gateway}: status times must be finite, not {state}")
         with self._lock:
             self._status[gateway] = state
 
@@ -236,6 +244,8 @@ class Liveness:
         with self._lock:
             status, self._status = self._status, {}
         heard, self._heard = self._heard, {}
+        if self.broker_watch is not None:
+            self.broker_watch.write(conn)
         if not (len(slots) or status or heard):
             return
         try:

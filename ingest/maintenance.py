@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from ingest.dead_retention import DeadLetterBound, prune_dead_letters
 from vigil.db.timescale import MaintenanceReport, Retention, maintain
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,16 @@ class Maintenance:
         retention: Retention,
         interval_s: float,
         stop: threading.Event,
+        *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        dead_letters: DeadLetterBound | None = None,
     ) -> None:
         self._dsn = dsn
         self._retention = retention
         self._interval_s = interval_s
         self._stop = stop
         self._clock = clock
+        self._dead_letters = dead_letters
         self._thread = threading.Thread(target=self._run, name="ingest-maintenance", daemon=True)
 
     def start(self) -> None:
@@ -62,6 +66,8 @@ class Maintenance:
             try:
                 with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:
                     report = maintain_once(conn, self._retention, self._clock())
+                    if self._dead_letters is not None:
+                        prune_dead_letters(conn, self._dead_letters, self._clock())
             except psycopg.Error as exc:
                 log.warning("maintenance failed, will retry next time: %s", exc)
                 continue

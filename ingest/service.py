@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from ingest.broker_watch import BrokerWatch
 from ingest.consumer import BrokerConfig, Consumer, Delivery
+from ingest.dead_retention import DeadLetterBound
 from ingest.deadletter import Reason
 from ingest.dedup import ReplayFilter
 from ingest.errors import IngestError
@@ -165,15 +167,21 @@ class IngestService:
             self._lane(LaneConfig.telemetry(settings), "decode loop"),
             self._lane(LaneConfig.events(settings), "event loop"),
         )
+        broker = self.consumer.config
+        watch = BrokerWatch(f"{broker.host}:{broker.port}")
         self.liveness = Liveness(
             self.dsn,
             self.registry,
             settings.ingest_status_interval_s,
             settings.ingest_last_seen_interval_s,
+            watch=watch,
         )
         # One subscription to the gateways' status per worker, for liveness and the detectors.
         self.gateway_status = GatewayStatusFollower(
-            self.consumer.config, self.options.partition.owns
+            broker,
+            self.options.partition.owns,
+            max_future_s=settings.ingest_max_future_s,
+            watch=watch,
         )
         self.gateway_status.subscribe(self.liveness.on_status)
         if isinstance(sink, FollowsGatewayStatus):
@@ -243,7 +251,13 @@ class IngestService:
         self._follow_sites(self.registry.snapshot)
         watcher = RegistryWatcher(self.dsn, self.registry, stop)
         maintenance = Maintenance(
-            self.dsn, retention_for(self.settings), self.settings.ingest_maintain_interval_s, stop
+            self.dsn,
+            retention_for(self.settings),
+            self.settings.ingest_maintain_interval_s,
+            stop,
+            dead_letters=DeadLetterBound(
+                self.settings.dead_letter_retention_days, self.settings.dead_letter_max_bytes
+            ),
         )
         telemetry, *others = self.lanes
         committers = [

@@ -23,7 +23,7 @@ import psycopg
 from ingest.columns import Readings
 from ingest.copy_binary import COLUMNS, PG_EPOCH_S, encode_readings, pg_micros
 from ingest.deadletter import DeadLetter, Reason
-from ingest.dedup import ReplayFilter, first_occurrences
+from ingest.dedup import REPEAT_WINDOW_S, ReplayFilter, first_occurrences
 from ingest.errors import IngestError
 from ingest.parts import Part
 from ingest.registry import Registry, RegistrySnapshot, string_table
@@ -57,13 +57,16 @@ from claimed c
 """
 
 # Which suspect readings are stored already; the time bounds let TimescaleDB skip other chunks.
+WINDOW_US = round(REPEAT_WINDOW_S * 1_000_000)
+# Readings of this batch stored already: same device, seq and metric within the window.
 _STORED_READINGS = """
 select k.i - 1
-from unnest(%s::text[], %s::int8[], %s::int8[], %s::text[]) with ordinality as k(d, us, s, m, i)
+from unnest(%s::text[], %s::int8[], %s::int8[], %s::text[]) with ordinality as k(d, us, s, m, i),
+     lateral (select timestamptz '2000-01-01 00:00:00+00' + k.us * interval '1 microsecond') x(t)
 where exists (
     select 1 from readings r
     where r.device_id = k.d
-      and r.time = timestamptz '2000-01-01 00:00:00+00' + k.us * interval '1 microsecond'
+      and r.time between x.t - %s * interval '1 microsecond' and x.t + %s * interval '1 microsecond'
       and r.seq = k.s and r.metric = k.m
       and r.time between timestamptz '2000-01-01 00:00:00+00' + %s * interval '1 microsecond'
                      and timestamptz '2000-01-01 00:00:00+00' + %s * interval '1 microsecond'
@@ -295,7 +298,7 @@ class Store:
             self._store_events(cur, [row for i in fresh for row in messages[i].events], outcome)
             self._store_dead_letters(cur, [d for i in fresh for d in messages[i].dead], outcome)
         # Every reading of the batch is now stored, by this commit or an earlier one.
-        self._replay.committed(prepared.rows.device, prepared.rows.ts)
+        self._replay.committed(prepared.rows.device, prepared.rows.ts, prepared.rows.seq)
         sent = [m.key.sent for m in messages if m.key is not None]
         outcome.newest_sent = max(sent, default=0.0)
         outcome.seconds = time.perf_counter() - started
@@ -354,7 +357,7 @@ class Store:
         keep = np.ones(len(rows), dtype=np.bool_)
         if len(fresh) < messages:  # rows of messages ingested before are stored already
             keep = np.isin(prepared.message, np.array(fresh, dtype=np.int32))
-        suspect = self._replay.suspects(rows.device, rows.ts)
+        suspect = self._replay.suspects(rows.device, rows.ts, rows.seq)
         if resplit:
             suspect |= np.isin(prepared.message, np.array(resplit, dtype=np.int32))
         suspects = np.flatnonzero(keep & suspect)
@@ -387,8 +390,10 @@ class Store:
                 micros.tolist(),
                 suspects.seq.tolist(),
                 [METRICS[m] for m in suspects.metric.tolist()],
-                int(micros.min()),
-                int(micros.max()),
+                WINDOW_US,
+                WINDOW_US,
+                int(micros.min()) - WINDOW_US,
+                int(micros.max()) + WINDOW_US,
             ),
         )
         found = np.array([int(str(row[0])) for row in cur.fetchall()], dtype=np.int64)

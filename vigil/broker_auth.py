@@ -8,6 +8,12 @@ docs/provisioning.md says why this and not a password file, and what EMQX does i
 
 A gateway's role lets it publish only its own uplink and status (and last will) and subscribe to
 and receive only its own downlink; anything else is refused by the broker's default deny.
+
+Every gateway account is also bound to one MQTT client id, `vigil-gw-<gateway id>` (the
+plugin's `clientid`): the broker refuses that login with any other id. A client id is what the
+broker keys sessions by, and a second connection with an id in use throws the first one off and
+takes (or with clean start, wipes) its session; unbound, a gateway's login could do that to
+ingest's workers or to another gateway (docs/security.md).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from vigil.errors import VigilError
 from vigil.settings import Settings
-from vigil.topics import PREFIX, check_gateway_id, check_site
+from vigil.topics import PREFIX, TopicKind, check_gateway_id, check_site
 
 if TYPE_CHECKING:
     from vigil.stack import LocalStack
@@ -35,9 +41,16 @@ CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 SERVICE_ROLE = "vigil-service"
 GATEWAY_ROLE_PREFIX = "gateway:"
-# What mosquitto_ctrl uses for a new account (PBKDF2-SHA512); the plugin reads it per client.
-PASSWORD_ITERATIONS = 101
+# PBKDF2-SHA512 rounds for the accounts written before the broker starts (the service account,
+# whose password an operator chooses). Mosquitto checks a password on its one thread, so each
+# login attempt, a wrong one too, holds every client up for the hash: 20,000 rounds is about
+# 10 ms on a server core (210,000 would let a stream of bad logins stall the broker). Gateway
+# accounts get the plugin's own 101 rounds (2.0 takes no count over the control topic), which
+# is sound for them only because their passwords are 192 random bits (docs/security.md).
+PASSWORD_ITERATIONS = 20_000
+GATEWAY_CLIENT_PREFIX = "vigil-gw-"
 DEFAULT_TIMEOUT_S = 10.0
+COMMANDS_PER_MESSAGE = 200  # a few hundred bytes each: well inside the broker's packet limit
 SECONDS_PER_COMMAND = 0.02  # measured: ~11 ms per new account with 400 in place (provisioning.md)
 
 # Anything not granted by a role is refused.
@@ -61,6 +74,11 @@ def gateway_role_name(gateway_id: str) -> str:
     return GATEWAY_ROLE_PREFIX + check_gateway_id(gateway_id)
 
 
+def gateway_client_id(gateway_id: str) -> str:
+    """The one MQTT client id a gateway's account may connect with."""
+    return GATEWAY_CLIENT_PREFIX + check_gateway_id(gateway_id)
+
+
 def gateway_acls(gateway_id: str, site: str | None = None) -> list[dict[str, Any]]:
     """The rights of one gateway account (its user name is the gateway id).
 
@@ -71,7 +89,8 @@ def gateway_acls(gateway_id: str, site: str | None = None) -> list[dict[str, Any
     s = check_site(site) if site is not None else "+"
     own = f"{PREFIX}/{s}/{gw}"
     return [
-        _acl("publishClientSend", f"{own}/up/#"),
+        _acl("publishClientSend", f"{own}/{TopicKind.TELEMETRY.value}"),
+        _acl("publishClientSend", f"{own}/{TopicKind.EVENT.value}"),
         _acl("publishClientSend", f"{own}/status"),
         _acl("subscribePattern", f"{own}/down/#"),
         _acl("publishClientReceive", f"{own}/down/#"),
@@ -109,8 +128,10 @@ def hash_password(password: str, salt: bytes | None = None) -> dict[str, Any]:
 def with_service_account(config: dict[str, Any], username: str, password: str) -> dict[str, Any]:
     """The plugin's config with the service account (re)set to `username`/`password` and full
     rights; every other account and role is kept as it is."""
-    clients = [c for c in config.get("clients", []) if c.get("username") != username]
-    roles = [r for r in config.get("roles", []) if r.get("rolename") != SERVICE_ROLE]
+    clients = [_bound(c) for c in config.get("clients", []) if c.get("username") != username]
+    roles = [
+        _exact_uplinks(r) for r in config.get("roles", []) if r.get("rolename") != SERVICE_ROLE
+    ]
     clients.insert(
         0,
         {
@@ -128,6 +149,30 @@ def with_service_account(config: dict[str, Any], username: str, password: str) -
         "groups": config.get("groups", []),
         "defaultACLAccess": DEFAULT_ACL_ACCESS,
     }
+
+
+def _bound(client: dict[str, Any]) -> dict[str, Any]:
+    """A gateway account from before client ids were bound gets its binding (on restart)."""
+    if any(r.get("rolename", "").startswith(GATEWAY_ROLE_PREFIX) for r in client.get("roles", [])):
+        return {**client, "clientid": gateway_client_id(str(client.get("username")))}
+    return client
+
+
+def _exact_uplinks(role: dict[str, Any]) -> dict[str, Any]:
+    """A gateway role from before uplinks were named exactly (`up/#` let a gateway keep a
+    retained message on any number of topics) gets the two uplink topics instead."""
+    acls = []
+    for acl in role.get("acls", []):
+        topic = str(acl.get("topic", ""))
+        if acl.get("acltype") == "publishClientSend" and topic.endswith("/up/#"):
+            own = topic[: -len("/up/#")]
+            acls += [{**acl, "topic": f"{own}/{kind.value}"} for kind in _UPLINKS]
+        else:
+            acls.append(acl)
+    return {**role, "acls": acls}
+
+
+_UPLINKS = (TopicKind.TELEMETRY, TopicKind.EVENT)
 
 
 @dataclass(frozen=True)
@@ -209,7 +254,7 @@ class BrokerAuth:
                 ),
                 _Command(
                     {"command": "createClient", "username": gateway_id, "password": password,
-                     "roles": [{"rolename": role}]},
+                     "clientid": gateway_client_id(gateway_id), "roles": [{"rolename": role}]},
                     tolerate="Client already exists",
                 ),
             ]  # fmt: skip
@@ -236,10 +281,16 @@ class BrokerAuth:
                 {"command": "createRole", "rolename": role, "acls": gateway_acls(gateway_id, site)}
             ),
             _Command(
-                {"command": "createClient", **user, "password": password},
+                {
+                    "command": "createClient",
+                    **user,
+                    "password": password,
+                    "clientid": gateway_client_id(gateway_id),
+                },
                 tolerate="Client already exists",
             ),
             _Command({"command": "setClientPassword", **user, "password": password}),
+            _Command({"command": "setClientId", **user, "clientid": gateway_client_id(gateway_id)}),
             _Command({"command": "addClientRole", **user, "rolename": role}),
             _Command({"command": "enableClient", **user}),
         ]
@@ -292,7 +343,10 @@ class BrokerAuth:
                 failure.append(f"{self.service_user!r} may not use {CONTROL_TOPIC}")
                 done.set()
                 return
-            client.publish(CONTROL_TOPIC, json.dumps({"commands": bodies}), qos=1)
+            # In slices: the broker refuses a message over its packet limit (stack.py).
+            for start in range(0, len(bodies), COMMANDS_PER_MESSAGE):
+                chunk = bodies[start : start + COMMANDS_PER_MESSAGE]
+                client.publish(CONTROL_TOPIC, json.dumps({"commands": chunk}), qos=1)
 
         def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
             try:

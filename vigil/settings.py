@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     vapid_subject: str = Field(
         default="mailto:ops@vigil.invalid", description="who push services may contact"
     )
+    console_trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="reverse proxies whose X-Forwarded-For is believed; none: no one's",
+    )
     escalation_dir: Path | None = Field(
         default=None,
         description="folder of <district>.toml escalation policies; unset: the bundled one",
@@ -169,6 +173,12 @@ class Settings(BaseSettings):
 
     raw_retention_days: int = Field(default=30, ge=1)
     rollup_retention_days: int = Field(default=730, ge=1)
+    dead_letter_retention_days: float = Field(
+        default=30.0, gt=0, description="dead letters older than this are deleted"
+    )
+    dead_letter_max_bytes: int = Field(
+        default=1024**3, ge=1024**2, description="past this size the oldest dead letters go"
+    )
 
     ingest_batch_rows: int = Field(
         default=20_000,

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 
 from vigil.broker_auth import with_service_account
+from vigil.codec import MAX_MESSAGE_BYTES
 from vigil.errors import StackError
 from vigil.settings import Settings
 
@@ -36,6 +37,12 @@ DYNSEC_PLUGINS = (
     "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
     "/usr/lib/mosquitto_dynamic_security.so",
 )
+# Broker limits (docs/security.md): one packet at most the codec's message limit plus topic and
+# properties; per session at most this many queued messages and bytes.
+MAX_PACKET_BYTES = MAX_MESSAGE_BYTES + 16 * 1024
+MAX_QUEUED_MESSAGES = 1_000_000
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
+SESSION_EXPIRY = "7d"
 DB_NAME = "vigil"
 DB_USER = "vigil"
 START_TIMEOUT_S = 30.0
@@ -341,11 +348,22 @@ class LocalStack:
             f"plugin_opt_config_file {p.mqtt_dynsec}",
             "persistence true",
             f"persistence_location {p.mqtt_data}/",
+            # What a restart may lose is bounded by the autosave; the file stays small because
+            # the queues below are bounded by bytes (docs/security.md, "A bad day").
             "autosave_interval 10",
-            # The broker holds the backlog while ingest is down or slow: its default of 1000
-            # queued messages per client silently drops the rest, so the limits are set here.
-            "max_queued_messages 2000000",
-            "max_queued_bytes 0",
+            # No message on the wire contract is over 256 KiB (vigil/codec.py): a bigger packet
+            # is refused at the door (a gateway once kept a 20 MiB retained message).
+            f"max_packet_size {MAX_PACKET_BYTES}",
+            # A session nobody resumes (a worker retired or renamed, a gateway removed) is
+            # dropped after a week instead of queueing forever.
+            f"persistent_client_expiration {SESSION_EXPIRY}",
+            # Each session's queue is bounded by bytes as well as count. Ingest reads telemetry
+            # and events on separate sessions (ingest/service.py lanes), so a worker that is gone
+            # loses telemetry at its lane's limit while its events lane still has all of its own
+            # room: telemetry is shed before events. Dropped messages are counted (the broker's
+            # $SYS dropped counter, vigil_broker_dropped_messages) and raise a console alert.
+            f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+            f"max_queued_bytes {MAX_QUEUED_BYTES}",
             "max_inflight_messages 1000",
             "set_tcp_nodelay true",
             "log_dest stderr",

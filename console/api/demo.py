@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from console.api import accounts
 from console.api.roles import Role
 from console.serve import ConsoleServer
@@ -28,6 +30,31 @@ def ensure_demo_users(conn: Conn, settings: Settings) -> dict[str, str]:
             department="command",
         )
     return dict.fromkeys(DEMO_USERS, DEMO_PASSWORD)
+
+
+def demo_sign_ins(settings: Settings, host: str) -> list[str]:
+    """`vigil console run` under VIGIL_ENV=demo: the demo users, as `make demo` makes them.
+
+    Their password is printed in the docs, so they are made only for a console that listens on
+    this machine alone; production never gets them."""
+    if settings.env != "demo":
+        return []
+    if not _loopback(host):
+        return [f"demo sign-ins not created: the console listens on {host}, not this machine only"]
+    import psycopg
+
+    from vigil.db.connect import database_url
+
+    with psycopg.connect(database_url(settings)) as conn:
+        logins = ensure_demo_users(conn, settings)
+    return [f"demo sign-in 演示登录: {user} / {password}" for user, password in logins.items()]
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def start_console(settings: Settings, dsn: str) -> tuple[ConsoleServer, dict[str, str]]:

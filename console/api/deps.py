@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from console.api import accounts
 from console.api.accounts import Principal
 from console.api.roles import Perm, Role, allows
+from console.live_scope import LiveScope, set_scope
 from vigil.broker_auth import BrokerAuth
 from vigil.db.connect import Conn
 from vigil.settings import Settings
@@ -119,8 +120,11 @@ def live_guard(connection: HTTPConnection) -> Principal:
     if not allows(user.role, Perm.INCIDENTS_READ):
         raise refuse(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not read incidents")
     scope = grid_scope(user)
-    if scope is not None and connection.query_params.get("grid_id") != scope:
+    asked = connection.query_params.get("grid_id")
+    if scope is not None and asked != scope:
         raise refuse(status.HTTP_403_FORBIDDEN, f"a grid member's stream needs grid_id={scope}")
+    # What the stream may send this user: from who they are, not from what they asked.
+    set_scope(connection, LiveScope(user.id, scope, None if scope else asked))
     return user
 
 

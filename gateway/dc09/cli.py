@@ -26,6 +26,7 @@ from gateway.dc09 import registry
 from gateway.dc09.accounts import AccountBook
 from gateway.dc09.receiver import Receiver, ReceiverConfig
 from gateway.link import BrokerConfig
+from vigil.broker_auth import gateway_client_id
 from vigil.db.connect import database_url
 from vigil.settings import Settings, get_settings
 
@@ -105,7 +106,7 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
         port=mqtt_port or settings.mqtt_port or settings.stack_mqtt_port,
         username=gateway_id,
         password=password,
-        client_id=f"vigil-gw-{gateway_id}",
+        client_id=gateway_client_id(gateway_id),
         protocol=mqtt_protocol,
     )
     queue_path = queue or settings.var_dir / "gateways" / f"{gateway_id}.queue.sqlite"

@@ -21,6 +21,7 @@ from gateway.link import BrokerConfig
 from gateway.platforms.config import ConfigError, load_config
 from gateway.platforms.profiles import ProfileError, Profiles, parse_profile
 from gateway.platforms.service import PlatformService
+from vigil.broker_auth import gateway_client_id
 from vigil.db.connect import database_url
 from vigil.settings import Settings, get_settings
 
@@ -74,7 +75,7 @@ def run(
         host=settings.mqtt_host,
         port=mqtt_port or settings.mqtt_port or settings.stack_mqtt_port,
         username=config.gateway_id, password=password,
-        client_id=f"vigil-gw-{config.gateway_id}",
+        client_id=gateway_client_id(config.gateway_id),
     )  # fmt: skip
     service = PlatformService(config, broker, database_url(settings), settings.var_dir)
 

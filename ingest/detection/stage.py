@@ -274,6 +274,8 @@ class DetectorStage:
         self.gateway_status(GatewayStatusChange(status.gateway, status.online, status.ts))
 
     def gateway_status(self, change: GatewayStatusChange) -> None:
+        if not math.isfinite(change.ts):  # the engine's clocks would never recover from it
+            raise ValueError(f"gateway {change.gateway}: status time {change.ts} is not finite")
         while not self._stop.is_set():
             if self._queue.put(change, timeout=SUBMIT_WAIT_S):
                 return

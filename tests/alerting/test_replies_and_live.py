@@ -17,6 +17,7 @@ from alerting.policies import PolicyBook
 from alerting.sms.base import Inbound
 from alerting.triage import triage_pending
 from console import live
+from console.live_scope import DISTRICT, Audience, LiveScope
 from tests.alerting.fix_alerting import raise_alert, seed
 
 FAMILY = "+8613800000001"
@@ -71,7 +72,8 @@ def test_dispatch_tells_the_assigned_grid_member(
 
 
 def _message(grid: str | None) -> live.Message:
-    return live.Message(text="{}", grid_id=grid, incident_id=1)
+    audience = Audience(grid_id=grid) if grid else DISTRICT
+    return live.Message(text="{}", audience=audience, incident_id=1)
 
 
 def test_fan_out_filters_by_grid_and_cuts_off_a_slow_subscriber(
@@ -81,13 +83,16 @@ def test_fan_out_filters_by_grid_and_cuts_off_a_slow_subscriber(
 
     async def scenario() -> None:
         hub = live.LiveHub("postgresql://unused")
-        everyone = hub.subscribe()
-        grid_a = hub.subscribe("a")
+        everyone = hub.subscribe(LiveScope(user_id=1, confined_to=None))
+        grid_a = hub.subscribe(LiveScope(user_id=2, confined_to="a"))
         hub._fan_out(_message("b"))
         assert everyone.queue.qsize() == 1
         assert grid_a.queue.qsize() == 0
-        hub._fan_out(_message(None))  # device health and notifications go to all
+        hub._fan_out(_message(None))  # the district's own news: its staff only
+        assert grid_a.queue.qsize() == 0
+        hub._fan_out(_message("a"))
         assert grid_a.queue.qsize() == 1
+        everyone.queue.get_nowait()
         for _ in range(2):
             hub._fan_out(_message("b"))
         assert everyone.queue.full()

@@ -8,6 +8,12 @@ import sys
 
 import psycopg
 import pytest
+from pydantic import SecretStr
+
+from console.api.demo import demo_sign_ins
+from tests.console.conftest import running_app, seeded_database, sign_in
+from vigil.settings import Settings
+from vigil.stack import LocalStack
 
 pytestmark = pytest.mark.stack
 
@@ -67,3 +73,22 @@ def test_an_unknown_role_is_a_usage_error(console_dsn: str) -> None:
     done = _vigil(console_dsn, "user", "add", "x", "--role", "chef", "--password-stdin")
     assert done.returncode == 2
     assert "chef" in done.stderr
+
+
+def test_console_run_makes_the_demo_sign_ins_only_for_a_local_demo(
+    stack: LocalStack, settings: Settings
+) -> None:
+    """Issue 14: docs/console.md promises `admin` / `operator` under VIGIL_ENV=demo."""
+    with seeded_database(stack, settings) as dsn:
+        demo = settings.model_copy(update={"database_url": SecretStr(dsn), "env": "demo"})
+        assert demo_sign_ins(demo, "0.0.0.0")[0].startswith("demo sign-ins not created")
+        production = demo.model_copy(update={"env": "production"})
+        assert demo_sign_ins(production, "127.0.0.1") == []
+        with psycopg.connect(dsn) as conn:
+            assert (
+                conn.execute("select 1 from users where username = 'operator'").fetchone() is None
+            )
+        lines = demo_sign_ins(demo, "127.0.0.1")
+        assert any("operator / vigil-demo" in line for line in lines)
+        with running_app(dsn, demo) as app:
+            assert sign_in(app, "operator", "vigil-demo").get("/api/auth/me").status_code == 200

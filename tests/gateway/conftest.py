@@ -24,13 +24,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from vigil.broker_auth import BrokerAuth
+from vigil.broker_auth import BrokerAuth, gateway_client_id
 from vigil.codec import EventBatch, GatewayStatus, TelemetryBatch, decode_status, decode_uplink
 from vigil.frames import Frame, encode_frame
 from vigil.harness import wait_for
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
-from vigil.topics import Topic, TopicKind
+from vigil.topics import GATEWAY_ID_PATTERN, Topic, TopicKind
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,10 @@ class Account:
 
 
 def can_connect(port: int, username: str, password: str) -> bool:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    # A gateway's login is bound to its client id (the service account may use any).
+    bound = GATEWAY_ID_PATTERN.fullmatch(username) is not None
+    client_id = gateway_client_id(username) if bound else ""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.username_pw_set(username, password)
     result: list[bool] = []
     client.on_connect = lambda c, u, f, reason, p: result.append(not reason.is_failure)

@@ -11,7 +11,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.gateway.conftest import Account, GatewayProcess, Subscriber, can_connect, report
-from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acls
+from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acls, gateway_client_id
 from vigil.harness import wait_for
 from vigil.settings import Settings
 from vigil.stack import LocalStack
@@ -23,7 +23,11 @@ class RawClient:
     """A bare MQTT 5 client: it sees PUBACK and SUBACK reason codes."""
 
     def __init__(self, port: int, acc: Account) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=gateway_client_id(acc.gateway_id),
+            protocol=mqtt.MQTTv5,
+        )
         self.client.username_pw_set(acc.gateway_id, acc.password)
         self.pubacks: dict[int, str] = {}
         self.subacks: list[str] = []
@@ -143,13 +147,15 @@ def test_account_names_are_checked_before_the_broker_is_asked() -> None:
 
 def test_the_role_fences_each_gateway_in() -> None:
     assert [(a["acltype"], a["topic"]) for a in gateway_acls("gw-a")] == [
-        ("publishClientSend", "vigil/v1/+/gw-a/up/#"),
+        ("publishClientSend", "vigil/v1/+/gw-a/up/telemetry"),
+        ("publishClientSend", "vigil/v1/+/gw-a/up/event"),
         ("publishClientSend", "vigil/v1/+/gw-a/status"),
         ("subscribePattern", "vigil/v1/+/gw-a/down/#"),
         ("publishClientReceive", "vigil/v1/+/gw-a/down/#"),
     ]
     assert {a["topic"] for a in gateway_acls("gw-a", site="s1")} == {
-        "vigil/v1/s1/gw-a/up/#",
+        "vigil/v1/s1/gw-a/up/telemetry",
+        "vigil/v1/s1/gw-a/up/event",
         "vigil/v1/s1/gw-a/status",
         "vigil/v1/s1/gw-a/down/#",
     }

@@ -27,15 +27,10 @@ def copy_binary(readings: Readings, device_ids: list[str], metric_names: list[st
 
 
 def first_occurrences(readings: Readings) -> list[bool]:
-    seen: set[tuple[int, int, int, float]] = set()
+    seen: set[tuple[int, int, int]] = set()
     keep = []
     for i in range(len(readings)):
-        key = (
-            int(readings.device[i]),
-            int(readings.seq[i]),
-            int(readings.metric[i]),
-            float(readings.ts[i]),
-        )
+        key = (int(readings.device[i]), int(readings.seq[i]), int(readings.metric[i]))
         keep.append(key not in seen)
         seen.add(key)
     return keep

@@ -216,3 +216,31 @@ def test_a_new_message_repeating_an_old_one_in_the_same_batch_stores_only_its_ne
     )
     assert (out.duplicate_messages, out.readings, out.duplicate_readings) == (1, 6, 24)
     assert count(ingest_dsn, ROWS) == count(ingest_dsn, IDENTITIES) == 18
+
+
+@pytest.mark.security
+def test_a_reading_repeated_with_another_timestamp_is_stored_once(ingest_dsn, registry, stream):
+    """Issue 14: identity is (device, seq, metric) (docs/protocol.md), not the time it claims;
+    a gateway re-sending a frame with a shifted time must not store it again."""
+    original = stream.batch(frames=5, now=time.time() - 60)
+    topic = str(Topic.telemetry(stream.site, stream.gateway))
+    shifted = revise(original, gseq=original.gseq + 1000, ts=[t + 7.5 for t in original.ts])
+    inside = revise(
+        original,
+        gseq=original.gseq + 2000,
+        dev=original.dev * 2,
+        seq=original.seq * 2,
+        ts=original.ts + [t - 3.0 for t in original.ts],
+        rx=original.rx * 2,
+        metric=original.metric * 2,
+        value=original.value * 2,
+    )
+    store = Store(ingest_dsn, registry, ReplayFilter())
+    out = store.commit([checked(registry, topic, encode(inside))])
+    assert out.readings == len(original.dev)
+    out = store.commit([checked(registry, topic, encode(shifted))])  # newer: not even suspected
+    assert (out.readings, out.duplicate_readings) == (0, len(original.dev))
+    restarted = Store(ingest_dsn, registry, ReplayFilter())  # no memory: the database decides
+    out = restarted.commit([checked(registry, topic, encode(revise(shifted, gseq=3000)))])
+    assert out.readings == 0
+    assert count(ingest_dsn, ROWS) == count(ingest_dsn, IDENTITIES) == len(original.dev)

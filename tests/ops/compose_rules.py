@@ -394,8 +394,11 @@ def _scrapes(c: Compose) -> Iterator[str]:
             yield f"service {name}: probes port {port} but VIGIL_METRICS_PORT is {metrics_port}"
         if port not in _container_ports(service):
             yield f"service {name}: serves /metrics on {port} but does not expose it"
-        if (name, port) not in targets:
-            yield f"service {name}: prometheus does not scrape {name}:{port}"
+        # The console answers its probe on its public port; its /metrics is on the metrics
+        # port, which is not published (docs/security.md).
+        scraped = int(metrics_port) if name == "console" else port
+        if (name, scraped) not in targets:
+            yield f"service {name}: prometheus does not scrape {name}:{scraped}"
 
 
 def _grafana(c: Compose) -> Iterator[str]:

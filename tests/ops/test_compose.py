@@ -239,12 +239,12 @@ def test_a_scrape_target_must_name_a_service_and_its_port(tmp_path: Path) -> Non
     config.write_text(
         config.read_text()
         .replace('"alerting:9100"', '"alerter:9100"')
-        .replace('"console:8000"', '"console:9100"')
+        .replace('"console:9100"', '"console:9200"')
     )
     problems = check((root / "compose.yaml").read_text(), root)
     assert "prometheus job vigil: target alerter:9100 is not a service" in problems
     assert (
-        "prometheus job vigil: target console:9100: console does not expose port 9100" in problems
+        "prometheus job vigil: target console:9200: console does not expose port 9200" in problems
     )
     assert "service alerting: prometheus does not scrape alerting:9100" in problems
 

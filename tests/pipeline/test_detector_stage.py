@@ -29,7 +29,7 @@ from ingest.registry import Registry
 from ingest.sink import ReadingBatch
 from ingest.validate import EventRow
 from tests.fix_stack import scratch_var
-from vigil.broker_auth import BrokerAuth
+from vigil.broker_auth import BrokerAuth, gateway_client_id
 from vigil.codec import Event, EventBatch, GatewayStatus, TelemetryBatch, encode
 from vigil.db.migrate import migrate
 from vigil.db.timescale import configure, retention_for
@@ -149,9 +149,8 @@ def publish(
     settings: Settings, topic: Topic, payload: bytes, account: tuple[str, str] | None = None
 ) -> None:
     """Publish as a gateway's account, or as the service account."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
-    )
+    client_id = gateway_client_id(account[0]) if account else f"t-{uuid.uuid4().hex[:8]}"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     user, password = account or (
         settings.mqtt_username,
         settings.mqtt_password.get_secret_value(),

@@ -24,6 +24,7 @@ from tests.gateway.conftest import Account, GatewayProcess, Subscriber, can_conn
 from tests.gateway.test_broker_auth import RawClient
 from tests.ingest.conftest import running_ingest
 from tests.provisioning.conftest import PASSWORD, Console, Vigil
+from vigil.broker_auth import gateway_client_id
 from vigil.harness import wait_for
 from vigil.settings import Settings
 
@@ -111,11 +112,11 @@ def test_a_revoked_gateway_is_disconnected_at_once_and_cannot_reconnect(
     settings: Settings,
 ) -> None:
     acc = provision()
-    gw = gateways(acc)
-    wait_for(lambda: "connected" in gw.log(), 10, "the gateway to connect")
     events: list[tuple[str, str, float]] = []
     lost = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"raw-{acc.gateway_id}",
+    # The account may connect only with its own client id, so this client stands in for the
+    # gateway; the real gateway process tries after the revocation.
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gateway_client_id(acc.gateway_id),
                          protocol=mqtt.MQTTv5)  # fmt: skip
     client.username_pw_set(acc.gateway_id, acc.password)
     client.on_connect = lambda c, u, f, rc, p: events.append(("connect", str(rc), time.time()))
@@ -144,8 +145,8 @@ def test_a_revoked_gateway_is_disconnected_at_once_and_cannot_reconnect(
         client.loop_stop()
         client.disconnect()
     assert not can_connect(settings.stack_mqtt_port, acc.gateway_id, acc.password)
+    gw = gateways(acc)
     wait_for(lambda: "broker refused the connection" in gw.log(), 15, "the gateway's refusal")
-    assert "connection lost" in gw.log()
 
 
 def test_a_device_registered_elsewhere_is_dead_lettered_counted_and_shown(

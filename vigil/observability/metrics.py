@@ -116,6 +116,13 @@ INGEST_PARTITION_CHANGES_TOTAL = _counter(
     "partitions claimed or let go, by change: claimed, released, fenced, failed, stopped",
     ("change",),
 )
+BROKER_DROPPED_MESSAGES = _gauge(
+    "broker_dropped_messages",
+    "messages the broker dropped from full session queues since it started ($SYS)",
+)
+BROKER_STORE_BYTES = _gauge(
+    "broker_store_bytes", "bytes the broker holds in session queues and retained messages ($SYS)"
+)
 
 # ---- gateways
 GATEWAY_QUEUE_DEPTH = _gauge(
@@ -189,6 +196,8 @@ INGEST = MetricGroup(
         INGEST_PARTITION_HELD,
         INGEST_WORKERS,
         INGEST_PARTITION_CHANGES_TOTAL,
+        BROKER_DROPPED_MESSAGES,
+        BROKER_STORE_BYTES,
     ),
 )
 GATEWAY = MetricGroup(

@@ -73,5 +73,16 @@ class GridHealth(BaseModel):
     poor_signal: int = 0
 
 
+class BrokerHealth(BaseModel):
+    """The broker's queues (ingest/broker_watch.py): `shedding` when it dropped messages lately."""
+
+    broker: str
+    dropped: int
+    store_bytes: int | None
+    last_drop_at: datetime | None
+    shedding: bool
+
+
 class HealthSummary(BaseModel):
     grids: list[GridHealth]
+    brokers: list[BrokerHealth] = []

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from psycopg.rows import dict_row
 
 from console.api.accounts import Principal
+from console.api.broker_health import BROKER_HEALTH_SQL
 from console.api.deps import (
     AuditDep,
     DeviceWriter,
@@ -19,6 +20,7 @@ from console.api.deps import (
 )
 from console.api.models.common import Key
 from console.api.models.devices import (
+    BrokerHealth,
     DeviceCreate,
     DeviceHealth,
     DevicePublic,
@@ -219,7 +221,11 @@ def health_summary(conn: SessionDep, user: RegistryReader) -> HealthSummary:
             from health {_WHERE} group by grid_id order by grid_id nulls last""".encode(),
             params,
         ).fetchall()
-    return HealthSummary(grids=[GridHealth.model_validate(r) for r in rows])
+        brokers = cur.execute(BROKER_HEALTH_SQL).fetchall()
+    return HealthSummary(
+        grids=[GridHealth.model_validate(r) for r in rows],
+        brokers=[BrokerHealth.model_validate(b) for b in brokers],
+    )
 
 
 @router.get("/{device_id}")

@@ -14,11 +14,15 @@ export function mount(root) {
     el("option", { value: "" }, t("health.all")));
   const list = el("table", { class: "devices", "data-testid": "devices" });
   const sourced = el("table", { class: "devices", "data-testid": "source-events" });
-  root.append(summary, el("label", {}, `${t("health.problem")} `, select), list,
+  const broker = el("div", { "data-testid": "broker-health" });
+  root.append(broker, summary, el("label", {}, `${t("health.problem")} `, select), list,
     el("h3", {}, t("source.events")), sourced);
 
   async function load() {
     const health = await api("/devices/health");
+    broker.replaceChildren(...(health.brokers ?? []).filter((b) => b.shedding).map((b) =>
+      el("p", { class: "error", role: "alert" }, t("health.broker_shedding"), ` ${b.broker}: `,
+        `${b.dropped} — ${when(b.last_drop_at)}`)));
     summary.replaceChildren(
       el("thead", {}, el("tr", {}, el("th", {}, t("col.grid")), el("th", {}, t("health.devices")),
         PROBLEMS.map((p) => el("th", {}, t(`health.${p}`))))),
