@@ -32,7 +32,7 @@ BODY_LIMITS: Mapping[str, int] = {"/api/import": 32 * 1024 * 1024}
 
 def content_security_policy(tile_url: str = "") -> str:
     """Our own origin for everything; map tiles (images) from the configured tile server."""
-    img = ["'self'", "data:"]
+    img = ["'self'", "data:", "blob:"]  # blob: the field app's photo previews (console/web/m/)
     parts = urlsplit(tile_url)
     if parts.scheme in ("http", "https") and parts.netloc:
         img.append(f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}")
@@ -58,7 +58,9 @@ def security_headers(csp: str) -> list[tuple[bytes, bytes]]:
         (b"x-frame-options", b"DENY"),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"no-referrer"),
-        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        # Our own pages only: the field app (/m/) takes photos, hears notes and, with the grid
+        # member's consent, reads the phone's position on arrival.
+        (b"permissions-policy", b"camera=(self), microphone=(self), geolocation=(self)"),
         (b"cross-origin-opener-policy", b"same-origin"),
     ]
 

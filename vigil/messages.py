@@ -182,6 +182,13 @@ LABELS: dict[str, _L] = {
         "manual": ("人工升级", "escalated by the centre"),
         "start": ("重大事件", "major incident"),
     },
+    "source": {
+        "vigil": ("自有网关", "Vigil gateway"),
+        "zigbee2mqtt": ("Zigbee 网关", "zigbee2mqtt hub"),
+        "dc09": ("报警主机（DC-09）", "alarm panel (DC-09)"),
+        "ctwing": ("电信物联网平台", "CTWing platform"),
+        "onenet": ("移动物联网平台", "OneNET platform"),
+    },
     "scope": {
         "household": ("住户", "household"),
         "building": ("楼栋", "building"),

@@ -23,7 +23,7 @@ from console.app import create_app
 from console.serve import ConsoleServer
 from tests.console.conftest import seeded_database
 from tests.console.seed import PASSWORD
-from vigil.harness import free_port
+from vigil.harness import free_port, wait_for
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
@@ -241,7 +241,11 @@ def test_a_building_at_a_reference_point_lands_within_5_m_on_a_gcj02_layer(
     page = context.new_page()
     _sign_in(page, district["gcj_url"], "op")
     page.goto(f"{district['gcj_url']}#/map")
-    page.wait_for_function("document.getElementById('map')?.vigil?.buildings.has('bref')")
+    wait_for(  # polled through evaluate: the CSP forbids wait_for_function's eval
+        lambda: page.evaluate("document.getElementById('map')?.vigil?.buildings.has('bref')"),
+        15,
+        "the reference building on the map",
+    )
     # Where the marker is drawn, read back from its pixel position on the map.
     drawn = page.evaluate(
         """() => {

@@ -71,7 +71,7 @@ def test_every_answer_carries_the_security_headers(url: str) -> None:
 
 def test_the_policy_lets_the_configured_map_tiles_in() -> None:
     csp = content_security_policy("https://{s}.tile.example.org/{z}/{x}/{y}.png")
-    assert "img-src 'self' data: https://*.tile.example.org" in csp
+    assert "img-src 'self' data: blob: https://*.tile.example.org" in csp
     assert "javascript:" not in content_security_policy("javascript:alert(1)")
 
 

@@ -36,7 +36,7 @@ export function mount(root) {
       el("tbody", {}, devices.items.map((d) => {
         const bad = PROBLEMS.filter((p) => d.health[p]);
         return el("tr", { dataset: { deviceId: d.id } }, el("td", {}, d.id), el("td", {}, label("type", d.device_type)),
-          el("td", { "data-testid": "source" }, d.model ? `${d.source} · ${d.model}` : d.source),
+          el("td", { "data-testid": "source" }, d.model ? `${label("source", d.source)} · ${d.model}` : label("source", d.source)),
           el("td", {}, d.grid_id ?? "—"), el("td", {}, d.address ?? ""), el("td", {}, label("room", d.room)),
           el("td", {}, when(d.last_seen)), el("td", {}, d.battery_v === null ? "—" : `${d.battery_v.toFixed(2)} V`),
           el("td", { class: bad.length ? "bad" : "good" },
