@@ -273,26 +273,28 @@ class BrokerAuth:
 
     @staticmethod
     def _rekey(gateway_id: str, password: str, site: str | None) -> list[_Command]:
+        """An account that exists already is made again whole: role, then client with its
+        password, bound client id and role. (Mosquitto 2.0.11's dynamic-security plugin
+        corrupted a client's roles after setClientId and addClientRole on an existing client,
+        then crashed on that client's next connection.)"""
         role = gateway_role_name(gateway_id)
-        user = {"username": gateway_id}
         return [
             _Command({"command": "deleteRole", "rolename": role}, tolerate="Role not found"),
             _Command(
                 {"command": "createRole", "rolename": role, "acls": gateway_acls(gateway_id, site)}
             ),
             _Command(
+                {"command": "deleteClient", "username": gateway_id}, tolerate="Client not found"
+            ),
+            _Command(
                 {
                     "command": "createClient",
-                    **user,
+                    "username": gateway_id,
                     "password": password,
                     "clientid": gateway_client_id(gateway_id),
-                },
-                tolerate="Client already exists",
+                    "roles": [{"rolename": role}],
+                }
             ),
-            _Command({"command": "setClientPassword", **user, "password": password}),
-            _Command({"command": "setClientId", **user, "clientid": gateway_client_id(gateway_id)}),
-            _Command({"command": "addClientRole", **user, "rolename": role}),
-            _Command({"command": "enableClient", **user}),
         ]
 
     def remove_gateway(self, gateway_id: str) -> None:
