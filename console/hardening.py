@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,8 +27,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
-# Paths that take bigger bodies: a district's registry import in one request.
-BODY_LIMITS: Mapping[str, int] = {"/api/import": 32 * 1024 * 1024}
+# A grid member's photo: a phone-resized one is ~100-300 kB; 4 MB lets a raw one through.
+MAX_PHOTO_BYTES = 4 * 1024 * 1024
+# Paths (whole-path patterns) that take bigger bodies: a district's registry import in one
+# request, a photo from the field.
+BODY_LIMITS: Mapping[str, int] = {
+    r"/api/import": 32 * 1024 * 1024,
+    r"/api/field/tasks/[^/]+/photos": MAX_PHOTO_BYTES,
+}
 
 
 def content_security_policy(tile_url: str = "") -> str:
@@ -105,10 +112,11 @@ class BoundedBody:
     ) -> None:
         self.app = app
         self.default = default
-        self.limits = limits
+        self.limits = [(re.compile(pattern), limit) for pattern, limit in limits.items()]
 
     def limit_for(self, path: str) -> int:
-        return self.limits.get(path.rstrip("/"), self.default)
+        path = path.rstrip("/")
+        return next((n for rule, n in self.limits if rule.fullmatch(path)), self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,9 +171,18 @@ def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
+def _size(limit: int) -> str:
+    """A limit as people say it: 4 MB, 512 kB, or bytes."""
+    for unit, name in ((1024 * 1024, "MB"), (1024, "kB")):
+        if limit % unit == 0:
+            return f"{limit // unit} {name}"
+    return f"{limit} bytes"
+
+
 async def _too_large(send: Send, limit: int) -> None:
     body = json.dumps(
-        {"detail": f"请求体过大 / request body over {limit} bytes"}, ensure_ascii=False
+        {"detail": f"请求体超过 {_size(limit)} / request body over {_size(limit)}"},
+        ensure_ascii=False,
     ).encode()
     await send(
         {

@@ -17,7 +17,12 @@ import pytest
 from pydantic import SecretStr
 
 from console.app import create_app
-from console.hardening import content_security_policy
+from console.hardening import (
+    DEFAULT_BODY_LIMIT,
+    MAX_PHOTO_BYTES,
+    BoundedBody,
+    content_security_policy,
+)
 from console.serve import ConsoleServer
 from tests.console.seed import PASSWORD
 from vigil.harness import free_port
@@ -102,6 +107,16 @@ def test_a_huge_body_is_refused_before_it_is_read(url: str) -> None:
     assert response.status_code == 413
     ok = httpx.post(url + "/api/auth/login", json={"username": "op", "password": PASSWORD})
     assert ok.status_code == 200
+
+
+def test_bigger_bodies_only_where_the_route_takes_them() -> None:
+    guard = BoundedBody(app=None)  # type: ignore[arg-type]  # only its limits are read
+    assert guard.limit_for("/api/field/tasks/17/photos") == MAX_PHOTO_BYTES
+    assert guard.limit_for("/api/import/") == 32 * 1024 * 1024
+    # A path that merely starts like a big one gets the default.
+    assert guard.limit_for("/api/field/tasks/17/photos/x") == DEFAULT_BODY_LIMIT
+    assert guard.limit_for("/api/importer") == DEFAULT_BODY_LIMIT
+    assert guard.limit_for("/api/auth/login") == DEFAULT_BODY_LIMIT
 
 
 def test_a_422_names_the_field_but_never_echoes_what_was_sent(url: str) -> None:

@@ -86,4 +86,5 @@ def test_the_silence_button_of_a_kitchen_detector_reaches_the_engine_as_a_hush()
     assert rows.metric.tolist() == [METRIC_CODE["hush"]]
     [alert] = engine.process(rows)
     assert (alert.kind, alert.rule, alert.signal) == ("hush", "hush_button", "supervisory")
-    assert "hushed for 600 s" in alert.reason
+    assert "hushed for 10 min" in alert.reason
+    assert alert.score == 600.0

@@ -98,7 +98,10 @@ def test_an_installation_from_building_to_device(
     assert added.code == 0, added.err
     creds = json.loads(added.out)["credentials"]
     assert creds["username"] == gw
-    assert f"publishClientSend vigil/v1/s1/{gw}/up/#" in creds["topics"]
+    own = f"vigil/v1/s1/{gw}"
+    for topic in ("up/telemetry", "up/event", "status"):  # its own topics, each by name
+        assert f"publishClientSend {own}/{topic}" in creds["topics"]
+    assert not any(t.startswith("publishClientSend") and t.endswith("#") for t in creds["topics"])
     assert can_connect(settings.stack_mqtt_port, gw, creds["password"])
     shown = vigil("gateway", "add", uid("gw"), "--site", "s1")
     assert "shown once" in shown.out

@@ -53,10 +53,10 @@ from console.api.models.incidents import TimelineEntry
 from console.api.roles import may_act
 from console.api.routes.incidents import _resident_cards
 from console.api.sqlutil import fetch_all
+from console.hardening import MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/field", tags=["field"])
 
-MAX_PHOTO_BYTES = 4 * 1024 * 1024  # a phone-resized photo is ~100-300 kB; 4 MB is a raw one
 _MAGIC = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
