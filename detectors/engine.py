@@ -48,7 +48,7 @@ from detectors.kernels import (
     process_rows_parallel,
     tick_rows,
 )
-from detectors.params import PARAMS
+from detectors.params import P_AWAY_MAX_S, PARAMS
 from detectors.policy import Policy
 from detectors.registry import Device, Registry
 from detectors.rooms import room_class
@@ -403,6 +403,14 @@ class DetectorEngine:
             st.hh_i[h, HI_LATCH] = 0
         if st.hh_i[h, HI_PROW] >= 0:
             inactivity_deadline(st.hh_f, st.hh_i, self.params, h)
+
+    def away_max_s(self, household_id: str) -> float | None:
+        """The household's longest absence (policy `away_max_s`); None if it has no activity
+        sensor, so nothing of it is checked for inactivity."""
+        h = self.registry.household_index.get(household_id)
+        if h is None or self.state.hh_i[h, HI_PROW] < 0:
+            return None
+        return float(self.params[self.state.hh_i[h, HI_PROW], P_AWAY_MAX_S])
 
     def hush(
         self,

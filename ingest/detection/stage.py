@@ -16,7 +16,8 @@ The engine's state is checkpointed every `checkpoint_s` and at a clean stop
 (`ingest.detection.checkpoint`) and loaded at start; after a crash the readings committed since
 the checkpoint are read back (`ingest.detection.catchup`), so duration state (silences, slow
 rises, inactivity) survives even kill -9.
-Households' `away_until` reaches the engine through `ingest.detection.away`.
+Households' `away_until` and their alarm panels' arming reach the engine through
+`ingest.detection.away`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from detectors.engine import Batch, DetectorEngine
 from detectors.policy import Policy
 from detectors.registry import Device
 from ingest.detection.alerts import write_alerts
-from ingest.detection.away import AwayFollower, away_households
+from ingest.detection.away import AwayFollower, away_households, panel_presence
 from ingest.detection.catchup import (
     MARGIN_S,
     AlertKey,
@@ -344,10 +345,23 @@ class DetectorStage:
             self._follow_registry(batch.registry)
         if len(self._slots) < len(batch.registry.device_ids):
             self._slots = slot_map(self.engine, batch.registry.device_ids)
+        self._presence(batch)
         rows, rx = translate(batch, self._slots)
         if not len(rows):
             return
         self._feed(rows, rx)
+
+    def _presence(self, batch: ReadingBatch) -> None:
+        """A panel's arming and disarming reach the household's away state (issue 18)."""
+        devices = self.engine.registry.devices
+        for event in batch.events:
+            slot = self.engine.registry.slot_of.get(event.device)
+            if event.kind != "presence" or slot is None:
+                continue
+            household = devices[slot].household_id
+            if household:
+                home = event.value != 0.0
+                self._away.on_presence(self.engine, household, home, event.ts, time.time())
 
     def _feed(self, rows: Batch, rx: npt.NDArray[np.float64]) -> None:
         alerts = self.engine.process(rows)
@@ -391,12 +405,13 @@ class DetectorStage:
             lambda conn: (
                 load_devices(conn, self.sites),
                 away_households(conn),
+                panel_presence(conn),
                 active_hushes(conn),
             )
         )
         if loaded is None:
             return False
-        devices, away, hushes = loaded
+        devices, away, presence, hushes = loaded
         known = self.engine.registry.slot_of
         new = [d for d in devices if d.device_id not in known]
         if new:
@@ -405,7 +420,7 @@ class DetectorStage:
         grown = len(self.engine.registry) - len(self._seen)
         if grown > 0:
             self._seen = np.concatenate([self._seen, np.full(grown, np.nan)])
-        self._away.apply(self.engine, away, time.time())
+        self._away.apply(self.engine, away, time.time(), presence)
         self._hushes.apply(self.engine, hushes)
         return True
 
