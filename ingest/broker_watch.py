@@ -6,6 +6,12 @@ of their own). Mosquitto counts what it dropped in `$SYS/broker/publish/messages
 what it holds in `$SYS/broker/store/messages/bytes`; ingest's status client (service account)
 reads both, exposes them as metrics and writes them to `broker_health`, where the console's
 device-health page shows an alert when the count went up in the last hour.
+
+Mosquitto publishes a $SYS figure only when it changes, retained; before 2.0.16 (Debian
+bookworm ships 2.0.11) the retained copy expires after 60 s. So a copy that comes retained is
+the count from before we watched, while a live one is a change in the last `sys_interval`: the
+first live count above zero is a drop even if we never saw the count before it (the broker
+publishes none while nothing is dropped). A broker restart starts the count again at zero.
 Pure folding here; `write` is the one statement.
 """
 
@@ -26,9 +32,9 @@ TOPICS = (DROPPED_TOPIC, STORE_BYTES_TOPIC)
 
 _UPSERT = """
 insert into broker_health as h (broker, dropped, store_bytes, last_drop_at, updated_at)
-values (%(broker)s, %(dropped)s, %(store_bytes)s, to_timestamp(%(last_drop)s), now())
+values (%(broker)s, coalesce(%(dropped)s, 0), %(store_bytes)s, to_timestamp(%(last_drop)s), now())
 on conflict (broker) do update
-set dropped = excluded.dropped,
+set dropped = coalesce(%(dropped)s, h.dropped),
     store_bytes = coalesce(excluded.store_bytes, h.store_bytes),
     last_drop_at = coalesce(excluded.last_drop_at, h.last_drop_at),
     updated_at = now()
@@ -51,7 +57,10 @@ class BrokerWatch:
         self._lock = threading.Lock()
         self.figures = BrokerFigures()
 
-    def on_sys(self, topic: str, payload: bytes, now: float | None = None) -> None:
+    def on_sys(
+        self, topic: str, payload: bytes, now: float | None = None, *, retained: bool = False
+    ) -> None:
+        """Fold one $SYS message; `retained`: the broker's stored copy sent on subscribing."""
         try:
             value = int(payload.decode().strip())
         except (UnicodeDecodeError, ValueError):
@@ -60,8 +69,10 @@ class BrokerWatch:
         with self._lock:
             f = self.figures
             if topic == DROPPED_TOPIC:
-                # A broker restart starts the count again: only a rise within a run is a drop.
-                if f.dropped is not None and value > f.dropped:
+                # Only a rise is a drop (a restart starts again at 0); a live count with none
+                # seen before rose from 0, a retained one is where the count stood.
+                before = f.dropped if f.dropped is not None else (None if retained else 0)
+                if before is not None and value > before:
                     f.last_drop = now
                 f.dropped = value
                 BROKER_DROPPED_MESSAGES.set(value)
@@ -76,7 +87,7 @@ class BrokerWatch:
         """Upsert the figures if they changed (in the caller's transaction)."""
         with self._lock:
             f = self.figures
-            if not f.dirty or f.dropped is None:
+            if not f.dirty:
                 return
             params = {
                 "broker": self.broker,

@@ -120,7 +120,7 @@ class GatewayStatusFollower:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic.startswith("$SYS/"):
             if self.watch is not None:
-                self.watch.on_sys(msg.topic, bytes(msg.payload))
+                self.watch.on_sys(msg.topic, bytes(msg.payload), retained=bool(msg.retain))
             return
         try:
             status = read_status(
