@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import psycopg
@@ -12,12 +13,17 @@ from detectors.households import generate
 
 pytestmark = pytest.mark.stack
 
+WEEK_S = 7 * 86400.0
+
 
 def test_routine_page_data_comes_from_the_households_readings(
     clients: dict[str, TestClient], db: psycopg.Connection
 ) -> None:
-    hh = generate("weekday_worker", 3, days=14)
-    shift = time.time() - 60.0 - float(hh.ts[-1])  # the 14 days end a minute ago
+    hh = generate("weekday_worker", 3, days=21)
+    # Moved by whole weeks, so weekdays stay weekdays whatever day the test runs; what would
+    # fall later than a minute ago is left out (at least 14 days remain).
+    shift = math.ceil((time.time() - 60.0 - float(hh.ts[-1])) / WEEK_S) * WEEK_S
+    until = time.time() - 60.0
     db.execute(
         "insert into devices (id, device_type, gateway_id, household_id, room) values "
         "('rt-pir0', 'pir', 'gw1', 'h1', 'hall'), ('rt-pir1', 'pir', 'gw1', 'h1', 'bedroom'), "
@@ -42,6 +48,7 @@ def test_routine_page_data_comes_from_the_households_readings(
                 for i, (t, d, v) in enumerate(
                     zip(hh.ts.tolist(), hh.device.tolist(), hh.value.tolist(), strict=True)
                 )
+                if t + shift <= until
             ],
         )
     try:
