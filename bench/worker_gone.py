@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import signal
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from websockets.sync.client import connect
 
 from bench.alerting import LiveClient, live_headers, percentile
-from bench.latency import Load, load_streams, press_targets, readings_stored
+from bench.latency import FRAMES_PER_MESSAGE, Load, load_streams, press_targets, readings_stored
 from bench.loadgen import Publisher, forget_sessions
 from firmware_sim.district import District, build_district, seed
 from ingest.broker_watch import DROPPED_TOPIC
@@ -179,16 +178,21 @@ class Presses:
 
 
 def wait_stored(dsn: str, offered: int, timeout: float) -> int:
-    """Readings stored once the backlogs are drained (or the count stops moving)."""
-    stored = readings_stored(dsn)
+    """Readings stored once the backlogs are drained: all offered, or no change for 15 s."""
+    stored, still = readings_stored(dsn), 0
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and stored < offered:
-        time.sleep(2.0)
+    while time.monotonic() < deadline and stored < offered and still < 3:
+        time.sleep(5.0)
         now = readings_stored(dsn)
-        if now == stored:
-            break
+        still = still + 1 if now == stored else 0
         stored = now
     return stored
+
+
+def errors_in(log: Path) -> int:
+    """Lines of a service's log that report an error."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return sum(("ERROR" in line or "Traceback" in line) for line in text.splitlines())
 
 
 def run_bench(
@@ -254,7 +258,7 @@ def run_bench(
                         time.sleep(0.1)
                     back_s = time.monotonic() - back
                     offered = gen.offered
-                stored = wait_stored(dsn, offered, timeout=300)
+                stored = wait_stored(dsn, offered, timeout=600)
                 sampler.sample()
                 seen = dict(client.first_seen)
     finally:
@@ -278,6 +282,9 @@ def run_bench(
         "broker_dropped_messages": sampler.dropped if sampler.dropped is not None else 0,
         "readings_stored": stored,
         "readings_missing": max(0, offered - stored),
+        # Shed whole messages of the load: FRAMES_PER_MESSAGE frames of 3 readings each.
+        "readings_shed": sampler.dropped * FRAMES_PER_MESSAGE * 3 if sampler.dropped else 0,
+        "log_errors": sum(errors_in(workdir / f"ingest-{i}.log") for i in (0, 1)),
     }
 
 
@@ -298,10 +305,10 @@ def main(argv: list[str] | None = None) -> None:
     stack.up()
     retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
     try:
-        with (
-            scratch_database(stack, prefix="bench_gone", retention=retention) as dsn,
-            tempfile.TemporaryDirectory(prefix="vigil-bench-gone-") as workdir,
-        ):
+        # The services' logs are kept: the run is long and its books are worth reading.
+        workdir = settings.var_dir / "bench" / time.strftime("worker-gone-%Y%m%d-%H%M%S")
+        workdir.mkdir(parents=True)
+        with scratch_database(stack, prefix="bench_gone", retention=retention) as dsn:
             result = run_bench(
                 settings,
                 stack,
@@ -310,12 +317,13 @@ def main(argv: list[str] | None = None) -> None:
                 minutes=args.minutes,
                 gateways=args.gateways,
                 gap_s=args.gap,
-                workdir=Path(workdir),
+                workdir=workdir,
             )
     finally:
         if started_here:
             stack.down()
     result["target_survivor_p99_ms"] = 250.0
+    result["logs"] = str(workdir)
     print(json.dumps(result), flush=True)
 
 
