@@ -13,7 +13,8 @@ are pressed behind both partitions' quiet gateways, one every `--gap` seconds, a
 - the broker's resident memory and persistence file are sampled every 10 s: bounded by the
   sessions' byte bounds (vigil/stack.py), not by the outage's length;
 - once the load stops and the worker has drained its backlog, every reading offered is stored
-  once, less what the broker reports it shed ($SYS dropped count, in messages).
+  once, less what the broker reports it shed ($SYS dropped count, in messages; the broker is
+  restarted at the start so the count is this run's).
 
 The last line printed is one JSON object.
 """
@@ -303,6 +304,10 @@ def main(argv: list[str] | None = None) -> None:
     stack = LocalStack(settings)
     started_here = not stack.status()["postgres"]["running"]
     stack.up()
+    # A broker started for the run: its dropped count (since it started) is this run's, and its
+    # memory starts from its base (Mosquitto keeps what it once held).
+    stack.stop_mqtt()
+    stack.start_mqtt()
     retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
     try:
         # The services' logs are kept: the run is long and its books are worth reading.

@@ -3,7 +3,8 @@ broker holds a backlog in ingest's persistent sessions; then the broker itself i
 with that backlog. Its persistence file stays within the queues' byte bounds, and when ingest
 returns every reading and every press is stored once (the books balance). The issue's full case
 (a worker gone for 10 minutes under `bench-latency`'s load, alarms meanwhile through a second
-worker) is not run here; this is the same path — backlog, restart, resume — in seconds.
+worker) is `make bench-worker-gone` (13 minutes, docs/faults.md); this is the same path —
+backlog, restart, resume — in seconds.
 """
 
 from __future__ import annotations
