@@ -131,28 +131,39 @@ def press_targets(district: District, gateways: list[str]) -> list[tuple[str, st
     return out
 
 
+class Presser:
+    """Panic presses as the gateways publish them, each gateway's batches numbered on."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.publisher = Publisher(settings, window=10)
+        self.gseq: dict[str, int] = {}
+
+    def press(self, target: tuple[str, str, str, str]) -> float:
+        """One press of (site, gateway, device, household); returns its time."""
+        site, gw, dev, _household = target
+        t = time.time()
+        self.gseq[gw] = self.gseq.get(gw, 0) + 1
+        event = Event(dev=dev, seq=1, ts=t, rx=t, kind="button")
+        batch = EventBatch(gw=gw, gseq=self.gseq[gw], sent=t, events=[event])
+        self.publisher.publish([(str(Topic.event(site, gw)), encode(batch, Encoding.MSGPACK))])
+        return t
+
+    def close(self) -> None:
+        self.publisher.close()
+
+
 def press(
     settings: Settings, targets: list[tuple[str, str, str, str]], gap_s: float
 ) -> dict[str, float]:
     """Publish one press per target, `gap_s` apart; returns each household's press time."""
-    publisher = Publisher(settings, window=10)
+    presser = Presser(settings)
     pressed: dict[str, float] = {}
-    gseq: dict[str, int] = {}
     try:
-        for site, gw, dev, household in targets:
-            t = time.time()
-            gseq[gw] = gseq.get(gw, 0) + 1
-            batch = EventBatch(
-                gw=gw,
-                gseq=gseq[gw],
-                sent=t,
-                events=[Event(dev=dev, seq=1, ts=t, rx=t, kind="button")],
-            )
-            publisher.publish([(str(Topic.event(site, gw)), encode(batch, Encoding.MSGPACK))])
-            pressed[household] = t
+        for target in targets:
+            pressed[target[3]] = presser.press(target)
             time.sleep(gap_s)
     finally:
-        publisher.close()
+        presser.close()
     return pressed
 
 

@@ -36,16 +36,21 @@ from paho.mqtt.enums import CallbackAPIVersion
 from websockets.sync.client import connect
 
 from bench.alerting import LiveClient, live_headers, percentile
-from bench.latency import FRAMES_PER_MESSAGE, Load, load_streams, press_targets, readings_stored
-from bench.loadgen import Publisher, forget_sessions
+from bench.latency import (
+    FRAMES_PER_MESSAGE,
+    Load,
+    Presser,
+    load_streams,
+    press_targets,
+    readings_stored,
+)
+from bench.loadgen import forget_sessions
 from firmware_sim.district import District, build_district, seed
-from ingest.broker_watch import DROPPED_TOPIC
+from ingest.broker_watch import DROPPED_TOPIC, BrokerWatch
 from ingest.partition import Partition
-from vigil.codec import Encoding, Event, EventBatch, encode
 from vigil.harness import free_port, start_vigil, stop_process, vigil_process, wait_for_port
 from vigil.settings import Settings
 from vigil.stack import MAX_QUEUED_BYTES, LocalStack
-from vigil.topics import Topic
 
 SAMPLE_S = 10.0
 DEVICES_PER_GATEWAY = 25
@@ -68,11 +73,14 @@ class BrokerSampler:
     """The broker's resident memory, its persistence file and its dropped count over time."""
 
     def __init__(self, stack: LocalStack, settings: Settings) -> None:
-        self.pid = _mosquitto_pid(stack)
+        pid = stack.mqtt_pid()
+        if pid is None:
+            raise RuntimeError("the stack's broker is not running")
+        self.pid = pid
         self.db = stack.paths.mqtt_data / "mosquitto.db"
         self.rss_mb: list[float] = []
         self.file_mb: list[float] = []
-        self.dropped: int | None = None
+        self.watch = BrokerWatch("stack")  # ingest's own reading of the dropped count
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, f"bench-gone-{uuid.uuid4().hex[:6]}"
         )
@@ -80,14 +88,16 @@ class BrokerSampler:
             settings.mqtt_username, settings.mqtt_password.get_secret_value()
         )
         self._client.on_connect = lambda c, *_: c.subscribe(DROPPED_TOPIC)
-        self._client.on_message = self._on_dropped
+        self._client.on_message = lambda _c, _u, m: self.watch.on_sys(
+            m.topic, bytes(m.payload), retained=bool(m.retain)
+        )
         port = settings.mqtt_port if settings.mqtt_port is not None else settings.stack_mqtt_port
         self._client.connect(settings.mqtt_host, port)
         self._client.loop_start()
 
-    def _on_dropped(self, _c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
-        if not m.retain:  # a live count is a change while we watched
-            self.dropped = int(m.payload)
+    @property
+    def dropped(self) -> int:
+        return self.watch.figures.dropped or 0
 
     def sample(self) -> None:
         status = Path(f"/proc/{self.pid}/status").read_text()
@@ -100,39 +110,6 @@ class BrokerSampler:
     def close(self) -> None:
         self._client.loop_stop()
         self._client.disconnect()
-
-
-class Presser:
-    """Panic presses as the gateways publish them, each gateway's batches numbered on."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.publisher = Publisher(settings, window=10)
-        self.gseq: dict[str, int] = {}
-
-    def press(self, target: Target) -> float:
-        site, gw, dev, _household = target
-        t = time.time()
-        self.gseq[gw] = self.gseq.get(gw, 0) + 1
-        event = Event(dev=dev, seq=1, ts=t, rx=t, kind="button")
-        batch = EventBatch(gw=gw, gseq=self.gseq[gw], sent=t, events=[event])
-        self.publisher.publish([(str(Topic.event(site, gw)), encode(batch, Encoding.MSGPACK))])
-        return t
-
-    def close(self) -> None:
-        self.publisher.close()
-
-
-def _mosquitto_pid(stack: LocalStack) -> int:
-    conf = str(stack.paths.mqtt_conf)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if conf.encode() in cmdline and cmdline[0].endswith(b"mosquitto"):
-                return int(entry.name)
-    raise RuntimeError(f"no mosquitto running with {conf}")
 
 
 @dataclass
@@ -280,11 +257,11 @@ def run_bench(
         "broker_rss_mb_max": round(max(sampler.rss_mb), 1),
         "broker_file_mb_max": round(max(sampler.file_mb), 1),
         "session_bound_mb": MAX_QUEUED_BYTES / 2**20,
-        "broker_dropped_messages": sampler.dropped if sampler.dropped is not None else 0,
+        "broker_dropped_messages": sampler.dropped,
         "readings_stored": stored,
         "readings_missing": max(0, offered - stored),
         # Shed whole messages of the load: FRAMES_PER_MESSAGE frames of 3 readings each.
-        "readings_shed": sampler.dropped * FRAMES_PER_MESSAGE * 3 if sampler.dropped else 0,
+        "readings_shed": sampler.dropped * FRAMES_PER_MESSAGE * 3,
         "log_errors": sum(errors_in(workdir / f"ingest-{i}.log") for i in (0, 1)),
     }
 

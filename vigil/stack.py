@@ -379,14 +379,15 @@ class LocalStack:
             _grant_traverse(p.root)
             _chown_tree(p.mqtt_dir, user)
 
-    def _mqtt_pid(self) -> int | None:
+    def mqtt_pid(self) -> int | None:
+        """The stack's running Mosquitto, if it runs."""
         pid = self._read_state().get("mqtt", {}).get("pid")
         if isinstance(pid, int) and _pid_alive(pid) and str(self.paths.mqtt_conf) in _cmdline(pid):
             return pid
         return None
 
     def _mqtt_start(self) -> int:
-        pid = self._mqtt_pid()
+        pid = self.mqtt_pid()
         if pid is not None:
             return pid
         port = self.settings.stack_mqtt_port
@@ -414,7 +415,7 @@ class LocalStack:
         raise StackError(f"Mosquitto did not answer on port {port} within {START_TIMEOUT_S}s")
 
     def _mqtt_stop(self) -> None:
-        pid = self._mqtt_pid()
+        pid = self.mqtt_pid()
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
@@ -471,7 +472,7 @@ class LocalStack:
 
     def status(self) -> dict[str, Any]:
         pg_pid = self._pg_pid()
-        mqtt_pid = self._mqtt_pid()
+        mqtt_pid = self.mqtt_pid()
         return {
             "var_dir": str(self.paths.root),
             "postgres": {

@@ -75,11 +75,8 @@ class AwayFollower:
         self.until = dict(until)
         for household, said in (presence or {}).items():
             self._note(household, said)
-        flags = engine.state.hh_i[:, HI_AWAY]
-        for household, h in engine.registry.household_index.items():
-            away = self._away_until(engine, household) > now
-            if bool(flags[h]) != away:
-                engine.set_away(household, away, now)
+        for household in engine.registry.household_index:
+            self._reconcile(engine, household, now, back_at=now)
 
     def on_presence(
         self, engine: DetectorEngine, household: str, home: bool, ts: float, now: float
@@ -89,10 +86,7 @@ class AwayFollower:
             household, (home, ts)
         ):
             return  # not watched here, or older than what the panel said since
-        h = engine.registry.household_index[household]
-        away = self._away_until(engine, household) > now
-        if bool(engine.state.hh_i[h, HI_AWAY]) != away:
-            engine.set_away(household, away, ts if not away else now)
+        self._reconcile(engine, household, now, back_at=ts)
 
     def expire(self, engine: DetectorEngine, now: float) -> None:
         """End the absences that are over; the silence restarts when each ended."""
@@ -104,6 +98,16 @@ class AwayFollower:
             if ended <= now:
                 self.until.pop(household, None)
                 engine.set_away(household, False, ended)
+
+    def _reconcile(
+        self, engine: DetectorEngine, household: str, now: float, back_at: float
+    ) -> None:
+        """Set the household's flag to what its reasons say now; back home, the silence counts
+        from `back_at`."""
+        h = engine.registry.household_index[household]
+        away = self._away_until(engine, household) > now
+        if bool(engine.state.hh_i[h, HI_AWAY]) != away:
+            engine.set_away(household, away, now if away else back_at)
 
     def _note(self, household: str, said: tuple[bool, float]) -> bool:
         """Keep the panel's newer word only (catch-up and redeliveries bring older ones)."""

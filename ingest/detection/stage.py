@@ -353,12 +353,11 @@ class DetectorStage:
 
     def _presence(self, batch: ReadingBatch) -> None:
         """A panel's arming and disarming reach the household's away state (issue 18)."""
-        devices = self.engine.registry.devices
+        registry = self.engine.registry
         for event in batch.events:
-            slot = self.engine.registry.slot_of.get(event.device)
-            if event.kind != "presence" or slot is None:
+            if event.kind != "presence" or event.device not in registry.slot_of:
                 continue
-            household = devices[slot].household_id
+            household = registry.devices[registry.slot_of[event.device]].household_id
             if household:
                 home = event.value != 0.0
                 self._away.on_presence(self.engine, household, home, event.ts, time.time())
