@@ -35,6 +35,8 @@ from vigil.broker_login import BrokerLoginServer, Login, LoginCheck, StoredLogin
 from vigil.harness import free_port
 from vigil.settings import REPO_ROOT, Settings
 
+pytestmark = [pytest.mark.stack, pytest.mark.security]
+
 SERVICE_PASSWORD = secrets.token_hex(16)
 GW_A, GW_B = "gw-login-a", "gw-login-b"
 
