@@ -39,6 +39,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from vigil.broker_auth import GATEWAY_CLIENT_PREFIX, PASSWORD_ITERATIONS, gateway_client_id
 from vigil.db.connect import Conn
+from vigil.observability.metrics import BROKER_LOGINS_TOTAL
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +217,12 @@ class BrokerLoginServer:
         try:
             reason = self.check.decide(login)
         except (psycopg.Error, PoolTimeout) as exc:
+            BROKER_LOGINS_TOTAL.labels("registry_error").inc()
             self.failure = f"the registry cannot be read: {type(exc).__name__}"
             log.error("broker login for %r: %s", login.username, self.failure)
             return 503, {"error": "the registry cannot be read"}
         self.failure = None
+        BROKER_LOGINS_TOTAL.labels(reason.value).inc()
         result = "allow" if reason is Reason.ALLOWED else "deny"
         if reason is not Reason.ALLOWED:
             log.warning(
@@ -257,6 +260,7 @@ def _handler(server: BrokerLoginServer, secret: str) -> type[BaseHTTPRequestHand
             try:
                 login = self._login()
             except BadRequestError as exc:
+                BROKER_LOGINS_TOTAL.labels("bad_request").inc()
                 self._send(exc.status, {"error": str(exc)})
                 return
             self._send(*server.answer(login))

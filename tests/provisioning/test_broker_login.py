@@ -31,7 +31,8 @@ from console.app import create_app
 from tests.ops.compose_rules import emqx_authenticators, parse
 from tests.ops.emqx_authn import Request, emqx_request
 from tests.provisioning.conftest import PASSWORD
-from vigil.broker_login import BrokerLoginServer, Login, LoginCheck, StoredLogin
+from vigil.broker_auth import hash_password
+from vigil.broker_login import BrokerLoginServer, Login, LoginCheck, Reason, StoredLogin
 from vigil.harness import free_port
 from vigil.settings import REPO_ROOT, Settings
 
@@ -298,6 +299,43 @@ def test_one_kept_alive_connection_answers_many_logins(
             for i in range(6)
         ]
     assert verdicts == ["deny", "allow"] * 3
+
+
+def _denials(check: Check, outcome: str) -> float:
+    metrics = httpx.get(check.health.replace("/healthz", "/metrics"), timeout=5).text
+    for line in metrics.splitlines():
+        if line.startswith(f'vigil_broker_logins_total{{outcome="{outcome}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_takeover_attempt_is_counted_for_the_operators(
+    check: Check, passwords: dict[str, str], http: httpx.Client
+) -> None:
+    before = _denials(check, "foreign_client_id"), _denials(check, "bad_request")
+    assert check.login(http, "vigil-ingest-0of1", GW_A, passwords[GW_A]) == "deny"
+    assert http.post(check.url, content=b"{}").status_code == 403
+    after = _denials(check, "foreign_client_id"), _denials(check, "bad_request")
+    assert after == (before[0] + 1, before[1] + 1)
+
+
+def test_an_unknown_user_costs_the_hash_a_known_one_does() -> None:
+    """Else the answer's time would tell which gateway ids have a login."""
+    stored = StoredLogin("vigil-gw-gw-a", **hash_password("right"))
+    check = LoginCheck("vigil", "pw", lambda u: stored if u == "gw-a" else None)
+
+    def median_s(login: Login) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            assert check.decide(login) is not Reason.ALLOWED
+            times.append(time.perf_counter() - start)
+        return sorted(times)[2]
+
+    known = median_s(Login("vigil-gw-gw-a", "gw-a", "wrong"))
+    unknown = median_s(Login("vigil-gw-gw-b", "gw-b", "wrong"))
+    assert known > 0.001  # 20,000 PBKDF2-SHA512 rounds
+    assert unknown > known / 3
 
 
 def test_a_registry_that_cannot_be_read_refuses_and_says_so() -> None:

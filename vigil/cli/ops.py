@@ -30,7 +30,7 @@ def broker_login(
     from vigil.broker_login import BrokerLoginServer, LoginCheck, registry_lookup
     from vigil.db.connect import database_url
     from vigil.observability import Health, configure_logging, serve
-    from vigil.observability.metrics import COMMON
+    from vigil.observability.metrics import BROKER_LOGIN, COMMON
 
     settings = get_settings()
     configure_logging("broker-login", settings.log_level)
@@ -53,7 +53,9 @@ def broker_login(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    observability = serve(settings, Health("broker-login", {"registry": server.health}), COMMON)
+    observability = serve(
+        settings, Health("broker-login", {"registry": server.health}), COMMON, BROKER_LOGIN
+    )
     with pool, server:
         log.info("broker login check on %s/mqtt/auth", server.url)
         stop.wait()
