@@ -47,6 +47,9 @@ LOGIN_PATH = "/mqtt/auth"
 SECRET_HEADER = "X-Vigil-Broker-Secret"  # noqa: S105 (a header name)
 SERVICE_CLIENT_PREFIX = "vigil-"
 MAX_BODY_BYTES = 4096  # a client id, a username and a password, JSON-escaped
+# A longer body is read and dropped, keeping the connection in step, up to what one CONNECT
+# under EMQX's 272 KB packet limit can become once JSON-escaped; past that the connection ends.
+MAX_DRAIN_BYTES = 2 * 1024 * 1024
 MIN_SECRET_CHARS = 16
 _DUMMY_SALT = b"vigil-no-such-user"  # the PBKDF2 an unknown user costs (see module docstring)
 
@@ -258,29 +261,40 @@ def _handler(server: BrokerLoginServer, secret: str) -> type[BaseHTTPRequestHand
 
         def do_POST(self) -> None:
             try:
-                login = self._login()
+                login = self._login(self._body())
             except BadRequestError as exc:
                 BROKER_LOGINS_TOTAL.labels("bad_request").inc()
                 self._send(exc.status, {"error": str(exc)})
                 return
             self._send(*server.answer(login))
 
-        def _login(self) -> Login:
+        def _body(self) -> bytes:
+            """The whole body, read before anything is refused: EMQX pipelines requests on
+            its connections, so one refused login must not leave bytes that would be taken for
+            the next request, nor close the connection under the logins queued behind it."""
+            length = self.headers.get("Content-Length")
+            if length is None or not length.isdigit():
+                self.close_connection = True  # where this request ends is unknown
+                raise BadRequestError(411, "a Content-Length is required")
+            size = int(length)
+            if size > MAX_BODY_BYTES:
+                if size > MAX_DRAIN_BYTES:
+                    self.close_connection = True
+                else:
+                    while size > 0 and (chunk := self.rfile.read(min(size, 65536))):
+                        size -= len(chunk)
+                raise BadRequestError(413, f"the body is over {MAX_BODY_BYTES} bytes")
+            return self.rfile.read(size)
+
+        def _login(self, body: bytes) -> Login:
             if self.path.split("?", 1)[0] != LOGIN_PATH:
                 raise BadRequestError(404, f"the login check is POST {LOGIN_PATH}")
             if not _same(self.headers.get(SECRET_HEADER, ""), secret):
                 raise BadRequestError(403, f"missing or wrong {SECRET_HEADER}")
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                raise BadRequestError(411, "a Content-Length is required")
-            if int(length) > MAX_BODY_BYTES:
-                raise BadRequestError(413, f"the body is over {MAX_BODY_BYTES} bytes")
-            return parse_login(self.headers, self.rfile.read(int(length)))
+            return parse_login(self.headers, body)
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
-            if status >= 400:
-                self.close_connection = True  # an unread body must not be taken for a request
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

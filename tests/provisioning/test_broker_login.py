@@ -10,8 +10,11 @@ registry a console (VIGIL_BROKER_ACCOUNTS=registry) provisions gateways into.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -299,6 +302,53 @@ def test_one_kept_alive_connection_answers_many_logins(
             for i in range(6)
         ]
     assert verdicts == ["deny", "allow"] * 3
+
+
+def _raw(
+    request: Request, headers: dict[str, str] | None = None, body: bytes | None = None
+) -> bytes:
+    """One HTTP/1.1 request as bytes, as a pipelining client writes it."""
+    body = request.body if body is None else body
+    host = urlsplit(request.url)
+    lines = [f"{request.method} {host.path} HTTP/1.1", f"Host: {host.netloc}"]
+    sent = {**request.headers, **(headers or {}), "Content-Length": str(len(body))}
+    lines += [f"{k}: {v}" for k, v in sent.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str, Any]]]:
+    """Read `count` responses (status, JSON body) from one connection."""
+    data, out = b"", list[tuple[int, dict[str, Any]]]()
+    while len(out) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end].decode()
+            length = int(re.search(r"(?i)content-length: (\d+)", head)[1])  # type: ignore[index]
+            if len(data) >= head_end + 4 + length:
+                body = data[head_end + 4 : head_end + 4 + length]
+                out.append((int(head.split(" ", 2)[1]), json.loads(body)))
+                data = data[head_end + 4 + length :]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed after {len(out)} of {count} answers"
+        data += chunk
+    return out
+
+
+def test_refused_requests_do_not_break_the_logins_pipelined_behind_them(
+    check: Check, passwords: dict[str, str]
+) -> None:
+    """EMQX pipelines logins on each pooled connection (enable_pipelining = 100): a refused
+    request (no secret, an oversized body) must leave the next one on the wire intact."""
+    good = check.request(f"vigil-gw-{GW_A}", GW_A, passwords[GW_A])
+    oversized = _raw(good, body=b'{"clientid": "' + b"x" * 300_000 + b'"}')
+    no_secret = _raw(good, headers={"X-Vigil-Broker-Secret": "wrong"})
+    port = urlsplit(check.url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(oversized + _raw(good) + no_secret + _raw(good))
+        answers = _responses(sock, 4)
+    assert [status for status, _ in answers] == [413, 200, 403, 200]
+    assert answers[1][1] == answers[3][1] == {"result": "allow", "is_superuser": False}
 
 
 def _denials(check: Check, outcome: str) -> float:
