@@ -258,6 +258,9 @@ class BrokerLoginServer:
 def _handler(server: BrokerLoginServer, secret: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # EMQX keeps a pool of connections open (keep-alive)
+        # Headers and body go out in two writes: with Nagle's algorithm the second waits for
+        # the client's delayed ACK, 40 ms added to every login (measured: 44 vs 1 ms).
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             try:
