@@ -39,7 +39,7 @@ def broker_login(
         err.print("[red]error:[/red] VIGIL_BROKER_LOGIN_SECRET still holds a placeholder")
         raise typer.Exit(2)
     pool = ConnectionPool(
-        database_url(settings), min_size=1, max_size=4, timeout=5.0, name="broker-login"
+        database_url(settings), min_size=1, max_size=4, timeout=5.0, name="broker-login", open=False
     )
     check = LoginCheck(
         settings.mqtt_username, settings.mqtt_password.get_secret_value(), registry_lookup(pool)
