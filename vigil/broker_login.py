@@ -27,15 +27,20 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 import psycopg
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool, PoolTimeout
+from starlette.exceptions import HTTPException
 
 from vigil.broker_auth import GATEWAY_CLIENT_PREFIX, PASSWORD_ITERATIONS, gateway_client_id
 from vigil.db.connect import Conn
@@ -47,9 +52,15 @@ LOGIN_PATH = "/mqtt/auth"
 SECRET_HEADER = "X-Vigil-Broker-Secret"  # noqa: S105 (a header name)
 SERVICE_CLIENT_PREFIX = "vigil-"
 MAX_BODY_BYTES = 4096  # a client id, a username and a password, JSON-escaped
-# A longer body is read and dropped, keeping the connection in step, up to what one CONNECT
-# under EMQX's 272 KB packet limit can become once JSON-escaped; past that the connection ends.
+# A longer body is not read: uvicorn drops it, keeping the connection in step, up to what one
+# CONNECT under EMQX's 272 KB packet limit can become once JSON-escaped; past that the answer
+# ends the connection.
 MAX_DRAIN_BYTES = 2 * 1024 * 1024
+# EMQX's HTTP client keeps its pooled connections open with no idle timer of its own; closing
+# an idle one just as EMQX sends a login on it would lose that login (ignore, so refused).
+# uvicorn's default is 5 s; a day keeps them as the pool does.
+KEEP_ALIVE_S = 24 * 3600
+START_TIMEOUT_S = 30.0
 MIN_SECRET_CHARS = 16
 _DUMMY_SALT = b"vigil-no-such-user"  # the PBKDF2 an unknown user costs (see module docstring)
 
@@ -186,7 +197,8 @@ def parse_login(headers: Any, body: bytes) -> Login:
 
 
 class BrokerLoginServer:
-    """Answers EMQX's HTTP authenticator on `LOGIN_PATH`; port 0 picks a free port."""
+    """uvicorn serving EMQX's authenticator on `LOGIN_PATH` from a thread of its own (the
+    caller keeps the signals); port 0 picks a free port."""
 
     def __init__(
         self, check: LoginCheck, secret: str, host: str = "127.0.0.1", port: int = 0
@@ -195,20 +207,28 @@ class BrokerLoginServer:
             raise ValueError(f"the broker login secret needs {MIN_SECRET_CHARS} characters or more")
         self.check = check
         self.failure: str | None = None  # the last lookup error, for /healthz
-        self._server = ThreadingHTTPServer((host, port), _handler(self, secret))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="broker-login", daemon=True
-        )
+        self._secret = secret
+        self._host = host
+        config = uvicorn.Config(
+            login_app(self), host=host, port=port, lifespan="off", server_header=False,
+            log_config=None, log_level="warning", access_log=False,  # denials are logged here
+            timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=5,
+        )  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="broker-login", daemon=True)
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._server.servers[0].sockets[0].getsockname()[1])
 
     @property
     def url(self) -> str:
-        host = str(self._server.server_address[0])
-        return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{self.port}"  # noqa: S104
+        host = "127.0.0.1" if self._host == "0.0.0.0" else self._host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    def authentic(self, sent: str) -> bool:
+        """Whether a request carries the shared secret (compared in constant time)."""
+        return _same(sent, self._secret)
 
     def health(self) -> str | None:
         """None while the registry answered the last lookup."""
@@ -216,7 +236,7 @@ class BrokerLoginServer:
 
     def answer(self, login: Login) -> tuple[int, dict[str, Any]]:
         """EMQX's status and body for one login; 503 (ignore, so refused) when the registry
-        cannot be read."""
+        cannot be read. Blocking (PBKDF2, the registry): called in the thread pool."""
         try:
             reason = self.check.decide(login)
         except (psycopg.Error, PoolTimeout) as exc:
@@ -235,13 +255,19 @@ class BrokerLoginServer:
         return 200, {"result": result, "is_superuser": False}
 
     def start(self) -> BrokerLoginServer:
+        """Serve, once listening; OSError when it cannot (the port taken, say)."""
         self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise OSError(f"could not listen on {self._host}:{self._server.config.port}")
+            time.sleep(0.02)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5.0)
+        self._server.should_exit = True
+        self._thread.join(timeout=10.0)
 
     def __enter__(self) -> BrokerLoginServer:
         return self.start()
@@ -255,56 +281,50 @@ class BrokerLoginServer:
         self.stop()
 
 
-def _handler(server: BrokerLoginServer, secret: str) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # EMQX keeps a pool of connections open (keep-alive)
-        # Headers and body go out in two writes: with Nagle's algorithm the second waits for
-        # the client's delayed ACK, 40 ms added to every login (measured: 44 vs 1 ms).
-        disable_nagle_algorithm = True
+def login_app(server: BrokerLoginServer) -> FastAPI:
+    """`POST LOGIN_PATH` and nothing else: no API docs, no redirect of a trailing slash."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
 
-        def do_POST(self) -> None:
-            try:
-                login = self._login(self._body())
-            except BadRequestError as exc:
-                BROKER_LOGINS_TOTAL.labels("bad_request").inc()
-                self._send(exc.status, {"error": str(exc)})
-                return
-            self._send(*server.answer(login))
+    @app.exception_handler(HTTPException)
+    async def elsewhere(request: Request, exc: HTTPException) -> JSONResponse:
+        """Another path (404) or method (405): refused like any request EMQX would not send."""
+        refused = BadRequestError(exc.status_code, f"the login check is POST {LOGIN_PATH}")
+        return _refusal(request, refused, exc.headers)
 
-        def _body(self) -> bytes:
-            """The whole body, read before anything is refused: EMQX pipelines requests on
-            its connections, so one refused login must not leave bytes that would be taken for
-            the next request, nor close the connection under the logins queued behind it."""
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                self.close_connection = True  # where this request ends is unknown
-                raise BadRequestError(411, "a Content-Length is required")
-            size = int(length)
-            if size > MAX_BODY_BYTES:
-                if size > MAX_DRAIN_BYTES:
-                    self.close_connection = True
-                else:
-                    while size > 0 and (chunk := self.rfile.read(min(size, 65536))):
-                        size -= len(chunk)
-                raise BadRequestError(413, f"the body is over {MAX_BODY_BYTES} bytes")
-            return self.rfile.read(size)
+    @app.post(LOGIN_PATH)
+    async def login(request: Request) -> JSONResponse:
+        try:
+            sent = await _read_login(server, request)
+        except BadRequestError as exc:
+            return _refusal(request, exc)
+        status, body = await run_in_threadpool(server.answer, sent)  # off the event loop
+        return JSONResponse(body, status_code=status)
 
-        def _login(self, body: bytes) -> Login:
-            if self.path.split("?", 1)[0] != LOGIN_PATH:
-                raise BadRequestError(404, f"the login check is POST {LOGIN_PATH}")
-            if not _same(self.headers.get(SECRET_HEADER, ""), secret):
-                raise BadRequestError(403, f"missing or wrong {SECRET_HEADER}")
-            return parse_login(self.headers, body)
+    return app
 
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """One line per CONNECT would drown the log; denials are logged by `answer`."""
+async def _read_login(server: BrokerLoginServer, request: Request) -> Login:
+    """The login, reading no body over the limit nor of a request without the secret."""
+    length = request.headers.get("Content-Length", "")
+    if not length.isdigit():
+        raise BadRequestError(411, "a Content-Length is required")
+    if int(length) > MAX_BODY_BYTES:
+        raise BadRequestError(413, f"the body is over {MAX_BODY_BYTES} bytes")
+    if not server.authentic(request.headers.get(SECRET_HEADER, "")):
+        raise BadRequestError(403, f"missing or wrong {SECRET_HEADER}")
+    # uvicorn (h11) holds a body to its Content-Length and refuses one sent with both lengths.
+    return parse_login(request.headers, await request.body())
 
-    return Handler
+
+def _refusal(
+    request: Request, exc: BadRequestError, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The 4xx for a refused request. uvicorn drops the body left unread and answers the
+    requests EMQX pipelines behind it on the same connection, unless the body is chunked or
+    too long to drop: then the answer ends the connection."""
+    BROKER_LOGINS_TOTAL.labels("bad_request").inc()
+    length = request.headers.get("Content-Length", "0")
+    endless = "Transfer-Encoding" in request.headers
+    ends = endless or not length.isdigit() or int(length) > MAX_DRAIN_BYTES
+    sent = {**(headers or {}), **({"Connection": "close"} if ends else {})}
+    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=sent)

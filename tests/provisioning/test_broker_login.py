@@ -17,8 +17,10 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,7 +291,13 @@ def test_only_the_login_path_answers(check: Check, http: httpx.Client) -> None:
     request = check.request("vigil-ingest-0of1", "vigil", SERVICE_PASSWORD)
     other = check.url.replace("/mqtt/auth", "/mqtt/acl")
     assert http.post(other, headers=request.headers, content=request.body).status_code == 404
-    assert http.get(check.url, headers=request.headers).status_code == 501
+    assert (
+        http.post(check.url + "/", headers=request.headers, content=request.body).status_code == 404
+    )
+    answer = http.get(check.url, headers=request.headers)
+    assert (answer.status_code, answer.headers["allow"]) == (405, "POST")
+    assert "result" not in answer.json()
+    assert http.get(check.url.replace("/mqtt/auth", "/docs")).status_code == 404
 
 
 def test_one_kept_alive_connection_answers_many_logins(
@@ -351,6 +359,50 @@ def test_refused_requests_do_not_break_the_logins_pipelined_behind_them(
     assert answers[1][1] == answers[3][1] == {"result": "allow", "is_superuser": False}
 
 
+def test_an_idle_pooled_connection_is_kept(check: Check) -> None:
+    """EMQX keeps its pooled connections open however long they idle (uvicorn would close one
+    after 5 s): a login sent on one after a quiet spell is answered, not lost to a close."""
+    good = _raw(check.request("vigil-ingest-0of1", "vigil", SERVICE_PASSWORD))
+    with socket.create_connection(
+        ("127.0.0.1", urlsplit(check.url).port or 80), timeout=10
+    ) as sock:
+        sock.sendall(good)
+        assert _responses(sock, 1)[0][0] == 200
+        time.sleep(6)
+        sock.sendall(good)
+        assert _responses(sock, 1) == [(200, {"result": "allow", "is_superuser": False})]
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the server ended the connection (after its answers, which are already read)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("framing", "status"),
+    [
+        ({"Content-Length": str(3 * 1024 * 1024)}, 413),  # too long to read and drop
+        ({"Transfer-Encoding": "chunked"}, 411),  # its end is not known from its head
+    ],
+)
+def test_a_body_the_check_will_not_drop_ends_the_connection(
+    check: Check, framing: dict[str, str], status: int
+) -> None:
+    """Refused before its body arrives, and the connection ends rather than read it all."""
+    request = check.request("vigil-ingest-0of1", "vigil", SERVICE_PASSWORD)
+    host = urlsplit(check.url)
+    lines = [f"POST {host.path} HTTP/1.1", f"Host: {host.netloc}"]
+    lines += [f"{k}: {v}" for k, v in {**request.headers, **framing}.items()]
+    with socket.create_connection(("127.0.0.1", host.port or 80), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        ((answered, body),) = _responses(sock, 1)
+        assert (answered, "result" in body) == (status, False)
+        assert _closed(sock)
+
+
 def _denials(check: Check, outcome: str) -> float:
     metrics = httpx.get(check.health.replace("/healthz", "/metrics"), timeout=5).text
     for line in metrics.splitlines():
@@ -409,3 +461,30 @@ def test_a_registry_that_cannot_be_read_refuses_and_says_so() -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="16 characters"):
         BrokerLoginServer(LoginCheck("vigil", "pw", lambda _u: None), "short")
+
+
+def test_a_slow_registry_does_not_hold_up_other_logins() -> None:
+    """The lookup and the hash run in the thread pool, off the event loop: while one login
+    waits on the registry, the service account's logins are still answered."""
+    entered, release = threading.Event(), threading.Event()
+
+    def lookup(_username: str) -> StoredLogin | None:
+        entered.set()
+        release.wait(10)
+        return None
+
+    body = json.dumps({"clientid": "vigil-gw-a", "username": "gw-a", "password": "p"})
+    service = json.dumps({"clientid": "vigil-ingest-0of1", "username": "vigil", "password": "pw"})
+    headers = {"Content-Type": "application/json", "X-Vigil-Broker-Secret": "s" * 16}
+    with (
+        BrokerLoginServer(LoginCheck("vigil", "pw", lookup), "s" * 16) as server,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        url = f"{server.url}/mqtt/auth"
+        slow = pool.submit(httpx.post, url, headers=headers, content=body, timeout=10)
+        assert entered.wait(10)
+        fast = httpx.post(url, headers=headers, content=service, timeout=5)
+        assert fast.json() == {"result": "allow", "is_superuser": False}
+        assert not slow.done()
+        release.set()
+        assert slow.result().json() == {"result": "deny", "is_superuser": False}

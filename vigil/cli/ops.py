@@ -56,8 +56,13 @@ def broker_login(
     observability = serve(
         settings, Health("broker-login", {"registry": server.health}), COMMON, BROKER_LOGIN
     )
-    with pool, server:
-        log.info("broker login check on %s/mqtt/auth", server.url)
-        stop.wait()
-    if observability is not None:
-        observability.stop()
+    try:
+        with pool, server:
+            log.info("broker login check on %s/mqtt/auth", server.url)
+            stop.wait()
+    except OSError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        if observability is not None:
+            observability.stop()
