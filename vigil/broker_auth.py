@@ -25,7 +25,7 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -173,6 +173,17 @@ def _exact_uplinks(role: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPLINKS = (TopicKind.TELEMETRY, TopicKind.EVENT)
+
+
+class GatewayAccounts(Protocol):
+    """Where gateways' broker logins are made and removed: in the broker (`BrokerAuth`) or in
+    the registry for a broker that asks Vigil at every login (`vigil.broker_accounts`)."""
+
+    def add_gateway(self, gateway_id: str, password: str, site: str | None = None) -> None: ...
+
+    def add_gateways(self, accounts: list[tuple[str, str, str | None]]) -> None: ...
+
+    def remove_gateway(self, gateway_id: str) -> None: ...
 
 
 @dataclass(frozen=True)

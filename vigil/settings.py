@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     mqtt_username: str = "vigil"
     mqtt_password: SecretStr = SecretStr("changeme-mqtt")
     secret_key: SecretStr = SecretStr("changeme-secret-key")
+    # Where gateways' broker logins live: in the broker's dynamic-security plugin (Mosquitto,
+    # the local stack), or in the registry for a broker that asks `vigil ops broker-login` at
+    # every login (EMQX's HTTP authenticator, compose.yaml; vigil/broker_login.py).
+    broker_accounts: Literal["dynamic-security", "registry"] = "dynamic-security"
+    broker_login_secret: SecretStr = Field(
+        default=SecretStr("changeme-broker-login"),
+        description="the header EMQX sends to `vigil ops broker-login` (registry accounts)",
+    )
 
     console_tile_url: str = Field(
         default="",

@@ -17,7 +17,8 @@ from console.api import accounts
 from console.api.accounts import Principal
 from console.api.roles import Perm, Role, allows
 from console.live_scope import LiveScope, set_scope
-from vigil.broker_auth import BrokerAuth
+from vigil.broker_accounts import RegistryAccounts
+from vigil.broker_auth import BrokerAuth, GatewayAccounts
 from vigil.db.connect import Conn
 from vigil.settings import Settings
 
@@ -47,12 +48,15 @@ def get_settings(connection: HTTPConnection) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_broker_auth(settings: SettingsDep) -> BrokerAuth:
-    """Gateway accounts on the broker the settings point at (its control topic, over MQTT)."""
+def get_broker_auth(settings: SettingsDep, conn: SessionDep) -> GatewayAccounts:
+    """Gateway accounts where the settings keep them: on the broker (its control topic, over
+    MQTT), or in the registry on this request's connection, in its transaction."""
+    if settings.broker_accounts == "registry":
+        return RegistryAccounts(conn, settings.mqtt_username)
     return BrokerAuth.for_settings(settings)
 
 
-BrokerDep = Annotated[BrokerAuth, Depends(get_broker_auth)]
+BrokerDep = Annotated[GatewayAccounts, Depends(get_broker_auth)]
 
 
 def client_addr(connection: HTTPConnection) -> str | None:

@@ -15,10 +15,14 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from jsonschema.validators import validator_for
 
+from tests.ops.emqx_authn import hocon
+from vigil.broker_login import LOGIN_PATH, SECRET_HEADER
+from vigil.cli.ops import DEFAULT_LOGIN_PORT
 from vigil.settings import Settings
 
 Doc = dict[str, Any]
@@ -462,6 +466,63 @@ def _datasource_uids(node: Any) -> set[str]:
     return found
 
 
+def emqx_authenticators(c: Compose) -> list[Any]:
+    """EMQX's authentication chain as compose.yaml sets it (interpolated), read as HOCON."""
+    text = _environment(c.services.get("emqx") or {}).get("EMQX_AUTHENTICATION", "[]")
+    chain = hocon(text)
+    return chain if isinstance(chain, list) else [chain]
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv[:-1] else None
+
+
+def _broker_login(c: Compose) -> Iterator[str]:
+    """EMQX's one authenticator is the HTTP login check, posting EMQX's placeholders to the
+    service running `vigil ops broker-login`, with that service's secret (vigil/broker_login)."""
+    try:
+        chain = emqx_authenticators(c)
+    except ValueError as exc:
+        yield f"service emqx: EMQX_AUTHENTICATION is not HOCON: {exc}"
+        return
+    if len(chain) != 1:
+        yield (
+            f"service emqx: {len(chain)} authenticators; the login check must be the only one "
+            "(EMQX skips an HTTP authenticator that fails, and the next would not check client ids)"
+        )
+        return
+    (authn,) = chain
+    if (authn.get("mechanism"), authn.get("backend"), authn.get("method")) != (
+        "password_based",
+        "http",
+        "post",
+    ):
+        yield "service emqx: the authenticator must be password_based, backend http, method post"
+    body = authn.get("body")
+    if body != {p: f"${{{p}}}" for p in ("clientid", "username", "password")}:
+        yield f"service emqx: the login check's body must carry EMQX's placeholders, not {body}"
+    url = urlsplit(str(authn.get("url", "")))
+    logins = {n: a for n, a in vigil_commands(c).items() if a[:2] == ["ops", "broker-login"]}
+    if url.hostname not in logins:
+        yield f"service emqx: the login check's URL {url.geturl()} names no broker-login service"
+        return
+    argv = logins[url.hostname]
+    port = _option(argv, "--port") or str(DEFAULT_LOGIN_PORT)
+    if str(url.port) != port or url.path != LOGIN_PATH:
+        yield f"service emqx: the login check is http://{url.hostname}:{port}{LOGIN_PATH}"
+    if _option(argv, "--host") != "0.0.0.0":
+        yield f"service {url.hostname}: must listen on 0.0.0.0 to be reached by emqx"
+    headers = {str(k).lower(): v for k, v in (authn.get("headers") or {}).items()}
+    if headers.get("content-type") != "application/json":
+        yield "service emqx: the login check must send Content-Type application/json"
+    secret = _environment(c.services[url.hostname]).get("VIGIL_BROKER_LOGIN_SECRET")
+    if not secret or headers.get(SECRET_HEADER.lower()) != secret:
+        yield (
+            f"service emqx: the login check must send {SECRET_HEADER} with "
+            f"{url.hostname}'s VIGIL_BROKER_LOGIN_SECRET"
+        )
+
+
 def vigil_commands(c: Compose) -> dict[str, list[str]]:
     """The `vigil` arguments of each service that runs our image."""
     return {
@@ -505,4 +566,5 @@ RULES: tuple[Callable[[Compose], Iterator[str]], ...] = (
     _secrets,
     _scrapes,
     _grafana,
+    _broker_login,
 )

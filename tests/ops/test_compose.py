@@ -18,6 +18,7 @@ from tests.ops.compose_rules import (
     check,
     command_problem,
     compose_schema,
+    emqx_authenticators,
     parse,
     read_env_example,
     vigil_commands,
@@ -72,8 +73,42 @@ def test_the_parts_the_issue_asks_for_are_there(compose: Compose) -> None:
     assert any(p.endswith(":8000") for p in services["console"]["ports"])
 
 
+def test_emqx_asks_the_login_check_at_every_connect(compose: Compose) -> None:
+    """The one authenticator is EMQX 5.8's HTTP one, posting the CONNECT's three fields as its
+    placeholders to `vigil ops broker-login`, reached on the compose network only."""
+    (authn,) = emqx_authenticators(compose)
+    assert (authn["mechanism"], authn["backend"], authn["method"]) == (
+        "password_based",
+        "http",
+        "post",
+    )
+    assert authn["url"] == "http://broker-login:8081/mqtt/auth"
+    assert authn["body"] == {
+        "clientid": "${clientid}",
+        "username": "${username}",
+        "password": "${password}",
+    }
+    login = compose.services["broker-login"]
+    assert authn["headers"] == {
+        "Content-Type": "application/json",
+        "X-Vigil-Broker-Secret": login["environment"]["VIGIL_BROKER_LOGIN_SECRET"],
+    }
+    assert login["command"] == ["ops", "broker-login", "--host", "0.0.0.0", "--port", "8081"]
+    assert "ports" not in login  # not published on the host
+    assert compose.services["emqx"]["depends_on"]["broker-login"] == {
+        "condition": "service_healthy"
+    }
+    assert login["environment"]["VIGIL_BROKER_ACCOUNTS"] == "registry"
+    assert compose.services["console"]["environment"]["VIGIL_BROKER_ACCOUNTS"] == "registry"
+
+
 def test_every_secret_is_required_from_the_environment(text: str) -> None:
-    for secret in ("VIGIL_DB_PASSWORD", "VIGIL_MQTT_PASSWORD", "VIGIL_SECRET_KEY"):
+    for secret in (
+        "VIGIL_DB_PASSWORD",
+        "VIGIL_MQTT_PASSWORD",
+        "VIGIL_SECRET_KEY",
+        "VIGIL_BROKER_LOGIN_SECRET",
+    ):
         assert f"${{{secret}:?" in text
 
 
@@ -210,6 +245,46 @@ BROKEN: dict[str, tuple[Edit, str]] = {
     "probe and metrics port disagree": (
         _replace('  VIGIL_METRICS_PORT: "9100"\n', '  VIGIL_METRICS_PORT: "9200"\n'),
         "probes port 9100 but VIGIL_METRICS_PORT is 9200",
+    ),
+    "a login check that is not the only authenticator": (
+        _replace(
+            "pool_size = 8, connect_timeout = 5s, request_timeout = 5s}]",
+            "pool_size = 8, connect_timeout = 5s, request_timeout = 5s},\n"
+            "        {mechanism = password_based, backend = built_in_database}]",
+        ),
+        "service emqx: 2 authenticators; the login check must be the only one",
+    ),
+    "a login check not told the client id": (
+        _replace('clientid = "$${clientid}"', 'clientid = "$${username}"'),
+        "the login check's body must carry EMQX's placeholders",
+    ),
+    "a login check on the wrong port": (
+        _replace("http://broker-login:8081/mqtt/auth", "http://broker-login:8080/mqtt/auth"),
+        "service emqx: the login check is http://broker-login:8081/mqtt/auth",
+    ),
+    "a login check at a service that is not one": (
+        _replace("http://broker-login:8081/mqtt/auth", "http://console:8000/mqtt/auth"),
+        "names no broker-login service",
+    ),
+    "a login check without the secret": (
+        _replace('"X-Vigil-Broker-Secret" = ', '"X-Broker-Secret" = '),
+        "the login check must send X-Vigil-Broker-Secret with broker-login's "
+        "VIGIL_BROKER_LOGIN_SECRET",
+    ),
+    "a login check with another secret": (
+        _replace(
+            '"X-Vigil-Broker-Secret" = "${VIGIL_BROKER_LOGIN_SECRET:?',
+            '"X-Vigil-Broker-Secret" = "${VIGIL_SECRET_KEY:?',
+        ),
+        "the login check must send X-Vigil-Broker-Secret",
+    ),
+    "a login check without a content type": (
+        _replace('"Content-Type" = "application/json",', ""),
+        "the login check must send Content-Type application/json",
+    ),
+    "authentication that is not HOCON": (
+        _replace("body {clientid", "body {{clientid"),
+        "service emqx: EMQX_AUTHENTICATION is not HOCON",
     ),
 }
 

@@ -182,6 +182,14 @@ CONSOLE_ACTIONS_TOTAL = _counter(
     "console_actions", "operator actions on incidents, by action", ("action",)
 )
 
+# ---- the broker login check (EMQX, vigil/broker_login.py)
+BROKER_LOGINS_TOTAL = _counter(
+    "broker_logins",
+    "logins EMQX asked about, by outcome: allowed, bad_password, foreign_client_id (a takeover "
+    "attempt), unknown_user, bad_request (no secret, not EMQX's form), registry_error",
+    ("outcome",),
+)
+
 COMMON = MetricGroup("common", (BUILD_INFO, HEALTH_CHECK_UP, CLOCK_SKEW_TOTAL))
 INGEST = MetricGroup(
     "ingest",
@@ -225,7 +233,8 @@ NOTIFIER = MetricGroup(
     "notifier", (NOTIFICATIONS_SENT_TOTAL, NOTIFICATIONS_FAILED_TOTAL, NOTIFICATION_OUTBOX_PENDING)
 )
 CONSOLE = MetricGroup("console", (CONSOLE_LIVE_CLIENTS, CONSOLE_ACTIONS_TOTAL))
-GROUPS = (COMMON, INGEST, GATEWAY, DETECTORS, ALERTING, NOTIFIER, CONSOLE)
+BROKER_LOGIN = MetricGroup("broker_login", (BROKER_LOGINS_TOTAL,))
+GROUPS = (COMMON, INGEST, GATEWAY, DETECTORS, ALERTING, NOTIFIER, CONSOLE, BROKER_LOGIN)
 
 
 def _vigil_version() -> str:

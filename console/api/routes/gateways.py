@@ -34,7 +34,7 @@ from console.api.models.provisioning import (
     GatewayProvisioned,
 )
 from console.api.sqlutil import fetch_all, fetch_one, update_row
-from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acls
+from vigil.broker_auth import BrokerAuthError, GatewayAccounts, gateway_acls
 from vigil.topics import GATEWAY_ID_PATTERN
 
 PASSWORD_BYTES = 24  # 192 bits, url-safe: typed into a gateway's config once, never remembered
@@ -70,7 +70,7 @@ def get_gateway(gateway_id: Key, conn: SessionDep, user: RegistryReader) -> Gate
     return found
 
 
-def issue_credentials(broker: BrokerAuth, gateway_id: str, site_id: str) -> BrokerCredentials:
+def issue_credentials(broker: GatewayAccounts, gateway_id: str, site_id: str) -> BrokerCredentials:
     """A new password for the gateway's broker account (created if missing); 503 when the
     broker cannot be reached, so the caller's transaction rolls back."""
     password = secrets.token_urlsafe(PASSWORD_BYTES)
@@ -85,7 +85,7 @@ def issue_credentials(broker: BrokerAuth, gateway_id: str, site_id: str) -> Brok
     )
 
 
-def remove_account(broker: BrokerAuth, gateway_id: str) -> bool:
+def remove_account(broker: GatewayAccounts, gateway_id: str) -> bool:
     """Delete the broker account (disconnecting the gateway); False when it had none."""
     try:
         broker.remove_gateway(gateway_id)

@@ -20,7 +20,7 @@ from console.api.models.provisioning import (
 )
 from console.api.roles import Perm, allows
 from console.api.routes.gateways import PASSWORD_BYTES
-from vigil.broker_auth import BrokerAuth, BrokerAuthError, gateway_acls
+from vigil.broker_auth import BrokerAuthError, GatewayAccounts, gateway_acls
 from vigil.db.connect import Conn
 from vigil.device_types import device_types
 from vigil.provisioning.importer import ImportRejected, Plan, Registry, RowError, validate
@@ -186,7 +186,7 @@ def import_rows(
     )
 
 
-def _forget(broker: BrokerAuth, gateway_ids: list[str]) -> None:
+def _forget(broker: GatewayAccounts, gateway_ids: list[str]) -> None:
     """Undo accounts a failed import may have created before the broker gave up."""
     for gw in gateway_ids:
         with contextlib.suppress(BrokerAuthError):
