@@ -130,13 +130,13 @@ BENCHES: tuple[Bench, ...] = (
         (
             Figure("readings_per_s", "readings/s, one thread"),
             Figure("parallel_readings_per_s", "readings/s, one thread per core"),
-            Figure("warm_start_s", "warm start", " s"),
+            Figure("warm_start_s", "warm start, slowest of 3", " s"),
         ),
         baseline=Figure("reference_readings_per_s", "plain-Python reference, readings/s"),
         ratio=Figure("ratio", "ratio"),
         targets=(
             Target(Figure("readings_per_s", "readings/s, one thread"), 20e6),
-            Target(Figure("warm_start_s", "warm start", " s"), 1.0, at_least=False),
+            Target(Figure("warm_start_s", "warm start, slowest of 3", " s"), 0.5, at_least=False),
         ),
     ),
     Bench(

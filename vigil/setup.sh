@@ -101,6 +101,13 @@ make_venv() {
   fi
 }
 
+# The detectors' sequential kernels compiled ahead of time (detectors/aot.py), so a detector process
+# scores its first batch without loading numba; rebuilt only when their sources change.
+compile_detector_kernels() {
+  "$here/.venv/bin/python" -m detectors.aot --if-stale \
+    || say "warning: detector kernels not compiled ahead of time; detectors start on numba's JIT"
+}
+
 # The console's browser libraries, from the npm registry, pinned. Their dist files are committed
 # (with their licences) so the console needs no internet; this restores them when missing.
 vendor_web() {
@@ -142,5 +149,6 @@ check_platform
 install_debs
 build_timescaledb
 make_venv
+compile_detector_kernels
 vendor_web
 zigbee_converters
