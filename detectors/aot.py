@@ -5,7 +5,9 @@ any cached kernel runs, more on a busy machine: the whole of a detector's start-
 `python -m detectors.aot` (run by `make setup`) compiles the very functions of detectors.kernels
 (which stay `cache=True` JIT kernels, tested against the slow reference) into an extension module
 with numba.pycc, and writes a stamp beside it: a hash of every source file the kernels are built
-from (their constants are folded into the code), the Python and numpy versions, and the CPU.
+from (their constants are folded into the code; the files' sizes and times spare re-reading them
+at start-up), the Python and numpy versions, and the CPU. numba marks pycc "pending deprecation"
+with its replacement not yet released; without a build everything still runs, on the JIT.
 
 `kernels()` gives the engine that module while its stamp matches, and numba's JIT kernels
 otherwise: the same code either way, only the start-up differs. The extension does not check
@@ -16,7 +18,6 @@ match goes to the JIT kernel instead.
 
 from __future__ import annotations
 
-import ast
 import importlib.machinery
 import importlib.util
 import json
@@ -26,9 +27,12 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import ast
 
 NAMES = ("process_rows", "tick_rows", "inactivity_deadline")
 MODULE = "vigil_detector_kernels"
@@ -93,6 +97,8 @@ class Checked:
 def sources(entry: Path = ROOT / "detectors" / "kernels.py") -> list[Path]:
     """The project files the kernels are built from: their imports, recursively, and the data
     files (TOML) those modules read by name."""
+    import ast  # only a build walks the sources: not on a detector's start-up path
+
     seen: dict[Path, None] = {}
     todo = [entry]
     while todo:
@@ -107,6 +113,8 @@ def sources(entry: Path = ROOT / "detectors" / "kernels.py") -> list[Path]:
 
 
 def _imported(tree: ast.Module) -> Iterator[Path]:
+    import ast
+
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
