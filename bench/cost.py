@@ -35,6 +35,12 @@ class Storage:
         return round(self.bytes / self.rows, 1) if self.rows else None
 
 
+def rows(conn: psycopg.Connection[Any], table: str = READINGS_TABLE) -> int:
+    """Rows in the readings table (what a benchmark has stored so far)."""
+    row = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table))).fetchone()
+    return int(str(row[0])) if row else 0
+
+
 def storage(conn: psycopg.Connection[Any], table: str = READINGS_TABLE) -> Storage:
     """Rows and bytes (table, indexes, TOAST) of `table`, a hypertable or a plain table."""
     query = sql.SQL(

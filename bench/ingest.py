@@ -316,8 +316,7 @@ def measure_naive(
     cpu_start: dict[str, float] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < t_end:
-            row = conn.execute("select count(*) from readings").fetchone()
-            n = int(str(row[0])) if row else 0
+            n = cost.rows(conn)
             committed.value = n
             samples.append((time.monotonic(), n))
             if not cpu_start and time.monotonic() >= t_start:
