@@ -11,7 +11,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.report import Machine, Outcome, render, run_bench, select, write_section
+from bench.report import (
+    Machine,
+    Outcome,
+    Previous,
+    render,
+    run_bench,
+    select,
+    with_floor,
+    write_section,
+)
 from vigil.settings import REPO_ROOT
 
 app = typer.Typer(add_completion=False)
@@ -49,12 +58,13 @@ def bench(
             def show(line: str, name: str = b.name) -> None:
                 progress.update(task, description=f"bench-{name}: {line[:60]}")
 
-            outcome = run_bench(b, REPO_ROOT / "var" / "bench", show)
+            outcome = run_bench(with_floor(b, outcomes), REPO_ROOT / "var" / "bench", show)
             outcomes.append(outcome)
             status = "[green]ok[/green]" if outcome.error is None else f"[red]{outcome.error}[/red]"
             progress.console.print(f"bench-{b.name}: {status} ({outcome.seconds:.0f} s)")
             progress.advance(task)
-    section = render(outcomes, Machine.now(REPO_ROOT, load_before))
+    previous = Previous.of(doc.read_text()) if doc.exists() else None
+    section = render(outcomes, Machine.now(REPO_ROOT, load_before), previous)
     if only:
         typer.echo(section)
     else:

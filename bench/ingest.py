@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import cost
 from bench.baseline import run_naive
 from bench.loadgen import Layout, Publisher, forget_session, forget_sessions, streams
 from vigil.db.timescale import retention_for
@@ -98,58 +99,29 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == parent:
-                found.append(int(entry.name))
-    return found
-
-
 @dataclass(frozen=True)
 class CpuProbe:
-    """CPU seconds used so far by each part: ingest, publisher, broker, PostgreSQL."""
+    """CPU seconds used so far by each part's process tree: ingest, publisher, broker,
+    PostgreSQL (the postmaster: its backends and workers are its children)."""
 
-    pids: dict[str, list[int]]
+    roots: dict[str, list[int]]
 
     @classmethod
     def of(cls, stack: LocalStack, ingest: int, publisher: int) -> CpuProbe:
         status = stack.status()
-        postmaster = status["postgres"]["pid"]
         return cls(
             {
                 "ingest": [ingest],
                 "publisher": [publisher],
                 "broker": [status["mqtt"]["pid"]],
-                "postgres": [postmaster, *_children(postmaster)],
+                "postgres": [status["postgres"]["pid"]],
             }
         )
 
     def read(self) -> dict[str, float]:
-        used = {part: sum(_cpu_seconds(p) for p in pids) for part, pids in self.pids.items()}
-        used["machine"] = _machine_busy_seconds()
+        used = cost.cpu_seconds(self.roots)
+        used["machine"] = cost.machine_busy_seconds()
         return used
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds every process on the machine has used (for what else was running)."""
-    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -227,20 +199,15 @@ def measure_ingest(
         samples: list[tuple[float, int, float]] = []  # (time, readings stored, rss MB)
         t_start = time.monotonic() + plan.warmup
         t_end = t_start + plan.seconds
-        cpu_start: dict[str, float] = {}
-        cpu_end: dict[str, float] = {}
-        t_measured = 0.0
+        window: CpuWindow | None = None
         while time.monotonic() < t_end:
             snap = _metrics(port)
             committed.value = int(snap["readings"] + snap["readings_duplicate"])
             samples.append((time.monotonic(), int(snap["readings"]), _rss_mb(proc.pid)))
-            if not cpu_start and time.monotonic() >= t_start:
-                probe = CpuProbe.of(stack, proc.pid, pub.pid)
-                cpu_start = probe.read()
+            if window is None and time.monotonic() >= t_start:
+                window = CpuWindow.start(CpuProbe.of(stack, proc.pid, pub.pid), port)
             time.sleep(0.5)
-        if cpu_start:
-            cpu_end = probe.read()
-            t_measured = time.monotonic() - t_start
+        cost_figures = window.end(port) if window is not None else {}
         stop.set()
         pub.join(120)
         _wait(lambda: _metrics(port)["readings"] >= published.value, 120, "the backlog to drain")
@@ -250,15 +217,35 @@ def measure_ingest(
         proc.terminate()
         proc.wait(60)
         forget_sessions(settings, f"{prefix}-0of1")
-    result = _summarise(samples, plan, final, published.value, dsn)
-    stored = (samples[-1][1] - next(s[1] for s in samples if s[0] >= t_start)) / 1e6
-    if stored > 0 and cpu_end:
-        used = {part: cpu_end[part] - cpu_start[part] for part in cpu_start}
-        machine = used.pop("machine")
-        result["cpu_s_per_million_readings"] = {k: round(v / stored, 2) for k, v in used.items()}
-        # Cores busy with processes outside this benchmark (other work on a shared machine).
-        result["other_load_cores"] = round((machine - sum(used.values())) / t_measured, 2)
-    return result
+    return {**_summarise(samples, plan, final, published.value, dsn), **cost_figures}
+
+
+@dataclass(frozen=True)
+class CpuWindow:
+    """CPU of each part and readings stored, read together at the start and end of the window."""
+
+    probe: CpuProbe
+    cpu: dict[str, float]
+    stored: int
+    at: float
+
+    @classmethod
+    def start(cls, probe: CpuProbe, port: int) -> CpuWindow:
+        return cls(probe, probe.read(), int(_metrics(port)["readings"]), time.monotonic())
+
+    def end(self, port: int) -> dict[str, Any]:
+        cpu, stored = self.probe.read(), int(_metrics(port)["readings"]) - self.stored
+        seconds = time.monotonic() - self.at
+        if stored <= 0:
+            return {}
+        before = dict(self.cpu)
+        machine = cpu.pop("machine") - before.pop("machine")
+        ours = sum(cpu[p] - before[p] for p in before)
+        return {
+            "cpu_s_per_million_readings": cost.per_million(before, cpu, stored),
+            # Cores busy with processes outside this benchmark (other work on a shared machine).
+            "other_load_cores": round((machine - ours) / seconds, 2),
+        }
 
 
 def _up(port: int) -> bool:
@@ -283,9 +270,7 @@ def _summarise(
     rss = [s[2] for s in window]
     quarter = max(1, len(rss) // 4)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("select count(*), hypertable_size('readings') from readings").fetchone()
-    stored = int(str(row[0])) if row else 0
-    size = int(str(row[1])) if row and row[1] is not None else 0
+        disk = cost.storage(conn)
     return {
         "readings_per_s": round(rate),
         "seconds": round(last[0] - first[0], 1),
@@ -293,12 +278,12 @@ def _summarise(
         "rss_first_quarter_mb": round(statistics.median(rss[:quarter]), 1),
         "rss_last_quarter_mb": round(statistics.median(rss[-quarter:]), 1),
         "published_readings": published,
-        "stored_readings": stored,
+        "stored_readings": disk.rows,
         "duplicates_dropped": int(final["readings_duplicate"]),
         "dead_letters": int(final["dead_letters"]),
         "commit_ms_mean": round(1000 * final["commit_seconds_sum"] / max(1, final["commits"]), 1),
-        # Storage: the readings hypertable with its indexes, uncompressed, per stored reading.
-        "bytes_per_reading": round(size / stored, 1) if stored else None,
+        # Storage: the readings table with its indexes, uncompressed, per stored reading.
+        "bytes_per_reading": disk.bytes_per_row,
     }
 
 
@@ -331,8 +316,7 @@ def measure_naive(
     cpu_start: dict[str, float] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < t_end:
-            row = conn.execute("select count(*) from readings").fetchone()
-            n = int(str(row[0])) if row else 0
+            n = cost.rows(conn)
             committed.value = n
             samples.append((time.monotonic(), n))
             if not cpu_start and time.monotonic() >= t_start:
@@ -380,6 +364,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gateways", type=int, default=40)
     parser.add_argument("--devices-per-gateway", type=int, default=100)
     parser.add_argument("--lead", type=int, default=400_000)
+    parser.add_argument(
+        "--floor-readings-per-s",
+        type=float,
+        help="bench-ingest-dedup's no_dedup of the same `make bench`: gives share_of_floor",
+    )
     args = parser.parse_args(argv)
     plan = Plan(
         seconds=60.0 if args.full else args.seconds,
@@ -394,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     stack.up()
     if plan.naive_seconds <= 0:  # ingest alone (comparing settings): no baseline, no ratio
         result = _ingest_in_fresh_database(stack, settings, plan)
-        print(json.dumps(result), flush=True)
+        _print_cost(result, args.floor_readings_per_s)
         return
     # The naive pipeline just before and just after ours, so that a change in the machine's
     # other load during the run weighs on both figures alike.
@@ -412,6 +401,19 @@ def main(argv: list[str] | None = None) -> None:
     ]
     result["baseline_readings_per_s"] = round(baseline)
     result["ratio"] = round(result["readings_per_s"] / baseline, 1) if baseline else None
+    _print_cost(result, args.floor_readings_per_s)
+
+
+def _print_cost(result: dict[str, Any], floor: float | None) -> None:
+    """What a reading cost in this run, then the result as the last line (one JSON object)."""
+    result["floor_readings_per_s"] = floor
+    result["share_of_floor"] = cost.share_of_floor(result["readings_per_s"], floor)
+    print(f"bytes per stored reading (table and indexes): {result['bytes_per_reading']}")
+    per_million = result.get("cpu_s_per_million_readings", {})
+    parts = ", ".join(f"{part} {seconds}" for part, seconds in per_million.items())
+    print(f"CPU seconds per million readings: {parts or 'not measured'}")
+    share = result["share_of_floor"]
+    print(f"share of the database-side floor: {share if share is not None else 'no floor given'}")
     print(json.dumps(result), flush=True)
 
 

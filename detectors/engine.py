@@ -27,27 +27,17 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
-import numpy.typing as npt
 
 from detectors.alert import Alert
+from detectors.aot import kernels
 from detectors.codes import METRIC_CODE, METRICS, PIR_TYPE, TYPE_CODE
 from detectors.errors import DetectorError
+from detectors.events import MAX_EVENTS_PER_READING, NEVF, NEVI
 from detectors.explain import Event, Reading
 from detectors.fusion import Fusion, FusionState
-from detectors.kernels import (
-    MAX_EVENTS_PER_READING,
-    NEVF,
-    NEVI,
-    inactivity_deadline,
-    partition_rows,
-    process_rows,
-    process_rows_parallel,
-    tick_rows,
-)
 from detectors.params import P_AWAY_MAX_S, PARAMS
 from detectors.policy import Policy
 from detectors.registry import Device, Registry
@@ -70,6 +60,9 @@ from detectors.state import (
     EngineState,
 )
 from vigil.device_types import metrics as metric_table
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is slow to import at start-up
+    import numpy.typing as npt
 
 EVENT_CAPACITY = 4096
 OFFLINE_BIT = 1 << 6  # codes.OFFLINE
@@ -279,7 +272,9 @@ class DetectorEngine:
         while position != done:
             self._ev_n[0, 0] = 0
             position = tuple(
-                tick_rows(now, position, self._dv(), self._hv(), self._gv(), self.prow, ev)
+                kernels().tick_rows(
+                    now, position, self._dv(), self._hv(), self._gv(), self.prow, ev
+                )
             )
             events += self._take(0)
         return events
@@ -316,13 +311,15 @@ class DetectorEngine:
         start = 0
         while start < len(batch):
             self._ev_n[0, 0] = 0
-            start = process_rows(
+            start = kernels().process_rows(
                 start, cols, self._dv(), self._hv(), self._gv(), self._index(), self.mrange, ev
             )
             events += self._take(0)
         return events
 
     def _score_parallel(self, batch: Batch) -> list[Event]:
+        from detectors.kernels import partition_rows, process_rows_parallel
+
         cols = batch.columns()
         rows, offsets = partition_rows(batch.slot, self.cluster_of, self.threads)
         starts, stops = offsets[:-1].copy(), offsets[1:].copy()
@@ -402,7 +399,7 @@ class DetectorEngine:
             st.hh_i[h, HI_LAST_DOOR] = 0
             st.hh_i[h, HI_LATCH] = 0
         if st.hh_i[h, HI_PROW] >= 0:
-            inactivity_deadline(st.hh_f, st.hh_i, self.params, h)
+            kernels().inactivity_deadline(st.hh_f, st.hh_i, self.params, h)
 
     def away_max_s(self, household_id: str) -> float | None:
         """The household's longest absence (policy `away_max_s`); None if it has no activity
@@ -518,4 +515,6 @@ class _RowReader:
 
 def set_threads(threads: int) -> None:
     """Numba's thread count for the parallel kernel (at most what numba was started with)."""
+    import numba
+
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]

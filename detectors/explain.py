@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from detectors import explain_routine
 from detectors.codes import METRICS, RULES
-from detectors.kernels import (
+from detectors.events import (
     EV_ACTION,
     EV_BASE,
     EV_CO,
@@ -28,6 +27,9 @@ from detectors.kernels import (
     EV_TS,
 )
 from vigil.messages import MESSAGES, render
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is slow to import at start-up
+    import numpy.typing as npt
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,22 @@ from detectors.codes import (
     WATER_DECLARED,
     WATER_LEAK,
 )
+from detectors.events import (
+    EV_ACTION,
+    EV_BASE,
+    EV_CO,
+    EV_KIND,
+    EV_ROR,
+    EV_ROW,
+    EV_RULE,
+    EV_SCORE,
+    EV_SINCE,
+    EV_SLOT,
+    EV_SMOKE,
+    EV_TRISE,
+    EV_TS,
+    MAX_EVENTS_PER_READING,
+)
 from detectors.params import (
     P_BATTERY_COUNT,
     P_BATTERY_LOW_V,
@@ -161,15 +177,12 @@ from detectors.params import (
 from detectors.prefetch import prefetch
 from detectors.routine import (
     LEARN_GAP_S,
-    R_WHY_CAP,
-    R_WHY_LIMIT,
-    R_WHY_REF,
-    R_WHY_USUAL,
     count_period,
     routine_deadline,
     routine_learn,
     routine_start,
 )
+from detectors.routine_columns import R_WHY_CAP, R_WHY_LIMIT, R_WHY_REF, R_WHY_USUAL
 from detectors.state import (
     DEVICE_COLUMNS,
     F_C_A,
@@ -233,25 +246,6 @@ from detectors.state import (
     RM_HUSH_UNTIL,
 )
 
-# Event layout: ints and floats per event.
-EV_ROW = 0  # batch row of the triggering reading; -1 for time-driven events
-EV_SLOT = 1
-EV_KIND = 2
-EV_ACTION = 3  # RAISE or CLEAR
-EV_RULE = 4
-NEVI = 5
-EV_TS = 0  # when the condition began (device time, or the deadline for silences)
-EV_SCORE = 1  # how far past its threshold the rule is (1.0 = at the threshold)
-EV_SMOKE = 2  # smoke excess over baseline, %/m
-EV_BASE = 3  # smoke baseline, %/m
-EV_TRISE = 4  # temperature rise over baseline, °C
-EV_ROR = 5  # rate of rise, °C/min
-EV_CO = 6  # CO excess over baseline, ppm
-EV_SINCE = 7  # start of the evidence window (pre-alarm run, silence start)
-NEVF = 8
-
-# A reading raises and clears at most this many events; the batch loop stops short of overflow.
-MAX_EVENTS_PER_READING = 8
 # A clock reset restarts the filters: a dt this large makes every average take the new value.
 RESTART_DT = 1.0e12
 # Baselines and the CUSUM never move by more than this many seconds' worth at once, so a long gap

@@ -12,19 +12,20 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from detectors.codes import DEVICE_TYPES, KINDS
 from detectors.errors import PolicyError
 from detectors.params import DERIVED, PARAMS
 from detectors.rooms import ROOM_CLASSES, room_class
 from vigil.device_types import device_type
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is slow to import at start-up
+    import numpy.typing as npt
 
 SIGNALS = ("alarm", "supervisory", "trouble")
 SETTABLE = tuple(name for name in PARAMS if name not in DERIVED)
@@ -84,7 +85,7 @@ class Policy:
     def load(cls, path: Path | None = None) -> Policy:
         """The bundled policy.toml, or the file at `path` (same layout)."""
         if path is None:
-            text = resources.files("detectors").joinpath("policy.toml").read_text("utf-8")
+            text = Path(__file__).with_name("policy.toml").read_text("utf-8")
             source = "detectors/policy.toml"
         else:
             try:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from detectors.codes import DEVICE_TYPES, DOOR_TYPE, PIR_TYPE, TYPE_CODE
 from detectors.errors import RegistryError
 from detectors.rooms import room_class
 from vigil.device_types import device_type
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is slow to import at start-up
+    import numpy.typing as npt
 
 # Readings that are not periodic: events, and motion / door reported as they change.
 _NOT_PERIODIC = frozenset({"button", "tamper", "self_test", "motion", "door"})

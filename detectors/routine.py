@@ -51,46 +51,30 @@ from detectors.params import (
     P_ROUTINE_REST_MARGIN_S,
     P_UTC_OFFSET_H,
 )
-
-BASE = 64  # routine columns follow the household's first 64 (detectors.state)
-R_FIRST = BASE + 0  # first activity ever (learning starts)
-R_EPOCH = BASE + 1  # start of the current 14-day bucket
-R_PER = BASE + 2  # +0 / +1: active periods counted in the current / previous bucket
-R_WAKE = BASE + 4  # + day type: smoothed clock (s after 18:00) of the end of rests
-R_BED = BASE + 6  # + day type: smoothed clock (s after 18:00) of the start of rests
-R_WHY_REF = BASE + 8  # the deadline's learned reference (epoch s: latest wake / return)
-R_WHY_USUAL = BASE + 9  # the usual figure behind it (epoch s of the smoothed wake), NaN if none
-R_WHY_LIMIT = BASE + 10  # the silence this home allows at that hour (s)
-R_WHY_CAP = BASE + 11  # the daytime ceiling in force (s)
-R_REST_START = BASE + 12  # start of the latest rest (epoch s)
-R_REST_END = BASE + 13  # its end so far: a silence soon after it (a toilet trip) continues it
-R_PREV_START = BASE + 14  # the silence before the latest one (a rest may have begun there)
-R_PREV_END = BASE + 15
-R_ARRIVED = BASE + 16  # the last return home (a door event ending an absence)
-SLOTS = 48  # 2 day types x 24 hours counted from 18:00
-WEEK_BINS = 56  # 3-hour slots of the week (Monday 00:00 first)
-R_G = BASE + 20  # bucket * SLOTS + slot: longest silence at home begun in that slot (s)
-R_E = R_G + 2 * SLOTS  # latest end of those silences, s after the slot's start
-R_NL = R_E + 2 * SLOTS  # how many of them lasted a rest (REST_S or more)
-R_A = R_NL + 2 * SLOTS  # bucket * SLOTS + slot: latest return from absences begun then (s)
-R_NA = R_A + 2 * SLOTS  # how many such absences
-R_AW = R_NA + 2 * SLOTS  # bucket * WEEK_BINS + bin: latest return from an absence over a night
-R_ACT = R_AW + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (halved per bucket)
-ROUTINE_END = R_ACT + 7 * 24
-ROUTINE_FLOATS = (
-    R_FIRST,
-    R_EPOCH,
-    R_WAKE,
-    R_WAKE + 1,
+from detectors.routine_columns import (
+    R_A,
+    R_ACT,
+    R_ARRIVED,
+    R_AW,
     R_BED,
-    R_BED + 1,
+    R_E,
+    R_EPOCH,
+    R_FIRST,
+    R_G,
+    R_NA,
+    R_NL,
+    R_PER,
+    R_PREV_END,
+    R_PREV_START,
+    R_REST_END,
+    R_REST_START,
+    R_WAKE,
+    R_WHY_CAP,
+    R_WHY_LIMIT,
     R_WHY_REF,
     R_WHY_USUAL,
-    R_REST_START,
-    R_REST_END,
-    R_PREV_START,
-    R_PREV_END,
-    R_ARRIVED,
+    SLOTS,
+    WEEK_BINS,
 )
 
 REST_S = 3.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pause

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from detectors import routine as rt
+from detectors import routine_columns as cols
 from detectors.codes import METRIC_CODE
 from detectors.engine import DetectorEngine
 from detectors.params import P_ROUTINE_LEARN_DAYS
@@ -57,20 +58,20 @@ def routine_view(
     row = engine.state.hh_f[0]
     prow = int(engine.state.hh_i[0, HI_PROW])
     learn_days = float(engine.params[prow, P_ROUTINE_LEARN_DAYS]) if prow >= 0 else 7.0
-    act = row[rt.R_ACT : rt.R_ACT + 168].reshape(7, 24)
+    act = row[cols.R_ACT : cols.R_ACT + 168].reshape(7, 24)
     peak = float(act.max()) if act.size else 0.0
     sleep = []
     for d, name in ((0, "weekday"), (1, "weekend")):
         ends = [
-            h * 3600.0 + max(row[rt.R_E + d * 24 + h], row[rt.R_E + rt.SLOTS + d * 24 + h])
+            h * 3600.0 + max(row[cols.R_E + d * 24 + h], row[cols.R_E + cols.SLOTS + d * 24 + h])
             for h in range(24)
-            if row[rt.R_NL + d * 24 + h] + row[rt.R_NL + rt.SLOTS + d * 24 + h] >= 1.0
+            if row[cols.R_NL + d * 24 + h] + row[cols.R_NL + cols.SLOTS + d * 24 + h] >= 1.0
         ]
         sleep.append(
             {
                 "day_type": name,
-                "usual_bed": _clock(row[rt.R_BED + d]),
-                "usual_wake": _clock(row[rt.R_WAKE + d]),
+                "usual_bed": _clock(row[cols.R_BED + d]),
+                "usual_wake": _clock(row[cols.R_WAKE + d]),
                 "latest_wake": _clock(max(ends)) if ends else None,
             }
         )
@@ -78,9 +79,9 @@ def routine_view(
     for d, name in ((0, "weekday"), (1, "weekend")):
         for h in range(24):
             j = d * 24 + h
-            n = row[rt.R_NA + j] + row[rt.R_NA + rt.SLOTS + j]
+            n = row[cols.R_NA + j] + row[cols.R_NA + cols.SLOTS + j]
             if n >= rt.HABIT_N:
-                back = max(row[rt.R_A + j], row[rt.R_A + rt.SLOTS + j])
+                back = max(row[cols.R_A + j], row[cols.R_A + cols.SLOTS + j])
                 absences.append(
                     {
                         "day_type": name,
@@ -97,7 +98,7 @@ def routine_view(
         for a in alerts
         if a.kind == "inactivity" and a.ts >= start
     ]
-    first = row[rt.R_FIRST]
+    first = row[cols.R_FIRST]
     return {
         "learning": bool(math.isnan(first) or now - first < learn_days * 86400.0),
         "activity": (act / peak).round(3).tolist() if peak > 0 else act.tolist(),

@@ -12,11 +12,14 @@ latches).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
-from detectors.routine import ROUTINE_END, ROUTINE_FLOATS
+from detectors.routine_columns import ROUTINE_END, ROUTINE_FLOATS
+
+if TYPE_CHECKING:  # annotations only: numpy.typing is slow to import at start-up
+    import numpy.typing as npt
 
 # Device row. F_* are float64 (NaN: never seen), I_* are int64.
 F_LAST_RX = 0  # last receive time of any reading (liveness is judged on arrival)

@@ -12,7 +12,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from vigil.errors import VigilError
 
@@ -59,9 +59,8 @@ class DeviceType:
 
 @cache
 def _load() -> tuple[dict[str, Metric], dict[str, DeviceType]]:
-    raw = tomllib.loads(
-        resources.files("vigil").joinpath("device_types.toml").read_text(encoding="utf-8")
-    )
+    # Beside this module (importlib.resources would cost a detector's start-up 15 ms).
+    raw = tomllib.loads(Path(__file__).with_name("device_types.toml").read_text(encoding="utf-8"))
     metric_table = {
         name: Metric(
             name,

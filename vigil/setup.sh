@@ -101,6 +101,20 @@ make_venv() {
   fi
 }
 
+# The detectors' sequential kernels compiled ahead of time (detectors/aot.py), so a detector process
+# scores its first batch without loading numba; rebuilt only when their sources change.
+compile_detector_kernels() {
+  "$here/.venv/bin/python" -m detectors.aot --if-stale \
+    || say "warning: detector kernels not compiled ahead of time; detectors start on numba's JIT"
+}
+
+# Bytecode of the project's own packages. With PYTHONDONTWRITEBYTECODE set (as on the shared
+# machine, and in the image) Python would compile every module of ours at every start: a quarter
+# of a detector's start-up CPU (measured: 0.23 s against 0.17 s with bytecode, numpy alone 0.15).
+compile_bytecode() {
+  "$here/.venv/bin/python" -m compileall -q "$here"/{vigil,gateway,ingest,detectors,alerting,console,firmware_sim} >/dev/null
+}
+
 # The console's browser libraries, from the npm registry, pinned. Their dist files are committed
 # (with their licences) so the console needs no internet; this restores them when missing.
 vendor_web() {
@@ -142,5 +156,7 @@ check_platform
 install_debs
 build_timescaledb
 make_venv
+compile_bytecode
+compile_detector_kernels
 vendor_web
 zigbee_converters

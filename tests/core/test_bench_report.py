@@ -13,10 +13,13 @@ from bench.report import (
     START,
     Machine,
     Outcome,
+    Previous,
     last_json,
     render,
     run_bench,
     select,
+    share_of_floor_in,
+    with_floor,
     write_section,
 )
 
@@ -102,3 +105,65 @@ def test_a_failing_benchmark_is_reported_not_raised(tmp_path: Path) -> None:
     assert outcome.result is None
     assert outcome.error is not None
     assert "exited with 2" in outcome.error
+
+
+def _outcome(name: str, result: dict[str, object] | None) -> Outcome:
+    return Outcome(next(b for b in BENCHES if b.name == name), result, 10.0)
+
+
+def test_the_floor_runs_just_before_ingest_and_is_handed_to_it() -> None:
+    names = [b.name for b in select([])]
+    assert names.index("ingest-dedup") + 1 == names.index("ingest")
+    ingest = next(b for b in BENCHES if b.name == "ingest")
+    dedup = _outcome("ingest-dedup", {"no_dedup": 244_908, "message": 200_000})
+    handed = with_floor(ingest, [_outcome("detect", {"ratio": 1}), dedup])
+    assert handed.args == ("--full", "--floor-readings-per-s", "244908")
+    assert with_floor(ingest, [_outcome("ingest-dedup", None)]) == ingest  # it failed: no floor
+    assert with_floor(ingest, []) == ingest
+
+
+def _cost_result(rate: int, share: float | None, cpu: float) -> dict[str, object]:
+    result: dict[str, object] = {
+        "readings_per_s": rate,
+        "bytes_per_reading": 140.1,
+        "cpu_s_per_million_readings": {
+            "ingest": cpu,
+            "postgres": 4.3,
+            "publisher": 1.4,
+            "broker": 0.2,
+        },
+    }
+    if share is not None:
+        result["share_of_floor"] = share
+    return result
+
+
+def test_the_cost_table_puts_this_run_beside_the_previous_one(tmp_path: Path) -> None:
+    first = render(
+        [
+            _outcome("ingest-dedup", {"no_dedup": 250_000}),
+            _outcome("ingest", _cost_result(200_000, None, 3.2)),  # from before share_of_floor
+        ],
+        MACHINE,
+    )
+    doc = tmp_path / "performance.md"
+    write_section(doc, first)
+    previous = Previous.of(doc.read_text())
+    assert previous is not None
+    assert previous.when == "2026-12-02 10:00 UTC, `abc1234`"
+    assert share_of_floor_in(previous.results) == 0.8  # 200,000 / 250,000
+    later = dataclasses.replace(MACHINE, date="2026-12-06 12:00 UTC", commit="def5678")
+    text = render([_outcome("ingest", _cost_result(225_000, 0.9, 1.6))], later, previous)
+    assert "Previous run: 2026-12-02 10:00 UTC, `abc1234`." in text
+    assert "| CPU s / million: ingest process | 1.60 | 3.20 | 0.50 |" in text
+    assert "| CPU s / million: PostgreSQL | 4.30 | 4.30 | 1.00 |" in text
+    assert "| share of the database-side floor (no_dedup) | 0.90 | 0.80 | 1.12 |" in text
+    assert "| bytes per stored reading | 140 | 140 | 1.00 |" in text
+    assert "| `bench-ingest` | share of the database-side floor (no_dedup) ≥ 0.90 | yes |" in text
+
+
+def test_no_previous_run_leaves_its_column_empty() -> None:
+    assert Previous.of("# Performance\n\nNo generated section yet.\n") is None
+    text = render([_outcome("ingest", _cost_result(200_000, 0.7, 3.2))], MACHINE, None)
+    assert "Previous run: none in this document." in text
+    assert "| CPU s / million: broker | 0.20 | – | – |" in text

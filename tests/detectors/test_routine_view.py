@@ -9,7 +9,7 @@ import numpy as np
 from detectors.engine import Batch, DetectorEngine
 from detectors.households import generate
 from detectors.registry import Device
-from detectors.routine import R_FIRST
+from detectors.routine_columns import R_FIRST
 from detectors.routine_view import routine_view
 from detectors.state import HOUSEHOLD_COLUMNS
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from detectors.alert import Alert
 from detectors.engine import Batch, DetectorEngine
-from detectors.kernels import MAX_EVENTS_PER_READING
+from detectors.events import MAX_EVENTS_PER_READING
 from detectors.registry import Device
 from tests.detectors.helpers import batch_of, rows_of
 
