@@ -53,8 +53,8 @@ class RegistryAccounts:
             )
 
     def remove_gateway(self, gateway_id: str) -> None:
-        """Delete the login. A gateway connected with it stays connected until it reconnects:
-        EMQX disconnects it through its API (docs/deployment.md)."""
+        """Delete the login. EMQX keeps a session it has let in: the console ends it through
+        EMQX's API once this has committed (`vigil.broker_sessions`)."""
         check_gateway_id(gateway_id)
         gone = self.conn.execute(
             "delete from broker_accounts where username = %s returning 1", (gateway_id,)

@@ -76,6 +76,16 @@ class Settings(BaseSettings):
         default=SecretStr("changeme-broker-login"),
         description="the header EMQX sends to `vigil ops broker-login` (registry accounts)",
     )
+    # EMQX keeps a session it has let in: the console ends a revoked gateway's through EMQX's
+    # REST API (vigil/broker_sessions.py). Unset: not used (Mosquitto disconnects it itself).
+    emqx_api_url: str = Field(
+        default="",
+        description="EMQX's REST API base, e.g. http://emqx:18083/api/v5; empty: not used",
+    )
+    emqx_api_key: str = Field(default="", description="an EMQX API key (its bootstrap file)")
+    emqx_api_secret: SecretStr = Field(
+        default=SecretStr(""), description="the secret of that API key"
+    )
 
     console_tile_url: str = Field(
         default="",
@@ -275,9 +285,15 @@ class Settings(BaseSettings):
     def _refuse_placeholders_outside_demo(self) -> Settings:
         if self.stack_pg_port == self.stack_mqtt_port:
             raise ValueError("stack_pg_port and stack_mqtt_port must differ")
+        if self.emqx_api_url and not (
+            self.emqx_api_key and self.emqx_api_secret.get_secret_value()
+        ):
+            raise ValueError(
+                "VIGIL_EMQX_API_URL needs VIGIL_EMQX_API_KEY and VIGIL_EMQX_API_SECRET"
+            )
         if self.env == "demo":
             return self
-        for name in ("mqtt_password", "secret_key", "database_url"):
+        for name in ("mqtt_password", "secret_key", "database_url", "emqx_api_secret"):
             value = getattr(self, name)
             if value is None:
                 if name == "database_url":

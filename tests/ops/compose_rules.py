@@ -523,6 +523,42 @@ def _broker_login(c: Compose) -> Iterator[str]:
         )
 
 
+EMQX_API_PORT, EMQX_API_PATH = 18083, "/api/v5"  # EMQX 5's dashboard listener and API base
+
+
+def emqx_api_keys(c: Compose) -> dict[str, str]:
+    """The API keys (key -> secret) EMQX makes at boot from its bootstrap file, as mounted."""
+    emqx = c.services.get("emqx") or {}
+    path = _environment(emqx).get("EMQX_API_KEY__BOOTSTRAP_FILE")
+    configs = c.doc.get("configs") or {}
+    for mount in emqx.get("configs") or []:
+        if isinstance(mount, dict) and mount.get("target") == path:
+            content = str((configs.get(mount.get("source")) or {}).get("content", ""))
+            lines = (line.strip().split(":") for line in content.splitlines() if line.strip())
+            return {parts[0]: parts[1] for parts in lines if len(parts) in (2, 3)}
+    return {}
+
+
+def _emqx_api(c: Compose) -> Iterator[str]:
+    """The console ends revoked gateways' sessions through EMQX's API: its URL must reach the
+    emqx service's API, with a key and secret EMQX's bootstrap file makes."""
+    env = _environment(c.services.get("console") or {})
+    url = urlsplit(env.get("VIGIL_EMQX_API_URL", ""))
+    if not url.hostname:
+        yield "service console: VIGIL_EMQX_API_URL must name EMQX's API (revoked sessions)"
+        return
+    if (url.hostname, url.port, url.path.rstrip("/")) != ("emqx", EMQX_API_PORT, EMQX_API_PATH):
+        yield f"service console: VIGIL_EMQX_API_URL must be http://emqx:{EMQX_API_PORT}{EMQX_API_PATH}"
+    keys = emqx_api_keys(c)
+    if not keys:
+        yield "service emqx: EMQX_API_KEY__BOOTSTRAP_FILE must be a config mounted on emqx"
+    elif keys.get(env.get("VIGIL_EMQX_API_KEY", "")) != env.get("VIGIL_EMQX_API_SECRET"):
+        yield (
+            "service console: VIGIL_EMQX_API_KEY and VIGIL_EMQX_API_SECRET must be a key:secret "
+            "line of EMQX's API key bootstrap file"
+        )
+
+
 def vigil_commands(c: Compose) -> dict[str, list[str]]:
     """The `vigil` arguments of each service that runs our image."""
     return {
@@ -567,4 +603,5 @@ RULES: tuple[Callable[[Compose], Iterator[str]], ...] = (
     _scrapes,
     _grafana,
     _broker_login,
+    _emqx_api,
 )

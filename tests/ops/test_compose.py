@@ -18,6 +18,7 @@ from tests.ops.compose_rules import (
     check,
     command_problem,
     compose_schema,
+    emqx_api_keys,
     emqx_authenticators,
     parse,
     read_env_example,
@@ -102,12 +103,30 @@ def test_emqx_asks_the_login_check_at_every_connect(compose: Compose) -> None:
     assert compose.services["console"]["environment"]["VIGIL_BROKER_ACCOUNTS"] == "registry"
 
 
+def test_the_console_ends_revoked_sessions_through_emqx_api(compose: Compose) -> None:
+    """The console's EMQX API key is one EMQX makes at boot from its bootstrap file, and both
+    take the secret from the same variable of .env (vigil/broker_sessions.py)."""
+    env = compose.services["console"]["environment"]
+    assert env["VIGIL_EMQX_API_URL"] == "http://emqx:18083/api/v5"
+    assert emqx_api_keys(compose) == {"vigil-console": "changeme-emqx-api-secret"}
+    assert env["VIGIL_EMQX_API_KEY"] == "vigil-console"
+    assert env["VIGIL_EMQX_API_SECRET"] == "changeme-emqx-api-secret"
+    emqx_env = compose.services["emqx"]["environment"]
+    assert emqx_env["EMQX_API_KEY__BOOTSTRAP_FILE"] == "/opt/emqx/etc/vigil-api-key.conf"
+    with pytest.raises(ValueError, match="VIGIL_EMQX_API_SECRET still holds a placeholder"):
+        Settings.model_validate(
+            {k.removeprefix("VIGIL_").lower(): v for k, v in env.items() if k.startswith("VIGIL_")}
+            | {"mqtt_password": "x", "secret_key": "y", "database_url": "postgresql://z"}
+        )
+
+
 def test_every_secret_is_required_from_the_environment(text: str) -> None:
     for secret in (
         "VIGIL_DB_PASSWORD",
         "VIGIL_MQTT_PASSWORD",
         "VIGIL_SECRET_KEY",
         "VIGIL_BROKER_LOGIN_SECRET",
+        "EMQX_API_SECRET",
     ):
         assert f"${{{secret}:?" in text
 
@@ -281,6 +300,21 @@ BROKEN: dict[str, tuple[Edit, str]] = {
     "a login check without a content type": (
         _replace('"Content-Type" = "application/json",', ""),
         "the login check must send Content-Type application/json",
+    ),
+    "the console signing EMQX API calls with another secret": (
+        _replace(
+            "VIGIL_EMQX_API_SECRET: ${EMQX_API_SECRET:?",
+            "VIGIL_EMQX_API_SECRET: ${VIGIL_MQTT_PASSWORD:?",
+        ),
+        "must be a key:secret line of EMQX's API key bootstrap file",
+    ),
+    "no bootstrap file mounted": (
+        _replace("        target: /opt/emqx/etc/vigil-api-key.conf", "        target: /tmp/k.conf"),
+        "EMQX_API_KEY__BOOTSTRAP_FILE must be a config mounted on emqx",
+    ),
+    "the EMQX API on the wrong port": (
+        _replace("http://emqx:18083/api/v5", "http://emqx:1883/api/v5"),
+        "VIGIL_EMQX_API_URL must be http://emqx:18083/api/v5",
     ),
     "authentication that is not HOCON": (
         _replace("body {clientid", "body {{clientid"),

@@ -183,6 +183,12 @@ CONSOLE_ACTIONS_TOTAL = _counter(
 )
 
 # ---- the broker login check (EMQX, vigil/broker_login.py)
+BROKER_SESSION_ENDS_TOTAL = _counter(
+    "broker_session_ends",
+    "a revoked, retired or re-keyed gateway's live session on EMQX, by what its API answered "
+    "(unconfirmed: no answer after the retries, the session may live until it reconnects)",
+    ("outcome",),
+)
 BROKER_LOGINS_TOTAL = _counter(
     "broker_logins",
     "logins EMQX asked about, by outcome: allowed, bad_password, foreign_client_id (a takeover "
@@ -232,7 +238,9 @@ ALERTING = MetricGroup(
 NOTIFIER = MetricGroup(
     "notifier", (NOTIFICATIONS_SENT_TOTAL, NOTIFICATIONS_FAILED_TOTAL, NOTIFICATION_OUTBOX_PENDING)
 )
-CONSOLE = MetricGroup("console", (CONSOLE_LIVE_CLIENTS, CONSOLE_ACTIONS_TOTAL))
+CONSOLE = MetricGroup(
+    "console", (CONSOLE_LIVE_CLIENTS, CONSOLE_ACTIONS_TOTAL, BROKER_SESSION_ENDS_TOTAL)
+)
 BROKER_LOGIN = MetricGroup("broker_login", (BROKER_LOGINS_TOTAL,))
 GROUPS = (COMMON, INGEST, GATEWAY, DETECTORS, ALERTING, NOTIFIER, CONSOLE, BROKER_LOGIN)
 

@@ -161,7 +161,17 @@ def gateway_revoke(
         return
     with signed_in() as api:
         gateway = api.post(f"/api/gateways/{target}/revoke")
-    done(f"gateway {target} revoked and disconnected", gateway, as_json)
+    said = _LIVE_SESSION.get(gateway.get("live_session"), "and disconnected")
+    done(f"gateway {target} revoked {said}", gateway, as_json)
+
+
+# What the console says became of a revoked gateway's connected session (docs/deployment.md).
+_LIVE_SESSION = {
+    "unconfirmed": "(its login is refused), but EMQX did not confirm its live session ended: "
+    "it may stay connected until it reconnects; end it by EMQX's API (docs/deployment.md)",
+    "not_checked": "(its login is refused); its live session on EMQX was not checked "
+    "(no VIGIL_EMQX_API_URL)",
+}
 
 
 def gateway_rekey(gateway_id: str, as_json: JsonOpt = False) -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from console.api.models.common import Body, Key
+from vigil.broker_sessions import LiveSession
 
 
 class GatewayBase(BaseModel):
@@ -31,3 +32,20 @@ class GatewayPublic(GatewayBase):
     devices: int
     revoked_at: datetime | None
     created_at: datetime
+
+
+class LiveSessionOutcome(BaseModel):
+    """What became of the gateway's connected MQTT session after a revocation, retirement or
+    new credentials (docs/security.md)."""
+
+    live_session: LiveSession | None = Field(
+        default=None,
+        description="ended / not_connected: it is not connected any more; unconfirmed: EMQX "
+        "did not answer, it may stay connected until it reconnects (its login is refused); "
+        "not_checked: no EMQX API configured; null: nothing to end, or the broker (Mosquitto) "
+        "ends it itself",
+    )
+
+
+class GatewayRevoked(GatewayPublic, LiveSessionOutcome):
+    pass

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from console.api.models.common import Body, Key, Text
-from console.api.models.gateways import GatewayPublic
+from console.api.models.gateways import GatewayPublic, LiveSessionOutcome
 
 SiteId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 WireId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
@@ -68,7 +68,7 @@ class BrokerCredentials(BaseModel):
     topics: list[str] = Field(description="what the account may publish and subscribe to")
 
 
-class GatewayProvisioned(GatewayPublic):
+class GatewayProvisioned(GatewayPublic, LiveSessionOutcome):
     credentials: BrokerCredentials
 
 

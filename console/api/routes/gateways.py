@@ -1,9 +1,11 @@
 """Gateways: the boxes bridging a building's devices onto the broker.
 
 Registering a gateway also gives it its broker account (the password is in the answer, once);
-revoking or retiring one deletes the account, which disconnects a connected gateway at once.
-The database change and the broker change go together: the broker is asked inside the
-request's transaction, and a broker that refuses rolls the registry change back.
+revoking or retiring one deletes the account. The database change and the broker change go
+together: the broker is asked inside the request's transaction, and a broker that refuses rolls
+the registry change back. Mosquitto (dynamic security) disconnects a removed account's client
+at once; with the accounts in the registry (EMQX), the live session is ended through EMQX's API
+once the change has committed, and the answer says whether it was (`live_session`).
 """
 
 from __future__ import annotations
@@ -12,21 +14,28 @@ import secrets
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from psycopg.rows import dict_row
 
 from console.api.deps import (
     AuditDep,
+    Auditor,
     BrokerDep,
     DeviceWriter,
     RegistryReader,
     SessionDep,
+    SettingsDep,
     grid_scope,
     not_found,
     now,
 )
 from console.api.models.common import Key
-from console.api.models.gateways import GatewayCreate, GatewayPublic, GatewayUpdate
+from console.api.models.gateways import (
+    GatewayCreate,
+    GatewayPublic,
+    GatewayRevoked,
+    GatewayUpdate,
+)
 from console.api.models.provisioning import (
     BrokerCredentials,
     DeadLetterReason,
@@ -35,9 +44,13 @@ from console.api.models.provisioning import (
 )
 from console.api.sqlutil import fetch_all, fetch_one, update_row
 from vigil.broker_auth import BrokerAuthError, GatewayAccounts, gateway_acls
+from vigil.broker_sessions import LiveSession, SessionEnder
+from vigil.db.connect import Conn
+from vigil.settings import Settings
 from vigil.topics import GATEWAY_ID_PATTERN
 
 PASSWORD_BYTES = 24  # 192 bits, url-safe: typed into a gateway's config once, never remembered
+LIVE_SESSION_HEADER = "X-Vigil-Live-Session"  # a retirement's answer has no body
 
 router = APIRouter(prefix="/gateways", tags=["gateways"])
 
@@ -96,6 +109,21 @@ def remove_account(broker: GatewayAccounts, gateway_id: str) -> bool:
     return True
 
 
+def end_live_session(
+    conn: Conn, settings: Settings, audit: Auditor, gateway_id: str
+) -> LiveSession | None:
+    """Commit the registry change, then end the gateway's session on EMQX (registry accounts;
+    None where the broker ends it itself). EMQX not answering leaves the revocation done: it
+    is audited and answered as `unconfirmed`."""
+    if settings.broker_accounts != "registry":
+        return None
+    conn.commit()
+    ender = SessionEnder.from_settings(settings)
+    outcome = ender.end(gateway_id) if ender else LiveSession.NOT_CHECKED
+    audit("gateway.session", f"gateway:{gateway_id}", {"live_session": outcome.value})
+    return outcome
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_gateway(
     body: GatewayCreate, conn: SessionDep, user: DeviceWriter, audit: AuditDep, broker: BrokerDep
@@ -152,7 +180,8 @@ def update_gateway(
     user: DeviceWriter,
     audit: AuditDep,
     broker: BrokerDep,
-) -> GatewayPublic:
+    settings: SettingsDep,
+) -> GatewayRevoked:
     gateway = get_gateway(gateway_id, conn, user)
     fields: dict[str, object] = {}
     if "building_id" in body.model_fields_set:
@@ -175,7 +204,8 @@ def update_gateway(
             "a revoked gateway comes back with new credentials: "
             f"POST /api/gateways/{gateway_id}/credentials",
         )
-    if body.revoked and gateway.revoked_at is None:
+    revoking = bool(body.revoked) and gateway.revoked_at is None
+    if revoking:
         fields["revoked_at"] = now()
         remove_account(broker, gateway_id)
     update_row(conn, table="gateways", key="id", key_value=gateway_id, fields=fields)
@@ -184,12 +214,19 @@ def update_gateway(
         f"gateway:{gateway_id}",
         {"building": body.building_id, "revoked": body.revoked},
     )
-    return get_gateway(gateway_id, conn, user)
+    live = end_live_session(conn, settings, audit, gateway_id) if revoking else None
+    return GatewayRevoked(**get_gateway(gateway_id, conn, user).model_dump(), live_session=live)
 
 
 @router.post("/{gateway_id}/credentials")
 def new_credentials(
-    gateway_id: Key, conn: SessionDep, user: DeviceWriter, audit: AuditDep, broker: BrokerDep
+    *,
+    gateway_id: Key,
+    conn: SessionDep,
+    user: DeviceWriter,
+    audit: AuditDep,
+    broker: BrokerDep,
+    settings: SettingsDep,
 ) -> GatewayProvisioned:
     """A new broker password (the old one stops working; a connected gateway is cut off until
     it uses the new one); also how a revoked gateway is let back in."""
@@ -197,15 +234,23 @@ def new_credentials(
     update_row(conn, table="gateways", key="id", key_value=gateway_id, fields={"revoked_at": None})
     credentials = issue_credentials(broker, gateway_id, gateway.site_id)
     audit("gateway.credentials", f"gateway:{gateway_id}", {"was_revoked": bool(gateway.revoked_at)})
+    live = end_live_session(conn, settings, audit, gateway_id)
     return GatewayProvisioned(
-        **get_gateway(gateway_id, conn, user).model_dump(), credentials=credentials
-    )
+        **get_gateway(gateway_id, conn, user).model_dump(), credentials=credentials,
+        live_session=live,
+    )  # fmt: skip
 
 
 @router.post("/{gateway_id}/revoke")
 def revoke_gateway(
-    gateway_id: Key, conn: SessionDep, user: DeviceWriter, audit: AuditDep, broker: BrokerDep
-) -> GatewayPublic:
+    *,
+    gateway_id: Key,
+    conn: SessionDep,
+    user: DeviceWriter,
+    audit: AuditDep,
+    broker: BrokerDep,
+    settings: SettingsDep,
+) -> GatewayRevoked:
     """Delete the broker account now (a connected gateway is disconnected) and mark it revoked;
     ingest refuses anything still arriving under its name."""
     gateway = get_gateway(gateway_id, conn, user)
@@ -215,14 +260,24 @@ def revoke_gateway(
             conn, table="gateways", key="id", key_value=gateway_id, fields={"revoked_at": now()}
         )
     audit("gateway.revoke", f"gateway:{gateway_id}", {"had_account": had_account})
-    return get_gateway(gateway_id, conn, user)
+    live = end_live_session(conn, settings, audit, gateway_id)
+    return GatewayRevoked(**get_gateway(gateway_id, conn, user).model_dump(), live_session=live)
 
 
 @router.delete("/{gateway_id}", status_code=status.HTTP_204_NO_CONTENT)
 def retire_gateway(
-    gateway_id: Key, conn: SessionDep, user: DeviceWriter, audit: AuditDep, broker: BrokerDep
+    *,
+    gateway_id: Key,
+    conn: SessionDep,
+    user: DeviceWriter,
+    audit: AuditDep,
+    broker: BrokerDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> None:
-    """Retire (keep the history, stop listing) and revoke; refused while devices use it."""
+    """Retire (keep the history, stop listing) and revoke; refused while devices use it. The
+    X-Vigil-Live-Session header tells what became of its connected session (as `live_session`
+    does in the other answers)."""
     gateway = get_gateway(gateway_id, conn, user)
     if gateway.devices:
         raise HTTPException(
@@ -239,6 +294,9 @@ def retire_gateway(
         fields={"retired_at": stamp, "revoked_at": gateway.revoked_at or stamp},
     )
     audit("gateway.retire", f"gateway:{gateway_id}")
+    live = end_live_session(conn, settings, audit, gateway_id)
+    if live is not None:
+        response.headers[LIVE_SESSION_HEADER] = live.value
 
 
 @router.get("/{gateway_id}/dead-letters")
