@@ -33,8 +33,9 @@ from typing import Any
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.baseline import run_naive
+from bench.baseline import NAIVE_TABLE, create_naive_table, run_naive
 from bench.loadgen import Layout, Publisher, forget_session, forget_sessions, streams
+from ingest.copy_binary import TABLE
 from vigil.db.timescale import retention_for
 from vigil.harness import free_port, scratch_database
 from vigil.settings import Settings, get_settings
@@ -283,7 +284,9 @@ def _summarise(
     rss = [s[2] for s in window]
     quarter = max(1, len(rss) // 4)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("select count(*), hypertable_size('readings') from readings").fetchone()
+        row = conn.execute(
+            f"select count(*), hypertable_size('{TABLE}') from {TABLE}".encode()  # noqa: S608
+        ).fetchone()
     stored = int(str(row[0])) if row else 0
     size = int(str(row[1])) if row and row[1] is not None else 0
     return {
@@ -317,6 +320,7 @@ def measure_naive(
     stop = ctx.Event()
     naive_stop = ctx.Event()
     client_id = f"naive-{uuid.uuid4().hex[:8]}"
+    create_naive_table(dsn)
     naive = ctx.Process(target=run_naive, args=(settings, dsn, client_id, naive_stop))
     naive.start()
     time.sleep(2.0)
@@ -331,7 +335,7 @@ def measure_naive(
     cpu_start: dict[str, float] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < t_end:
-            row = conn.execute("select count(*) from readings").fetchone()
+            row = conn.execute(f"select count(*) from {NAIVE_TABLE}".encode()).fetchone()  # noqa: S608
             n = int(str(row[0])) if row else 0
             committed.value = n
             samples.append((time.monotonic(), n))
