@@ -165,8 +165,8 @@ def configure(conn: Conn, retention: Retention) -> Edition:
         )
     else:
         log.info(
-            "TimescaleDB Apache edition: no compression here, readings stay as narrow rows; "
-            "rollups and retention run from `vigil db maintain`"
+            "TimescaleDB Apache edition: no compression, readings stay as narrow rows; "
+            "rollups and retention are refreshed by maintain()"
         )
     return edition
 
