@@ -2,8 +2,10 @@
 
 The Apache-2 edition (what `make setup` builds) lacks compression, continuous aggregates and
 the job scheduler behind retention policies. There, `readings_1m` is a plain hypertable that
-`maintain()` refreshes, and `maintain()` drops expired chunks itself. With the community
-edition (the compose stack's official image) the server's own policies do both.
+`maintain()` refreshes, and `maintain()` drops expired chunks itself; readings stay as the
+narrow rows of migration 0021. With the community edition (the compose stack's official image)
+the server's own policies do both (the rollup is the continuous aggregate `reading_rows_1m`, by
+key, named by the view `readings_1m`) and compress chunks of `reading_rows` older than a day.
 """
 
 from __future__ import annotations
