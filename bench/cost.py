@@ -21,7 +21,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-READINGS_TABLE = "readings"  # the raw readings' table (a hypertable in the project's schema)
+from ingest.copy_binary import TABLE
+
+READINGS_TABLE = TABLE  # the raw readings' table (a hypertable in the project's schema)
 PROC = Path("/proc")
 
 

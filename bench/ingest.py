@@ -34,7 +34,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import cost
-from bench.baseline import run_naive
+from bench.baseline import NAIVE_TABLE, create_naive_table, run_naive
 from bench.loadgen import Layout, Publisher, forget_session, forget_sessions, streams
 from vigil.db.timescale import retention_for
 from vigil.harness import free_port, scratch_database
@@ -302,6 +302,7 @@ def measure_naive(
     stop = ctx.Event()
     naive_stop = ctx.Event()
     client_id = f"naive-{uuid.uuid4().hex[:8]}"
+    create_naive_table(dsn)
     naive = ctx.Process(target=run_naive, args=(settings, dsn, client_id, naive_stop))
     naive.start()
     time.sleep(2.0)
@@ -316,7 +317,7 @@ def measure_naive(
     cpu_start: dict[str, float] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < t_end:
-            n = cost.rows(conn)
+            n = cost.rows(conn, NAIVE_TABLE)
             committed.value = n
             samples.append((time.monotonic(), n))
             if not cpu_start and time.monotonic() >= t_start:

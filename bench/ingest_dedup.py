@@ -4,8 +4,8 @@
   transaction, readings go in with binary COPY, and only readings not newer than their
   device's last committed one are looked up (none in a steady stream).
 - `message_replays`: the same when every reading of every batch is a replay under new gateway
-  sequence numbers, its worst case: each reading is looked up by the (device_id, time) index.
-- `unique_index`: a unique index on (device_id, seq, metric, time) besides the same indexes;
+  sequence numbers, its worst case: each reading is looked up by the (device) index.
+- `unique_index`: a unique index on (device, seq, metric, time) besides the same indexes;
   rows are COPYed into a temporary table and moved with INSERT … ON CONFLICT DO NOTHING (a COPY
   straight into the table would fail whole on the first repeat).
 - `no_dedup`: binary COPY alone into a table with the same indexes, the floor.
@@ -32,13 +32,12 @@ from bench.loadgen import Layout, streams
 from ingest.columns import Readings
 from ingest.copy_binary import COLUMNS, encode_readings
 from ingest.dedup import ReplayFilter
-from ingest.registry import Registry, string_table
+from ingest.registry import Registry
 from ingest.store import Store
 from ingest.validate import Checked, Window, check
 from ingest.wire import parse
 from vigil.codec import decode_telemetry, encode
 from vigil.db.timescale import retention_for
-from vigil.device_types import METRICS
 from vigil.harness import scratch_database
 from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
@@ -46,15 +45,21 @@ from vigil.stack import LocalStack
 Batch = list[Checked]
 
 _TABLES = """
-create table readings_plain (like readings including all);
-select create_hypertable('readings_plain', by_range('time', interval '1 day'));
-create table readings_unique (like readings including all);
-select create_hypertable('readings_unique', by_range('time', interval '1 day'));
-create unique index on readings_unique (device_id, seq, metric, time);
+create table readings_plain (like reading_rows including all);
+select create_hypertable('readings_plain', by_range('time', interval '1 day'),
+                         create_default_indexes => false);
+create index on readings_plain (device);
+create index on readings_plain using brin (time);
+create table readings_unique (like reading_rows including all);
+select create_hypertable('readings_unique', by_range('time', interval '1 day'),
+                         create_default_indexes => false);
+create index on readings_unique (device);
+create index on readings_unique using brin (time);
+create unique index on readings_unique (device, seq, metric, time);
 """
 _MOVE = """
 insert into readings_unique select * from staging
-on conflict (device_id, seq, metric, time) do nothing
+on conflict (device, seq, metric, time) do nothing
 """
 _WINDOW = Window(max_future_s=300, max_age_s=86400)
 
@@ -96,17 +101,16 @@ def _replayed(batch: Batch, registry: Registry) -> Batch:
 
 def _copier(dsn: str, registry: Registry, unique: bool) -> Callable[[Batch], object]:
     conn = psycopg.connect(dsn, autocommit=True)
-    metric_table = string_table(METRICS)
     target = "staging" if unique else "readings_plain"
 
     def write(batch: Batch) -> None:
         rows = Readings.concat([m.readings for m in batch])
         snapshot = registry.snapshot
-        rows = rows.take(np.lexsort((rows.ts, snapshot.id_rank()[rows.device])))  # as Store does
-        data = encode_readings(rows, *snapshot.id_bytes(), *metric_table)
+        rows = rows.take(np.lexsort((rows.ts, snapshot.device_key[rows.device])))  # as Store does
+        data = encode_readings(rows, snapshot.device_key)
         with conn.transaction(), conn.cursor() as cur:
             if unique:
-                cur.execute("create temporary table staging (like readings) on commit drop")
+                cur.execute("create temporary table staging (like reading_rows) on commit drop")
             with cur.copy(f"copy {target} ({COLUMNS}) from stdin (format binary)") as copy:
                 copy.write(data.data)
             if unique:

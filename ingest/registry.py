@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 NO_GATEWAY = -1
 NO_TYPE = -1
+NO_KEY = 0  # identity keys start at 1
 
 
 def _metric_tables() -> tuple[
@@ -67,29 +68,13 @@ class RegistrySnapshot:
     device_gateway: npt.NDArray[np.int32]  # by slot; NO_GATEWAY when not provisioned now
     device_type: npt.NDArray[np.int32]  # by slot; NO_TYPE when not provisioned or unknown type
     gateways: dict[str, Gateway]
-    _copy_table: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]] = field(
-        default_factory=list, compare=False, repr=False
+    # By slot, the device's `devices.key`, what `reading_rows` stores; NO_KEY if never known.
+    device_key: npt.NDArray[np.int32] = field(
+        default_factory=lambda: np.zeros(0, np.int32), compare=False, repr=False
     )
-    _rank: list[npt.NDArray[np.int32]] = field(default_factory=list, compare=False, repr=False)
     _parts: dict[int, npt.NDArray[np.int32]] = field(
         default_factory=dict, compare=False, repr=False
     )
-
-    def id_bytes(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-        """Device ids by slot as one UTF-8 byte array and offsets (for COPY), built once."""
-        if not self._copy_table:
-            self._copy_table.append(string_table(self.device_ids))
-        return self._copy_table[0]
-
-    def id_rank(self) -> npt.NDArray[np.int32]:
-        """By slot, the rank of the device id in text order: rows sorted by it reach the
-        `(device_id, time)` index in key order, touching each leaf page once."""
-        if not self._rank:
-            rank = np.empty(len(self.device_ids), dtype=np.int32)
-            order = sorted(range(len(self.device_ids)), key=self.device_ids.__getitem__)
-            rank[np.array(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
-            self._rank.append(rank)
-        return self._rank[0]
 
     def part_of(self, count: int) -> npt.NDArray[np.int32]:
         """By slot, the committing part of `count` a device belongs to (`ingest.parts`): a hash
@@ -108,19 +93,11 @@ def device_part(device_id: str, count: int) -> int:
     return int.from_bytes(digest, "big") % count
 
 
-def string_table(names: Iterable[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    encoded = [n.encode() for n in names]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8) if encoded else np.zeros(0, np.uint8)
-    return data, offsets
-
-
 _LOAD_GATEWAYS = """
 select id, site_id from gateways where revoked_at is null and retired_at is null order by id
 """
 _LOAD_DEVICES = """
-select d.id, d.device_type, d.gateway_id
+select d.id, d.device_type, d.gateway_id, d.key
 from devices d join gateways g on g.id = d.gateway_id
 where d.retired_at is null and g.revoked_at is null and g.retired_at is null
 """
@@ -132,6 +109,7 @@ class Registry:
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}
         self._ids: list[str] = []
+        self._keys: list[int] = []
         self._lock = threading.Lock()
         self.snapshot = RegistrySnapshot(
             -1, {}, (), np.zeros(0, np.int32), np.zeros(0, np.int32), {}
@@ -169,7 +147,8 @@ class Registry:
         gateway_rows: Sequence[tuple[object, ...]],
         device_rows: Sequence[tuple[object, ...]],
     ) -> RegistrySnapshot:
-        """Publish a snapshot of (gateway id, site) and (device id, type, gateway id) rows."""
+        """Publish a snapshot of (gateway id, site) and (device id, type, gateway id[, key])
+        rows; a row without a key keeps the key its slot had."""
         with self._lock:  # slots are handed out in _build
             snapshot = self._build(version, gateway_rows, device_rows)
             self.snapshot = snapshot
@@ -195,6 +174,9 @@ class Registry:
             if device not in self._slots:
                 self._slots[device] = len(self._ids)
                 self._ids.append(device)
+                self._keys.append(NO_KEY)
+            if len(row) > 3:
+                self._keys[self._slots[device]] = int(str(row[3]))
         n = len(self._ids)
         device_gateway = np.full(n, NO_GATEWAY, dtype=np.int32)
         device_type = np.full(n, NO_TYPE, dtype=np.int32)
@@ -203,7 +185,13 @@ class Registry:
             device_type[slot] = TYPE_CODE.get(str(row[1]), NO_TYPE)
             device_gateway[slot] = gateways[str(row[2])].index
         return RegistrySnapshot(
-            version, dict(self._slots), tuple(self._ids), device_gateway, device_type, gateways
+            version,
+            dict(self._slots),
+            tuple(self._ids),
+            device_gateway,
+            device_type,
+            gateways,
+            np.array(self._keys, dtype=np.int32),
         )
 
 

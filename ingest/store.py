@@ -21,20 +21,17 @@ import numpy.typing as npt
 import psycopg
 
 from ingest.columns import Readings
-from ingest.copy_binary import COLUMNS, PG_EPOCH_S, encode_readings, pg_micros
+from ingest.copy_binary import COLUMNS, PG_EPOCH_S, TABLE, encode_readings, pg_micros, seq32
 from ingest.deadletter import DeadLetter, Reason
 from ingest.dedup import REPEAT_WINDOW_S, ReplayFilter, first_occurrences
 from ingest.errors import IngestError
 from ingest.parts import Part
-from ingest.registry import Registry, RegistrySnapshot, string_table
+from ingest.registry import Registry, RegistrySnapshot
 from ingest.validate import Checked, EventRow
 from vigil.db.connect import Conn
-from vigil.device_types import METRICS
 
 log = logging.getLogger(__name__)
 
-
-_METRIC_TABLE = string_table(METRICS)
 STATEMENT_TIMEOUT_MS = 60_000
 # Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
 # (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
@@ -58,14 +55,15 @@ from claimed c
 
 # Which suspect readings are stored already; the time bounds let TimescaleDB skip other chunks.
 WINDOW_US = round(REPEAT_WINDOW_S * 1_000_000)
-# Readings of this batch stored already: same device, seq and metric within the window.
+# Readings of this batch stored already: same device, seq and metric within the window (keys,
+# codes and the seq's low 32 bits, as `reading_rows` holds them).
 _STORED_READINGS = """
 select k.i - 1
-from unnest(%s::text[], %s::int8[], %s::int8[], %s::text[]) with ordinality as k(d, us, s, m, i),
+from unnest(%s::int4[], %s::int8[], %s::int4[], %s::int2[]) with ordinality as k(d, us, s, m, i),
      lateral (select timestamptz '2000-01-01 00:00:00+00' + k.us * interval '1 microsecond') x(t)
 where exists (
-    select 1 from readings r
-    where r.device_id = k.d
+    select 1 from reading_rows r
+    where r.device = k.d
       and r.time between x.t - %s * interval '1 microsecond' and x.t + %s * interval '1 microsecond'
       and r.seq = k.s and r.metric = k.m
       and r.time between timestamptz '2000-01-01 00:00:00+00' + %s * interval '1 microsecond'
@@ -158,7 +156,7 @@ class Prepared:
     Done on the decoding thread, so the committer's time goes to the database.
     """
 
-    rows: Readings  # first occurrences, in (device id, time) order
+    rows: Readings  # first occurrences, in (device key, time) order
     message: npt.NDArray[np.int32]  # the batch index of each row's message
     total: int  # readings in the batch, repeats included
     payload: npt.NDArray[np.uint8]
@@ -169,9 +167,10 @@ def prepare(messages: Sequence[Checked], registry: RegistrySnapshot) -> Prepared
     readings = Readings.concat(parts)
     message = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p) for p in parts])
     first = np.flatnonzero(first_occurrences(readings))
-    order = first[np.lexsort((readings.ts[first], registry.id_rank()[readings.device[first]]))]
+    # In the order of the (device) index, so each leaf page is visited once per batch.
+    order = first[np.lexsort((readings.ts[first], registry.device_key[readings.device[first]]))]
     rows = readings.take(order)
-    payload = encode_readings(rows, *registry.id_bytes(), *_METRIC_TABLE)
+    payload = encode_readings(rows, registry.device_key)
     return Prepared(rows, message[order], len(readings), payload)
 
 
@@ -370,9 +369,8 @@ class Store:
             return
         payload = prepared.payload
         if stored < len(rows):
-            snapshot = self._registry.snapshot
-            payload = encode_readings(rows.take(keep), *snapshot.id_bytes(), *_METRIC_TABLE)
-        with cur.copy(f"copy readings ({COLUMNS}) from stdin (format binary)") as copy:
+            payload = encode_readings(rows.take(keep), self._registry.snapshot.device_key)
+        with cur.copy(f"copy {TABLE} ({COLUMNS}) from stdin (format binary)") as copy:
             copy.write(payload.data)
 
     def _stored_already(
@@ -381,15 +379,15 @@ class Store:
         suspects: Readings,
         positions: np.ndarray,
     ) -> np.ndarray:
-        ids = self._registry.snapshot.device_ids
+        keys = self._registry.snapshot.device_key
         micros = pg_micros(suspects.ts)
         cur.execute(
             _STORED_READINGS,
             (
-                [ids[s] for s in suspects.device.tolist()],
+                keys[suspects.device].tolist(),
                 micros.tolist(),
-                suspects.seq.tolist(),
-                [METRICS[m] for m in suspects.metric.tolist()],
+                seq32(suspects.seq).tolist(),
+                suspects.metric.tolist(),
                 WINDOW_US,
                 WINDOW_US,
                 int(micros.min()) - WINDOW_US,

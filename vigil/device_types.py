@@ -28,7 +28,13 @@ class Metric:
     min: float
     max: float
     description: str
+    decimals: int  # stored to 10^-decimals of its unit (the narrow row keeps a 4-byte float)
     foreign: bool = False  # sent only by foreign sources (a device's own declared states)
+
+    @property
+    def scale(self) -> float:
+        """10^decimals: a stored value is read back as round(value * scale) / scale."""
+        return float(10**self.decimals)
 
     def check(self, value: float) -> str | None:
         """Why `value` is not a plausible reading of this metric, or None if it is."""
@@ -68,6 +74,7 @@ def _load() -> tuple[dict[str, Metric], dict[str, DeviceType]]:
             float(m["min"]),
             float(m["max"]),
             m["description"],
+            int(m["decimals"]),
             bool(m.get("foreign", False)),
         )
         for name, m in raw["metrics"].items()

@@ -32,10 +32,11 @@ MARGIN_S = 600.0
 _ROWS = """
 select * from (
     select (extract(epoch from r.time - timestamptz '2000-01-01 00:00:00+00') * 1000000)::int8
-           as us, r.device_id, r.metric, r.value,
-           extract(epoch from r.gateway_ts)::float8 as rx
-    from readings r join devices d on d.id = r.device_id join gateways g on g.id = d.gateway_id
-    where r.time > to_timestamp(%(since)s) and r.metric = any(%(metrics)s)
+           as us, d.id, m.name, round(r.value * m.scale) / m.scale,
+           extract(epoch from r.time + r.rx_cs * interval '10 milliseconds')::float8 as rx
+    from reading_rows r join devices d on d.key = r.device join metrics m on m.code = r.metric
+         join gateways g on g.id = d.gateway_id
+    where r.time > to_timestamp(%(since)s)
       and (%(sites)s::text[] is null or g.site_id = any(%(sites)s))
     union all
     select (extract(epoch from e.time - timestamptz '2000-01-01 00:00:00+00') * 1000000)::int8,

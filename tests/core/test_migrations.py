@@ -37,7 +37,8 @@ def test_core_schema_has_the_promised_tables_and_hypertables(fresh_db: str) -> N
             "contacts",
             "gateways",
             "devices",
-            "readings",
+            "metrics",
+            "reading_rows",
             "device_events",
             "incidents",
             "incident_timeline",
@@ -52,7 +53,9 @@ def test_core_schema_has_the_promised_tables_and_hypertables(fresh_db: str) -> N
         hyper = conn.execute(
             "select hypertable_name from timescaledb_information.hypertables"
         ).fetchall()
-        assert {"readings", "device_events"} <= {r[0] for r in hyper}
+        assert {"reading_rows", "device_events"} <= {r[0] for r in hyper}
+        views = conn.execute("select viewname from pg_views where schemaname = 'public'")
+        assert "readings" in {r[0] for r in views}
 
 
 def test_a_failing_migration_is_rolled_back_whole(fresh_db: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -17,9 +18,17 @@ RETENTION = Retention(raw_days=30, rollup_days=730)
 def test_full_edition_plan_uses_the_servers_own_features() -> None:
     statements = " ".join(plan("timescale", RETENTION))
     assert "timescaledb.continuous" in statements
-    assert "add_retention_policy('readings', interval '30 days')" in statements
-    assert "add_retention_policy('readings_1m', interval '730 days')" in statements
-    assert "add_compression_policy" in statements
+    assert "add_retention_policy('reading_rows', interval '30 days')" in statements
+    assert "add_retention_policy('reading_rows_1m', interval '730 days')" in statements
+
+
+def test_full_edition_compresses_chunks_older_than_a_day_by_device_in_time_order() -> None:
+    statements = plan("timescale", RETENTION)
+    assert (
+        "alter table reading_rows set (timescaledb.compress, "
+        "timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'time desc')"
+    ) in statements
+    assert "select add_compression_policy('reading_rows', interval '1 day')" in statements
 
 
 def test_apache_plan_needs_no_licensed_feature() -> None:
@@ -28,12 +37,21 @@ def test_apache_plan_needs_no_licensed_feature() -> None:
         assert licensed not in statements
 
 
-def test_the_local_server_is_detected_as_apache(fresh_db: str) -> None:
+def test_the_local_server_is_detected_as_apache(
+    fresh_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         migrate(conn)
         assert detect_edition(conn) == "apache"
-        assert configure(conn, RETENTION) == "apache"
+        with caplog.at_level(logging.INFO, logger="vigil.db.timescale"):
+            assert configure(conn, RETENTION) == "apache"
         assert configure(conn, RETENTION) == "apache"  # idempotent
+        # Compression skipped cleanly, and said so.
+        assert "Apache edition: no compression" in caplog.text
+        settings = conn.execute(
+            "select count(*) from timescaledb_information.compression_settings"
+        ).fetchone()
+        assert settings == (0,)
 
 
 def test_fallback_rolls_up_and_drops_expired_chunks(fresh_db: str) -> None:
@@ -41,6 +59,11 @@ def test_fallback_rolls_up_and_drops_expired_chunks(fresh_db: str) -> None:
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         migrate(conn)
         configure(conn, RETENTION)
+        conn.execute("insert into sites (id, name) values ('s1', 'site')")
+        conn.execute("insert into gateways (id, site_id, mqtt_username) values ('g1', 's1', 'g1')")
+        conn.execute(
+            "insert into devices (id, device_type, gateway_id) values ('sd-1', 'smoke', 'g1')"
+        )
         rows = [
             (now - timedelta(days=40), "sd-1", "temperature", 20.0),
             (now - timedelta(minutes=30, seconds=10), "sd-1", "temperature", 21.0),

@@ -80,13 +80,15 @@ def test_an_event_overtakes_a_telemetry_backlog_stuck_on_the_database(
         publish(settings, warm_up)
         wait_for(lambda: service.counters.messages_committed == 2, 15, "the warm-up")
         blocker = psycopg.connect(ingest_dsn)
-        blocker.execute("lock table readings in access exclusive mode")
+        blocker.execute("lock table reading_rows in access exclusive mode")
         try:
             publish(settings, [(t, p) for t, p, _ in telemetry])
             # The telemetry lane's window is full and its commit waits for the lock: the
             # rest of the backlog waits at the broker.
             wait_for(lambda: received[tele_id] >= 11, 15, "the telemetry window to fill")
-            wait_for(lambda: count(ingest_dsn, WAITING_ON, "readings") > 0, 15, "a blocked commit")
+            wait_for(
+                lambda: count(ingest_dsn, WAITING_ON, "reading_rows") > 0, 15, "a blocked commit"
+            )
             publish(settings, [event_message(layout, gseq=10_000)])
             wait_for(lambda: count(ingest_dsn, EVENTS) == 2, 15, "the event committed")
             # Committed (and so acknowledged) while no telemetry is, and before the broker

@@ -54,7 +54,7 @@ def test_detectors_get_every_batch_while_the_database_is_blocked_and_acks_wait_f
     sink = Collecting()
     with running_ingest(settings, ingest_dsn, sink=sink) as service:
         blocker = psycopg.connect(ingest_dsn)
-        blocker.execute("lock table readings in access exclusive mode")
+        blocker.execute("lock table reading_rows in access exclusive mode")
         try:
             total = publish(settings, messages(layout, count=30, frames=4))
             wait_for(lambda: sink.readings >= total, 15, "the sink to see every reading")

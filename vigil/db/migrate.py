@@ -11,6 +11,7 @@ from importlib import resources
 import psycopg
 
 from vigil.db.connect import Conn
+from vigil.db.vocabulary import sync_metrics
 from vigil.errors import MigrationError
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -90,6 +91,7 @@ def migrate(
                 continue
             _apply(conn, migration)
             applied.append(migration)
+        sync_metrics(conn)
     finally:
         conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied

@@ -2,12 +2,15 @@
 
 The Apache-2 edition (what `make setup` builds) lacks compression, continuous aggregates and
 the job scheduler behind retention policies. There, `readings_1m` is a plain hypertable that
-`maintain()` refreshes, and `maintain()` drops expired chunks itself. With the community
-edition (the compose stack's official image) the server's own policies do both.
+`maintain()` refreshes, and `maintain()` drops expired chunks itself; readings stay as the
+narrow rows of migration 0022. With the community edition (the compose stack's official image)
+the server's own policies do both (the rollup is the continuous aggregate `reading_rows_1m`, by
+key, named by the view `readings_1m`) and compress chunks of `reading_rows` older than a day.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,18 +19,40 @@ from typing import Literal
 from vigil.db.connect import Conn
 from vigil.settings import Settings
 
+log = logging.getLogger(__name__)
+
 Edition = Literal["apache", "timescale"]
 
 # Late data (a gateway replaying its queue) is folded into rollups up to this far back.
 ROLLUP_LOOKBACK = timedelta(hours=2)
 
+# Community edition: minutes per device key and metric code, made by the server, and the view
+# that gives them their names (with the minutes kept from before migration 0022).
 _CAGG = """
-create materialized view if not exists readings_1m with (timescaledb.continuous) as
-select time_bucket('1 minute', time) as bucket, device_id, metric,
-       min(value) as min, max(value) as max, avg(value) as avg, count(*) as n,
+create materialized view if not exists reading_rows_1m with (timescaledb.continuous) as
+select time_bucket('1 minute', time) as bucket, device, metric,
+       min(value) as min, max(value) as max, avg(value::float8) as avg, count(*) as n,
        last(value, time) as last
-from readings group by bucket, device_id, metric
+from reading_rows group by bucket, device, metric
 with no data
+"""
+
+_ROLLUP_BEFORE_0022 = """
+create table if not exists readings_1m_0020 (
+    bucket timestamptz not null, device_id text not null, metric text not null,
+    min double precision not null, max double precision not null, avg double precision not null,
+    n bigint not null, last double precision not null
+)
+"""
+
+_ROLLUP_VIEW = """
+create or replace view readings_1m as
+select a.bucket, d.id as device_id, m.name as metric,
+       round(a.min * m.scale) / m.scale as min, round(a.max * m.scale) / m.scale as max,
+       a.avg, a.n, round(a.last * m.scale) / m.scale as last
+from reading_rows_1m a join devices d on d.key = a.device join metrics m on m.code = a.metric
+union all
+select bucket, device_id, metric, min, max, avg, n, last from readings_1m_0020
 """
 
 _ROLLUP_TABLE = """
@@ -44,16 +69,27 @@ create table if not exists readings_1m (
 )
 """
 
+# Aggregated by key in the narrow table, the values at their metric's resolution (as the
+# `readings` view reads them), then named.
 _REFRESH_ROLLUP = """
 insert into readings_1m (bucket, device_id, metric, min, max, avg, n, last)
-select time_bucket('1 minute', time) as bucket, device_id, metric,
-       min(value), max(value), avg(value), count(*), last(value, time)
-from readings
-where time >= %(start)s and time < %(end)s
-group by 1, 2, 3
+select a.bucket, d.id, m.name, a.min, a.max, a.avg, a.n, a.last
+from (
+    select time_bucket('1 minute', r.time) as bucket, r.device, r.metric,
+           min(v.value) as min, max(v.value) as max, avg(v.value) as avg, count(*) as n,
+           last(v.value, r.time) as last
+    from reading_rows r join metrics s on s.code = r.metric,
+         lateral (select round(r.value * s.scale) / s.scale) as v(value)
+    where r.time >= %(start)s and r.time < %(end)s
+    group by 1, 2, 3
+) a join devices d on d.key = a.device join metrics m on m.code = a.metric
 on conflict (device_id, metric, bucket) do update set
     min = excluded.min, max = excluded.max, avg = excluded.avg, n = excluded.n, last = excluded.last
 """
+
+# Compression (community edition): a chunk is compressed once it is older than this; by device
+# key, each segment's rows in time order.
+COMPRESS_AFTER = "1 day"
 
 
 @dataclass(frozen=True)
@@ -88,19 +124,21 @@ def plan(edition: Edition, retention: Retention) -> list[str]:
     if edition == "timescale":
         return [
             _CAGG,
-            "select remove_continuous_aggregate_policy('readings_1m', if_exists => true)",
-            "select add_continuous_aggregate_policy('readings_1m', start_offset => "
+            _ROLLUP_BEFORE_0022,
+            _ROLLUP_VIEW,
+            "select remove_continuous_aggregate_policy('reading_rows_1m', if_exists => true)",
+            "select add_continuous_aggregate_policy('reading_rows_1m', start_offset => "
             "interval '1 day', end_offset => interval '1 minute', "
             "schedule_interval => interval '1 minute')",
-            "alter table readings set (timescaledb.compress, "
-            "timescaledb.compress_segmentby = 'device_id, metric', "
+            "alter table reading_rows set (timescaledb.compress, "
+            "timescaledb.compress_segmentby = 'device', "
             "timescaledb.compress_orderby = 'time desc')",
-            "select remove_compression_policy('readings', if_exists => true)",
-            "select add_compression_policy('readings', interval '2 days')",
-            "select remove_retention_policy('readings', if_exists => true)",
-            f"select add_retention_policy('readings', {raw})",
-            "select remove_retention_policy('readings_1m', if_exists => true)",
-            f"select add_retention_policy('readings_1m', {rollup})",
+            "select remove_compression_policy('reading_rows', if_exists => true)",
+            f"select add_compression_policy('reading_rows', interval '{COMPRESS_AFTER}')",
+            "select remove_retention_policy('reading_rows', if_exists => true)",
+            f"select add_retention_policy('reading_rows', {raw})",
+            "select remove_retention_policy('reading_rows_1m', if_exists => true)",
+            f"select add_retention_policy('reading_rows_1m', {rollup})",
             "select remove_retention_policy('device_events', if_exists => true)",
             f"select add_retention_policy('device_events', {rollup})",
             "select remove_retention_policy('ingested_messages', if_exists => true)",
@@ -121,6 +159,17 @@ def configure(conn: Conn, retention: Retention) -> Edition:
     with conn.transaction():
         for statement in plan(edition, retention):
             conn.execute(statement.encode())
+    if edition == "timescale":
+        log.info(
+            "TimescaleDB community edition: chunks of reading_rows compressed after %s "
+            "(segment by device, order by time)",
+            COMPRESS_AFTER,
+        )
+    else:
+        log.info(
+            "TimescaleDB Apache edition: no compression, readings stay as narrow rows; "
+            "rollups and retention are refreshed by maintain()"
+        )
     return edition
 
 
@@ -155,7 +204,7 @@ def maintain(conn: Conn, retention: Retention, now: datetime) -> MaintenanceRepo
         )
         dropped = 0
         for table, days in (
-            ("readings", retention.raw_days),
+            ("reading_rows", retention.raw_days),
             ("readings_1m", retention.rollup_days),
             ("device_events", retention.rollup_days),
             ("ingested_messages", retention.dedup_days),
