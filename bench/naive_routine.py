@@ -18,7 +18,7 @@ REST_S = 3 * 3600.0
 LEARN_GAP_S = 600.0
 TRIP_S = 1800.0
 RESUME_S = 3600.0
-WAKE_GUARD_S = 3600.0
+WAKE_GUARD_S = 1800.0
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12 * 3600.0
 
@@ -208,8 +208,13 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
         return best, seen
 
     best, seen = chain(d)
+    other = chain(1 - d)[0]
     if seen < 3.0:
-        best = max(best, chain(1 - d)[0])
+        best = max(best, other)
+    elif d == 1:  # the weekdays' lead of their latest end over their usual end, from ours
+        spread = other - r.wake[1 - d] + r.wake[d]
+        if spread > best:
+            best = min(spread, best + 1200.0)  # at most 20 min past the weekend's own latest
     if _learning(r, last, f):
         hour_now = _local_hour(last, f)
         if hour_now >= f["routine_prior_bed_h"] - 1.0 or hour_now < f["routine_prior_wake_h"]:

@@ -108,7 +108,7 @@ REST_S = 3.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pa
 LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
 TRIP_S = 1800.0  # activity this short between two silences of a rest is a trip (toilet, water)
 RESUME_S = 3600.0  # a silence this long right after a rest continues it...
-WAKE_GUARD_S = 3600.0  # ...when the activity before it came this long before the usual wake
+WAKE_GUARD_S = 1800.0  # ...when the activity before it came this long before the usual wake
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
 HABIT_N = 2.0  # absences begun about then, and on at least HABIT_SHARE of the days of this
@@ -126,6 +126,7 @@ SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
 WEEK_S = 7 * 86400.0
 EPOCH_MONDAY_S = 3 * 86400.0  # 1970-01-01 was a Thursday, day 3 of a week from Monday
 SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
+SPREAD_MAX_S = 1200.0  # the weekdays' spread moves the weekend's latest wake this much at most
 BEDTIME_HOURS = 9  # sleep begins by 03:00 (published: 21:30 to 02:30)
 ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
 
@@ -352,15 +353,21 @@ def rest_end(hh_f, params, h, hp, last):
     """Latest usual end of a rest going on at `last` (or about to begin); -inf when none.
 
     This day type's rests once it has a few, before that those of both day types; while
-    learning, the prior sleep window too.
+    learning, the prior sleep window too. The few weekend nights show less of the spread than
+    the many weekday nights: the weekdays' lead of their latest end over their usual end counts
+    from the weekend's usual end too, up to SPREAD_MAX_S past the weekend's own latest.
     """
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
     row = hh_f[h]
     best, seen = _rest_chain(row, d, hour, start, last)
+    other, _ = _rest_chain(row, 1 - d, hour, start, last)
     if seen < 3.0:
-        other, _ = _rest_chain(row, 1 - d, hour, start, last)
         best = max(best, other)
+    elif d == 1:
+        spread = other - row[R_WAKE + 1 - d] + row[R_WAKE + d]
+        if spread > best:  # (NaN while a usual end is unknown)
+            best = min(spread, best + SPREAD_MAX_S)
     if _learning(hh_f, params, h, hp, last):
         x = local_s(last, params, hp)
         hour_now = (x % 86400.0) / 3600.0
