@@ -18,6 +18,7 @@ REST_S = 3 * 3600.0
 LEARN_GAP_S = 600.0
 TRIP_S = 1800.0
 RESUME_S = 3600.0
+WAKE_GUARD_S = 1800.0
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12 * 3600.0
 
@@ -40,9 +41,10 @@ class Routine:
     rests: list[list[float]] = field(default_factory=lambda: _zeros(48))
     returns: list[list[float]] = field(default_factory=lambda: _zeros(48))
     absences: list[list[float]] = field(default_factory=lambda: _zeros(48))
-    trips: list[list[float]] = field(default_factory=lambda: _zeros(56))
+    trips: list[list[float]] = field(default_factory=lambda: _zeros(56))  # longest, by week bin
     why: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # ref, usual, limit, cap
     arrived: float = NAN  # the last door event that ended an absence
+    left: float = NAN  # a door event after which only motion came (a visitor while out)
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -112,13 +114,21 @@ def learn(
         r.returns[0][j] = max(r.returns[0][j], t - s0)
         r.absences[0][j] += 1.0
         if gap >= OVERNIGHT_S:
-            b, w0 = _week_bin(last, f)
-            r.trips[0][b] = max(r.trips[0][b], t - w0)
+            b, _ = _week_bin(last, f)
+            r.trips[0][b] = max(r.trips[0][b], gap)
+        return
+    if from_door and not last - r.arrived <= 180.0:
+        # Out after the door; motion ending it is a visitor's (in a home with PIRs).
+        if not to_door and _cap(r, t, f) < f["routine_cap_sparse_s"]:
+            r.left = last
+        r.prev = (last, t)
         return
     j, s0 = _slot(last, f)
-    r.longest[0][j] = max(r.longest[0][j], gap)
     r.ends[0][j] = max(r.ends[0][j], t - s0)
-    if gap >= RESUME_S and last - r.rest[1] <= TRIP_S:
+    resume = gap >= RESUME_S and _in_rest(r, last, f)
+    if not resume and (gap < REST_S or not _rest_hour(last, f)):
+        r.longest[0][j] = max(r.longest[0][j], gap)
+    if resume:
         rj, r0 = _slot(r.rest[0], f)
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (r.rest[0], t)
@@ -136,6 +146,15 @@ def learn(
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (begin, t)
     r.prev = (last, t)
+
+
+def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:
+    """Back to bed: a short trip after a rest, well before the usual end of such rests."""
+    if not last - r.rest[1] <= TRIP_S:
+        return False
+    j, s0 = _slot(r.rest[0], f)
+    usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
+    return not r.rest[1] >= usual - WAKE_GUARD_S
 
 
 def _wake_learned(r: Routine, f: Mapping[str, float]) -> None:
@@ -189,8 +208,13 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
         return best, seen
 
     best, seen = chain(d)
+    other = chain(1 - d)[0]
     if seen < 3.0:
-        best = max(best, chain(1 - d)[0])
+        best = max(best, other)
+    elif d == 1:  # the weekdays' lead of their latest end over their usual end, from ours
+        spread = other - r.wake[1 - d] + r.wake[d]
+        if spread > best:
+            best = min(spread, best + 1200.0)  # at most 20 min past the weekend's own latest
     if _learning(r, last, f):
         hour_now = _local_hour(last, f)
         if hour_now >= f["routine_prior_bed_h"] - 1.0 or hour_now < f["routine_prior_wake_h"]:
@@ -225,13 +249,16 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     )
     longest = max(longest, 0.0)
     limit = longest * f["routine_gap_factor"] + f["routine_gap_margin_s"]
-    if _learning(r, last, f):
-        limit = cap
+    learn = f["routine_learn_days"] * DAY
+    limit = max(limit, cap * min(1.0 - (last - r.first - learn) / learn, 1.0))
     limit = min(max(limit, f["inactivity_min_silence_s"]), cap)
     day = last + limit
     end = _rest_end(r, last, f) + f["routine_rest_margin_s"]
     if 9.0 <= _local_hour(last, f) < 20.0 and not _rest_habit(r, last, f):
-        end = min(end, last + cap)
+        if _in_rest(r, last, f):
+            end = min(end, last + max(cap, f["routine_cap_sparse_s"]))
+        else:
+            end = min(end, last + cap)
     if end > day:
         j, s0 = _slot(last, f)
         usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
@@ -268,18 +295,18 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     share = 5.0 / 7.0 if d == 0 else 2.0 / 7.0
     if n < max(2.0, 0.5 * share * _days(r, last, f)):
         day = -math.inf
-    b, w0 = _week_bin(last, f)
+    b, _ = _week_bin(last, f)
     overnight = -math.inf
     for k in range(-1, 5):  # weekends away begun 12 h before to 3 h after in the week
-        off = _both(r.trips, (b - k) % 56)
-        if off > 0.0:
-            overnight = max(overnight, w0 - k * 10800.0 + off)
+        length = _both(r.trips, (b - k) % 56)
+        if length > 0.0:
+            overnight = max(overnight, last + length)
     margin = f["routine_out_margin_s"]
     back = max(day, overnight)
     if day > last:
         deadline = max(day + margin, floor)
     if overnight > last:
-        deadline = max(deadline, overnight + margin + 0.15 * (overnight - last - OVERNIGHT_S))
+        deadline = max(deadline, overnight + margin)
     r.why = (back if back > last else NAN, night, NAN, r.why[3])
     return min(deadline, last + f["away_max_s"]), R_OUT_NOT_BACK
 
@@ -293,9 +320,10 @@ def deadline(
         after_door = False  # that door event was the resident coming back in
     if home >= last + f["inactivity_max_silence_s"]:
         home, rule = last + f["inactivity_max_silence_s"], R_MAX_SILENCE
-    if after_door and f["infer_away"] > 0.0:
+    visitor = not after_door and last - r.left < f["away_max_s"]
+    if (after_door or visitor) and f["infer_away"] > 0.0:
         why = r.why
-        out, out_rule = _out(r, last, f)
+        out, out_rule = _out(r, r.left if visitor else last, f)
         if out > home:
             return out, out_rule
         r.why = why

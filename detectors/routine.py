@@ -4,18 +4,27 @@ Every household row (detectors.state) carries, after its first 64 columns, the r
 It is learned online from the silences between activities, nothing else:
 
 - A silence that began with a front-door event and ended with one is an *absence*; the latest
-  clock time the resident came back is kept per 3-hour slot of the week it began in (`R_A`).
-- Any other silence was spent *at home*. Per (day type, hour it began) the longest one (`R_G`),
-  the latest clock time it ended (`R_E`, offset from the hour's start) and how many lasted a
-  rest's length (`R_NL`) are kept. An hour where rests begin is part of the sleep window, and
-  the latest end of those rests is the latest usual first activity of the day.
+  clock time the resident came back is kept per (day type, hour it began) (`R_A`), and the
+  longest absence over a night per 3-hour slot of the week it began in (`R_AW`).
+- A silence that began with a front-door event that was no coming back in, and ended with
+  motion, is not spent at home either: the resident went out and a visitor moved about (who
+  comes in would have opened the door). The leaving is kept (`R_LEFT`) until the next door
+  event: the silence after the visitor is judged as the resident's absence.
+- Any other silence was spent *at home*. Per (day type, hour it began) the longest one (`R_G`,
+  rests and going back to bed apart: they are the night's), the latest clock time it ended
+  (`R_E`, offset from the hour's start) and how many lasted a rest's length (`R_NL`) are kept.
+  An hour where rests begin is part of the sleep window, and the latest end of those rests is
+  the latest usual first activity of the day. Activity right after a rest followed by more
+  rest is a trip (toilet) only well before this day type's usual end of rests: an early
+  riser's first activity followed by a quiet breakfast is getting up.
 - Day type is the local date of t + 6 h (so Friday evening already counts as weekend and Sunday
   evening as a weekday night), and hours are counted from 18:00 so a night is contiguous.
 
 Every figure is a maximum over two 14-day buckets (the current one and the one before): the last
 14 to 28 days, so the model follows a change within about two weeks while one odd day is
 forgotten after four. Until `routine_learn_days` of history exist, the checks use conservative
-priors (sleep may last until `routine_prior_wake_h`, silences by day up to the ceiling).
+priors (sleep may last until `routine_prior_wake_h`, silences by day up to the ceiling), and
+the daytime limit comes down from the ceiling to the learned one over as many days again.
 
 The deadline of a silence (`routine_deadline`) is one of four checks (codes.R_NOT_UP, ...):
 not up (a silence in the learned sleep window lasts past the latest usual first activity plus
@@ -61,6 +70,7 @@ from detectors.routine_columns import (
     R_EPOCH,
     R_FIRST,
     R_G,
+    R_LEFT,
     R_NA,
     R_NL,
     R_PER,
@@ -80,7 +90,8 @@ from detectors.routine_columns import (
 REST_S = 3.0 * 3600.0  # a silence at home this long is a rest (sleep), not a pause
 LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
 TRIP_S = 1800.0  # activity this short between two silences of a rest is a trip (toilet, water)
-RESUME_S = 3600.0  # a silence this long right after a rest continues it
+RESUME_S = 3600.0  # a silence this long right after a rest continues it...
+WAKE_GUARD_S = 1800.0  # ...when the activity before it came this long before the usual wake
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
 HABIT_N = 2.0  # absences begun about then, and on at least HABIT_SHARE of the days of this
@@ -98,6 +109,7 @@ SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
 WEEK_S = 7 * 86400.0
 EPOCH_MONDAY_S = 3 * 86400.0  # 1970-01-01 was a Thursday, day 3 of a week from Monday
 SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
+SPREAD_MAX_S = 1200.0  # the weekdays' spread moves the weekend's latest wake this much at most
 BEDTIME_HOURS = 9  # sleep begins by 03:00 (published: 21:30 to 02:30)
 ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
 
@@ -166,6 +178,12 @@ def _rotate(hh_f, params, h, hp, t):
     hh_f[h, R_EPOCH] = t
 
 
+@njit(cache=True, inline="always")
+def routine_door(hh_f, h):
+    """A door event: whoever was out may have come in."""
+    hh_f[h, R_LEFT] = np.nan
+
+
 @njit(cache=True)
 def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     """Fold the silence last..t (it began with a door event if from_door) into the routine."""
@@ -179,13 +197,25 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
         hh_f[h, R_NA + slot] += 1.0
         if gap >= OVERNIGHT_S:
-            b, start = week_bin_of(last, params, hp)
-            hh_f[h, R_AW + b] = max(hh_f[h, R_AW + b], t - start)
+            # A weekend away lasts about as long each time, whenever it begins.
+            b, _ = week_bin_of(last, params, hp)
+            hh_f[h, R_AW + b] = max(hh_f[h, R_AW + b], gap)
+        return
+    if from_door and not last - hh_f[h, R_ARRIVED] <= ARRIVAL_S:
+        # After the door and not coming back in: out, and the motion that ends it is a
+        # visitor's (the resident would have come in by the door). Nothing to learn from it.
+        dense = day_cap(hh_f, params, h, hp, t) < params[hp, P_ROUTINE_CAP_SPARSE_S]
+        if not to_door and dense:
+            hh_f[h, R_LEFT] = last  # (switches only: the resident may just have sat down)
+        hh_f[h, R_PREV_START] = last
+        hh_f[h, R_PREV_END] = t
         return
     slot, start = slot_of(last, params, hp)
-    hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)
     hh_f[h, R_E + slot] = max(hh_f[h, R_E + slot], t - start)
-    if gap >= RESUME_S and last - hh_f[h, R_REST_END] <= TRIP_S:
+    resume = gap >= RESUME_S and in_rest(hh_f, params, h, hp, last)
+    if not resume and (gap < REST_S or not _rest_hour(last, params, hp)):
+        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)  # rests: the night's figures
+    if resume:
         # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
         rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
         hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
@@ -224,6 +254,18 @@ def _wake_learned(hh_f, params, h, hp):
     else:
         hh_f[h, R_WAKE + d] += SMOOTH * (wake - hh_f[h, R_WAKE + d])
         hh_f[h, R_BED + d] += SMOOTH * (bed - hh_f[h, R_BED + d])
+
+
+@njit(cache=True)
+def in_rest(hh_f, params, h, hp, last):
+    """Is a silence from `last` back to bed? The activity before it was short (a trip) right
+    after a rest, and well before the usual end of this day type's rests: an early riser's
+    first activity followed by a quiet breakfast is no trip."""
+    if not last - hh_f[h, R_REST_END] <= TRIP_S:
+        return False
+    slot, start = slot_of(hh_f[h, R_REST_START], params, hp)
+    usual = start - (slot % 24) * 3600.0 + hh_f[h, R_WAKE + slot // 24]
+    return not hh_f[h, R_REST_END] >= usual - WAKE_GUARD_S
 
 
 @njit(cache=True, inline="always")
@@ -294,15 +336,21 @@ def rest_end(hh_f, params, h, hp, last):
     """Latest usual end of a rest going on at `last` (or about to begin); -inf when none.
 
     This day type's rests once it has a few, before that those of both day types; while
-    learning, the prior sleep window too.
+    learning, the prior sleep window too. The few weekend nights show less of the spread than
+    the many weekday nights: the weekdays' lead of their latest end over their usual end counts
+    from the weekend's usual end too, up to SPREAD_MAX_S past the weekend's own latest.
     """
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
     row = hh_f[h]
     best, seen = _rest_chain(row, d, hour, start, last)
+    other, _ = _rest_chain(row, 1 - d, hour, start, last)
     if seen < 3.0:
-        other, _ = _rest_chain(row, 1 - d, hour, start, last)
         best = max(best, other)
+    elif d == 1:
+        spread = other - row[R_WAKE + 1 - d] + row[R_WAKE + d]
+        if spread > best:  # (NaN while a usual end is unknown)
+            best = min(spread, best + SPREAD_MAX_S)
     if _learning(hh_f, params, h, hp, last):
         x = local_s(last, params, hp)
         hour_now = (x % 86400.0) / 3600.0
@@ -328,7 +376,8 @@ def latest_return(hh_f, params, h, hp, last):
     """(latest usual return, of an absence over a night) for an absence begun at `last`;
     -inf when that is no habit. Habits of the day: absences begun in the same hour of the same
     day type, the hour after or up to ABSENCE_LOOKBACK hours earlier, on most days. Over a night:
-    absences of 12 h or more begun from 12 h before to 3 h after in the week (a weekend away)."""
+    the longest absence of 12 h or more begun from 12 h before to 3 h after in the week (a
+    weekend away), counted from `last`."""
     row = hh_f[h]
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
@@ -347,12 +396,12 @@ def latest_return(hh_f, params, h, hp, last):
     share = 5.0 / 7.0 if d == 0 else 2.0 / 7.0
     if n < max(HABIT_N, HABIT_SHARE * share * _days_in_memory(hh_f, params, h, hp, last)):
         day = -np.inf
-    b, wstart = week_bin_of(last, params, hp)
+    b, _ = week_bin_of(last, params, hp)
     night = -np.inf
     for k in range(-1, 5):
-        off = _env(row, R_AW, WEEK_BINS, (b - k) % WEEK_BINS)
-        if off > 0.0:
-            night = max(night, wstart - k * 10800.0 + off)
+        length = _env(row, R_AW, WEEK_BINS, (b - k) % WEEK_BINS)
+        if length > 0.0:
+            night = max(night, last + length)
     return day, night
 
 
@@ -365,8 +414,13 @@ def home_deadline(hh_f, params, h, hp, last):
     day = last + _day_limit(hh_f, params, h, hp, last, cap)
     end = rest_end(hh_f, params, h, hp, last) + params[hp, P_ROUTINE_REST_MARGIN_S]
     hour = (local_s(last, params, hp) % 86400.0) / 3600.0
-    if DAY_FROM_H <= hour < DAY_TO_H and not _rest_habit(hh_f, params, h, hp, last):
-        # By day a silence is a collapse within the cap unless this home sleeps then.
+    if not DAY_FROM_H <= hour < DAY_TO_H or _rest_habit(hh_f, params, h, hp, last):
+        pass  # at night, or by day in a home that sleeps then: the rest's end rules
+    elif in_rest(hh_f, params, h, hp, last):
+        # By day back to bed after a trip (a late sleeper): still within the sparse cap.
+        end = min(end, last + max(cap, params[hp, P_ROUTINE_CAP_SPARSE_S]))
+    else:
+        # By day a silence is a collapse within the cap.
         end = min(end, last + cap)
     if end > day:
         hh_f[h, R_WHY_REF] = end - params[hp, P_ROUTINE_REST_MARGIN_S]
@@ -409,8 +463,11 @@ def _day_limit(hh_f, params, h, hp, last, cap):
             for d in range(2):
                 longest = max(longest, _env(hh_f[h], R_G, SLOTS, d * 24 + hr))
     limit = longest * params[hp, P_ROUTINE_GAP_FACTOR] + params[hp, P_ROUTINE_GAP_MARGIN_S]
-    if _learning(hh_f, params, h, hp, last):
-        limit = cap
+    # While learning the cap; then, as long again, from the cap down to what was learned (a
+    # week shows few of the long silences of a month).
+    learn = params[hp, P_ROUTINE_LEARN_DAYS] * 86400.0
+    prior = 1.0 - (last - hh_f[h, R_FIRST] - learn) / learn
+    limit = max(limit, cap * min(prior, 1.0))
     limit = min(max(limit, floor), cap)
     hh_f[h, R_WHY_REF] = np.nan
     hh_f[h, R_WHY_USUAL] = longest
@@ -450,8 +507,7 @@ def out_deadline(hh_f, params, h, hp, last):
     if day > last:
         deadline = max(day + margin, floor)  # a daily habit: its own latest return rules
     if overnight > last:
-        # A weekend away comes back less punctually: 15 % of its length beyond 12 h more.
-        deadline = max(deadline, overnight + margin + 0.15 * (overnight - last - OVERNIGHT_S))
+        deadline = max(deadline, overnight + margin)
     hh_f[h, R_WHY_REF] = back if back > last else np.nan
     hh_f[h, R_WHY_USUAL] = night
     hh_f[h, R_WHY_LIMIT] = np.nan
@@ -464,6 +520,7 @@ def routine_deadline(hh_f, params, h, hp, last, after_door):
 
     After a door event the resident may be out or may just have come in: the later of the
     two deadlines holds, unless that door event ended an absence (then the resident is in).
+    So after a visitor's motion while the resident was out, counted from the leaving.
     At home the absolute ceiling (inactivity_max_silence_s) always holds.
     """
     home, rule = home_deadline(hh_f, params, h, hp, last)
@@ -472,9 +529,13 @@ def routine_deadline(hh_f, params, h, hp, last, after_door):
     ceiling = last + params[hp, P_INACTIVITY_MAX_SILENCE_S]
     if home >= ceiling:
         home, rule = ceiling, R_MAX_SILENCE
-    if after_door and params[hp, P_INFER_AWAY] > 0.0:
+    left = hh_f[h, R_LEFT]
+    visitor = not after_door and last - left < params[hp, P_AWAY_MAX_S]
+    if (after_door or visitor) and params[hp, P_INFER_AWAY] > 0.0:
+        # After the door, or after a visitor's motion while the resident was out (since
+        # `left`): the resident may be out, and the later deadline holds.
         why = (hh_f[h, R_WHY_REF], hh_f[h, R_WHY_USUAL], hh_f[h, R_WHY_LIMIT])
-        out, out_rule = out_deadline(hh_f, params, h, hp, last)
+        out, out_rule = out_deadline(hh_f, params, h, hp, left if visitor else last)
         if out > home:
             return out, out_rule
         hh_f[h, R_WHY_REF], hh_f[h, R_WHY_USUAL], hh_f[h, R_WHY_LIMIT] = why

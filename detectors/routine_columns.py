@@ -21,6 +21,7 @@ R_REST_END = BASE + 13  # its end so far: a silence soon after it (a toilet trip
 R_PREV_START = BASE + 14  # the silence before the latest one (a rest may have begun there)
 R_PREV_END = BASE + 15
 R_ARRIVED = BASE + 16  # the last return home (a door event ending an absence)
+R_LEFT = BASE + 17  # a door event after which only motion came (a visitor while out), NaN if none
 SLOTS = 48  # 2 day types x 24 hours counted from 18:00
 WEEK_BINS = 56  # 3-hour slots of the week (Monday 00:00 first)
 R_G = BASE + 20  # bucket * SLOTS + slot: longest silence at home begun in that slot (s)
@@ -28,7 +29,7 @@ R_E = R_G + 2 * SLOTS  # latest end of those silences, s after the slot's start
 R_NL = R_E + 2 * SLOTS  # how many of them lasted a rest (REST_S or more)
 R_A = R_NL + 2 * SLOTS  # bucket * SLOTS + slot: latest return from absences begun then (s)
 R_NA = R_A + 2 * SLOTS  # how many such absences
-R_AW = R_NA + 2 * SLOTS  # bucket * WEEK_BINS + bin: latest return from an absence over a night
+R_AW = R_NA + 2 * SLOTS  # bucket * WEEK_BINS + bin: longest absence over a night begun then (s)
 R_ACT = R_AW + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (halved per bucket)
 ROUTINE_END = R_ACT + 7 * 24
 ROUTINE_FLOATS = (
@@ -45,4 +46,5 @@ ROUTINE_FLOATS = (
     R_PREV_START,
     R_PREV_END,
     R_ARRIVED,
+    R_LEFT,
 )

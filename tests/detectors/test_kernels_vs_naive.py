@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.codes import DEVICE_TYPES, METRICS
+from detectors.codes import DEVICE_TYPES, INACTIVITY, METRICS
 from detectors.explain import Event
+from detectors.households import generate
 from detectors.registry import Device
 from tests.detectors.helpers import Row, assert_same_events, kernel_and_naive, rows_of
 
@@ -132,3 +133,19 @@ def test_gaps_raise_offline_from_a_tick_or_from_the_next_reading() -> None:
     raised = [(e.kind, e.ts) for e in from_reading if e.action == 1]
     assert raised == [(6, 630.0), (13, 150.0)]
     assert [(e.kind, e.ts) for e in from_tick] == [(6, 630.0), (13, 150.0)]
+
+
+@pytest.mark.parametrize("kind", ["many_visitors", "weekend_away", "switches_only", "night_shift"])
+def test_kernels_match_reference_on_weeks_of_a_generated_household(kind: str) -> None:
+    """The learned routine over weeks of doors, visitors, trips and naps (with its checks)."""
+    hh = generate(kind, 7, days=30)
+    devices = [Device(f"p{i}", "pir", "hh-1", f"room{i}") for i in range(hh.n_presence)]
+    devices.append(Device("door", "door", "hh-1", "hall"))
+    readings = [
+        (float(t), int(d), "door" if int(d) == hh.door else "motion", float(v))
+        for t, d, v in zip(hh.ts, hh.device, hh.value, strict=True)
+    ]
+    rows = rows_of(readings)
+    kernel, naive = kernel_and_naive(devices, rows, [rows[-1][4] + 86_400.0])
+    assert any(e.kind == INACTIVITY for e in naive)  # the checks were exercised
+    assert_same_events(kernel, naive)

@@ -186,9 +186,10 @@ def _routine(days: int, stop_at_h: float | None = None) -> list[tuple[float, int
 
 def test_a_daytime_silence_this_home_never_shows_is_a_wellness_check() -> None:
     home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
-    quiet_nights = play(home, _routine(10), tick_at=_routine(10)[-1][0] + 8 * 3600)
+    quiet_nights = play(home, _routine(14), tick_at=_routine(14)[-1][0] + 8 * 3600)
     assert [a for a in quiet_nights if a.kind == "inactivity"] == []
-    readings = _routine(11, stop_at_h=10.0)
+    # Two weeks of history (after the first week the limit comes down from the cap by day 14).
+    readings = _routine(15, stop_at_h=10.0)
     alerts = play(home, readings, tick_at=readings[-1][0] + 12 * 3600)
     wellness = [a for a in alerts if a.kind == "inactivity"]
     assert [(a.rule, a.signal) for a in wellness] == [("silent_at_home", "supervisory")]
@@ -227,6 +228,26 @@ def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silenc
     engine.process(batch_of(rows_of(base)))
     engine.set_away("hh-1", away=True, ts=base[-1][0])
     assert [a for a in engine.tick(base[-1][0] + 40 * 3600) if a.kind == "inactivity"] == []
+
+
+def test_a_visitor_moving_about_while_the_resident_is_out_is_no_one_silent_at_home() -> None:
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    readings = _routine(15, stop_at_h=10.0)
+    readings.append((readings[-1][0] + 60, 1, "door", 1.0))  # 09:51 the resident goes out
+    left = readings[-1][0]
+    readings += [(left + 1800.0 + 600.0 * i, 0, "motion", 1.0) for i in range(4)]  # a visitor
+    soon = play(home, readings, tick_at=readings[-1][0] + 5 * 3600)
+    assert [a for a in soon if a.kind == "inactivity"] == []  # at home this would be a check
+    later = play(home, readings, tick_at=readings[-1][0] + 14 * 3600)
+    night = readings[0][0] + 14 * 86400 + 16 * 3600  # as if the door had been the last event
+    assert [(a.rule, a.ts) for a in later if a.kind == "inactivity"] == [("out_not_back", night)]
+    # The front door again (the resident back in): silent at home counts from the last motion.
+    readings.append((readings[-1][0] + 60, 1, "door", 1.0))
+    readings.append((readings[-1][0] + 60, 0, "motion", 1.0))
+    back = play(home, readings, tick_at=readings[-1][0] + 5 * 3600)
+    assert [(a.rule, a.ts) for a in back if a.kind == "inactivity"] == [
+        ("silent_at_home", readings[-1][0] + 3600)
+    ]
 
 
 def test_a_second_detector_confirms_a_fire_and_raises_the_severity() -> None:
