@@ -61,11 +61,13 @@ class LiveConsole:
 
 
 @pytest.fixture(scope="module")
-def live_console(stack: LocalStack, settings: Settings) -> Iterator[LiveConsole]:
+def live_console(
+    stack: LocalStack, schema_template: str, settings: Settings
+) -> Iterator[LiveConsole]:
     """The seeded console district plus a simulated one, with ingest, alerting and the console
     running on it."""
     district = build_district(SIM_SEED, 1, SIM_DEVICES)
-    with seeded_database(stack, settings) as dsn, scratch_var() as var:
+    with seeded_database(stack, schema_template) as dsn, scratch_var() as var:
         with psycopg.connect(dsn, autocommit=True) as conn:
             seed(conn, district)
         clear_gateway_status(settings, [(g.site_id, g.id) for g in district.gateways])
@@ -75,9 +77,9 @@ def live_console(stack: LocalStack, settings: Settings) -> Iterator[LiveConsole]
 
 
 @pytest.fixture(scope="module")
-def console_url(stack: LocalStack, settings: Settings) -> Iterator[str]:
+def console_url(stack: LocalStack, schema_template: str, settings: Settings) -> Iterator[str]:
     """The console alone on the seeded district (its map fits just the seed's two grids)."""
-    with seeded_database(stack, settings) as dsn:
+    with seeded_database(stack, schema_template) as dsn:
         server = ConsoleServer(create_app(settings, dsn=dsn), port=free_port())
         server.start()
         try:
