@@ -1,4 +1,4 @@
-from tests.alerting.fix_alerting import adb, alerting_template, conn, policy_dir
+from tests.alerting.fix_alerting import adb, conn, policy_dir
 from tests.alerting.fix_cloud import aliyun, tencent
 from tests.alerting.fix_smpp import smsc
 from tests.alerting.fix_sms_http import sms_api
@@ -7,7 +7,6 @@ from tests.alerting.fix_wecom import wecom_robot
 
 __all__ = [
     "adb",
-    "alerting_template",
     "aliyun",
     "conn",
     "policy_dir",

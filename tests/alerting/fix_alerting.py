@@ -3,7 +3,6 @@ per session), a small registry, and helpers to raise alerts the way the detector
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +12,6 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from vigil.db.migrate import migrate
-from vigil.db.timescale import Retention, configure
 from vigil.harness import scratch_database
 from vigil.stack import LocalStack
 
@@ -68,27 +65,10 @@ people = [{ name = "119", phone = "+8613900000119" }]
 """
 
 
-@pytest.fixture(scope="session")
-def alerting_template(stack: LocalStack) -> str:
-    name = f"tmpl_alerting_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    with psycopg.connect(stack.admin_dsn(name), autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, Retention(30, 730))
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as conn:
-        # TimescaleDB's scheduler would otherwise keep a session open on the template.
-        conn.execute(f'alter database "{name}" with allow_connections false')
-        conn.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,)
-        )
-    return name
-
-
 @pytest.fixture
-def adb(stack: LocalStack, alerting_template: str) -> Iterator[str]:
+def adb(stack: LocalStack, schema_template: str) -> Iterator[str]:
     """A migrated database of the test's own."""
-    with scratch_database(stack, template=alerting_template) as dsn:
+    with scratch_database(stack, template=schema_template) as dsn:
         yield dsn
 
 

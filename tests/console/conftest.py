@@ -15,17 +15,16 @@ from pydantic import SecretStr
 from console.api.ratelimit import LoginLimiter
 from console.app import create_app
 from tests.console.seed import PASSWORD, USERS, seed_district
-from vigil.db.timescale import Retention
 from vigil.harness import scratch_database
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
 
 @contextmanager
-def seeded_database(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    """A migrated database of its own with the seed district; dropped afterwards."""
-    retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
-    with scratch_database(stack, prefix="console", retention=retention) as dsn:
+def seeded_database(stack: LocalStack, template: str) -> Iterator[str]:
+    """A migrated database of its own (a copy of `template`, the session's schema_template)
+    with the seed district; dropped afterwards."""
+    with scratch_database(stack, prefix="console", template=template) as dsn:
         with psycopg.connect(dsn) as conn:
             seed_district(conn)
         yield dsn
@@ -40,8 +39,8 @@ def running_app(dsn: str, settings: Settings) -> Iterator[FastAPI]:
 
 
 @pytest.fixture(scope="session")
-def console_dsn(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    with seeded_database(stack, settings) as dsn:
+def console_dsn(stack: LocalStack, schema_template: str) -> Iterator[str]:
+    with seeded_database(stack, schema_template) as dsn:
         yield dsn
 
 

@@ -79,11 +79,13 @@ def _readings(conn: psycopg.Connection, device: str, metric: str, base: float, r
 
 
 @pytest.fixture(scope="module")
-def district(stack: LocalStack, settings: Settings) -> Iterator[dict[str, Any]]:
+def district(
+    stack: LocalStack, schema_template: str, settings: Settings
+) -> Iterator[dict[str, Any]]:
     """The seeded console district with a fire, a panic press and a device trouble opened by
     alerting's own triage, a building at a GCJ-02 reference point, and the console serving it
     twice: without a base map (the schematic) and on a GCJ-02 tile layer."""
-    with seeded_database(stack, settings) as dsn:
+    with seeded_database(stack, schema_template) as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("update contacts set has_key = true")
             conn.execute("update residents set mobility = 'walking_aid'")

@@ -32,8 +32,8 @@ ADDRESS = '<svg onload="window.__xss=(window.__xss||0)+100"></svg>路'
 
 
 @pytest.fixture(scope="module")
-def hostile_console(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    with seeded_database(stack, settings) as dsn:
+def hostile_console(stack: LocalStack, schema_template: str, settings: Settings) -> Iterator[str]:
+    with seeded_database(stack, schema_template) as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("update buildings set name = %s, address = %s", (BUILDING, ADDRESS))
             conn.execute("update grids set name = %s", (GRID,))

@@ -76,10 +76,10 @@ def test_an_unknown_role_is_a_usage_error(console_dsn: str) -> None:
 
 
 def test_console_run_makes_the_demo_sign_ins_only_for_a_local_demo(
-    stack: LocalStack, settings: Settings
+    stack: LocalStack, schema_template: str, settings: Settings
 ) -> None:
     """Issue 14: docs/console.md promises `admin` / `operator` under VIGIL_ENV=demo."""
-    with seeded_database(stack, settings) as dsn:
+    with seeded_database(stack, schema_template) as dsn:
         demo = settings.model_copy(update={"database_url": SecretStr(dsn), "env": "demo"})
         assert demo_sign_ins(demo, "0.0.0.0")[0].startswith("demo sign-ins not created")
         production = demo.model_copy(update={"env": "production"})

@@ -29,8 +29,8 @@ pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
-def fuzz_dsn(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    with seeded_database(stack, settings) as dsn:
+def fuzz_dsn(stack: LocalStack, schema_template: str) -> Iterator[str]:
+    with seeded_database(stack, schema_template) as dsn:
         yield dsn
 
 
@@ -46,10 +46,10 @@ def api_schema(fuzz_app: FastAPI) -> schemathesis.BaseSchema:
 
 
 @pytest.fixture(scope="module")
-def role_dsn(stack: LocalStack, settings: Settings) -> Iterator[str]:
+def role_dsn(stack: LocalStack, schema_template: str) -> Iterator[str]:
     """The role test's own seed: the administrator's fuzzing may delete, disable or re-grid
     the very accounts it logs in as."""
-    with seeded_database(stack, settings) as dsn:
+    with seeded_database(stack, schema_template) as dsn:
         yield dsn
 
 

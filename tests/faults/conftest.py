@@ -37,8 +37,6 @@ from tests.alerting.fix_sms_http import SID, TOKEN, FakeSmsApi
 from tests.fix_stack import scratch_var
 from tests.gateway.conftest import Account, Device
 from vigil.broker_auth import BrokerAuth
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.frames import Frame
 from vigil.harness import free_port, healthy, wait_for
 from vigil.settings import REPO_ROOT, Settings
@@ -495,13 +493,11 @@ def _quiet_policy(folder: Path) -> Path:
 
 
 @pytest.fixture
-def district_db(fresh_db: str, settings: Settings) -> tuple[str, District]:
+def district_db(migrated_db: str) -> tuple[str, District]:
     district = build_district(11, 1, 20)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, district)
-    return fresh_db, district
+    return migrated_db, district
 
 
 @pytest.fixture

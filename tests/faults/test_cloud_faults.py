@@ -19,7 +19,6 @@ from alerting.triage import triage_pending
 from tests.alerting.fix_alerting import (
     FAST_POLICY,
     adb,
-    alerting_template,
     conn,
     policy_dir,
     raise_alert,
@@ -30,7 +29,7 @@ from tests.alerting.fix_webhook import Receiver, receiver
 from tests.alerting.test_cloud_channels import FAMILY_CALL, _aliyun_sms, _voice
 from tests.alerting.test_webhooks_out import subscribe
 
-__all__ = ["adb", "alerting_template", "aliyun", "conn", "policy_dir", "receiver"]
+__all__ = ["adb", "aliyun", "conn", "policy_dir", "receiver"]
 
 pytestmark = [pytest.mark.faults, pytest.mark.stack]
 

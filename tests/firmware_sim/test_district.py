@@ -9,7 +9,6 @@ import psycopg
 import pytest
 
 from firmware_sim.district import build_district, seed
-from vigil.db.migrate import migrate
 
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SITE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -85,11 +84,9 @@ def test_impossible_districts_are_refused() -> None:
 
 
 @pytest.fixture
-def registry_dsn(fresh_db: str) -> str:
+def registry_dsn(migrated_db: str) -> str:
     """An empty database of its own, migrated: the registry starts empty."""
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-    return fresh_db
+    return migrated_db
 
 
 def _counts(conn: psycopg.Connection) -> dict[str, int]:

@@ -14,18 +14,13 @@ import pytest
 from bench.loadgen import Layout, forget_session
 from ingest.service import IngestOptions, IngestService
 from ingest.sink import BatchSink
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.settings import Settings
 
 
 @pytest.fixture
-def ingest_dsn(fresh_db: str, settings: Settings) -> str:
+def ingest_dsn(migrated_db: str) -> str:
     """A database of its own with the whole schema and the edition's rollups."""
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
-    return fresh_db
+    return migrated_db
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from ingest.deadletter import PAYLOAD_CAP, Reason
 from ingest.service import IngestOptions, IngestService
 from tests.ingest.strategies import Scene, bad_uplinks, good_message
 from vigil.codec import decode_telemetry
-from vigil.db.timescale import retention_for
 from vigil.harness import scratch_database
 from vigil.settings import Settings
 from vigil.stack import LocalStack
@@ -33,9 +32,11 @@ def scene(now: float) -> Scene:
 
 
 @pytest.fixture(scope="module")
-def service(stack: LocalStack, settings: Settings) -> Iterator[tuple[IngestService, str]]:
+def service(
+    stack: LocalStack, schema_template: str, settings: Settings
+) -> Iterator[tuple[IngestService, str]]:
     """One worker on a database of its own for the whole module."""
-    with scratch_database(stack, prefix="t_fuzz", retention=retention_for(settings)) as dsn:
+    with scratch_database(stack, prefix="t_fuzz", template=schema_template) as dsn:
         yield from _serve(settings, dsn)
 
 

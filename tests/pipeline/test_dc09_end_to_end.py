@@ -29,8 +29,6 @@ from gateway.dc09.frame import frame_of
 from tests.fix_stack import scratch_var
 from tests.gateway.dc09.frames import siadc09_frame
 from vigil.broker_auth import BrokerAuth
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.harness import free_port, healthy, wait_for, wait_for_port
 from vigil.settings import Settings
 from vigil.stack import LocalStack
@@ -46,13 +44,11 @@ BUILDING_PANEL = "0B01"  # a building's fire panel (no household)
 
 
 @pytest.fixture
-def district(fresh_db: str, settings: Settings, stack: LocalStack) -> tuple[str, District, str]:
+def district(migrated_db: str, stack: LocalStack) -> tuple[str, District, str]:
     """A small district, the receiver's gateway with its broker account, two panels' accounts
     (one per household that has contacts), and a zone of the first mapped to its kitchen."""
     d = build_district(SEED, 1, 8)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, d)
         site = d.sites[0].id
         conn.execute(
@@ -70,7 +66,7 @@ def district(fresh_db: str, settings: Settings, stack: LocalStack) -> tuple[str,
         registry.import_csv(conn, f"kind,account,zone,room\ndc09_zone,{ACCOUNT},3,厨房 kitchen\n")
     password = uuid.uuid4().hex
     BrokerAuth.for_stack(stack).add_gateway(GATEWAY, password, site)
-    return fresh_db, d, password
+    return migrated_db, d, password
 
 
 @pytest.fixture

@@ -31,8 +31,6 @@ from ingest.validate import EventRow
 from tests.fix_stack import scratch_var
 from vigil.broker_auth import BrokerAuth, gateway_client_id
 from vigil.codec import Event, EventBatch, GatewayStatus, TelemetryBatch, encode
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.harness import free_port, healthy, wait_for
 from vigil.settings import Settings
 from vigil.stack import LocalStack
@@ -56,13 +54,11 @@ class PressGateway:
 
 
 @pytest.fixture
-def district_dsn(fresh_db: str, settings: Settings) -> tuple[str, District]:
+def district_dsn(migrated_db: str) -> tuple[str, District]:
     district = build_district(7, 1, 20)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, district)
-    return fresh_db, district
+    return migrated_db, district
 
 
 @pytest.fixture

@@ -41,12 +41,12 @@ def registry_version(dsn: str) -> int:
 
 
 def test_gateway_status_and_device_last_seen_reach_the_registry(
-    stack: LocalStack, settings: Settings
+    stack: LocalStack, schema_template: str, settings: Settings
 ) -> None:
     gw, password, device = f"gw-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex, uuid.uuid4().hex[:8]
     auth = BrokerAuth.for_stack(stack)
     auth.add_gateway(gw, password)
-    with seeded_database(stack, settings) as dsn, scratch_var() as var:
+    with seeded_database(stack, schema_template) as dsn, scratch_var() as var:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(
                 "insert into gateways (id, site_id, building_id, mqtt_username) "

@@ -25,8 +25,6 @@ from firmware_sim.gateways import GatewayFleet
 from firmware_sim.link import GatewayLink, socket_path
 from firmware_sim.runner import RunConfig, Runner
 from tests.fix_stack import scratch_var
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.harness import free_port, healthy, wait_for, wait_for_port
 from vigil.settings import Settings
 from vigil.stack import LocalStack
@@ -38,13 +36,11 @@ PLAYED_S = 2700.0  # the district's last 45 minutes: the scenario's press falls 
 
 
 @pytest.fixture
-def district(fresh_db: str, settings: Settings) -> tuple[str, District]:
+def district(migrated_db: str) -> tuple[str, District]:
     district = build_district(SEED, 1, 16)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, district)
-    return fresh_db, district
+    return migrated_db, district
 
 
 @pytest.fixture

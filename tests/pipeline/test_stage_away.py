@@ -19,11 +19,8 @@ from ingest.detection.stage import DetectorStage
 from ingest.registry import Registry, RegistrySnapshot
 from ingest.sink import ReadingBatch
 from ingest.validate import EventRow
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.device_types import METRIC_CODE
 from vigil.harness import wait_for
-from vigil.settings import Settings
 
 pytestmark = pytest.mark.stack
 
@@ -91,13 +88,11 @@ def inactivity(dsn: str) -> dict[str, float]:
 
 
 @pytest.fixture
-def district_db(fresh_db: str, settings: Settings) -> tuple[str, District]:
+def district_db(migrated_db: str) -> tuple[str, District]:
     district = build_district(7, 2, 20)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, district)
-    return fresh_db, district
+    return migrated_db, district
 
 
 def test_away_households_get_no_inactivity_alert_until_away_ends(

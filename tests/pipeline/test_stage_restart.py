@@ -23,8 +23,6 @@ from tests.fix_stack import scratch_var
 from tests.pipeline.running import IngestProcess
 from tests.pipeline.test_detector_stage import publish
 from vigil.codec import TelemetryBatch, encode
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.harness import wait_for
 from vigil.settings import Settings
 from vigil.topics import Topic
@@ -105,11 +103,9 @@ def checkpointed_until(path: Path, device_id: str) -> float:
         return float(seen[slot]) if slot < len(seen) else float("nan")
 
 
-def test_a_kill_9_of_ingest_loses_no_detector_state(fresh_db: str, settings: Settings) -> None:
+def test_a_kill_9_of_ingest_loses_no_detector_state(migrated_db: str, settings: Settings) -> None:
     district = build_district(7, 2, 20)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, district)
     # The same type behind each of two gateways (two buildings: no fusion between them).
     by_gateway = {
@@ -123,7 +119,7 @@ def test_a_kill_9_of_ingest_loses_no_detector_state(fresh_db: str, settings: Set
     )
     # Both in a living room: in a kitchen, smoke without heat is first taken for cooking
     # (issue 16), and this test is about the restart, not the kitchen.
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         conn.execute(
             "update devices set room = 'living_room' where id = any(%s)",
             ([reference_device.id, crashed_device.id],),
@@ -133,46 +129,46 @@ def test_a_kill_9_of_ingest_loses_no_detector_state(fresh_db: str, settings: Set
     crashed = Ramp(settings, district, crashed_device, t0)
     with scratch_var() as var:
         ingest = IngestProcess(
-            fresh_db, var, settings, VIGIL_DETECTORS_CHECKPOINT_S=str(CHECKPOINT_S)
+            migrated_db, var, settings, VIGIL_DETECTORS_CHECKPOINT_S=str(CHECKPOINT_S)
         )
         state = var / "detectors" / "engine-0of1.npz"
         try:
             ingest.start()
             for lo, hi in ((0, CHECKPOINTED), (CHECKPOINTED, KILLED), (KILLED, READINGS)):
-                reference.send(lo, hi, fresh_db)
+                reference.send(lo, hi, migrated_db)
             expected = wait_for(
                 lambda: (
-                    [a for a in reference.alerts(fresh_db) if a[0] == "smoke"]
-                    and reference.alerts(fresh_db)
+                    [a for a in reference.alerts(migrated_db) if a[0] == "smoke"]
+                    and reference.alerts(migrated_db)
                 ),
                 30,
                 "the reference run's smoke alarm",
             )
             assert all(t >= STEP_S * KILLED for _, t in expected), "no alert before the cut"
 
-            crashed.send(0, CHECKPOINTED, fresh_db)
+            crashed.send(0, CHECKPOINTED, migrated_db)
             last_in_checkpoint = crashed.ts(CHECKPOINTED - 1) - 1e-3  # to the microsecond
             wait_for(
                 lambda: checkpointed_until(state, crashed.device.id) >= last_in_checkpoint,
                 4 * CHECKPOINT_S,
                 "a checkpoint holding the first part",
             )
-            crashed.send(CHECKPOINTED, KILLED, fresh_db)
+            crashed.send(CHECKPOINTED, KILLED, migrated_db)
             ingest.kill()
             assert checkpointed_until(state, crashed.device.id) < crashed.ts(CHECKPOINTED), (
                 "the readings committed just before the kill are not in the checkpoint"
             )
-            assert crashed.alerts(fresh_db) == []
+            assert crashed.alerts(migrated_db) == []
 
             ingest.start()
-            crashed.send(KILLED, READINGS, fresh_db)
+            crashed.send(KILLED, READINGS, migrated_db)
             wait_for(
-                lambda: len(crashed.alerts(fresh_db)) >= len(expected),
+                lambda: len(crashed.alerts(migrated_db)) >= len(expected),
                 30,
                 "the alarm after the restart",
             )
             time.sleep(1.0)  # nothing more (no alert raised twice)
-            assert crashed.alerts(fresh_db) == expected
+            assert crashed.alerts(migrated_db) == expected
             restarted_log = ingest.log.read_text()
             ingest.stop()  # a clean stop saves the state: both devices' rows must match
             saved = DetectorEngine.load(state)
@@ -187,43 +183,41 @@ def test_a_kill_9_of_ingest_loses_no_detector_state(fresh_db: str, settings: Set
 
 
 def test_after_a_crash_a_written_alert_is_not_written_again_and_a_missed_one_is(
-    fresh_db: str, settings: Settings
+    migrated_db: str,
 ) -> None:
     """Two presses committed after the checkpoint: one whose alert was written before the crash
     (not written again), one the engine had not reached (raised by the catch-up)."""
     district = build_district(7, 1, 20)
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, district)
         snapshot = Registry().load(conn)
     written, missed = [d for d in district.devices if d.type == "panic" and d.household_id][:2]
     with scratch_var() as var:
         path = var / "engine.npz"
-        first = DetectorStage(fresh_db, path)
+        first = DetectorStage(migrated_db, path)
         first.start()
         first.stop()  # the checkpoint: both devices known, no press yet
-        crashed = DetectorStage(fresh_db, path, checkpoint_s=3600)
+        crashed = DetectorStage(migrated_db, path, checkpoint_s=3600)
         crashed.start()
         pressed = time.time() - 1.0
         crashed.submit(press(snapshot, written, pressed))
-        wait_for(lambda: panics(fresh_db), 15, "the first press's alert")
+        wait_for(lambda: panics(migrated_db), 15, "the first press's alert")
         crashed._stop.set()  # dies: no checkpoint after the press
         crashed._thread.join(10)
-        with psycopg.connect(fresh_db, autocommit=True) as conn:
+        with psycopg.connect(migrated_db, autocommit=True) as conn:
             for device in (written, missed):  # as ingest committed them
                 conn.execute(
                     "insert into device_events (time, device_id, kind, value, seq, gateway_ts) "
                     "values (to_timestamp(%s), %s, 'button', 1, 1, to_timestamp(%s))",
                     (pressed, device.id, pressed + 0.1),
                 )
-        restarted = DetectorStage(fresh_db, path)
+        restarted = DetectorStage(migrated_db, path)
         restarted.start()
         try:
-            wait_for(lambda: missed.id in panics(fresh_db), 15, "the missed press's alert")
+            wait_for(lambda: missed.id in panics(migrated_db), 15, "the missed press's alert")
             assert restarted.caught_up == 2
             time.sleep(1.0)
-            assert sorted(panics(fresh_db)) == sorted([written.id, missed.id])
+            assert sorted(panics(migrated_db)) == sorted([written.id, missed.id])
         finally:
             restarted.stop()
 

@@ -18,8 +18,6 @@ from ingest.detection.stage import DetectorStage
 from ingest.gateway_status import GatewayStatusFollower
 from tests.fix_pipeline import clear_gateway_status
 from vigil.codec import GatewayStatus, encode
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.settings import Settings
 from vigil.topics import Topic
 
@@ -27,12 +25,10 @@ pytestmark = pytest.mark.stack
 
 
 def test_a_partitions_stage_watches_only_its_sites_devices_and_gateways(
-    fresh_db: str, settings: Settings
+    migrated_db: str, settings: Settings
 ) -> None:
     district = build_district(7, 21, 6)  # 20 gateways per site: two sites
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, district)
     ours, theirs = (s.id for s in district.sites[:2])
     site_of = {g.id: g.site_id for g in district.gateways}
@@ -47,7 +43,7 @@ def test_a_partitions_stage_watches_only_its_sites_devices_and_gateways(
     )
     # Other tests' gateways of the same seeded district may have left a retained "offline".
     clear_gateway_status(settings, [(g.site_id, g.id) for g in district.gateways])
-    stage = DetectorStage(fresh_db, sites={ours}.__contains__)
+    stage = DetectorStage(migrated_db, sites={ours}.__contains__)
     follower = GatewayStatusFollower(broker, owns=lambda site: True)  # a worker owning both
     follower.subscribe(stage.on_gateway_status)
     stage.start()
@@ -83,6 +79,6 @@ def test_a_partitions_stage_watches_only_its_sites_devices_and_gateways(
     finally:
         follower.close()
         stage.stop()
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         rows = conn.execute("select device_id from alerts where kind = 'gateway_offline'")
         assert [r[0] for r in rows] == [mine.id]

@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from console.api import accounts
 from console.api.roles import Role
 from vigil.cli import app as vigil_app
-from vigil.db.timescale import Retention
 from vigil.harness import free_port, scratch_database
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
@@ -42,9 +41,8 @@ def seed(dsn: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def prov_dsn(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    retention = Retention(settings.raw_retention_days, settings.rollup_retention_days)
-    with scratch_database(stack, prefix="prov", retention=retention) as dsn:
+def prov_dsn(stack: LocalStack, schema_template: str) -> Iterator[str]:
+    with scratch_database(stack, prefix="prov", template=schema_template) as dsn:
         seed(dsn)
         yield dsn
 

@@ -31,8 +31,6 @@ from tests.fix_stack import scratch_var
 from tests.zigbee.converters import produce
 from tests.zigbee.models import BY_KEY, MODELS, Model
 from vigil.broker_auth import BrokerAuth
-from vigil.db.migrate import migrate
-from vigil.db.timescale import configure, retention_for
 from vigil.harness import healthy, wait_for_port
 from vigil.provisioning.zigbee import device_id
 from vigil.settings import REPO_ROOT, Settings
@@ -90,15 +88,13 @@ class World:
 
 
 @pytest.fixture
-def world(fresh_db: str, settings: Settings, stack: LocalStack) -> Iterator[World]:
+def world(migrated_db: str, settings: Settings, stack: LocalStack) -> Iterator[World]:
     district = build_district(17, 1, 16)
     gw = district.gateways[0]
     households = [h.id for h in district.households if h.building_id == gw.building_id]
     mapped = [m for m in MODELS if m.vigil_type is not None]
     homes = {m.key: households[i % 2] for i, m in enumerate(mapped)}
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
-        configure(conn, retention_for(settings))
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         seed(conn, district)
         conn.execute(
             "insert into gateways (id, site_id, building_id, mqtt_username) "
@@ -121,7 +117,7 @@ def world(fresh_db: str, settings: Settings, stack: LocalStack) -> Iterator[Worl
     with scratch_var() as var, HubBroker() as hub:
         env = {
             **os.environ,
-            "VIGIL_DATABASE_URL": fresh_db,
+            "VIGIL_DATABASE_URL": migrated_db,
             "VIGIL_VAR_DIR": str(var),
             "VIGIL_MQTT_PORT": str(settings.stack_mqtt_port),
             "VIGIL_SMS_PROVIDER": "demo",
@@ -160,7 +156,7 @@ def world(fresh_db: str, settings: Settings, stack: LocalStack) -> Iterator[Worl
             wait_for(lambda: healthy(ingest_port), 90, "ingest to be healthy")
             wait_for_port(web_port)
             yield World(
-                fresh_db, web_port, district, homes, hub, pub, produced, adapter, var, adapters
+                migrated_db, web_port, district, homes, hub, pub, produced, adapter, var, adapters
             )
         finally:
             # The processes' logs outlive the scratch folder, for a failure's post-mortem.

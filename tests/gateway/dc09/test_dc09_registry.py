@@ -13,15 +13,13 @@ from typer.testing import CliRunner
 
 from gateway.dc09 import registry
 from vigil.cli import app
-from vigil.db.migrate import migrate
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture
-def db(fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with psycopg.connect(fresh_db, autocommit=True) as conn:
-        migrate(conn)
+def db(migrated_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         conn.execute("insert into sites (id, name) values ('s1', '一号社区')")
         conn.execute("insert into grids (id, site_id, name) values ('g1', 's1', '一网格')")
         conn.execute(
@@ -32,11 +30,11 @@ def db(fresh_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         conn.execute(
             "insert into gateways (id, site_id, mqtt_username) values ('rx1', 's1', 'rx1')"
         )
-    monkeypatch.setenv("VIGIL_DATABASE_URL", fresh_db)
+    monkeypatch.setenv("VIGIL_DATABASE_URL", migrated_db)
     from vigil.settings import get_settings
 
     get_settings.cache_clear()
-    yield fresh_db
+    yield migrated_db
     get_settings.cache_clear()
 
 

@@ -103,7 +103,10 @@ def _config(var: Path, gateway: str) -> None:
 
 @contextlib.contextmanager
 def platform_stack(
-    stack: LocalStack, settings: Settings, services: list[list[str]] | None = None
+    stack: LocalStack,
+    schema_template: str,
+    settings: Settings,
+    services: list[list[str]] | None = None,
 ) -> Iterator[Running]:
     """A seeded district, ingest (with its detector stage), the receiver's config and broker
     account; with `services`, more `vigil` processes (alerting, notifier, console)."""
@@ -111,7 +114,7 @@ def platform_stack(
     password = uuid.uuid4().hex
     auth = BrokerAuth.for_stack(stack)
     auth.add_gateway(gateway, password)
-    with seeded_database(stack, settings) as dsn, scratch_var() as var:
+    with seeded_database(stack, schema_template) as dsn, scratch_var() as var:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("insert into gateways (id, site_id, mqtt_username) values (%s, 's1', %s)",
                          (gateway, gateway))  # fmt: skip

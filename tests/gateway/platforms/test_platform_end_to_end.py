@@ -29,10 +29,12 @@ IMEI3 = "860374051096203"
 
 
 @pytest.fixture(scope="module")
-def e2e(stack: LocalStack, settings: Settings) -> Iterator[tuple[Running, int]]:
+def e2e(
+    stack: LocalStack, schema_template: str, settings: Settings
+) -> Iterator[tuple[Running, int]]:
     web = free_port()
     services = [["alerting", "run"], ["notifier", "run"], ["console", "run", "--port", str(web)]]
-    with platform_stack(stack, settings, services) as running:
+    with platform_stack(stack, schema_template, settings, services) as running:
         for args in (
             ["nb-smoke-1", "--source", "ctwing", "--imei", IMEI, "--platform-id", PID,
              "--product", PRODUCT, "--household", "h1", "--room", "kitchen"],

@@ -35,8 +35,8 @@ BUTTONS = 20
 
 
 @pytest.fixture(scope="module")
-def svc(stack: LocalStack, settings: Settings) -> Iterator[Running]:
-    with platform_stack(stack, settings) as running:
+def svc(stack: LocalStack, schema_template: str, settings: Settings) -> Iterator[Running]:
+    with platform_stack(stack, schema_template, settings) as running:
         added = running.vigil(
             "platform", "device", "add", "nb-smoke-1", "--source", "ctwing", "--gateway",
             running.gateway, "--imei", LIAN_IMEI, "--platform-id", LIAN_ID, "--product",
