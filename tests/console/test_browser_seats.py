@@ -14,7 +14,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import (
+    APIResponse,
+    Browser,
+    BrowserContext,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 from psycopg.types.json import Jsonb
 
 from alerting.policies import default_book
@@ -304,6 +312,38 @@ def test_two_operators_see_each_other_on_the_same_incident(
     assert refused[0] == 409
     assert "op" in refused[1]
     assert "已确认" in refused[1]
+
+
+def test_a_seat_that_arrives_while_the_page_reads_the_incident_is_not_lost(
+    district: dict[str, Any], browser: Browser
+) -> None:
+    """The incident's read is answered before the second seat arrives and reaches the page
+    after the live message announcing it: the older read must not remove the newer seat."""
+    incident = district["incidents"]["trouble"]
+    first, second = _context(browser, "zh"), _context(browser, "zh")
+    op, sup = first.new_page(), second.new_page()
+    _sign_in(op, district["url"], "op")
+    _sign_in(sup, district["url"], "sup")
+    held: list[tuple[Route, APIResponse]] = []
+    op.route(
+        re.compile(rf"/api/incidents/{incident}$"),
+        lambda route: held.append((route, route.fetch())),  # answered now, delivered later
+    )
+    op.goto(f"{district['url']}#/incident/{incident}")
+    for _ in range(200):  # Playwright calls the handler while the page is given time
+        if held:
+            break
+        op.wait_for_timeout(50)
+    assert held, "the page never read the incident"
+    sup.goto(f"{district['url']}#/incident/{incident}")
+    expect(op.locator("[data-testid=seats]")).to_contain_text("sup 正在查看", timeout=5000)
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    expect(op.locator("[data-testid=incident-title]")).to_be_visible(timeout=5000)
+    op.wait_for_timeout(1500)  # the ticker redraws the seats every second
+    expect(op.locator("[data-testid=seats]")).to_contain_text("sup 正在查看", timeout=1000)
+    first.close()
+    second.close()
 
 
 def test_the_keys_alone_take_an_alarm_from_the_board_to_resolution(

@@ -179,10 +179,11 @@ export function mount(root, { id, me }) {
   }
 
   async function load() {
+    const askedAt = Date.now();
     const detail = await api(`/incidents/${id}`);
     const inc = detail.incident;
     current = inc;
-    setSeats(incidentId, detail.presence);
+    setSeats(incidentId, detail.presence, askedAt);
     head.replaceChildren(
       el("h2", { "data-testid": "incident-title" },
         el("span", { class: `badge badge-${inc.signal}` }, label("signal", inc.signal)), " ",
@@ -217,7 +218,8 @@ export function mount(root, { id, me }) {
 
   async function heartbeat(activity = "viewing") {
     try {
-      setSeats(incidentId, await api(`/incidents/${id}/presence`, { method: "POST", body: { activity } }));
+      const askedAt = Date.now();
+      setSeats(incidentId, await api(`/incidents/${id}/presence`, { method: "POST", body: { activity } }), askedAt);
     } catch {
       // the next heartbeat tries again
     }

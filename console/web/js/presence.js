@@ -7,6 +7,7 @@ import { onLive } from "./live.js";
 const TTL_MS = 45000;
 const seats = new Map(); // incident id -> Map(user id -> {name, activity, at})
 const listeners = new Set();
+const lastLive = new Map(); // incident id -> Map(user id -> time of its latest live message)
 
 function changed(id) {
   for (const callback of listeners) callback(id);
@@ -17,10 +18,17 @@ export function onPresence(callback) {
   return () => listeners.delete(callback);
 }
 
-export function setSeats(incidentId, list) {
+// A read of who is here is a snapshot taken when it was asked for; a live message that came
+// after the ask is newer (someone arrived or left meanwhile), so it wins over the snapshot.
+export function setSeats(incidentId, list, askedAt) {
   const now = Date.now();
-  seats.set(incidentId, new Map(list.map((p) => [p.user_id, {
-    name: p.display_name, activity: p.activity, at: now - Math.max(0, now - Date.parse(p.seen_at)) }])));
+  const before = seats.get(incidentId) ?? new Map();
+  const newer = new Set([...(lastLive.get(incidentId) ?? new Map())]
+    .filter(([, at]) => at >= askedAt).map(([userId]) => userId));
+  const here = new Map(list.filter((p) => !newer.has(p.user_id)).map((p) => [p.user_id, {
+    name: p.display_name, activity: p.activity, at: now - Math.max(0, now - Date.parse(p.seen_at)) }]));
+  for (const userId of newer) if (before.has(userId)) here.set(userId, before.get(userId));
+  seats.set(incidentId, here);
   changed(incidentId);
 }
 
@@ -46,6 +54,9 @@ onLive((change, message) => {
   if (change.kind !== "presence" || !Number.isFinite(change.id)) return;
   const p = message.payload;
   const here = seats.get(change.id) ?? new Map();
+  const live = lastLive.get(change.id) ?? new Map();
+  live.set(p.user_id, Date.now());
+  lastLive.set(change.id, live);
   if (p.activity === "left") here.delete(p.user_id);
   else {
     const before = here.get(p.user_id);
