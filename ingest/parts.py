@@ -35,14 +35,28 @@ class Part:
         return f"{self.index}/{self.count}"
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """A part's share of a batch: its messages, and their readings as one set of columns (in
+    the same order), so the committer's preparation does not gather them a second time."""
+
+    messages: list[Checked]
+    readings: Readings
+
+
 def split(
     messages: Sequence[Checked], snapshot: RegistrySnapshot, count: int
 ) -> list[list[Checked]]:
+    """Each part's share of every message, in arrival order (`shares` without the columns)."""
+    return [share.messages for share in shares(messages, snapshot, count)]
+
+
+def shares(messages: Sequence[Checked], snapshot: RegistrySnapshot, count: int) -> list[Share]:
     """Each part's share of every message, in arrival order. Every message is in part 0 (which
     claims it, counts it and holds its dead letters), and in each other part where it has
     readings or events."""
     if count == 1:
-        return [list(messages)]
+        return [Share(list(messages), Readings.concat([m.readings for m in messages]))]
     of = snapshot.part_of(count)
     n = len(messages)
     readings = Readings.concat([m.readings for m in messages])
@@ -52,17 +66,18 @@ def split(
     order = np.argsort(key, kind="stable")
     grouped = readings.take(order)
     bounds = np.searchsorted(key[order], np.arange(count * n + 1)).tolist()
-    shares: list[list[Checked]] = [[] for _ in range(count)]
+    # Rows of part k are one slice: those of its messages, in arrival order.
+    parts: list[list[Checked]] = [[] for _ in range(count)]
     for i, m in enumerate(messages):
         event_parts = [int(of[e.slot]) for e in m.events]
         present = {k for k in range(1, count) if bounds[k * n + i + 1] > bounds[k * n + i]}
         present.update(event_parts)
         if present <= {0}:
-            shares[0].append(m)
+            parts[0].append(m)
             continue
         for k in sorted(present | {0}):
             rows = grouped.slice(bounds[k * n + i], bounds[k * n + i + 1])
-            shares[k].append(
+            parts[k].append(
                 Checked(
                     m.topic,
                     m.payload,
@@ -73,4 +88,7 @@ def split(
                     m.dead if k == 0 else [],
                 )
             )
-    return shares
+    return [
+        Share(share, grouped.slice(bounds[k * n], bounds[(k + 1) * n]))
+        for k, share in enumerate(parts)
+    ]

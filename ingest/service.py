@@ -36,7 +36,7 @@ from ingest.liveness import Liveness
 from ingest.maintenance import Maintenance
 from ingest.metrics import Counters
 from ingest.partition import Partition
-from ingest.parts import Part, split
+from ingest.parts import Part, shares
 from ingest.registry import Registry, RegistrySnapshot, RegistryWatcher
 from ingest.sink import BatchSink, FollowsGatewayStatus, ReadingBatch
 from ingest.store import DatabaseUnavailableError, Outcome, Prepared, Store, merge_parts, prepare
@@ -79,7 +79,8 @@ class Batch:
 
     def close(self, snapshot: RegistrySnapshot, parts: int) -> None:
         self.parts = [
-            (share, prepare(share, snapshot)) for share in split(self.messages, snapshot, parts)
+            (share.messages, prepare(share.messages, snapshot, share.readings))
+            for share in shares(self.messages, snapshot, parts)
         ]
 
 

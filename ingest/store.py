@@ -162,10 +162,17 @@ class Prepared:
     payload: npt.NDArray[np.uint8]
 
 
-def prepare(messages: Sequence[Checked], registry: RegistrySnapshot) -> Prepared:
-    parts = [m.readings for m in messages]
-    readings = Readings.concat(parts)
-    message = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p) for p in parts])
+def prepare(
+    messages: Sequence[Checked], registry: RegistrySnapshot, readings: Readings | None = None
+) -> Prepared:
+    """`readings`, when given, are the messages' readings already gathered in order
+    (`ingest.parts.Share`)."""
+    lengths = [len(m.readings) for m in messages]
+    if readings is None:
+        readings = Readings.concat([m.readings for m in messages])
+    elif len(readings) != sum(lengths):
+        raise ValueError(f"{len(readings)} readings given for messages holding {sum(lengths)}")
+    message = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
     first = np.flatnonzero(first_occurrences(readings))
     # In the order of the (device) index, so each leaf page is visited once per batch.
     order = first[np.lexsort((readings.ts[first], registry.device_key[readings.device[first]]))]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ingest.columns import Floats, Int64s
 from ingest.deadletter import Reason
@@ -74,6 +76,12 @@ def _topic(topic: str) -> Topic:
     return Topic.parse(topic)
 
 
+def _column(values: list[Any], dtype: type[Any], count: int) -> npt.NDArray[Any]:
+    """A decoded list as an array: `fromiter` with the length known allocates once and skips
+    `np.array`'s type discovery, about half the time for a gateway's batch."""
+    return np.fromiter(values, dtype=dtype, count=count)
+
+
 def parse(topic: str, payload: bytes) -> Uplink:
     """An uplink message from its topic and bytes, or `RejectedError` saying why not."""
     try:
@@ -96,14 +104,15 @@ def parse(topic: str, payload: bytes) -> Uplink:
     key = MessageKey(batch.gw, batch.gseq, batch.sent)
     if isinstance(batch, EventBatch):
         return Uplink(topic, parsed.site, key, None, batch.events)
+    n = len(batch)
     try:
         telemetry = RawTelemetry(
             batch.dev,
             batch.metric,
-            np.array(batch.seq, dtype=np.int64),
-            np.array(batch.ts, dtype=np.float64),
-            np.array(batch.rx, dtype=np.float64),
-            np.array(batch.value, dtype=np.float64),
+            _column(batch.seq, np.int64, n),
+            _column(batch.ts, np.float64, n),
+            _column(batch.rx, np.float64, n),
+            _column(batch.value, np.float64, n),
         )
     except OverflowError as exc:
         raise RejectedError(

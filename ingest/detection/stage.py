@@ -158,18 +158,25 @@ def translate(
     reading."""
     r = batch.readings
     ev = [e for e in batch.events if e.kind in METRIC_CODE]
-    event_slots = [slots[e.slot] if e.slot < len(slots) else -1 for e in ev]
-    slot = np.concatenate([slots[r.device], np.array(event_slots, np.int32)])
-    metric = np.concatenate([r.metric, np.array([METRIC_CODE[e.kind] for e in ev], np.int32)])
-    ts = on_micro_grid(np.concatenate([r.ts, np.array([e.ts for e in ev], np.float64)]))
-    value = np.concatenate([r.value, np.array([e.value for e in ev], np.float64)])
-    rx = np.concatenate([r.rx, np.array([e.rx for e in ev], np.float64)])
+    slot, metric, ts, value, rx = slots[r.device], r.metric, r.ts, r.value, r.rx
+    if ev:  # telemetry messages have none: their columns pass without a copy
+        event_slots = [slots[e.slot] if e.slot < len(slots) else -1 for e in ev]
+        slot = np.concatenate([slot, np.array(event_slots, np.int32)])
+        metric = np.concatenate([metric, np.array([METRIC_CODE[e.kind] for e in ev], np.int32)])
+        ts = np.concatenate([ts, np.array([e.ts for e in ev], np.float64)])
+        value = np.concatenate([value, np.array([e.value for e in ev], np.float64)])
+        rx = np.concatenate([rx, np.array([e.rx for e in ev], np.float64)])
     keep = slot >= 0
-    n = int(keep.sum())
+    if not keep.all():
+        slot, metric, ts, value, rx = slot[keep], metric[keep], ts[keep], value[keep], rx[keep]
     out = Batch.of(
-        ts[keep], slot[keep], metric[keep].astype(np.int8), value[keep], np.full(n, batch.received)
+        on_micro_grid(ts),
+        slot,
+        metric.astype(np.int8),
+        value,
+        np.full(len(slot), batch.received),
     )
-    return out, rx[keep]
+    return out, rx
 
 
 def _finite(value: Any) -> Any:

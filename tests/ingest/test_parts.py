@@ -12,8 +12,9 @@ import psycopg
 import pytest
 
 from bench.loadgen import Layout, Publisher, forget_sessions, messages
+from ingest.columns import Readings
 from ingest.dedup import ReplayFilter
-from ingest.parts import Part, split
+from ingest.parts import Part, shares, split
 from ingest.registry import Registry, device_part
 from ingest.store import Store, prepare
 from ingest.validate import Checked, Window, check
@@ -82,6 +83,24 @@ def test_each_reading_falls_in_its_devices_part_and_every_message_in_part_0(
             assert np.all(of[m.readings.device] == index)
     assert sum(len(m.readings) for s in shares for m in s) == sum(len(m.readings) for m in batch)
     assert all(shares[1]), "part 1 holds readings of every message in a mixed layout"
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_a_shares_columns_are_its_messages_readings_and_prepare_the_same_from_either(
+    ingest_dsn, registry, mixed, parts
+):
+    batch = decoded(registry, mixed, 6)
+    for share in shares(batch, registry.snapshot, parts):
+        joined = Readings.concat([m.readings for m in share.messages])
+        for name in ("device", "metric", "seq", "ts", "rx", "value"):
+            assert np.array_equal(getattr(share.readings, name), getattr(joined, name))
+        given = prepare(share.messages, registry.snapshot, share.readings)
+        gathered = prepare(share.messages, registry.snapshot)
+        assert np.array_equal(given.payload, gathered.payload)
+        assert np.array_equal(given.message, gathered.message)
+    with pytest.raises(ValueError, match="readings given"):
+        prepare(batch, registry.snapshot, batch[0].readings)
 
 
 @pytest.mark.stack
