@@ -44,13 +44,6 @@ class Share:
     readings: Readings
 
 
-def split(
-    messages: Sequence[Checked], snapshot: RegistrySnapshot, count: int
-) -> list[list[Checked]]:
-    """Each part's share of every message, in arrival order (`shares` without the columns)."""
-    return [share.messages for share in shares(messages, snapshot, count)]
-
-
 def shares(messages: Sequence[Checked], snapshot: RegistrySnapshot, count: int) -> list[Share]:
     """Each part's share of every message, in arrival order. Every message is in part 0 (which
     claims it, counts it and holds its dead letters), and in each other part where it has

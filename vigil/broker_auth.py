@@ -114,10 +114,18 @@ def service_acls() -> list[dict[str, Any]]:
     return acls
 
 
+def derive(password: str, salt: bytes, iterations: int = PASSWORD_ITERATIONS) -> bytes:
+    """The plugin's PBKDF2-SHA512 digest; also how EMQX's login check verifies a stored one
+    (a lone surrogate, which JSON can carry, is hashed rather than refused)."""
+    return hashlib.pbkdf2_hmac(
+        "sha512", password.encode("utf-8", "surrogatepass"), salt, iterations
+    )
+
+
 def hash_password(password: str, salt: bytes | None = None) -> dict[str, Any]:
     """The plugin's stored form of a password, for the file written before the broker starts."""
     salt = salt if salt is not None else secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PASSWORD_ITERATIONS)
+    digest = derive(password, salt)
     return {
         "password": base64.b64encode(digest).decode(),
         "salt": base64.b64encode(salt).decode(),

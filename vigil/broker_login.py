@@ -42,7 +42,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool, PoolTimeout
 from starlette.exceptions import HTTPException
 
-from vigil.broker_auth import GATEWAY_CLIENT_PREFIX, PASSWORD_ITERATIONS, gateway_client_id
+from vigil.broker_auth import GATEWAY_CLIENT_PREFIX, derive, gateway_client_id
 from vigil.db.connect import Conn
 from vigil.observability.metrics import BROKER_LOGINS_TOTAL
 
@@ -112,12 +112,6 @@ def registry_lookup(pool: ConnectionPool[Conn]) -> Lookup:
     return lookup
 
 
-def _pbkdf2(password: str, salt: bytes, iterations: int) -> bytes:
-    return hashlib.pbkdf2_hmac(
-        "sha512", password.encode("utf-8", "surrogatepass"), salt, iterations
-    )
-
-
 def _same(a: str, b: str) -> bool:
     """Constant time whatever the lengths (digests of equal size are compared)."""
     return hmac.compare_digest(
@@ -157,9 +151,9 @@ class LoginCheck:
     def _gateway(self, login: Login) -> Reason:
         stored = self._lookup(login.username) if login.username else None
         if stored is None:
-            _pbkdf2(login.password, _DUMMY_SALT, PASSWORD_ITERATIONS)
+            derive(login.password, _DUMMY_SALT)
             return Reason.UNKNOWN_USER
-        digest = _pbkdf2(login.password, base64.b64decode(stored.salt), stored.iterations)
+        digest = derive(login.password, base64.b64decode(stored.salt), stored.iterations)
         if not hmac.compare_digest(digest, base64.b64decode(stored.password)):
             return Reason.BAD_PASSWORD
         bound = gateway_client_id(login.username)

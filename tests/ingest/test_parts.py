@@ -6,6 +6,7 @@ import signal
 import time
 import urllib.request
 import uuid
+from collections.abc import Sequence
 
 import numpy as np
 import psycopg
@@ -14,8 +15,8 @@ import pytest
 from bench.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.columns import Readings
 from ingest.dedup import ReplayFilter
-from ingest.parts import Part, shares, split
-from ingest.registry import Registry, device_part
+from ingest.parts import Part, shares
+from ingest.registry import Registry, RegistrySnapshot, device_part
 from ingest.store import Store, prepare
 from ingest.validate import Checked, Window, check
 from ingest.wire import parse
@@ -28,6 +29,13 @@ from vigil.settings import Settings
 WINDOW = Window(max_future_s=300, max_age_s=7 * 86400)
 ROWS = "select count(*) from readings"
 IDENTITIES = "select count(distinct (device_id, seq, metric)) from readings"
+
+
+def split_messages(
+    messages: Sequence[Checked], snapshot: RegistrySnapshot, count: int
+) -> list[list[Checked]]:
+    """Each part's share of every message, without the columns."""
+    return [share.messages for share in shares(messages, snapshot, count)]
 
 
 def mixed_layout(gateways: int = 2, devices_per_gateway: int = 4) -> Layout:
@@ -75,7 +83,7 @@ def test_each_reading_falls_in_its_devices_part_and_every_message_in_part_0(
     ingest_dsn, registry, mixed
 ):
     batch = decoded(registry, mixed, 6)
-    shares = split(batch, registry.snapshot, 2)
+    shares = split_messages(batch, registry.snapshot, 2)
     of = registry.snapshot.part_of(2)
     assert [m.key for m in shares[0]] == [m.key for m in batch]
     for index, share in enumerate(shares):
@@ -109,14 +117,14 @@ def test_parts_commit_alone_and_a_crash_between_them_loses_nothing_on_redelivery
 ):
     batch = decoded(registry, mixed, 6)
     total = sum(len(m.readings) for m in batch)
-    zero, one = split(batch, registry.snapshot, 2)
+    zero, one = split_messages(batch, registry.snapshot, 2)
     stored_zero = commit_part(ingest_dsn, registry, Part(0, 2), zero)
     # The worker "crashes" here: part 1 never committed, nothing was acknowledged.
     assert 0 < stored_zero < total
     assert count(ingest_dsn, ROWS) == stored_zero
     assert count(ingest_dsn, "select count(*) from ingested_messages where part = 1") == 0
     # The restarted worker (empty replay filters) gets every message again.
-    zero, one = split(batch, registry.snapshot, 2)
+    zero, one = split_messages(batch, registry.snapshot, 2)
     assert commit_part(ingest_dsn, registry, Part(0, 2), zero) == 0
     assert commit_part(ingest_dsn, registry, Part(1, 2), one) == total - stored_zero
     assert count(ingest_dsn, ROWS) == total
@@ -125,7 +133,7 @@ def test_parts_commit_alone_and_a_crash_between_them_loses_nothing_on_redelivery
     assert count(ingest_dsn, claims, 0) == 6
     assert count(ingest_dsn, claims, 1) == 6
     # And a third delivery of everything, on both parts, changes nothing.
-    zero, one = split(batch, registry.snapshot, 2)
+    zero, one = split_messages(batch, registry.snapshot, 2)
     assert commit_part(ingest_dsn, registry, Part(0, 2), zero) == 0
     assert commit_part(ingest_dsn, registry, Part(1, 2), one) == 0
     assert count(ingest_dsn, ROWS) == total
@@ -138,7 +146,7 @@ def test_a_claim_of_another_split_does_not_hide_a_part(ingest_dsn, registry, mix
     batch = decoded(registry, mixed, 3)
     total = sum(len(m.readings) for m in batch)
     assert commit_part(ingest_dsn, registry, Part(0, 1), batch) == total
-    one = split(batch, registry.snapshot, 2)[1]
+    one = split_messages(batch, registry.snapshot, 2)[1]
     # Not claimed as 1 of 2, so looked up reading by reading (the filter knows no device yet).
     assert commit_part(ingest_dsn, registry, Part(1, 2), one) == 0
     assert count(ingest_dsn, ROWS) == total
@@ -159,7 +167,7 @@ def test_after_a_change_of_split_a_message_stored_before_is_not_stored_again(
     store = Store(ingest_dsn, registry, ReplayFilter(), Part(1, 2))
     try:
         for m in batch:
-            share = split([m], registry.snapshot, 2)[1]
+            share = split_messages([m], registry.snapshot, 2)[1]
             assert store.commit(share, prepare(share, registry.snapshot)).readings == 0
     finally:
         store.close()
