@@ -1225,9 +1225,13 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                     escalated = e >= params[p, P_SMOKE_ESCALATE_PCT]
                     after_s = params[p, P_SMOKE_AFTER_HEAT_S]
                     # Since both the heat stopped and the smoke kept rising (NaN: one is not).
-                    stop = kit[s, K_HEAT_STOP]
+                    heat_stop = kit[s, K_HEAT_STOP]  # not `stop`: that bounds this loop
                     rise = dev_f[s, F_S_RISE_SINCE]
-                    after_heat = t - stop if stop >= rise else (t - rise if rise > stop else np.nan)
+                    after_heat = (
+                        t - heat_stop
+                        if heat_stop >= rise
+                        else (t - rise if rise > heat_stop else np.nan)
+                    )
                     if dev_i[s, I_S_HIGH_N] >= params[p, P_SMOKE_HIGH_COUNT]:
                         fire |= F_SMOKE_HIGH
                     elif hushed:
