@@ -170,7 +170,7 @@ def test_no_previous_run_leaves_its_column_empty() -> None:
 
 
 def test_storage_is_judged_on_its_packed_closed_chunk_at_most_60_bytes() -> None:
-    result = {
+    result: dict[str, object] = {
         "closed_bytes_per_reading": 60.0,
         "hot_bytes_per_reading": 60.6,
         "closed_index_bytes_per_reading": 6.9,
