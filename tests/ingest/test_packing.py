@@ -211,6 +211,16 @@ def test_a_cut_short_rebuild_is_cleaned_up_by_the_next_pass(ingest_dsn: str):
     assert [r[1] for r in btrees(ingest_dsn)] == [name]
 
 
+def test_nothing_is_packed_or_dropped_while_another_session_packs(ingest_dsn: str):
+    fill(ingest_dsn, CLOSED_DAY, 30_000)
+    before = btrees(ingest_dsn)
+    with psycopg.connect(ingest_dsn, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", (0x5649504B,))
+        assert pack(ingest_dsn) == 0
+        assert btrees(ingest_dsn) == before
+    assert pack(ingest_dsn) == 1
+
+
 def test_maintenance_packs_closed_chunks_once(ingest_dsn: str, layout: Layout):
     registry = loaded_registry(ingest_dsn)
     Store(ingest_dsn, registry, ReplayFilter()).commit(

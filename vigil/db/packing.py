@@ -30,6 +30,7 @@ PACK_AFTER = timedelta(hours=1)
 # One chunk a pass, so a first pass over months of history does not hold maintenance up for long.
 PACK_PER_PASS = 1
 MARK = "vigil: packed at fillfactor 100"
+_LOCK_KEY = 0x5649504B  # "VIPK": one session packs at a time
 
 # The B-trees of `reading_rows`' chunks: where each is, when its chunk's range ends, whether it
 # is valid, whether it is packed.
@@ -67,7 +68,8 @@ def chunk_btrees(conn: Conn) -> list[ChunkIndex]:
 
 
 def drop_leftovers(conn: Conn) -> int:
-    """Drop the invalid indexes that a cut-short REINDEX CONCURRENTLY left on chunks."""
+    """Drop the invalid indexes that a cut-short REINDEX CONCURRENTLY left on chunks (under the
+    packing lock: a running rebuild's index is invalid too)."""
     left = [i for i in chunk_btrees(conn) if not i.valid and _TRANSIENT.search(i.name)]
     for index in left:
         conn.execute(sql.SQL("drop index concurrently if exists {}").format(index.ident))
@@ -76,7 +78,18 @@ def drop_leftovers(conn: Conn) -> int:
 
 def pack_closed_chunks(conn: Conn, now: datetime, limit: int = PACK_PER_PASS) -> int:
     """Rebuild at fillfactor 100 up to `limit` unpacked B-trees of closed chunks, the newest
-    chunks first; how many were rebuilt. `conn` must be in autocommit."""
+    chunks first; how many were rebuilt (none while another session packs: its rebuild's
+    transient index must not be taken for a leftover). `conn` must be in autocommit."""
+    row = conn.execute("select pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()
+    if not row or not row[0]:
+        return 0
+    try:
+        return _pack(conn, now, limit)
+    finally:
+        conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def _pack(conn: Conn, now: datetime, limit: int) -> int:
     drop_leftovers(conn)
     closed_before = now - PACK_AFTER
     todo = [
