@@ -449,12 +449,13 @@ READINGS_PER_HOME_S = 4 / 60
 def _sizing(outcomes: list[Outcome]) -> list[str]:
     storage = next((o.result for o in outcomes if o.bench.name == "storage" and o.result), None)
     packed = storage.get("closed_bytes_per_reading") if storage else None
+    hot = storage.get("hot_bytes_per_reading") if storage else None
     lines = _ingest_sizing(outcomes)
-    if isinstance(packed, int | float) and storage is not None:
+    if isinstance(packed, int | float) and isinstance(hot, int | float):
         lines.append(
             f"- Storage (`bench-storage`): {packed:.1f} bytes per raw reading in a closed chunk "
             f"after packing ({packed * 1e6 / 2**20:.0f} MiB per million readings), "
-            f"{_number(storage.get('hot_bytes_per_reading'))} in the current chunk as ingested."
+            f"{hot:.1f} in the current chunk as ingested."
         )
     return lines
 

@@ -182,6 +182,6 @@ def test_storage_is_judged_on_its_packed_closed_chunk_at_most_60_bytes() -> None
     assert "| `bench-storage` | bytes per reading, closed chunk packed ≤ 60 | yes |" in text
     assert "the closed chunk before packing 60.70 | 1.01×" in text
     assert "60.0 bytes per raw reading in a closed chunk after packing" in text
-    assert "60.60 in the current chunk as ingested" in text
+    assert "60.6 in the current chunk as ingested" in text
     over = render([_outcome("storage", {**result, "closed_bytes_per_reading": 60.1})], MACHINE)
     assert "closed chunk packed ≤ 60 | **no** |" in over
