@@ -196,19 +196,25 @@ def test_ingest_writes_into_a_chunk_while_it_is_packed(ingest_dsn: str, layout: 
 def test_a_cut_short_rebuild_is_cleaned_up_by_the_next_pass(ingest_dsn: str):
     fill(ingest_dsn, CLOSED_DAY, 30_000)
     ((_, name, *_),) = btrees(ingest_dsn)
-    with psycopg.connect(ingest_dsn, autocommit=True) as conn:
-        row = conn.execute(
-            "select chunk_schema, chunk_name from timescaledb_information.chunks "
-            "where hypertable_name = 'reading_rows'"
-        ).fetchone()
-        assert row is not None
-        # What a REINDEX CONCURRENTLY cancelled mid-way leaves: an invalid `_ccnew` index.
-        with pytest.raises(psycopg.errors.UniqueViolation):
-            conn.execute(
-                f'create unique index concurrently "{name}_ccnew" on "{row[0]}"."{row[1]}" (device)'
-            )
+    with (
+        psycopg.connect(ingest_dsn, autocommit=True) as reader,
+        psycopg.connect(ingest_dsn, autocommit=True) as packer,
+    ):
+        # A long read: REINDEX CONCURRENTLY waits for its snapshot, its new index built but
+        # not yet valid, and is cancelled there by its statement timeout.
+        reader.execute("begin isolation level repeatable read")
+        reader.execute("select count(*) from reading_rows")
+        packer.execute("set statement_timeout = '1s'")
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            pack_closed_chunks(packer, NOW)
+        reader.execute("rollback")
+    left = btrees(ingest_dsn)
+    assert sorted(str(r[1]) for r in left) == [name, f"{name}_ccnew"]
+    assert not any(str(r[4]) for r in left)  # neither is marked packed
     assert pack(ingest_dsn) == 1
-    assert [r[1] for r in btrees(ingest_dsn)] == [name]
+    ((_, after, _, _, comment, _),) = btrees(ingest_dsn)
+    assert after == name
+    assert str(comment).startswith(MARK)
 
 
 def test_nothing_is_packed_or_dropped_while_another_session_packs(ingest_dsn: str):
