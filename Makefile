@@ -68,6 +68,7 @@ bench-ingest: setup
 bench-ingest-dedup: setup
 	@$(PY) -m bench.ingest_dedup $(BENCH_ARGS)
 
+# Bytes per reading: the current chunk as ingested, a closed one packed by maintenance: docs/performance.md
 bench-storage: setup
 	@$(PY) -m bench.storage $(BENCH_ARGS)
 

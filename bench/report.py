@@ -47,21 +47,24 @@ class Figure:
 
 @dataclass(frozen=True)
 class Target:
-    """A bar a figure must clear: `at_least` or `below` the bound."""
+    """A bar a figure must clear: `at_least` the bound, or below it (`or_equal`: at most)."""
 
     figure: Figure
     bound: float
     at_least: bool = True
+    or_equal: bool = False
 
     def text(self) -> str:
-        sign = "≥" if self.at_least else "<"
+        sign = "≥" if self.at_least else "≤" if self.or_equal else "<"
         return f"{self.figure.label} {sign} {_number(self.bound)}{self.figure.unit}"
 
     def met(self, result: Result) -> bool | None:
         value = self.figure.value(result)
         if not isinstance(value, int | float):
             return None
-        return value >= self.bound if self.at_least else value < self.bound
+        if self.at_least:
+            return value >= self.bound
+        return value <= self.bound if self.or_equal else value < self.bound
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def _all_received(result: Result) -> tuple[str, bool | None]:
 INGEST_RATE = Figure("readings_per_s", "readings/s sustained, committed", "")
 LATENCY_P99 = Figure("p99_ms", "p99", " ms")
 SHARE_OF_FLOOR = Figure("share_of_floor", "share of the database-side floor (no_dedup)")
+CLOSED_BYTES = Figure("closed_bytes_per_reading", "bytes per reading, closed chunk packed")
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "gateway",
@@ -192,6 +196,20 @@ BENCHES: tuple[Bench, ...] = (
         args=("--full",),
         checks=(_stored_all, _memory_flat),
         floor=("ingest-dedup", "no_dedup"),
+    ),
+    Bench(
+        "storage",
+        "bench.storage",
+        "bytes per raw reading, table and indexes (Apache edition), a million readings a chunk",
+        (
+            CLOSED_BYTES,
+            Figure("hot_bytes_per_reading", "current chunk as ingested"),
+            Figure("closed_index_bytes_per_reading", "indexes of the packed chunk"),
+            Figure("pack_s", "packing took", " s"),
+        ),
+        baseline=Figure("closed_as_ingested_bytes_per_reading", "the closed chunk before packing"),
+        ratio=Figure("ratio", "ratio"),
+        targets=(Target(CLOSED_BYTES, 60, at_least=False, or_equal=True),),  # issue 23
     ),
     Bench(
         "alerting",
@@ -429,6 +447,20 @@ READINGS_PER_HOME_S = 4 / 60
 
 
 def _sizing(outcomes: list[Outcome]) -> list[str]:
+    storage = next((o.result for o in outcomes if o.bench.name == "storage" and o.result), None)
+    packed = storage.get("closed_bytes_per_reading") if storage else None
+    hot = storage.get("hot_bytes_per_reading") if storage else None
+    lines = _ingest_sizing(outcomes)
+    if isinstance(packed, int | float) and isinstance(hot, int | float):
+        lines.append(
+            f"- Storage (`bench-storage`): {packed:.1f} bytes per raw reading in a closed chunk "
+            f"after packing ({packed * 1e6 / 2**20:.0f} MiB per million readings), "
+            f"{hot:.1f} in the current chunk as ingested."
+        )
+    return lines
+
+
+def _ingest_sizing(outcomes: list[Outcome]) -> list[str]:
     ingest = next((o for o in outcomes if o.bench.name == "ingest" and o.result), None)
     if ingest is None or ingest.result is None:
         return []
@@ -446,8 +478,9 @@ def _sizing(outcomes: list[Outcome]) -> list[str]:
     per_reading = ingest.result.get("bytes_per_reading")
     if isinstance(per_reading, int | float):
         lines.append(
-            f"- Storage: {per_reading:.0f} bytes per raw reading (table and indexes, "
-            f"uncompressed), {per_reading * 1e6 / 2**20:.0f} MiB per million readings."
+            f"- Storage after `bench-ingest`: {per_reading:.0f} bytes per raw reading (table "
+            f"and indexes, uncompressed, the current chunk), {per_reading * 1e6 / 2**20:.0f} MiB "
+            "per million readings."
         )
     return lines
 

@@ -10,7 +10,7 @@ find every repeat:
 2. across batches, keep per device the newest timestamp and the highest seq committed
    (`ReplayFilter`). A reading newer than both cannot have been stored yet; only the others
    ("suspects": replays, out-of-order readings, devices not seen since start) are looked up in
-   the database, by the `(device_id, time)` index.
+   the database, by the `device` B-tree of `reading_rows` and its BRIN on time.
 
 This is exact as long as one worker owns each device (partitioning by site, docs/ingest.md).
 """

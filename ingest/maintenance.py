@@ -1,4 +1,5 @@
-"""Rollups and retention on a timer, for the TimescaleDB edition without a job scheduler.
+"""Rollups, retention and packing of closed chunks on a timer, for the TimescaleDB edition
+without a job scheduler.
 
 `vigil.db.timescale.maintain` does the work (and nothing under the community edition, whose
 own jobs do it); with several ingest workers, an advisory lock lets one run at a time.
@@ -73,9 +74,10 @@ class Maintenance:
                 continue
             if report is not None:
                 log.info(
-                    "maintenance (%s): rollups %s .. %s, dropped %d chunks",
+                    "maintenance (%s): rollups %s .. %s, dropped %d chunks, packed %d indexes",
                     report.edition,
                     report.rollup_from,
                     report.rollup_to,
                     report.dropped_chunks,
+                    report.packed_indexes,
                 )

@@ -167,3 +167,21 @@ def test_no_previous_run_leaves_its_column_empty() -> None:
     text = render([_outcome("ingest", _cost_result(200_000, 0.7, 3.2))], MACHINE, None)
     assert "Previous run: none in this document." in text
     assert "| CPU s / million: broker | 0.20 | – | – |" in text
+
+
+def test_storage_is_judged_on_its_packed_closed_chunk_at_most_60_bytes() -> None:
+    result: dict[str, object] = {
+        "closed_bytes_per_reading": 60.0,
+        "hot_bytes_per_reading": 60.6,
+        "closed_index_bytes_per_reading": 6.9,
+        "pack_s": 1.2,
+        "closed_as_ingested_bytes_per_reading": 60.7,
+        "ratio": 1.012,
+    }
+    text = render([_outcome("storage", result)], MACHINE)
+    assert "| `bench-storage` | bytes per reading, closed chunk packed ≤ 60 | yes |" in text
+    assert "the closed chunk before packing 60.70 | 1.01×" in text
+    assert "60.0 bytes per raw reading in a closed chunk after packing" in text
+    assert "60.6 in the current chunk as ingested" in text
+    over = render([_outcome("storage", {**result, "closed_bytes_per_reading": 60.1})], MACHINE)
+    assert "closed chunk packed ≤ 60 | **no** |" in over

@@ -127,13 +127,14 @@ def db_migrate() -> None:
 
 @db_app.command("maintain")
 def db_maintain() -> None:
-    """Refresh rollups and drop expired chunks (the Apache edition's stand-in for jobs)."""
+    """Refresh rollups, drop expired chunks, pack a closed one (the Apache edition's stand-in
+    for jobs)."""
     settings = _settings()
     with psycopg.connect(database_url(settings), autocommit=True) as conn:
         report = maintain(conn, _retention(settings), datetime.now(UTC))
     out.print(
         f"edition {report.edition}: rollups {report.rollup_from} .. {report.rollup_to}, "
-        f"dropped {report.dropped_chunks} chunks"
+        f"dropped {report.dropped_chunks} chunks, packed {report.packed_indexes} indexes"
     )
 
 

@@ -2,10 +2,11 @@
 
 The Apache-2 edition (what `make setup` builds) lacks compression, continuous aggregates and
 the job scheduler behind retention policies. There, `readings_1m` is a plain hypertable that
-`maintain()` refreshes, and `maintain()` drops expired chunks itself; readings stay as the
-narrow rows of migration 0022. With the community edition (the compose stack's official image)
-the server's own policies do both (the rollup is the continuous aggregate `reading_rows_1m`, by
-key, named by the view `readings_1m`) and compress chunks of `reading_rows` older than a day.
+`maintain()` refreshes, and `maintain()` drops expired chunks itself and packs closed ones
+(`vigil.db.packing`); readings stay as the narrow rows of migration 0022. With the community
+edition (the compose stack's official image) the server's own policies do both (the rollup is
+the continuous aggregate `reading_rows_1m`, by key, named by the view `readings_1m`) and
+compress chunks of `reading_rows` older than a day.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from vigil.db.connect import Conn
+from vigil.db.packing import pack_closed_chunks
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -179,12 +181,14 @@ class MaintenanceReport:
     rollup_from: datetime | None
     rollup_to: datetime | None
     dropped_chunks: int
+    packed_indexes: int = 0
 
 
 def maintain(conn: Conn, retention: Retention, now: datetime) -> MaintenanceReport:
-    """The fallback's periodic job: refresh rollups and drop expired chunks.
+    """The fallback's periodic job: refresh rollups, drop expired chunks, pack closed ones.
 
-    Does nothing under the community edition, whose background jobs do the same.
+    Does nothing under the community edition, whose background jobs do the same (compression
+    instead of packing). `conn` must be in autocommit (packing runs outside a transaction).
     """
     edition = detect_edition(conn)
     if edition == "timescale":
@@ -214,4 +218,5 @@ def maintain(conn: Conn, retention: Retention, now: datetime) -> MaintenanceRepo
                 (table, now - timedelta(days=days)),
             )
             dropped += len(cur.fetchall())
-    return MaintenanceReport(edition, start, end, dropped)
+    packed = pack_closed_chunks(conn, now)
+    return MaintenanceReport(edition, start, end, dropped, packed)
