@@ -75,7 +75,8 @@ def script(sql: str) -> dict[str, Any]:
 
 def copy_from(table_and_columns: str, path: Path) -> dict[str, Any]:
     """COPY a CSV file into a table."""
-    return {"sql": f"copy {table_and_columns} from '/dev/blob' (format csv)", "copy_from": str(path)}
+    sql = f"copy {table_and_columns} from '/dev/blob' (format csv)"
+    return {"sql": sql, "copy_from": str(path)}
 
 
 def schema() -> list[dict[str, Any]]:

@@ -32,4 +32,4 @@ for (const step of steps) {
   }
 }
 await db.close()
-process.exit(failed ? 1 : 0)
+process.exitCode = failed ? 1 : 0  // not process.exit(): stdout to a pipe drains first
