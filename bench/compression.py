@@ -59,6 +59,20 @@ SAMPLE = 2000  # readings looked up again by ingest's dedup query
 
 Message = tuple[str, bytes, float]
 
+_EXPORT = (
+    "copy (select time, device, value, seq, metric, rx_cs from reading_rows) to stdout (format csv)"
+)
+# Readings ingest's dedup query looks up again: key, microseconds since 2000, seq, metric code.
+_SAMPLE = """
+select device, (extract(epoch from time) * 1e6)::int8 - %s, seq, metric
+from reading_rows order by random() limit %s
+"""
+_ENGINE = """
+select version() as pg, current_setting('timescaledb.license') as license,
+       (select extversion from pg_extension where extname = 'timescaledb') as timescaledb,
+       (select count(*) from reading_rows) as readings
+"""
+
 
 class _GatewayIntake(GatewayLink):
     """A gateway's socket replaced by what the gateway does with a frame: decode and batch."""
@@ -129,17 +143,13 @@ def export(dsn: str, csv: Path) -> dict[str, list[Any]]:
     """The stored rows as CSV, and the registry rows the product's queries join them with."""
     with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("set timezone = 'UTC'")
-        sql = f"copy (select {COLUMNS} from {TABLE}) to stdout (format csv)"
-        with csv.open("wb") as f, cur.copy(sql.encode()) as copy:
+        with csv.open("wb") as f, cur.copy(_EXPORT) as copy:
             for data in copy:
                 f.write(data)
         sites = cur.execute("select id, name from sites order by id").fetchall()
         gateways = cur.execute("select id, site_id, mqtt_username from gateways").fetchall()
         devices = cur.execute("select key, id, device_type, gateway_id from devices").fetchall()
-        sample = cur.execute(
-            f"select device, (extract(epoch from time) * 1e6)::int8 - {PG_EPOCH_S}000000, "  # noqa: S608
-            f"seq, metric from {TABLE} order by random() limit {SAMPLE}".encode()
-        ).fetchall()
+        sample = cur.execute(_SAMPLE, (PG_EPOCH_S * 1_000_000, SAMPLE)).fetchall()
     return {
         "sites": [list(c) for c in zip(*sites, strict=True)],
         "gateways": [list(c) for c in zip(*gateways, strict=True)],
@@ -184,10 +194,16 @@ def _reads(rows: dict[str, list[Any]], start: datetime) -> dict[str, dict[str, A
         "ingest_stored_already": pglite.step(
             _STORED_READINGS,
             [
-                keys + keys[:100], micros + micros[:100], seqs + never, metrics + metrics[:100],
-                WINDOW_US, WINDOW_US, min(micros) - WINDOW_US, max(micros) + WINDOW_US,
+                keys + keys[:100],
+                micros + micros[:100],
+                seqs + never,
+                metrics + metrics[:100],
+                WINDOW_US,
+                WINDOW_US,
+                min(micros) - WINDOW_US,
+                max(micros) + WINDOW_US,
             ],
-        ),  # fmt: skip
+        ),
         "keyed_totals": pglite.step(
             "select device, metric, count(*), min(value), max(value), sum(seq::int8), "
             "sum(rx_cs::int8), min(time), max(time) from reading_rows group by 1, 2 order by 1, 2"
@@ -228,18 +244,13 @@ def compress(csv: Path, rows: dict[str, list[Any]], start: datetime) -> dict[str
         *(pglite.step(s) for s in plan("timescale", retention_for(settings))),
         *_registry_steps(rows),
         pglite.copy_from(f"{TABLE} ({COLUMNS})", csv),
-        pglite.step(f"vacuum analyze {TABLE}"),
-        pglite.step(
-            "select version() as pg, (select extversion from pg_extension "
-            "where extname = 'timescaledb') as timescaledb, "
-            "current_setting('timescaledb.license') as license, "
-            f"(select count(*) from {TABLE}) as readings"  # noqa: S608
-        ),
+        pglite.step("vacuum analyze reading_rows"),
+        pglite.step(_ENGINE),
         pglite.step(_UNCOMPRESSED_SIZE),
         *reads.values(),
         pglite.step(_COMPRESS),
         pglite.step(_COMPRESSION_STATS),
-        pglite.step(f"select hypertable_size('{TABLE}') as bytes"),
+        pglite.step("select hypertable_size('reading_rows') as bytes"),
         *reads.values(),
     ]  # fmt: skip
     t0 = time.monotonic()
