@@ -89,9 +89,9 @@ on conflict (device_id, metric, bucket) do update set
 
 # Compression (community edition): a chunk is compressed once it is older than this; segmented
 # by device key and metric code, each segment's rows in time order. One series per segment:
-# measured on a day of the simulator's district (`make bench-compression`), segmenting by device
-# alone interleaves a frame's metrics in time order, and the values and times compress to
-# 11.4 bytes a reading; by device and metric, 4.8 (docs/performance.md, "Compression").
+# measured on a day of the simulator's 1,000-device district (`make bench-compression`),
+# segmenting by device alone interleaves a frame's metrics in time order and a reading takes
+# 11.1 bytes compressed; by device and metric, 5.96 (docs/performance.md, "Compression").
 COMPRESS_AFTER = "1 day"
 
 
