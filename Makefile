@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 VIGIL := $(VENV)/bin/vigil
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-routines bench-ingest bench-ingest-dedup bench-storage bench-broker-auth bench-latency bench-takeover bench-platform bench-platform-latency bench-dc09 bench-zigbee bench-worker-gone clean-var
+.PHONY: setup lint test test-faults test-browser test-security demo bench bench-gateway bench-sim bench-alerting bench-detect bench-routines bench-ingest bench-ingest-dedup bench-storage bench-compression bench-broker-auth bench-latency bench-takeover bench-platform bench-platform-latency bench-dc09 bench-zigbee bench-worker-gone clean-var
 
 setup:
 	@bash vigil/setup.sh
@@ -71,6 +71,11 @@ bench-ingest-dedup: setup
 # Bytes per reading: the current chunk as ingested, a closed one packed by maintenance: docs/performance.md
 bench-storage: setup
 	@$(PY) -m bench.storage $(BENCH_ARGS)
+
+# A day of the simulator's district compressed by the community edition's policy, in PGlite's
+# WASM build with TimescaleDB (no community server here): bytes per reading, docs/performance.md
+bench-compression: setup
+	@$(PY) -m bench.compression $(BENCH_ARGS)
 
 # Claiming workers: kill -9 one mid-stream, time until its partitions commit again: docs/ingest.md
 bench-takeover: setup

@@ -152,6 +152,20 @@ zigbee_converters() {
   cp "$dir/package-lock.json" "$stamp"
 }
 
+# TimescaleDB's community (TSL) edition as PGlite's WASM build (npm, Apache-2.0, third-party),
+# pinned by bench/pglite/package-lock.json: the one place here where compression runs for real
+# (`make bench-compression` and its test); installed without running install scripts.
+pglite_timescaledb() {
+  local dir="$here/bench/pglite"
+  local stamp="$dir/node_modules/.vigil-lock"
+  if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then return 0; fi
+  command -v node >/dev/null && command -v npm >/dev/null \
+    || die "Node.js 20+ and npm are needed for bench-compression (apt-get install nodejs npm)"
+  say "installing PGlite with TimescaleDB for the compression benchmark and its test"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >/dev/null)
+  cp "$dir/package-lock.json" "$stamp"
+}
+
 check_platform
 install_debs
 build_timescaledb
@@ -160,3 +174,4 @@ compile_bytecode
 compile_detector_kernels
 vendor_web
 zigbee_converters
+pglite_timescaledb

@@ -22,11 +22,12 @@ def test_full_edition_plan_uses_the_servers_own_features() -> None:
     assert "add_retention_policy('reading_rows_1m', interval '730 days')" in statements
 
 
-def test_full_edition_compresses_chunks_older_than_a_day_by_device_in_time_order() -> None:
+def test_full_edition_compresses_chunks_older_than_a_day_by_series_in_time_order() -> None:
     statements = plan("timescale", RETENTION)
     assert (
         "alter table reading_rows set (timescaledb.compress, "
-        "timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'time desc')"
+        "timescaledb.compress_segmentby = 'device, metric', "
+        "timescaledb.compress_orderby = 'time desc')"
     ) in statements
     assert "select add_compression_policy('reading_rows', interval '1 day')" in statements
 
