@@ -91,6 +91,15 @@ def _stored_all(result: Result) -> tuple[str, bool | None]:
     return f"stored = published ({_number(stored)} = {_number(published)})", stored == published
 
 
+def _same_rows(result: Result) -> tuple[str, bool | None]:
+    same = result.get("queries_same")
+    if not isinstance(same, dict) or not same:
+        return "the same rows from compressed chunks", None
+    return "the same rows from compressed chunks", all(same.values()) and bool(
+        result.get("dedup_found_exactly_the_stored")
+    )
+
+
 def _memory_flat(result: Result) -> tuple[str, bool | None]:
     first, last = result.get("rss_first_quarter_mb"), result.get("rss_last_quarter_mb")
     if not isinstance(first, int | float) or not isinstance(last, int | float):
@@ -109,6 +118,7 @@ def _all_received(result: Result) -> tuple[str, bool | None]:
 INGEST_RATE = Figure("readings_per_s", "readings/s sustained, committed", "")
 LATENCY_P99 = Figure("p99_ms", "p99", " ms")
 SHARE_OF_FLOOR = Figure("share_of_floor", "share of the database-side floor (no_dedup)")
+COMPRESSED_BYTES = Figure("compressed_bytes_per_reading", "bytes per reading, compressed")
 CLOSED_BYTES = Figure("closed_bytes_per_reading", "bytes per reading, closed chunk packed")
 BENCHES: tuple[Bench, ...] = (
     Bench(
@@ -210,6 +220,19 @@ BENCHES: tuple[Bench, ...] = (
         baseline=Figure("closed_as_ingested_bytes_per_reading", "the closed chunk before packing"),
         ratio=Figure("ratio", "ratio"),
         targets=(Target(CLOSED_BYTES, 60, at_least=False, or_equal=True),),  # issue 23
+    ),
+    Bench(
+        "compression",
+        "bench.compression",
+        "a day of the district compressed by the community edition (PGlite + TimescaleDB TSL)",
+        (
+            COMPRESSED_BYTES,
+            Figure("hypertable_bytes_per_reading_after", "whole hypertable after compression"),
+        ),
+        baseline=Figure("pglite_uncompressed_bytes_per_reading", "uncompressed, same rows"),
+        ratio=Figure("ratio", "ratio"),
+        targets=(Target(COMPRESSED_BYTES, 6, at_least=False, or_equal=True),),  # issue 23
+        checks=(_same_rows,),
     ),
     Bench(
         "alerting",

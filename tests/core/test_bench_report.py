@@ -185,3 +185,23 @@ def test_storage_is_judged_on_its_packed_closed_chunk_at_most_60_bytes() -> None
     assert "60.6 in the current chunk as ingested" in text
     over = render([_outcome("storage", {**result, "closed_bytes_per_reading": 60.1})], MACHINE)
     assert "closed chunk packed ≤ 60 | **no** |" in over
+
+
+def test_compression_is_judged_at_most_6_bytes_and_on_the_same_rows_after() -> None:
+    result: dict[str, object] = {
+        "compressed_bytes_per_reading": 5.96,
+        "hypertable_bytes_per_reading_after": 6.02,
+        "pglite_uncompressed_bytes_per_reading": 60.9,
+        "ratio": 10.2,
+        "queries_same": {"device_day": True, "ingest_stored_already": True},
+        "dedup_found_exactly_the_stored": True,
+    }
+    text = render([_outcome("compression", result)], MACHINE)
+    assert "| `bench-compression` | bytes per reading, compressed ≤ 6 | yes |" in text
+    assert "| `bench-compression` | the same rows from compressed chunks | yes |" in text
+    differs = {**result, "queries_same": {"device_day": True, "ingest_stored_already": False}}
+    over = render(
+        [_outcome("compression", {**differs, "compressed_bytes_per_reading": 6.04})], MACHINE
+    )
+    assert "bytes per reading, compressed ≤ 6 | **no** |" in over
+    assert "the same rows from compressed chunks | **no** |" in over
