@@ -45,6 +45,7 @@ class Routine:
     why: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # ref, usual, limit, cap
     arrived: float = NAN  # the last door event that ended an absence
     left: float = NAN  # a door event after which only motion came (a visitor while out)
+    chain: float = NAN  # start of the hour-long silences joined by short trips up to now
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -110,6 +111,7 @@ def learn(
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         r.arrived = t
+        r.chain = NAN
         j, s0 = _slot(last, f)
         r.returns[0][j] = max(r.returns[0][j], t - s0)
         r.absences[0][j] += 1.0
@@ -121,31 +123,49 @@ def learn(
         # Out after the door; motion ending it is a visitor's (in a home with PIRs).
         if not to_door and _cap(r, t, f) < f["routine_cap_sparse_s"]:
             r.left = last
+        r.chain = NAN
         r.prev = (last, t)
         return
     j, s0 = _slot(last, f)
     r.ends[0][j] = max(r.ends[0][j], t - s0)
+    chain = _chain(r, last, gap)
     resume = gap >= RESUME_S and _in_rest(r, last, f)
-    if not resume and (gap < REST_S or not _rest_hour(last, f)):
+    joined = (
+        gap >= RESUME_S
+        and t - chain >= REST_S
+        and _rest_hour(chain, f)
+        and chain != r.rest[0]
+    )  # a sleep broken by trips into silences shorter than a rest
+    new_rest = not resume and ((gap >= REST_S and _rest_hour(last, f)) or joined)
+    if not resume and not new_rest:
         r.longest[0][j] = max(r.longest[0][j], gap)
     if resume:
         rj, r0 = _slot(r.rest[0], f)
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (r.rest[0], t)
-    elif gap >= REST_S and _rest_hour(last, f):
+    elif new_rest:
         _wake_learned(r, f)
-        begin = last
-        if (
-            last - r.prev[1] <= TRIP_S
-            and r.prev[1] - r.prev[0] >= RESUME_S
-            and _rest_hour(r.prev[0], f)
-        ):
-            begin = r.prev[0]
+        begin = chain if _rest_hour(chain, f) else last
         rj, r0 = _slot(begin, f)
         r.rests[0][rj] += 1.0
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (begin, t)
     r.prev = (last, t)
+
+
+def _chain(r: Routine, last: float, gap: float) -> float:
+    """Start of the hour-long silences joined by trips that this one ends (at most 12 h)."""
+    if gap < RESUME_S:
+        r.chain = NAN
+        return last
+    linked = (
+        last - r.prev[1] <= TRIP_S
+        and r.prev[1] - r.prev[0] >= RESUME_S
+        and last - r.chain <= OVERNIGHT_S
+    )
+    if not linked:
+        r.chain = last
+    return r.chain
 
 
 def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:

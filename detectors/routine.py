@@ -13,8 +13,10 @@ It is learned online from the silences between activities, nothing else:
 - Any other silence was spent *at home*. Per (day type, hour it began) the longest one (`R_G`,
   rests and going back to bed apart: they are the night's), the latest clock time it ended
   (`R_E`, offset from the hour's start) and how many lasted a rest's length (`R_NL`) are kept.
-  An hour where rests begin is part of the sleep window, and the latest end of those rests is
-  the latest usual first activity of the day. Activity right after a rest followed by more
+  Silences of an hour or more joined by trips (activity of at most 30 min) are one rest once
+  they span REST_S, though none lasts that long (a night broken by toilet trips). An hour
+  where rests begin is part of the sleep window, and the latest end of those rests is the
+  latest usual first activity of the day. Activity right after a rest followed by more
   rest is a trip (toilet) only well before this day type's usual end of rests: an early
   riser's first activity followed by a quiet breakfast is getting up.
 - Day type is the local date of t + 6 h (so Friday evening already counts as weekend and Sunday
@@ -66,6 +68,7 @@ from detectors.routine_columns import (
     R_ARRIVED,
     R_AW,
     R_BED,
+    R_CHAIN,
     R_E,
     R_EPOCH,
     R_FIRST,
@@ -193,6 +196,7 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         hh_f[h, R_ARRIVED] = t
+        hh_f[h, R_CHAIN] = np.nan
         slot, start = slot_of(last, params, hp)
         hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
         hh_f[h, R_NA + slot] += 1.0
@@ -207,29 +211,34 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         dense = day_cap(hh_f, params, h, hp, t) < params[hp, P_ROUTINE_CAP_SPARSE_S]
         if not to_door and dense:
             hh_f[h, R_LEFT] = last  # (switches only: the resident may just have sat down)
+        hh_f[h, R_CHAIN] = np.nan
         hh_f[h, R_PREV_START] = last
         hh_f[h, R_PREV_END] = t
         return
     slot, start = slot_of(last, params, hp)
     hh_f[h, R_E + slot] = max(hh_f[h, R_E + slot], t - start)
+    chain = _chain(hh_f, h, last, gap)
     resume = gap >= RESUME_S and in_rest(hh_f, params, h, hp, last)
-    if not resume and (gap < REST_S or not _rest_hour(last, params, hp)):
+    # A sleep broken by toilet trips into silences shorter than a rest is one rest all the
+    # same, once its silences (each an hour or more, joined by trips) span REST_S.
+    joined = (
+        gap >= RESUME_S
+        and t - chain >= REST_S
+        and _rest_hour(chain, params, hp)
+        and chain != hh_f[h, R_REST_START]
+    )
+    new_rest = not resume and ((gap >= REST_S and _rest_hour(last, params, hp)) or joined)
+    if not resume and not new_rest:
         hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)  # rests: the night's figures
     if resume:
         # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
         rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
         hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
         hh_f[h, R_REST_END] = t
-    elif gap >= REST_S and _rest_hour(last, params, hp):
+    elif new_rest:
         _wake_learned(hh_f, params, h, hp)
-        begin = last
-        before = hh_f[h, R_PREV_START]
-        if (
-            last - hh_f[h, R_PREV_END] <= TRIP_S
-            and hh_f[h, R_PREV_END] - before >= RESUME_S
-            and _rest_hour(before, params, hp)
-        ):
-            begin = before  # in bed, up once, back to bed: the rest began before the trip
+        # In bed, up now and then, back to bed: the rest began where those silences began.
+        begin = chain if _rest_hour(chain, params, hp) else last
         rs, rstart = slot_of(begin, params, hp)
         hh_f[h, R_NL + rs] += 1.0
         hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
@@ -237,6 +246,23 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         hh_f[h, R_REST_END] = t
     hh_f[h, R_PREV_START] = last
     hh_f[h, R_PREV_END] = t
+
+
+@njit(cache=True)
+def _chain(hh_f, h, last, gap):
+    """Start of the silences of RESUME_S or more joined by trips (activity of at most TRIP_S)
+    that the silence from `last` (of length gap) ends; kept in R_CHAIN, NaN after a shorter
+    one. A chain over OVERNIGHT_S long is no night's sleep: it starts again."""
+    if gap < RESUME_S:
+        hh_f[h, R_CHAIN] = np.nan
+        return last
+    before, end = hh_f[h, R_PREV_START], hh_f[h, R_PREV_END]
+    chain = hh_f[h, R_CHAIN]
+    linked = last - end <= TRIP_S and end - before >= RESUME_S and last - chain <= OVERNIGHT_S
+    if not linked:  # (NaN compares False: no chain)
+        chain = last
+    hh_f[h, R_CHAIN] = chain
+    return chain
 
 
 @njit(cache=True)

@@ -212,6 +212,21 @@ def test_not_up_is_checked_after_the_latest_usual_first_activity() -> None:
     assert "07:00" in wellness[0].reason
 
 
+def test_a_sleep_broken_by_toilet_trips_into_short_silences_is_still_the_night() -> None:
+    """Nights of 21:50-07:00 with trips at 00:30, 03:00 and 05:15: no silence lasts a rest
+    (3 h), yet together they are the sleep, and the last night is checked as not up."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(11, stop_at_h=23.0)
+    nights = readings[0][0] - 7 * 3600 + 86400  # 00:00 after the first day
+    trips = [nights + d * 86400 + h * 3600 for d in range(10) for h in (0.5, 3.0, 5.25)]
+    readings = sorted(readings + [(t, 0, "motion", 1.0) for t in trips])
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [a.rule for a in wellness] == ["not_up"]
+    latest_wake = readings[0][0] + 11 * 86400  # 07:00 the next morning
+    assert wellness[0].ts - latest_wake == 2400  # routine_rest_margin_s
+
+
 def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silences_it() -> None:
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(11, stop_at_h=10.0)
