@@ -46,6 +46,7 @@ class Routine:
     arrived: float = NAN  # the last door event that ended an absence
     left: float = NAN  # a door event after which only motion came (a visitor while out)
     chain: float = NAN  # start of the hour-long silences joined by short trips up to now
+    out_from: float = NAN  # start of the absence that the last return ended
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -111,6 +112,7 @@ def learn(
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         r.arrived = t
+        r.out_from = last
         r.chain = NAN
         j, s0 = _slot(last, f)
         r.returns[0][j] = max(r.returns[0][j], t - s0)
@@ -244,6 +246,25 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
     return best
 
 
+def _night_out_sleep(r: Routine, last: float, f: Mapping[str, float]) -> float:
+    """While learning: home from an absence over 03:00 and quiet within 3 h, asleep for up to
+    10 h from the rest or chain of silences begun since (else from `last`); -inf otherwise."""
+    if not _learning(r, last, f) or not r.arrived - r.out_from <= f["away_max_s"]:
+        return -math.inf
+    arrived_h = _local_hour(r.arrived, f)
+    night = r.arrived - (arrived_h - 3.0) * 3600.0
+    if night > r.arrived:
+        night -= DAY
+    begin = last
+    if last - r.prev[1] <= TRIP_S and r.chain >= r.arrived:
+        begin = r.chain
+    if r.rest[0] >= r.arrived:
+        begin = min(begin, r.rest[0])
+    if night < r.out_from or not begin - r.arrived <= 3 * 3600.0:
+        return -math.inf
+    return begin + 10 * 3600.0
+
+
 def _rest_habit(r: Routine, last: float, f: Mapping[str, float]) -> bool:
     j0, _ = _slot(last, f)
     n = sum(
@@ -273,8 +294,10 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     limit = max(limit, cap * min(1.0 - (last - r.first - learn) / learn, 1.0))
     limit = min(max(limit, f["inactivity_min_silence_s"]), cap)
     day = last + limit
-    end = _rest_end(r, last, f) + f["routine_rest_margin_s"]
-    if 9.0 <= _local_hour(last, f) < 20.0 and not _rest_habit(r, last, f):
+    slept_out = _night_out_sleep(r, last, f)
+    end = max(_rest_end(r, last, f), slept_out) + f["routine_rest_margin_s"]
+    by_day = 9.0 <= _local_hour(last, f) < 20.0
+    if by_day and not _rest_habit(r, last, f) and not slept_out > last:
         if _in_rest(r, last, f):
             end = min(end, last + max(cap, f["routine_cap_sparse_s"]))
         else:

@@ -76,6 +76,7 @@ from detectors.routine_columns import (
     R_LEFT,
     R_NA,
     R_NL,
+    R_OUT_FROM,
     R_PER,
     R_PREV_END,
     R_PREV_START,
@@ -115,6 +116,9 @@ SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
 SPREAD_MAX_S = 1200.0  # the weekdays' spread moves the weekend's latest wake this much at most
 BEDTIME_HOURS = 9  # sleep begins by 03:00 (published: 21:30 to 02:30)
 ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
+NIGHT_OUT_H = 3.0  # an absence over 03:00 local was a night out (every published sleep has it)
+BED_AFTER_S = 3.0 * 3600.0  # after a night out, a sleep begun this soon after coming home...
+SLEEP_MAX_S = 10.0 * 3600.0  # ...may last the longest published sleep while learning
 
 
 @njit(cache=True, inline="always")
@@ -196,6 +200,7 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         hh_f[h, R_ARRIVED] = t
+        hh_f[h, R_OUT_FROM] = last
         hh_f[h, R_CHAIN] = np.nan
         slot, start = slot_of(last, params, hp)
         hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
@@ -438,10 +443,15 @@ def home_deadline(hh_f, params, h, hp, last):
     cap = day_cap(hh_f, params, h, hp, last)
     hh_f[h, R_WHY_CAP] = cap
     day = last + _day_limit(hh_f, params, h, hp, last, cap)
-    end = rest_end(hh_f, params, h, hp, last) + params[hp, P_ROUTINE_REST_MARGIN_S]
+    margin = params[hp, P_ROUTINE_REST_MARGIN_S]
+    end = rest_end(hh_f, params, h, hp, last) + margin
+    slept_out = night_out_sleep(hh_f, params, h, hp, last)
+    end = max(end, slept_out + margin)
     hour = (local_s(last, params, hp) % 86400.0) / 3600.0
     if not DAY_FROM_H <= hour < DAY_TO_H or _rest_habit(hh_f, params, h, hp, last):
         pass  # at night, or by day in a home that sleeps then: the rest's end rules
+    elif slept_out > last:
+        pass  # by day after a night out: a sleep (a night-shift worker's first days)
     elif in_rest(hh_f, params, h, hp, last):
         # By day back to bed after a trip (a late sleeper): still within the sparse cap.
         end = min(end, last + max(cap, params[hp, P_ROUTINE_CAP_SPARSE_S]))
@@ -449,11 +459,38 @@ def home_deadline(hh_f, params, h, hp, last):
         # By day a silence is a collapse within the cap.
         end = min(end, last + cap)
     if end > day:
-        hh_f[h, R_WHY_REF] = end - params[hp, P_ROUTINE_REST_MARGIN_S]
+        hh_f[h, R_WHY_REF] = end - margin
         hh_f[h, R_WHY_USUAL] = usual_wake(hh_f, params, h, hp, last)
         hh_f[h, R_WHY_LIMIT] = np.nan
         return end, R_NOT_UP
     return day, R_SILENT_HOME
+
+
+@njit(cache=True)
+def night_out_sleep(hh_f, params, h, hp, last):
+    """While learning, the latest end of a sleep after a night out; -inf if none.
+
+    Who came home from an absence over NIGHT_OUT_H (a night shift, a night away) and went
+    quiet within BED_AFTER_S is asleep, whatever the clock: the sleep (begun at the rest or the
+    chain of silences begun since, else at `last`) may last SLEEP_MAX_S. Once learned, this
+    home's rests rule.
+    """
+    arrived, left = hh_f[h, R_ARRIVED], hh_f[h, R_OUT_FROM]
+    learning = _learning(hh_f, params, h, hp, last)
+    if not learning or not arrived - left <= params[hp, P_AWAY_MAX_S]:
+        return -np.inf  # (NaN: no return yet)
+    x = local_s(arrived, params, hp)
+    night = arrived - (x % 86400.0) + NIGHT_OUT_H * 3600.0
+    if night > arrived:
+        night -= 86400.0  # the last 03:00 before coming home
+    begin = last
+    if last - hh_f[h, R_PREV_END] <= TRIP_S and hh_f[h, R_CHAIN] >= arrived:
+        begin = hh_f[h, R_CHAIN]  # in bed since, up now and then
+    if hh_f[h, R_REST_START] >= arrived:
+        begin = min(begin, hh_f[h, R_REST_START])
+    if night < left or not begin - arrived <= BED_AFTER_S:
+        return -np.inf
+    return begin + SLEEP_MAX_S
 
 
 @njit(cache=True)

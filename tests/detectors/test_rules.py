@@ -227,6 +227,21 @@ def test_a_sleep_broken_by_toilet_trips_into_short_silences_is_still_the_night()
     assert wellness[0].ts - latest_wake == 2400  # routine_rest_margin_s
 
 
+def test_home_in_the_morning_from_a_night_out_the_first_days_is_asleep_not_silent() -> None:
+    """A night-shift worker's first day: out 21:30-07:30, about until 08:30, then asleep. With
+    no history the sleep may last the longest published one (10 h), not the 12:30 prior."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom"), Device("dc-1", "door", "hh-1", "hall")]
+    readings = _routine(1, stop_at_h=21.5)
+    evening = readings[0][0] + 14.5 * 3600  # 21:30
+    readings.append((evening, 1, "door", 1.0))
+    readings.append((evening + 10 * 3600, 1, "door", 1.0))  # 07:30, home
+    last = evening + 11 * 3600  # 08:30, to bed
+    readings += [(t, 0, "motion", 1.0) for t in np.arange(evening + 10 * 3600 + 600, last + 1, 600)]
+    alerts = play(home, readings, tick_at=last + 14 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", last + 10 * 3600 + 2400)]
+
+
 def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silences_it() -> None:
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(11, stop_at_h=10.0)
