@@ -346,8 +346,9 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
             overnight = max(overnight, last + length)
     margin = f["routine_out_margin_s"]
     back = max(day, overnight)
-    if day > last:
-        deadline = max(day + margin, floor)
+    if day > last:  # while learning, a habit only puts the check later than by night
+        habit = max(day + margin, floor)
+        deadline = max(deadline, habit) if _learning(r, last, f) else habit
     if overnight > last:
         deadline = max(deadline, overnight + margin)
     r.why = (back if back > last else NAN, night, NAN, r.why[3])

@@ -568,7 +568,10 @@ def out_deadline(hh_f, params, h, hp, last):
     margin = params[hp, P_ROUTINE_OUT_MARGIN_S]
     back = max(day, overnight)
     if day > last:
-        deadline = max(day + margin, floor)  # a daily habit: its own latest return rules
+        # A daily habit: its own latest return rules; while learning (a few days seen) it
+        # may only put the check later than by night.
+        habit = max(day + margin, floor)
+        deadline = max(deadline, habit) if _learning(hh_f, params, h, hp, last) else habit
     if overnight > last:
         deadline = max(deadline, overnight + margin)
     hh_f[h, R_WHY_REF] = back if back > last else np.nan

@@ -242,6 +242,26 @@ def test_home_in_the_morning_from_a_night_out_the_first_days_is_asleep_not_silen
     assert [(a.rule, a.ts) for a in wellness] == [("not_up", last + 10 * 3600 + 2400)]
 
 
+def test_while_learning_an_absence_habit_of_a_few_days_is_checked_by_night_at_the_earliest() -> None:
+    """Out 10:00-12:00 on three weekdays: on the fourth, not back, the check waits for night
+    (an hour after the hour this home goes to bed in), not for 12:00 + 1.5 h."""
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    monday = _routine(1)[0][0] - 7 * 3600 + 2 * 86400  # _routine begins on a Saturday
+    readings = [
+        r
+        for r in _routine(6)
+        if r[0] >= monday and not 10 <= (r[0] - monday) % 86400 / 3600 < 12.2
+    ]
+    for day in range(4):
+        readings.append((monday + day * 86400 + 10 * 3600, 1, "door", 1.0))
+        if day < 3:
+            readings.append((monday + day * 86400 + 12 * 3600, 1, "door", 1.0))
+    readings = sorted(r for r in readings if r[0] <= monday + 3 * 86400 + 10 * 3600)
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts) for a in wellness] == [("out_not_back", monday + 3 * 86400 + 23 * 3600)]
+
+
 def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silences_it() -> None:
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(11, stop_at_h=10.0)
