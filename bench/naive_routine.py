@@ -133,10 +133,7 @@ def learn(
     chain = _chain(r, last, gap)
     resume = gap >= RESUME_S and _in_rest(r, last, f)
     joined = (
-        gap >= RESUME_S
-        and t - chain >= REST_S
-        and _rest_hour(chain, f)
-        and chain != r.rest[0]
+        gap >= RESUME_S and t - chain >= REST_S and _rest_hour(chain, f) and chain != r.rest[0]
     )  # a sleep broken by trips into silences shorter than a rest
     new_rest = not resume and ((gap >= REST_S and _rest_hour(last, f)) or joined)
     if not resume and not new_rest:

@@ -242,15 +242,13 @@ def test_home_in_the_morning_from_a_night_out_the_first_days_is_asleep_not_silen
     assert [(a.rule, a.ts) for a in wellness] == [("not_up", last + 10 * 3600 + 2400)]
 
 
-def test_while_learning_an_absence_habit_of_a_few_days_is_checked_by_night_at_the_earliest() -> None:
+def test_while_learning_an_absence_habit_is_checked_by_night_at_the_earliest() -> None:
     """Out 10:00-12:00 on three weekdays: on the fourth, not back, the check waits for night
     (an hour after the hour this home goes to bed in), not for 12:00 + 1.5 h."""
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     monday = _routine(1)[0][0] - 7 * 3600 + 2 * 86400  # _routine begins on a Saturday
     readings = [
-        r
-        for r in _routine(6)
-        if r[0] >= monday and not 10 <= (r[0] - monday) % 86400 / 3600 < 12.2
+        r for r in _routine(6) if r[0] >= monday and not 10 <= (r[0] - monday) % 86400 / 3600 < 12.2
     ]
     for day in range(4):
         readings.append((monday + day * 86400 + 10 * 3600, 1, "door", 1.0))
