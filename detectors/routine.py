@@ -25,8 +25,9 @@ It is learned online from the silences between activities, nothing else:
 Every figure is a maximum over two 14-day buckets (the current one and the one before): the last
 14 to 28 days, so the model follows a change within about two weeks while one odd day is
 forgotten after four. Until `routine_learn_days` of history exist, the checks use conservative
-priors (sleep may last until `routine_prior_wake_h`, silences by day up to the ceiling), and
-the daytime limit comes down from the ceiling to the learned one over as many days again.
+priors (sleep may last until `routine_prior_wake_h`, or 10 h after a night out; silences by
+day up to the ceiling; a habit of absences no sooner than by night), and the daytime limit
+comes down from the ceiling to the learned one over as many days again.
 
 The deadline of a silence (`routine_deadline`) is one of four checks (codes.R_NOT_UP, ...):
 not up (a silence in the learned sleep window lasts past the latest usual first activity plus
