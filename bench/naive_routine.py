@@ -45,6 +45,8 @@ class Routine:
     why: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # ref, usual, limit, cap
     arrived: float = NAN  # the last door event that ended an absence
     left: float = NAN  # a door event after which only motion came (a visitor while out)
+    chain: float = NAN  # start of the hour-long silences joined by short trips up to now
+    out_from: float = NAN  # start of the absence that the last return ended
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -110,6 +112,8 @@ def learn(
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         r.arrived = t
+        r.out_from = last
+        r.chain = NAN
         j, s0 = _slot(last, f)
         r.returns[0][j] = max(r.returns[0][j], t - s0)
         r.absences[0][j] += 1.0
@@ -121,31 +125,46 @@ def learn(
         # Out after the door; motion ending it is a visitor's (in a home with PIRs).
         if not to_door and _cap(r, t, f) < f["routine_cap_sparse_s"]:
             r.left = last
+        r.chain = NAN
         r.prev = (last, t)
         return
     j, s0 = _slot(last, f)
     r.ends[0][j] = max(r.ends[0][j], t - s0)
+    chain = _chain(r, last, gap)
     resume = gap >= RESUME_S and _in_rest(r, last, f)
-    if not resume and (gap < REST_S or not _rest_hour(last, f)):
+    joined = (
+        gap >= RESUME_S and t - chain >= REST_S and _rest_hour(chain, f) and chain != r.rest[0]
+    )  # a sleep broken by trips into silences shorter than a rest
+    new_rest = not resume and ((gap >= REST_S and _rest_hour(last, f)) or joined)
+    if not resume and not new_rest:
         r.longest[0][j] = max(r.longest[0][j], gap)
     if resume:
         rj, r0 = _slot(r.rest[0], f)
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (r.rest[0], t)
-    elif gap >= REST_S and _rest_hour(last, f):
+    elif new_rest:
         _wake_learned(r, f)
-        begin = last
-        if (
-            last - r.prev[1] <= TRIP_S
-            and r.prev[1] - r.prev[0] >= RESUME_S
-            and _rest_hour(r.prev[0], f)
-        ):
-            begin = r.prev[0]
+        begin = chain if _rest_hour(chain, f) else last
         rj, r0 = _slot(begin, f)
         r.rests[0][rj] += 1.0
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (begin, t)
     r.prev = (last, t)
+
+
+def _chain(r: Routine, last: float, gap: float) -> float:
+    """Start of the hour-long silences joined by trips that this one ends (at most 12 h)."""
+    if gap < RESUME_S:
+        r.chain = NAN
+        return last
+    linked = (
+        last - r.prev[1] <= TRIP_S
+        and r.prev[1] - r.prev[0] >= RESUME_S
+        and last - r.chain <= OVERNIGHT_S
+    )
+    if not linked:
+        r.chain = last
+    return r.chain
 
 
 def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:
@@ -224,6 +243,25 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
     return best
 
 
+def _night_out_sleep(r: Routine, last: float, f: Mapping[str, float]) -> float:
+    """While learning: home from an absence over 03:00 and quiet within 3 h, asleep for up to
+    10 h from the rest or chain of silences begun since (else from `last`); -inf otherwise."""
+    if not _learning(r, last, f) or not r.arrived - r.out_from <= f["away_max_s"]:
+        return -math.inf
+    arrived_h = _local_hour(r.arrived, f)
+    night = r.arrived - (arrived_h - 3.0) * 3600.0
+    if night > r.arrived:
+        night -= DAY
+    begin = last
+    if last - r.prev[1] <= TRIP_S and r.chain >= r.arrived:
+        begin = r.chain
+    if r.rest[0] >= r.arrived:
+        begin = min(begin, r.rest[0])
+    if night < r.out_from or not begin - r.arrived <= 3 * 3600.0:
+        return -math.inf
+    return begin + 10 * 3600.0
+
+
 def _rest_habit(r: Routine, last: float, f: Mapping[str, float]) -> bool:
     j0, _ = _slot(last, f)
     n = sum(
@@ -253,8 +291,10 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     limit = max(limit, cap * min(1.0 - (last - r.first - learn) / learn, 1.0))
     limit = min(max(limit, f["inactivity_min_silence_s"]), cap)
     day = last + limit
-    end = _rest_end(r, last, f) + f["routine_rest_margin_s"]
-    if 9.0 <= _local_hour(last, f) < 20.0 and not _rest_habit(r, last, f):
+    slept_out = _night_out_sleep(r, last, f)
+    end = max(_rest_end(r, last, f), slept_out) + f["routine_rest_margin_s"]
+    by_day = 9.0 <= _local_hour(last, f) < 20.0
+    if by_day and not _rest_habit(r, last, f) and not slept_out > last:
         if _in_rest(r, last, f):
             end = min(end, last + max(cap, f["routine_cap_sparse_s"]))
         else:
@@ -303,8 +343,9 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
             overnight = max(overnight, last + length)
     margin = f["routine_out_margin_s"]
     back = max(day, overnight)
-    if day > last:
-        deadline = max(day + margin, floor)
+    if day > last:  # while learning, a habit only puts the check later than by night
+        habit = max(day + margin, floor)
+        deadline = max(deadline, habit) if _learning(r, last, f) else habit
     if overnight > last:
         deadline = max(deadline, overnight + margin)
     r.why = (back if back > last else NAN, night, NAN, r.why[3])

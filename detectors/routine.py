@@ -13,8 +13,10 @@ It is learned online from the silences between activities, nothing else:
 - Any other silence was spent *at home*. Per (day type, hour it began) the longest one (`R_G`,
   rests and going back to bed apart: they are the night's), the latest clock time it ended
   (`R_E`, offset from the hour's start) and how many lasted a rest's length (`R_NL`) are kept.
-  An hour where rests begin is part of the sleep window, and the latest end of those rests is
-  the latest usual first activity of the day. Activity right after a rest followed by more
+  Silences of an hour or more joined by trips (activity of at most 30 min) are one rest once
+  they span REST_S, though none lasts that long (a night broken by toilet trips). An hour
+  where rests begin is part of the sleep window, and the latest end of those rests is the
+  latest usual first activity of the day. Activity right after a rest followed by more
   rest is a trip (toilet) only well before this day type's usual end of rests: an early
   riser's first activity followed by a quiet breakfast is getting up.
 - Day type is the local date of t + 6 h (so Friday evening already counts as weekend and Sunday
@@ -23,8 +25,9 @@ It is learned online from the silences between activities, nothing else:
 Every figure is a maximum over two 14-day buckets (the current one and the one before): the last
 14 to 28 days, so the model follows a change within about two weeks while one odd day is
 forgotten after four. Until `routine_learn_days` of history exist, the checks use conservative
-priors (sleep may last until `routine_prior_wake_h`, silences by day up to the ceiling), and
-the daytime limit comes down from the ceiling to the learned one over as many days again.
+priors (sleep may last until `routine_prior_wake_h`, or 10 h after a night out; silences by
+day up to the ceiling; a habit of absences no sooner than by night), and the daytime limit
+comes down from the ceiling to the learned one over as many days again.
 
 The deadline of a silence (`routine_deadline`) is one of four checks (codes.R_NOT_UP, ...):
 not up (a silence in the learned sleep window lasts past the latest usual first activity plus
@@ -66,6 +69,7 @@ from detectors.routine_columns import (
     R_ARRIVED,
     R_AW,
     R_BED,
+    R_CHAIN,
     R_E,
     R_EPOCH,
     R_FIRST,
@@ -73,6 +77,7 @@ from detectors.routine_columns import (
     R_LEFT,
     R_NA,
     R_NL,
+    R_OUT_FROM,
     R_PER,
     R_PREV_END,
     R_PREV_START,
@@ -112,6 +117,9 @@ SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
 SPREAD_MAX_S = 1200.0  # the weekdays' spread moves the weekend's latest wake this much at most
 BEDTIME_HOURS = 9  # sleep begins by 03:00 (published: 21:30 to 02:30)
 ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
+NIGHT_OUT_H = 3.0  # an absence over 03:00 local was a night out (every published sleep has it)
+BED_AFTER_S = 3.0 * 3600.0  # after a night out, a sleep begun this soon after coming home...
+SLEEP_MAX_S = 10.0 * 3600.0  # ...may last the longest published sleep while learning
 
 
 @njit(cache=True, inline="always")
@@ -193,6 +201,8 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     gap = t - last
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         hh_f[h, R_ARRIVED] = t
+        hh_f[h, R_OUT_FROM] = last
+        hh_f[h, R_CHAIN] = np.nan
         slot, start = slot_of(last, params, hp)
         hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
         hh_f[h, R_NA + slot] += 1.0
@@ -207,29 +217,34 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         dense = day_cap(hh_f, params, h, hp, t) < params[hp, P_ROUTINE_CAP_SPARSE_S]
         if not to_door and dense:
             hh_f[h, R_LEFT] = last  # (switches only: the resident may just have sat down)
+        hh_f[h, R_CHAIN] = np.nan
         hh_f[h, R_PREV_START] = last
         hh_f[h, R_PREV_END] = t
         return
     slot, start = slot_of(last, params, hp)
     hh_f[h, R_E + slot] = max(hh_f[h, R_E + slot], t - start)
+    chain = _chain(hh_f, h, last, gap)
     resume = gap >= RESUME_S and in_rest(hh_f, params, h, hp, last)
-    if not resume and (gap < REST_S or not _rest_hour(last, params, hp)):
+    # A sleep broken by toilet trips into silences shorter than a rest is one rest all the
+    # same, once its silences (each an hour or more, joined by trips) span REST_S.
+    joined = (
+        gap >= RESUME_S
+        and t - chain >= REST_S
+        and _rest_hour(chain, params, hp)
+        and chain != hh_f[h, R_REST_START]
+    )
+    new_rest = not resume and ((gap >= REST_S and _rest_hour(last, params, hp)) or joined)
+    if not resume and not new_rest:
         hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)  # rests: the night's figures
     if resume:
         # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
         rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
         hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
         hh_f[h, R_REST_END] = t
-    elif gap >= REST_S and _rest_hour(last, params, hp):
+    elif new_rest:
         _wake_learned(hh_f, params, h, hp)
-        begin = last
-        before = hh_f[h, R_PREV_START]
-        if (
-            last - hh_f[h, R_PREV_END] <= TRIP_S
-            and hh_f[h, R_PREV_END] - before >= RESUME_S
-            and _rest_hour(before, params, hp)
-        ):
-            begin = before  # in bed, up once, back to bed: the rest began before the trip
+        # In bed, up now and then, back to bed: the rest began where those silences began.
+        begin = chain if _rest_hour(chain, params, hp) else last
         rs, rstart = slot_of(begin, params, hp)
         hh_f[h, R_NL + rs] += 1.0
         hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
@@ -237,6 +252,23 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         hh_f[h, R_REST_END] = t
     hh_f[h, R_PREV_START] = last
     hh_f[h, R_PREV_END] = t
+
+
+@njit(cache=True)
+def _chain(hh_f, h, last, gap):
+    """Start of the silences of RESUME_S or more joined by trips (activity of at most TRIP_S)
+    that the silence from `last` (of length gap) ends; kept in R_CHAIN, NaN after a shorter
+    one. A chain over OVERNIGHT_S long is no night's sleep: it starts again."""
+    if gap < RESUME_S:
+        hh_f[h, R_CHAIN] = np.nan
+        return last
+    before, end = hh_f[h, R_PREV_START], hh_f[h, R_PREV_END]
+    chain = hh_f[h, R_CHAIN]
+    linked = last - end <= TRIP_S and end - before >= RESUME_S and last - chain <= OVERNIGHT_S
+    if not linked:  # (NaN compares False: no chain)
+        chain = last
+    hh_f[h, R_CHAIN] = chain
+    return chain
 
 
 @njit(cache=True)
@@ -412,10 +444,15 @@ def home_deadline(hh_f, params, h, hp, last):
     cap = day_cap(hh_f, params, h, hp, last)
     hh_f[h, R_WHY_CAP] = cap
     day = last + _day_limit(hh_f, params, h, hp, last, cap)
-    end = rest_end(hh_f, params, h, hp, last) + params[hp, P_ROUTINE_REST_MARGIN_S]
+    margin = params[hp, P_ROUTINE_REST_MARGIN_S]
+    end = rest_end(hh_f, params, h, hp, last) + margin
+    slept_out = night_out_sleep(hh_f, params, h, hp, last)
+    end = max(end, slept_out + margin)
     hour = (local_s(last, params, hp) % 86400.0) / 3600.0
     if not DAY_FROM_H <= hour < DAY_TO_H or _rest_habit(hh_f, params, h, hp, last):
         pass  # at night, or by day in a home that sleeps then: the rest's end rules
+    elif slept_out > last:
+        pass  # by day after a night out: a sleep (a night-shift worker's first days)
     elif in_rest(hh_f, params, h, hp, last):
         # By day back to bed after a trip (a late sleeper): still within the sparse cap.
         end = min(end, last + max(cap, params[hp, P_ROUTINE_CAP_SPARSE_S]))
@@ -423,11 +460,38 @@ def home_deadline(hh_f, params, h, hp, last):
         # By day a silence is a collapse within the cap.
         end = min(end, last + cap)
     if end > day:
-        hh_f[h, R_WHY_REF] = end - params[hp, P_ROUTINE_REST_MARGIN_S]
+        hh_f[h, R_WHY_REF] = end - margin
         hh_f[h, R_WHY_USUAL] = usual_wake(hh_f, params, h, hp, last)
         hh_f[h, R_WHY_LIMIT] = np.nan
         return end, R_NOT_UP
     return day, R_SILENT_HOME
+
+
+@njit(cache=True)
+def night_out_sleep(hh_f, params, h, hp, last):
+    """While learning, the latest end of a sleep after a night out; -inf if none.
+
+    Who came home from an absence over NIGHT_OUT_H (a night shift, a night away) and went
+    quiet within BED_AFTER_S is asleep, whatever the clock: the sleep (begun at the rest or the
+    chain of silences begun since, else at `last`) may last SLEEP_MAX_S. Once learned, this
+    home's rests rule.
+    """
+    arrived, left = hh_f[h, R_ARRIVED], hh_f[h, R_OUT_FROM]
+    learning = _learning(hh_f, params, h, hp, last)
+    if not learning or not arrived - left <= params[hp, P_AWAY_MAX_S]:
+        return -np.inf  # (NaN: no return yet)
+    x = local_s(arrived, params, hp)
+    night = arrived - (x % 86400.0) + NIGHT_OUT_H * 3600.0
+    if night > arrived:
+        night -= 86400.0  # the last 03:00 before coming home
+    begin = last
+    if last - hh_f[h, R_PREV_END] <= TRIP_S and hh_f[h, R_CHAIN] >= arrived:
+        begin = hh_f[h, R_CHAIN]  # in bed since, up now and then
+    if hh_f[h, R_REST_START] >= arrived:
+        begin = min(begin, hh_f[h, R_REST_START])
+    if night < left or not begin - arrived <= BED_AFTER_S:
+        return -np.inf
+    return begin + SLEEP_MAX_S
 
 
 @njit(cache=True)
@@ -505,7 +569,10 @@ def out_deadline(hh_f, params, h, hp, last):
     margin = params[hp, P_ROUTINE_OUT_MARGIN_S]
     back = max(day, overnight)
     if day > last:
-        deadline = max(day + margin, floor)  # a daily habit: its own latest return rules
+        # A daily habit: its own latest return rules; while learning (a few days seen) it
+        # may only put the check later than by night.
+        habit = max(day + margin, floor)
+        deadline = max(deadline, habit) if _learning(hh_f, params, h, hp, last) else habit
     if overnight > last:
         deadline = max(deadline, overnight + margin)
     hh_f[h, R_WHY_REF] = back if back > last else np.nan

@@ -212,6 +212,54 @@ def test_not_up_is_checked_after_the_latest_usual_first_activity() -> None:
     assert "07:00" in wellness[0].reason
 
 
+def test_a_sleep_broken_by_toilet_trips_into_short_silences_is_still_the_night() -> None:
+    """Nights of 21:50-07:00 with trips at 00:30, 03:00 and 05:15: no silence lasts a rest
+    (3 h), yet together they are the sleep, and the last night is checked as not up."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(11, stop_at_h=23.0)
+    nights = readings[0][0] - 7 * 3600 + 86400  # 00:00 after the first day
+    trips = [nights + d * 86400 + h * 3600 for d in range(10) for h in (0.5, 3.0, 5.25)]
+    readings = sorted(readings + [(t, 0, "motion", 1.0) for t in trips])
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [a.rule for a in wellness] == ["not_up"]
+    latest_wake = readings[0][0] + 11 * 86400  # 07:00 the next morning
+    assert wellness[0].ts - latest_wake == 2400  # routine_rest_margin_s
+
+
+def test_home_in_the_morning_from_a_night_out_the_first_days_is_asleep_not_silent() -> None:
+    """A night-shift worker's first day: out 21:30-07:30, about until 08:30, then asleep. With
+    no history the sleep may last the longest published one (10 h), not the 12:30 prior."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom"), Device("dc-1", "door", "hh-1", "hall")]
+    readings = _routine(1, stop_at_h=21.5)
+    evening = readings[0][0] + 14.5 * 3600  # 21:30
+    readings.append((evening, 1, "door", 1.0))
+    readings.append((evening + 10 * 3600, 1, "door", 1.0))  # 07:30, home
+    last = evening + 11 * 3600  # 08:30, to bed
+    readings += [(t, 0, "motion", 1.0) for t in np.arange(evening + 10 * 3600 + 600, last + 1, 600)]
+    alerts = play(home, readings, tick_at=last + 14 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", last + 10 * 3600 + 2400)]
+
+
+def test_while_learning_an_absence_habit_is_checked_by_night_at_the_earliest() -> None:
+    """Out 10:00-12:00 on three weekdays: on the fourth, not back, the check waits for night
+    (an hour after the hour this home goes to bed in), not for 12:00 + 1.5 h."""
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    monday = _routine(1)[0][0] - 7 * 3600 + 2 * 86400  # _routine begins on a Saturday
+    readings = [
+        r for r in _routine(6) if r[0] >= monday and not 10 <= (r[0] - monday) % 86400 / 3600 < 12.2
+    ]
+    for day in range(4):
+        readings.append((monday + day * 86400 + 10 * 3600, 1, "door", 1.0))
+        if day < 3:
+            readings.append((monday + day * 86400 + 12 * 3600, 1, "door", 1.0))
+    readings = sorted(r for r in readings if r[0] <= monday + 3 * 86400 + 10 * 3600)
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts) for a in wellness] == [("out_not_back", monday + 3 * 86400 + 23 * 3600)]
+
+
 def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silences_it() -> None:
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(11, stop_at_h=10.0)
