@@ -13,13 +13,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from console.app import create_app
 from console.serve import ConsoleServer
 from tests.console.conftest import seeded_database
 from tests.console.seed import PASSWORD
-from tests.console.test_browser import CHROMIUM, CHROMIUM_ARGS
 from vigil.harness import free_port
 from vigil.settings import Settings
 from vigil.stack import LocalStack
@@ -43,16 +42,6 @@ def hostile_console(stack: LocalStack, schema_template: str, settings: Settings)
             yield server.url
         finally:
             server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def test_a_hostile_building_name_shows_as_text_and_runs_nothing(

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from console.app import create_app
 from console.serve import ConsoleServer
@@ -37,15 +37,6 @@ from vigil.stack import LocalStack
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SIM_SEED = 3
 SIM_DEVICES = 20  # one gateway: a few households, ordinary reports to warm the pipeline up
 PRESS_AFTER_S = 20.0  # the pre-roll: the pipeline warm before the press (10 s on a busy machine)
@@ -87,16 +78,6 @@ def console_url(stack: LocalStack, schema_template: str, settings: Settings) -> 
             yield server.url
         finally:
             server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def _sign_in(page: Page, url: str, username: str) -> None:

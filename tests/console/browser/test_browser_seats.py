@@ -21,7 +21,6 @@ from playwright.sync_api import (
     Page,
     Route,
     expect,
-    sync_playwright,
 )
 from psycopg.types.json import Jsonb
 
@@ -38,8 +37,6 @@ from vigil.stack import LocalStack
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-background-networking", "--no-first-run"]
 HAN = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 # Words a Chinese page may show: the product's name, the language switch, units and formats.
@@ -147,16 +144,6 @@ def district(
         finally:
             plain.stop()
             tiled.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def _context(browser: Browser, lang: str) -> BrowserContext:

@@ -5,18 +5,17 @@ the signal, reports the outcome offline, and when the signal returns the queued 
 once: the console's timeline shows the whole loop, each step once.
 
 The press comes through the real pipeline as processes (tests/fix_pipeline.py), as in
-tests/console/test_browser.py. Screenshots go to test-artifacts/.
+tests/console/browser/test_browser.py. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from console.api import accounts
 from console.api.roles import Role
@@ -32,23 +31,10 @@ from vigil.stack import LocalStack
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-SCENE = Path(__file__).with_name("fixtures") / "scene.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+SCENE = Path(__file__).parent.parent / "fixtures" / "scene.png"
 SIM_SEED = 3  # the district test_browser.py uses (its gateway account on the test broker)
 SIM_DEVICES = 20
 PRESS_AFTER_S = 8.0  # after the gateway's start; nothing here is timed from the press
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
 
 
 def _one(dsn: str, sql: str, *params: object) -> tuple[object, ...] | None:
