@@ -33,7 +33,8 @@ from ingest.metrics import Counters
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+# Made several times per message, never changed: not `frozen`, whose __init__ costs ~6x more.
+@dataclass(slots=True)
 class Delivery:
     """One received message and what is needed to acknowledge it."""
 
