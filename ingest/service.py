@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from ingest.broker_watch import BrokerWatch
+from ingest.columns import Readings
 from ingest.consumer import BrokerConfig, Consumer, Delivery
 from ingest.dead_retention import DeadLetterBound
 from ingest.deadletter import Reason
@@ -467,7 +468,9 @@ class IngestService:
             merged = merge_parts([batch.outcomes[k] for k in range(len(batch.parts))])
             self.counters.committed(merged, stream=lane.config.kind is TopicKind.TELEMETRY)
             lane.consumer.ack(batch.deliveries)
-            self.liveness.committed(batch.messages)
+            # The parts' rows are the batch's readings (less repeats inside it), gathered.
+            rows = Readings.concat([prepared.rows for _, prepared in batch.parts])
+            self.liveness.committed(batch.messages, rows)
 
     def _commit(
         self, lane: Lane, store: Store, messages: list[Checked], prepared: Prepared
