@@ -103,3 +103,78 @@ def test_a_client_that_acknowledges_by_itself_keeps_paho_s_path() -> None:
     client.on_message = lambda c, u, m: got.append("paho")
     _feed(client, 0x32, _publish(TOPIC, 9, b"", b"p"))
     assert got == ["paho"]
+
+
+class _Socket:
+    """A non-blocking socket whose bytes arrive in the given pieces, one piece a wake-up."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.arrived = b""
+        self.reads = 0
+
+    def arrive(self) -> None:
+        self.arrived += self.pieces.pop(0)
+
+    def recv(self, bufsize: int) -> bytes:
+        if not self.arrived:
+            raise BlockingIOError
+        self.reads += 1
+        data, self.arrived = self.arrived[:bufsize], self.arrived[bufsize:]
+        return data
+
+    def pending(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.arrived = b""
+
+
+def _stream(count: int) -> bytes:
+    """`count` QoS 1 PUBLISH packets, fixed headers included, payloads of growing size."""
+    out = b""
+    for i in range(count):
+        body = _publish(TOPIC, i + 1, PROPERTIES if i % 2 else b"", bytes([i % 256]) * (50 * i))
+        out += b"\x32" + _varint(len(body)) + body
+    return out
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1000, 1 << 20])
+def test_packets_read_through_the_buffer_arrive_whole_and_in_order(piece: int) -> None:
+    stream = _stream(40)
+    sock = _Socket([stream[i : i + piece] for i in range(0, len(stream), piece)])
+    client = _client()
+    client._sock = sock  # type: ignore[assignment]
+    got: list[tuple[int, bytes]] = []
+    client.on_publish_lean = lambda topic, payload, mid, dup: got.append((mid, payload))
+    while sock.pieces:
+        sock.arrive()  # what select() reports as readable: one read of the loop each
+        assert client.loop_read() == 0
+    assert got == [(i + 1, bytes([i % 256]) * (50 * i)) for i in range(40)]
+    if piece == 1 << 20:
+        assert sock.reads < 40  # a read a chunk, not three or four a message
+
+
+def test_the_buffer_of_a_lost_connection_is_not_read_on_the_next() -> None:
+    stream = _stream(3)
+    client = _client()
+    got: list[int] = []
+    client.on_publish_lean = lambda topic, payload, mid, dup: got.append(mid)
+    first = _Socket([stream[:-5]])  # the third packet cut short by the lost connection
+    client._sock = first  # type: ignore[assignment]
+    first.arrive()
+    client.loop_read()
+    assert got == [1, 2]
+    second = _Socket([_stream(1)])
+    client._sock = second  # type: ignore[assignment]
+    client._in_packet["command"] = 0  # what paho resets on a new connection
+    client._in_packet["have_remaining"] = 0
+    client._in_packet["remaining_count"] = []
+    client._in_packet["remaining_mult"] = 1
+    client._in_packet["remaining_length"] = 0
+    client._in_packet["packet"] = bytearray(b"")
+    client._in_packet["to_process"] = 0
+    client._in_packet["pos"] = 0
+    second.arrive()
+    client.loop_read()
+    assert got == [1, 2, 1]
