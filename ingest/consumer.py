@@ -59,7 +59,6 @@ class BrokerConfig:
     keepalive_s: int = 30
 
 
-READ_CHUNK = 65536
 # (topic, payload, packet id, dup) of a QoS 1 PUBLISH, handed over by `LeanClient`.
 PublishHandler = Callable[[str, bytes, int, bool], None]
 
@@ -76,33 +75,6 @@ class LeanClient(mqtt.Client):
     """
 
     on_publish_lean: PublishHandler | None = None
-    # paho reads a packet's first byte, each byte of its length, then its body: a system call
-    # each. Reads here fill a buffer a chunk at a time, and paho's asks are served from it.
-    _read_from: object = None  # the socket the buffer was filled from
-    _read_buffer: bytes = b""
-    _read_at: int = 0
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if self._read_at >= len(self._read_buffer) or self._read_from is not self._sock:
-            data = super()._sock_recv(max(bufsize, READ_CHUNK))
-            self._read_from, self._read_buffer, self._read_at = self._sock, data, 0
-            if len(data) <= bufsize:
-                self._read_at = len(data)
-                return data
-        start = self._read_at
-        self._read_at = min(start + bufsize, len(self._read_buffer))
-        return self._read_buffer[start : self._read_at]
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        """paho's read, again while the buffer holds bytes: the socket would not wake the
-        loop for them."""
-        rc = super().loop_read(max_packets)
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._buffered():
-            rc = super().loop_read(max_packets)
-        return rc
-
-    def _buffered(self) -> bool:
-        return self._read_from is self._sock and self._read_at < len(self._read_buffer)
 
     def _handle_publish(self) -> MQTTErrorCode:
         lean = self.on_publish_lean
