@@ -63,7 +63,8 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.5
 QUEUE_MAX = 1024
-RUN_MAX = 256  # telemetry messages queued one behind another that are scored as one batch
+RUN_MAX = 32  # telemetry messages queued one behind another scored as one batch (an event
+# that arrives meanwhile waits for that batch: 32 messages, some 4 000 readings, bound the wait)
 SUBMIT_WAIT_S = 0.5  # how long one wait for room lasts before it is logged and retried
 RETRY_S = 1.0
 CHECKPOINT_S = 30.0
