@@ -30,6 +30,7 @@ import numpy.typing as npt
 import psycopg
 
 from ingest import broker_watch
+from ingest.columns import Readings
 from ingest.gateway_status import GatewayStatus
 from ingest.registry import Registry
 from ingest.validate import Checked
@@ -158,17 +159,19 @@ class Liveness:
         self.writes = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._pending: list[Sequence[Checked]] = []
+        self._pending: list[tuple[Sequence[Checked], Readings | None]] = []
         self._heard: dict[str, float] = {}  # gateway -> when its last committed message came
         self._status: dict[str, GatewayState] = {}
         self._devices = DeviceFold()
         self._thread = threading.Thread(target=self._run, name="ingest-liveness", daemon=True)
 
     # ---- called from other threads -------------------------------------------------------
-    def committed(self, messages: Sequence[Checked]) -> None:
-        """The committer hands over a committed batch; no work here."""
+    def committed(self, messages: Sequence[Checked], readings: Readings | None = None) -> None:
+        """The committer hands over a committed batch, and its readings when it holds them
+        gathered in one set of columns (else they are gathered from the messages); no work
+        here."""
         with self._lock:
-            self._pending.append(messages)
+            self._pending.append((messages, readings))
 
     def gateway_status(self, gateway: str, state: GatewayState) -> None:
         """A checked status (vigil/status_check.py); a time that is not finite never gets in."""
@@ -215,24 +218,22 @@ class Liveness:
         """Fold the committed batches handed over since the last call into the arrays."""
         with self._lock:
             pending, self._pending = self._pending, []
-        parts = [m for messages in pending for m in messages if m.key is not None]
+        parts = [m for messages, _ in pending for m in messages if m.key is not None]
         if not parts:
             return
         now = time.time()
         for m in parts:
             if m.key is not None and (len(m.readings) or m.events):
                 self._heard[m.key.gateway] = now
-        device = np.concatenate([m.readings.device for m in parts])
-        ts = np.concatenate([m.readings.ts for m in parts])
+        readings = Readings.concat([_readings(messages, r) for messages, r in pending])
+        device, ts = readings.device, readings.ts
         events = [e for m in parts for e in m.events]
         if events:
             device = np.concatenate([device, np.array([e.slot for e in events], np.int32)])
             ts = np.concatenate([ts, np.array([e.ts for e in events], np.float64)])
         self._devices.add(device, ts)
-        metric = np.concatenate([m.readings.metric for m in parts])
-        value = np.concatenate([m.readings.value for m in parts])
-        battery = np.flatnonzero(metric == BATTERY)
-        self._devices.add_battery(device[battery], ts[battery], value[battery])
+        battery = np.flatnonzero(readings.metric == BATTERY)
+        self._devices.add_battery(device[battery], ts[battery], readings.value[battery])
 
     def flush(self, conn: psycopg.Connection[Any], *, devices: bool = True) -> None:
         """Fold, then write what changed: one statement for gateways, one for devices (unless
@@ -274,6 +275,13 @@ class Liveness:
         self.gateway_status(
             status.gateway, GatewayState(status.online, since, since if status.online else None)
         )
+
+
+def _readings(messages: Sequence[Checked], readings: Readings | None) -> Readings:
+    """A committed batch's readings: as handed over, or gathered from its messages."""
+    if readings is not None:
+        return readings
+    return Readings.concat([m.readings for m in messages if m.key is not None])
 
 
 def _gateway_rows(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from ingest.columns import Readings
 from ingest.registry import RegistrySnapshot
@@ -35,7 +36,8 @@ class Part:
         return f"{self.index}/{self.count}"
 
 
-@dataclass(frozen=True, slots=True)
+# Made several times per message, never changed: not `frozen`, whose __init__ costs ~6x more.
+@dataclass(slots=True)
 class Share:
     """A part's share of a batch: its messages, and their readings as one set of columns (in
     the same order), so the committer's preparation does not gather them a second time."""
@@ -58,30 +60,34 @@ def shares(messages: Sequence[Checked], snapshot: RegistrySnapshot, count: int) 
     key = of[readings.device].astype(np.int64) * n + message
     order = np.argsort(key, kind="stable")
     grouped = readings.take(order)
-    bounds = np.searchsorted(key[order], np.arange(count * n + 1)).tolist()
-    # Rows of part k are one slice: those of its messages, in arrival order.
+    bounds = np.searchsorted(key[order], np.arange(count * n + 1))
+    # Which parts each message has rows in, for all messages at once: (message, part) lists.
+    present = (bounds[1:] > bounds[:-1]).reshape(count, n).T.tolist()
+    starts = bounds.tolist()
     parts: list[list[Checked]] = [[] for _ in range(count)]
     for i, m in enumerate(messages):
-        event_parts = [int(of[e.slot]) for e in m.events]
-        present = {k for k in range(1, count) if bounds[k * n + i + 1] > bounds[k * n + i]}
-        present.update(event_parts)
-        if present <= {0}:
+        where = present[i]
+        if m.events:
+            for k in {int(of[e.slot]) for e in m.events}:
+                where[k] = True
+        if not any(where[1:]):  # all of it in part 0
             parts[0].append(m)
             continue
-        for k in sorted(present | {0}):
-            rows = grouped.slice(bounds[k * n + i], bounds[k * n + i + 1])
-            parts[k].append(
-                Checked(
-                    m.topic,
-                    m.payload,
-                    m.key,
-                    m.gateway_index,
-                    rows,
-                    [e for e, p in zip(m.events, event_parts, strict=True) if p == k],
-                    m.dead if k == 0 else [],
-                )
-            )
+        where[0] = True
+        for k in range(count):
+            if where[k]:
+                at = k * n + i
+                parts[k].append(_share_of(m, k, of, grouped.slice(starts[at], starts[at + 1])))
     return [
-        Share(share, grouped.slice(bounds[k * n], bounds[(k + 1) * n]))
+        Share(share, grouped.slice(starts[k * n], starts[(k + 1) * n]))
         for k, share in enumerate(parts)
     ]
+
+
+def _share_of(m: Checked, k: int, of: npt.NDArray[np.int32], rows: Readings) -> Checked:
+    """Part `k`'s share of message `m`: `rows`, its events of that part, and (part 0) its
+    dead letters."""
+    events = [e for e in m.events if of[e.slot] == k] if m.events else []
+    return Checked(
+        m.topic, m.payload, m.key, m.gateway_index, rows, events, m.dead if k == 0 else []
+    )

@@ -19,7 +19,8 @@ from ingest.registry import RegistrySnapshot
 from ingest.validate import EventRow
 
 
-@dataclass(frozen=True, slots=True)
+# Made several times per message, never changed: not `frozen`, whose __init__ costs ~6x more.
+@dataclass(slots=True)
 class ReadingBatch:
     """One message's accepted readings and events.
 

@@ -67,7 +67,8 @@ class EventRow:
     detail: bytes  # JSON, checked to be storable as jsonb
 
 
-@dataclass(frozen=True, slots=True)
+# Made several times per message, never changed: not `frozen`, whose __init__ costs ~6x more.
+@dataclass(slots=True)
 class Checked:
     """A message after the checks: what to store, what to dead-letter, and its identity.
 
@@ -108,7 +109,8 @@ def check(
     )
 
 
-@dataclass(frozen=True, slots=True)
+# Made several times per message, never changed: not `frozen`, whose __init__ costs ~6x more.
+@dataclass(slots=True)
 class _Context:
     """One message under check, with what it is checked against."""
 

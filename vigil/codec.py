@@ -66,16 +66,24 @@ class TelemetryBatch(msgspec.Struct, kw_only=True):
     value: list[float]
 
     def __post_init__(self) -> None:
-        _check_version(self.v)
+        # Runs for every message ingest decodes: the common case is a few comparisons and
+        # one sum, the names of what is wrong are worked out only when something is.
+        if self.v != SCHEMA_VERSION:
+            _check_version(self.v)
         n = len(self.dev)
-        lengths = {c: len(getattr(self, c)) for c in ("seq", "ts", "rx", "metric", "value")}
-        wrong = {c: k for c, k in lengths.items() if k != n}
-        if wrong:
-            raise ValueError(f"column lengths differ: dev has {n}, but {wrong}")
+        columns = (self.seq, self.ts, self.rx, self.metric, self.value)
+        if any(len(c) != n for c in columns):
+            self._lengths_differ(n)
         if n == 0:
             raise ValueError("a telemetry batch holds at least one reading")
-        for name in ("ts", "rx", "value"):
-            _check_finite(name, getattr(self, name))
+        if not math.isfinite(sum(self.ts) + sum(self.rx) + sum(self.value)):
+            for name in ("ts", "rx", "value"):  # which one (or none: finite sums, summed over)
+                _check_finite(name, getattr(self, name))
+
+    def _lengths_differ(self, n: int) -> None:
+        lengths = {c: len(getattr(self, c)) for c in ("seq", "ts", "rx", "metric", "value")}
+        wrong = {c: k for c, k in lengths.items() if k != n}
+        raise ValueError(f"column lengths differ: dev has {n}, but {wrong}")
 
     def __len__(self) -> int:
         return len(self.dev)

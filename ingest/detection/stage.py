@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ from detectors.codes import METRIC_CODE, TYPE_CODE
 from detectors.engine import Batch, DetectorEngine
 from detectors.policy import Policy
 from detectors.registry import Device
+from ingest.columns import Readings
 from ingest.detection.alerts import write_alerts
 from ingest.detection.away import AwayFollower, away_households, panel_presence
 from ingest.detection.catchup import (
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.5
 QUEUE_MAX = 1024
+RUN_MAX = 32  # telemetry messages queued one behind another scored as one batch (an event
+# that arrives meanwhile waits for that batch: 32 messages, some 4 000 readings, bound the wait)
 SUBMIT_WAIT_S = 0.5  # how long one wait for room lasts before it is logged and retried
 RETRY_S = 1.0
 CHECKPOINT_S = 30.0
@@ -124,9 +127,30 @@ class StageQueue:
             self._cond.notify_all()
             return item
 
+    def following(self, first: Item, limit: int) -> list[Item]:
+        """`first` and the telemetry messages queued right behind it that share its registry
+        snapshot (at most `limit` in all), taken without waiting, so the engine scores them as
+        one batch; just `first` if it is not such a message or an urgent one waits."""
+        run = [first]
+        if not _telemetry(first):
+            return run
+        with self._cond:
+            while len(run) < limit and self._rest and not self._urgent:
+                item = self._rest[0]
+                if not (_telemetry(item) and item.registry is first.registry):
+                    break
+                run.append(self._rest.popleft())
+            if len(run) > 1:
+                self._cond.notify_all()
+        return run
+
     def empty(self) -> bool:
         with self._cond:
             return not (self._urgent or self._rest)
+
+
+def _telemetry(item: Item) -> TypeGuard[ReadingBatch]:
+    return isinstance(item, ReadingBatch) and not item.events
 
 
 def load_devices(
@@ -166,16 +190,38 @@ def translate(
         ts = np.concatenate([ts, np.array([e.ts for e in ev], np.float64)])
         value = np.concatenate([value, np.array([e.value for e in ev], np.float64)])
         rx = np.concatenate([rx, np.array([e.rx for e in ev], np.float64)])
+    return _engine_rows(slot, metric, ts, value, rx, received=np.full(len(slot), batch.received))
+
+
+def translate_run(
+    batches: Sequence[ReadingBatch], slots: npt.NDArray[np.int32]
+) -> tuple[Batch, npt.NDArray[np.float64]]:
+    """`translate` of telemetry messages (no events) queued one after another, as one engine
+    batch: one set of array operations for all of them rather than one for each message."""
+    if any(b.events for b in batches):
+        raise ValueError("a run of messages to translate at once holds no events")
+    r = Readings.concat([b.readings for b in batches])
+    received = np.repeat(
+        np.array([b.received for b in batches], np.float64), [len(b.readings) for b in batches]
+    )
+    return _engine_rows(slots[r.device], r.metric, r.ts, r.value, r.rx, received=received)
+
+
+def _engine_rows(
+    slot: npt.NDArray[np.int32],
+    metric: npt.NDArray[np.int32],
+    ts: npt.NDArray[np.float64],
+    value: npt.NDArray[np.float64],
+    rx: npt.NDArray[np.float64],
+    *,
+    received: npt.NDArray[np.float64],
+) -> tuple[Batch, npt.NDArray[np.float64]]:
+    """Rows of devices the engine watches, as its batch, and their gateway receive times."""
     keep = slot >= 0
     if not keep.all():
-        slot, metric, ts, value, rx = slot[keep], metric[keep], ts[keep], value[keep], rx[keep]
-    out = Batch.of(
-        on_micro_grid(ts),
-        slot,
-        metric.astype(np.int8),
-        value,
-        np.full(len(slot), batch.received),
-    )
+        slot, metric, ts, value = slot[keep], metric[keep], ts[keep], value[keep]
+        rx, received = rx[keep], received[keep]
+    out = Batch.of(on_micro_grid(ts), slot, metric.astype(np.int8), value, received)
     return out, rx
 
 
@@ -318,7 +364,7 @@ class DetectorStage:
             stopping = self._stop.is_set()
             item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
             if item is not None:
-                self._handle(item)
+                self._handle(self._queue.following(item, RUN_MAX))
             if time.monotonic() >= next_tick:
                 now = time.time()
                 self._away.expire(self.engine, now)
@@ -333,9 +379,13 @@ class DetectorStage:
                 self._flush(final=True)
                 return
 
-    def _handle(self, item: Item) -> None:
+    def _handle(self, items: list[Item]) -> None:
+        """One item, or a run of telemetry messages (`StageQueue.following`)."""
+        item = items[0]
         try:
-            if isinstance(item, GatewayStatusChange):
+            if len(items) > 1:
+                self._process_run([b for b in items if isinstance(b, ReadingBatch)])
+            elif isinstance(item, GatewayStatusChange):
                 # A gateway none of this stage's devices is behind (another district's, a
                 # retired one whose last will the broker still retains) is not its to report.
                 if item.gateway in self.engine.registry.gateway_index:
@@ -345,7 +395,8 @@ class DetectorStage:
         except Exception:  # one bad batch must not stop the detectors
             log.exception("the detector stage failed on an item")
 
-    def _process(self, batch: ReadingBatch) -> None:
+    def _process(self, batch: ReadingBatch, run: Sequence[ReadingBatch] = ()) -> None:
+        """One message, or (`run`) telemetry messages that share `batch`'s registry."""
         # Ingest's two lanes submit from two threads, so a batch decoded under an older
         # registry may arrive after a newer one: only a newer version is followed.
         if batch.registry.version > self._version:
@@ -353,10 +404,14 @@ class DetectorStage:
         if len(self._slots) < len(batch.registry.device_ids):
             self._slots = slot_map(self.engine, batch.registry.device_ids)
         self._presence(batch)
-        rows, rx = translate(batch, self._slots)
+        rows, rx = translate_run(run, self._slots) if run else translate(batch, self._slots)
         if not len(rows):
             return
         self._feed(rows, rx)
+
+    def _process_run(self, batches: list[ReadingBatch]) -> None:
+        """Telemetry messages of one registry snapshot (no events: nothing for `_presence`)."""
+        self._process(batches[0], batches)
 
     def _presence(self, batch: ReadingBatch) -> None:
         """A panel's arming and disarming reach the household's away state (issue 18)."""

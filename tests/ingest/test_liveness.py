@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import psycopg
 
-from ingest.liveness import DeviceFold, GatewayState, _gateway_rows
+from ingest.columns import Readings
+from ingest.liveness import DeviceFold, GatewayState, Liveness, _gateway_rows
+from ingest.registry import Registry
+from ingest.validate import Checked
+from ingest.wire import MessageKey
+from vigil.device_types import METRIC_CODE
 
 
 def test_the_fold_keeps_the_newest_time_and_battery_per_device() -> None:
@@ -24,6 +29,34 @@ def test_the_fold_keeps_the_newest_time_and_battery_per_device() -> None:
     fold.add(np.array([1], np.int32), np.array([4.0]))
     slots, seen, battery = fold.take()
     assert (slots.tolist(), seen.tolist(), battery) == ([1], [4.0], [None])
+
+
+def _message(gateway: str, device: list[int], ts: list[float], battery: list[float]) -> Checked:
+    n = len(device)
+    readings = Readings(
+        np.array(device, np.int32),
+        np.full(n, METRIC_CODE["battery"], np.int32),
+        np.arange(n, dtype=np.int64),
+        np.array(ts),
+        np.array(ts),
+        np.array(battery),
+    )
+    return Checked("t", b"", MessageKey(gateway, 1, 0.0), 0, readings, [], [])
+
+
+def test_a_batch_handed_over_with_its_readings_folds_as_one_gathered_from_its_messages() -> None:
+    messages = [
+        _message("gw-1", [0, 1], [5.0, 6.0], [3.0, 2.9]),
+        _message("gw-2", [1, 2], [7.0, 1.0], [2.8, 3.1]),
+    ]
+    folded = []
+    for handed in (None, Readings.concat([m.readings for m in messages])):
+        liveness = Liveness("postgresql://unused", Registry(), 5.0, 60.0)
+        liveness.committed(messages, handed)
+        liveness.fold()
+        slots, seen, battery = liveness._devices.take()
+        folded.append((slots.tolist(), seen.tolist(), battery, sorted(liveness._heard)))
+    assert folded[0] == folded[1] == ([0, 1, 2], [5.0, 7.0, 1.0], [3.0, 2.8, 3.1], ["gw-1", "gw-2"])
 
 
 def test_gateway_rows_merge_status_and_traffic() -> None:

@@ -10,7 +10,7 @@ from detectors.codes import METRIC_CODE
 from detectors.engine import DetectorEngine
 from detectors.registry import Device
 from ingest.columns import Readings
-from ingest.detection.stage import slot_map, translate
+from ingest.detection.stage import slot_map, translate, translate_run
 from ingest.registry import Registry
 from ingest.sink import ReadingBatch
 from ingest.validate import EventRow
@@ -88,3 +88,34 @@ def test_the_silence_button_of_a_kitchen_detector_reaches_the_engine_as_a_hush()
     assert (alert.kind, alert.rule, alert.signal) == ("hush", "hush_button", "supervisory")
     assert "hushed for 10 min" in alert.reason
     assert alert.score == 600.0
+
+
+def test_telemetry_messages_translated_as_one_run_give_the_rows_of_each_in_turn() -> None:
+    snapshot = Registry().apply(
+        5, [("gw-1", "s1")], [("sm-1", "smoke", "gw-1"), ("x-1", "smoke", "gw-1")]
+    )
+    engine = DetectorEngine([Device("sm-1", "smoke", "h1")])
+    slots = slot_map(engine, snapshot.device_ids)
+    temperature = INGEST_CODE["temperature"]
+
+    def message(gseq: int, received: float, devices: list[int]) -> ReadingBatch:
+        n = len(devices)
+        ts = np.arange(n, dtype=np.float64) + 10.0 * gseq
+        readings = Readings(
+            np.array(devices, np.int32),
+            np.full(n, temperature, np.int32),
+            np.full(n, gseq, np.int64),
+            ts,
+            ts + 0.5,
+            np.arange(n, dtype=np.float64) + 20.0 + gseq,
+        )
+        return ReadingBatch("gw-1", gseq, received, False, snapshot, readings, ())
+
+    run = [message(1, 100.0, [0, 1, 0]), message(2, 101.0, [1]), message(3, 102.0, [0, 0])]
+    rows, rx = translate_run(run, slots)
+    one_by_one = [translate(b, slots) for b in run]
+    for name in ("ts", "slot", "metric", "value", "received_at"):
+        expected = np.concatenate([getattr(r, name) for r, _ in one_by_one])
+        assert getattr(rows, name).tolist() == expected.tolist(), name
+    assert rx.tolist() == np.concatenate([x for _, x in one_by_one]).tolist()
+    assert rows.received_at.tolist() == [100.0, 100.0, 102.0, 102.0]  # x-1's rows are dropped
