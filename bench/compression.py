@@ -211,7 +211,8 @@ def _reads(rows: dict[str, list[Any]], start: datetime) -> dict[str, dict[str, A
     }
 
 
-_COMPRESS = """
+# The compression policy the plan added, run as the scheduler runs it (PGlite has no workers).
+RUN_COMPRESSION_POLICY = """
 do $$
 declare job integer;
 begin
@@ -248,7 +249,7 @@ def compress(csv: Path, rows: dict[str, list[Any]], start: datetime) -> dict[str
         pglite.step(_ENGINE),
         pglite.step(_UNCOMPRESSED_SIZE),
         *reads.values(),
-        pglite.step(_COMPRESS),
+        pglite.step(RUN_COMPRESSION_POLICY),
         pglite.step(_COMPRESSION_STATS),
         pglite.step("select hypertable_size('reading_rows') as bytes"),
         *reads.values(),

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bench import pglite_session as pglite
+from bench.compression import RUN_COMPRESSION_POLICY
 from ingest.dedup import REPEAT_WINDOW_S
 from ingest.detection.catchup import _ROWS as CATCH_UP
 from ingest.store import _STORED_READINGS
@@ -39,16 +40,6 @@ from generate_series(0, 3 * 1440) i, unnest(%s::int4[]) d, metrics m,
                                  when 'battery' then 3.0 - i / 1e5
                                  else 0.1 + (i * d % 13) / 100.0 end) v(value)
 where m.name in ('smoke_obscuration', 'temperature', 'battery')
-"""
-
-_RUN_COMPRESSION_POLICY = """
-do $$
-declare job integer;
-begin
-    select job_id into job from timescaledb_information.jobs
-    where proc_name = 'policy_compression' and hypertable_name = 'reading_rows';
-    call run_job(job);
-end $$
 """
 
 # What the product reads back: one device's day through the readable view, every row by key,
@@ -117,7 +108,7 @@ def test_the_community_plan_compresses_day_old_chunks_and_reads_back_the_same_ro
             *setup,
             pglite.step("select current_setting('timescaledb.license') as license"),
             *reads,
-            pglite.step(_RUN_COMPRESSION_POLICY),
+            pglite.step(RUN_COMPRESSION_POLICY),
             pglite.step(_CHUNKS),
             pglite.step(
                 "select segmentby_column_index, orderby_column_index, orderby_asc, attname "
