@@ -21,13 +21,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
-from console.app import create_app
-from console.serve import ConsoleServer
 from firmware_sim.district import District, build_district, seed
+from tests.console.browser.pages import serving, sign_in
 from tests.console.conftest import seeded_database
-from tests.console.seed import PASSWORD
 from tests.fix_pipeline import clear_gateway_status, pipeline, simulator, truth_lines
 from tests.fix_stack import scratch_var
 from vigil.harness import free_port, wait_for
@@ -71,22 +69,8 @@ def live_console(
 @pytest.fixture(scope="module")
 def console_url(stack: LocalStack, schema_template: str, settings: Settings) -> Iterator[str]:
     """The console alone on the seeded district (its map fits just the seed's two grids)."""
-    with seeded_database(stack, schema_template) as dsn:
-        server = ConsoleServer(create_app(settings, dsn=dsn), port=free_port())
-        server.start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
-
-
-def _sign_in(page: Page, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("table[data-testid=board]")
-    page.wait_for_selector("#live.on")  # the WebSocket is up: alarms arrive by push
+    with seeded_database(stack, schema_template) as dsn, serving(settings, dsn) as url:
+        yield url
 
 
 def _kitchen_history(dsn: str, district: District) -> None:
@@ -149,7 +133,7 @@ def test_a_simulated_panic_press_reaches_the_board_within_a_second_and_is_acknow
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # Signed in and watching before the simulator starts: the pre-roll is the pipeline's alone.
-    _sign_in(page, con.url, "op")
+    sign_in(page, con.url, "op")
     assert page.locator("tr[data-cause=panic]").count() == 0
     page.evaluate(_WATCH_PANIC_ROWS)
     with simulator(con.settings, con.dsn, con.var, args, truth):
@@ -212,7 +196,7 @@ def test_map_registry_and_the_english_switch(console_url: str, browser: Browser)
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _sign_in(page, url, "sup")
+    sign_in(page, url, "sup")
     page.goto(f"{url}#/map")
     page.wait_for_selector("[data-testid=map] path.leaflet-interactive")  # the buildings
     assert page.locator("[data-testid=map] path").count() >= 4  # 2 grids, 2 buildings

@@ -26,11 +26,9 @@ from psycopg.types.json import Jsonb
 
 from alerting.policies import default_book
 from alerting.triage import triage_pending
-from console.app import create_app
-from console.serve import ConsoleServer
+from tests.console.browser.pages import serving, sign_in
 from tests.console.conftest import seeded_database
-from tests.console.seed import PASSWORD
-from vigil.harness import free_port, wait_for
+from vigil.harness import wait_for
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
@@ -128,37 +126,21 @@ def district(
                     "gateways union select username from users union select id from sites"
                 ).fetchall()
             }
-        plain = ConsoleServer(create_app(settings, dsn=dsn), port=free_port())
         gcj = settings.model_copy(
             update={
                 "console_tile_url": "http://127.0.0.1:9/{z}/{x}/{y}.png",
                 "console_tile_crs": "gcj02",
             }
         )
-        tiled = ConsoleServer(create_app(gcj, dsn=dsn), port=free_port())
-        plain.start()
-        tiled.start()
-        try:
-            yield {"url": plain.url, "gcj_url": tiled.url, "dsn": dsn, "incidents": incidents,
+        with serving(settings, dsn) as url, serving(gcj, dsn) as gcj_url:
+            yield {"url": url, "gcj_url": gcj_url, "dsn": dsn, "incidents": incidents,
                    "registry": registry, "ids": ids}  # fmt: skip
-        finally:
-            plain.stop()
-            tiled.stop()
 
 
 def _context(browser: Browser, lang: str) -> BrowserContext:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
     context.add_init_script(f"localStorage.setItem('vigil.lang', '{lang}')")
     return context
-
-
-def _sign_in(page: Page, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("table[data-testid=board]")
-    page.wait_for_selector("#live.on")
 
 
 def _foreign(text: str, lang: str, d: dict[str, Any]) -> list[str]:
@@ -188,7 +170,7 @@ def test_every_page_reads_in_the_chosen_language(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _sign_in(page, district["url"], "op")
+    sign_in(page, district["url"], "op")
     url = district["url"]
     pages = {"board": _visit(page, url, "board", "table[data-testid=board] tbody tr")}
     page.screenshot(path=str(ARTIFACTS / f"i22-board-{lang}.png"), full_page=True)
@@ -236,7 +218,7 @@ def test_a_building_at_a_reference_point_lands_within_5_m_on_a_gcj02_layer(
 ) -> None:
     context = _context(browser, "zh")
     page = context.new_page()
-    _sign_in(page, district["gcj_url"], "op")
+    sign_in(page, district["gcj_url"], "op")
     page.goto(f"{district['gcj_url']}#/map")
     wait_for(  # polled through evaluate: the CSP forbids wait_for_function's eval
         lambda: page.evaluate("document.getElementById('map')?.vigil?.buildings.has('bref')"),
@@ -273,8 +255,8 @@ def test_two_operators_see_each_other_on_the_same_incident(
     incident = district["incidents"]["panic"]
     first, second = _context(browser, "zh"), _context(browser, "zh")
     op, sup = first.new_page(), second.new_page()
-    _sign_in(op, district["url"], "op")
-    _sign_in(sup, district["url"], "sup")
+    sign_in(op, district["url"], "op")
+    sign_in(sup, district["url"], "sup")
     op.goto(f"{district['url']}#/incident/{incident}")
     sup.goto(f"{district['url']}#/incident/{incident}")
     expect(sup.locator("[data-testid=seats]")).to_contain_text("op 正在查看", timeout=5000)
@@ -309,8 +291,8 @@ def test_a_seat_that_arrives_while_the_page_reads_the_incident_is_not_lost(
     incident = district["incidents"]["trouble"]
     first, second = _context(browser, "zh"), _context(browser, "zh")
     op, sup = first.new_page(), second.new_page()
-    _sign_in(op, district["url"], "op")
-    _sign_in(sup, district["url"], "sup")
+    sign_in(op, district["url"], "op")
+    sign_in(sup, district["url"], "sup")
     held: list[tuple[Route, APIResponse]] = []
     op.route(
         re.compile(rf"/api/incidents/{incident}$"),
@@ -339,7 +321,7 @@ def test_the_keys_alone_take_an_alarm_from_the_board_to_resolution(
     incident = district["incidents"]["fire"]
     context = _context(browser, "zh")
     page = context.new_page()
-    _sign_in(page, district["url"], "sup")
+    sign_in(page, district["url"], "sup")
     row = page.locator(f"tr[data-incident-id='{incident}']")
     expect(page.locator("#mute")).to_be_visible()  # an alarm rings: the mute button shows
     while "selected" not in (row.get_attribute("class") or ""):

@@ -15,11 +15,9 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser
 
-from console.app import create_app
-from console.serve import ConsoleServer
+from tests.console.browser.pages import serving
 from tests.console.conftest import seeded_database
 from tests.console.seed import PASSWORD
-from vigil.harness import free_port
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -36,12 +34,8 @@ def hostile_console(stack: LocalStack, schema_template: str, settings: Settings)
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("update buildings set name = %s, address = %s", (BUILDING, ADDRESS))
             conn.execute("update grids set name = %s", (GRID,))
-        server = ConsoleServer(create_app(settings, dsn=dsn), port=free_port())
-        server.start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
+        with serving(settings, dsn) as url:
+            yield url
 
 
 def test_a_hostile_building_name_shows_as_text_and_runs_nothing(
