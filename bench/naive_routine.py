@@ -21,6 +21,7 @@ RESUME_S = 3600.0
 WAKE_GUARD_S = 1800.0
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12 * 3600.0
+NIGHT_WAKE_S = 2 * 3600.0
 
 
 def _zeros(n: int) -> list[list[float]]:
@@ -47,6 +48,7 @@ class Routine:
     left: float = NAN  # a door event after which only motion came (a visitor while out)
     chain: float = NAN  # start of the hour-long silences joined by short trips up to now
     out_from: float = NAN  # start of the absence that the last return ended
+    awake: float = NAN  # activity since the latest rest's end, up to the latest silence
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -110,6 +112,7 @@ def learn(
         start(r, last)
     _rotate(r, t, f)
     gap = t - last
+    awake = _awake(r, last)
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         r.arrived = t
         r.out_from = last
@@ -127,6 +130,7 @@ def learn(
             r.left = last
         r.chain = NAN
         r.prev = (last, t)
+        r.awake = awake
         return
     j, s0 = _slot(last, f)
     r.ends[0][j] = max(r.ends[0][j], t - s0)
@@ -149,6 +153,7 @@ def learn(
         r.rests[0][rj] += 1.0
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (begin, t)
+    r.awake = 0.0 if resume or new_rest else awake
     r.prev = (last, t)
 
 
@@ -168,12 +173,24 @@ def _chain(r: Routine, last: float, gap: float) -> float:
 
 
 def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:
-    """Back to bed: a short trip after a rest, well before the usual end of such rests."""
-    if not last - r.rest[1] <= TRIP_S:
+    """Back to bed: a trip after a rest, well before the usual end of such rests. A trip:
+    where the sensors see much, at most TRIP_S of activity since the rest's end (silences
+    apart), within NIGHT_WAKE_S of it; else activity within TRIP_S of the rest's end."""
+    since = last - r.rest[1]
+    if _dense(r, last, f):
+        trip = _awake(r, last) <= TRIP_S and since <= NIGHT_WAKE_S
+    else:
+        trip = since <= TRIP_S
+    if not trip:
         return False
     j, s0 = _slot(r.rest[0], f)
     usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
     return not r.rest[1] >= usual - WAKE_GUARD_S
+
+
+def _awake(r: Routine, last: float) -> float:
+    """Activity (time outside silences of LEARN_GAP_S or more) since the latest rest's end."""
+    return r.awake + (last - r.prev[1])
 
 
 def _wake_learned(r: Routine, f: Mapping[str, float]) -> None:
@@ -199,9 +216,13 @@ def _days(r: Routine, t: float, f: Mapping[str, float]) -> float:
     return (t - r.epoch + (span if r.periods[1] > 0.0 else 0.0)) / DAY
 
 
-def _cap(r: Routine, t: float, f: Mapping[str, float]) -> float:
+def _dense(r: Routine, t: float, f: Mapping[str, float]) -> bool:
     per_day = (r.periods[0] + r.periods[1]) / max(_days(r, t, f), 1.0)
-    if _learning(r, t, f) or per_day < f["routine_dense_per_day"]:
+    return per_day >= f["routine_dense_per_day"]
+
+
+def _cap(r: Routine, t: float, f: Mapping[str, float]) -> float:
+    if _learning(r, t, f) or not _dense(r, t, f):
         return f["routine_cap_sparse_s"]
     return f["routine_cap_dense_s"]
 

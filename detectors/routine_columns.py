@@ -33,7 +33,8 @@ R_A = R_NL + 2 * SLOTS  # bucket * SLOTS + slot: latest return from absences beg
 R_NA = R_A + 2 * SLOTS  # how many such absences
 R_AW = R_NA + 2 * SLOTS  # bucket * WEEK_BINS + bin: longest absence over a night begun then (s)
 R_ACT = R_AW + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (halved per bucket)
-ROUTINE_END = R_ACT + 7 * 24
+R_AWAKE = R_ACT + 7 * 24  # activity since the latest rest's end, up to the latest silence (s)
+ROUTINE_END = R_AWAKE + 1
 ROUTINE_FLOATS = (
     R_FIRST,
     R_EPOCH,
@@ -51,4 +52,5 @@ ROUTINE_FLOATS = (
     R_LEFT,
     R_CHAIN,
     R_OUT_FROM,
+    R_AWAKE,
 )
