@@ -49,6 +49,7 @@ class Routine:
     chain: float = NAN  # start of the hour-long silences joined by short trips up to now
     out_from: float = NAN  # start of the absence that the last return ended
     awake: float = NAN  # activity since the latest rest's end, up to the latest silence
+    pending: tuple[float, float] = (NAN, 0.0)  # (start, length): a silence that may be a rest's
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -118,6 +119,7 @@ def learn(
         r.out_from = last
         r.chain = NAN
         j, s0 = _slot(last, f)
+        _flush(r, f)
         r.returns[0][j] = max(r.returns[0][j], t - s0)
         r.absences[0][j] += 1.0
         if gap >= OVERNIGHT_S:
@@ -129,6 +131,7 @@ def learn(
         if not to_door and _cap(r, t, f) < f["routine_cap_sparse_s"]:
             r.left = last
         r.chain = NAN
+        _flush(r, f)
         r.prev = (last, t)
         r.awake = awake
         return
@@ -140,7 +143,15 @@ def learn(
         gap >= RESUME_S and t - chain >= REST_S and _rest_hour(chain, f) and chain != r.rest[0]
     )  # a sleep broken by trips into silences shorter than a rest
     new_rest = not resume and ((gap >= REST_S and _rest_hour(last, f)) or joined)
-    if not resume and not new_rest:
+    linked = chain != last  # the silences before were in bed too
+    if not linked:
+        _flush(r, f)
+    if resume or new_rest:
+        r.pending = (NAN, 0.0)  # the chain's silences were the rest's
+    elif gap >= RESUME_S and _rest_hour(chain, f):
+        if gap > r.pending[1]:  # may yet be joined into a rest: judged when the chain ends
+            r.pending = (last, gap)
+    else:
         r.longest[0][j] = max(r.longest[0][j], gap)
     if resume:
         rj, r0 = _slot(r.rest[0], f)
@@ -155,6 +166,15 @@ def learn(
         r.rest = (begin, t)
     r.awake = 0.0 if resume or new_rest else awake
     r.prev = (last, t)
+
+
+def _flush(r: Routine, f: Mapping[str, float]) -> None:
+    """The chain ended without a rest: its longest silence was one at home by day after all."""
+    begin, gap = r.pending
+    if not math.isnan(begin):
+        j, _ = _slot(begin, f)
+        r.longest[0][j] = max(r.longest[0][j], gap)
+    r.pending = (NAN, 0.0)
 
 
 def _chain(r: Routine, last: float, gap: float) -> float:

@@ -14,7 +14,8 @@ It is learned online from the silences between activities, nothing else:
   rests and going back to bed apart: they are the night's), the latest clock time it ended
   (`R_E`, offset from the hour's start) and how many lasted a rest's length (`R_NL`) are kept.
   Silences of an hour or more joined by trips (activity of at most 30 min) are one rest once
-  they span REST_S, though none lasts that long (a night broken by toilet trips). An hour
+  they span REST_S, though none lasts that long (a night broken by toilet trips); such a
+  silence counts in `R_G` only once its chain ended without a rest (`R_PEND`). An hour
   where rests begin is part of the sleep window, and the latest end of those rests is the
   latest usual first activity of the day. Activity after a rest followed by more rest is a
   trip (toilet) only well before this day type's usual end of rests: an early riser's first
@@ -81,6 +82,7 @@ from detectors.routine_columns import (
     R_NA,
     R_NL,
     R_OUT_FROM,
+    R_PEND,
     R_PER,
     R_PREV_END,
     R_PREV_START,
@@ -211,6 +213,7 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         slot, start = slot_of(last, params, hp)
         hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
         hh_f[h, R_NA + slot] += 1.0
+        _flush(hh_f, params, h, hp)
         if gap >= OVERNIGHT_S:
             # A weekend away lasts about as long each time, whenever it begins.
             b, _ = week_bin_of(last, params, hp)
@@ -223,6 +226,7 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         if not to_door and dense:
             hh_f[h, R_LEFT] = last  # (switches only: the resident may just have sat down)
         hh_f[h, R_CHAIN] = np.nan
+        _flush(hh_f, params, h, hp)
         hh_f[h, R_PREV_START] = last
         hh_f[h, R_PREV_END] = t
         hh_f[h, R_AWAKE] = awake
@@ -240,8 +244,19 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         and chain != hh_f[h, R_REST_START]
     )
     new_rest = not resume and ((gap >= REST_S and _rest_hour(last, params, hp)) or joined)
-    if not resume and not new_rest:
-        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)  # rests: the night's figures
+    if chain == last:  # no chain goes on: what was pending was a silence by day
+        _flush(hh_f, params, h, hp)
+    if resume or new_rest:
+        hh_f[h, R_PEND] = np.nan  # rests (and the chain's silences): the night's figures
+        hh_f[h, R_PEND + 1] = 0.0
+    elif gap >= RESUME_S and _rest_hour(chain, params, hp):
+        # It may yet be joined into a rest (the first silence of a night broken by a trip):
+        # judged when its chain ends.
+        if gap > hh_f[h, R_PEND + 1]:
+            hh_f[h, R_PEND] = last
+            hh_f[h, R_PEND + 1] = gap
+    else:
+        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)
     if resume:
         # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
         rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
@@ -259,6 +274,16 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     hh_f[h, R_AWAKE] = 0.0 if resume or new_rest else awake
     hh_f[h, R_PREV_START] = last
     hh_f[h, R_PREV_END] = t
+
+
+@njit(cache=True)
+def _flush(hh_f, params, h, hp):
+    """The chain ended without a rest: its longest silence was one at home after all."""
+    if not np.isnan(hh_f[h, R_PEND]):
+        slot, _ = slot_of(hh_f[h, R_PEND], params, hp)
+        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], hh_f[h, R_PEND + 1])
+    hh_f[h, R_PEND] = np.nan
+    hh_f[h, R_PEND + 1] = 0.0
 
 
 @njit(cache=True)
