@@ -21,6 +21,7 @@ RESUME_S = 3600.0
 WAKE_GUARD_S = 1800.0
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12 * 3600.0
+NIGHT_WAKE_S = 2 * 3600.0
 
 
 def _zeros(n: int) -> list[list[float]]:
@@ -47,6 +48,8 @@ class Routine:
     left: float = NAN  # a door event after which only motion came (a visitor while out)
     chain: float = NAN  # start of the hour-long silences joined by short trips up to now
     out_from: float = NAN  # start of the absence that the last return ended
+    awake: float = NAN  # activity since the latest rest's end, up to the latest silence
+    pending: tuple[float, float] = (NAN, 0.0)  # (start, length): a silence that may be a rest's
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -110,11 +113,13 @@ def learn(
         start(r, last)
     _rotate(r, t, f)
     gap = t - last
+    awake = _awake(r, last)
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         r.arrived = t
         r.out_from = last
         r.chain = NAN
         j, s0 = _slot(last, f)
+        _flush(r, f)
         r.returns[0][j] = max(r.returns[0][j], t - s0)
         r.absences[0][j] += 1.0
         if gap >= OVERNIGHT_S:
@@ -126,7 +131,9 @@ def learn(
         if not to_door and _cap(r, t, f) < f["routine_cap_sparse_s"]:
             r.left = last
         r.chain = NAN
+        _flush(r, f)
         r.prev = (last, t)
+        r.awake = awake
         return
     j, s0 = _slot(last, f)
     r.ends[0][j] = max(r.ends[0][j], t - s0)
@@ -136,7 +143,15 @@ def learn(
         gap >= RESUME_S and t - chain >= REST_S and _rest_hour(chain, f) and chain != r.rest[0]
     )  # a sleep broken by trips into silences shorter than a rest
     new_rest = not resume and ((gap >= REST_S and _rest_hour(last, f)) or joined)
-    if not resume and not new_rest:
+    linked = chain != last  # the silences before were in bed too
+    if not linked:
+        _flush(r, f)
+    if resume or new_rest:
+        r.pending = (NAN, 0.0)  # the chain's silences were the rest's
+    elif gap >= RESUME_S and _rest_hour(chain, f):
+        if gap > r.pending[1]:  # may yet be joined into a rest: judged when the chain ends
+            r.pending = (last, gap)
+    else:
         r.longest[0][j] = max(r.longest[0][j], gap)
     if resume:
         rj, r0 = _slot(r.rest[0], f)
@@ -149,7 +164,17 @@ def learn(
         r.rests[0][rj] += 1.0
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (begin, t)
+    r.awake = 0.0 if resume or new_rest else awake
     r.prev = (last, t)
+
+
+def _flush(r: Routine, f: Mapping[str, float]) -> None:
+    """The chain ended without a rest: its longest silence was one at home by day after all."""
+    begin, gap = r.pending
+    if not math.isnan(begin):
+        j, _ = _slot(begin, f)
+        r.longest[0][j] = max(r.longest[0][j], gap)
+    r.pending = (NAN, 0.0)
 
 
 def _chain(r: Routine, last: float, gap: float) -> float:
@@ -168,12 +193,24 @@ def _chain(r: Routine, last: float, gap: float) -> float:
 
 
 def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:
-    """Back to bed: a short trip after a rest, well before the usual end of such rests."""
-    if not last - r.rest[1] <= TRIP_S:
+    """Back to bed: a trip after a rest, well before the usual end of such rests. A trip:
+    where the sensors see much, at most TRIP_S of activity since the rest's end (silences
+    apart), within NIGHT_WAKE_S of it; else activity within TRIP_S of the rest's end."""
+    since = last - r.rest[1]
+    if _dense(r, last, f):
+        trip = _awake(r, last) <= TRIP_S and since <= NIGHT_WAKE_S
+    else:
+        trip = since <= TRIP_S
+    if not trip:
         return False
     j, s0 = _slot(r.rest[0], f)
     usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
     return not r.rest[1] >= usual - WAKE_GUARD_S
+
+
+def _awake(r: Routine, last: float) -> float:
+    """Activity (time outside silences of LEARN_GAP_S or more) since the latest rest's end."""
+    return r.awake + (last - r.prev[1])
 
 
 def _wake_learned(r: Routine, f: Mapping[str, float]) -> None:
@@ -199,9 +236,13 @@ def _days(r: Routine, t: float, f: Mapping[str, float]) -> float:
     return (t - r.epoch + (span if r.periods[1] > 0.0 else 0.0)) / DAY
 
 
-def _cap(r: Routine, t: float, f: Mapping[str, float]) -> float:
+def _dense(r: Routine, t: float, f: Mapping[str, float]) -> bool:
     per_day = (r.periods[0] + r.periods[1]) / max(_days(r, t, f), 1.0)
-    if _learning(r, t, f) or per_day < f["routine_dense_per_day"]:
+    return per_day >= f["routine_dense_per_day"]
+
+
+def _cap(r: Routine, t: float, f: Mapping[str, float]) -> float:
+    if _learning(r, t, f) or not _dense(r, t, f):
         return f["routine_cap_sparse_s"]
     return f["routine_cap_dense_s"]
 

@@ -14,11 +14,14 @@ It is learned online from the silences between activities, nothing else:
   rests and going back to bed apart: they are the night's), the latest clock time it ended
   (`R_E`, offset from the hour's start) and how many lasted a rest's length (`R_NL`) are kept.
   Silences of an hour or more joined by trips (activity of at most 30 min) are one rest once
-  they span REST_S, though none lasts that long (a night broken by toilet trips). An hour
+  they span REST_S, though none lasts that long (a night broken by toilet trips); such a
+  silence counts in `R_G` only once its chain ended without a rest (`R_PEND`). An hour
   where rests begin is part of the sleep window, and the latest end of those rests is the
-  latest usual first activity of the day. Activity right after a rest followed by more
-  rest is a trip (toilet) only well before this day type's usual end of rests: an early
-  riser's first activity followed by a quiet breakfast is getting up.
+  latest usual first activity of the day. Activity after a rest followed by more rest is a
+  trip (toilet) only well before this day type's usual end of rests: an early riser's first
+  activity followed by a quiet breakfast is getting up. Where the sensors see much, a trip
+  is up to 30 min of activity however many short silences apart (getting up is sustained
+  activity); in a sparse home only activity within 30 min of the rest's end.
 - Day type is the local date of t + 6 h (so Friday evening already counts as weekend and Sunday
   evening as a weekday night), and hours are counted from 18:00 so a night is contiguous.
 
@@ -68,6 +71,7 @@ from detectors.routine_columns import (
     R_ACT,
     R_ARRIVED,
     R_AW,
+    R_AWAKE,
     R_BED,
     R_CHAIN,
     R_E,
@@ -78,6 +82,7 @@ from detectors.routine_columns import (
     R_NA,
     R_NL,
     R_OUT_FROM,
+    R_PEND,
     R_PER,
     R_PREV_END,
     R_PREV_START,
@@ -97,6 +102,7 @@ LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
 TRIP_S = 1800.0  # activity this short between two silences of a rest is a trip (toilet, water)
 RESUME_S = 3600.0  # a silence this long right after a rest continues it...
 WAKE_GUARD_S = 1800.0  # ...when the activity before it came this long before the usual wake
+NIGHT_WAKE_S = 7200.0  # a wakeful spell in the night (trips and short silences) lasts this long
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
 HABIT_N = 2.0  # absences begun about then, and on at least HABIT_SHARE of the days of this
@@ -199,6 +205,7 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         routine_start(hh_f, h, last)
     _rotate(hh_f, params, h, hp, t)
     gap = t - last
+    awake = _awake(hh_f, h, last)
     if from_door and to_door and gap >= ABSENCE_MIN_S:
         hh_f[h, R_ARRIVED] = t
         hh_f[h, R_OUT_FROM] = last
@@ -206,6 +213,7 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         slot, start = slot_of(last, params, hp)
         hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
         hh_f[h, R_NA + slot] += 1.0
+        _flush(hh_f, params, h, hp)
         if gap >= OVERNIGHT_S:
             # A weekend away lasts about as long each time, whenever it begins.
             b, _ = week_bin_of(last, params, hp)
@@ -218,8 +226,10 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         if not to_door and dense:
             hh_f[h, R_LEFT] = last  # (switches only: the resident may just have sat down)
         hh_f[h, R_CHAIN] = np.nan
+        _flush(hh_f, params, h, hp)
         hh_f[h, R_PREV_START] = last
         hh_f[h, R_PREV_END] = t
+        hh_f[h, R_AWAKE] = awake
         return
     slot, start = slot_of(last, params, hp)
     hh_f[h, R_E + slot] = max(hh_f[h, R_E + slot], t - start)
@@ -234,8 +244,19 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         and chain != hh_f[h, R_REST_START]
     )
     new_rest = not resume and ((gap >= REST_S and _rest_hour(last, params, hp)) or joined)
-    if not resume and not new_rest:
-        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)  # rests: the night's figures
+    if chain == last:  # no chain goes on: what was pending was a silence by day
+        _flush(hh_f, params, h, hp)
+    if resume or new_rest:
+        hh_f[h, R_PEND] = np.nan  # rests (and the chain's silences): the night's figures
+        hh_f[h, R_PEND + 1] = 0.0
+    elif gap >= RESUME_S and _rest_hour(chain, params, hp):
+        # It may yet be joined into a rest (the first silence of a night broken by a trip):
+        # judged when its chain ends.
+        if gap > hh_f[h, R_PEND + 1]:
+            hh_f[h, R_PEND] = last
+            hh_f[h, R_PEND + 1] = gap
+    else:
+        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)
     if resume:
         # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
         rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
@@ -250,8 +271,19 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
         hh_f[h, R_REST_START] = begin
         hh_f[h, R_REST_END] = t
+    hh_f[h, R_AWAKE] = 0.0 if resume or new_rest else awake
     hh_f[h, R_PREV_START] = last
     hh_f[h, R_PREV_END] = t
+
+
+@njit(cache=True)
+def _flush(hh_f, params, h, hp):
+    """The chain ended without a rest: its longest silence was one at home after all."""
+    if not np.isnan(hh_f[h, R_PEND]):
+        slot, _ = slot_of(hh_f[h, R_PEND], params, hp)
+        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], hh_f[h, R_PEND + 1])
+    hh_f[h, R_PEND] = np.nan
+    hh_f[h, R_PEND + 1] = 0.0
 
 
 @njit(cache=True)
@@ -288,12 +320,32 @@ def _wake_learned(hh_f, params, h, hp):
         hh_f[h, R_BED + d] += SMOOTH * (bed - hh_f[h, R_BED + d])
 
 
+@njit(cache=True, inline="always")
+def _awake(hh_f, h, last):
+    """Activity (time outside silences of LEARN_GAP_S or more) since the latest rest's end,
+    up to `last`; NaN before any rest."""
+    return hh_f[h, R_AWAKE] + (last - hh_f[h, R_PREV_END])
+
+
 @njit(cache=True)
 def in_rest(hh_f, params, h, hp, last):
-    """Is a silence from `last` back to bed? The activity before it was short (a trip) right
-    after a rest, and well before the usual end of this day type's rests: an early riser's
-    first activity followed by a quiet breakfast is no trip."""
-    if not last - hh_f[h, R_REST_END] <= TRIP_S:
+    """Is a silence from `last` back to bed? The activity since the rest's end was a trip,
+    and that end came well before the usual end of this day type's rests (an early riser's
+    first activity followed by a quiet breakfast is no trip).
+
+    Where the sensors see much (learning or not), getting up shows as sustained activity: a
+    trip is at most TRIP_S of activity since the rest's end, however many silences apart it
+    (a toilet trip, a stray event, another trip), up to NIGHT_WAKE_S after that end. Cut
+    short at the first of those silences, the night's rest ended too early and the usual
+    wake learned from it kept the next nights' rests short. In a sparse home short silences
+    are the daytime's rhythm: only activity right after the rest (within TRIP_S) is a trip.
+    """
+    since = last - hh_f[h, R_REST_END]
+    if _dense(hh_f, params, h, hp, last):
+        trip = _awake(hh_f, h, last) <= TRIP_S and since <= NIGHT_WAKE_S
+    else:
+        trip = since <= TRIP_S
+    if not trip:
         return False
     slot, start = slot_of(hh_f[h, R_REST_START], params, hp)
     usual = start - (slot % 24) * 3600.0 + hh_f[h, R_WAKE + slot // 24]
@@ -321,11 +373,17 @@ def _learning(hh_f, params, h, hp, t):
 @njit(cache=True)
 def day_cap(hh_f, params, h, hp, t):
     """The longest daytime silence at home allowed: shorter where the sensors see much."""
-    days = _days_in_memory(hh_f, params, h, hp, t)
-    per_day = (hh_f[h, R_PER] + hh_f[h, R_PER + 1]) / max(days, 1.0)
-    if _learning(hh_f, params, h, hp, t) or per_day < params[hp, P_ROUTINE_DENSE_PER_DAY]:
+    if _learning(hh_f, params, h, hp, t) or not _dense(hh_f, params, h, hp, t):
         return params[hp, P_ROUTINE_CAP_SPARSE_S]
     return params[hp, P_ROUTINE_CAP_DENSE_S]
+
+
+@njit(cache=True)
+def _dense(hh_f, params, h, hp, t):
+    """Do this home's sensors see much (routine_dense_per_day active periods a day or more)?"""
+    days = _days_in_memory(hh_f, params, h, hp, t)
+    per_day = (hh_f[h, R_PER] + hh_f[h, R_PER + 1]) / max(days, 1.0)
+    return per_day >= params[hp, P_ROUTINE_DENSE_PER_DAY]
 
 
 @njit(cache=True)

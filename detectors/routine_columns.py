@@ -33,7 +33,10 @@ R_A = R_NL + 2 * SLOTS  # bucket * SLOTS + slot: latest return from absences beg
 R_NA = R_A + 2 * SLOTS  # how many such absences
 R_AW = R_NA + 2 * SLOTS  # bucket * WEEK_BINS + bin: longest absence over a night begun then (s)
 R_ACT = R_AW + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (halved per bucket)
-ROUTINE_END = R_ACT + 7 * 24
+R_AWAKE = R_ACT + 7 * 24  # activity since the latest rest's end, up to the latest silence (s)
+R_PEND = R_AWAKE + 1  # +0 / +1: start and length of the longest silence of the chain (R_CHAIN)
+# going on, not yet known to be a rest's or one by day (NaN / 0: none)
+ROUTINE_END = R_PEND + 2
 ROUTINE_FLOATS = (
     R_FIRST,
     R_EPOCH,
@@ -51,4 +54,6 @@ ROUTINE_FLOATS = (
     R_LEFT,
     R_CHAIN,
     R_OUT_FROM,
+    R_AWAKE,
+    R_PEND,
 )

@@ -227,6 +227,36 @@ def test_a_sleep_broken_by_toilet_trips_into_short_silences_is_still_the_night()
     assert wellness[0].ts - latest_wake == 2400  # routine_rest_margin_s
 
 
+def test_trips_apart_by_short_silences_before_getting_up_are_still_the_night() -> None:
+    """A PIR home's nights of 21:50-07:00 with trips at 05:00-05:05 and 05:50 (silences of
+    45 and 70 min between): the rest goes on to 07:00, not ends at 05:00. The last night,
+    nothing after the 05:50 trip, is checked as not up after 07:00, not at 05:50 plus the
+    limit of those morning silences."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(15)
+    nights = readings[0][0] - 7 * 3600 + 86400  # 00:00 after the first day
+    trips = [nights + d * 86400 + m * 60 for d in range(15) for m in (300, 305, 350)]
+    readings = sorted(readings + [(t, 0, "motion", 1.0) for t in trips])
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    latest_wake = readings[0][0] + 15 * 86400  # 07:00 the last morning
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
+    assert "07:00" in wellness[0].reason
+
+
+def test_the_first_silence_of_a_night_broken_by_a_trip_is_the_nights_not_the_evenings() -> None:
+    """Nights of 21:50-07:00 with a trip at 23:30: the 100 min before the trip are the
+    night's rest, not a silence by day, so they do not stretch the evening's limit. A silence
+    from 19:50 on the last day is checked at the one-hour floor, not at 100 min x 1.3 + 20."""
+    home = [Device("pir-1", "pir", "hh-1", "living")]
+    readings = _routine(15, stop_at_h=19.9)
+    trips = [readings[0][0] + d * 86400 + 16.5 * 3600 for d in range(14)]  # 23:30
+    readings = sorted(readings + [(t, 0, "motion", 1.0) for t in trips])
+    alerts = play(home, readings, tick_at=readings[-1][0] + 6 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts) for a in wellness] == [("silent_at_home", readings[-1][0] + 3600)]
+
+
 def test_home_in_the_morning_from_a_night_out_the_first_days_is_asleep_not_silent() -> None:
     """A night-shift worker's first day: out 21:30-07:30, about until 08:30, then asleep. With
     no history the sleep may last the longest published one (10 h), not the 12:30 prior."""
