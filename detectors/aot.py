@@ -153,7 +153,8 @@ def content_hash(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _stats(files: list[Path]) -> list[list[int]]:
+def file_stats(files: list[Path]) -> list[list[int]]:
+    """Size and modification time of each file: a stamp that spares reading unchanged sources."""
     return [[s.st_size, s.st_mtime_ns] for s in (p.stat() for p in files)]
 
 
@@ -164,7 +165,7 @@ def fresh(stamp: Mapping[str, Any]) -> bool:
     same = (stamp["python"], stamp["numpy"], stamp["cpu"]) == (sys.version, np.__version__, _cpu())
     if not same:
         return False
-    return bool(stamp["stats"] == _stats(files) or stamp["sha256"] == content_hash(files))
+    return bool(stamp["stats"] == file_stats(files) or stamp["sha256"] == content_hash(files))
 
 
 def _cpu() -> str:
@@ -229,7 +230,7 @@ def build(directory: Path = BUILD_DIR) -> Path:
         os.replace(Path(scratch) / library.name, library)
         files = sources()
         args = {n: arg_key(calls[n]) for n in NAMES}
-        stamp = {**stamp_of(files), "stats": _stats(files), "args": args}
+        stamp = {**stamp_of(files), "stats": file_stats(files), "args": args}
         (Path(scratch) / stamp_file.name).write_text(json.dumps(stamp, indent=1))
         os.replace(Path(scratch) / stamp_file.name, stamp_file)
     return library

@@ -16,6 +16,8 @@ device clock was reset and the filters restart from it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from numba import njit, prange
 
@@ -1402,3 +1404,15 @@ def tick_rows(now, first, dv, hv, gv, prow, ev):
             hh_i[h, HI_LATCH] = 1
             _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, -1, h, RAISE, hh_f[h, H_DEADLINE])
     return n_dev, n_gw, n_hh
+
+
+# numba would load kernels compiled from older callees (detectors.jit_cache): drop them first.
+def _drop_stale_cache() -> None:
+    from detectors.jit_cache import cache_dir, drop_if_stale
+
+    folder = cache_dir(process_rows)
+    if folder is not None:
+        drop_if_stale(folder, Path(__file__))
+
+
+_drop_stale_cache()
