@@ -168,14 +168,20 @@ function setBar(title, back) {
   net.className = navigator.onLine ? "net" : "net off";
 }
 
+// Called again by every flush and route while no one is signed in: a form already shown in this
+// language is kept, and a new one keeps what was typed, so a slow typist loses nothing.
 function showLogin() {
   tickers.forEach(clearInterval); tickers = [];
   setBar(t("title"), false);
-  view.innerHTML = `<form class="login" id="login">
+  const shown = $("#login");
+  if (shown && shown.dataset.lang === lang) return;
+  const typed = shown ? [$("#u").value, $("#p").value] : ["", ""];
+  view.innerHTML = `<form class="login" id="login" data-lang="${lang}">
     <label for="u">${esc(t("user"))}</label><input id="u" type="text" autocomplete="username" autocapitalize="none" required>
     <label for="p">${esc(t("pass"))}</label><input id="p" type="password" autocomplete="current-password" required>
     <div class="err" id="lerr"></div>
     <button class="btn main" style="width:100%">${esc(t("signin"))}</button></form>`;
+  [$("#u").value, $("#p").value] = typed;
   $("#login").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const res = await fetch("/api/auth/login", {
