@@ -115,7 +115,9 @@ def sources(entry: Path = ROOT / "detectors" / "kernels.py") -> list[Path]:
 def _imported(tree: ast.Module) -> Iterator[Path]:
     import ast
 
-    for node in ast.walk(tree):
+    # Module-level imports only: a helper's lazy import (kernels.py's cache check) is not code
+    # the kernels are compiled from.
+    for node in tree.body:
         names: list[str] = []
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
