@@ -252,7 +252,9 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
     d, hour = j0 // 24, j0 % 24
 
     def chain(dd: int) -> tuple[float, float]:
-        bedtime = any(_count(r.rests, dd * 24 + hour - k) >= 1.0 for k in range(2) if hour - k >= 0)
+        bedtime = any(
+            _count(r.rests, dd * 24 + hour - k) >= 1.0 for k in range(-1, 2) if 0 <= hour - k <= 23
+        )
         best, seen = -math.inf, 0.0
         for k in range(-(6 if bedtime else 1), 13):
             hr = hour - k

@@ -400,9 +400,10 @@ def _rest_chain(row, d, hour, start, last):
     seen = 0.0
     # At a usual bedtime, every rest of the night counts: whoever goes to bed early is not
     # up any earlier for it.
+    # A silence begun within the hour before a usual bedtime is going to bed as well.
     bedtime = False
-    for k in range(2):
-        if hour - k >= 0:
+    for k in range(-1, 2):
+        if 0 <= hour - k <= 23:
             j = d * 24 + hour - k
             bedtime = bedtime or row[R_NL + j] + row[R_NL + SLOTS + j] >= 1.0
     ahead = REST_BEDTIME_AHEAD if bedtime else 1

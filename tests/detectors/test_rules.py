@@ -212,6 +212,28 @@ def test_not_up_is_checked_after_the_latest_usual_first_activity() -> None:
     assert "07:00" in wellness[0].reason
 
 
+def test_going_quiet_in_the_hour_before_a_usual_bedtime_counts_every_rest_of_the_night() -> None:
+    """Nights of 21:50-07:00 and 23:50-08:30 in turn. The last evening motion stops at 20:55,
+    within the hour before the earlier bedtime: that is going to bed, and the night's latest
+    usual first activity is 08:30 (the later bedtime's), not the 07:00 of the rests begun in
+    the next hour alone (a check at 07:40 while the resident still sleeps)."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    midnight = 1_763_740_800.0  # 2025-11-22 00:00 in China (a Saturday)
+    readings = []
+    days = 17  # the last evening is a Monday's: a weekday night
+    for day in range(days):
+        wake = 7 * 60 if day % 2 == 0 else 8 * 60 + 30  # after the night that began...
+        bed = 22 * 60 if day % 2 else 24 * 60  # ...with the last motion at 21:50 / 23:50
+        if day == days - 1:
+            bed = 20 * 60 + 56
+        for minute in range(wake, bed, 10):
+            readings.append((midnight + day * 86400 + minute * 60.0, 0, "motion", 1.0))
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    latest_wake = midnight + days * 86400 + 8.5 * 3600  # 08:30 the next morning
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
+
+
 def test_a_sleep_broken_by_toilet_trips_into_short_silences_is_still_the_night() -> None:
     """Nights of 21:50-07:00 with trips at 00:30, 03:00 and 05:15: no silence lasts a rest
     (3 h), yet together they are the sleep, and the last night is checked as not up."""
