@@ -136,32 +136,18 @@ vendor_web() {
   done
 }
 
-# The tests make real zigbee2mqtt payloads with zigbee-herdsman-converters (MIT), pinned by
-# tests/zigbee/package-lock.json; installed without running any package's install scripts.
-zigbee_converters() {
-  local dir="$here/tests/zigbee"
+# npm packages pinned by a lock file, installed once per lock (a stamp in node_modules) and
+# without running any package's install scripts.
+npm_locked() {
+  local dir="$1" what="$2"
   local stamp="$dir/node_modules/.vigil-lock"
   if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then return 0; fi
   command -v node >/dev/null && command -v npm >/dev/null \
-    || die "Node.js 20+ and npm are needed for the zigbee tests (apt-get install nodejs; npm comes with it or as the npm package)"
+    || die "Node.js 20+ and npm are needed for $what (apt-get install nodejs npm)"
   local major
   major=$(node -p 'process.versions.node.split(".")[0]')
-  [ "$major" -ge 20 ] || die "Node.js 20 or newer is needed for the zigbee tests (found $(node --version))"
-  say "installing zigbee-herdsman-converters for the zigbee2mqtt tests"
-  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >/dev/null)
-  cp "$dir/package-lock.json" "$stamp"
-}
-
-# TimescaleDB's community (TSL) edition as PGlite's WASM build (npm, Apache-2.0, third-party),
-# pinned by bench/pglite/package-lock.json: the one place here where compression runs for real
-# (`make bench-compression` and its test); installed without running install scripts.
-pglite_timescaledb() {
-  local dir="$here/bench/pglite"
-  local stamp="$dir/node_modules/.vigil-lock"
-  if [ -f "$stamp" ] && cmp -s "$stamp" "$dir/package-lock.json"; then return 0; fi
-  command -v node >/dev/null && command -v npm >/dev/null \
-    || die "Node.js 20+ and npm are needed for bench-compression (apt-get install nodejs npm)"
-  say "installing PGlite with TimescaleDB for the compression benchmark and its test"
+  [ "$major" -ge 20 ] || die "Node.js 20 or newer is needed for $what (found $(node --version))"
+  say "installing $what"
   (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent >/dev/null)
   cp "$dir/package-lock.json" "$stamp"
 }
@@ -173,5 +159,8 @@ make_venv
 compile_bytecode
 compile_detector_kernels
 vendor_web
-zigbee_converters
-pglite_timescaledb
+# The tests make real zigbee2mqtt payloads with zigbee-herdsman-converters (MIT).
+npm_locked "$here/tests/zigbee" "zigbee-herdsman-converters for the zigbee2mqtt tests"
+# TimescaleDB's community (TSL) edition as PGlite's WASM build (Apache-2.0, third-party): the one
+# place here where compression runs for real (`make bench-compression` and its test).
+npm_locked "$here/bench/pglite" "PGlite with TimescaleDB for the compression benchmark and its test"
