@@ -38,6 +38,7 @@ class Routine:
     rest: tuple[float, float] = (NAN, NAN)
     prev: tuple[float, float] = (NAN, NAN)
     longest: list[list[float]] = field(default_factory=lambda: _zeros(48))
+    silences: list[list[float]] = field(default_factory=lambda: _zeros(48))  # how many, by slot
     ends: list[list[float]] = field(default_factory=lambda: _zeros(48))
     rests: list[list[float]] = field(default_factory=lambda: _zeros(48))
     returns: list[list[float]] = field(default_factory=lambda: _zeros(48))
@@ -93,7 +94,7 @@ def _rotate(r: Routine, t: float, f: Mapping[str, float]) -> None:
     if not t - r.epoch >= span:
         return
     keep = t - r.epoch < 2 * span
-    for table in (r.longest, r.ends, r.rests, r.returns, r.absences, r.trips):
+    for table in (r.longest, r.silences, r.ends, r.rests, r.returns, r.absences, r.trips):
         table[1] = list(table[0]) if keep else [0.0] * len(table[0])
         table[0] = [0.0] * len(table[0])
     r.periods = [0.0, r.periods[0] if keep else 0.0]
@@ -152,7 +153,7 @@ def learn(
         if gap > r.pending[1]:  # may yet be joined into a rest: judged when the chain ends
             r.pending = (last, gap)
     else:
-        r.longest[0][j] = max(r.longest[0][j], gap)
+        _learn_day(r, j, gap)
     if resume:
         rj, r0 = _slot(r.rest[0], f)
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
@@ -173,8 +174,13 @@ def _flush(r: Routine, f: Mapping[str, float]) -> None:
     begin, gap = r.pending
     if not math.isnan(begin):
         j, _ = _slot(begin, f)
-        r.longest[0][j] = max(r.longest[0][j], gap)
+        _learn_day(r, j, gap)
     r.pending = (NAN, 0.0)
+
+
+def _learn_day(r: Routine, j: int, gap: float) -> None:
+    r.longest[0][j] = max(r.longest[0][j], gap)
+    r.silences[0][j] += 1.0
 
 
 def _chain(r: Routine, last: float, gap: float) -> float:
@@ -319,16 +325,14 @@ def _rest_habit(r: Routine, last: float, f: Mapping[str, float]) -> bool:
 def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     cap = _cap(r, last, f)
     j0, _ = _slot(last, f)
-    longest = max(
-        (
-            _both(r.longest, d * 24 + j0 % 24 + k)
-            for k in range(-2, 3)
-            for d in range(2)
-            if 0 <= j0 % 24 + k <= 23
-        ),
-        default=0.0,
-    )
-    longest = max(longest, 0.0)
+    longest, n = 0.0, 0.0
+    for w in range(2, 7):  # +-2 h, widened while fewer than 10 silences were seen
+        hours = [j0 % 24 + k for k in range(-w, w + 1) if w == 2 or abs(k) == w]
+        for j in (d * 24 + hr for hr in hours if 0 <= hr <= 23 for d in range(2)):
+            longest = max(longest, _both(r.longest, j))
+            n += _count(r.silences, j)
+        if n >= 10.0:
+            break
     limit = longest * f["routine_gap_factor"] + f["routine_gap_margin_s"]
     learn = f["routine_learn_days"] * DAY
     limit = max(limit, cap * min(1.0 - (last - r.first - learn) / learn, 1.0))
@@ -347,7 +351,7 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
         usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
         r.why = (end - f["routine_rest_margin_s"], usual, NAN, cap)
         return end, R_NOT_UP
-    r.why = (NAN, longest, limit, cap)
+    r.why = (n, longest, limit, cap)
     return day, R_SILENT_HOME
 
 

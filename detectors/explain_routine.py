@@ -2,9 +2,10 @@
 
 The kernel hands the figures in the event's figure slots (detectors.kernels._inactivity_event):
 `ref` the learned reference time (latest usual first activity, or latest usual return; epoch
-s), `usual` the usual first activity (epoch s), the longest silence this home shows at that
-hour (s) or, out, the night deadline (epoch s), `limit` the silence allowed (s) and `cap` the
-daytime ceiling for this home's sensors.
+s) or, silent at home, how many silences about that hour the longest was taken from, `usual`
+the usual first activity (epoch s), the longest silence this home shows at that hour (s) or,
+out, the night deadline (epoch s), `limit` the silence allowed (s) and `cap` the daytime
+ceiling for this home's sensors.
 """
 
 from __future__ import annotations
@@ -59,9 +60,15 @@ def reason(rule: str, e: _Event, figures: Mapping[str, float]) -> str:
         )
         return f"未起床：{usual}；{last} 以后无活动。 Not up: {usual_en}; no activity since {last}."
     if rule == "silent_at_home":
-        seen = f"此时段近 28 天最长安静 {_hours(e.base)} 小时" if e.base > 0 else "此时段尚无记录"
+        n = "" if math.isnan(e.smoke) else f" {e.smoke:.0f} "
+        seen = (
+            f"此时段前后近 28 天{n}次安静中最长 {_hours(e.base)} 小时"
+            if e.base > 0
+            else "此时段尚无记录"
+        )
         seen_en = (
-            f"the longest silence at this hour in 28 days was {_hours(e.base)} h"
+            f"the longest of{n or ' the '}silences about this hour in 28 days was "
+            f"{_hours(e.base)} h"
             if e.base > 0
             else "no silence at this hour learned yet"
         )
@@ -105,6 +112,7 @@ def evidence(rule: str, e: _Event, figures: Mapping[str, float]) -> dict[str, An
         out |= {"latest_usual_wake": clean(e.smoke), "usual_wake": clean(e.base)}
     elif rule == "silent_at_home":
         out |= {
+            "silences_seen": clean(e.smoke),
             "longest_silence_s": clean(e.base),
             "limit_s": clean(e.trise),
             "daytime_cap_s": clean(e.ror),

@@ -11,8 +11,9 @@ It is learned online from the silences between activities, nothing else:
   comes in would have opened the door). The leaving is kept (`R_LEFT`) until the next door
   event: the silence after the visitor is judged as the resident's absence.
 - Any other silence was spent *at home*. Per (day type, hour it began) the longest one (`R_G`,
-  rests and going back to bed apart: they are the night's), the latest clock time it ended
-  (`R_E`, offset from the hour's start) and how many lasted a rest's length (`R_NL`) are kept.
+  rests and going back to bed apart: they are the night's) and how many there were (`R_NG`),
+  the latest clock time it ended (`R_E`, offset from the hour's start) and how many lasted a
+  rest's length (`R_NL`) are kept.
   Silences of an hour or more joined by trips (activity of at most 30 min) are one rest once
   they span REST_S, though none lasts that long (a night broken by toilet trips); such a
   silence counts in `R_G` only once its chain ended without a rest (`R_PEND`). An hour
@@ -34,8 +35,9 @@ comes down from the ceiling to the learned one over as many days again.
 
 The deadline of a silence (`routine_deadline`) is one of four checks (codes.R_NOT_UP, ...):
 not up (a silence in the learned sleep window lasts past the latest usual first activity plus
-a margin), silent at home (a daytime silence longer than this home's longest, capped by what
-this home's sensor density allows), out and not back (after the door, no return by the
+a margin), silent at home (a daytime silence longer than this home's longest about that hour, from
+at least POOL_N silences where the hours nearest hold them, capped by what this home's sensor
+density allows), out and not back (after the door, no return by the
 latest usual return plus a margin, or by night when that absence is not a habit) and the
 absolute ceiling. The slow plain-Python reference is bench/naive_routine.py.
 """
@@ -80,6 +82,7 @@ from detectors.routine_columns import (
     R_G,
     R_LEFT,
     R_NA,
+    R_NG,
     R_NL,
     R_OUT_FROM,
     R_PEND,
@@ -109,7 +112,9 @@ HABIT_N = 2.0  # absences begun about then, and on at least HABIT_SHARE of the d
 HABIT_SHARE = 0.5  # day type, before an absence is a habit (errands at random hours are not)
 ABSENCE_LOOKBACK = 3  # hours: who leaves later than usual is back no earlier
 REST_LOOKBACK = 12  # hours before a silence's start whose rests may still be going on
-POOL_H = 2  # daytime silences are judged against those begun within 2 h either side
+POOL_H = 2  # daytime silences are judged against those begun within 2 h either side, or
+POOL_MAX_H = 6  # up to 6 h either side until POOL_N were seen: the next silence outdoes the
+POOL_N = 10.0  # longest of n with chance 1 / (n + 1), under 1 in 11 from POOL_N on
 REST_AHEAD_S = 3600.0  # a silence this close before a usual bedtime is going to bed
 REST_BEDTIME_AHEAD = 6  # hours: at a usual bedtime, rests begun this much later count too
 REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
@@ -176,6 +181,7 @@ def _rotate(hh_f, params, h, hp, t):
     keep = t - hh_f[h, R_EPOCH] < 2.0 * span
     for base, n in (
         (R_G, SLOTS),
+        (R_NG, SLOTS),
         (R_E, SLOTS),
         (R_NL, SLOTS),
         (R_A, SLOTS),
@@ -256,7 +262,7 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
             hh_f[h, R_PEND] = last
             hh_f[h, R_PEND + 1] = gap
     else:
-        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)
+        _learn_day(hh_f, h, slot, gap)
     if resume:
         # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
         rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
@@ -276,12 +282,19 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     hh_f[h, R_PREV_END] = t
 
 
+@njit(cache=True, inline="always")
+def _learn_day(hh_f, h, slot, gap):
+    """One more silence at home begun in `slot`: the longest, and how many."""
+    hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], gap)
+    hh_f[h, R_NG + slot] += 1.0
+
+
 @njit(cache=True)
 def _flush(hh_f, params, h, hp):
     """The chain ended without a rest: its longest silence was one at home after all."""
     if not np.isnan(hh_f[h, R_PEND]):
         slot, _ = slot_of(hh_f[h, R_PEND], params, hp)
-        hh_f[h, R_G + slot] = max(hh_f[h, R_G + slot], hh_f[h, R_PEND + 1])
+        _learn_day(hh_f, h, slot, hh_f[h, R_PEND + 1])
     hh_f[h, R_PEND] = np.nan
     hh_f[h, R_PEND + 1] = 0.0
 
@@ -575,16 +588,32 @@ def _days_in_memory(hh_f, params, h, hp, t):
 
 
 @njit(cache=True)
+def _day_pool(row, slot):
+    """(longest, how many) of the silences at home begun within POOL_H hours of `slot`'s hour
+    (both day types), widened an hour each side at a time while fewer than POOL_N were seen."""
+    hour = slot % 24
+    longest = 0.0
+    n = 0.0
+    for w in range(POOL_H, POOL_MAX_H + 1):
+        for k in range(-w, w + 1):
+            hr = hour + k
+            if 0 <= hr <= 23 and (w == POOL_H or abs(k) == w):
+                for d in range(2):
+                    j = d * 24 + hr
+                    longest = max(longest, _env(row, R_G, SLOTS, j))
+                    n += row[R_NG + j] + row[R_NG + SLOTS + j]
+        if n >= POOL_N:
+            break
+    return longest, n
+
+
+@njit(cache=True)
 def _day_limit(hh_f, params, h, hp, last, cap):
-    """The silence at home allowed from `last` by day (sets the explanation's figures)."""
+    """The silence at home allowed from `last` by day (sets the explanation's figures: how
+    many silences were seen about this hour, the longest of them, the limit)."""
     floor = params[hp, P_INACTIVITY_MIN_SILENCE_S]
     slot, _ = slot_of(last, params, hp)
-    longest = 0.0
-    for k in range(-POOL_H, POOL_H + 1):
-        hr = slot % 24 + k
-        if 0 <= hr <= 23:
-            for d in range(2):
-                longest = max(longest, _env(hh_f[h], R_G, SLOTS, d * 24 + hr))
+    longest, n = _day_pool(hh_f[h], slot)
     limit = longest * params[hp, P_ROUTINE_GAP_FACTOR] + params[hp, P_ROUTINE_GAP_MARGIN_S]
     # While learning the cap; then, as long again, from the cap down to what was learned (a
     # week shows few of the long silences of a month).
@@ -592,7 +621,7 @@ def _day_limit(hh_f, params, h, hp, last, cap):
     prior = 1.0 - (last - hh_f[h, R_FIRST] - learn) / learn
     limit = max(limit, cap * min(prior, 1.0))
     limit = min(max(limit, floor), cap)
-    hh_f[h, R_WHY_REF] = np.nan
+    hh_f[h, R_WHY_REF] = n
     hh_f[h, R_WHY_USUAL] = longest
     hh_f[h, R_WHY_LIMIT] = limit
     return limit

@@ -36,7 +36,8 @@ R_ACT = R_AW + 2 * WEEK_BINS  # day of week * 24 + local hour: active periods (h
 R_AWAKE = R_ACT + 7 * 24  # activity since the latest rest's end, up to the latest silence (s)
 R_PEND = R_AWAKE + 1  # +0 / +1: start and length of the longest silence of the chain (R_CHAIN)
 # going on, not yet known to be a rest's or one by day (NaN / 0: none)
-ROUTINE_END = R_PEND + 2
+R_NG = R_PEND + 2  # bucket * SLOTS + slot: how many silences at home R_G was learned from
+ROUTINE_END = R_NG + 2 * SLOTS
 ROUTINE_FLOATS = (
     R_FIRST,
     R_EPOCH,

@@ -201,6 +201,32 @@ def test_a_daytime_silence_this_home_never_shows_is_a_wellness_check() -> None:
     assert wellness[0].evidence["routine"]["longest_silence_s"] == 600
 
 
+def test_a_daytime_silence_about_an_hour_with_few_silences_learned_widens_to_near_hours() -> None:
+    """Motion every 5 minutes from 07:00 to 22:00, and every afternoon a 70-minute silence
+    from 17:00: within 2 h of 14:00 no silence was ever seen, so the longest of a dozen is
+    none (a one-hour check, false whenever the resident reads after lunch). The pool widens
+    until it holds ten silences (from 11:00 to 17:00): 70 min x 1.3 + 20 min."""
+    home = [Device("pir-1", "pir", "hh-1", "living")]
+    midnight = 1_763_740_800.0  # 2025-11-22 00:00 in China
+    days = 15
+    readings = []
+    for day in range(days):
+        end = 14 * 60 if day == days - 1 else 22 * 60
+        for minute in range(7 * 60, end + 1, 5):
+            if not 17 * 60 < minute < 18 * 60 + 10:
+                readings.append((midnight + day * 86400 + minute * 60.0, 0, "motion", 1.0))
+    alerts = play(home, readings, tick_at=readings[-1][0] + 6 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts) for a in wellness] == [
+        ("silent_at_home", readings[-1][0] + 70 * 60 * 1.3 + 1200)
+    ]
+    assert wellness[0].evidence["routine"]["silences_seen"] == days - 1
+    assert wellness[0].evidence["routine"]["longest_silence_s"] == 70 * 60
+    assert "14 次安静中最长 1.2 小时" in render(
+        wellness[0].evidence["reason"]["code"], wellness[0].evidence["reason"]["params"], "zh"
+    )
+
+
 def test_not_up_is_checked_after_the_latest_usual_first_activity() -> None:
     home = [Device("pir-1", "pir", "hh-1", "bedroom")]
     readings = _routine(11, stop_at_h=23.0)  # the last evening, then nothing the next morning
