@@ -14,6 +14,7 @@ different, uncommitted message).
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -61,6 +63,10 @@ class BrokerConfig:
 
 # (topic, payload, packet id, dup) of a QoS 1 PUBLISH, handed over by `LeanClient`.
 PublishHandler = Callable[[str, bytes, int, bool], None]
+# Packets read per wake-up of paho's loop at most, so its keepalive and writes still get a turn.
+READ_BURST = 64
+# A PUBACK with remaining length 2: packet id only, reason Success (MQTT 5 3.4.2.1, and 3.1.1).
+_PUBACK = struct.Struct("!BBH")
 
 
 class LeanClient(mqtt.Client):
@@ -88,6 +94,27 @@ class LeanClient(mqtt.Client):
         with self._in_callback_mutex:
             lean(topic, payload, mid, bool(header & 0x08))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """paho's read, but on to the next packet while the socket holds one (up to
+        `READ_BURST`): paho reads one packet per wake-up, each with its own select() and
+        keepalive check, although the broker sends messages back to back."""
+        for _ in range(READ_BURST):
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, mids: Sequence[int]) -> None:
+        """PUBACKs for QoS 1 messages, queued as one write: paho's `ack` queues a packet per
+        message, each waking the network thread and sent by a system call of its own."""
+        if mids:
+            packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(PUBACK, packet, mids[-1], 1)
 
 
 def _lean_publish(packet: bytes | bytearray) -> tuple[str, bytes, int] | None:
@@ -211,13 +238,21 @@ class Consumer:
 
     def ack(self, deliveries: Iterable[Delivery]) -> int:
         """Acknowledge committed messages, in arrival order; returns how many were sent."""
-        sent = 0
         with self._lock:
-            for d in deliveries:
-                if d.qos > 0 and d.connection == self._connection and self._connected:
-                    self.client.ack(d.mid, d.qos)
-                    sent += 1
-        return sent
+            if not self._connected:
+                return 0
+            now = self._connection
+            mine = [d for d in deliveries if d.qos > 0 and d.connection == now]
+            run: list[int] = []  # QoS 1 in a row: one write
+            for d in mine:
+                if d.qos == 1:
+                    run.append(d.mid)
+                    continue
+                self.client.ack_many(run)
+                run = []
+                self.client.ack(d.mid, d.qos)
+            self.client.ack_many(run)
+        return len(mine)
 
     # ---- paho callbacks (network thread) -------------------------------------------------
     def _handle_connect(

@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.consumer import LeanClient
+from ingest.consumer import READ_BURST, LeanClient
 
 
 def _varint(n: int) -> bytes:
@@ -103,3 +103,59 @@ def test_a_client_that_acknowledges_by_itself_keeps_paho_s_path() -> None:
     client.on_message = lambda c, u, m: got.append("paho")
     _feed(client, 0x32, _publish(TOPIC, 9, b"", b"p"))
     assert got == ["paho"]
+
+
+def test_acknowledgements_in_one_write_are_paho_s_pubacks_in_order() -> None:
+    mids = [1, 300, 65535, 7]
+    batched, single = _client(), _client()
+    batched.ack_many(mids)
+    for mid in mids:
+        single.ack(mid, 1)
+    assert [p["packet"] for p in batched._out_packet] == [
+        b"".join(p["packet"] for p in single._out_packet)
+    ]
+    batched.ack_many([])
+    assert len(batched._out_packet) == 1
+
+
+class _Socket:
+    """A non-blocking socket holding `data`: recv gives what is left, then would block."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.reads = 0
+
+    def recv(self, bufsize: int) -> bytes:
+        if not self.data:
+            raise BlockingIOError
+        self.reads += 1
+        out, self.data = self.data[:bufsize], self.data[bufsize:]
+        return out
+
+    def close(self) -> None:
+        self.data = b""
+
+
+def _stream(mids: range, tail: bytes = b"") -> bytes:
+    """QoS 1 PUBLISH packets, fixed headers included, then `tail` (a packet cut short)."""
+    out = b""
+    for mid in mids:
+        body = _publish(TOPIC, mid, PROPERTIES if mid % 2 else b"", bytes([mid]) * (60 * mid))
+        out += b"\x32" + _varint(len(body)) + body
+    return out + tail
+
+
+def test_one_read_takes_every_whole_packet_the_socket_holds() -> None:
+    """Up to `READ_BURST` of them; a packet cut short waits for the rest of its bytes."""
+    client = _client()
+    got: list[int] = []
+    client.on_publish_lean = lambda topic, payload, mid, dup: got.append(mid)
+    cut = _stream(range(99, 100))
+    client._sock = _Socket(_stream(range(1, 4), cut[:40]))  # type: ignore[assignment]
+    assert client.loop_read() == 0
+    assert got == [1, 2, 3]
+    client._sock = _Socket(cut[40:] + _stream(range(1, READ_BURST + 5)))  # type: ignore[assignment]
+    assert client.loop_read() == 0
+    assert got == [1, 2, 3, 99, *range(1, READ_BURST)]
+    assert client.loop_read() == 0
+    assert got[-5:] == list(range(READ_BURST, READ_BURST + 5))
