@@ -195,17 +195,23 @@ def _chain(r: Routine, last: float, gap: float) -> float:
 def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:
     """Back to bed: a trip after a rest, well before the usual end of such rests. A trip:
     where the sensors see much, at most TRIP_S of activity since the rest's end (silences
-    apart), within NIGHT_WAKE_S of it; else activity within TRIP_S of the rest's end."""
+    apart), within NIGHT_WAKE_S of it; else activity within TRIP_S of the rest's end. Within
+    75 min before the usual wake only a short trip (a silence again within 10 min), and none
+    within the hour in a sparse home (getting up may show as one event there)."""
     since = last - r.rest[1]
     if _dense(r, last, f):
         trip = _awake(r, last) <= TRIP_S and since <= NIGHT_WAKE_S
+        guard = WAKE_GUARD_S
     else:
         trip = since <= TRIP_S
+        guard = 3600.0  # none this close in a sparse home
     if not trip:
         return False
     j, s0 = _slot(r.rest[0], f)
-    usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
-    return not r.rest[1] >= usual - WAKE_GUARD_S
+    ahead = s0 - (j % 24) * 3600.0 + r.wake[j // 24] - r.rest[1]  # before the usual wake
+    if ahead < 4500.0 and since > 600.0:
+        return False  # this close to the usual wake, only a short trip (NaN: unknown yet)
+    return not ahead <= guard
 
 
 def _awake(r: Routine, last: float) -> float:

@@ -102,6 +102,9 @@ LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
 TRIP_S = 1800.0  # activity this short between two silences of a rest is a trip (toilet, water)
 RESUME_S = 3600.0  # a silence this long right after a rest continues it...
 WAKE_GUARD_S = 1800.0  # ...when the activity before it came this long before the usual wake
+SPARSE_GUARD_S = 3600.0  # (an hour in a sparse home: getting up may show as one event)
+NEAR_WAKE_S = 4500.0  # this close before the usual wake, a trip is a short one:
+SHORT_TRIP_S = 600.0  # the silence after it begins this soon after the rest's end
 NIGHT_WAKE_S = 7200.0  # a wakeful spell in the night (trips and short silences) lasts this long
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
@@ -339,17 +342,28 @@ def in_rest(hh_f, params, h, hp, last):
     short at the first of those silences, the night's rest ended too early and the usual
     wake learned from it kept the next nights' rests short. In a sparse home short silences
     are the daytime's rhythm: only activity right after the rest (within TRIP_S) is a trip.
+
+    Within NEAR_WAKE_S before the usual wake, a trip is a short one (the silence after it
+    begins within SHORT_TRIP_S of the rest's end), and none within SPARSE_GUARD_S in a sparse
+    home: an early riser's first minutes of activity and a quiet hour after them were read as
+    going back to bed, and the night's rest ended at the quiet hour's end (up to 1.6 h past
+    the first activity); the latest usual first activity learned from it then held the not-up
+    check that much later for four weeks.
     """
     since = last - hh_f[h, R_REST_END]
     if _dense(hh_f, params, h, hp, last):
         trip = _awake(hh_f, h, last) <= TRIP_S and since <= NIGHT_WAKE_S
+        guard = WAKE_GUARD_S
     else:
         trip = since <= TRIP_S
+        guard = SPARSE_GUARD_S
     if not trip:
         return False
     slot, start = slot_of(hh_f[h, R_REST_START], params, hp)
-    usual = start - (slot % 24) * 3600.0 + hh_f[h, R_WAKE + slot // 24]
-    return not hh_f[h, R_REST_END] >= usual - WAKE_GUARD_S
+    ahead = start - (slot % 24) * 3600.0 + hh_f[h, R_WAKE + slot // 24] - hh_f[h, R_REST_END]
+    if ahead < NEAR_WAKE_S and since > SHORT_TRIP_S:
+        return False  # (NaN while the usual wake is unknown: the guard below decides)
+    return not ahead <= guard
 
 
 @njit(cache=True, inline="always")

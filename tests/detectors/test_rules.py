@@ -266,6 +266,24 @@ def test_trips_apart_by_short_silences_before_getting_up_are_still_the_night() -
     assert "07:00" in wellness[0].reason
 
 
+def test_an_early_riser_sitting_quietly_is_up_not_back_in_bed() -> None:
+    """Nights of 21:50-07:00. One Sunday the resident is up at 06:00, about for 15 min, then
+    sits quietly until 07:30: that is getting up (a toilet trip this close to the usual wake
+    is a short one), not a rest until 07:30. The last Saturday night is checked as not up
+    at 07:00 + 40 min, not at 07:30 + 40 min."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(15)  # from a Saturday: the last night (day 14's) is a weekend night
+    sunday = readings[0][0] - 7 * 3600 + 8 * 86400  # 00:00 on day 8, a Sunday
+    readings = [r for r in readings if not sunday <= r[0] < sunday + 7.5 * 3600]
+    readings += [(sunday + m * 60.0, 0, "motion", 1.0) for m in (360, 365, 375, 450)]
+    readings.sort()
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    latest_wake = readings[0][0] + 15 * 86400  # 07:00 the last morning
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
+    assert "07:00" in wellness[0].reason
+
+
 def test_the_first_silence_of_a_night_broken_by_a_trip_is_the_nights_not_the_evenings() -> None:
     """Nights of 21:50-07:00 with a trip at 23:30: the 100 min before the trip are the
     night's rest, not a silence by day, so they do not stretch the evening's limit. A silence
