@@ -341,7 +341,12 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     limit = min(max(limit, f["inactivity_min_silence_s"]), cap)
     day = last + limit
     slept_out = _night_out_sleep(r, last, f)
-    end = max(_rest_end(r, last, f), slept_out) + f["routine_rest_margin_s"]
+    margin = f["routine_rest_margin_s"]
+    learn = f["routine_learn_days"] * DAY
+    young = 1.0 - (last - r.first - learn) / learn  # in (0, 1]: the week after learning
+    if 0.0 < young <= 1.0:
+        margin += margin * young  # a week's latest morning falls short of a month's
+    end = max(_rest_end(r, last, f), slept_out) + margin
     by_day = 9.0 <= _local_hour(last, f) < 20.0
     if by_day and not _rest_habit(r, last, f) and not slept_out > last:
         if _in_rest(r, last, f):
@@ -351,7 +356,7 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     if end > day:
         j, s0 = _slot(last, f)
         usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
-        r.why = (end - f["routine_rest_margin_s"], usual, NAN, cap)
+        r.why = (end - margin, usual, NAN, cap)
         return end, R_NOT_UP
     r.why = (NAN, longest, limit, cap)
     return day, R_SILENT_HOME

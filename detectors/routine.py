@@ -517,7 +517,7 @@ def home_deadline(hh_f, params, h, hp, last):
     cap = day_cap(hh_f, params, h, hp, last)
     hh_f[h, R_WHY_CAP] = cap
     day = last + _day_limit(hh_f, params, h, hp, last, cap)
-    margin = params[hp, P_ROUTINE_REST_MARGIN_S]
+    margin = _rest_margin(hh_f, params, h, hp, last)
     end = rest_end(hh_f, params, h, hp, last) + margin
     slept_out = night_out_sleep(hh_f, params, h, hp, last)
     end = max(end, slept_out + margin)
@@ -538,6 +538,20 @@ def home_deadline(hh_f, params, h, hp, last):
         hh_f[h, R_WHY_LIMIT] = np.nan
         return end, R_NOT_UP
     return day, R_SILENT_HOME
+
+
+@njit(cache=True)
+def _rest_margin(hh_f, params, h, hp, last):
+    """The not-up margin: routine_rest_margin_s, twice that just after learning and back down
+    to it over as many days again. The latest of a week's mornings falls short of a month's
+    (late sleepers were checked at 10:59 and 07:26 on days 7-9 after a latest of 10:18 and
+    06:46); the daytime limit comes down from the cap the same way."""
+    margin = params[hp, P_ROUTINE_REST_MARGIN_S]
+    learn = params[hp, P_ROUTINE_LEARN_DAYS] * 86400.0
+    young = 1.0 - (last - hh_f[h, R_FIRST] - learn) / learn
+    if 0.0 < young <= 1.0:
+        margin += margin * young
+    return margin
 
 
 @njit(cache=True)
