@@ -277,9 +277,11 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
 
     best, seen = chain(d)
     other = chain(1 - d)[0]
-    if seen < 3.0:
+    if seen < 1.0:
         best = max(best, other)
-    elif d == 1:  # the weekdays' lead of their latest end over their usual end, from ours
+    elif (
+        d == 1 or seen < 3.0
+    ):  # the weekdays' lead of their latest end over their usual end, from ours
         spread = other - r.wake[1 - d] + r.wake[d]
         if spread > best:
             best = min(spread, best + 1200.0)  # at most 20 min past the weekend's own latest

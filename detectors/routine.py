@@ -440,19 +440,21 @@ def _rest_chain(row, d, hour, start, last):
 def rest_end(hh_f, params, h, hp, last):
     """Latest usual end of a rest going on at `last` (or about to begin); -inf when none.
 
-    This day type's rests once it has a few, before that those of both day types; while
-    learning, the prior sleep window too. The few weekend nights show less of the spread than
-    the many weekday nights: the weekdays' lead of their latest end over their usual end counts
-    from the weekend's usual end too, up to SPREAD_MAX_S past the weekend's own latest.
+    This day type's rests, before it has any those of both day types; while learning, the
+    prior sleep window too. The few weekend nights (or a day type's first few, under 3) show
+    less of the spread than the many of the other: the other day type's lead of its latest end
+    over its usual end counts from this day type's usual end too, up to SPREAD_MAX_S past this
+    day type's own latest. (Before, under 3 rests took the other's latest whole: a weekend-away
+    home's two weekend nights in memory were checked 41 min past their own latest + margin.)
     """
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
     row = hh_f[h]
     best, seen = _rest_chain(row, d, hour, start, last)
     other, _ = _rest_chain(row, 1 - d, hour, start, last)
-    if seen < 3.0:
+    if seen < 1.0:
         best = max(best, other)
-    elif d == 1:
+    elif d == 1 or seen < 3.0:
         spread = other - row[R_WAKE + 1 - d] + row[R_WAKE + d]
         if spread > best:  # (NaN while a usual end is unknown)
             best = min(spread, best + SPREAD_MAX_S)

@@ -249,6 +249,28 @@ def test_going_quiet_in_the_hour_before_a_usual_bedtime_counts_every_rest_of_the
     assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
 
 
+def test_a_weekend_with_few_nights_at_home_borrows_the_weekdays_spread_not_their_latest() -> None:
+    """Nights of 21:50-07:00 from a Monday, one weekday up at 07:30, the second weekend away
+    (door Friday 18:00 to Sunday 18:00): two weekend nights in memory. The third Friday night
+    is checked at the weekend's latest (07:00) + 20 min of the weekdays' spread + 40 min, not at
+    the weekdays' latest 07:30 + 40 min."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom"), Device("dc-1", "door", "hh-1", "hall")]
+    monday = 1_763_740_800.0 + 2 * 86400  # 2025-11-24 00:00 in China
+    away = (monday + 11 * 86400 + 18 * 3600, monday + 13 * 86400 + 18 * 3600)
+    readings = []
+    for day in range(19):  # the last evening is Friday's (day 18)
+        wake = 7 * 60 + 30 if day == 9 else 7 * 60
+        for minute in range(wake, 22 * 60, 10):
+            t = monday + day * 86400 + minute * 60.0
+            if not away[0] - 600 < t < away[1] + 600:
+                readings.append((t, 0, "motion", 1.0))
+    readings = sorted(readings + [(t, 1, "door", 1.0) for t in away])
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity" and a.ts > readings[-1][0]]
+    weekend_latest = monday + 19 * 86400 + 7 * 3600  # 07:00 on Saturday
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", weekend_latest + 1200 + 2400)]
+
+
 def test_a_sleep_broken_by_toilet_trips_into_short_silences_is_still_the_night() -> None:
     """Nights of 21:50-07:00 with trips at 00:30, 03:00 and 05:15: no silence lasts a rest
     (3 h), yet together they are the sleep, and the last night is checked as not up."""
