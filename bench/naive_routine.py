@@ -201,17 +201,23 @@ def _chain(r: Routine, last: float, gap: float) -> float:
 def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:
     """Back to bed: a trip after a rest, well before the usual end of such rests. A trip:
     where the sensors see much, at most TRIP_S of activity since the rest's end (silences
-    apart), within NIGHT_WAKE_S of it; else activity within TRIP_S of the rest's end."""
+    apart), within NIGHT_WAKE_S of it; else activity within TRIP_S of the rest's end. Within
+    75 min before the usual wake only a short trip (a silence again within 10 min), and none
+    within the hour in a sparse home (getting up may show as one event there)."""
     since = last - r.rest[1]
     if _dense(r, last, f):
         trip = _awake(r, last) <= TRIP_S and since <= NIGHT_WAKE_S
+        guard = WAKE_GUARD_S
     else:
         trip = since <= TRIP_S
+        guard = 3600.0  # none this close in a sparse home
     if not trip:
         return False
     j, s0 = _slot(r.rest[0], f)
-    usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
-    return not r.rest[1] >= usual - WAKE_GUARD_S
+    ahead = s0 - (j % 24) * 3600.0 + r.wake[j // 24] - r.rest[1]  # before the usual wake
+    if ahead < 4500.0 and since > 600.0:
+        return False  # this close to the usual wake, only a short trip (NaN: unknown yet)
+    return not ahead <= guard
 
 
 def _awake(r: Routine, last: float) -> float:
@@ -277,9 +283,11 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
 
     best, seen = chain(d)
     other = chain(1 - d)[0]
-    if seen < 3.0:
+    if seen < 1.0:
         best = max(best, other)
-    elif d == 1:  # the weekdays' lead of their latest end over their usual end, from ours
+    elif (
+        d == 1 or seen < 3.0
+    ):  # the weekdays' lead of their latest end over their usual end, from ours
         spread = other - r.wake[1 - d] + r.wake[d]
         if spread > best:
             best = min(spread, best + 1200.0)  # at most 20 min past the weekend's own latest
@@ -339,7 +347,12 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     limit = min(max(limit, f["inactivity_min_silence_s"]), cap)
     day = last + limit
     slept_out = _night_out_sleep(r, last, f)
-    end = max(_rest_end(r, last, f), slept_out) + f["routine_rest_margin_s"]
+    margin = f["routine_rest_margin_s"]
+    learn = f["routine_learn_days"] * DAY
+    young = 1.0 - (last - r.first - learn) / learn  # in (0, 1]: the week after learning
+    if 0.0 < young <= 1.0:
+        margin += margin * young  # a week's latest morning falls short of a month's
+    end = max(_rest_end(r, last, f), slept_out) + margin
     by_day = 9.0 <= _local_hour(last, f) < 20.0
     if by_day and not _rest_habit(r, last, f) and not slept_out > last:
         if _in_rest(r, last, f):
@@ -349,7 +362,7 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     if end > day:
         j, s0 = _slot(last, f)
         usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
-        r.why = (end - f["routine_rest_margin_s"], usual, NAN, cap)
+        r.why = (end - margin, usual, NAN, cap)
         return end, R_NOT_UP
     r.why = (n, longest, limit, cap)
     return day, R_SILENT_HOME

@@ -105,6 +105,9 @@ LEARN_GAP_S = 600.0  # silences shorter than this teach nothing about long ones
 TRIP_S = 1800.0  # activity this short between two silences of a rest is a trip (toilet, water)
 RESUME_S = 3600.0  # a silence this long right after a rest continues it...
 WAKE_GUARD_S = 1800.0  # ...when the activity before it came this long before the usual wake
+SPARSE_GUARD_S = 3600.0  # (an hour in a sparse home: getting up may show as one event)
+NEAR_WAKE_S = 4500.0  # this close before the usual wake, a trip is a short one:
+SHORT_TRIP_S = 600.0  # the silence after it begins this soon after the rest's end
 NIGHT_WAKE_S = 7200.0  # a wakeful spell in the night (trips and short silences) lasts this long
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
@@ -352,17 +355,28 @@ def in_rest(hh_f, params, h, hp, last):
     short at the first of those silences, the night's rest ended too early and the usual
     wake learned from it kept the next nights' rests short. In a sparse home short silences
     are the daytime's rhythm: only activity right after the rest (within TRIP_S) is a trip.
+
+    Within NEAR_WAKE_S before the usual wake, a trip is a short one (the silence after it
+    begins within SHORT_TRIP_S of the rest's end), and none within SPARSE_GUARD_S in a sparse
+    home: an early riser's first minutes of activity and a quiet hour after them were read as
+    going back to bed, and the night's rest ended at the quiet hour's end (up to 1.6 h past
+    the first activity); the latest usual first activity learned from it then held the not-up
+    check that much later for four weeks.
     """
     since = last - hh_f[h, R_REST_END]
     if _dense(hh_f, params, h, hp, last):
         trip = _awake(hh_f, h, last) <= TRIP_S and since <= NIGHT_WAKE_S
+        guard = WAKE_GUARD_S
     else:
         trip = since <= TRIP_S
+        guard = SPARSE_GUARD_S
     if not trip:
         return False
     slot, start = slot_of(hh_f[h, R_REST_START], params, hp)
-    usual = start - (slot % 24) * 3600.0 + hh_f[h, R_WAKE + slot // 24]
-    return not hh_f[h, R_REST_END] >= usual - WAKE_GUARD_S
+    ahead = start - (slot % 24) * 3600.0 + hh_f[h, R_WAKE + slot // 24] - hh_f[h, R_REST_END]
+    if ahead < NEAR_WAKE_S and since > SHORT_TRIP_S:
+        return False  # (NaN while the usual wake is unknown: the guard below decides)
+    return not ahead <= guard
 
 
 @njit(cache=True, inline="always")
@@ -439,19 +453,21 @@ def _rest_chain(row, d, hour, start, last):
 def rest_end(hh_f, params, h, hp, last):
     """Latest usual end of a rest going on at `last` (or about to begin); -inf when none.
 
-    This day type's rests once it has a few, before that those of both day types; while
-    learning, the prior sleep window too. The few weekend nights show less of the spread than
-    the many weekday nights: the weekdays' lead of their latest end over their usual end counts
-    from the weekend's usual end too, up to SPREAD_MAX_S past the weekend's own latest.
+    This day type's rests, before it has any those of both day types; while learning, the
+    prior sleep window too. The few weekend nights (or a day type's first few, under 3) show
+    less of the spread than the many of the other: the other day type's lead of its latest end
+    over its usual end counts from this day type's usual end too, up to SPREAD_MAX_S past this
+    day type's own latest. (Before, under 3 rests took the other's latest whole: a weekend-away
+    home's two weekend nights in memory were checked 41 min past their own latest + margin.)
     """
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
     row = hh_f[h]
     best, seen = _rest_chain(row, d, hour, start, last)
     other, _ = _rest_chain(row, 1 - d, hour, start, last)
-    if seen < 3.0:
+    if seen < 1.0:
         best = max(best, other)
-    elif d == 1:
+    elif d == 1 or seen < 3.0:
         spread = other - row[R_WAKE + 1 - d] + row[R_WAKE + d]
         if spread > best:  # (NaN while a usual end is unknown)
             best = min(spread, best + SPREAD_MAX_S)
@@ -516,7 +532,7 @@ def home_deadline(hh_f, params, h, hp, last):
     cap = day_cap(hh_f, params, h, hp, last)
     hh_f[h, R_WHY_CAP] = cap
     day = last + _day_limit(hh_f, params, h, hp, last, cap)
-    margin = params[hp, P_ROUTINE_REST_MARGIN_S]
+    margin = _rest_margin(hh_f, params, h, hp, last)
     end = rest_end(hh_f, params, h, hp, last) + margin
     slept_out = night_out_sleep(hh_f, params, h, hp, last)
     end = max(end, slept_out + margin)
@@ -537,6 +553,20 @@ def home_deadline(hh_f, params, h, hp, last):
         hh_f[h, R_WHY_LIMIT] = np.nan
         return end, R_NOT_UP
     return day, R_SILENT_HOME
+
+
+@njit(cache=True)
+def _rest_margin(hh_f, params, h, hp, last):
+    """The not-up margin: routine_rest_margin_s, twice that just after learning and back down
+    to it over as many days again. The latest of a week's mornings falls short of a month's
+    (late sleepers were checked at 10:59 and 07:26 on days 7-9 after a latest of 10:18 and
+    06:46); the daytime limit comes down from the cap the same way."""
+    margin = params[hp, P_ROUTINE_REST_MARGIN_S]
+    learn = params[hp, P_ROUTINE_LEARN_DAYS] * 86400.0
+    young = 1.0 - (last - hh_f[h, R_FIRST] - learn) / learn
+    if 0.0 < young <= 1.0:
+        margin += margin * young
+    return margin
 
 
 @njit(cache=True)

@@ -229,12 +229,27 @@ def test_a_daytime_silence_about_an_hour_with_few_silences_learned_widens_to_nea
 
 def test_not_up_is_checked_after_the_latest_usual_first_activity() -> None:
     home = [Device("pir-1", "pir", "hh-1", "bedroom")]
-    readings = _routine(11, stop_at_h=23.0)  # the last evening, then nothing the next morning
+    readings = _routine(15, stop_at_h=23.0)  # the last evening, then nothing the next morning
     alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
     wellness = [a for a in alerts if a.kind == "inactivity"]
     assert [a.rule for a in wellness] == ["not_up"]
-    latest_wake = readings[0][0] + 11 * 86400  # 07:00 the next morning
+    latest_wake = readings[0][0] + 15 * 86400  # 07:00 the next morning
     assert wellness[0].ts - latest_wake == 2400  # routine_rest_margin_s
+    assert "07:00" in wellness[0].reason
+
+
+def test_in_the_week_after_learning_not_up_allows_twice_the_margin_coming_down() -> None:
+    """Nine days of 07:00-21:50: the latest of so few mornings falls short of a month's, so
+    the margin after it is twice routine_rest_margin_s at the end of learning (day 7), back
+    to it by day 14; the explanation still gives the learned 07:00."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(9)
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    learn = 7 * 86400.0
+    young = 1.0 - (readings[-1][0] - readings[0][0] - learn) / learn  # about 0.77
+    latest_wake = readings[0][0] + 9 * 86400  # 07:00 the next morning
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400 * (1 + young))]
     assert "07:00" in wellness[0].reason
 
 
@@ -260,18 +275,40 @@ def test_going_quiet_in_the_hour_before_a_usual_bedtime_counts_every_rest_of_the
     assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
 
 
+def test_a_weekend_with_few_nights_at_home_borrows_the_weekdays_spread_not_their_latest() -> None:
+    """Nights of 21:50-07:00 from a Monday, one weekday up at 07:30, the second weekend away
+    (door Friday 18:00 to Sunday 18:00): two weekend nights in memory. The third Friday night
+    is checked at the weekend's latest (07:00) + 20 min of the weekdays' spread + 40 min, not at
+    the weekdays' latest 07:30 + 40 min."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom"), Device("dc-1", "door", "hh-1", "hall")]
+    monday = 1_763_740_800.0 + 2 * 86400  # 2025-11-24 00:00 in China
+    away = (monday + 11 * 86400 + 18 * 3600, monday + 13 * 86400 + 18 * 3600)
+    readings = []
+    for day in range(19):  # the last evening is Friday's (day 18)
+        wake = 7 * 60 + 30 if day == 9 else 7 * 60
+        for minute in range(wake, 22 * 60, 10):
+            t = monday + day * 86400 + minute * 60.0
+            if not away[0] - 600 < t < away[1] + 600:
+                readings.append((t, 0, "motion", 1.0))
+    readings = sorted(readings + [(t, 1, "door", 1.0) for t in away])
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity" and a.ts > readings[-1][0]]
+    weekend_latest = monday + 19 * 86400 + 7 * 3600  # 07:00 on Saturday
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", weekend_latest + 1200 + 2400)]
+
+
 def test_a_sleep_broken_by_toilet_trips_into_short_silences_is_still_the_night() -> None:
     """Nights of 21:50-07:00 with trips at 00:30, 03:00 and 05:15: no silence lasts a rest
     (3 h), yet together they are the sleep, and the last night is checked as not up."""
     home = [Device("pir-1", "pir", "hh-1", "bedroom")]
-    readings = _routine(11, stop_at_h=23.0)
+    readings = _routine(15, stop_at_h=23.0)
     nights = readings[0][0] - 7 * 3600 + 86400  # 00:00 after the first day
-    trips = [nights + d * 86400 + h * 3600 for d in range(10) for h in (0.5, 3.0, 5.25)]
+    trips = [nights + d * 86400 + h * 3600 for d in range(14) for h in (0.5, 3.0, 5.25)]
     readings = sorted(readings + [(t, 0, "motion", 1.0) for t in trips])
     alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
     wellness = [a for a in alerts if a.kind == "inactivity"]
     assert [a.rule for a in wellness] == ["not_up"]
-    latest_wake = readings[0][0] + 11 * 86400  # 07:00 the next morning
+    latest_wake = readings[0][0] + 15 * 86400  # 07:00 the next morning
     assert wellness[0].ts - latest_wake == 2400  # routine_rest_margin_s
 
 
@@ -285,6 +322,24 @@ def test_trips_apart_by_short_silences_before_getting_up_are_still_the_night() -
     nights = readings[0][0] - 7 * 3600 + 86400  # 00:00 after the first day
     trips = [nights + d * 86400 + m * 60 for d in range(15) for m in (300, 305, 350)]
     readings = sorted(readings + [(t, 0, "motion", 1.0) for t in trips])
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    latest_wake = readings[0][0] + 15 * 86400  # 07:00 the last morning
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
+    assert "07:00" in wellness[0].reason
+
+
+def test_an_early_riser_sitting_quietly_is_up_not_back_in_bed() -> None:
+    """Nights of 21:50-07:00. One Sunday the resident is up at 06:00, about for 15 min, then
+    sits quietly until 07:30: that is getting up (a toilet trip this close to the usual wake
+    is a short one), not a rest until 07:30. The last Saturday night is checked as not up
+    at 07:00 + 40 min, not at 07:30 + 40 min."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(15)  # from a Saturday: the last night (day 14's) is a weekend night
+    sunday = readings[0][0] - 7 * 3600 + 8 * 86400  # 00:00 on day 8, a Sunday
+    readings = [r for r in readings if not sunday <= r[0] < sunday + 7.5 * 3600]
+    readings += [(sunday + m * 60.0, 0, "motion", 1.0) for m in (360, 365, 375, 450)]
+    readings.sort()
     alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
     wellness = [a for a in alerts if a.kind == "inactivity"]
     latest_wake = readings[0][0] + 15 * 86400  # 07:00 the last morning
