@@ -291,6 +291,9 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
         spread = other - r.wake[1 - d] + r.wake[d]
         if spread > best:
             best = min(spread, best + 1200.0)  # at most 20 min past the weekend's own latest
+    usual = s0 - hour * 3600.0 + r.wake[d]  # never before the night's usual end
+    if best > -math.inf and not math.isnan(usual) and usual > max(best, last):
+        best = usual
     if _learning(r, last, f):
         hour_now = _local_hour(last, f)
         if hour_now >= f["routine_prior_bed_h"] - 1.0 or hour_now < f["routine_prior_wake_h"]:

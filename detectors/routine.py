@@ -459,6 +459,9 @@ def rest_end(hh_f, params, h, hp, last):
     over its usual end counts from this day type's usual end too, up to SPREAD_MAX_S past this
     day type's own latest. (Before, under 3 rests took the other's latest whole: a weekend-away
     home's two weekend nights in memory were checked 41 min past their own latest + margin.)
+    The latest end is never before the usual (smoothed) end of this day type's rests: rests
+    begun about the hour of `last` may all have ended early (a switches-only home quiet from
+    20:31 was checked at 07:38 after the 06:58 of those, its usual wake being 07:35).
     """
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
@@ -471,6 +474,9 @@ def rest_end(hh_f, params, h, hp, last):
         spread = other - row[R_WAKE + 1 - d] + row[R_WAKE + d]
         if spread > best:  # (NaN while a usual end is unknown)
             best = min(spread, best + SPREAD_MAX_S)
+    usual = usual_wake(hh_f, params, h, hp, last)
+    if best > -np.inf and usual > max(best, last):  # (NaN while unknown: False)
+        best = usual  # a night's latest end is no earlier than its usual one
     if _learning(hh_f, params, h, hp, last):
         x = local_s(last, params, hp)
         hour_now = (x % 86400.0) / 3600.0

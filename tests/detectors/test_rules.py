@@ -10,6 +10,9 @@ import numpy.typing as npt
 from detectors.alert import Alert
 from detectors.engine import DetectorEngine
 from detectors.registry import Device
+from detectors.routine import rest_end
+from detectors.routine_columns import R_E, R_FIRST, R_NL, R_WAKE
+from detectors.state import HI_PROW
 from tests.detectors.helpers import batch_of, rows_of
 from vigil.messages import render
 
@@ -345,6 +348,26 @@ def test_an_early_riser_sitting_quietly_is_up_not_back_in_bed() -> None:
     latest_wake = readings[0][0] + 15 * 86400  # 07:00 the last morning
     assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
     assert "07:00" in wellness[0].reason
+
+
+def test_a_nights_latest_usual_end_is_never_before_its_usual_end() -> None:
+    """In memory, the weekday rests begun at 20:00 all ended by 06:00, while the smoothed end
+    of this day type's rests is 07:30 (the later nights' rests not being in that chain). A
+    silence from 20:31 is going to bed; its not-up check counts from 07:30, not from 06:00 (a
+    switches-only home was checked at 07:38 after a latest of 06:58 with its usual wake 07:35)."""
+    engine = DetectorEngine([Device("pir-1", "pir", "hh-1", "bedroom")])
+    hh_f, hh_i = engine.state.hh_f, engine.state.hh_i
+    hp = int(hh_i[0, HI_PROW])
+    monday = 1_763_740_800.0 + 2 * 86400  # 2025-11-24 00:00 in China
+    slot = 2  # weekday, 20:00-21:00 (hours count from 18:00)
+    hh_f[0, R_FIRST] = monday - 30 * 86400  # learning is over
+    hh_f[0, R_NL + slot] = 5.0  # five rests begun then, in the current bucket
+    hh_f[0, R_E + slot] = 10 * 3600.0  # the latest ended at 06:00 (after the slot's start)
+    hh_f[0, R_WAKE] = 13.5 * 3600.0  # usual end of weekday rests: 07:30 (s after 18:00)
+    last = monday + 20.5 * 3600 + 60  # 20:31
+    assert rest_end(hh_f, engine.params, 0, hp, last) == monday + 86400 + 7.5 * 3600
+    hh_f[0, R_WAKE] = 9.5 * 3600.0  # a usual end of 03:30 changes nothing
+    assert rest_end(hh_f, engine.params, 0, hp, last) == monday + 86400 + 6 * 3600
 
 
 def test_the_first_silence_of_a_night_broken_by_a_trip_is_the_nights_not_the_evenings() -> None:
