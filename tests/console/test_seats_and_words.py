@@ -11,13 +11,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
 from alerting.policies import default_book
 from alerting.triage import triage_pending
-from tests.console.conftest import sign_in
 
 pytestmark = pytest.mark.stack
 
@@ -231,7 +229,7 @@ def test_the_hand_over_lists_what_is_open_with_its_state(
 
 
 def test_the_district_map_has_streets_buildings_and_open_incidents(
-    clients: dict[str, TestClient], console_app: FastAPI, db: psycopg.Connection, home: str
+    clients: dict[str, TestClient], db: psycopg.Connection, home: str
 ) -> None:
     incident = _alert(db, "panic22", "panic", PANIC)
     data = clients["op"].get("/api/district/map").json()
@@ -240,9 +238,7 @@ def test_the_district_map_has_streets_buildings_and_open_incidents(
     assert b1["unacknowledged"] is True
     mine = next(h for h in b1["households"] if h["id"] == HOME)
     assert [i["id"] for i in mine["incidents"]] == [incident]
-    # Signed in here: the session-wide gm2 client's token may have been ended by another file's
-    # test on the same worker (seen under two pytest workers: a 401, no "buildings").
-    fenced = sign_in(console_app, "gm2").get("/api/district/map").json()
+    fenced = clients["gm2"].get("/api/district/map").json()
     assert {b["grid_id"] for b in fenced["buildings"]} == {"g2"}
     clients["op"].post(f"/api/incidents/{incident}/actions", json={"action": "acknowledge"})
     again = clients["op"].get("/api/district/map").json()
