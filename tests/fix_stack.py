@@ -18,8 +18,13 @@ from vigil.harness import scratch_database
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
-TEST_PG_PORT = int(os.environ.get("VIGIL_TEST_PG_PORT", "25433"))
-TEST_MQTT_PORT = int(os.environ.get("VIGIL_TEST_MQTT_PORT", "21884"))
+# Under pytest-xdist (`make test` runs two workers) each worker has a stack of its own: its
+# ports 10 apart from the previous worker's (the tests derive others up to +201 from them), its
+# own var folder. A fault test restarting its broker then stops nobody else's.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_INDEX = int(WORKER.removeprefix("gw") or 0)
+TEST_PG_PORT = int(os.environ.get("VIGIL_TEST_PG_PORT", "25433")) + 10 * WORKER_INDEX
+TEST_MQTT_PORT = int(os.environ.get("VIGIL_TEST_MQTT_PORT", "21884")) + 10 * WORKER_INDEX
 
 
 def stack_settings(var_dir: Path, pg_port: int, mqtt_port: int) -> Settings:
@@ -43,7 +48,8 @@ def scratch_var() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return stack_settings(REPO_ROOT / "var" / "test-stack", TEST_PG_PORT, TEST_MQTT_PORT)
+    folder = "test-stack" + (f"-{WORKER}" if WORKER else "")
+    return stack_settings(REPO_ROOT / "var" / folder, TEST_PG_PORT, TEST_MQTT_PORT)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ debs=(mosquitto mosquitto-clients "postgresql-$pg_major" "postgresql-server-dev-
       build-essential cmake libssl-dev dpkg-dev git chromium fonts-wqy-microhei nodejs)
 
 say() { printf 'setup: %s\n' "$*"; }
-die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+die() { printf 'setup: %s\n' "$*" >&2; wait; exit 1; }  # wait: no kernel build left behind
 
 check_platform() {
   if [ ! -r /etc/debian_version ] || ! command -v apt-get >/dev/null; then
@@ -156,11 +156,14 @@ check_platform
 install_debs
 build_timescaledb
 make_venv
+# The kernels' build is a minute or more of one core on a fresh clone; the rest (bytecode, npm)
+# is short and mostly waits on the disk, so it runs beside it rather than after it.
+compile_detector_kernels & kernels=$!
 compile_bytecode
-compile_detector_kernels
 vendor_web
 # The tests make real zigbee2mqtt payloads with zigbee-herdsman-converters (MIT).
 npm_locked "$here/tests/zigbee" "zigbee-herdsman-converters for the zigbee2mqtt tests"
 # TimescaleDB's community (TSL) edition as PGlite's WASM build (Apache-2.0, third-party): the one
 # place here where compression runs for real (`make bench-compression` and its test).
 npm_locked "$here/bench/pglite" "PGlite with TimescaleDB for the compression benchmark and its test"
+wait "$kernels"

@@ -79,7 +79,9 @@ def api_router() -> APIRouter:
 
 
 def make_pool(dsn: str) -> ConnectionPool[Conn]:
-    """A closed pool for the request handlers; the app's lifespan opens and closes it."""
+    """A closed pool for the request handlers; the app's lifespan opens and closes it. Each
+    connection is checked (one round trip) before it is handed out: after a database restart
+    the idle ones are dead, and each would fail one request with a 500."""
     return ConnectionPool(
         dsn,
         min_size=2,
@@ -87,6 +89,7 @@ def make_pool(dsn: str) -> ConnectionPool[Conn]:
         open=False,
         timeout=10.0,
         name="console",
+        check=ConnectionPool.check_connection,
     )
 
 

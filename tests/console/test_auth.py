@@ -7,6 +7,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from console.api.passwords import token_digest
 from tests.console.conftest import sign_in
 from tests.console.seed import PASSWORD
 
@@ -85,9 +86,11 @@ def test_logout_ends_the_session(console_app: FastAPI, db: psycopg.Connection) -
 def test_an_expired_session_is_refused(console_app: FastAPI, db: psycopg.Connection) -> None:
     client = sign_in(console_app, "gm2")
     assert client.get("/api/auth/me").status_code == 200
-    db.execute(
+    token = client.headers["Authorization"].removeprefix("Bearer ")
+    db.execute(  # this session only: the session-wide gm2 client's stays valid for other tests
         "update console_sessions set expires_at = now() - interval '1 second' "
-        "where user_id = (select id from users where username = 'gm2')"
+        "where token_hash = %s",
+        (token_digest(token),),
     )
     assert client.get("/api/auth/me").status_code == 401
 

@@ -150,7 +150,8 @@ def _loop(browser: Browser, url: str, dsn: str, incident_id: int, member: str) -
     page.click("#do-arrive")
     page.click("#share")
     page.locator("#do-resolve").wait_for(timeout=10_000)
-    page.locator(".tl li:has-text('到达')").wait_for(timeout=10_000)
+    # The server's entry; the queued action's own line (li.pend) may still show beside it.
+    page.locator(".tl li:not(.pend):has-text('到达')").wait_for(timeout=10_000)
     assert "米" in page.locator(".tl").inner_text()
 
     page.set_input_files("#camera", str(SCENE))
