@@ -24,9 +24,11 @@ def timed_grid(console_dsn: str) -> str:
             "values ('b7', 'g7', '7号楼', '七路')"
         )
         conn.execute("insert into households (id, building_id, unit) values ('h7', 'b7', '1')")
+        # Departments of this grid's own (other tests' incidents count for 'fire', 'command'...).
         conn.execute(
             "insert into users (username, display_name, password_hash, role, grid_id, department) "
-            "values ('gm7', 'gm7', 'x', 'grid_member', 'g7', 'fire')"
+            "values ('gm7', 'gm7', 'x', 'grid_member', 'g7', 'fire-g7'), "
+            "('op7', 'op7', 'x', 'operator', null, 'command-g7')"
         )
 
         def incident(cause: str, state: str, closed: float | None, assignee: str | None) -> int:
@@ -52,8 +54,8 @@ def timed_grid(console_dsn: str) -> str:
         step(a, "arrive", 300, "gm7")
         step(a, "resolve", 600, "gm7")
         b = incident("panic", "false_alarm", 100, None)
-        step(b, "acknowledge", 40, "op")
-        step(b, "false_alarm", 100, "op")
+        step(b, "acknowledge", 40, "op7")
+        step(b, "false_alarm", 100, "op7")
         incident("smoke", "new", None, None)
     return "g7"
 
@@ -77,8 +79,8 @@ def test_response_times_per_department(clients: dict[str, TestClient], timed_gri
     )
     by_key = {r["key"]: r for r in rows}
     # The fire alarm counts for the assignee's department, the panic for the acknowledger's.
-    assert by_key["fire"]["ack_p50_s"] == pytest.approx(20.0)
-    assert by_key["command"]["ack_p50_s"] == pytest.approx(40.0)
+    assert by_key["fire-g7"]["ack_p50_s"] == pytest.approx(20.0)
+    assert by_key["command-g7"]["ack_p50_s"] == pytest.approx(40.0)
 
 
 def test_false_alarm_rate(clients: dict[str, TestClient], timed_grid: str) -> None:

@@ -20,6 +20,7 @@ from console.api import accounts
 from console.api.roles import Role
 from vigil.cli import app as vigil_app
 from vigil.harness import free_port, scratch_database
+from vigil.provisioning import output
 from vigil.settings import REPO_ROOT, Settings
 from vigil.stack import LocalStack
 
@@ -112,6 +113,10 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
     monkeypatch.setenv("COLUMNS", "200")  # rich tables keep whole ids on one line
+    # The CLI's consoles were made at import, which fixed their width if COLUMNS was set then
+    # (by whichever test imported them first): 200 columns for this test whatever that was.
+    for console in (output.out, output.err):
+        monkeypatch.setattr(console, "_width", 200)
     return home
 
 
