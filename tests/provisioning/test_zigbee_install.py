@@ -114,7 +114,8 @@ def test_zigbee_devices_by_ieee_and_friendly_name_with_source_and_model(
 
     unknown = vigil("device", "add", "--friendly-name", "nope", "--gateway", gw)
     assert unknown.code == 1
-    assert "not among its devices" in " ".join(unknown.err.split())  # rich may wrap the line
+    said = " ".join(unknown.err.split())  # rich may wrap the line
+    assert "is not among the devices of the hub" in said
 
     shown = vigil("gateway", "show", gw)
     assert shown.code == 0, shown.err

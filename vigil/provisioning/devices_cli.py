@@ -265,9 +265,13 @@ def _hub_device(gateway: str, ieee: str | None, name: str | None) -> zigbee.HubD
             return zigbee.HubDevice(zigbee.ieee_of(ieee), name or "", None, None)
     except zigbee.ZigbeeError as exc:
         raise fail(str(exc)) from exc
-    where = "no list of its devices here" if report is None else "not among its devices"
+    what = (
+        f"no list of the devices of the hub behind gateway {gateway} is on this machine"
+        if report is None
+        else f"it is not among the devices of the hub behind gateway {gateway}"
+    )
     raise fail(
-        f"friendly name {name!r}: the hub behind gateway {gateway} has {where} "
+        f"friendly name {name!r}: {what} "
         "(run this where `vigil gateway run --source zigbee2mqtt` runs, or give --ieee)"
     )
 
