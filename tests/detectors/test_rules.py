@@ -315,6 +315,17 @@ def test_a_sleep_broken_by_toilet_trips_into_short_silences_is_still_the_night()
     assert wellness[0].ts - latest_wake == 2400  # routine_rest_margin_s
 
 
+def _checked_at_seven_plus_margin(
+    home: list[Device], readings: list[tuple[float, int, str, float]]
+) -> None:
+    """The last night of 15 usual 07:00 mornings is checked as not up at 07:00 + 40 min."""
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    latest_wake = readings[0][0] + 15 * 86400  # 07:00 the last morning
+    assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
+    assert "07:00" in wellness[0].reason
+
+
 def test_trips_apart_by_short_silences_before_getting_up_are_still_the_night() -> None:
     """A PIR home's nights of 21:50-07:00 with trips at 05:00-05:05 and 05:50 (silences of
     45 and 70 min between): the rest goes on to 07:00, not ends at 05:00. The last night,
@@ -325,11 +336,7 @@ def test_trips_apart_by_short_silences_before_getting_up_are_still_the_night() -
     nights = readings[0][0] - 7 * 3600 + 86400  # 00:00 after the first day
     trips = [nights + d * 86400 + m * 60 for d in range(15) for m in (300, 305, 350)]
     readings = sorted(readings + [(t, 0, "motion", 1.0) for t in trips])
-    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
-    wellness = [a for a in alerts if a.kind == "inactivity"]
-    latest_wake = readings[0][0] + 15 * 86400  # 07:00 the last morning
-    assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
-    assert "07:00" in wellness[0].reason
+    _checked_at_seven_plus_margin(home, readings)
 
 
 def test_an_early_riser_sitting_quietly_is_up_not_back_in_bed() -> None:
@@ -343,11 +350,7 @@ def test_an_early_riser_sitting_quietly_is_up_not_back_in_bed() -> None:
     readings = [r for r in readings if not sunday <= r[0] < sunday + 7.5 * 3600]
     readings += [(sunday + m * 60.0, 0, "motion", 1.0) for m in (360, 365, 375, 450)]
     readings.sort()
-    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
-    wellness = [a for a in alerts if a.kind == "inactivity"]
-    latest_wake = readings[0][0] + 15 * 86400  # 07:00 the last morning
-    assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
-    assert "07:00" in wellness[0].reason
+    _checked_at_seven_plus_margin(home, readings)
 
 
 def test_a_nights_latest_usual_end_is_never_before_its_usual_end() -> None:
