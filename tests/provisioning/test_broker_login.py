@@ -30,6 +30,7 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from console.app import create_app
@@ -40,6 +41,7 @@ from vigil.broker_auth import hash_password
 from vigil.broker_login import BrokerLoginServer, Login, LoginCheck, Reason, StoredLogin
 from vigil.harness import free_port
 from vigil.settings import REPO_ROOT, Settings
+from vigil.stack import LocalStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.security]
 
@@ -194,6 +196,28 @@ def test_a_gateway_logs_in_with_its_password_and_its_own_client_id(
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/json"
     assert answer.json() == {"result": "allow", "is_superuser": False}
+
+
+def test_logins_after_the_database_ended_the_checks_connections_are_answered(
+    check: Check,
+    passwords: dict[str, str],
+    http: httpx.Client,
+    prov_dsn: str,
+    stack: LocalStack,
+) -> None:
+    """A database restart or failover ends every connection the check's pool holds idle: the
+    next login is still decided, not refused with a 503 for a dead connection handed out."""
+    args = (f"vigil-gw-{GW_A}", GW_A, passwords[GW_A])
+    assert check.login(http, *args) == "allow"
+    with psycopg.connect(stack.admin_dsn(), autocommit=True) as admin:
+        ended = admin.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+            "where datname = %s and pid <> pg_backend_pid()",
+            (conninfo_to_dict(prov_dsn)["dbname"],),
+        ).fetchone()
+    assert ended is not None
+    assert ended[0] >= 1, "the check's connection was ended"
+    assert [check.login(http, *args) for _ in range(6)] == ["allow"] * 6
 
 
 def test_a_wrong_password_is_denied(

@@ -39,8 +39,9 @@ def broker_login(
         err.print("[red]error:[/red] VIGIL_BROKER_LOGIN_SECRET still holds a placeholder")
         raise typer.Exit(2)
     pool = ConnectionPool(
-        database_url(settings), min_size=1, max_size=4, timeout=5.0, name="broker-login", open=False
-    )
+        database_url(settings), min_size=1, max_size=4, timeout=5.0, name="broker-login",
+        open=False, check=ConnectionPool.check_connection,  # a restarted database: no 503 per idle
+    )  # fmt: skip
     check = LoginCheck(
         settings.mqtt_username, settings.mqtt_password.get_secret_value(), registry_lookup(pool)
     )
