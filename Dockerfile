@@ -33,6 +33,9 @@ RUN pip install --no-compile --no-deps . && rm -rf build
 
 USER vigil
 WORKDIR /var/lib/vigil
+# numba's cache of the detector kernels (half a minute of CPU to compile), compiled once here; the
+# ingest workers keep it in a volume (compose.yaml's numba-cache), so a restart does not redo it.
+RUN python -m detectors.aot --jit
 EXPOSE 8000 9100
 ENTRYPOINT ["vigil"]
 CMD ["--help"]

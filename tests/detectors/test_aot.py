@@ -166,3 +166,30 @@ def test_a_detector_scores_its_first_batch_without_numba(build_dir: Path) -> Non
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
     ).stdout
     assert out.split(None, 1) == ["aot", "[]\n"]
+
+
+def test_the_images_warm_up_fills_numbas_cache_without_a_c_compiler(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m detectors.aot --jit` (the Dockerfile's step; the image has no C compiler):
+    no ahead-of-time build, and the kernels' machine code is in the cache numba loads from."""
+
+    def no_build(*_: object) -> Path:
+        raise AssertionError("--jit must not compile ahead of time")
+
+    exercised: list[int] = []
+    exercise = aot._exercise
+
+    def counted() -> dict[str, tuple[object, ...]]:
+        exercised.append(1)
+        return exercise()
+
+    monkeypatch.setattr(aot, "build", no_build)
+    monkeypatch.setattr(aot, "_exercise", counted)
+    aot.main(["--jit"])
+    assert exercised == [1], "the kernels ran on the JIT, so numba compiled and cached them"
+    where = aot.jit_cache_dir()
+    assert where is not None
+    assert str(where) in capsys.readouterr().out
+    indexes = {p.name.split(".")[1].rpartition("-")[0] for p in where.glob("kernels.*.nbi")}
+    assert set(aot.NAMES) <= indexes

@@ -59,14 +59,20 @@ def test_the_parts_the_issue_asks_for_are_there(compose: Compose) -> None:
     assert services["emqx"]["image"].startswith("emqx/emqx:")
     ingest = [n for n in services if n.startswith("ingest-")]
     assert len(ingest) >= 2
-    # Claiming workers of one pool: the same command, and one detector state volume.
+    # Claiming workers of one pool: the same command, one detector state volume, and one cache
+    # of compiled kernels (what the image warmed, kept across restarts).
     commands = {tuple(services[n]["command"]) for n in ingest}
     assert len(commands) == 1
     (command,) = commands
     assert command[:3] == ("ingest", "run", "--partitions")
     assert int(command[3]) >= len(ingest)
     mounts = {tuple(services[n]["volumes"]) for n in ingest}
-    assert mounts == {("detector-state:/var/lib/vigil/detectors",)}
+    assert mounts == {
+        ("detector-state:/var/lib/vigil/detectors", "numba-cache:/var/cache/vigil/numba")
+    }
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert "NUMBA_CACHE_DIR=/var/cache/vigil/numba" in dockerfile
+    assert "RUN python -m detectors.aot --jit" in dockerfile.partition("USER vigil")[2]
     for role in ("migrate", "alerting", "notifier", "console", "prometheus", "grafana"):
         assert role in services
     assert services["gateway-sim"]["profiles"] == ["demo"]
