@@ -84,7 +84,7 @@ class Batch:
 
     def close(self, snapshot: RegistrySnapshot, parts: int) -> None:
         self.parts = [
-            (share.messages, prepare(share.messages, snapshot, share.readings))
+            (share.messages, prepare(share.messages, snapshot, share.readings, share.counts))
             for share in shares(self.messages, snapshot, parts)
         ]
 
