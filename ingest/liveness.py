@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import psycopg
+from numba import njit
 
 from ingest import broker_watch
 from ingest.columns import Readings
@@ -112,17 +113,20 @@ class DeviceFold:
         np.fmax.at(self.seen, device, ts)
         self.dirty[device] = True
 
-    def add_battery(
-        self, device: npt.NDArray[np.int32], ts: npt.NDArray[np.float64], v: npt.NDArray[np.float64]
-    ) -> None:
-        """Battery readings: per device the newest (by device time) wins."""
-        if not len(device):
+    def add_readings(self, batches: Sequence[Readings]) -> None:
+        """Committed batches' readings, in commit order, in one pass each with no gathering:
+        per slot the newest device time, and the newest battery reading (of two at one time,
+        the later one) if it is newer than the one held."""
+        sizes = [int(r.device.max()) + 1 for r in batches if len(r)]
+        if not sizes:
             return
-        self._grow(int(device.max()) + 1)
-        order = np.lexsort((ts, device))
-        device, ts, v = device[order], ts[order], v[order]
-        last = np.flatnonzero(np.append(device[1:] != device[:-1], True))
-        device, ts, v = device[last], ts[last], v[last]
+        self._grow(max(sizes))
+        newest = np.full(len(self.seen), np.nan)  # this fold's battery readings, per slot
+        value = np.zeros(len(self.seen))
+        for r in batches:
+            _fold(r.device, r.ts, r.metric, r.value, BATTERY, self.seen, self.dirty, newest, value)
+        device = np.flatnonzero(~np.isnan(newest))
+        ts, v = newest[device], value[device]
         newer = ~(ts <= self.battery_ts[device])  # NaN (none yet): newer
         self.battery[device[newer]] = v[newer]
         self.battery_ts[device[newer]] = ts[newer]
@@ -225,15 +229,13 @@ class Liveness:
         for m in parts:
             if m.key is not None and (len(m.readings) or m.events):
                 self._heard[m.key.gateway] = now
-        readings = Readings.concat([_readings(messages, r) for messages, r in pending])
-        device, ts = readings.device, readings.ts
+        self._devices.add_readings([_readings(messages, r) for messages, r in pending])
         events = [e for m in parts for e in m.events]
         if events:
-            device = np.concatenate([device, np.array([e.slot for e in events], np.int32)])
-            ts = np.concatenate([ts, np.array([e.ts for e in events], np.float64)])
-        self._devices.add(device, ts)
-        battery = np.flatnonzero(readings.metric == BATTERY)
-        self._devices.add_battery(device[battery], ts[battery], readings.value[battery])
+            self._devices.add(
+                np.array([e.slot for e in events], np.int32),
+                np.array([e.ts for e in events], np.float64),
+            )
 
     def flush(self, conn: psycopg.Connection[Any], *, devices: bool = True) -> None:
         """Fold, then write what changed: one statement for gateways, one for devices (unless
@@ -298,3 +300,27 @@ def _gateway_rows(
         [None if s is None else s.since for s in states],
         seen,
     )
+
+
+@njit(cache=True)
+def _fold(  # noqa: PLR0917 (a kernel takes its arrays positionally)
+    device: npt.NDArray[np.int32],
+    ts: npt.NDArray[np.float64],
+    metric: npt.NDArray[np.int32],
+    value: npt.NDArray[np.float64],
+    battery: int,
+    seen: npt.NDArray[np.float64],
+    dirty: npt.NDArray[np.bool_],
+    newest: npt.NDArray[np.float64],
+    newest_value: npt.NDArray[np.float64],
+) -> None:
+    """`np.fmax.at(seen, device, ts)` and the dirty marks, and per slot the battery reading
+    with the highest time (the later of equals), in one pass."""
+    for i in range(len(device)):
+        d, t = device[i], ts[i]
+        if t > seen[d] or np.isnan(seen[d]):
+            seen[d] = t
+        dirty[d] = True
+        if metric[i] == battery and (np.isnan(newest[d]) or t >= newest[d]):
+            newest[d] = t
+            newest_value[d] = value[i]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ingest.columns import Readings
+from ingest.columns import Int64s, Readings
 from ingest.registry import RegistrySnapshot
 from ingest.validate import Checked
 
@@ -36,52 +36,69 @@ class Part:
         return f"{self.index}/{self.count}"
 
 
-# Made several times per message, never changed: not `frozen`, whose __init__ costs ~6x more.
+# Made once per part of a batch: not `frozen`, whose __init__ costs ~6x more.
 @dataclass(slots=True)
 class Share:
-    """A part's share of a batch: its messages, and their readings as one set of columns (in
-    the same order), so the committer's preparation does not gather them a second time."""
+    """A part's share of a batch: the messages it has a share in, and their readings of this
+    part as one set of columns (in the same order), `counts[i]` of them from `messages[i]`.
+
+    A message with events or dead letters is its part's copy of it (its events of this part,
+    its dead letters in part 0 only); any other is the batch's own object, whose `readings`
+    are every part's: what is this part's is in `readings` (`own` cuts a message down).
+    """
 
     messages: list[Checked]
     readings: Readings
+    counts: Int64s
 
 
 def shares(messages: Sequence[Checked], snapshot: RegistrySnapshot, count: int) -> list[Share]:
     """Each part's share of every message, in arrival order. Every message is in part 0 (which
     claims it, counts it and holds its dead letters), and in each other part where it has
     readings or events."""
-    if count == 1:
-        return [Share(list(messages), Readings.concat([m.readings for m in messages]))]
-    of = snapshot.part_of(count)
     n = len(messages)
+    lengths = np.fromiter((len(m.readings) for m in messages), dtype=np.int64, count=n)
     readings = Readings.concat([m.readings for m in messages])
-    message = np.repeat(np.arange(n, dtype=np.int64), [len(m.readings) for m in messages])
-    # Rows grouped by (part, message), arrival order kept inside: each share is a slice.
-    key = of[readings.device].astype(np.int64) * n + message
-    order = np.argsort(key, kind="stable")
-    grouped = readings.take(order)
-    bounds = np.searchsorted(key[order], np.arange(count * n + 1))
-    # Which parts each message has rows in, for all messages at once: (message, part) lists.
-    present = (bounds[1:] > bounds[:-1]).reshape(count, n).T.tolist()
-    starts = bounds.tolist()
-    parts: list[list[Checked]] = [[] for _ in range(count)]
-    for i, m in enumerate(messages):
-        where = present[i]
-        if m.events:
-            for k in {int(of[e.slot]) for e in m.events}:
-                where[k] = True
-        if not any(where[1:]):  # all of it in part 0
-            parts[0].append(m)
-            continue
-        where[0] = True
-        for k in range(count):
-            if where[k]:
-                at = k * n + i
-                parts[k].append(_share_of(m, k, of, grouped.slice(starts[at], starts[at + 1])))
-    return [
-        Share(share, grouped.slice(starts[k * n], starts[(k + 1) * n]))
-        for k, share in enumerate(parts)
-    ]
+    if count == 1:
+        return [Share(list(messages), readings, lengths)]
+    of = snapshot.part_of(count)
+    part = of[readings.device].astype(np.int8)  # at most 16 parts: a radix sort, below
+    message = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    counts = np.bincount(part.astype(np.int64) * n + message, minlength=count * n).reshape(count, n)
+    # Rows grouped by part, arrival order kept inside: by (part, message), each share a slice.
+    grouped = readings.take(np.argsort(part, kind="stable"))
+    present = counts > 0
+    present[0] = True
+    special = [i for i, m in enumerate(messages) if m.events or m.dead]
+    for i in special:
+        for e in messages[i].events:
+            present[of[e.slot], i] = True
+    # Where each (part, message)'s rows start in `grouped`.
+    starts = np.cumsum(counts.ravel()) - counts.ravel()
+    out = []
+    for k in range(count):
+        chosen = np.flatnonzero(present[k])
+        share = [messages[i] for i in chosen.tolist()]
+        for i in special:
+            if present[k, i] and present[1:, i].any():  # a message all in part 0 stays whole
+                at, rows = int(starts[k * n + i]), int(counts[k, i])
+                j = int(np.searchsorted(chosen, i))
+                share[j] = _share_of(messages[i], k, of, grouped.slice(at, at + rows))
+        first = int(starts[k * n])
+        out.append(
+            Share(share, grouped.slice(first, first + int(counts[k].sum())), counts[k, chosen])
+        )
+    return out
+
+
+def own(message: Checked, part: Part, snapshot: RegistrySnapshot) -> Checked:
+    """Part `part`'s share of `message` (`message` itself when there is one part): what a
+    `Store` commits of a message it is handed whole."""
+    if part.count == 1:
+        return message
+    of = snapshot.part_of(part.count)
+    rows = message.readings.take(of[message.readings.device] == part.index)
+    return _share_of(message, part.index, of, rows)
 
 
 def _share_of(m: Checked, k: int, of: npt.NDArray[np.int32], rows: Readings) -> Checked:

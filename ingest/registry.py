@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,9 @@ import psycopg
 
 from vigil.backoff import Backoff
 from vigil.device_types import DEVICE_TYPES, METRIC_CODE, METRICS, TYPE_CODE, device_types, metrics
+
+if TYPE_CHECKING:
+    from ingest.msgpack_columns import NameTable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,16 @@ class RegistrySnapshot:
     _parts: dict[int, npt.NDArray[np.int32]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _names: list[NameTable] = field(default_factory=list, compare=False, repr=False)
+
+    def name_table(self) -> NameTable:
+        """The devices' ids by slot, as `ingest.msgpack_columns` looks them up; made when
+        first asked for (a snapshot the decoding thread never uses costs nothing)."""
+        if not self._names:
+            from ingest.msgpack_columns import NameTable
+
+            self._names.append(NameTable.of(list(self.device_ids)))
+        return self._names[0]
 
     def part_of(self, count: int) -> npt.NDArray[np.int32]:
         """By slot, the committing part of `count` a device belongs to (`ingest.parts`): a hash

@@ -42,7 +42,7 @@ from ingest.parts import Part, shares
 from ingest.registry import Registry, RegistrySnapshot, RegistryWatcher
 from ingest.sink import BatchSink, FollowsGatewayStatus, ReadingBatch
 from ingest.store import DatabaseUnavailableError, Outcome, Prepared, Store, merge_parts, prepare
-from ingest.validate import Checked, Window, check, refuse
+from ingest.validate import Checked, Window, check, check_plain, refuse
 from ingest.wire import RejectedError, parse
 from vigil.backoff import Backoff
 from vigil.db.connect import database_url
@@ -84,7 +84,7 @@ class Batch:
 
     def close(self, snapshot: RegistrySnapshot, parts: int) -> None:
         self.parts = [
-            (share.messages, prepare(share.messages, snapshot, share.readings))
+            (share.messages, prepare(share.messages, snapshot, share.readings, share.counts))
             for share in shares(self.messages, snapshot, parts)
         ]
 
@@ -392,9 +392,12 @@ class IngestService:
     def decode(self, delivery: Delivery) -> Checked:
         """Parse and check one message and hand it to the sink; never raises."""
         snapshot = self.registry.snapshot
+        now = time.time()
         try:
-            uplink = parse(delivery.topic, delivery.payload)
-            checked = check(uplink, delivery.payload, snapshot, self.window, time.time())
+            checked = check_plain(delivery.topic, delivery.payload, snapshot, self.window, now)
+            if checked is None:
+                uplink = parse(delivery.topic, delivery.payload)
+                checked = check(uplink, delivery.payload, snapshot, self.window, now)
         except RejectedError as exc:
             return refuse(delivery.topic, delivery.payload, exc.reason, exc.detail)
         except Exception as exc:  # a bug must cost one message, not the service

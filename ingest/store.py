@@ -20,12 +20,12 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 
-from ingest.columns import Readings
+from ingest.columns import Int64s, Readings
 from ingest.copy_binary import COLUMNS, PG_EPOCH_S, TABLE, encode_readings, pg_micros, seq32
 from ingest.deadletter import DeadLetter, Reason
 from ingest.dedup import REPEAT_WINDOW_S, ReplayFilter, first_occurrences
 from ingest.errors import IngestError
-from ingest.parts import Part
+from ingest.parts import Part, own
 from ingest.registry import Registry, RegistrySnapshot
 from ingest.validate import Checked, EventRow
 from vigil.db.connect import Conn
@@ -163,14 +163,18 @@ class Prepared:
 
 
 def prepare(
-    messages: Sequence[Checked], registry: RegistrySnapshot, readings: Readings | None = None
+    messages: Sequence[Checked],
+    registry: RegistrySnapshot,
+    readings: Readings | None = None,
+    counts: Int64s | None = None,
 ) -> Prepared:
-    """`readings`, when given, are the messages' readings already gathered in order
-    (`ingest.parts.Share`)."""
-    lengths = [len(m.readings) for m in messages]
+    """`readings`, when given, are the messages' readings already gathered in order, `counts`
+    of them from each message (`ingest.parts.Share`: a part's rows of messages that may hold
+    other parts' too); else each message's readings are all its own."""
     if readings is None:
         readings = Readings.concat([m.readings for m in messages])
-    elif len(readings) != sum(lengths):
+    lengths = counts if counts is not None else [len(m.readings) for m in messages]
+    if len(lengths) != len(messages) or len(readings) != sum(lengths):
         raise ValueError(f"{len(readings)} readings given for messages holding {sum(lengths)}")
     message = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
     first = np.flatnonzero(first_occurrences(readings))
@@ -188,8 +192,8 @@ def _unix_micros(t: float) -> int:
 class Store:
     """One committing connection of the ingest worker and its batch transaction.
 
-    It stores only its part's share of each message (`ingest.parts.split`); `replay` must be
-    its own, as the devices of a part are its alone.
+    It stores only its part's share of each message (`ingest.parts`); `replay` must be its
+    own, as the devices of a part are its alone.
     """
 
     def __init__(
@@ -234,6 +238,7 @@ class Store:
         one bad message never blocks the stream.
         """
         if prepared is None:
+            messages = [own(m, self.part, self._registry.snapshot) for m in messages]
             prepared = prepare(messages, self._registry.snapshot)
         try:
             return self._transaction(self.connection(), messages, prepared)
@@ -258,6 +263,7 @@ class Store:
         return lost
 
     def _commit_alone(self, message: Checked) -> Outcome:
+        message = own(message, self.part, self._registry.snapshot)
         try:
             return self._transaction(
                 self.connection(), [message], prepare([message], self._registry.snapshot)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cache
 
 import msgspec
 import numpy as np
 
+from ingest import msgpack_columns as mc
 from ingest import reading_checks as rc
 from ingest.columns import EMPTY, Int64s, Readings
 from ingest.deadletter import DeadLetter, Reason
@@ -26,9 +28,10 @@ from ingest.registry import (
     RegistrySnapshot,
     codes,
 )
-from ingest.wire import MessageKey, RawTelemetry, RejectedError, Uplink
-from vigil.codec import Event
-from vigil.device_types import DEVICE_TYPES, METRIC_CODE
+from ingest.wire import MessageKey, RawTelemetry, RejectedError, Uplink, topic_of
+from vigil.codec import MAX_MESSAGE_BYTES, Event
+from vigil.device_types import DEVICE_TYPES, METRIC_CODE, METRICS
+from vigil.topics import TopicError, TopicKind
 
 EXAMPLES = 5
 # A message cannot be sent after it arrives: a `sent` ahead of ingest's clock by more than this
@@ -123,6 +126,50 @@ class _Context:
 
     def dead_letter(self, reason: Reason, detail: str, count: int) -> DeadLetter:
         return DeadLetter.of(self.uplink.topic, reason, detail, self.payload, count)
+
+
+@cache
+def _metric_names() -> mc.NameTable:
+    return mc.NameTable.of(list(METRICS))  # by code: METRIC_CODE[METRICS[i]] == i
+
+
+def check_plain(
+    topic: str, payload: bytes, registry: RegistrySnapshot, window: Window, now: float
+) -> Checked | None:
+    """`check(parse(...))` of the common message, a telemetry batch with nothing to refuse and
+    its gateway's clock in step, read by one kernel (`ingest.msgpack_columns`); None for any
+    other, which `parse` and `check` then take (and dead-letter, saying why)."""
+    try:
+        parsed = topic_of(topic)
+    except TopicError:
+        return None
+    gateway = registry.gateways.get(parsed.gateway_id)
+    if (
+        parsed.kind is not TopicKind.TELEMETRY
+        or gateway is None
+        or gateway.site != parsed.site
+        or len(payload) > MAX_MESSAGE_BYTES
+    ):
+        return None
+    limits = mc.Limits(
+        gateway.index,
+        registry.device_gateway,
+        registry.device_type,
+        METRIC_ALLOWED,
+        METRIC_MIN,
+        METRIC_MAX,
+        now - window.max_age_s,
+        now + window.max_future_s,
+    )
+    got = mc.read(payload, registry.name_table(), _metric_names(), limits)
+    if got is None or payload[got.gateway[0] : got.gateway[1]] != parsed.gateway_id.encode():
+        return None
+    ahead = got.sent - now
+    if CLOCK_SLACK_S < ahead <= CLOCK_AHEAD_MAX_S or window.reason(got.sent, now) is not None:
+        return None  # moved onto ingest's clock first, or refused whole: check's to do
+    readings = Readings(got.slot, got.metric, got.seq, got.ts, got.rx, got.value)
+    key = MessageKey(parsed.gateway_id, got.gseq, got.sent)
+    return Checked(topic, payload, key, gateway.index, readings, [], [])
 
 
 def on_ingest_clock(uplink: Uplink, now: float) -> tuple[Uplink, float]:

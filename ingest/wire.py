@@ -73,7 +73,7 @@ class Uplink:
 
 
 @lru_cache(maxsize=65536)
-def _topic(topic: str) -> Topic:
+def topic_of(topic: str) -> Topic:
     """Topics repeat (one or two per gateway), so each is parsed once."""
     return Topic.parse(topic)
 
@@ -87,7 +87,7 @@ def _column(values: list[Any], dtype: type[Any], count: int) -> npt.NDArray[Any]
 def parse(topic: str, payload: bytes) -> Uplink:
     """An uplink message from its topic and bytes, or `RejectedError` saying why not."""
     try:
-        parsed = _topic(topic)
+        parsed = topic_of(topic)
     except TopicError as exc:
         raise RejectedError(Reason.BAD_TOPIC, str(exc)) from exc
     try:

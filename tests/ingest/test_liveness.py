@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import psycopg
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.columns import Readings
 from ingest.liveness import DeviceFold, GatewayState, Liveness, _gateway_rows
@@ -16,19 +18,92 @@ from vigil.device_types import METRIC_CODE
 def test_the_fold_keeps_the_newest_time_and_battery_per_device() -> None:
     fold = DeviceFold()
     fold.add(np.array([2, 0, 2], np.int32), np.array([10.0, 5.0, 7.0]))
-    fold.add_battery(
-        np.array([2, 2, 0], np.int32), np.array([9.0, 8.0, 5.0]), np.array([2.7, 2.9, 3.0])
-    )
+    fold.add_readings([_batteries([2, 2, 0], [9.0, 8.0, 5.0], [2.7, 2.9, 3.0])])
     slots, seen, battery = fold.take()
     assert slots.tolist() == [0, 2]
     assert seen.tolist() == [5.0, 10.0]
     assert battery == [3.0, 2.7]
     fold.written(slots)
-    fold.add_battery(np.array([2], np.int32), np.array([8.5]), np.array([2.5]))  # older: ignored
-    assert fold.take()[0].tolist() == []
+    fold.add_readings([_batteries([2], [8.5], [2.5])])  # older battery; time not newer either
+    assert fold.take()[0].tolist() == [2]
+    assert fold.take()[2] == [2.7]
+    fold.written(np.array([2]))
     fold.add(np.array([1], np.int32), np.array([4.0]))
     slots, seen, battery = fold.take()
     assert (slots.tolist(), seen.tolist(), battery) == ([1], [4.0], [None])
+
+
+def _batteries(device: list[int], ts: list[float], value: list[float]) -> Readings:
+    n = len(device)
+    return Readings(
+        np.array(device, np.int32),
+        np.full(n, METRIC_CODE["battery"], np.int32),
+        np.arange(n, dtype=np.int64),
+        np.array(ts),
+        np.array(ts),
+        np.array(value),
+    )
+
+
+def _reference_fold(
+    batches: list[Readings], seen: dict[int, float], battery: dict[int, tuple[float, float]]
+) -> None:
+    """What a fold does, reading by reading: the newest time; of the fold's battery readings
+    per device the newest (the later of equals), kept if newer than the one held."""
+    newest: dict[int, tuple[float, float]] = {}
+    for r in batches:
+        for d, m, t, v in zip(
+            r.device.tolist(), r.metric.tolist(), r.ts.tolist(), r.value.tolist(), strict=True
+        ):
+            seen[d] = max(seen.get(d, t), t)
+            if m == METRIC_CODE["battery"] and (d not in newest or t >= newest[d][0]):
+                newest[d] = (t, v)
+    for d, (t, v) in newest.items():
+        if d not in battery or t > battery[d][0]:
+            battery[d] = (t, v)
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.integers(0, 5),
+                st.sampled_from([METRIC_CODE["battery"], METRIC_CODE["temperature"]]),
+                st.integers(0, 4).map(float),  # few times: equal times are common
+                st.integers(0, 9).map(float),
+            ),
+            max_size=8,
+        ),
+        max_size=4,
+    ),
+    st.integers(1, 3),
+)
+def test_the_folds_kernel_does_what_the_reference_does(rows, folds):
+    fold = DeviceFold()
+    seen: dict[int, float] = {}
+    battery: dict[int, tuple[float, float]] = {}
+    batches = [
+        Readings(
+            np.array([r[0] for r in b], np.int32),
+            np.array([r[1] for r in b], np.int32),
+            np.zeros(len(b), np.int64),
+            np.array([r[2] for r in b], np.float64),
+            np.array([r[2] for r in b], np.float64),
+            np.array([r[3] for r in b], np.float64),
+        )
+        for b in rows
+    ]
+    for k in range(folds):  # the batches over several folds, each written between them
+        part = batches[k::folds]
+        fold.add_readings(part)
+        _reference_fold(part, seen, battery)
+        slots, newest, volts = fold.take()
+        fold.written(slots)
+        for slot, t in zip(slots.tolist(), newest.tolist(), strict=True):
+            assert t == seen[slot]
+        for slot, v in zip(slots.tolist(), volts, strict=True):
+            assert v == (battery[slot][1] if slot in battery else None)
+    assert set(np.flatnonzero(~np.isnan(fold.seen)).tolist()) == set(seen)
 
 
 def _message(gateway: str, device: list[int], ts: list[float], battery: list[float]) -> Checked:

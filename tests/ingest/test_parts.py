@@ -7,6 +7,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import psycopg
@@ -14,11 +15,12 @@ import pytest
 
 from bench.loadgen import Layout, Publisher, forget_sessions, messages
 from ingest.columns import Readings
+from ingest.deadletter import DeadLetter, Reason
 from ingest.dedup import ReplayFilter
-from ingest.parts import Part, shares
+from ingest.parts import Part, own, shares
 from ingest.registry import Registry, RegistrySnapshot, device_part
 from ingest.store import Store, prepare
-from ingest.validate import Checked, Window, check
+from ingest.validate import Checked, EventRow, Window, check
 from ingest.wire import parse
 from tests.ingest.conftest import count
 from tests.ingest.test_process import ingest_process
@@ -35,7 +37,10 @@ def split_messages(
     messages: Sequence[Checked], snapshot: RegistrySnapshot, count: int
 ) -> list[list[Checked]]:
     """Each part's share of every message, without the columns."""
-    return [share.messages for share in shares(messages, snapshot, count)]
+    return [
+        [own(m, Part(k, count), snapshot) for m in share.messages]
+        for k, share in enumerate(shares(messages, snapshot, count))
+    ]
 
 
 def mixed_layout(gateways: int = 2, devices_per_gateway: int = 4) -> Layout:
@@ -99,12 +104,14 @@ def test_a_shares_columns_are_its_messages_readings_and_prepare_the_same_from_ei
     ingest_dsn, registry, mixed, parts
 ):
     batch = decoded(registry, mixed, 6)
-    for share in shares(batch, registry.snapshot, parts):
-        joined = Readings.concat([m.readings for m in share.messages])
+    for k, share in enumerate(shares(batch, registry.snapshot, parts)):
+        owned = [own(m, Part(k, parts), registry.snapshot) for m in share.messages]
+        joined = Readings.concat([m.readings for m in owned])
         for name in ("device", "metric", "seq", "ts", "rx", "value"):
             assert np.array_equal(getattr(share.readings, name), getattr(joined, name))
-        given = prepare(share.messages, registry.snapshot, share.readings)
-        gathered = prepare(share.messages, registry.snapshot)
+        assert share.counts.tolist() == [len(m.readings) for m in owned]
+        given = prepare(share.messages, registry.snapshot, share.readings, share.counts)
+        gathered = prepare(owned, registry.snapshot)
         assert np.array_equal(given.payload, gathered.payload)
         assert np.array_equal(given.message, gathered.message)
     with pytest.raises(ValueError, match="readings given"):
@@ -236,3 +243,38 @@ def test_a_message_is_acknowledged_only_once_every_part_is_in_and_kill_9_between
     claims = "select count(*) from ingested_messages where parts = 2 and part = %s"
     assert count(ingest_dsn, claims, 0) == 30
     assert count(ingest_dsn, claims, 1) == 30
+
+
+def _split_registry() -> tuple[Layout, RegistrySnapshot]:
+    layout = mixed_layout(gateways=1, devices_per_gateway=6)
+    devices = [
+        (d, "smoke", g, i + 1) for g, ds in layout.gateways.items() for i, d in enumerate(ds)
+    ]
+    return layout, Registry().apply(1, [(g, layout.site) for g in layout.gateways], devices)
+
+
+def test_a_share_holds_plain_messages_whole_and_its_own_copy_of_one_with_events_or_dead_letters():
+    layout, snapshot = _split_registry()
+    now = time.time()
+    batch = [check(parse(t, p), p, snapshot, WINDOW, now) for t, p, _ in messages(layout, 4, 6)]
+    of = snapshot.part_of(2)
+    slots = {int(of[s]): s for s in range(len(snapshot.device_ids))}  # a device of each part
+    press = [
+        EventRow(slots[k], snapshot.device_ids[slots[k]], 1, now, now, "press", 1.0, b"{}")
+        for k in (0, 1)
+    ]
+    letter = DeadLetter.of(batch[1].topic, Reason.OUT_OF_RANGE, "1 reading", b"", 1)
+    batch[1] = replace(batch[1], events=press, dead=[letter])
+    for k, share in enumerate(shares(batch, snapshot, 2)):
+        assert [m.key for m in share.messages] == [m.key for m in batch]
+        assert [m is b for m, b in zip(share.messages, batch, strict=True)] == [1, 0, 1, 1]
+        copy = share.messages[1]
+        assert copy.events == [press[k]]
+        assert copy.dead == ([letter] if k == 0 else [])
+        assert np.all(of[copy.readings.device] == k)
+        owned = [own(m, Part(k, 2), snapshot) for m in share.messages]
+        assert share.counts.tolist() == [len(m.readings) for m in owned]
+        assert all(np.all(of[m.readings.device] == k) for m in owned)
+        assert owned[1].events == [press[k]]
+        given = prepare(share.messages, snapshot, share.readings, share.counts)
+        assert np.array_equal(given.payload, prepare(owned, snapshot).payload)
