@@ -42,9 +42,9 @@ from vigil.device_types import METRIC_CODE
 log = logging.getLogger(__name__)
 
 BATTERY = METRIC_CODE["battery"]
-# Committed batches held for the fold at most (each with its messages' payloads and readings,
-# up to some 15 MB at full load): waiting `interval_s` for them instead held 5 s of the stream,
-# 100-150 MB at 250 000 readings/s, freed in one go every 5 s.
+# Committed batches held for the fold at most (with their messages' payloads and readings,
+# about 20 MB at full load): waiting `interval_s` for them held 5 s of the stream, about 130 MB
+# at 200 000 readings/s, and the worker's RSS swung and crept (docs/performance.md, "RSS").
 FOLD_BATCHES = 4
 
 _DEVICES = """
