@@ -2,11 +2,12 @@
 `gateways.status` / `status_since` / `last_seen` from the gateways' status messages.
 
 Cheap by construction. The committer only appends the committed messages to a list
-(`committed`, O(1)); this module's own thread folds them, every `interval_s`, into per-slot
-arrays (newest device time, newest battery reading) and writes the gateways that changed with
-one `UPDATE … FROM unnest(…)`, and every `device_interval_s` the devices that changed with
-another: a device row is updated at most once per `device_interval_s` (about 8 µs of
-PostgreSQL CPU each, a HOT update with migration 0010's fill factor), however often it reports.
+(`committed`, O(1)); this module's own thread folds them into per-slot arrays (newest device
+time, newest battery reading) once `FOLD_BATCHES` are waiting, and at the latest every
+`interval_s`, when it writes the gateways that changed with one `UPDATE … FROM unnest(…)`,
+and every `device_interval_s` the devices that changed with another: a device row is updated
+at most once per `device_interval_s` (about 8 µs of PostgreSQL CPU each, a HOT update with
+migration 0010's fill factor), however often it reports.
 While the database is down the arrays keep the newest values and the next write catches up;
 nothing here holds up a commit. The registry-change triggers ignore these columns (migration
 0010), so the writes do not make every worker reload its registry.
@@ -41,6 +42,10 @@ from vigil.device_types import METRIC_CODE
 log = logging.getLogger(__name__)
 
 BATTERY = METRIC_CODE["battery"]
+# Committed batches held for the fold at most (with their messages' payloads and readings,
+# about 20 MB at full load): waiting `interval_s` for them held 5 s of the stream, about 130 MB
+# at 200 000 readings/s, and the worker's RSS swung and crept (docs/performance.md, "RSS").
+FOLD_BATCHES = 4
 
 _DEVICES = """
 update devices d
@@ -162,6 +167,7 @@ class Liveness:
         self.broker_watch = watch
         self.writes = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set when FOLD_BATCHES wait, or at close
         self._lock = threading.Lock()
         self._pending: list[tuple[Sequence[Checked], Readings | None]] = []
         self._heard: dict[str, float] = {}  # gateway -> when its last committed message came
@@ -173,9 +179,12 @@ class Liveness:
     def committed(self, messages: Sequence[Checked], readings: Readings | None = None) -> None:
         """The committer hands over a committed batch, and its readings when it holds them
         gathered in one set of columns (else they are gathered from the messages); no work
-        here."""
+        here but waking the writer thread once `FOLD_BATCHES` wait."""
         with self._lock:
             self._pending.append((messages, readings))
+            full = len(self._pending) >= FOLD_BATCHES
+        if full:
+            self._wake.set()
 
     def gateway_status(self, gateway: str, state: GatewayState) -> None:
         """A checked status (vigil/status_check.py); a time that is not finite never gets in."""
@@ -191,14 +200,23 @@ class Liveness:
     def close(self, timeout: float = 10.0) -> None:
         """Write what is left (after the last commit), then stop."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        """Fold whenever woken, write every `interval_s` (later after a failed write)."""
         backoff = Backoff(initial=0.2)
         conn: psycopg.Connection[Any] | None = None
+        write_at = time.monotonic() + self.interval_s
         while True:
-            stopping = self._stop.wait(self.interval_s)
+            self._wake.wait(max(0.0, write_at - time.monotonic()))
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            if not stopping and time.monotonic() < write_at:
+                self.fold()
+                continue
+            write_at = time.monotonic() + self.interval_s
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
@@ -209,9 +227,7 @@ class Liveness:
                 if conn is not None:
                     conn.close()
                 conn = None
-                now = time.monotonic()
-                if not stopping:
-                    self._stop.wait(backoff.failed(now) - now)
+                write_at = backoff.failed(time.monotonic()) + self.interval_s
             if stopping:
                 if conn is not None:
                     conn.close()
