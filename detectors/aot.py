@@ -39,6 +39,7 @@ MODULE = "vigil_detector_kernels"
 BUILD_DIR = Path(__file__).resolve().parent / "__pycache__"
 ROOT = Path(__file__).resolve().parent.parent  # where the `detectors` and `vigil` packages are
 PACKAGES = ("detectors", "vigil")
+BUILDER = "detectors/aot.py"  # this file, in every stamp: how the kernels are compiled
 
 Key = str | list["Key"]
 
@@ -112,6 +113,12 @@ def sources(entry: Path = ROOT / "detectors" / "kernels.py") -> list[Path]:
     return sorted(seen)
 
 
+def built_from() -> list[Path]:
+    """What a build's stamp covers: the kernels' sources and this builder, so a change to how
+    they are compiled also makes `make setup` build again (and the tests use that build)."""
+    return sorted({*sources(), ROOT / BUILDER})
+
+
 def _imported(tree: ast.Module) -> Iterator[Path]:
     import ast
 
@@ -165,7 +172,7 @@ def fresh(stamp: Mapping[str, Any]) -> bool:
     content (unchanged sizes and times spare reading them)."""
     files = [ROOT / f for f in stamp["files"]]
     same = (stamp["python"], stamp["numpy"], stamp["cpu"]) == (sys.version, np.__version__, _cpu())
-    if not same:
+    if not same or BUILDER not in stamp["files"]:  # a stamp from before it covered the builder
         return False
     return bool(stamp["stats"] == file_stats(files) or stamp["sha256"] == content_hash(files))
 
@@ -230,7 +237,7 @@ def build(directory: Path = BUILD_DIR) -> Path:
         cc.compile()
         # A rename, not a rewrite: processes running the old library keep their mapped copy.
         os.replace(Path(scratch) / library.name, library)
-        files = sources()
+        files = built_from()
         args = {n: arg_key(calls[n]) for n in NAMES}
         stamp = {**stamp_of(files), "stats": file_stats(files), "args": args}
         (Path(scratch) / stamp_file.name).write_text(json.dumps(stamp, indent=1))
