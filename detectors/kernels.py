@@ -185,7 +185,7 @@ from detectors.routine import (
     routine_learn,
     routine_start,
 )
-from detectors.routine_columns import R_WHY_CAP, R_WHY_LIMIT, R_WHY_REF, R_WHY_USUAL
+from detectors.routine_columns import R_PER, R_WHY_CAP, R_WHY_LIMIT, R_WHY_REF, R_WHY_USUAL
 from detectors.state import (
     DEVICE_COLUMNS,
     F_C_A,
@@ -224,7 +224,6 @@ from detectors.state import (
     HI_PROW,
     HI_REP_SLOT,
     HI_STALE,
-    HOUSEHOLD_COLUMNS,
     I_B_LOW_N,
     I_B_OK_N,
     I_C_ALARM_N,
@@ -545,6 +544,14 @@ def _heat_now(dev_f, params, s, p, t):
 @njit(cache=True, inline="always")
 def _smoke_rate(dev_f, params, s, p):
     return _rate_per_min(dev_f[s, F_S_A], dev_f[s, F_S_B], params[p, P_SMOKE_RATE_SCALE])
+
+
+@njit(cache=True, inline="always")
+def _after_heat(t, heat_stop, rise):
+    """Since both the heat stopped and the smoke kept rising (NaN: one of them is not)."""
+    if heat_stop >= rise:
+        return t - heat_stop
+    return t - rise if rise > heat_stop else np.nan
 
 
 @njit(cache=True, inline="always")
@@ -912,8 +919,11 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
             m_ahead = metric[row_ahead]
             h_ahead = hh_of[s_ahead]
             if m_ahead in (MOTION, DOOR, BUTTON) and h_ahead >= 0:
-                for col in range(0, HOUSEHOLD_COLUMNS, 8):
-                    prefetch(hh_f, h_ahead, col)
+                # Only the lines every activity touches (its own figures and the period
+                # count): the routine's ~900 columns are read on a long gap alone, and asking
+                # for the whole row halved the rate of the readings around it.
+                prefetch(hh_f, h_ahead, H_LAST_ACT)
+                prefetch(hh_f, h_ahead, R_PER)
         row = k if direct else rows[k]
         s = slot[row]
         h = hh_of[s]
@@ -1226,14 +1236,6 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                     # ... and, where cooking may rise for minutes (a kitchen), has got that far.
                     escalated = e >= params[p, P_SMOKE_ESCALATE_PCT]
                     after_s = params[p, P_SMOKE_AFTER_HEAT_S]
-                    # Since both the heat stopped and the smoke kept rising (NaN: one is not).
-                    heat_stop = kit[s, K_HEAT_STOP]  # not `stop`: that bounds this loop
-                    rise = dev_f[s, F_S_RISE_SINCE]
-                    after_heat = (
-                        t - heat_stop
-                        if heat_stop >= rise
-                        else (t - rise if rise > heat_stop else np.nan)
-                    )
                     if dev_i[s, I_S_HIGH_N] >= params[p, P_SMOKE_HIGH_COUNT]:
                         fire |= F_SMOKE_HIGH
                     elif hushed:
@@ -1244,7 +1246,13 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                         fire |= F_SMOKE_VERIFIED
                     elif dev_f[s, F_S_CUSUM] >= params[p, P_CUSUM_H_PCT_MIN]:
                         fire |= F_SLOW_RISE
-                    elif stove and after_s > 0.0 and after_heat >= after_s and escalated:
+                    elif (
+                        stove
+                        and after_s > 0.0
+                        and escalated
+                        # Only a room with a stove reads its kit row (a cache line apart).
+                        and _after_heat(t, kit[s, K_HEAT_STOP], dev_f[s, F_S_RISE_SINCE]) >= after_s
+                    ):
                         fire |= F_SMOKE_AFTER_HEAT
                 pre = dev_i[s, I_S_PRE_N] >= params[p, P_SMOKE_PRE_COUNT]
                 if stove and not co_rising:
