@@ -22,6 +22,7 @@ from bench.cost import (
     storage,
     tree,
 )
+from bench.ingest import SETTLE_S, measuring
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -138,3 +139,13 @@ def test_storage_weighs_a_hypertable_or_a_plain_table_with_its_indexes(fresh_db:
     assert table_only is not None
     assert plain.bytes > int(table_only[0])  # the index counts too
     assert 16 < plain.bytes_per_row < 200  # type: ignore[operator]
+
+
+def test_bench_ingest_measures_from_after_the_warm_up_and_the_first_commit() -> None:
+    """A cold numba cache compiles ingest's kernels at the first message (seconds of CPU, once
+    per install): the window that prices a reading starts after it, not at a fixed warm-up."""
+    assert not measuring(100.0, earliest=5.0, first_commit=None)  # nothing stored yet
+    assert not measuring(6.0, earliest=5.0, first_commit=5.5)  # stored, but just now
+    assert measuring(5.5 + SETTLE_S, earliest=5.0, first_commit=5.5)
+    assert not measuring(4.0, earliest=5.0, first_commit=0.5)  # still warming up
+    assert measuring(5.0, earliest=5.0, first_commit=0.5)
