@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from vigil.db.migrate import migrate
 from vigil.db.timescale import Retention, configure, retention_for
@@ -111,3 +112,15 @@ def migrated_db(stack: LocalStack, schema_template: str) -> Iterator[str]:
     afterwards: a copy of `schema_template`, the same as migrating and configuring a fresh one."""
     with scratch_database(stack, template=schema_template) as dsn:
         yield dsn
+
+
+def end_connections(stack: LocalStack, dsn: str) -> int:
+    """End every connection to `dsn`'s database, as a restart or failover does; how many."""
+    with psycopg.connect(stack.admin_dsn(), autocommit=True) as admin:
+        row = admin.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+            "where datname = %s and pid <> pg_backend_pid()",
+            (conninfo_to_dict(dsn)["dbname"],),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

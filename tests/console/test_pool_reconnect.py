@@ -4,11 +4,10 @@ its request failed with a 500 (AdminShutdown)."""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from tests.console.conftest import running_app, seeded_database, sign_in
+from tests.fix_stack import end_connections
 from vigil.settings import Settings
 from vigil.stack import LocalStack
 
@@ -22,13 +21,6 @@ def test_requests_after_the_database_ended_the_pools_connections_are_answered(
         client = sign_in(app, "op")
         for _ in range(3):  # the pool holds more than one connection now
             assert client.get("/api/incidents").status_code == 200
-        with psycopg.connect(stack.admin_dsn(), autocommit=True) as admin:
-            ended = admin.execute(
-                "select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                "where datname = %s and pid <> pg_backend_pid()",
-                (conninfo_to_dict(dsn)["dbname"],),
-            ).fetchone()
-        assert ended is not None
-        assert ended[0] >= 2, "the pool's connections were ended"
+        assert end_connections(stack, dsn) >= 2, "the pool's connections were ended"
         for _ in range(12):  # more than the pool may hold
             assert client.get("/api/incidents").status_code == 200

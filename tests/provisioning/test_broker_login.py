@@ -30,10 +30,10 @@ import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from console.app import create_app
+from tests.fix_stack import end_connections
 from tests.ops.compose_rules import emqx_authenticators, parse
 from tests.ops.emqx_authn import Request, emqx_request
 from tests.provisioning.conftest import PASSWORD
@@ -209,14 +209,7 @@ def test_logins_after_the_database_ended_the_checks_connections_are_answered(
     next login is still decided, not refused with a 503 for a dead connection handed out."""
     args = (f"vigil-gw-{GW_A}", GW_A, passwords[GW_A])
     assert check.login(http, *args) == "allow"
-    with psycopg.connect(stack.admin_dsn(), autocommit=True) as admin:
-        ended = admin.execute(
-            "select count(pg_terminate_backend(pid)) from pg_stat_activity "
-            "where datname = %s and pid <> pg_backend_pid()",
-            (conninfo_to_dict(prov_dsn)["dbname"],),
-        ).fetchone()
-    assert ended is not None
-    assert ended[0] >= 1, "the check's connection was ended"
+    assert end_connections(stack, prov_dsn) >= 1, "the check's connection was ended"
     assert [check.login(http, *args) for _ in range(6)] == ["allow"] * 6
 
 
