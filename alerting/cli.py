@@ -19,6 +19,7 @@ from rich.table import Table
 from alerting.errors import EscalationConfigError
 from alerting.escalation import load_policy
 from alerting.policies import PolicyBook
+from vigil.command_line import settings_or_exit
 from vigil.db.connect import database_url
 from vigil.observability import (
     ALERTING,
@@ -29,21 +30,13 @@ from vigil.observability import (
     configure_logging,
     serve,
 )
-from vigil.settings import Settings, get_settings
+from vigil.settings import Settings
 
 alerting_app = typer.Typer(help="Incidents, escalation, the live stream.", no_args_is_help=True)
 notifier_app = typer.Typer(help="The notification outbox worker.", no_args_is_help=True)
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def _observe(settings: Settings, service: str, loop: Heartbeat, group: MetricGroup) -> None:
@@ -67,7 +60,7 @@ def alerting_run() -> None:
     """Turn alerts into incidents and fire escalation timers until stopped (SIGTERM/Ctrl-C)."""
     from alerting.service import run
 
-    settings = _settings()
+    settings = settings_or_exit()
     book = _book(settings)
     loop = Heartbeat("alerting loop", max_age_s=30)
     _observe(settings, "alerting", loop, ALERTING)
@@ -106,7 +99,7 @@ def alerting_report(
     """The monthly responder scores, per grid member and per department."""
     from alerting.scoring import month_bounds, report
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         start, end = month_bounds(month)
     except ValueError as exc:
@@ -149,7 +142,7 @@ def notifier_run() -> None:
     from alerting.sms.factory import make_provider, make_voice
     from alerting.wecom import WeComRobot
 
-    settings = _settings()
+    settings = settings_or_exit()
     loop = Heartbeat("notifier loop", max_age_s=30)
     _observe(settings, "notifier", loop, NOTIFIER)
     dsn = database_url(settings)

@@ -19,8 +19,8 @@ from gateway.link import BrokerConfig
 from gateway.service import MAX_BATCH_READINGS, Gateway, GatewayConfig, default_paths
 from vigil.broker_auth import BrokerAuth, gateway_client_id
 from vigil.codec import Encoding
+from vigil.command_line import settings_or_exit
 from vigil.errors import VigilError
-from vigil.settings import Settings, get_settings
 from vigil.stack import LocalStack
 
 app = typer.Typer(help="Gateways: device frames in, MQTT out.", no_args_is_help=True)
@@ -29,14 +29,6 @@ err = Console(stderr=True)
 PASSWORD_ENV = "VIGIL_GATEWAY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 HUB_PASSWORD_ENV = "VIGIL_HUB_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 SOURCES = ("vigil", "zigbee2mqtt")
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 @app.command("run")
@@ -89,7 +81,7 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
     ] = None,
 ) -> None:
     """Run one gateway until SIGTERM or Ctrl-C (`--source zigbee2mqtt`: a Zigbee hub's)."""
-    settings = _settings()
+    settings = settings_or_exit()
     if source not in SOURCES:
         err.print(f"[red]error:[/red] --source must be one of {', '.join(SOURCES)}, not {source!r}")
         raise typer.Exit(2)
@@ -162,7 +154,7 @@ def grant(
     the local broker directly, for development and benchmarks.
     """
     try:
-        BrokerAuth.for_stack(LocalStack(_settings())).add_gateway(gateway_id, password, site)
+        BrokerAuth.for_stack(LocalStack(settings_or_exit())).add_gateway(gateway_id, password, site)
     except (VigilError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc

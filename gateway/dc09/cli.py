@@ -27,8 +27,9 @@ from gateway.dc09.accounts import AccountBook
 from gateway.dc09.receiver import Receiver, ReceiverConfig
 from gateway.link import BrokerConfig
 from vigil.broker_auth import gateway_client_id
+from vigil.command_line import settings_or_exit
 from vigil.db.connect import database_url
-from vigil.settings import Settings, get_settings
+from vigil.settings import Settings
 
 app = typer.Typer(help="SIA DC-09 alarm receiving: panels over TCP/UDP into Vigil.",
                   no_args_is_help=True)  # fmt: skip
@@ -38,14 +39,6 @@ err = Console(stderr=True)
 log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "VIGIL_GATEWAY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def _connect(settings: Settings) -> psycopg.Connection[tuple[Any, ...]]:
@@ -82,7 +75,7 @@ def run(  # noqa: PLR0917 - typer reads the options from the signature
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "INFO",
 ) -> None:
     """Receive DC-09 on TCP and UDP until SIGTERM or Ctrl-C."""
-    settings = _settings()
+    settings = settings_or_exit()
     if not password:
         err.print(f"[red]error:[/red] no broker password: pass --password or set {PASSWORD_ENV}")
         raise typer.Exit(2)
@@ -207,7 +200,7 @@ def account_add(  # noqa: PLR0917 - typer reads the options from the signature
         key=key, key_format=key_format, poll_s=poll_s, receiver=receiver, line=line, room=room,
         model=model,
     )  # fmt: skip
-    with _connect(_settings()) as conn:
+    with _connect(settings_or_exit()) as conn:
         try:
             device = registry.add_account(conn, new)
         except registry.RegistryError as exc:
@@ -225,7 +218,7 @@ def account_add(  # noqa: PLR0917 - typer reads the options from the signature
 @account_app.command("list")
 def account_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Live accounts, with their polling, key size, zones and users."""
-    with _connect(_settings()) as conn:
+    with _connect(settings_or_exit()) as conn:
         accounts = registry.load_accounts(conn)
     rows = [
         {
@@ -252,7 +245,7 @@ def account_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 @account_app.command("retire")
 def account_retire(account: str) -> None:
     """Stop receiving from an account (its device is retired too)."""
-    with _connect(_settings()) as conn:
+    with _connect(settings_or_exit()) as conn:
         try:
             registry.retire_account(conn, account)
         except (registry.RegistryError, ValueError) as exc:
@@ -271,7 +264,7 @@ def import_file(
     except OSError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    with _connect(_settings()) as conn:
+    with _connect(settings_or_exit()) as conn:
         try:
             counts = registry.import_csv(conn, text)
         except registry.RegistryError as exc:

@@ -22,8 +22,8 @@ from gateway.platforms.config import ConfigError, load_config
 from gateway.platforms.profiles import ProfileError, Profiles, parse_profile
 from gateway.platforms.service import PlatformService
 from vigil.broker_auth import gateway_client_id
+from vigil.command_line import settings_or_exit
 from vigil.db.connect import database_url
-from vigil.settings import Settings, get_settings
 
 app = typer.Typer(help="NB-IoT devices through CTWing / OneNET pushes.", no_args_is_help=True)
 device_app = typer.Typer(help="Platform devices in the registry.", no_args_is_help=True)
@@ -34,14 +34,6 @@ out = Console()
 PASSWORD_ENV = "VIGIL_GATEWAY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 CSV_COLUMNS = ("device_id", "source", "imei", "platform_id", "product", "profile",
                "household_id", "room")  # fmt: skip
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 @app.command("run")
@@ -55,7 +47,7 @@ def run(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "INFO",
 ) -> None:
     """Receive the platforms' pushes until SIGTERM or Ctrl-C."""
-    settings = _settings()
+    settings = settings_or_exit()
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     if not password:
@@ -159,7 +151,7 @@ def device_add(  # noqa: PLR0917 - typer reads the options from the signature
            "platform_id": platform_id or "", "product": product, "profile": profile or "",
            "household_id": household or "", "room": room or ""}  # fmt: skip
     try:
-        with psycopg.connect(database_url(_settings())) as conn:
+        with psycopg.connect(database_url(settings_or_exit())) as conn:
             _add(conn, row, gateway, Profiles.load(profiles_dir))
     except (ValueError, psycopg.Error, ProfileError) as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -181,7 +173,7 @@ def device_import(
         raise typer.Exit(1) from exc
     known = Profiles.load(profiles_dir)
     errors = []
-    with psycopg.connect(database_url(_settings())) as conn, conn.transaction():
+    with psycopg.connect(database_url(settings_or_exit())) as conn, conn.transaction():
         for line, row in enumerate(rows, start=2):
             try:
                 with conn.transaction():  # a savepoint: one bad row does not end the others

@@ -20,12 +20,13 @@ from gateway.dc09.cli import app as dc09_app
 from gateway.platforms.cli import app as platform_app
 from ingest.cli import app as ingest_app
 from vigil.cli.ops import app as ops_app
+from vigil.command_line import settings_or_exit
 from vigil.db.connect import database_url
 from vigil.db.migrate import bundled_migrations, migrate
 from vigil.db.timescale import Retention, configure, maintain, retention_for
 from vigil.errors import VigilError
 from vigil.provisioning.cli import register as register_provisioning
-from vigil.settings import Settings, get_settings
+from vigil.settings import Settings
 from vigil.stack import LocalStack
 
 app = typer.Typer(help="Vigil: community fire safety and elderly alarms.", no_args_is_help=True)
@@ -50,14 +51,6 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
 def _fail(exc: Exception) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
     return typer.Exit(1)
@@ -67,7 +60,7 @@ def _fail(exc: Exception) -> typer.Exit:
 def stack_up() -> None:
     """Start the private PostgreSQL and Mosquitto (harmless if they run already)."""
     try:
-        status = LocalStack(_settings()).up()
+        status = LocalStack(settings_or_exit()).up()
     except VigilError as exc:
         raise _fail(exc) from exc
     out.print(f"PostgreSQL  {status['postgres']['dsn']}")
@@ -77,7 +70,7 @@ def stack_up() -> None:
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop exactly the processes `stack up` started in this checkout."""
-    LocalStack(_settings()).down()
+    LocalStack(settings_or_exit()).down()
     out.print("stack stopped")
 
 
@@ -86,7 +79,7 @@ def stack_status(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
 ) -> None:
     """What runs, on which ports, and how to connect."""
-    status = LocalStack(_settings()).status()
+    status = LocalStack(settings_or_exit()).status()
     if as_json:
         typer.echo(json.dumps(status))
         return
@@ -113,7 +106,7 @@ def _retention(settings: Settings) -> Retention:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending migrations, then set up rollups and retention for the server's edition."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         with psycopg.connect(database_url(settings), autocommit=True) as conn:
             applied = migrate(conn)
@@ -129,7 +122,7 @@ def db_migrate() -> None:
 def db_maintain() -> None:
     """Refresh rollups, drop expired chunks, pack a closed one (the Apache edition's stand-in
     for jobs)."""
-    settings = _settings()
+    settings = settings_or_exit()
     with psycopg.connect(database_url(settings), autocommit=True) as conn:
         report = maintain(conn, _retention(settings), datetime.now(UTC))
     out.print(
@@ -143,4 +136,4 @@ def demo_command() -> None:
     """Run the whole system locally until Ctrl-C, then stop everything it started."""
     from vigil.cli.demo import run_demo
 
-    run_demo(_settings(), out)
+    run_demo(settings_or_exit(), out)
