@@ -109,15 +109,7 @@ def test_the_folds_kernel_does_what_the_reference_does(rows, folds):
 
 
 def _message(gateway: str, device: list[int], ts: list[float], battery: list[float]) -> Checked:
-    n = len(device)
-    readings = Readings(
-        np.array(device, np.int32),
-        np.full(n, METRIC_CODE["battery"], np.int32),
-        np.arange(n, dtype=np.int64),
-        np.array(ts),
-        np.array(ts),
-        np.array(battery),
-    )
+    readings = _batteries(device, ts, battery)
     return Checked("t", b"", MessageKey(gateway, 1, 0.0), 0, readings, [], [])
 
 
