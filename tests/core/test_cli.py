@@ -61,3 +61,34 @@ def test_invalid_settings_exit_2(settings: Settings) -> None:
     result = _vigil(settings, "stack", "status", VIGIL_ENV="production")
     assert result.returncode == 2
     assert "invalid settings" in result.stderr
+
+
+_GROUP_COMMANDS = """
+import importlib, json
+from vigil.cli.__main__ import ALONE
+
+def names(group):
+    commands = [c.name or c.callback.__name__ for c in group.registered_commands]
+    return sorted(commands + [g.name for g in group.registered_groups])
+
+def alone():
+    return {g: names(getattr(importlib.import_module(m), a)) for g, (m, a) in ALONE.items()}
+
+before = alone()  # what `python -m vigil.cli GROUP` loads: the group's module only
+from vigil.cli.main import app
+whole = {g.name: names(g.typer_instance) for g in app.registered_groups if g.name in ALONE}
+print(json.dumps([before, whole, alone()]))
+"""
+
+
+def test_a_group_loaded_alone_has_the_commands_it_has_in_the_whole_vigil() -> None:
+    """`python -m vigil.cli ingest ...` (how services are started) loads the group's own module
+    without vigil/cli/main.py: a command main.py added to such a group would be missing."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _GROUP_COMMANDS],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    alone, whole, after = json.loads(proc.stdout)
+    assert set(whole) == set(alone), "every group loaded alone is one of vigil's groups"
+    assert alone == whole == after
+    assert all(alone.values())

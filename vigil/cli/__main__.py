@@ -39,4 +39,5 @@ def main(argv: list[str]) -> None:
         app()
 
 
-main(sys.argv)
+if __name__ == "__main__":
+    main(sys.argv)
