@@ -59,14 +59,29 @@ def _stop(child: Child) -> None:
     stop_process(child.process)
 
 
+def other_logs(var: Path, shown: set[Path]) -> str:
+    """The tails of the logs under `var` not in `shown`: the pipeline's and the simulator's
+    gateways', which a failing test body would otherwise never show (a fixture's block does not
+    see the test's exception)."""
+    tails = [
+        f"--- {log}:\n" + log.read_text(errors="replace")[-3000:]
+        for log in sorted(var.rglob("*.log"))
+        if log not in shown
+    ]
+    return "".join(tails)
+
+
 @contextlib.contextmanager
-def running(children: list[Child]) -> Iterator[list[Child]]:
-    """Stops the children in reverse order, and shows their logs if the block failed."""
+def running(children: list[Child], var: Path | None = None) -> Iterator[list[Child]]:
+    """Stops the children in reverse order, and shows their logs (and, given `var`, every other
+    log under it) if the block failed."""
     try:
         yield children
     except BaseException:
         for child in children:
             sys.stderr.write(child.tail())
+        if var is not None:
+            sys.stderr.write(other_logs(var, {child.log for child in children}))
         raise
     finally:
         for child in reversed(children):
@@ -108,7 +123,7 @@ def simulator(
     already in `dsn` (--no-register), writing its ground truth to `truth`."""
     cmd = ["sim", "run", "--no-register", "--truth", str(truth), *args]
     sim = _start("simulator", cmd, _env(settings, var, dsn), var)
-    with running([sim]):
+    with running([sim], var):
         yield sim
 
 
