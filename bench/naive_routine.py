@@ -217,6 +217,8 @@ def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:
     ahead = s0 - (j % 24) * 3600.0 + r.wake[j // 24] - r.rest[1]  # before the usual wake
     if ahead < 4500.0 and since > 600.0:
         return False  # this close to the usual wake, only a short trip (NaN: unknown yet)
+    if math.isnan(ahead) and not last - r.rest[0] < 10 * 3600.0:
+        return False  # a day type's first night: at most the longest published sleep
     return not ahead <= guard
 
 

@@ -361,7 +361,11 @@ def in_rest(hh_f, params, h, hp, last):
     home: an early riser's first minutes of activity and a quiet hour after them were read as
     going back to bed, and the night's rest ended at the quiet hour's end (up to 1.6 h past
     the first activity); the latest usual first activity learned from it then held the not-up
-    check that much later for four weeks.
+    check that much later for four weeks. On a day type's first night (no usual wake known yet)
+    any trip is back to bed, but not once the rest lasted SLEEP_MAX_S: a switches-only home's
+    first weekend morning, up at 08:13 and quiet from 08:22 to 09:28, was learned as a rest
+    until 09:28, and a night two weeks later was checked 2 h past the latest usual first
+    activity.
     """
     since = last - hh_f[h, R_REST_END]
     if _dense(hh_f, params, h, hp, last):
@@ -376,6 +380,8 @@ def in_rest(hh_f, params, h, hp, last):
     ahead = start - (slot % 24) * 3600.0 + hh_f[h, R_WAKE + slot // 24] - hh_f[h, R_REST_END]
     if ahead < NEAR_WAKE_S and since > SHORT_TRIP_S:
         return False  # (NaN while the usual wake is unknown: the guard below decides)
+    if np.isnan(ahead) and not last - hh_f[h, R_REST_START] < SLEEP_MAX_S:
+        return False  # this day type's first night: a rest lasts the longest published sleep
     return not ahead <= guard
 
 

@@ -353,6 +353,21 @@ def test_an_early_riser_sitting_quietly_is_up_not_back_in_bed() -> None:
     _checked_at_seven_plus_margin(home, readings)
 
 
+def test_a_day_types_first_night_is_no_longer_than_the_longest_published_sleep() -> None:
+    """The first night (no usual wake known yet) runs 20:50-07:00; the resident is about for
+    10 min, then sits quietly until 08:30. Trips while the usual wake is unknown are back to
+    bed, but not past 10 h of rest: that night ended at 07:00, not 08:30 (a switches-only
+    home's first weekend morning, learned so, held its not-up check 2 h past the latest usual
+    first activity for four weeks). The last night is checked at 07:00 + 40 min."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(15)
+    day0 = readings[0][0] - 7 * 3600  # 00:00 on day 0
+    quiet = [(day0 + 20.9 * 3600, day0 + 22 * 3600), (day0 + 31.2 * 3600, day0 + 32.5 * 3600)]
+    readings = [r for r in readings if not any(a <= r[0] < b for a, b in quiet)]
+    readings = sorted([*readings, (day0 + 32.5 * 3600, 0, "motion", 1.0)])
+    _checked_at_seven_plus_margin(home, readings)
+
+
 def test_a_nights_latest_usual_end_is_never_before_its_usual_end() -> None:
     """In memory, the weekday rests begun at 20:00 all ended by 06:00, while the smoothed end
     of this day type's rests is 07:30 (the later nights' rests not being in that chain). A
