@@ -237,7 +237,7 @@ def _wake_learned(r: Routine, f: Mapping[str, float]) -> None:
     if math.isnan(r.wake[d]):
         r.wake[d], r.bed[d] = end - base, begin - base
     else:
-        r.wake[d] += 0.15 * (end - base - r.wake[d])
+        r.wake[d] += 0.15 * min(max(end - base - r.wake[d], -5400.0), 5400.0)  # at most 1.5 h off
         r.bed[d] += 0.15 * (begin - base - r.bed[d])
 
 
