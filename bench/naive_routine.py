@@ -217,6 +217,8 @@ def _in_rest(r: Routine, last: float, f: Mapping[str, float]) -> bool:
     ahead = s0 - (j % 24) * 3600.0 + r.wake[j // 24] - r.rest[1]  # before the usual wake
     if ahead < 4500.0 and since > 600.0:
         return False  # this close to the usual wake, only a short trip (NaN: unknown yet)
+    if math.isnan(ahead) and not last - r.rest[0] < 10 * 3600.0:
+        return False  # a day type's first night: at most the longest published sleep
     return not ahead <= guard
 
 
@@ -235,7 +237,7 @@ def _wake_learned(r: Routine, f: Mapping[str, float]) -> None:
     if math.isnan(r.wake[d]):
         r.wake[d], r.bed[d] = end - base, begin - base
     else:
-        r.wake[d] += 0.15 * (end - base - r.wake[d])
+        r.wake[d] += 0.15 * min(max(end - base - r.wake[d], -5400.0), 5400.0)  # at most 1.5 h off
         r.bed[d] += 0.15 * (begin - base - r.bed[d])
 
 

@@ -128,6 +128,7 @@ SHIFT_S = 6.0 * 3600.0  # hours are counted from 18:00 (local clock + 6 h)
 WEEK_S = 7 * 86400.0
 EPOCH_MONDAY_S = 3 * 86400.0  # 1970-01-01 was a Thursday, day 3 of a week from Monday
 SMOOTH = 0.15  # weight of a new night in the smoothed wake / bed times
+NIGHT_MOVE_S = 1.5 * 3600.0  # a night moves the usual wake as if it ended at most this far off
 SPREAD_MAX_S = 1200.0  # the weekdays' spread moves the weekend's latest wake this much at most
 BEDTIME_HOURS = 9  # sleep begins by 03:00 (published: 21:30 to 02:30)
 ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
@@ -321,7 +322,13 @@ def _chain(hh_f, h, last, gap):
 
 @njit(cache=True)
 def _wake_learned(hh_f, params, h, hp):
-    """A new rest begins: the previous one is over, its end was that day's first activity."""
+    """A new rest begins: the previous one is over, its end was that day's first activity.
+
+    The usual wake moves as if that end were at most NIGHT_MOVE_S from it (published sleep
+    ends move by up to 1.5 h from night to night): one odd rest (11:00-16:00, a PIR gone
+    quiet) pulled it 1.4 h later, and the not-up check, never before the usual wake, came
+    1.14 h after the latest usual first activity.
+    """
     begin, end = hh_f[h, R_REST_START], hh_f[h, R_REST_END]
     if np.isnan(begin):
         return
@@ -332,7 +339,8 @@ def _wake_learned(hh_f, params, h, hp):
     if np.isnan(hh_f[h, R_WAKE + d]):
         hh_f[h, R_WAKE + d], hh_f[h, R_BED + d] = wake, bed
     else:
-        hh_f[h, R_WAKE + d] += SMOOTH * (wake - hh_f[h, R_WAKE + d])
+        step = min(max(wake - hh_f[h, R_WAKE + d], -NIGHT_MOVE_S), NIGHT_MOVE_S)
+        hh_f[h, R_WAKE + d] += SMOOTH * step
         hh_f[h, R_BED + d] += SMOOTH * (bed - hh_f[h, R_BED + d])
 
 
@@ -361,7 +369,11 @@ def in_rest(hh_f, params, h, hp, last):
     home: an early riser's first minutes of activity and a quiet hour after them were read as
     going back to bed, and the night's rest ended at the quiet hour's end (up to 1.6 h past
     the first activity); the latest usual first activity learned from it then held the not-up
-    check that much later for four weeks.
+    check that much later for four weeks. On a day type's first night (no usual wake known yet)
+    any trip is back to bed, but not once the rest lasted SLEEP_MAX_S: a switches-only home's
+    first weekend morning, up at 08:13 and quiet from 08:22 to 09:28, was learned as a rest
+    until 09:28, and a night two weeks later was checked 2 h past the latest usual first
+    activity.
     """
     since = last - hh_f[h, R_REST_END]
     if _dense(hh_f, params, h, hp, last):
@@ -376,6 +388,8 @@ def in_rest(hh_f, params, h, hp, last):
     ahead = start - (slot % 24) * 3600.0 + hh_f[h, R_WAKE + slot // 24] - hh_f[h, R_REST_END]
     if ahead < NEAR_WAKE_S and since > SHORT_TRIP_S:
         return False  # (NaN while the usual wake is unknown: the guard below decides)
+    if np.isnan(ahead) and not last - hh_f[h, R_REST_START] < SLEEP_MAX_S:
+        return False  # this day type's first night: a rest lasts the longest published sleep
     return not ahead <= guard
 
 

@@ -353,6 +353,38 @@ def test_an_early_riser_sitting_quietly_is_up_not_back_in_bed() -> None:
     _checked_at_seven_plus_margin(home, readings)
 
 
+def test_a_day_types_first_night_is_no_longer_than_the_longest_published_sleep() -> None:
+    """The first night (no usual wake known yet) runs 20:50-07:00; the resident is about for
+    10 min, then sits quietly until 08:30. Trips while the usual wake is unknown are back to
+    bed, but not past 10 h of rest: that night ended at 07:00, not 08:30 (a switches-only
+    home's first weekend morning, learned so, held its not-up check 2 h past the latest usual
+    first activity for four weeks). The last night is checked at 07:00 + 40 min."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(15)
+    day0 = readings[0][0] - 7 * 3600  # 00:00 on day 0
+    quiet = [(day0 + 20.9 * 3600, day0 + 22 * 3600), (day0 + 31.2 * 3600, day0 + 32.5 * 3600)]
+    readings = [r for r in readings if not any(a <= r[0] < b for a, b in quiet)]
+    readings = sorted([*readings, (day0 + 32.5 * 3600, 0, "motion", 1.0)])
+    _checked_at_seven_plus_margin(home, readings)
+
+
+def test_one_odd_rest_moves_the_usual_wake_as_a_night_1_5_h_off_at_most() -> None:
+    """Weekday nights of 21:50-07:00, and one Monday a rest from 11:00 to 16:00 (a PIR gone
+    quiet, a day in bed). Taken whole, it pulled the smoothed usual wake from 07:00 to 08:21,
+    and a night's not-up check comes no earlier than its usual wake (a home was checked 1.14 h
+    after its latest usual first activity). It now counts as a night ending 1.5 h late: the
+    usual wake 07:13:30, the Tuesday night checked at 07:53:30."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(18)  # from a Saturday: day 16 is a Monday, day 17 a Tuesday
+    day16 = readings[0][0] - 7 * 3600 + 16 * 86400
+    readings = [r for r in readings if not day16 + 11 * 3600 <= r[0] < day16 + 16 * 3600]
+    readings = sorted([*readings, (day16 + 16 * 3600, 0, "motion", 1.0)])
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    night = [a for a in alerts if a.kind == "inactivity" and a.ts > readings[-1][0]]
+    wednesday = day16 + 2 * 86400
+    assert [(a.rule, a.ts) for a in night] == [("not_up", wednesday + 7.225 * 3600 + 2400)]
+
+
 def test_a_nights_latest_usual_end_is_never_before_its_usual_end() -> None:
     """In memory, the weekday rests begun at 20:00 all ended by 06:00, while the smoothed end
     of this day type's rests is 07:30 (the later nights' rests not being in that chain). A
