@@ -184,8 +184,9 @@ from detectors.routine import (
     routine_door,
     routine_learn,
     routine_start,
+    week_hour,
 )
-from detectors.routine_columns import R_PER, R_WHY_CAP, R_WHY_LIMIT, R_WHY_REF, R_WHY_USUAL
+from detectors.routine_columns import R_ACT, R_PER, R_WHY_CAP, R_WHY_LIMIT, R_WHY_REF, R_WHY_USUAL
 from detectors.state import (
     DEVICE_COLUMNS,
     F_C_A,
@@ -905,25 +906,41 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
     ev_i, ev_f, ev_n = ev
     cap = ev_i.shape[0] - MAX_EVENTS_PER_READING
     direct = rows.shape[0] == 0
+    s_whole = -1  # the device whose whole row was asked for last
     for k in range(start, stop):
         if ev_n[0] > cap:
             return k
         ahead = k + PREFETCH_AHEAD
         if ahead < stop:
-            # The state rows a reading a few rows on will need: its device's (all five lines),
-            # and for activity its household's (motion is rare but its row is cold).
+            # The state rows a reading a few rows on will need: its device's, and for activity
+            # its household's (motion is rare but its row is cold).
             row_ahead = ahead if direct else rows[ahead]
             s_ahead = slot[row_ahead]
-            for col in range(0, DEVICE_COLUMNS, 8):
-                prefetch(dev_f, s_ahead, col)
             m_ahead = metric[row_ahead]
+            # Only the lines the reading touches: activity's liveness is in the first, a
+            # battery's counters in two more; the whole row once per frame of one device.
+            if s_ahead == s_whole:
+                pass
+            elif m_ahead in (MOTION, DOOR):
+                prefetch(dev_f, s_ahead, F_LAST_RX)
+            elif m_ahead == BATTERY:
+                prefetch(dev_f, s_ahead, F_LAST_RX)
+                prefetch(dev_f, s_ahead, I_B_LOW_N)
+                prefetch(dev_f, s_ahead, I_B_OK_N)
+            else:
+                for col in range(0, DEVICE_COLUMNS, 8):
+                    prefetch(dev_f, s_ahead, col)
+                s_whole = s_ahead
             h_ahead = hh_of[s_ahead]
             if m_ahead in (MOTION, DOOR, BUTTON) and h_ahead >= 0:
                 # Only the lines every activity touches (its own figures and the period
                 # count): the routine's ~900 columns are read on a long gap alone, and asking
                 # for the whole row halved the rate of the readings around it.
                 prefetch(hh_f, h_ahead, H_LAST_ACT)
+                prefetch(hh_f, h_ahead, HI_STALE)
                 prefetch(hh_f, h_ahead, R_PER)
+                wh = week_hour(ts[row_ahead], params, prow[s_ahead])
+                prefetch(hh_f, h_ahead, R_ACT + wh)
         row = k if direct else rows[k]
         s = slot[row]
         h = hh_of[s]
