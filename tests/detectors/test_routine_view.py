@@ -58,7 +58,8 @@ def test_a_checkpoint_without_routine_columns_loads_and_learns(tmp_path: Path) -
 def test_a_checkpoint_of_unpadded_rows_continues_as_if_never_saved(tmp_path: Path) -> None:
     """Rows saved before they were padded to whole cache lines (ROUTINE_END columns) load and
     go on exactly as an engine that was never saved."""
-    assert HOUSEHOLD_COLUMNS % 8 == 0 and HOUSEHOLD_COLUMNS >= ROUTINE_END
+    assert HOUSEHOLD_COLUMNS % 8 == 0
+    assert HOUSEHOLD_COLUMNS >= ROUTINE_END
     devices = [Device("p0", "pir", "hh-1", "hall"), Device("d0", "door", "hh-1", "hall")]
     engine = DetectorEngine(devices)
     engine.process(Batch.of([1.0e9, 1.0e9 + 900.0], [0, 1], [6, 7], [1.0, 1.0]))
