@@ -906,7 +906,6 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
     ev_i, ev_f, ev_n = ev
     cap = ev_i.shape[0] - MAX_EVENTS_PER_READING
     direct = rows.shape[0] == 0
-    s_whole = -1  # the device whose whole row was asked for last
     for k in range(start, stop):
         if ev_n[0] > cap:
             return k
@@ -917,20 +916,11 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
             row_ahead = ahead if direct else rows[ahead]
             s_ahead = slot[row_ahead]
             m_ahead = metric[row_ahead]
-            # Only the lines the reading touches: activity's liveness is in the first, a
-            # battery's counters in two more; the whole row once per frame of one device.
-            if s_ahead == s_whole:
-                pass
-            elif m_ahead in (MOTION, DOOR):
-                prefetch(dev_f, s_ahead, F_LAST_RX)
-            elif m_ahead == BATTERY:
-                prefetch(dev_f, s_ahead, F_LAST_RX)
-                prefetch(dev_f, s_ahead, I_B_LOW_N)
-                prefetch(dev_f, s_ahead, I_B_OK_N)
+            if m_ahead in (MOTION, DOOR):
+                prefetch(dev_f, s_ahead, F_LAST_RX)  # activity: liveness alone, the first line
             else:
                 for col in range(0, DEVICE_COLUMNS, 8):
                     prefetch(dev_f, s_ahead, col)
-                s_whole = s_ahead
             h_ahead = hh_of[s_ahead]
             if m_ahead in (MOTION, DOOR, BUTTON) and h_ahead >= 0:
                 # Only the lines every activity touches (its own figures and the period
