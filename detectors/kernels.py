@@ -923,9 +923,11 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                     prefetch(dev_f, s_ahead, col)
             h_ahead = hh_of[s_ahead]
             if m_ahead in (MOTION, DOOR, BUTTON) and h_ahead >= 0:
-                # Only the lines every activity touches (its own figures and the period
-                # count): the routine's ~900 columns are read on a long gap alone, and asking
-                # for the whole row halved the rate of the readings around it.
+                # Only the lines every activity touches (its own figures, two lines, and the
+                # period count with its hour-of-week cell): the routine's ~900 columns are read
+                # on a long gap alone, and asking for the whole row halved the rate of the
+                # readings around it. The device's policy row stands for the household's here:
+                # a wrong guess costs a wasted hint, never a result.
                 prefetch(hh_f, h_ahead, H_LAST_ACT)
                 prefetch(hh_f, h_ahead, HI_STALE)
                 prefetch(hh_f, h_ahead, R_PER)
