@@ -184,8 +184,9 @@ from detectors.routine import (
     routine_door,
     routine_learn,
     routine_start,
+    week_hour,
 )
-from detectors.routine_columns import R_PER, R_WHY_CAP, R_WHY_LIMIT, R_WHY_REF, R_WHY_USUAL
+from detectors.routine_columns import R_ACT, R_PER, R_WHY_CAP, R_WHY_LIMIT, R_WHY_REF, R_WHY_USUAL
 from detectors.state import (
     DEVICE_COLUMNS,
     F_C_A,
@@ -910,20 +911,28 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
             return k
         ahead = k + PREFETCH_AHEAD
         if ahead < stop:
-            # The state rows a reading a few rows on will need: its device's (all five lines),
-            # and for activity its household's (motion is rare but its row is cold).
+            # The state rows a reading a few rows on will need: its device's, and for activity
+            # its household's (motion is rare but its row is cold).
             row_ahead = ahead if direct else rows[ahead]
             s_ahead = slot[row_ahead]
-            for col in range(0, DEVICE_COLUMNS, 8):
-                prefetch(dev_f, s_ahead, col)
             m_ahead = metric[row_ahead]
+            if m_ahead in (MOTION, DOOR):
+                prefetch(dev_f, s_ahead, F_LAST_RX)  # activity: liveness alone, the first line
+            else:
+                for col in range(0, DEVICE_COLUMNS, 8):
+                    prefetch(dev_f, s_ahead, col)
             h_ahead = hh_of[s_ahead]
             if m_ahead in (MOTION, DOOR, BUTTON) and h_ahead >= 0:
-                # Only the lines every activity touches (its own figures and the period
-                # count): the routine's ~900 columns are read on a long gap alone, and asking
-                # for the whole row halved the rate of the readings around it.
+                # Only the lines every activity touches (its own figures, two lines, and the
+                # period count with its hour-of-week cell): the routine's ~900 columns are read
+                # on a long gap alone, and asking for the whole row halved the rate of the
+                # readings around it. The device's policy row stands for the household's here:
+                # a wrong guess costs a wasted hint, never a result.
                 prefetch(hh_f, h_ahead, H_LAST_ACT)
+                prefetch(hh_f, h_ahead, HI_STALE)
                 prefetch(hh_f, h_ahead, R_PER)
+                wh = week_hour(ts[row_ahead], params, prow[s_ahead])
+                prefetch(hh_f, h_ahead, R_ACT + wh)
         row = k if direct else rows[k]
         s = slot[row]
         h = hh_of[s]

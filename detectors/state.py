@@ -79,7 +79,7 @@ HI_REP_SLOT = 9  # device slot that carries the household's inactivity alert
 HI_PROW = 10  # policy row for the household's inactivity parameters (-1: no activity devices)
 HI_DEADLINE_RULE = 11
 HI_STALE = 12  # 1 when activity moved the silence start and the deadline is not recomputed
-HOUSEHOLD_COLUMNS = ROUTINE_END  # 64, then the learned routine (detectors.routine)
+HOUSEHOLD_COLUMNS = -(-ROUTINE_END // 8) * 8  # 64, the learned routine, whole cache lines
 HOUSEHOLD_FLOATS = tuple(v for k, v in dict(globals()).items() if k.startswith("H_"))
 
 # Gateway row (one cache line): what arrives from any device behind a gateway.

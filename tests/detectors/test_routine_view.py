@@ -9,7 +9,7 @@ import numpy as np
 from detectors.engine import Batch, DetectorEngine
 from detectors.households import generate
 from detectors.registry import Device
-from detectors.routine_columns import R_FIRST
+from detectors.routine_columns import R_FIRST, ROUTINE_END
 from detectors.routine_view import routine_view
 from detectors.state import HOUSEHOLD_COLUMNS
 
@@ -53,3 +53,24 @@ def test_a_checkpoint_without_routine_columns_loads_and_learns(tmp_path: Path) -
     later = loaded.process(Batch.of([1.0e9 + 7200.0], [0], [6], [1.0]))
     assert [a for a in later if a.kind == "inactivity"] == []
     assert loaded.state.hh_f[0, R_FIRST] == 1.0e9  # learning started with that silence
+
+
+def test_a_checkpoint_of_unpadded_rows_continues_as_if_never_saved(tmp_path: Path) -> None:
+    """Rows saved before they were padded to whole cache lines (ROUTINE_END columns) load and
+    go on exactly as an engine that was never saved."""
+    assert HOUSEHOLD_COLUMNS % 8 == 0
+    assert HOUSEHOLD_COLUMNS >= ROUTINE_END
+    devices = [Device("p0", "pir", "hh-1", "hall"), Device("d0", "door", "hh-1", "hall")]
+    engine = DetectorEngine(devices)
+    engine.process(Batch.of([1.0e9, 1.0e9 + 900.0], [0, 1], [6, 7], [1.0, 1.0]))
+    path = tmp_path / "unpadded.npz"
+    engine.save(path)
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["hh"] = arrays["hh"][:, :ROUTINE_END].copy()
+    np.savez(path, **arrays)
+    loaded = DetectorEngine.load(path)
+    later = Batch.of([1.0e9 + 5000.0, 1.0e9 + 40000.0], [0, 0], [6, 6], [1.0, 1.0])
+    assert loaded.process(later) == engine.process(later)
+    assert loaded.tick(1.0e9 + 200000.0) == engine.tick(1.0e9 + 200000.0)
+    assert np.array_equal(loaded.state.hh, engine.state.hh)
