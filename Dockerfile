@@ -33,9 +33,11 @@ RUN pip install --no-compile --no-deps . && rm -rf build
 
 USER vigil
 WORKDIR /var/lib/vigil
-# numba's cache of the detector kernels (half a minute of CPU to compile), compiled once here; the
-# ingest workers keep it in a volume (compose.yaml's numba-cache), so a restart does not redo it.
-RUN python -m detectors.aot --jit
+# numba's cache of the detector kernels (half a minute of CPU to compile) and of ingest's (the
+# MessagePack reader, the checks, the COPY encoder, the liveness fold: several seconds), compiled
+# once here; the ingest workers keep it in a volume (compose.yaml's numba-cache), so neither a
+# first start nor a restart makes the first messages wait for the compiler.
+RUN python -m detectors.aot --jit && python -m ingest.warm
 EXPOSE 8000 9100
 ENTRYPOINT ["vigil"]
 CMD ["--help"]

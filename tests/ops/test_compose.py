@@ -72,7 +72,8 @@ def test_the_parts_the_issue_asks_for_are_there(compose: Compose) -> None:
     }
     dockerfile = (REPO_ROOT / "Dockerfile").read_text()
     assert "NUMBA_CACHE_DIR=/var/cache/vigil/numba" in dockerfile
-    assert "RUN python -m detectors.aot --jit" in dockerfile.partition("USER vigil")[2]
+    as_vigil = dockerfile.partition("USER vigil")[2]
+    assert "RUN python -m detectors.aot --jit && python -m ingest.warm" in as_vigil
     for role in ("migrate", "alerting", "notifier", "console", "prometheus", "grafana"):
         assert role in services
     assert services["gateway-sim"]["profiles"] == ["demo"]
