@@ -220,6 +220,10 @@ def build(directory: Path = BUILD_DIR) -> Path:
         warnings.simplefilter("ignore")
         from numba.pycc.cc import CC
 
+    # The stamp of the sources as they are before the build imports them: an edit made while it
+    # compiles leaves the build stale (the JIT runs the new code) instead of stamped as new.
+    files = built_from()
+    before = {**stamp_of(files), "stats": file_stats(files)}
     calls = _exercise()
     jit = jit_kernels()
     library, stamp_file = _paths(directory)
@@ -237,9 +241,7 @@ def build(directory: Path = BUILD_DIR) -> Path:
         cc.compile()
         # A rename, not a rewrite: processes running the old library keep their mapped copy.
         os.replace(Path(scratch) / library.name, library)
-        files = built_from()
-        args = {n: arg_key(calls[n]) for n in NAMES}
-        stamp = {**stamp_of(files), "stats": file_stats(files), "args": args}
+        stamp = {**before, "args": {n: arg_key(calls[n]) for n in NAMES}}
         (Path(scratch) / stamp_file.name).write_text(json.dumps(stamp, indent=1))
         os.replace(Path(scratch) / stamp_file.name, stamp_file)
     return library

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -210,3 +211,45 @@ def test_the_images_warm_up_fills_numbas_cache_without_a_c_compiler(
     assert str(where) in capsys.readouterr().out
     indexes = {p.name.split(".")[1].rpartition("-")[0] for p in where.glob("kernels.*.nbi")}
     assert set(aot.NAMES) <= indexes
+
+
+def test_a_source_edited_while_the_build_compiles_leaves_the_build_stale(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The stamp is of the sources the build read, not of those on disk once it ends: an edit
+    made while it compiled runs on the JIT instead of being taken as built (a helper's edit of
+    routine.py during `make setup` once ran the older code). numba's compiler is stood in for,
+    so no C compiler runs."""
+    scratch = aot.ROOT / "var"
+    scratch.mkdir(exist_ok=True)
+    source = scratch / f"aot-edited-{tmp_path.name}.py"
+    source.write_text("LIMIT = 1\n")
+    library = aot._paths(tmp_path)[0].name  # the name the build installs
+
+    class StandInCC:
+        def __init__(self, _module: str) -> None:
+            self.output_dir = ""
+            self.target_cpu = ""
+
+        def export(self, *_: object) -> Callable[[object], object]:
+            return lambda f: f
+
+        def compile(self) -> None:
+            source.write_text("LIMIT = 2  # edited while the build compiled\n")
+            (Path(self.output_dir) / library).write_bytes(b"")
+
+    with warnings.catch_warnings():  # pycc is "pending deprecation", as aot.build says
+        warnings.simplefilter("ignore")
+        import numba.pycc.cc
+
+    monkeypatch.setattr(numba.pycc.cc, "CC", StandInCC)
+    monkeypatch.setattr(aot, "built_from", lambda: [aot.ROOT / aot.BUILDER, source])
+    try:
+        aot.build(tmp_path)
+        stamp = json.loads(aot._paths(tmp_path)[1].read_text())
+        assert stamp["files"] == [aot.BUILDER, str(source.relative_to(aot.ROOT))]
+        assert not aot.fresh(stamp), "the edit made during the build is not taken as built"
+        source.write_text("LIMIT = 1\n")  # the content the build read: the stamp holds again
+        assert aot.fresh({**stamp, "stats": []})
+    finally:
+        source.unlink()
