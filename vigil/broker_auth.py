@@ -256,7 +256,7 @@ class BrokerAuth:
 
         The plugin rewrites its whole file after every command, so a new account is made with
         two commands (its role, then the client holding it); only accounts that exist already
-        take the longer way (role replaced, password set, role added, enabled).
+        take the longer way (`_rekey`).
         """
         fresh: list[_Command] = []
         for gateway_id, password, site in accounts:
@@ -292,18 +292,20 @@ class BrokerAuth:
 
     @staticmethod
     def _rekey(gateway_id: str, password: str, site: str | None) -> list[_Command]:
-        """An account that exists already is made again whole: role, then client with its
-        password, bound client id and role. (Mosquitto 2.0.11's dynamic-security plugin
-        corrupted a client's roles after setClientId and addClientRole on an existing client,
-        then crashed on that client's next connection.)"""
+        """An account that exists already is made again whole: client deleted (which
+        disconnects a gateway logged in with the old password), then role, then both made
+        anew. (Mosquitto 2.0.11's dynamic-security plugin corrupted a client's roles after
+        setClientId and addClientRole on an existing client, then crashed on that client's next
+        connection; and deleting a role its client still held, before the client, crashed the
+        broker by the fifth re-key.)"""
         role = gateway_role_name(gateway_id)
         return [
+            _Command(
+                {"command": "deleteClient", "username": gateway_id}, tolerate="Client not found"
+            ),
             _Command({"command": "deleteRole", "rolename": role}, tolerate="Role not found"),
             _Command(
                 {"command": "createRole", "rolename": role, "acls": gateway_acls(gateway_id, site)}
-            ),
-            _Command(
-                {"command": "deleteClient", "username": gateway_id}, tolerate="Client not found"
             ),
             _Command(
                 {
