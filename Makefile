@@ -17,10 +17,12 @@ lint: setup
 	@out=$$($(VENV)/bin/lint-imports --no-cache 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | grep -E '^Contracts:'
 
 # The linters beside the tests, not before them: lint is about 25 s of CPU, and the tests spend
-# most of their time waiting on their own services. Lint's report follows the tests'.
+# most of their time waiting on their own services. Lint's report follows the tests'. For the
+# same reason the tests run on two pytest-xdist workers, each with a stack of its own
+# (tests/fix_stack.py), a test file to one worker so its module fixtures are built once.
 test: setup
 	@mkdir -p var; $(MAKE) --no-print-directory lint >var/lint.log 2>&1 & lint=$$!; \
-	$(PYTEST) -q; tests=$$?; \
+	$(PYTEST) -q -n 2 --dist loadfile; tests=$$?; \
 	wait $$lint; linted=$$?; cat var/lint.log; \
 	[ $$linted = 0 ] || echo "make test: lint failed"; \
 	[ $$tests = 0 ] && [ $$linted = 0 ]

@@ -68,9 +68,11 @@ def stack(settings: Settings) -> Iterator[LocalStack]:
 def broker_alive(request: pytest.FixtureRequest) -> None:
     """Before a test on the stack, start the broker again if it died since the last one.
 
-    Debian's Mosquitto 2.0.11 has died of a general protection fault in libc (dmesg) during a
-    dynamic-security account change, about once in five full runs; every later test then failed
-    on a broker that was gone. The test it died in still fails; a restart is reported."""
+    Debian's Mosquitto 2.0.11 died of a general protection fault in libc (dmesg) during a
+    dynamic-security re-key, about once in five full runs, and every later test failed on a
+    broker that was gone. The re-key no longer takes that path (vigil/broker_auth.py); should
+    the broker die of something else, the test it died in still fails and a restart is
+    reported."""
     if "stack" not in request.fixturenames:
         return
     stack: LocalStack = request.getfixturevalue("stack")
