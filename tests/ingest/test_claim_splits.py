@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
-from bench.loadgen import Layout, messages
+from bench.loadgen import Layout, messages, streams
+from ingest.dedup import ReplayFilter
 from ingest.parts import Part
 from ingest.registry import Registry
-from ingest.store import _CLAIM, SPLIT_SLACK_US, claim_params
+from ingest.store import _CLAIM, SPLIT_SLACK_US, Store, claim_params, prepare
 from ingest.validate import Checked, check
 from ingest.wire import parse
 from tests.ingest.conftest import count
-from tests.ingest.test_parts import WINDOW, commit_part, mixed_layout
+from tests.ingest.test_parts import WINDOW, commit_part, mixed_layout, split_messages
 from vigil.db.migrate import bundled_migrations, migrate
 
 
@@ -129,3 +131,39 @@ def test_migration_0023_takes_the_splits_of_the_claims_made_before_it(fresh_db: 
         ("up/telemetry", 1, nine),
         ("up/telemetry", 2, seven),
     ]
+
+
+@pytest.mark.stack
+def test_two_committers_raising_their_split_together_both_commit(ingest_dsn, known, site):
+    """Every batch over an hour after the last, so both parts raise the one row each time, in
+    parallel (one may wait for the other's commit): no deadlock, nothing lost, the newest kept."""
+    start = time.time() - 6 * HOUR_S
+    gens = streams(site)  # one stream: the devices' sequence numbers go on
+    batches = [
+        [
+            check(parse(t, p), p, known.snapshot, WINDOW, time.time())
+            for t, p, _ in (g.message(2, start + k * 1.01 * HOUR_S) for g in gens)
+        ]
+        for k in range(5)
+    ]
+    parts = [split_messages(b, known.snapshot, 2) for b in batches]
+    stored = [0, 0]
+
+    def commit(k: int) -> None:
+        store = Store(ingest_dsn, known, ReplayFilter(), Part(k, 2))
+        try:
+            for shares in parts:
+                stored[k] += store.commit(shares[k], prepare(shares[k], known.snapshot)).readings
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=commit, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    total = sum(len(m.readings) for b in batches for m in b)
+    assert sum(stored) == total == count(ingest_dsn, "select count(*) from readings")
+    newest = max(m.key.sent for m in batches[-1] if m.key)
+    assert _newest(ingest_dsn, 2) == pytest.approx(newest, abs=1e-6)
