@@ -53,7 +53,7 @@ from vigil.topics import TopicKind
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION_NEEDED = 11  # 0011_alerts_once
+SCHEMA_VERSION_NEEDED = 23  # 0023_claim_splits
 # Each message makes a few dozen container objects that die young: past the default of 700
 # the collector ran every few messages and took a tenth of the decoding thread's time.
 GC_YOUNG_THRESHOLD = 20_000

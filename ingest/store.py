@@ -29,12 +29,18 @@ from ingest.parts import Part, own
 from ingest.registry import Registry, RegistrySnapshot
 from ingest.validate import Checked, EventRow
 from vigil.db.connect import Conn
+from vigil.topics import TopicKind
 
 log = logging.getLogger(__name__)
 
 STATEMENT_TIMEOUT_MS = 60_000
 # Times travel as integer microseconds (exact, unlike floats through to_timestamp): since 2000
 # (PostgreSQL's epoch, as the COPY rows carry them) for readings and events, since 1970 for `sent`.
+# A claim of the same message under another split (`parts`) is probed for only when that split
+# claimed messages of this kind up to an hour before the batch's oldest (`claim_splits`,
+# migration 0023): the statement keeps its own split's `newest` at most that hour behind, in
+# the claims' transaction, so a claim seen here has its split's `newest` seen too.
+SPLIT_SLACK_US = 3_600_000_000
 _CLAIM = """
 with claimed as (
     insert into ingested_messages (gateway_id, gateway_seq, sent, part, parts)
@@ -43,13 +49,29 @@ with claimed as (
     from unnest(%(g)s::text[], %(s)s::int8[], %(us)s::int8[]) as m(g, s, us)
     on conflict do nothing
     returning gateway_id, gateway_seq, sent
+), kinds as (
+    select k, timestamptz '1970-01-01 00:00:00+00' + lo * interval '1 microsecond' as lo,
+           timestamptz '1970-01-01 00:00:00+00' + hi * interval '1 microsecond' as hi
+    from unnest(%(kind)s::text[], %(lo)s::int8[], %(hi)s::int8[]) as x(k, lo, hi)
+), registered as (
+    insert into claim_splits (kind, parts, newest)
+    select k, %(parts)s, hi from kinds
+    on conflict do nothing
+), raised as (
+    update claim_splits c set newest = x.hi
+    from kinds x
+    where c.kind = x.k and c.parts = %(parts)s
+      and c.newest < x.hi - %(slack)s * interval '1 microsecond'
 )
 select c.gateway_id, c.gateway_seq, (extract(epoch from c.sent) * 1000000)::int8,
-       exists (
+       case when exists (
+           select 1 from claim_splits o join kinds x on o.kind = x.k
+           where o.parts <> %(parts)s and o.newest >= x.lo - %(slack)s * interval '1 microsecond'
+       ) then exists (
            select 1 from ingested_messages o
            where o.gateway_id = c.gateway_id and o.gateway_seq = c.gateway_seq
              and o.sent = c.sent and o.parts <> %(parts)s
-       )
+       ) else false end
 from claimed c
 """
 
@@ -189,6 +211,42 @@ def _unix_micros(t: float) -> int:
     return round(t * 1_000_000)
 
 
+def claim_params(
+    messages: Sequence[Checked], part: Part
+) -> tuple[dict[tuple[str, int, int], int], dict[str, object]]:
+    """The claim statement's parameters for `messages` as part `part`, and the index of the
+    first message of each key (a batch may hold one message twice)."""
+    first: dict[tuple[str, int, int], int] = {}
+    sent: dict[str, list[int]] = {}  # per kind of message, its oldest and newest `sent`
+    for i, m in enumerate(messages):
+        if m.key is not None:
+            us = _unix_micros(m.key.sent)
+            first.setdefault((m.key.gateway, m.key.gseq, us), i)
+            span = sent.setdefault(_kind(m.topic), [us, us])
+            span[0], span[1] = min(span[0], us), max(span[1], us)
+    keys = list(first)
+    return first, {
+        "part": part.index,
+        "parts": part.count,
+        "g": [k[0] for k in keys],
+        "s": [k[1] for k in keys],
+        "us": [k[2] for k in keys],
+        "kind": list(sent),
+        "lo": [lo for lo, _ in sent.values()],
+        "hi": [hi for _, hi in sent.values()],
+        "slack": SPLIT_SLACK_US,
+    }
+
+
+def _kind(topic: str) -> str:
+    """A message's kind as `claim_splits` names it: its uplink topic's tail."""
+    return (
+        TopicKind.EVENT.value
+        if topic.endswith(TopicKind.EVENT.value)
+        else TopicKind.TELEMETRY.value
+    )
+
+
 class Store:
     """One committing connection of the ingest worker and its batch transaction.
 
@@ -325,27 +383,13 @@ class Store:
         A claim of another split (another `COMMITTERS`, or made before migration 0009) says
         some of the message may be stored, not which of this part's readings: those are looked
         up one by one, as the replay filter cannot vouch for them (it may know a device only
-        by older readings, stored after the message was)."""
-        first: dict[tuple[str, int, int], int] = {}
-        fresh = []
+        by older readings, stored after the message was). The statement looks for such claims
+        only when another split claimed messages of their kind lately (`claim_splits`)."""
+        fresh = [i for i, m in enumerate(messages) if m.key is None]
         resplit = []
-        for i, m in enumerate(messages):
-            if m.key is None:
-                fresh.append(i)
-            else:
-                first.setdefault((m.key.gateway, m.key.gseq, _unix_micros(m.key.sent)), i)
+        first, params = claim_params(messages, self.part)
         if first:
-            keys = list(first)
-            cur.execute(
-                _CLAIM,
-                {
-                    "part": self.part.index,
-                    "parts": self.part.count,
-                    "g": [k[0] for k in keys],
-                    "s": [k[1] for k in keys],
-                    "us": [k[2] for k in keys],
-                },
-            )
+            cur.execute(_CLAIM, params)
             for g, s, us, other in cur.fetchall():
                 index = first[(str(g), int(str(s)), int(str(us)))]
                 fresh.append(index)
