@@ -51,6 +51,8 @@ class Routine:
     out_from: float = NAN  # start of the absence that the last return ended
     awake: float = NAN  # activity since the latest rest's end, up to the latest silence
     pending: tuple[float, float] = (NAN, 0.0)  # (start, length): a silence that may be a rest's
+    provisional: list[list[float]] = field(default_factory=lambda: _zeros(2))  # by day type
+    nights: list[float] = field(default_factory=lambda: [0.0, 0.0])  # rests ever, by day type
 
 
 def _slot(t: float, f: Mapping[str, float]) -> tuple[int, float]:
@@ -94,7 +96,8 @@ def _rotate(r: Routine, t: float, f: Mapping[str, float]) -> None:
     if not t - r.epoch >= span:
         return
     keep = t - r.epoch < 2 * span
-    for table in (r.longest, r.silences, r.ends, r.rests, r.returns, r.absences, r.trips):
+    tables = (r.longest, r.silences, r.ends, r.rests, r.returns, r.absences, r.trips)
+    for table in (*tables, r.provisional):
         table[1] = list(table[0]) if keep else [0.0] * len(table[0])
         table[0] = [0.0] * len(table[0])
     r.periods = [0.0, r.periods[0] if keep else 0.0]
@@ -156,13 +159,20 @@ def learn(
         _learn_day(r, j, gap)
     if resume:
         rj, r0 = _slot(r.rest[0], f)
-        r.ends[0][rj] = max(r.ends[0][rj], t - r0)
+        dd = rj // 24
+        if r.rest[1] - r.rest[0] >= 7 * 3600.0 and r.nights[dd] < f["routine_learn_days"]:
+            # After 7 h of rest, a trip may have been getting up: while this day type has had
+            # few rests, that later end is provisional (not this slot's latest end).
+            r.provisional[0][dd] = max(r.provisional[0][dd], t - (r0 - (rj % 24) * 3600.0))
+        else:
+            r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (r.rest[0], t)
     elif new_rest:
         _wake_learned(r, f)
         begin = chain if _rest_hour(chain, f) else last
         rj, r0 = _slot(begin, f)
         r.rests[0][rj] += 1.0
+        r.nights[rj // 24] += 1.0
         r.ends[0][rj] = max(r.ends[0][rj], t - r0)
         r.rest = (begin, t)
     r.awake = 0.0 if resume or new_rest else awake
@@ -283,8 +293,19 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
                 best = max(best, begin + _both(r.ends, dd * 24 + hr))
         return best, seen
 
+    def provisional(dd: int, best: float) -> float:
+        """In full while day type dd has had few rests, then at most 20 min past `best`."""
+        prov = _both(r.provisional, dd)
+        if best == -math.inf or prov <= 0.0:
+            return best
+        end = s0 - hour * 3600.0 + prov
+        if r.nights[dd] >= f["routine_learn_days"]:
+            end = min(end, best + 1200.0)
+        return max(best, end)
+
     best, seen = chain(d)
     other = chain(1 - d)[0]
+    best, other = provisional(d, best), provisional(1 - d, other)
     if seen < 1.0:
         best = max(best, other)
     elif (

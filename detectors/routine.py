@@ -22,7 +22,9 @@ It is learned online from the silences between activities, nothing else:
   trip (toilet) only well before this day type's usual end of rests: an early riser's first
   activity followed by a quiet breakfast is getting up. Where the sensors see much, a trip
   is up to 30 min of activity however many short silences apart (getting up is sustained
-  activity); in a sparse home only activity within 30 min of the rest's end.
+  activity); in a sparse home only activity within 30 min of the rest's end. A trip after 7 h
+  of rest in a day type's first week of nights gives a provisional end (`R_PROV`): it may
+  have been getting up.
 - Day type is the local date of t + 6 h (so Friday evening already counts as weekend and Sunday
   evening as a weekday night), and hours are counted from 18:00 so a night is contiguous.
 
@@ -83,12 +85,14 @@ from detectors.routine_columns import (
     R_LEFT,
     R_NA,
     R_NG,
+    R_NIGHTS,
     R_NL,
     R_OUT_FROM,
     R_PEND,
     R_PER,
     R_PREV_END,
     R_PREV_START,
+    R_PROV,
     R_REST_END,
     R_REST_START,
     R_WAKE,
@@ -135,6 +139,7 @@ ARRIVAL_S = 180.0  # door events this soon after coming back are the same arriva
 NIGHT_OUT_H = 3.0  # an absence over 03:00 local was a night out (every published sleep has it)
 BED_AFTER_S = 3.0 * 3600.0  # after a night out, a sleep begun this soon after coming home...
 SLEEP_MAX_S = 10.0 * 3600.0  # ...may last the longest published sleep while learning
+SLEEP_MIN_S = 7.0 * 3600.0  # the shortest published sleep: a trip after it may be getting up
 
 
 @njit(cache=True, inline="always")
@@ -191,6 +196,7 @@ def _rotate(hh_f, params, h, hp, t):
         (R_A, SLOTS),
         (R_NA, SLOTS),
         (R_AW, WEEK_BINS),
+        (R_PROV, 2),
     ):
         for j in range(n):
             hh_f[h, base + n + j] = hh_f[h, base + j] if keep else 0.0
@@ -270,7 +276,11 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     if resume:
         # Back to bed after a short trip: the rest goes on, and ends later than it seemed.
         rs, rstart = slot_of(hh_f[h, R_REST_START], params, hp)
-        hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
+        if _provisional(hh_f, params, h, hp, rs // 24):
+            night = t - (rstart - (rs % 24) * 3600.0)  # s after 18:00
+            hh_f[h, R_PROV + rs // 24] = max(hh_f[h, R_PROV + rs // 24], night)
+        else:
+            hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
         hh_f[h, R_REST_END] = t
     elif new_rest:
         _wake_learned(hh_f, params, h, hp)
@@ -278,12 +288,28 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         begin = chain if _rest_hour(chain, params, hp) else last
         rs, rstart = slot_of(begin, params, hp)
         hh_f[h, R_NL + rs] += 1.0
+        hh_f[h, R_NIGHTS + rs // 24] += 1.0
         hh_f[h, R_E + rs] = max(hh_f[h, R_E + rs], t - rstart)
         hh_f[h, R_REST_START] = begin
         hh_f[h, R_REST_END] = t
     hh_f[h, R_AWAKE] = 0.0 if resume or new_rest else awake
     hh_f[h, R_PREV_START] = last
     hh_f[h, R_PREV_END] = t
+
+
+@njit(cache=True)
+def _provisional(hh_f, params, h, hp, d):
+    """Is the end of the rest going on, continued by a trip now, provisional (R_PROV, not R_E)?
+    The trip came after SLEEP_MIN_S of rest (a short activity then quiet is as likely getting
+    up to a quiet breakfast as a toilet trip), before day type d had routine_learn_days rests
+    (its usual wake, which judges trips, still mostly its first night's). The rest goes on all
+    the same (a late sleeper's first weekends are not checked at their toilet trips), but that
+    end is the day type's latest usual first activity in full only until then, and after it
+    at most SPREAD_MAX_S past the latest of its other rests: a switches-only home's first
+    night of 21:19-07:09, up 2 min, then quiet until 08:28, held the not-up check at 09:08 for
+    four weeks, 1.98 h after the latest real first activity (07:09)."""
+    rested = hh_f[h, R_REST_END] - hh_f[h, R_REST_START]
+    return rested >= SLEEP_MIN_S and hh_f[h, R_NIGHTS + d] < params[hp, P_ROUTINE_LEARN_DAYS]
 
 
 @njit(cache=True, inline="always")
@@ -464,6 +490,21 @@ def _rest_chain(row, d, hour, start, last):
 
 
 @njit(cache=True)
+def _with_provisional(row, params, hp, d, base, best):
+    """The latest end `best` of day type d's rests going on (-inf: none), raised to its
+    provisional one (base: 18:00 of the night): in full while d has had few rests, then by
+    SPREAD_MAX_S at most (a late sleeper's real 11:12 in the first week, unconfirmed, still
+    covers a weekend morning up at 11:55 with the weekdays' spread)."""
+    prov = _env(row, R_PROV, 2, d)
+    if best > -np.inf and prov > 0.0:
+        if row[R_NIGHTS + d] < params[hp, P_ROUTINE_LEARN_DAYS]:
+            best = max(best, base + prov)
+        else:
+            best = max(best, min(base + prov, best + SPREAD_MAX_S))
+    return best
+
+
+@njit(cache=True)
 def rest_end(hh_f, params, h, hp, last):
     """Latest usual end of a rest going on at `last` (or about to begin); -inf when none.
 
@@ -482,6 +523,8 @@ def rest_end(hh_f, params, h, hp, last):
     row = hh_f[h]
     best, seen = _rest_chain(row, d, hour, start, last)
     other, _ = _rest_chain(row, 1 - d, hour, start, last)
+    best = _with_provisional(row, params, hp, d, start - hour * 3600.0, best)
+    other = _with_provisional(row, params, hp, 1 - d, start - hour * 3600.0, other)
     if seen < 1.0:
         best = max(best, other)
     elif d == 1 or seen < 3.0:

@@ -37,7 +37,10 @@ R_AWAKE = R_ACT + 7 * 24  # activity since the latest rest's end, up to the late
 R_PEND = R_AWAKE + 1  # +0 / +1: start and length of the longest silence of the chain (R_CHAIN)
 # going on, not yet known to be a rest's or one by day (NaN / 0: none)
 R_NG = R_PEND + 2  # bucket * SLOTS + slot: how many silences at home R_G was learned from
-ROUTINE_END = R_NG + 2 * SLOTS
+R_PROV = R_NG + 2 * SLOTS  # bucket * 2 + day type: latest end (s after 18:00, 0: none) of its
+# rests that a trip after SLEEP_MIN_S continued while it had few rests in memory: provisional
+R_NIGHTS = R_PROV + 4  # + day type: how many of its rests were ever learned
+ROUTINE_END = R_NIGHTS + 2
 ROUTINE_FLOATS = (
     R_FIRST,
     R_EPOCH,

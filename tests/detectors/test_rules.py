@@ -368,6 +368,26 @@ def test_a_day_types_first_night_is_no_longer_than_the_longest_published_sleep()
     _checked_at_seven_plus_margin(home, readings)
 
 
+def test_a_first_nights_end_after_a_trip_past_7_h_of_rest_is_provisional() -> None:
+    """The weekdays' first night (Sunday's) runs 21:50-07:00; the resident is about for 5 min,
+    then sits quietly until 08:30. After 7 h of rest that trip may as well be getting up: the
+    rest goes on (while learning, the later reading), but its 08:30 end is provisional. Once
+    the weekdays have had a week's nights, all up at 07:00, it puts their latest at most 20 min
+    later: a Monday night three weeks on is checked at 07:20 + 40 min, not at 08:30 + 40 min
+    (that night stays in memory four weeks) (a home was checked 1.98 h after its latest real
+    first activity)."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    readings = _routine(24)  # from a Saturday: day 1 is a Sunday, day 23 a Monday
+    monday = readings[0][0] - 7 * 3600 + 2 * 86400  # 00:00 on day 2
+    readings = [r for r in readings if not monday + 7 * 3600 <= r[0] < monday + 8.5 * 3600]
+    readings += [(monday + m * 60.0, 0, "motion", 1.0) for m in (420, 425, 510)]
+    readings.sort()
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    night = [a for a in alerts if a.kind == "inactivity" and a.ts > readings[-1][0]]
+    tuesday = monday + 22 * 86400
+    assert [(a.rule, a.ts) for a in night] == [("not_up", tuesday + 7 * 3600 + 1200 + 2400)]
+
+
 def test_one_odd_rest_moves_the_usual_wake_as_a_night_1_5_h_off_at_most() -> None:
     """Weekday nights of 21:50-07:00, and one Monday a rest from 11:00 to 16:00 (a PIR gone
     quiet, a day in bed). Taken whole, it pulled the smoothed usual wake from 07:00 to 08:21,
