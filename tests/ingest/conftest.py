@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from bench.loadgen import Layout, forget_session
+from ingest.registry import Registry, device_part
 from ingest.service import IngestOptions, IngestService
 from ingest.sink import BatchSink
 from vigil.settings import Settings
@@ -30,6 +31,33 @@ def layout(ingest_dsn: str) -> Layout:
     result = Layout.make(site, gateways=2, devices_per_gateway=4)
     result.provision(ingest_dsn)
     return result
+
+
+def mixed_layout(gateways: int = 2, devices_per_gateway: int = 4) -> Layout:
+    """A layout whose every gateway has devices in both parts of two (so a test of the split
+    cannot pass by every device falling in one part)."""
+    for _ in range(1000):
+        layout = Layout.make(f"s{uuid.uuid4().hex[:10]}", gateways, devices_per_gateway)
+        if all({device_part(d, 2) for d in ds} == {0, 1} for ds in layout.gateways.values()):
+            return layout
+    raise AssertionError("no mixed layout found")
+
+
+@pytest.fixture
+def mixed(ingest_dsn: str) -> Layout:
+    """A mixed layout (`mixed_layout`), provisioned."""
+    layout = mixed_layout()
+    layout.provision(ingest_dsn)
+    return layout
+
+
+@pytest.fixture
+def mixed_registry(ingest_dsn: str, mixed: Layout) -> Registry:
+    """The registry as ingest loads it, with the mixed layout's devices."""
+    r = Registry()
+    with psycopg.connect(ingest_dsn, autocommit=True) as conn:
+        r.load(conn)
+    return r
 
 
 def count(dsn: str, sql: str, *params: Any) -> int:

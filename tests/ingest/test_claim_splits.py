@@ -17,24 +17,8 @@ from ingest.store import _CLAIM, SPLIT_SLACK_US, Store, claim_params, prepare
 from ingest.validate import Checked, check
 from ingest.wire import parse
 from tests.ingest.conftest import count
-from tests.ingest.test_parts import WINDOW, commit_part, mixed_layout, split_messages
+from tests.ingest.test_parts import WINDOW, commit_part, split_messages
 from vigil.db.migrate import bundled_migrations, migrate
-
-
-@pytest.fixture
-def site(ingest_dsn: str) -> Layout:
-    layout = mixed_layout()
-    layout.provision(ingest_dsn)
-    return layout
-
-
-@pytest.fixture
-def known(ingest_dsn: str, site: Layout) -> Registry:
-    r = Registry()
-    with psycopg.connect(ingest_dsn, autocommit=True) as conn:
-        r.load(conn)
-    return r
-
 
 SPLITS = "select kind, parts, newest from claim_splits order by kind, parts"
 HOUR_S = SPLIT_SLACK_US / 1e6
@@ -60,19 +44,19 @@ def _newest(dsn: str, parts: int) -> float:
 
 @pytest.mark.stack
 def test_a_split_is_registered_with_its_claims_and_raised_only_once_an_hour_behind(
-    ingest_dsn, known, site
+    ingest_dsn, mixed_registry, mixed
 ):
-    old = _decoded(known, site, 2, time.time() - 3 * HOUR_S)
-    commit_part(ingest_dsn, known, Part(0, 1), old)
+    old = _decoded(mixed_registry, mixed, 2, time.time() - 3 * HOUR_S)
+    commit_part(ingest_dsn, mixed_registry, Part(0, 1), old)
     newest_old = max(m.key.sent for m in old if m.key)
     assert _newest(ingest_dsn, 1) == pytest.approx(newest_old, abs=1e-6)
     # Within the hour after: left alone (no row lock between the committers).
-    later = _decoded(known, site, 2, newest_old + HOUR_S / 2)
-    commit_part(ingest_dsn, known, Part(0, 1), later)
+    later = _decoded(mixed_registry, mixed, 2, newest_old + HOUR_S / 2)
+    commit_part(ingest_dsn, mixed_registry, Part(0, 1), later)
     assert _newest(ingest_dsn, 1) == pytest.approx(newest_old, abs=1e-6)
     # More than an hour after: raised to the newest claimed.
-    now = _decoded(known, site, 2, time.time() - 60)
-    commit_part(ingest_dsn, known, Part(0, 1), now)
+    now = _decoded(mixed_registry, mixed, 2, time.time() - 60)
+    commit_part(ingest_dsn, mixed_registry, Part(0, 1), now)
     assert _newest(ingest_dsn, 1) == pytest.approx(max(m.key.sent for m in now if m.key), abs=1e-6)
     assert count(ingest_dsn, "select count(*) from claim_splits") == 1
 
@@ -88,7 +72,7 @@ def _probes(dsn: str, batch: list[Checked], part: Part) -> str:
 
 @pytest.mark.stack
 def test_the_probe_runs_only_when_another_split_claimed_messages_of_the_kind_lately(
-    ingest_dsn, known, site
+    ingest_dsn, mixed_registry, mixed
 ):
     with psycopg.connect(ingest_dsn, autocommit=True) as conn:
         # The event lane claims as 1 of 1 all the time; telemetry 1 of 1 stopped 2 hours ago.
@@ -96,8 +80,8 @@ def test_the_probe_runs_only_when_another_split_claimed_messages_of_the_kind_lat
             "insert into claim_splits values ('up/event', 1, now()),"
             " ('up/telemetry', 1, now() - interval '2 hours')"
         )
-    batch = _decoded(known, site, 6, time.time() - 60)
-    commit_part(ingest_dsn, known, Part(0, 2), batch[:2])  # the day's chunk, made now
+    batch = _decoded(mixed_registry, mixed, 6, time.time() - 60)
+    commit_part(ingest_dsn, mixed_registry, Part(0, 2), batch[:2])  # the day's chunk, made now
     batch = batch[2:]
     assert "never executed" in _probes(ingest_dsn, batch[:2], Part(0, 2))
     with psycopg.connect(ingest_dsn, autocommit=True) as conn:  # 1 of 3, 50 minutes ago
@@ -134,26 +118,28 @@ def test_migration_0023_takes_the_splits_of_the_claims_made_before_it(fresh_db: 
 
 
 @pytest.mark.stack
-def test_two_committers_raising_their_split_together_both_commit(ingest_dsn, known, site):
+def test_two_committers_raising_their_split_together_both_commit(ingest_dsn, mixed_registry, mixed):
     """Every batch over an hour after the last, so both parts raise the one row each time, in
     parallel (one may wait for the other's commit): no deadlock, nothing lost, the newest kept."""
     start = time.time() - 6 * HOUR_S
-    gens = streams(site)  # one stream: the devices' sequence numbers go on
+    gens = streams(mixed)  # one stream: the devices' sequence numbers go on
     batches = [
         [
-            check(parse(t, p), p, known.snapshot, WINDOW, time.time())
+            check(parse(t, p), p, mixed_registry.snapshot, WINDOW, time.time())
             for t, p, _ in (g.message(2, start + k * 1.01 * HOUR_S) for g in gens)
         ]
         for k in range(5)
     ]
-    parts = [split_messages(b, known.snapshot, 2) for b in batches]
+    parts = [split_messages(b, mixed_registry.snapshot, 2) for b in batches]
     stored = [0, 0]
 
     def commit(k: int) -> None:
-        store = Store(ingest_dsn, known, ReplayFilter(), Part(k, 2))
+        store = Store(ingest_dsn, mixed_registry, ReplayFilter(), Part(k, 2))
         try:
             for shares in parts:
-                stored[k] += store.commit(shares[k], prepare(shares[k], known.snapshot)).readings
+                stored[k] += store.commit(
+                    shares[k], prepare(shares[k], mixed_registry.snapshot)
+                ).readings
         finally:
             store.close()
 

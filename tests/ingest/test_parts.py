@@ -22,7 +22,7 @@ from ingest.registry import Registry, RegistrySnapshot, device_part
 from ingest.store import Store, prepare
 from ingest.validate import Checked, EventRow, Window, check
 from ingest.wire import parse
-from tests.ingest.conftest import count
+from tests.ingest.conftest import count, mixed_layout
 from tests.ingest.test_process import ingest_process
 from vigil.codec import decode_telemetry
 from vigil.harness import free_port, wait_for
@@ -43,31 +43,6 @@ def split_messages(
     ]
 
 
-def mixed_layout(gateways: int = 2, devices_per_gateway: int = 4) -> Layout:
-    """A layout whose every gateway has devices in both parts of two (so a test of the split
-    cannot pass by every device falling in one part)."""
-    for _ in range(1000):
-        layout = Layout.make(f"s{uuid.uuid4().hex[:10]}", gateways, devices_per_gateway)
-        if all({device_part(d, 2) for d in ds} == {0, 1} for ds in layout.gateways.values()):
-            return layout
-    raise AssertionError("no mixed layout found")
-
-
-@pytest.fixture
-def mixed(ingest_dsn: str) -> Layout:
-    layout = mixed_layout()
-    layout.provision(ingest_dsn)
-    return layout
-
-
-@pytest.fixture
-def registry(ingest_dsn: str, mixed: Layout) -> Registry:
-    r = Registry()
-    with psycopg.connect(ingest_dsn, autocommit=True) as conn:
-        r.load(conn)
-    return r
-
-
 def decoded(registry: Registry, layout: Layout, count_: int) -> list[Checked]:
     return [
         check(parse(t, p), p, registry.snapshot, WINDOW, time.time())
@@ -85,11 +60,11 @@ def commit_part(dsn: str, registry: Registry, part: Part, shares: list[Checked])
 
 @pytest.mark.stack
 def test_each_reading_falls_in_its_devices_part_and_every_message_in_part_0(
-    ingest_dsn, registry, mixed
+    ingest_dsn, mixed_registry, mixed
 ):
-    batch = decoded(registry, mixed, 6)
-    shares = split_messages(batch, registry.snapshot, 2)
-    of = registry.snapshot.part_of(2)
+    batch = decoded(mixed_registry, mixed, 6)
+    shares = split_messages(batch, mixed_registry.snapshot, 2)
+    of = mixed_registry.snapshot.part_of(2)
     assert [m.key for m in shares[0]] == [m.key for m in batch]
     for index, share in enumerate(shares):
         for m in share:
@@ -101,81 +76,81 @@ def test_each_reading_falls_in_its_devices_part_and_every_message_in_part_0(
 @pytest.mark.stack
 @pytest.mark.parametrize("parts", [1, 2, 3])
 def test_a_shares_columns_are_its_messages_readings_and_prepare_the_same_from_either(
-    ingest_dsn, registry, mixed, parts
+    ingest_dsn, mixed_registry, mixed, parts
 ):
-    batch = decoded(registry, mixed, 6)
-    for k, share in enumerate(shares(batch, registry.snapshot, parts)):
-        owned = [own(m, Part(k, parts), registry.snapshot) for m in share.messages]
+    batch = decoded(mixed_registry, mixed, 6)
+    for k, share in enumerate(shares(batch, mixed_registry.snapshot, parts)):
+        owned = [own(m, Part(k, parts), mixed_registry.snapshot) for m in share.messages]
         joined = Readings.concat([m.readings for m in owned])
         for name in ("device", "metric", "seq", "ts", "rx", "value"):
             assert np.array_equal(getattr(share.readings, name), getattr(joined, name))
         assert share.counts.tolist() == [len(m.readings) for m in owned]
-        given = prepare(share.messages, registry.snapshot, share.readings, share.counts)
-        gathered = prepare(owned, registry.snapshot)
+        given = prepare(share.messages, mixed_registry.snapshot, share.readings, share.counts)
+        gathered = prepare(owned, mixed_registry.snapshot)
         assert np.array_equal(given.payload, gathered.payload)
         assert np.array_equal(given.message, gathered.message)
     with pytest.raises(ValueError, match="readings given"):
-        prepare(batch, registry.snapshot, batch[0].readings)
+        prepare(batch, mixed_registry.snapshot, batch[0].readings)
 
 
 @pytest.mark.stack
 def test_parts_commit_alone_and_a_crash_between_them_loses_nothing_on_redelivery(
-    ingest_dsn, registry, mixed
+    ingest_dsn, mixed_registry, mixed
 ):
-    batch = decoded(registry, mixed, 6)
+    batch = decoded(mixed_registry, mixed, 6)
     total = sum(len(m.readings) for m in batch)
-    zero, one = split_messages(batch, registry.snapshot, 2)
-    stored_zero = commit_part(ingest_dsn, registry, Part(0, 2), zero)
+    zero, one = split_messages(batch, mixed_registry.snapshot, 2)
+    stored_zero = commit_part(ingest_dsn, mixed_registry, Part(0, 2), zero)
     # The worker "crashes" here: part 1 never committed, nothing was acknowledged.
     assert 0 < stored_zero < total
     assert count(ingest_dsn, ROWS) == stored_zero
     assert count(ingest_dsn, "select count(*) from ingested_messages where part = 1") == 0
     # The restarted worker (empty replay filters) gets every message again.
-    zero, one = split_messages(batch, registry.snapshot, 2)
-    assert commit_part(ingest_dsn, registry, Part(0, 2), zero) == 0
-    assert commit_part(ingest_dsn, registry, Part(1, 2), one) == total - stored_zero
+    zero, one = split_messages(batch, mixed_registry.snapshot, 2)
+    assert commit_part(ingest_dsn, mixed_registry, Part(0, 2), zero) == 0
+    assert commit_part(ingest_dsn, mixed_registry, Part(1, 2), one) == total - stored_zero
     assert count(ingest_dsn, ROWS) == total
     assert count(ingest_dsn, IDENTITIES) == total
     claims = "select count(*) from ingested_messages where parts = 2 and part = %s"
     assert count(ingest_dsn, claims, 0) == 6
     assert count(ingest_dsn, claims, 1) == 6
     # And a third delivery of everything, on both parts, changes nothing.
-    zero, one = split_messages(batch, registry.snapshot, 2)
-    assert commit_part(ingest_dsn, registry, Part(0, 2), zero) == 0
-    assert commit_part(ingest_dsn, registry, Part(1, 2), one) == 0
+    zero, one = split_messages(batch, mixed_registry.snapshot, 2)
+    assert commit_part(ingest_dsn, mixed_registry, Part(0, 2), zero) == 0
+    assert commit_part(ingest_dsn, mixed_registry, Part(1, 2), one) == 0
     assert count(ingest_dsn, ROWS) == total
 
 
 @pytest.mark.stack
-def test_a_claim_of_another_split_does_not_hide_a_part(ingest_dsn, registry, mixed):
+def test_a_claim_of_another_split_does_not_hide_a_part(ingest_dsn, mixed_registry, mixed):
     """Claims made as part 0 of 1 (before this split, or with one committer) name the whole
     message; part 1 of 2 is other readings and is not taken for claimed."""
-    batch = decoded(registry, mixed, 3)
+    batch = decoded(mixed_registry, mixed, 3)
     total = sum(len(m.readings) for m in batch)
-    assert commit_part(ingest_dsn, registry, Part(0, 1), batch) == total
-    one = split_messages(batch, registry.snapshot, 2)[1]
+    assert commit_part(ingest_dsn, mixed_registry, Part(0, 1), batch) == total
+    one = split_messages(batch, mixed_registry.snapshot, 2)[1]
     # Not claimed as 1 of 2, so looked up reading by reading (the filter knows no device yet).
-    assert commit_part(ingest_dsn, registry, Part(1, 2), one) == 0
+    assert commit_part(ingest_dsn, mixed_registry, Part(1, 2), one) == 0
     assert count(ingest_dsn, ROWS) == total
 
 
 @pytest.mark.stack
 def test_after_a_change_of_split_a_message_stored_before_is_not_stored_again(
-    ingest_dsn, registry, mixed
+    ingest_dsn, mixed_registry, mixed
 ):
     """Messages committed one by one with one committer, none acknowledged (a crash); the
     restarted worker has two committers, so no claim matches. The first redelivered message of
     a gateway teaches part 1's new replay filter its devices' older readings; the next,
     newer, must still be found stored, not taken for new."""
-    batch = decoded(registry, mixed, 4)  # two messages per gateway, the same devices
+    batch = decoded(mixed_registry, mixed, 4)  # two messages per gateway, the same devices
     total = sum(len(m.readings) for m in batch)
     for m in batch:
-        assert commit_part(ingest_dsn, registry, Part(0, 1), [m]) == len(m.readings)
-    store = Store(ingest_dsn, registry, ReplayFilter(), Part(1, 2))
+        assert commit_part(ingest_dsn, mixed_registry, Part(0, 1), [m]) == len(m.readings)
+    store = Store(ingest_dsn, mixed_registry, ReplayFilter(), Part(1, 2))
     try:
         for m in batch:
-            share = split_messages([m], registry.snapshot, 2)[1]
-            assert store.commit(share, prepare(share, registry.snapshot)).readings == 0
+            share = split_messages([m], mixed_registry.snapshot, 2)[1]
+            assert store.commit(share, prepare(share, mixed_registry.snapshot)).readings == 0
     finally:
         store.close()
     assert count(ingest_dsn, ROWS) == total
