@@ -370,7 +370,10 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     limit = longest * f["routine_gap_factor"] + f["routine_gap_margin_s"]
     learn = f["routine_learn_days"] * DAY
     limit = max(limit, cap * min(1.0 - (last - r.first - learn) / learn, 1.0))
-    limit = min(max(limit, f["inactivity_min_silence_s"]), cap)
+    floor = f["inactivity_min_silence_s"]
+    if cap >= f["routine_cap_sparse_s"]:  # switches only: nobody is seen sitting
+        floor = max(floor, f["routine_floor_sparse_s"])
+    limit = min(max(limit, floor), cap)
     day = last + limit
     slept_out = _night_out_sleep(r, last, f)
     margin = f["routine_rest_margin_s"]

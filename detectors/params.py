@@ -87,6 +87,8 @@ P_SMOKE_AFTER_HEAT_S = 76
 P_SMOKE_VERIFY_FALL_PCT_PER_MIN = 77
 P_HUSH_S = 78
 P_SMOKE_ESCALATE_PCT = 79
+# Inactivity again (issue 15): the shortest daytime limit in a home of switches only.
+P_ROUTINE_FLOOR_SPARSE_S = 80
 
 PARAMS: tuple[str, ...] = (
     "offline_missed_heartbeats",
@@ -169,5 +171,6 @@ PARAMS: tuple[str, ...] = (
     "smoke_verify_fall_pct_per_min",
     "hush_s",
     "smoke_escalate_pct",
+    "routine_floor_sparse_s",
 )
 DERIVED: tuple[str, ...] = ("offline_after_s", "smoke_rate_scale", "temp_rate_scale")

@@ -38,8 +38,8 @@ comes down from the ceiling to the learned one over as many days again.
 The deadline of a silence (`routine_deadline`) is one of four checks (codes.R_NOT_UP, ...):
 not up (a silence in the learned sleep window lasts past the latest usual first activity plus
 a margin), silent at home (a daytime silence longer than this home's longest about that hour, from
-at least POOL_N silences where the hours nearest hold them, capped by what this home's sensor
-density allows), out and not back (after the door, no return by the
+at least POOL_N silences where the hours nearest hold them, bounded by what this home's sensor
+density allows: switches see nobody who sits), out and not back (after the door, no return by the
 latest usual return plus a margin, or by night when that absence is not a habit) and the
 absolute ceiling. The slow plain-Python reference is bench/naive_routine.py.
 """
@@ -59,6 +59,7 @@ from detectors.params import (
     P_ROUTINE_CAP_DENSE_S,
     P_ROUTINE_CAP_SPARSE_S,
     P_ROUTINE_DENSE_PER_DAY,
+    P_ROUTINE_FLOOR_SPARSE_S,
     P_ROUTINE_GAP_FACTOR,
     P_ROUTINE_GAP_MARGIN_S,
     P_ROUTINE_LEARN_DAYS,
@@ -705,6 +706,8 @@ def _day_limit(hh_f, params, h, hp, last, cap):
     """The silence at home allowed from `last` by day (sets the explanation's figures: how
     many silences were seen about this hour, the longest of them, the limit)."""
     floor = params[hp, P_INACTIVITY_MIN_SILENCE_S]
+    if cap >= params[hp, P_ROUTINE_CAP_SPARSE_S]:
+        floor = max(floor, params[hp, P_ROUTINE_FLOOR_SPARSE_S])  # switches see no one sit
     slot, _ = slot_of(last, params, hp)
     longest, n = _day_pool(hh_f[h], slot)
     limit = longest * params[hp, P_ROUTINE_GAP_FACTOR] + params[hp, P_ROUTINE_GAP_MARGIN_S]

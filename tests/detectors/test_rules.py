@@ -204,6 +204,24 @@ def test_a_daytime_silence_this_home_never_shows_is_a_wellness_check() -> None:
     assert wellness[0].evidence["routine"]["longest_silence_s"] == 600
 
 
+def test_a_daytime_silence_in_a_home_of_switches_is_checked_no_sooner_than_its_floor() -> None:
+    """A switch used every 30 minutes from 07:00 to 22:00 (30 active periods a day: switches
+    only): 30-minute gaps learned give 30 min x 1.3 + 20 min, but nobody sitting is seen
+    there, so the check comes at routine_floor_sparse_s (2.5 h), below the 3.75 h cap."""
+    home = [Device("sw-1", "pir", "hh-1", "kitchen"), Device("dc-1", "door", "hh-1", "entrance")]
+    midnight = 1_763_740_800.0  # 2025-11-22 00:00 in China
+    days = 15
+    readings = [
+        (midnight + day * 86400 + minute * 60.0, 0, "motion", 1.0)
+        for day in range(days)
+        for minute in range(7 * 60, (10 if day == days - 1 else 22) * 60 + 1, 30)
+    ]
+    alerts = play(home, readings, tick_at=readings[-1][0] + 6 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts - readings[-1][0]) for a in wellness] == [("silent_at_home", 9000.0)]
+    assert wellness[0].evidence["routine"]["longest_silence_s"] == 1800
+
+
 def test_a_daytime_silence_about_an_hour_with_few_silences_learned_widens_to_near_hours() -> None:
     """Motion every 5 minutes from 07:00 to 22:00, and every afternoon a 70-minute silence
     from 17:00: within 2 h of 14:00 no silence was ever seen, so the longest of a dozen is
