@@ -44,6 +44,7 @@ class Routine:
     returns: list[list[float]] = field(default_factory=lambda: _zeros(48))
     absences: list[list[float]] = field(default_factory=lambda: _zeros(48))
     trips: list[list[float]] = field(default_factory=lambda: _zeros(56))  # longest, by week bin
+    trip_backs: list[list[float]] = field(default_factory=lambda: _zeros(56))  # latest return
     why: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # ref, usual, limit, cap
     arrived: float = NAN  # the last door event that ended an absence
     left: float = NAN  # a door event after which only motion came (a visitor while out)
@@ -96,7 +97,7 @@ def _rotate(r: Routine, t: float, f: Mapping[str, float]) -> None:
     if not t - r.epoch >= span:
         return
     keep = t - r.epoch < 2 * span
-    tables = (r.longest, r.silences, r.ends, r.rests, r.returns, r.absences, r.trips)
+    tables = (r.longest, r.silences, r.ends, r.rests, r.returns, r.absences, r.trips, r.trip_backs)
     for table in (*tables, r.provisional):
         table[1] = list(table[0]) if keep else [0.0] * len(table[0])
         table[0] = [0.0] * len(table[0])
@@ -127,8 +128,9 @@ def learn(
         r.returns[0][j] = max(r.returns[0][j], t - s0)
         r.absences[0][j] += 1.0
         if gap >= OVERNIGHT_S:
-            b, _ = _week_bin(last, f)
+            b, b0 = _week_bin(last, f)
             r.trips[0][b] = max(r.trips[0][b], gap)
+            r.trip_backs[0][b] = max(r.trip_backs[0][b], t - b0)  # clock of the week it ended
         return
     if from_door and not last - r.arrived <= 180.0:
         # Out after the door; motion ending it is a visitor's (in a home with PIRs).
@@ -424,12 +426,14 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     share = 5.0 / 7.0 if d == 0 else 2.0 / 7.0
     if n < max(2.0, 0.5 * share * _days(r, last, f)):
         day = -math.inf
-    b, _ = _week_bin(last, f)
+    b, b0 = _week_bin(last, f)
     overnight = -math.inf
     for k in range(-1, 5):  # weekends away begun 12 h before to 3 h after in the week
         length = _both(r.trips, (b - k) % 56)
         if length > 0.0:
             overnight = max(overnight, last + length)
+        if _both(r.trip_backs, (b - k) % 56) > 0.0:  # or back at the latest clock time
+            overnight = max(overnight, b0 - k * 10800.0 + _both(r.trip_backs, (b - k) % 56))
     margin = f["routine_out_margin_s"]
     back = max(day, overnight)
     if day > last:  # while learning, a habit only puts the check later than by night

@@ -128,12 +128,13 @@ def _latest_wake(hh: Household, wake: float) -> float:
 
 def _latest_return(hh: Household, leave: float, habit: bool) -> float:
     """Latest usual return of this habit (longest absence of the same kind in 28 days, from
-    about the same time of day), else that night (the policy's routine_night_h)."""
+    about the same time of day; for a weekend away also the latest clock time one came back),
+    else that night (the policy's routine_night_h)."""
     if habit:
         # The same habit: a day's absence from about the same time of day, or a weekend away.
         long = [back - lo for lo, back, h in hh.absences if lo == leave and back - lo >= DAY / 2]
         prior = [
-            back - lo
+            (lo, back)
             for lo, back, h in hh.absences
             if h
             and leave - 28 * DAY <= lo < leave - DAY / 2
@@ -143,7 +144,14 @@ def _latest_return(hh: Household, leave: float, habit: bool) -> float:
             )
         ]
         if prior:
-            return leave + max(prior)
+            latest = leave + max(back - lo for lo, back in prior)
+            if long:
+                # A weekend away (always begun on a Friday here) also usually ends by the
+                # latest clock time one ended, however late this one began.
+                day0 = leave - _local_h(leave) * 3600.0
+                ends = (day0 + back - (lo - _local_h(lo) * 3600.0) for lo, back in prior)
+                latest = max(latest, *ends)
+            return latest
     night = leave - _local_h(leave) * 3600.0 + NIGHT_H * 3600.0
     return night if night > leave else night + DAY
 

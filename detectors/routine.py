@@ -5,7 +5,8 @@ It is learned online from the silences between activities, nothing else:
 
 - A silence that began with a front-door event and ended with one is an *absence*; the latest
   clock time the resident came back is kept per (day type, hour it began) (`R_A`), and the
-  longest absence over a night per 3-hour slot of the week it began in (`R_AW`).
+  longest absence over a night per 3-hour slot of the week it began in (`R_AW`), with the latest
+  clock time of the week one came back (`R_AR`).
 - A silence that began with a front-door event that was no coming back in, and ended with
   motion, is not spent at home either: the resident went out and a visitor moved about (who
   comes in would have opened the door). The leaving is kept (`R_LEFT`) until the next door
@@ -74,6 +75,7 @@ from detectors.params import (
 from detectors.routine_columns import (
     R_A,
     R_ACT,
+    R_AR,
     R_ARRIVED,
     R_AW,
     R_AWAKE,
@@ -197,6 +199,7 @@ def _rotate(hh_f, params, h, hp, t):
         (R_A, SLOTS),
         (R_NA, SLOTS),
         (R_AW, WEEK_BINS),
+        (R_AR, WEEK_BINS),
         (R_PROV, 2),
     ):
         for j in range(n):
@@ -232,9 +235,11 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         hh_f[h, R_NA + slot] += 1.0
         _flush(hh_f, params, h, hp)
         if gap >= OVERNIGHT_S:
-            # A weekend away lasts about as long each time, whenever it begins.
-            b, _ = week_bin_of(last, params, hp)
+            # A weekend away lasts about as long each time, or ends about the same clock time
+            # (Sunday evening) however late it began: both are kept.
+            b, bstart = week_bin_of(last, params, hp)
             hh_f[h, R_AW + b] = max(hh_f[h, R_AW + b], gap)
+            hh_f[h, R_AR + b] = max(hh_f[h, R_AR + b], t - bstart)
         return
     if from_door and not last - hh_f[h, R_ARRIVED] <= ARRIVAL_S:
         # After the door and not coming back in: out, and the motion that ends it is a
@@ -560,8 +565,9 @@ def latest_return(hh_f, params, h, hp, last):
     """(latest usual return, of an absence over a night) for an absence begun at `last`;
     -inf when that is no habit. Habits of the day: absences begun in the same hour of the same
     day type, the hour after or up to ABSENCE_LOOKBACK hours earlier, on most days. Over a night:
-    the longest absence of 12 h or more begun from 12 h before to 3 h after in the week (a
-    weekend away), counted from `last`."""
+    of the absences of 12 h or more begun from 12 h before to 3 h after in the week (a weekend
+    away), the later of the longest counted from `last` and the latest clock time of the week
+    one came back (a weekend away begun later than usual may still end on Sunday evening)."""
     row = hh_f[h]
     slot, start = slot_of(last, params, hp)
     d, hour = slot // 24, slot % 24
@@ -580,12 +586,16 @@ def latest_return(hh_f, params, h, hp, last):
     share = 5.0 / 7.0 if d == 0 else 2.0 / 7.0
     if n < max(HABIT_N, HABIT_SHARE * share * _days_in_memory(hh_f, params, h, hp, last)):
         day = -np.inf
-    b, _ = week_bin_of(last, params, hp)
+    b, bstart = week_bin_of(last, params, hp)
     night = -np.inf
     for k in range(-1, 5):
-        length = _env(row, R_AW, WEEK_BINS, (b - k) % WEEK_BINS)
+        j = (b - k) % WEEK_BINS
+        length = _env(row, R_AW, WEEK_BINS, j)
         if length > 0.0:
             night = max(night, last + length)
+        back = _env(row, R_AR, WEEK_BINS, j)
+        if back > 0.0:
+            night = max(night, bstart - k * 10800.0 + back)
     return day, night
 
 

@@ -40,7 +40,9 @@ R_NG = R_PEND + 2  # bucket * SLOTS + slot: how many silences at home R_G was le
 R_PROV = R_NG + 2 * SLOTS  # bucket * 2 + day type: latest end (s after 18:00, 0: none) of its
 # rests that a trip after SLEEP_MIN_S continued while it had few rests in memory: provisional
 R_NIGHTS = R_PROV + 4  # + day type: how many of its rests were ever learned
-ROUTINE_END = R_NIGHTS + 2
+R_AR = R_NIGHTS + 2  # bucket * WEEK_BINS + bin: latest return from an absence over a night
+# begun then, s after that bin's start (a weekend away ends about the same clock time)
+ROUTINE_END = R_AR + 2 * WEEK_BINS
 ROUTINE_FLOATS = (
     R_FIRST,
     R_EPOCH,

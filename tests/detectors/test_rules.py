@@ -489,6 +489,41 @@ def test_while_learning_an_absence_habit_is_checked_by_night_at_the_earliest() -
     assert [(a.rule, a.ts) for a in wellness] == [("out_not_back", monday + 3 * 86400 + 23 * 3600)]
 
 
+def _weekends_away(second_back_h: float | None) -> list[tuple[float, int, str, float]]:
+    """The _routine home away on two weekends after its first week: Friday 21:00 to Sunday
+    19:00 (46 h), then Friday 19:30 to Sunday `second_back_h` (None: never back)."""
+    saturday = _routine(1)[0][0] - 7 * 3600  # 00:00 of the first day, a Saturday
+    trips: list[tuple[float, float | None]] = [
+        (saturday + 13 * 86400 + 21 * 3600, saturday + 15 * 86400 + 19 * 3600)
+    ]
+    back = None if second_back_h is None else saturday + 22 * 86400 + second_back_h * 3600
+    trips.append((saturday + 20 * 86400 + 19.5 * 3600, back))
+
+    def out(t: float) -> bool:
+        return any(lo <= t and (b is None or t <= b) for lo, b in trips)
+
+    readings = [r for r in _routine(24) if not out(r[0])]
+    readings += [(t, 1, "door", 1.0) for trip in trips for t in trip if t is not None]
+    return sorted(readings)
+
+
+def test_a_weekend_away_begun_earlier_may_end_by_the_usual_clock_time() -> None:
+    """Away from Friday 21:00 to Sunday 19:00 once; the next time from Friday 19:30: 46 h from
+    then is Sunday 17:30, but the resident is usually back by Sunday 19:00, however late the
+    trip began (a recorded home came back at 19:04 after a longest 45.6 h, from 19:11). So back
+    at 19:45 is no check, and never back is checked at Sunday 19:00 + 1.5 h."""
+    home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "hall")]
+    sunday = _routine(1)[0][0] - 7 * 3600 + 22 * 86400
+    first = sunday - 7 * 86400
+    for back, expected in ((19.75, []), (None, [("out_not_back", sunday + 19 * 3600 + 5400)])):
+        readings = _weekends_away(back)
+        alerts = play(home, readings, tick_at=sunday + 30 * 3600)
+        wellness = [(a.rule, a.ts) for a in alerts if a.kind == "inactivity"]
+        # The first weekend away was none of this home's habits: checked (not up on Saturday).
+        assert [rule for rule, ts in wellness if ts < first] == ["not_up"]
+        assert [(rule, ts) for rule, ts in wellness if ts > first] == expected
+
+
 def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silences_it() -> None:
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(11, stop_at_h=10.0)
