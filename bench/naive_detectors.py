@@ -636,8 +636,6 @@ class NaiveDetectors:
             naive_routine.count_period(hh.routine, t, f)
         hh.last_act = t
         hh.last_was_door = is_door
-        if is_door:
-            hh.routine.left = NAN  # whoever was out may have come in
         hh.rep_slot = s
         hh.stale = True
 

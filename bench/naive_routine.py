@@ -47,7 +47,6 @@ class Routine:
     trip_backs: list[list[float]] = field(default_factory=lambda: _zeros(56))  # latest return
     why: tuple[float, float, float, float] = (NAN, NAN, NAN, NAN)  # ref, usual, limit, cap
     arrived: float = NAN  # the last door event that ended an absence
-    left: float = NAN  # a door event after which only motion came (a visitor while out)
     chain: float = NAN  # start of the hour-long silences joined by short trips up to now
     out_from: float = NAN  # start of the absence that the last return ended
     awake: float = NAN  # activity since the latest rest's end, up to the latest silence
@@ -133,9 +132,7 @@ def learn(
             r.trip_backs[0][b] = max(r.trip_backs[0][b], t - b0)  # clock of the week it ended
         return
     if from_door and not last - r.arrived <= 180.0:
-        # Out after the door; motion ending it is a visitor's (in a home with PIRs).
-        if not to_door and _cap(r, t, f) < f["routine_cap_sparse_s"]:
-            r.left = last
+        # Out for a while or in all along: nothing to learn.
         r.chain = NAN
         _flush(r, f)
         r.prev = (last, t)
@@ -454,10 +451,9 @@ def deadline(
         after_door = False  # that door event was the resident coming back in
     if home >= last + f["inactivity_max_silence_s"]:
         home, rule = last + f["inactivity_max_silence_s"], R_MAX_SILENCE
-    visitor = not after_door and last - r.left < f["away_max_s"]
-    if (after_door or visitor) and f["infer_away"] > 0.0:
+    if after_door and f["infer_away"] > 0.0:
         why = r.why
-        out, out_rule = _out(r, r.left if visitor else last, f)
+        out, out_rule = _out(r, last, f)
         if out > home:
             return out, out_rule
         r.why = why

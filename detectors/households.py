@@ -3,8 +3,9 @@
 Calibrated to published figures of recorded homes (issue 15): sleep of 7-10 h beginning 21:30 to
 02:30 and ending 05:30 to 11:30, moving by up to 1.5 h from night to night, 0-3 toilet trips a
 night, afternoon naps; absences of 20 minutes to 10 hours, some every weekday at the same hours,
-weekends away up to 48 h; visitors; sensor density from hundreds of events a day (a PIR in every
-room) down to 30-60 (door and appliance switches only); a sensor that goes silent.
+weekends away up to 48 h; visitors (in and out by the front door); the front door opened while
+at home; sensor density from hundreds of events a day (a PIR in every room) down to 30-60 (door
+and appliance switches only); a sensor that goes silent.
 
 A household is simulated minute by minute as a sequence of states (asleep, active at home, still
 at home, out, visitor only); each state has a chance per minute of an event from the home's
@@ -206,7 +207,8 @@ class _Sim:
             start = _h(d, rng.uniform(13.0, 15.0))
             if self.free(start, 110 * MIN):
                 self.put(start, start + rng.uniform(30.0, 100.0) * MIN, ASLEEP)
-        # Visitors: while the resident is out they move about the home; at night now and then.
+        # Visitors come in and leave by the front door, for an hour: while the resident is out
+        # they move about the home; while the resident is at home both are up and about.
         for _ in range(int(rng.poisson(spec.visitors))):
             start = _h(d, rng.uniform(9.0, 20.0))
             i, j = self.minute(start), self.minute(start + 60 * MIN)
@@ -214,6 +216,14 @@ class _Sim:
                 span = self.state[i:j]
                 span[span == OUT] = VISITOR
                 span[span == STILL] = ACTIVE
+                self.door += [start, start + 60 * MIN]
+        # The resident opens the front door now and then while at home (the post, a parcel,
+        # the rubbish) and carries on (a recorded home: 15 of 100 front-door events so).
+        for _ in range(int(rng.poisson(0.7))):
+            t = _h(d, rng.uniform(8.0, 20.0))
+            if self.free(t - 10 * MIN, 20 * MIN):
+                self.door.append(t)
+        # At night now and then: awake for a while.
         if spec.visitors and rng.random() < 0.1:
             t = _h(d, rng.uniform(23.0, 28.0))
             self.put(t, t + 20 * MIN, ACTIVE)

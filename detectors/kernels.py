@@ -181,7 +181,6 @@ from detectors.routine import (
     LEARN_GAP_S,
     count_period,
     routine_deadline,
-    routine_door,
     routine_learn,
     routine_start,
     week_hour,
@@ -1304,8 +1303,6 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
                 count_period(hh_f, params, h, hp, t)
             hh_f[h, H_LAST_ACT] = t
             hh_i[h, HI_LAST_DOOR] = act
-            if act == 1:
-                routine_door(hh_f, h)
             hh_i[h, HI_REP_SLOT] = s
             hh_i[h, HI_STALE] = 1
     return ts.shape[0]

@@ -8,9 +8,9 @@ It is learned online from the silences between activities, nothing else:
   longest absence over a night per 3-hour slot of the week it began in (`R_AW`), with the latest
   clock time of the week one came back (`R_AR`).
 - A silence that began with a front-door event that was no coming back in, and ended with
-  motion, is not spent at home either: the resident went out and a visitor moved about (who
-  comes in would have opened the door). The leaving is kept (`R_LEFT`) until the next door
-  event: the silence after the visitor is judged as the resident's absence.
+  motion, teaches nothing: the resident opened the door and stayed (the post, a visitor leaving),
+  or went out while someone stayed in. The motion is taken as someone at home: who comes in or
+  goes out opens the front door, which starts an absence again.
 - Any other silence was spent *at home*. Per (day type, hour it began) the longest one (`R_G`,
   rests and going back to bed apart: they are the night's) and how many there were (`R_NG`),
   the latest clock time it ended (`R_E`, offset from the hour's start) and how many lasted a
@@ -85,7 +85,6 @@ from detectors.routine_columns import (
     R_EPOCH,
     R_FIRST,
     R_G,
-    R_LEFT,
     R_NA,
     R_NG,
     R_NIGHTS,
@@ -212,12 +211,6 @@ def _rotate(hh_f, params, h, hp, t):
     hh_f[h, R_EPOCH] = t
 
 
-@njit(cache=True, inline="always")
-def routine_door(hh_f, h):
-    """A door event: whoever was out may have come in."""
-    hh_f[h, R_LEFT] = np.nan
-
-
 @njit(cache=True)
 def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
     """Fold the silence last..t (it began with a door event if from_door) into the routine."""
@@ -242,11 +235,8 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
             hh_f[h, R_AR + b] = max(hh_f[h, R_AR + b], t - bstart)
         return
     if from_door and not last - hh_f[h, R_ARRIVED] <= ARRIVAL_S:
-        # After the door and not coming back in: out, and the motion that ends it is a
-        # visitor's (the resident would have come in by the door). Nothing to learn from it.
-        dense = day_cap(hh_f, params, h, hp, t) < params[hp, P_ROUTINE_CAP_SPARSE_S]
-        if not to_door and dense:
-            hh_f[h, R_LEFT] = last  # (switches only: the resident may just have sat down)
+        # After the door and not coming back in: out for a while, or in all along (the post, a
+        # visitor leaving). Nothing to learn from it.
         hh_f[h, R_CHAIN] = np.nan
         _flush(hh_f, params, h, hp)
         hh_f[h, R_PREV_START] = last
@@ -781,8 +771,8 @@ def routine_deadline(hh_f, params, h, hp, last, after_door):
 
     After a door event the resident may be out or may just have come in: the later of the
     two deadlines holds, unless that door event ended an absence (then the resident is in).
-    So after a visitor's motion while the resident was out, counted from the leaving.
-    At home the absolute ceiling (inactivity_max_silence_s) always holds.
+    After motion, someone is at home: the front door was opened again or never. At home the
+    absolute ceiling (inactivity_max_silence_s) always holds.
     """
     home, rule = home_deadline(hh_f, params, h, hp, last)
     if last - hh_f[h, R_ARRIVED] <= ARRIVAL_S:
@@ -790,13 +780,10 @@ def routine_deadline(hh_f, params, h, hp, last, after_door):
     ceiling = last + params[hp, P_INACTIVITY_MAX_SILENCE_S]
     if home >= ceiling:
         home, rule = ceiling, R_MAX_SILENCE
-    left = hh_f[h, R_LEFT]
-    visitor = not after_door and last - left < params[hp, P_AWAY_MAX_S]
-    if (after_door or visitor) and params[hp, P_INFER_AWAY] > 0.0:
-        # After the door, or after a visitor's motion while the resident was out (since
-        # `left`): the resident may be out, and the later deadline holds.
+    if after_door and params[hp, P_INFER_AWAY] > 0.0:
+        # After the door the resident may be out, and the later deadline holds.
         why = (hh_f[h, R_WHY_REF], hh_f[h, R_WHY_USUAL], hh_f[h, R_WHY_LIMIT])
-        out, out_rule = out_deadline(hh_f, params, h, hp, left if visitor else last)
+        out, out_rule = out_deadline(hh_f, params, h, hp, last)
         if out > home:
             return out, out_rule
         hh_f[h, R_WHY_REF], hh_f[h, R_WHY_USUAL], hh_f[h, R_WHY_LIMIT] = why

@@ -21,7 +21,7 @@ R_REST_END = BASE + 13  # its end so far: a silence soon after it (a toilet trip
 R_PREV_START = BASE + 14  # the silence before the latest one (a rest may have begun there)
 R_PREV_END = BASE + 15
 R_ARRIVED = BASE + 16  # the last return home (a door event ending an absence)
-R_LEFT = BASE + 17  # a door event after which only motion came (a visitor while out), NaN if none
+# BASE + 17: free (was the leaving before a visitor's motion, no longer kept)
 R_CHAIN = BASE + 18  # start of the silences of an hour or more, joined by short trips, up to now
 R_OUT_FROM = BASE + 19  # start of the absence the last return home (R_ARRIVED) ended
 SLOTS = 48  # 2 day types x 24 hours counted from 18:00
@@ -57,7 +57,6 @@ ROUTINE_FLOATS = (
     R_PREV_START,
     R_PREV_END,
     R_ARRIVED,
-    R_LEFT,
     R_CHAIN,
     R_OUT_FROM,
     R_AWAKE,

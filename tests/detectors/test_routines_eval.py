@@ -20,6 +20,16 @@ def test_generated_households_cover_the_published_population() -> None:
     assert max(late) <= 12.5
 
 
+def test_generated_front_doors_open_for_visitors_and_while_at_home() -> None:
+    """Not every front-door event is a departure or a return (a recorded home: 15 of 100):
+    visitors come in and leave by it, residents open it for the post."""
+    for kind, per_day in (("late_sleeper", 0.2), ("switches_only", 0.2), ("many_visitors", 2.0)):
+        hh = generate(kind, 1)
+        opened = hh.ts[(hh.device == hh.door) & (hh.value == 1)]
+        absences = {t for lo, hi, _ in hh.absences for t in (lo, hi)}
+        assert sum(t not in absences for t in opened) / hh.days >= per_day
+
+
 @pytest.fixture(scope="module")
 def report() -> Report:
     return evaluate(seeds=(1,), days=60, per_kind=1)

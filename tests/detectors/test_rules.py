@@ -542,22 +542,33 @@ def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silenc
     assert [a for a in engine.tick(base[-1][0] + 40 * 3600) if a.kind == "inactivity"] == []
 
 
-def test_a_visitor_moving_about_while_the_resident_is_out_is_no_one_silent_at_home() -> None:
+def test_a_visitor_in_and_out_by_the_door_while_the_resident_is_out_is_no_one_silent_at_home() -> (
+    None
+):
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(15, stop_at_h=10.0)
     readings.append((readings[-1][0] + 60, 1, "door", 1.0))  # 09:51 the resident goes out
     left = readings[-1][0]
-    readings += [(left + 1800.0 + 600.0 * i, 0, "motion", 1.0) for i in range(4)]  # a visitor
+    readings.append((left + 1800.0, 1, "door", 1.0))  # a visitor comes in at 10:21...
+    readings += [(left + 1800.0 + 600.0 * i, 0, "motion", 1.0) for i in range(1, 5)]
+    readings.append((readings[-1][0] + 60, 1, "door", 1.0))  # ...and leaves at 11:02
     soon = play(home, readings, tick_at=readings[-1][0] + 5 * 3600)
     assert [a for a in soon if a.kind == "inactivity"] == []  # at home this would be a check
     later = play(home, readings, tick_at=readings[-1][0] + 14 * 3600)
-    night = readings[0][0] + 14 * 86400 + 16 * 3600  # as if the door had been the last event
+    night = readings[0][0] + 14 * 86400 + 16 * 3600  # by night, as after any door event
     assert [(a.rule, a.ts) for a in later if a.kind == "inactivity"] == [("out_not_back", night)]
-    # The front door again (the resident back in): silent at home counts from the last motion.
+
+
+def test_the_front_door_opened_while_at_home_leaves_the_resident_at_home() -> None:
+    """The post at 09:51, activity goes on until 10:31, then nothing: a collapse at home,
+    checked after the daytime limit from 10:31, not by night as if the resident had gone out
+    (the door was not the last event: whoever was at home is still there)."""
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    readings = _routine(15, stop_at_h=10.0)
     readings.append((readings[-1][0] + 60, 1, "door", 1.0))
-    readings.append((readings[-1][0] + 60, 0, "motion", 1.0))
-    back = play(home, readings, tick_at=readings[-1][0] + 5 * 3600)
-    assert [(a.rule, a.ts) for a in back if a.kind == "inactivity"] == [
+    readings += [(readings[-1][0] + 600.0 * i, 0, "motion", 1.0) for i in range(1, 5)]
+    alerts = play(home, readings, tick_at=readings[-1][0] + 14 * 3600)
+    assert [(a.rule, a.ts) for a in alerts if a.kind == "inactivity"] == [
         ("silent_at_home", readings[-1][0] + 3600)
     ]
 
