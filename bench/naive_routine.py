@@ -124,7 +124,8 @@ def learn(
         r.chain = NAN
         j, s0 = _slot(last, f)
         _flush(r, f)
-        r.returns[0][j] = max(r.returns[0][j], t - s0)
+        if not (3.0 <= _local_hour(last, f) < 18.0 and _last_night(t, f) >= last):
+            r.returns[0][j] = max(r.returns[0][j], t - s0)  # (a day out over a night is not)
         r.absences[0][j] += 1.0
         if gap >= OVERNIGHT_S:
             b, b0 = _week_bin(last, f)
@@ -325,15 +326,18 @@ def _rest_end(r: Routine, last: float, f: Mapping[str, float]) -> float:
     return best
 
 
+def _last_night(t: float, f: Mapping[str, float]) -> float:
+    """The last 03:00 local at or before t."""
+    night = t - (_local_hour(t, f) - 3.0) * 3600.0
+    return night - DAY if night > t else night
+
+
 def _night_out_sleep(r: Routine, last: float, f: Mapping[str, float]) -> float:
     """While learning: home from an absence over 03:00 and quiet within 3 h, asleep for up to
     10 h from the rest or chain of silences begun since (else from `last`); -inf otherwise."""
     if not _learning(r, last, f) or not r.arrived - r.out_from <= f["away_max_s"]:
         return -math.inf
-    arrived_h = _local_hour(r.arrived, f)
-    night = r.arrived - (arrived_h - 3.0) * 3600.0
-    if night > r.arrived:
-        night -= DAY
+    night = _last_night(r.arrived, f)
     begin = last
     if last - r.prev[1] <= TRIP_S and r.chain >= r.arrived:
         begin = r.chain

@@ -139,6 +139,7 @@ SPREAD_MAX_S = 1200.0  # the weekdays' spread moves the weekend's latest wake th
 BEDTIME_HOURS = 9  # sleep begins by 03:00 (published: 21:30 to 02:30)
 ARRIVAL_S = 180.0  # door events this soon after coming back are the same arrival: at home
 NIGHT_OUT_H = 3.0  # an absence over 03:00 local was a night out (every published sleep has it)
+EVENING_H = 18.0  # ...and begun before 18:00, a day out that became one
 BED_AFTER_S = 3.0 * 3600.0  # after a night out, a sleep begun this soon after coming home...
 SLEEP_MAX_S = 10.0 * 3600.0  # ...may last the longest published sleep while learning
 SLEEP_MIN_S = 7.0 * 3600.0  # the shortest published sleep: a trip after it may be getting up
@@ -224,7 +225,13 @@ def routine_learn(hh_f, params, h, hp, last, t, from_door, to_door):
         hh_f[h, R_OUT_FROM] = last
         hh_f[h, R_CHAIN] = np.nan
         slot, start = slot_of(last, params, hp)
-        hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
+        hour = (local_s(last, params, hp) % 86400.0) / 3600.0
+        if not (NIGHT_OUT_H <= hour < EVENING_H and _last_night(t, params, hp) >= last):
+            # A day out that became a night out is no day's absence: its return (the next
+            # morning) would put the check of this hour's habit a day late for four weeks (it
+            # is kept by day of the week). Out from the evening over the night (a night
+            # shift) may be a daily habit.
+            hh_f[h, R_A + slot] = max(hh_f[h, R_A + slot], t - start)
         hh_f[h, R_NA + slot] += 1.0
         _flush(hh_f, params, h, hp)
         if gap >= OVERNIGHT_S:
@@ -646,10 +653,7 @@ def night_out_sleep(hh_f, params, h, hp, last):
     learning = _learning(hh_f, params, h, hp, last)
     if not learning or not arrived - left <= params[hp, P_AWAY_MAX_S]:
         return -np.inf  # (NaN: no return yet)
-    x = local_s(arrived, params, hp)
-    night = arrived - (x % 86400.0) + NIGHT_OUT_H * 3600.0
-    if night > arrived:
-        night -= 86400.0  # the last 03:00 before coming home
+    night = _last_night(arrived, params, hp)
     begin = last
     if last - hh_f[h, R_PREV_END] <= TRIP_S and hh_f[h, R_CHAIN] >= arrived:
         begin = hh_f[h, R_CHAIN]  # in bed since, up now and then
@@ -658,6 +662,14 @@ def night_out_sleep(hh_f, params, h, hp, last):
     if night < left or not begin - arrived <= BED_AFTER_S:
         return -np.inf
     return begin + SLEEP_MAX_S
+
+
+@njit(cache=True)
+def _last_night(t, params, hp):
+    """The last NIGHT_OUT_H (03:00 local) at or before t: an absence over it was a night out."""
+    x = local_s(t, params, hp)
+    night = t - (x % 86400.0) + NIGHT_OUT_H * 3600.0
+    return night - 86400.0 if night > t else night
 
 
 @njit(cache=True)

@@ -524,6 +524,31 @@ def test_a_weekend_away_begun_earlier_may_end_by_the_usual_clock_time() -> None:
         assert [(rule, ts) for rule, ts in wellness if ts > first] == expected
 
 
+def test_a_night_out_does_not_make_the_next_morning_the_daily_habits_usual_return() -> None:
+    """At work 10:00-17:00 every weekday; one Monday out until Tuesday 09:00 (a night out).
+    On a Wednesday nine days later, not back from work: checked at 17:00 + 1.5 h, not at
+    09:00 + 1.5 h the next morning (a recorded home was checked a day late for weeks). A night
+    out is kept by day of the week: another Monday may be one again."""
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    saturday = _routine(1)[0][0] - 7 * 3600  # 00:00 of the first day, a Saturday
+    trips: list[tuple[float, float | None]] = []
+    for day in range(19):
+        if day % 7 >= 2:  # Monday to Friday
+            back = saturday + day * 86400 + (33 if day == 9 else 17) * 3600
+            trips.append((saturday + day * 86400 + 10 * 3600, None if day == 18 else back))
+
+    def out(t: float) -> bool:
+        return any(lo <= t and (b is None or t <= b) for lo, b in trips)
+
+    readings = [r for r in _routine(19) if not out(r[0])]
+    readings += [(t, 1, "door", 1.0) for trip in trips for t in trip if t is not None]
+    readings = sorted(readings)
+    wednesday = saturday + 18 * 86400
+    alerts = play(home, readings, tick_at=wednesday + 36 * 3600)
+    wellness = [(a.rule, a.ts) for a in alerts if a.kind == "inactivity" and a.ts > wednesday]
+    assert wellness == [("out_not_back", wednesday + 17 * 3600 + 5400)]
+
+
 def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silences_it() -> None:
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(11, stop_at_h=10.0)
