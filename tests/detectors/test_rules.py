@@ -174,16 +174,18 @@ def test_an_offline_gateway_covers_its_devices() -> None:
     assert sorted(a.kind for a in later) == ["gateway_offline", "offline", "offline", "offline"]
 
 
+MIDNIGHT = 1_763_740_800.0  # 2025-11-22 00:00 in China (16:00 UTC the day before), a Saturday
+
+
 def _routine(days: int, stop_at_h: float | None = None) -> list[tuple[float, int, str, float]]:
     """Motion every 10 minutes from 07:00 to 22:00 local time (UTC+8); stop on the last day."""
-    midnight = 1_763_740_800.0  # 2025-11-22 00:00 in China (16:00 UTC the day before)
     out = []
     for day in range(days):
         for minute in range(7 * 60, 22 * 60, 10):
             hour = minute / 60
             if stop_at_h is not None and day == days - 1 and hour >= stop_at_h:
                 break
-            out.append((midnight + day * 86400 + minute * 60.0, 0, "motion", 1.0))
+            out.append((MIDNIGHT + day * 86400 + minute * 60.0, 0, "motion", 1.0))
     return out
 
 
@@ -209,10 +211,9 @@ def test_a_daytime_silence_in_a_home_of_switches_is_checked_no_sooner_than_its_f
     only): 30-minute gaps learned give 30 min x 1.3 + 20 min, but nobody sitting is seen
     there, so the check comes at routine_floor_sparse_s (2.5 h), below the 3.75 h cap."""
     home = [Device("sw-1", "pir", "hh-1", "kitchen"), Device("dc-1", "door", "hh-1", "entrance")]
-    midnight = 1_763_740_800.0  # 2025-11-22 00:00 in China
     days = 15
     readings = [
-        (midnight + day * 86400 + minute * 60.0, 0, "motion", 1.0)
+        (MIDNIGHT + day * 86400 + minute * 60.0, 0, "motion", 1.0)
         for day in range(days)
         for minute in range(7 * 60, (10 if day == days - 1 else 22) * 60 + 1, 30)
     ]
@@ -228,14 +229,13 @@ def test_a_daytime_silence_about_an_hour_with_few_silences_learned_widens_to_nea
     none (a one-hour check, false whenever the resident reads after lunch). The pool widens
     until it holds ten silences (from 11:00 to 17:00): 70 min x 1.3 + 20 min."""
     home = [Device("pir-1", "pir", "hh-1", "living")]
-    midnight = 1_763_740_800.0  # 2025-11-22 00:00 in China
     days = 15
     readings = []
     for day in range(days):
         end = 14 * 60 if day == days - 1 else 22 * 60
         for minute in range(7 * 60, end + 1, 5):
             if not 17 * 60 < minute < 18 * 60 + 10:
-                readings.append((midnight + day * 86400 + minute * 60.0, 0, "motion", 1.0))
+                readings.append((MIDNIGHT + day * 86400 + minute * 60.0, 0, "motion", 1.0))
     alerts = play(home, readings, tick_at=readings[-1][0] + 6 * 3600)
     wellness = [a for a in alerts if a.kind == "inactivity"]
     assert [(a.rule, a.ts) for a in wellness] == [
@@ -280,7 +280,6 @@ def test_going_quiet_in_the_hour_before_a_usual_bedtime_counts_every_rest_of_the
     usual first activity is 08:30 (the later bedtime's), not the 07:00 of the rests begun in
     the next hour alone (a check at 07:40 while the resident still sleeps)."""
     home = [Device("pir-1", "pir", "hh-1", "bedroom")]
-    midnight = 1_763_740_800.0  # 2025-11-22 00:00 in China (a Saturday)
     readings = []
     days = 17  # the last evening is a Monday's: a weekday night
     for day in range(days):
@@ -289,10 +288,10 @@ def test_going_quiet_in_the_hour_before_a_usual_bedtime_counts_every_rest_of_the
         if day == days - 1:
             bed = 20 * 60 + 56
         for minute in range(wake, bed, 10):
-            readings.append((midnight + day * 86400 + minute * 60.0, 0, "motion", 1.0))
+            readings.append((MIDNIGHT + day * 86400 + minute * 60.0, 0, "motion", 1.0))
     alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
     wellness = [a for a in alerts if a.kind == "inactivity"]
-    latest_wake = midnight + days * 86400 + 8.5 * 3600  # 08:30 the next morning
+    latest_wake = MIDNIGHT + days * 86400 + 8.5 * 3600  # 08:30 the next morning
     assert [(a.rule, a.ts) for a in wellness] == [("not_up", latest_wake + 2400)]
 
 
@@ -302,7 +301,7 @@ def test_a_weekend_with_few_nights_at_home_borrows_the_weekdays_spread_not_their
     is checked at the weekend's latest (07:00) + 20 min of the weekdays' spread + 40 min, not at
     the weekdays' latest 07:30 + 40 min."""
     home = [Device("pir-1", "pir", "hh-1", "bedroom"), Device("dc-1", "door", "hh-1", "hall")]
-    monday = 1_763_740_800.0 + 2 * 86400  # 2025-11-24 00:00 in China
+    monday = MIDNIGHT + 2 * 86400  # 2025-11-24 00:00 in China
     away = (monday + 11 * 86400 + 18 * 3600, monday + 13 * 86400 + 18 * 3600)
     readings = []
     for day in range(19):  # the last evening is Friday's (day 18)
@@ -431,7 +430,7 @@ def test_a_nights_latest_usual_end_is_never_before_its_usual_end() -> None:
     engine = DetectorEngine([Device("pir-1", "pir", "hh-1", "bedroom")])
     hh_f, hh_i = engine.state.hh_f, engine.state.hh_i
     hp = int(hh_i[0, HI_PROW])
-    monday = 1_763_740_800.0 + 2 * 86400  # 2025-11-24 00:00 in China
+    monday = MIDNIGHT + 2 * 86400  # 2025-11-24 00:00 in China
     slot = 2  # weekday, 20:00-21:00 (hours count from 18:00)
     hh_f[0, R_FIRST] = monday - 30 * 86400  # learning is over
     hh_f[0, R_NL + slot] = 5.0  # five rests begun then, in the current bucket
@@ -475,7 +474,7 @@ def test_while_learning_an_absence_habit_is_checked_by_night_at_the_earliest() -
     """Out 10:00-12:00 on three weekdays: on the fourth, not back, the check waits for night
     (an hour after the hour this home goes to bed in), not for 12:00 + 1.5 h."""
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
-    monday = _routine(1)[0][0] - 7 * 3600 + 2 * 86400  # _routine begins on a Saturday
+    monday = MIDNIGHT + 2 * 86400
     readings = [
         r for r in _routine(6) if r[0] >= monday and not 10 <= (r[0] - monday) % 86400 / 3600 < 12.2
     ]
@@ -489,22 +488,31 @@ def test_while_learning_an_absence_habit_is_checked_by_night_at_the_earliest() -
     assert [(a.rule, a.ts) for a in wellness] == [("out_not_back", monday + 3 * 86400 + 23 * 3600)]
 
 
-def _weekends_away(second_back_h: float | None) -> list[tuple[float, int, str, float]]:
-    """The _routine home away on two weekends after its first week: Friday 21:00 to Sunday
-    19:00 (46 h), then Friday 19:30 to Sunday `second_back_h` (None: never back)."""
-    saturday = _routine(1)[0][0] - 7 * 3600  # 00:00 of the first day, a Saturday
-    trips: list[tuple[float, float | None]] = [
-        (saturday + 13 * 86400 + 21 * 3600, saturday + 15 * 86400 + 19 * 3600)
-    ]
-    back = None if second_back_h is None else saturday + 22 * 86400 + second_back_h * 3600
-    trips.append((saturday + 20 * 86400 + 19.5 * 3600, back))
+def _away(
+    days: int, trips: list[tuple[float, float | None]]
+) -> list[tuple[float, int, str, float]]:
+    """The _routine home out on each trip (leaving, back; None: never back): no motion then,
+    the front door at each end."""
 
     def out(t: float) -> bool:
         return any(lo <= t and (b is None or t <= b) for lo, b in trips)
 
-    readings = [r for r in _routine(24) if not out(r[0])]
+    readings = [r for r in _routine(days) if not out(r[0])]
     readings += [(t, 1, "door", 1.0) for trip in trips for t in trip if t is not None]
     return sorted(readings)
+
+
+def _weekends_away(second_back_h: float | None) -> list[tuple[float, int, str, float]]:
+    """The _routine home away on two weekends after its first week: Friday 21:00 to Sunday
+    19:00 (46 h), then Friday 19:30 to Sunday `second_back_h` (None: never back)."""
+    back = None if second_back_h is None else MIDNIGHT + 22 * 86400 + second_back_h * 3600
+    return _away(
+        24,
+        [
+            (MIDNIGHT + 13 * 86400 + 21 * 3600, MIDNIGHT + 15 * 86400 + 19 * 3600),
+            (MIDNIGHT + 20 * 86400 + 19.5 * 3600, back),
+        ],
+    )
 
 
 def test_a_weekend_away_begun_earlier_may_end_by_the_usual_clock_time() -> None:
@@ -513,7 +521,7 @@ def test_a_weekend_away_begun_earlier_may_end_by_the_usual_clock_time() -> None:
     trip began (a recorded home came back at 19:04 after a longest 45.6 h, from 19:11). So back
     at 19:45 is no check, and never back is checked at Sunday 19:00 + 1.5 h."""
     home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "hall")]
-    sunday = _routine(1)[0][0] - 7 * 3600 + 22 * 86400
+    sunday = MIDNIGHT + 22 * 86400
     first = sunday - 7 * 86400
     for back, expected in ((19.75, []), (None, [("out_not_back", sunday + 19 * 3600 + 5400)])):
         readings = _weekends_away(back)
@@ -530,20 +538,13 @@ def test_a_night_out_does_not_make_the_next_morning_the_daily_habits_usual_retur
     09:00 + 1.5 h the next morning (a recorded home was checked a day late for weeks). A night
     out is kept by day of the week: another Monday may be one again."""
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
-    saturday = _routine(1)[0][0] - 7 * 3600  # 00:00 of the first day, a Saturday
     trips: list[tuple[float, float | None]] = []
     for day in range(19):
         if day % 7 >= 2:  # Monday to Friday
-            back = saturday + day * 86400 + (33 if day == 9 else 17) * 3600
-            trips.append((saturday + day * 86400 + 10 * 3600, None if day == 18 else back))
-
-    def out(t: float) -> bool:
-        return any(lo <= t and (b is None or t <= b) for lo, b in trips)
-
-    readings = [r for r in _routine(19) if not out(r[0])]
-    readings += [(t, 1, "door", 1.0) for trip in trips for t in trip if t is not None]
-    readings = sorted(readings)
-    wednesday = saturday + 18 * 86400
+            back = MIDNIGHT + day * 86400 + (33 if day == 9 else 17) * 3600
+            trips.append((MIDNIGHT + day * 86400 + 10 * 3600, None if day == 18 else back))
+    readings = _away(19, trips)
+    wednesday = MIDNIGHT + 18 * 86400
     alerts = play(home, readings, tick_at=wednesday + 36 * 3600)
     wellness = [(a.rule, a.ts) for a in alerts if a.kind == "inactivity" and a.ts > wednesday]
     assert wellness == [("out_not_back", wednesday + 17 * 3600 + 5400)]

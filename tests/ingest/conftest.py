@@ -51,13 +51,18 @@ def mixed(ingest_dsn: str) -> Layout:
     return layout
 
 
+def loaded_registry(dsn: str) -> Registry:
+    """The registry as ingest loads it from the database."""
+    r = Registry()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        r.load(conn)
+    return r
+
+
 @pytest.fixture
 def mixed_registry(ingest_dsn: str, mixed: Layout) -> Registry:
     """The registry as ingest loads it, with the mixed layout's devices."""
-    r = Registry()
-    with psycopg.connect(ingest_dsn, autocommit=True) as conn:
-        r.load(conn)
-    return r
+    return loaded_registry(ingest_dsn)
 
 
 def count(dsn: str, sql: str, *params: Any) -> int:

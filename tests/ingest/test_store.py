@@ -19,7 +19,7 @@ from ingest.registry import Registry
 from ingest.store import Store
 from ingest.validate import Checked, Window, check
 from ingest.wire import parse
-from tests.ingest.conftest import count
+from tests.ingest.conftest import count, loaded_registry
 from vigil.codec import Event, EventBatch, encode
 from vigil.device_types import METRICS, metrics
 from vigil.topics import Topic
@@ -33,10 +33,7 @@ IDENTITIES = "select count(distinct (device_id, seq, metric)) from readings"
 
 @pytest.fixture
 def registry(ingest_dsn: str, layout: Layout) -> Registry:
-    r = Registry()
-    with psycopg.connect(ingest_dsn, autocommit=True) as conn:
-        r.load(conn)
-    return r
+    return loaded_registry(ingest_dsn)
 
 
 @pytest.fixture
