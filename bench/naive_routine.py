@@ -425,7 +425,7 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
         if _both(r.returns, j) > 0.0:
             day = max(day, s0 - k * 3600.0 + _both(r.returns, j))
     share = 5.0 / 7.0 if d == 0 else 2.0 / 7.0
-    if n < max(2.0, 0.5 * share * _days(r, last, f)):
+    if n < max(3.0, 0.5 * share * _days(r, last, f)):
         day = -math.inf
     b, b0 = _week_bin(last, f)
     overnight = -math.inf

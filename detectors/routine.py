@@ -117,7 +117,8 @@ SHORT_TRIP_S = 600.0  # the silence after it begins this soon after the rest's e
 NIGHT_WAKE_S = 7200.0  # a wakeful spell in the night (trips and short silences) lasts this long
 ABSENCE_MIN_S = 900.0
 OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
-HABIT_N = 2.0  # absences begun about then, and on at least HABIT_SHARE of the days of this
+# The longest return of two absences is outdone by the next one time in three: three at least.
+HABIT_N = 3.0  # absences begun about then, and on at least HABIT_SHARE of the days of this
 HABIT_SHARE = 0.5  # day type, before an absence is a habit (errands at random hours are not)
 ABSENCE_LOOKBACK = 3  # hours: who leaves later than usual is back no earlier
 REST_LOOKBACK = 12  # hours before a silence's start whose rests may still be going on

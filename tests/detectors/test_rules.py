@@ -584,6 +584,31 @@ def test_a_night_out_does_not_make_the_next_morning_the_daily_habits_usual_retur
     assert wellness == [("out_not_back", wednesday + 17 * 3600 + 5400)]
 
 
+@pytest.mark.parametrize(
+    ("afternoons_out", "back_h", "expected_h"),
+    [((1, 7), 19.5, []), ((1, 7), None, [23.0]), ((0, 1, 7), 19.5, [17.75])],
+    ids=["two-back-late", "two-never-back", "three-back-late"],
+)
+def test_two_afternoons_out_are_no_habit_three_are(
+    afternoons_out: tuple[int, ...], back_h: float | None, expected_h: list[float]
+) -> None:
+    """Out 14:30-16:15 on weekend afternoons; on Sunday (day 8) out from 15:00. After two such
+    afternoons the next is longer than the longest of two one time in three: a recorded home
+    was checked 1.5 h after "usually back by 16:24" on a Sunday it came back at 20:09. So two
+    are no habit (checked by night: an hour after this home's bedtime, 22:00), three are (the
+    latest return 16:15 + 1.5 h)."""
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    sunday = MIDNIGHT + 8 * 86400
+    trips: list[tuple[float, float | None]] = [
+        (MIDNIGHT + d * 86400 + 14.5 * 3600, MIDNIGHT + d * 86400 + 16.25 * 3600)
+        for d in afternoons_out
+    ]
+    trips.append((sunday + 15 * 3600, None if back_h is None else sunday + back_h * 3600))
+    alerts = play(home, _away(9, trips), tick_at=sunday + 30 * 3600)
+    wellness = [(a.rule, a.ts) for a in alerts if a.kind == "inactivity" and a.ts > sunday]
+    assert wellness == [("out_not_back", sunday + h * 3600) for h in expected_h]
+
+
 def test_a_door_then_silence_is_out_checked_by_night_and_an_explicit_away_silences_it() -> None:
     home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
     readings = _routine(11, stop_at_h=10.0)
