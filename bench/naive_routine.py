@@ -389,8 +389,9 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     if by_day and not _rest_habit(r, last, f) and not slept_out > last:
         if _in_rest(r, last, f):
             end = min(end, last + max(cap, f["routine_cap_sparse_s"]))
-        else:
-            end = min(end, last + cap)
+        elif end > last + cap:  # a collapse within the cap: a daytime silence
+            r.why = (n, longest, cap, cap)
+            return last + cap, R_SILENT_HOME
     if end > day:
         j, s0 = _slot(last, f)
         usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]

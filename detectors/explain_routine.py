@@ -72,10 +72,15 @@ def reason(rule: str, e: _Event, figures: Mapping[str, float]) -> str:
             if e.base > 0
             else "no silence at this hour learned yet"
         )
+        limit = _hours(e.trise)
+        if e.trise >= e.ror - 1.0:  # the daytime ceiling held, not this home's silences
+            limit_zh = f"本户白天上限 {limit} 小时"
+            limit_en = f"check at {limit} h, the daytime ceiling"
+        else:
+            limit_zh, limit_en = f"上限 {limit} 小时", f"check at {limit} h"
         return (
-            f"在家无活动：{last} 以后 {silent} 小时无活动，{seen}（上限 {_hours(e.trise)} 小时）。 "
-            f"Silent at home: no activity for {silent} h since {last}; {seen_en} "
-            f"(check at {_hours(e.trise)} h)."
+            f"在家无活动：{last} 以后 {silent} 小时无活动，{seen}（{limit_zh}）。 "
+            f"Silent at home: no activity for {silent} h since {last}; {seen_en} ({limit_en})."
         )
     if rule == "out_not_back":
         night = _clock(e.base, figures)

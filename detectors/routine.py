@@ -616,9 +616,12 @@ def home_deadline(hh_f, params, h, hp, last):
     elif in_rest(hh_f, params, h, hp, last):
         # By day back to bed after a trip (a late sleeper): still within the sparse cap.
         end = min(end, last + max(cap, params[hp, P_ROUTINE_CAP_SPARSE_S]))
-    else:
-        # By day a silence is a collapse within the cap.
-        end = min(end, last + cap)
+    elif end > last + cap:
+        # By day a silence is a collapse within the cap, and is checked as a daytime silence:
+        # a rest's end the cap cut short read "usually up by 07:00 (latest 20:43)" at 21:55
+        # after an evening before the television.
+        hh_f[h, R_WHY_LIMIT] = cap
+        return last + cap, R_SILENT_HOME
     if end > day:
         hh_f[h, R_WHY_REF] = end - margin
         hh_f[h, R_WHY_USUAL] = usual_wake(hh_f, params, h, hp, last)

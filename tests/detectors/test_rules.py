@@ -257,6 +257,31 @@ def test_a_daytime_silence_this_home_often_shows_is_still_checked_within_the_tar
     assert all((t - cap_s - MIDNIGHT) % 86400 == 14 * 3600 for t in earlier)
 
 
+def test_an_evening_silence_cut_short_by_the_daytime_cap_reads_as_one() -> None:
+    """A PIR home quiet 19:00-22:30 on three evenings of two weeks (the television: rests, too
+    few for a habit of resting then). A silence from 19:00 is checked at the cap, 2 h 55 min,
+    as silent at home with the ceiling named, not as "not up: usually up by 07:00 (latest in
+    28 days 20:43)", a rest's end the cap had cut short (a recorded home read that way)."""
+    home = [Device("pir-1", "pir", "hh-1", "living")]
+    days = 15
+    readings = [
+        (MIDNIGHT + day * 86400 + minute * 60.0, 0, "motion", 1.0)
+        for day in range(days)
+        for minute in range(7 * 60, 23 * 60, 5)
+        if not (day in (3, 8, 11) and 19 * 60 < minute < 22.5 * 60)
+        and (day < days - 1 or minute <= 19 * 60)
+    ]
+    stop = readings[-1][0]
+    alerts = play(home, readings, tick_at=stop + 12 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert {a.rule for a in wellness} == {"silent_at_home"}
+    assert wellness[-1].ts - stop == 10500.0
+    assert wellness[-1].evidence["routine"]["limit_s"] == 10500.0
+    message = wellness[-1].evidence["reason"]
+    assert "本户白天上限 2.9 小时" in render(message["code"], message["params"], "zh")
+    assert wellness[-1].reason.endswith("(check at 2.9 h, the daytime ceiling).")
+
+
 def test_a_daytime_silence_about_an_hour_with_few_silences_learned_widens_to_near_hours() -> None:
     """Motion every 5 minutes from 07:00 to 22:00, and every afternoon a 70-minute silence
     from 17:00: within 2 h of 14:00 no silence was ever seen, so the longest of a dozen is
