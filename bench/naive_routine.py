@@ -431,11 +431,13 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     b, b0 = _week_bin(last, f)
     overnight = -math.inf
     for k in range(-1, 5):  # weekends away begun 12 h before to 3 h after in the week
-        length = _both(r.trips, (b - k) % 56)
+        j = (b - k) % 56
+        length = _both(r.trips, j)
         if length > 0.0:
             overnight = max(overnight, last + length)
-        if _both(r.trip_backs, (b - k) % 56) > 0.0:  # or back at the latest clock time
-            overnight = max(overnight, b0 - k * 10800.0 + _both(r.trip_backs, (b - k) % 56))
+        back = _both(r.trip_backs, j)
+        if back > 0.0:  # or back at the latest clock time of the week
+            overnight = max(overnight, b0 - k * 10800.0 + back)
     margin = f["routine_out_margin_s"]
     back = max(day, overnight)
     if day > last:  # while learning, a habit only puts the check later than by night
