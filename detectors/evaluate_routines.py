@@ -6,8 +6,8 @@ inactivity alert in an untouched household is a false check. Copies of each hous
 at a collapse: at home by day (activity stops between 09:00 and 20:00), at night (goes to bed
 and never gets up) and outside (goes out and never comes back); the delay of the first check
 is measured from the collapse, and for "not up" from this household's latest usual first
-activity of the last 28 days (same day type), for "out and not back" from the latest usual
-return of that habit (else from 22:00 that night).
+activity of the last 28 days (same day type; the first event a sensor saw after waking), for
+"out and not back" from the latest usual return of that habit (else from 22:00 that night).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Case:
     reference: float  # what the delay target counts from
     alert_ts: float | None
     habit: bool = False  # outside: the absence was a habit (work, a weekend away)
+    wake_reference: float | None = None  # night: the latest usual wake (no sensor sees it)
 
     @property
     def delay(self) -> float | None:
@@ -74,6 +75,18 @@ class Report:
             for c in self.cases
             if c.case == case and (sparse is None or SPEC[c.kind].sparse == sparse)
         ]
+
+    def not_up_after_wake(self) -> float:
+        """Not up, the longest after the latest usual *wake* (s): the first activity counts
+        from what a sensor saw; this shows what waiting for it adds."""
+        return max(
+            (
+                (c.alert_ts if c.alert_ts is not None else float("inf")) - c.wake_reference
+                for c in self.cases
+                if c.wake_reference is not None
+            ),
+            default=0.0,
+        )
 
     def after_reference(self, case: str, habit: bool | None = None) -> list[float]:
         return [
@@ -115,10 +128,21 @@ def _weekend(t: float) -> bool:
     return (int((t + UTC_OFFSET_S) // DAY) + 3) % 7 >= 5
 
 
-def _latest_wake(hh: Household, wake: float) -> float:
-    """The latest first activity (clock) of the 28 days before, same day type, on wake's day."""
+def _first_seen(hh: Household, wake: float) -> float:
+    """The first event at or after a wake: the first activity of that day a sensor saw.
+
+    In a home of door and appliance switches it may come an hour or more after waking, and no
+    detector can know the wake itself; the issue's target counts from the first activity.
+    """
+    i = int(np.searchsorted(hh.ts, wake))
+    return float(hh.ts[i]) if i < hh.ts.size else wake
+
+
+def _latest_wake(hh: Household, wake: float, seen: bool = True) -> float:
+    """The latest first activity (clock) of the 28 days before, same day type, on wake's day:
+    as the sensors saw it (seen), or the generator's wake."""
     prior = [
-        w
+        _first_seen(hh, w) if seen else w
         for w in hh.wakes
         if wake - 28 * DAY <= w < wake - DAY / 2 and _weekend(w) == _weekend(wake)
     ]
@@ -158,30 +182,31 @@ def _latest_return(hh: Household, leave: float, habit: bool) -> float:
 
 def cases_of(
     hh: Household, rng: np.random.Generator, per_kind: int
-) -> list[tuple[str, float, float]]:
-    """(case, collapse time, reference) for a household: per_kind of each case."""
+) -> list[tuple[str, float, float, float | None]]:
+    """(case, collapse time, reference, wake reference) for a household: per_kind of each
+    case."""
     start = T0 + FIRST_CASE_DAY * DAY
     end = T0 + (hh.days - 2) * DAY
-    out: list[tuple[str, float, float]] = []
+    out: list[tuple[str, float, float, float | None]] = []
     spans = [(a, b) for a, b in hh.home_day if start <= a and b < end and b - a > 3600.0]
     for _ in range(per_kind):
         for _try in range(50):
             a, b = spans[int(rng.integers(len(spans)))]
             c = rng.uniform(a, b - 1800.0)
             if 9.0 <= _local_h(c) < 20.0:
-                out.append(("day", c, c))
+                out.append(("day", c, c, None))
                 break
     sleeps = [(a, b) for a, b in hh.sleeps if start <= a and b < end]
     for i in rng.choice(len(sleeps), size=min(per_kind, len(sleeps)), replace=False):
         a, b = sleeps[int(i)]
         last = hh.ts[hh.ts < a]
-        out.append(("night", float(last[-1]) if last.size else a, _latest_wake(hh, b)))
+        at = float(last[-1]) if last.size else a
+        out.append(("night", at, _latest_wake(hh, b), _latest_wake(hh, b, seen=False)))
     trips = [(lo, hi, h) for lo, hi, h in hh.absences if start <= lo and hi < end]
     for i in rng.choice(len(trips), size=min(per_kind, len(trips)), replace=False):
         lo, _, habit = trips[int(i)]
-        out.append(
-            ("outside" if not habit else "outside_habit", lo + 21.0, _latest_return(hh, lo, habit))
-        )
+        case = "outside" if not habit else "outside_habit"
+        out.append((case, lo + 21.0, _latest_return(hh, lo, habit), None))
     return out
 
 
@@ -195,15 +220,15 @@ def evaluate(
     """Run every household and its collapses through one engine, as a replay would."""
     devices: list[Device] = []
     streams: list[tuple[np.ndarray, list[str], np.ndarray, np.ndarray]] = []
-    plan: list[tuple[str, int, str, float, float, str]] = []
+    plan: list[tuple[str, int, str, float, float, float | None, str]] = []
     normal: dict[str, str] = {}
     ends: dict[str, float] = {}
     for kind in kinds:
         for seed in seeds:
             hh = generate(kind, seed, days)
             rng = np.random.default_rng([seed, 99, KINDS.index(kind)])
-            variants = [("none", np.inf, np.inf), *cases_of(hh, rng, per_kind)]
-            for v, (case, at, ref) in enumerate(variants):
+            variants = [("none", np.inf, np.inf, None), *cases_of(hh, rng, per_kind)]
+            for v, (case, at, ref, wake) in enumerate(variants):
                 hid = f"{kind}-{seed}-{v}"
                 ids = [f"{hid}-p{i}" for i in range(hh.n_presence)] + [f"{hid}-door"]
                 devices += [Device(d, "pir", hid, f"room{i}") for i, d in enumerate(ids[:-1])]
@@ -215,7 +240,7 @@ def evaluate(
                     normal[hid] = kind
                     ends[hid] = float(ts[-1])
                 else:
-                    plan.append((kind, seed, case, at, ref, hid))
+                    plan.append((kind, seed, case, at, ref, wake, hid))
     engine = DetectorEngine(devices, policy)
     ts = np.concatenate([s[0] for s in streams])
     order = np.argsort(ts, kind="stable")
@@ -237,7 +262,7 @@ def _score(
     alerts: list[Alert],
     ends: dict[str, float],
     normal: dict[str, str],
-    plan: list[tuple[str, int, str, float, float, str]],
+    plan: list[tuple[str, int, str, float, float, float | None, str]],
     *,
     households: int,
     days: int,
@@ -250,9 +275,10 @@ def _score(
         if a.household_id in normal and a.ts <= ends[a.household_id]:
             false[normal[a.household_id]] += 1
     cases = []
-    for kind, seed, case, at, ref, hid in plan:
+    for kind, seed, case, at, ref, wake, hid in plan:
         after = [a.ts for a in by_hh.get(hid, []) if a.ts >= at]
         habit = case == "outside_habit"
         name = "outside" if habit else case
-        cases.append(Case(kind, seed, name, at, ref, min(after) if after else None, habit))
+        alert = min(after) if after else None
+        cases.append(Case(kind, seed, name, at, ref, alert, habit, wake))
     return Report(households, days, false, cases)

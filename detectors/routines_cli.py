@@ -36,4 +36,8 @@ def run_routines(out: Console, policy: Policy, seeds: tuple[int, ...], details: 
         mark = "[green]PASS[/]" if met else "[red]FAIL[/]"
         out.print(f"{mark} {name}: {value:.2f} (target <= {target:g})")
         failed = failed or not met
+    out.print(
+        f"     not up: max h after the latest usual wake (unseen by sensors; the target counts "
+        f"from the first activity seen): {report.not_up_after_wake() / 3600:.2f}"
+    )
     return 1 if failed else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.evaluate_routines import Report, evaluate
+from detectors.evaluate_routines import Report, _first_seen, _latest_wake, evaluate
 from detectors.households import KINDS, generate
 
 
@@ -43,6 +43,23 @@ def test_wellness_checks_better_than_before_and_daytime_collapses_within_4h(
     day = report.delays("day")
     assert day
     assert max(day) <= 4 * 3600
+
+
+def test_not_up_counts_from_the_first_activity_a_sensor_saw(report: Report) -> None:
+    """A switches-only home's first event may come long after waking, and no detector sees the
+    wake: the reference is the first event after it, which is never earlier."""
+    hh = generate("switches_only", 1)
+    lags = []
+    for w in hh.wakes[1:-1]:
+        seen = _first_seen(hh, w)
+        assert seen in hh.ts
+        assert not ((hh.ts >= w) & (hh.ts < seen)).any()
+        lags.append(seen - w)
+        assert _latest_wake(hh, w) >= _latest_wake(hh, w, seen=False)
+    assert max(lags) > 600.0  # some mornings the first switch comes over 10 min after waking
+    night = report.after_reference("night")
+    assert night
+    assert report.not_up_after_wake() >= max(night)
 
 
 @pytest.mark.xfail(reason="issue 15 targets not all met yet (see the eval report)", strict=True)
