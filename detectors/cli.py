@@ -59,17 +59,37 @@ def replay_cmd(
         Path | None, typer.Option("--out", help="alerts.jsonl (default: stdout)")
     ] = None,
     policy: PolicyOption = None,
+    clock: Annotated[
+        str,
+        typer.Option(
+            "--clock",
+            help="auto: a household whose longest silences centre by day is read at the offset "
+            "that puts them at night (a local clock written as UTC); as-is: the policy's "
+            "utc_offset_h for every household",
+        ),
+    ] = "auto",
 ) -> None:
     """Play readings through the detectors; print one JSON alert per line."""
     from detectors.errors import DetectorError
     from detectors.replay import replay, write_jsonl
 
+    if clock not in ("auto", "as-is"):
+        err.print(f"[red]error:[/red] --clock must be auto or as-is, not {clock!r}")
+        raise typer.Exit(2)
     pol = _policy(policy)
     try:
-        alerts = replay(devices, readings, pol)
+        result = replay(devices, readings, pol, fix_clock=clock == "auto")
     except DetectorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    for fix in result.clock_fixes:
+        err.print(
+            f"户 {fix.household_id}：最长的静默集中在 {fix.sleep_centre_h:04.1f} 时（白天），"
+            f"按 UTC{fix.utc_offset_h:+g} 读取时钟 / household {fix.household_id}: its longest "
+            f"silences centre at {fix.sleep_centre_h:.1f} h, by day; its clock is read at "
+            f"UTC{fix.utc_offset_h:+g} ({fix.correction_h:+d} h; --clock as-is keeps it)"
+        )
+    alerts = result.alerts
     if out_path is None:
         write_jsonl(alerts, sys.stdout)
     else:

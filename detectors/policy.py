@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -144,6 +144,16 @@ class Policy:
                     _check_figures(
                         policy.figures(name, hh, room), f"{source} [rooms.{room}] / households"
                     )
+        return policy
+
+    def with_household(self, household_id: str, figures: Mapping[str, float]) -> Policy:
+        """This policy with `figures` set for every device of one household (over its own)."""
+        over = dict(self.households.get(household_id, {}))
+        over["*"] = MappingProxyType({**over.get("*", {}), **figures})
+        households = {**self.households, household_id: MappingProxyType(over)}
+        policy = replace(self, households=MappingProxyType(households))
+        for name in DEVICE_TYPES:
+            _check_figures(policy.figures(name, household_id), f"{self.source} / {household_id}")
         return policy
 
     def figures(

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.alert import Alert
+from detectors.clock import clock_correction_h, corrected_offset_h, sleep_centre_h
 from detectors.codes import DEVICE_TYPES, METRIC_CODE, METRICS
 from detectors.engine import Batch, DetectorEngine
 from detectors.errors import InputFileError, RegistryError
@@ -171,11 +172,55 @@ def run(engine: DetectorEngine, readings: Readings, chunk_rows: int = CHUNK_ROWS
     return sorted(alerts, key=lambda a: a.ts)
 
 
-def replay(devices_path: Path, readings_path: Path, policy: Policy | None = None) -> list[Alert]:
+@dataclass(frozen=True)
+class ClockFix:
+    """A household whose recorded clock put its sleep by day, and the offset it was read at."""
+
+    household_id: str
+    sleep_centre_h: float  # local hour its longest silences centred at, before
+    correction_h: int
+    utc_offset_h: float  # after
+
+
+@dataclass(frozen=True)
+class Replayed:
+    alerts: list[Alert]
+    clock_fixes: list[ClockFix]
+
+
+def replay(
+    devices_path: Path, readings_path: Path, policy: Policy | None = None, fix_clock: bool = True
+) -> Replayed:
+    """Alerts of a recording; with fix_clock, a household that seems to sleep by day is read
+    at the offset that puts its sleep at night (detectors.clock)."""
     devices = load_devices(devices_path)
-    engine = DetectorEngine(devices, policy)
+    pol = policy if policy is not None else Policy.load()
+    engine = DetectorEngine(devices, pol)
     readings = load_readings(readings_path, engine.registry.slot_of)
-    return run(engine, readings)
+    fixes = clock_fixes(engine, pol, readings) if fix_clock else []
+    for fix in fixes:
+        pol = pol.with_household(fix.household_id, {"utc_offset_h": fix.utc_offset_h})
+    if fixes:
+        engine = DetectorEngine(devices, pol)
+    return Replayed(run(engine, readings), fixes)
+
+
+def clock_fixes(engine: DetectorEngine, policy: Policy, readings: Readings) -> list[ClockFix]:
+    """Per household with presence sensors: the clock correction its sleep asks for."""
+    reg = engine.registry
+    door_slots = np.array([d.type == "door" for d in reg.devices], dtype=np.bool_)
+    fixes = []
+    for slots in reg.activity_devices().values():
+        hid = reg.devices[slots[0]].household_id
+        mine = np.isin(readings.slot, np.array(slots, dtype=np.int32))
+        offset = policy.figures(reg.devices[slots[0]].type, hid)["utc_offset_h"]
+        ts, door = readings.ts[mine], door_slots[readings.slot[mine]]
+        correction = clock_correction_h(ts, door, offset)
+        if correction:
+            centre = sleep_centre_h(ts, door, offset)
+            fixed = corrected_offset_h(offset, correction)
+            fixes.append(ClockFix(hid, float(centre or 0.0), correction, fixed))
+    return fixes
 
 
 def write_jsonl(alerts: Sequence[Alert], out: IO[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -10,6 +11,7 @@ from bench.naive_detectors import NaiveDetectors, NaiveEvent
 from detectors.codes import METRIC_CODE
 from detectors.engine import Batch, DetectorEngine
 from detectors.explain import Event
+from detectors.households import Household
 from detectors.policy import Policy
 from detectors.registry import Device
 
@@ -65,3 +67,23 @@ def kernel_and_naive(
         kernel_events += engine.silences(now)
         naive_events += naive.tick(now)
     return kernel_events, naive_events
+
+
+def write_household(
+    folder: Path, hh: Household, household_id: str = "hh-1", shift_s: float = 0.0
+) -> tuple[Path, Path]:
+    """devices.csv and readings.csv of a generated household, as a recorded home is replayed
+    (presence sensors `pir`/`motion`, the front door `door`); timestamps moved by shift_s."""
+    devices = folder / "devices.csv"
+    readings = folder / "readings.csv"
+    ids = [f"{household_id}-p{i}" for i in range(hh.n_presence)] + [f"{household_id}-door"]
+    lines = ["device_id,type,household_id,room"]
+    lines += [f"{d},pir,{household_id},room{i}" for i, d in enumerate(ids[:-1])]
+    lines.append(f"{ids[-1]},door,{household_id},hall")
+    devices.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = ["ts,device_id,metric,value"]
+    for t, d, v in zip(hh.ts, hh.device, hh.value, strict=True):
+        metric = "door" if int(d) == hh.door else "motion"
+        rows.append(f"{t + shift_s:.3f},{ids[int(d)]},{metric},{v:g}")
+    readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return devices, readings

@@ -1,0 +1,119 @@
+"""`vigil detect replay` reads a recording whose clock puts the sleep by day (a local clock
+written as UTC) at the offset that puts it at night, and says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from detectors.clock import clock_correction_h, corrected_offset_h, sleep_centre_h
+from detectors.households import KINDS, generate
+from detectors.replay import replay
+from tests.detectors.helpers import write_household
+from vigil.cli import app
+
+HOUR = 3600.0
+DAY = 86400.0
+AS_UTC = 8 * HOUR  # a Beijing clock written as UTC reads 8 h late at utc_offset_h 8
+
+
+def _nights(bed_h: float, up_h: float, days: int = 14, offset_h: float = 8.0) -> np.ndarray:
+    """Activity every 10 min while awake, none from bed_h to up_h (local clock)."""
+    ts = np.arange(0.0, days * DAY, 600.0) - offset_h * HOUR
+    local = ((ts + offset_h * HOUR) % DAY) / HOUR
+    late, early = local >= bed_h, local < up_h
+    asleep = late | early if bed_h > up_h else late & early
+    return ts[~asleep]
+
+
+def test_a_night_sleeper_keeps_the_clock_and_one_written_as_utc_is_moved_back() -> None:
+    ts = _nights(23.0, 7.0)
+    no_door = np.zeros(ts.size, dtype=np.bool_)
+    centre = sleep_centre_h(ts, no_door, 8.0)
+    assert centre is not None
+    assert abs(centre - 3.0) < 0.2
+    assert clock_correction_h(ts, no_door, 8.0) == 0
+    assert clock_correction_h(ts + AS_UTC, no_door, 8.0) == -8
+    assert clock_correction_h(ts + 7 * HOUR, no_door, 8.0) == -8  # true UTC of a home at UTC+1
+    # Read 10 h early, neither right nor as UTC: the centre is brought to 04:00.
+    assert clock_correction_h(ts - 10 * HOUR, no_door, 8.0) == 11
+    assert corrected_offset_h(8.0, 11) == -5.0
+    assert corrected_offset_h(8.0, 10) == -6.0
+
+
+def test_silences_after_the_front_door_are_no_sleep() -> None:
+    """A worker out 09:00-18:00 with short nights at home: the long silences by day began with
+    the door, so they say nothing about the clock."""
+    days = np.arange(14) * DAY - 8 * HOUR
+    leave = days + 9 * HOUR
+    back = days + 18 * HOUR
+    awake = _nights(1.0, 6.0)
+    local = (awake + 8 * HOUR) % DAY
+    awake = awake[(local < 9 * HOUR) | (local > 18 * HOUR)]
+    ts = np.concatenate([awake, leave, back])
+    door = np.concatenate([np.zeros(awake.size, bool), np.ones(2 * days.size, bool)])
+    assert clock_correction_h(ts, door, 8.0) == 0
+    assert clock_correction_h(ts, np.zeros(ts.size, bool), 8.0) != 0  # were they sleep: moved
+
+
+def test_few_or_scattered_silences_leave_the_clock_alone() -> None:
+    two_nights = _nights(23.0, 7.0, days=2) + AS_UTC
+    assert clock_correction_h(two_nights, np.zeros(two_nights.size, bool), 8.0) == 0
+    rng = np.random.default_rng(1)
+    starts = np.sort(rng.uniform(0, 20 * DAY, 20))
+    scattered = np.sort(np.concatenate([s + np.arange(0, 20 * HOUR, 600.0) for s in starts]))
+    assert sleep_centre_h(scattered, np.zeros(scattered.size, bool), 8.0) is None
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "night_shift"])
+def test_generated_households_on_their_own_clock_are_not_moved(kind: str) -> None:
+    hh = generate(kind, 1, 30)
+    assert clock_correction_h(hh.ts, hh.device == hh.door, 8.0) == 0
+    assert clock_correction_h(hh.ts + AS_UTC, hh.device == hh.door, 8.0) == -8
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_night_shift_worker_who_sleeps_at_night_on_days_off_keeps_the_clock(seed: int) -> None:
+    """Sleep by day on work days, at night on days off: no steady pattern, no move (moved, the
+    days off would be checked as daytime silences)."""
+    hh = generate("night_shift", seed, 60)
+    assert clock_correction_h(hh.ts, hh.device == hh.door, 8.0) == 0
+
+
+def test_a_late_sleeper_written_as_utc_replays_as_on_its_own_clock(tmp_path: Path) -> None:
+    """Read 8 h late, the sleep falls by day and more checks come; moved back, the replay gives
+    the same checks as on the right clock, at the same clock times."""
+    hh = generate("late_sleeper", 1, 40)
+    right = replay(*write_household(tmp_path, hh))
+    (tmp_path / "utc").mkdir()
+    files = write_household(tmp_path / "utc", hh, shift_s=AS_UTC)
+    as_is = replay(*files, fix_clock=False)
+    fixed = replay(*files)
+    assert right.clock_fixes == []
+    assert [(f.household_id, f.correction_h, f.utc_offset_h) for f in fixed.clock_fixes] == [
+        ("hh-1", -8, 0.0)
+    ]
+    checks = [[a for a in r.alerts if a.kind == "inactivity"] for r in (right, as_is, fixed)]
+    assert len(checks[1]) >= len(checks[0]) + 3
+    assert [a.ts - AS_UTC for a in checks[2]] == [a.ts for a in checks[0]]
+    assert [a.reason for a in checks[2]] == [a.reason for a in checks[0]]  # same clock times
+
+
+def test_the_replay_cli_says_when_it_moves_a_clock_and_as_is_keeps_it(tmp_path: Path) -> None:
+    devices, readings = write_household(tmp_path, generate("weekday_worker", 2, 20), shift_s=AS_UTC)
+    args = ["detect", "replay", "--devices", str(devices), "--readings", str(readings)]
+    runner = CliRunner()
+    moved = runner.invoke(app, args)
+    kept = runner.invoke(app, [*args, "--clock", "as-is"])
+    assert moved.exit_code == 0
+    assert kept.exit_code == 0
+    assert "UTC+0" in moved.stderr
+    assert "hh-1" in moved.stderr
+    assert "UTC+0" not in kept.stderr
+    assert moved.stdout != kept.stdout
+    bad = runner.invoke(app, [*args, "--clock", "guess"])
+    assert bad.exit_code == 2
+    assert "--clock" in bad.stderr
