@@ -196,13 +196,25 @@ def replay(
     devices = load_devices(devices_path)
     pol = policy if policy is not None else Policy.load()
     engine = DetectorEngine(devices, pol)
-    readings = load_readings(readings_path, engine.registry.slot_of)
+    readings = doors_as_doors(load_readings(readings_path, engine.registry.slot_of), engine)
     fixes = clock_fixes(engine, pol, readings) if fix_clock else []
     for fix in fixes:
         pol = pol.with_household(fix.household_id, {"utc_offset_h": fix.utc_offset_h})
     if fixes:
         engine = DetectorEngine(devices, pol)
     return Replayed(run(engine, readings), fixes)
+
+
+def doors_as_doors(readings: Readings, engine: DetectorEngine) -> Readings:
+    """A door contact's `motion` is its `door`: a recording that calls every use of a sensor
+    motion still says when the front door opened, and presence (out or in) hangs on it."""
+    is_door = np.array([d.type == "door" for d in engine.registry.devices], dtype=np.bool_)
+    motion = readings.metric == METRIC_CODE["motion"]
+    moved = motion & is_door[readings.slot]
+    if not moved.any():
+        return readings
+    metric = np.where(moved, np.int8(METRIC_CODE["door"]), readings.metric).astype(np.int8)
+    return Readings(readings.ts, readings.slot, metric, readings.value)
 
 
 def clock_fixes(engine: DetectorEngine, policy: Policy, readings: Readings) -> list[ClockFix]:

@@ -1,5 +1,6 @@
-"""`vigil detect replay` reads a recording whose clock puts the sleep by day (a local clock
-written as UTC) at the offset that puts it at night, and says so."""
+"""`vigil detect replay` of recorded homes as others write them: a recording whose clock puts
+the sleep by day (a local clock written as UTC) is read at the offset that puts it at night, and
+says so; a front door whose uses are written as `motion` is still the front door."""
 
 from __future__ import annotations
 
@@ -117,3 +118,16 @@ def test_the_replay_cli_says_when_it_moves_a_clock_and_as_is_keeps_it(tmp_path: 
     bad = runner.invoke(app, [*args, "--clock", "guess"])
     assert bad.exit_code == 2
     assert "--clock" in bad.stderr
+
+
+def test_a_front_door_reported_as_motion_is_still_the_front_door(tmp_path: Path) -> None:
+    """A weekday worker's door contact written with metric `motion`: the same checks as with
+    `door` (as plain activity, every day at work would be a silence at home)."""
+    hh = generate("weekday_worker", 1, 30)
+    devices, readings = write_household(tmp_path, hh)
+    as_door = replay(devices, readings)
+    text = readings.read_text(encoding="utf-8").replace(",door,", ",motion,")
+    readings.write_text(text, encoding="utf-8")
+    as_motion = replay(devices, readings)
+    assert ",door," not in text
+    assert [(a.ts, a.rule) for a in as_motion.alerts] == [(a.ts, a.rule) for a in as_door.alerts]
