@@ -224,6 +224,9 @@ def test_nothing_is_packed_or_dropped_while_another_session_packs(ingest_dsn: st
         holder.execute("select pg_advisory_lock(%s)", (0x5649504B,))
         assert pack(ingest_dsn) == 0
         assert btrees(ingest_dsn) == before
+        # Released here, not by the close: the server drops a closed session's locks a moment
+        # later, and a pass in that moment still finds the lock held (seen under load).
+        holder.execute("select pg_advisory_unlock(%s)", (0x5649504B,))
     assert pack(ingest_dsn) == 1
 
 
