@@ -406,12 +406,13 @@ def _out(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     night = last - (last + f["utc_offset_h"] * 3600.0) % DAY + f["routine_night_h"] * 3600.0
     if night < last - 6 * 3600.0:
         night += DAY
-    # Or an hour after this home's latest usual bedtime (rests begun 18:00-03:00) that night.
+    # Or an hour after this home's latest usual bedtime (rests begun 18:00-03:00) that night,
+    # an hour past routine_night_h at most.
     j, s0 = _slot(night, f)
     evening = s0 - (j % 24) * 3600.0
     beds = [hr for hr in range(9) if _count(r.rests, (j // 24) * 24 + hr) >= 1.0]
     if beds:
-        night = max(night, evening + (max(beds) + 1) * 3600.0 + 3600.0)
+        night = max(night, min(evening + (max(beds) + 1) * 3600.0 + 3600.0, night + 3600.0))
     deadline = max(night, floor)
     j0, s0 = _slot(last, f)
     d, hour = j0 // 24, j0 % 24

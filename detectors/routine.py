@@ -116,6 +116,10 @@ NEAR_WAKE_S = 4500.0  # this close before the usual wake, a trip is a short one:
 SHORT_TRIP_S = 600.0  # the silence after it begins this soon after the rest's end
 NIGHT_WAKE_S = 7200.0  # a wakeful spell in the night (trips and short silences) lasts this long
 ABSENCE_MIN_S = 900.0
+# "By night" waits for a late home's bedtime (+ 1 h) by at most this past routine_night_h: an
+# evening out that is no habit is checked by 23:00 however late the resident goes to bed at home
+# (a collapse at 19:00 after an unlabelled outing was checked at 03:00, 8 h on).
+NIGHT_LATE_S = 3600.0
 OVERNIGHT_S = 12.0 * 3600.0  # absences this long (a weekend away) are kept by day of the week
 # The longest return of two absences is outdone by the next one time in three: three at least.
 HABIT_N = 3.0  # absences begun about then, and on at least HABIT_SHARE of the days of this
@@ -757,13 +761,14 @@ def latest_bedtime(hh_f, params, h, hp, night):
 def out_deadline(hh_f, params, h, hp, last):
     """(deadline, rule) after a door event: by the latest usual return of this habit plus a
     margin, else back by night (routine_night_h, or an hour after this home's latest usual
-    bedtime when that is later); a weekend away may take longer."""
+    bedtime when that is later, by NIGHT_LATE_S at most); a weekend away may take longer."""
     floor = last + params[hp, P_ROUTINE_OUT_FLOOR_S]
     x = local_s(last, params, hp)
     night = last - (x % 86400.0) + params[hp, P_ROUTINE_NIGHT_H] * 3600.0
     if night < last - 6.0 * 3600.0:
         night += 86400.0  # left after midnight: by the next night
-    night = max(night, latest_bedtime(hh_f, params, h, hp, night) + 3600.0)
+    late = latest_bedtime(hh_f, params, h, hp, night) + 3600.0
+    night = max(night, min(late, night + NIGHT_LATE_S))
     deadline = max(night, floor)
     day, overnight = latest_return(hh_f, params, h, hp, last)
     margin = params[hp, P_ROUTINE_OUT_MARGIN_S]
