@@ -716,3 +716,21 @@ def test_detectors_in_different_households_of_one_building_confirm_each_other() 
     ]
     assert confirmed == [("sd-2", "building")]
     assert ("sd-3", "pre_alarm") in {(a.device_id, a.kind) for a in alerts}
+
+
+def test_an_evening_out_of_a_home_that_goes_to_bed_late_is_checked_by_23() -> None:
+    """Up from 09:00 until 02:00 every day; on day 15 out of the door at 19:01, no habit then,
+    and never back: checked at 23:00, not an hour after its 02:00 bedtime (a cut into a recorded
+    home's unlabelled evening out waited until 03:00)."""
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    readings = []
+    for day in range(15):
+        for minute in range(9 * 60, 26 * 60, 10):
+            if day == 14 and minute >= 19 * 60:
+                break
+            readings.append((MIDNIGHT + day * 86400 + minute * 60.0, 0, "motion", 1.0))
+    out_at = MIDNIGHT + 14 * 86400 + 19 * 3600 + 60
+    readings.append((out_at, 1, "door", 1.0))
+    alerts = play(home, readings, tick_at=out_at + 12 * 3600)
+    wellness = [(a.rule, a.ts) for a in alerts if a.kind == "inactivity" and a.ts > out_at]
+    assert wellness == [("out_not_back", MIDNIGHT + 14 * 86400 + 23 * 3600)]
