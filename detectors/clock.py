@@ -73,7 +73,11 @@ def clock_correction_h(
 ) -> int:
     """Whole hours to add to the household's utc_offset_h so its sleep falls at night (0: the
     clock is left as it is)."""
-    centre = sleep_centre_h(ts, door, utc_offset_h)
+    return correction_h(sleep_centre_h(ts, door, utc_offset_h), utc_offset_h)
+
+
+def correction_h(centre: float | None, utc_offset_h: float) -> int:
+    """The correction for a sleep centred at `centre` (local hour at utc_offset_h)."""
     if centre is None or abs(_wrap(centre - NIGHT_MID_H)) <= NIGHT_SPAN_H:
         return 0
     as_utc = -round(utc_offset_h)  # the local clock written as UTC: the usual slip

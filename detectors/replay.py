@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.alert import Alert
-from detectors.clock import clock_correction_h, corrected_offset_h, sleep_centre_h
+from detectors.clock import corrected_offset_h, correction_h, sleep_centre_h
 from detectors.codes import DEVICE_TYPES, METRIC_CODE, METRICS
 from detectors.engine import Batch, DetectorEngine
 from detectors.errors import InputFileError, RegistryError
@@ -218,20 +218,26 @@ def doors_as_doors(readings: Readings, engine: DetectorEngine) -> Readings:
 
 
 def clock_fixes(engine: DetectorEngine, policy: Policy, readings: Readings) -> list[ClockFix]:
-    """Per household with presence sensors: the clock correction its sleep asks for."""
+    """Per household with presence sensors: the clock correction its sleep asks for (from its
+    motion and door readings; a PIR's battery reports are no sign of life)."""
     reg = engine.registry
-    door_slots = np.array([d.type == "door" for d in reg.devices], dtype=np.bool_)
+    is_door = np.array([d.type == "door" for d in reg.devices], dtype=np.bool_)
+    household = np.full(len(reg.devices), -1, dtype=np.int64)
+    for h, slots in reg.activity_devices().items():
+        household[slots] = h
+    active = np.isin(readings.metric, [METRIC_CODE["motion"], METRIC_CODE["door"]])
+    rows = np.flatnonzero(active & (household[readings.slot] >= 0))
+    rows = rows[np.argsort(household[readings.slot[rows]], kind="stable")]
+    groups = np.split(rows, np.flatnonzero(np.diff(household[readings.slot[rows]])) + 1)
     fixes = []
-    for slots in reg.activity_devices().values():
-        hid = reg.devices[slots[0]].household_id
-        mine = np.isin(readings.slot, np.array(slots, dtype=np.int32))
-        offset = policy.figures(reg.devices[slots[0]].type, hid)["utc_offset_h"]
-        ts, door = readings.ts[mine], door_slots[readings.slot[mine]]
-        correction = clock_correction_h(ts, door, offset)
-        if correction:
-            centre = sleep_centre_h(ts, door, offset)
-            fixed = corrected_offset_h(offset, correction)
-            fixes.append(ClockFix(hid, float(centre or 0.0), correction, fixed))
+    for mine in (g for g in groups if g.size):
+        first = reg.devices[int(readings.slot[mine[0]])]
+        offset = policy.figures(first.type, first.household_id)["utc_offset_h"]
+        centre = sleep_centre_h(readings.ts[mine], is_door[readings.slot[mine]], offset)
+        hours = correction_h(centre, offset)
+        if hours and centre is not None:
+            fixed = corrected_offset_h(offset, hours)
+            fixes.append(ClockFix(first.household_id, centre, hours, fixed))
     return fixes
 
 

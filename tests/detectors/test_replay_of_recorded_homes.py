@@ -131,3 +131,15 @@ def test_a_front_door_reported_as_motion_is_still_the_front_door(tmp_path: Path)
     as_motion = replay(devices, readings)
     assert ",door," not in text
     assert [(a.ts, a.rule) for a in as_motion.alerts] == [(a.ts, a.rule) for a in as_door.alerts]
+
+
+def test_battery_reports_are_no_sign_of_life_for_the_clock(tmp_path: Path) -> None:
+    """A PIR's hourly battery report breaks no silence: the clock written as UTC is still
+    found."""
+    hh = generate("weekday_worker", 3, 20)
+    devices, readings = write_household(tmp_path, hh, shift_s=AS_UTC)
+    hourly = np.arange(hh.ts[0], hh.ts[-1], HOUR) + AS_UTC
+    extra = "".join(f"{t:.3f},hh-1-p0,battery,3.0\n" for t in hourly)
+    readings.write_text(readings.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    fixed = replay(devices, readings)
+    assert [(f.household_id, f.correction_h) for f in fixed.clock_fixes] == [("hh-1", -8)]
