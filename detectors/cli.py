@@ -52,7 +52,8 @@ def replay_cmd(
         Path,
         typer.Option(
             "--readings",
-            help="readings.csv: ts,device_id,metric,value (file order is arrival order)",
+            help="readings.csv: ts,device_id,metric,value (file order is arrival order; ts in "
+            "epoch seconds or ISO 8601, with no zone the household's local clock)",
         ),
     ],
     out_path: Annotated[

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
@@ -120,8 +121,31 @@ def _number(path: Path, line: int, name: str, text: str, finite: bool) -> float:
     return value
 
 
-def load_readings(path: Path, slot_of: dict[str, int]) -> Readings:
-    """Readings in file order. A value may be NaN (an implausible reading); ts may not."""
+def _time(path: Path, line: int, text: str, utc_offset_h: float) -> float:
+    """Epoch seconds, or an ISO 8601 time; one with no zone is the home's local clock (read at
+    its utc_offset_h), as recordings are written."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise InputFileError(
+                f"{path} line {line}: ts {text!r} is neither epoch seconds nor an ISO 8601 time"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone(timedelta(hours=utc_offset_h)))
+        return when.timestamp()
+    if not math.isfinite(value):
+        raise InputFileError(f"{path} line {line}: ts must be finite, not {text!r}")
+    return value
+
+
+def load_readings(
+    path: Path, slot_of: dict[str, int], utc_offset_h: npt.NDArray[np.float64] | None = None
+) -> Readings:
+    """Readings in file order. A value may be NaN (an implausible reading); ts may not.
+    utc_offset_h: per slot, for times written with no zone (default UTC+8)."""
     ts: list[float] = []
     slot: list[int] = []
     metric: list[int] = []
@@ -138,7 +162,8 @@ def load_readings(path: Path, slot_of: dict[str, int]) -> Readings:
                 f"{path} line {line}: unknown metric {row['metric']!r} "
                 f"(known: {', '.join(METRICS)})"
             )
-        ts.append(_number(path, line, "ts", row["ts"], finite=True))
+        offset = 8.0 if utc_offset_h is None else float(utc_offset_h[s])
+        ts.append(_time(path, line, row["ts"], offset))
         value.append(_number(path, line, "value", row["value"], finite=False))
         slot.append(s)
         metric.append(code)
@@ -196,7 +221,11 @@ def replay(
     devices = load_devices(devices_path)
     pol = policy if policy is not None else Policy.load()
     engine = DetectorEngine(devices, pol)
-    readings = doors_as_doors(load_readings(readings_path, engine.registry.slot_of), engine)
+    reg = engine.registry
+    offsets = np.array(
+        [pol.figures(d.type, d.household_id)["utc_offset_h"] for d in reg.devices], dtype=np.float64
+    )
+    readings = doors_as_doors(load_readings(readings_path, reg.slot_of, offsets), engine)
     fixes = clock_fixes(engine, pol, readings) if fix_clock else []
     for fix in fixes:
         pol = pol.with_household(fix.household_id, {"utc_offset_h": fix.utc_offset_h})

@@ -90,7 +90,7 @@ def test_replay_prints_to_stdout_without_out(tmp_path: Path) -> None:
         (
             DEVICES,
             "ts,device_id,metric,value\n1,sd-1,smoke_obscuration,0.1\nx,sd-1,co,1\n",
-            "readings.csv line 3: ts 'x' is not a number",
+            "readings.csv line 3: ts 'x' is neither epoch seconds nor an ISO 8601 time",
         ),
         (
             DEVICES,

@@ -4,6 +4,7 @@ says so; a front door whose uses are written as `motion` is still the front door
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,24 @@ def test_battery_reports_are_no_sign_of_life_for_the_clock(tmp_path: Path) -> No
     readings.write_text(readings.read_text(encoding="utf-8") + extra, encoding="utf-8")
     fixed = replay(devices, readings)
     assert [(f.household_id, f.correction_h) for f in fixed.clock_fixes] == [("hh-1", -8)]
+
+
+def test_times_written_as_iso_8601_are_read_in_the_homes_clock(tmp_path: Path) -> None:
+    """A recording's own "2008-02-25 00:20:14" (no zone: the home's local clock, UTC+8 by
+    default) or with its zone gives the same alerts as epoch seconds."""
+    hh = generate("switches_only", 1, 20)
+    devices, readings = write_household(tmp_path, hh)
+    by_epoch = replay(devices, readings)
+    lines = readings.read_text(encoding="utf-8").splitlines()
+    for zone, fmt in ((8, "%Y-%m-%d %H:%M:%S.%f"), (1, "%Y-%m-%dT%H:%M:%S.%f+01:00")):
+        rows = [lines[0]]
+        for line in lines[1:]:
+            ts, rest = line.split(",", 1)
+            local = datetime.fromtimestamp(float(ts), timezone(timedelta(hours=zone)))
+            rows.append(f"{local.strftime(fmt)},{rest}")
+        readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        by_iso = replay(devices, readings)
+        assert [(round(a.ts, 3), a.rule) for a in by_iso.alerts] == [
+            (round(a.ts, 3), a.rule) for a in by_epoch.alerts
+        ]
+    assert by_epoch.alerts
