@@ -68,16 +68,9 @@ def sleep_centre_h(
     return float(centre) if agree >= MIN_AGREE else None
 
 
-def clock_correction_h(
-    ts: npt.NDArray[np.float64], door: npt.NDArray[np.bool_], utc_offset_h: float
-) -> int:
-    """Whole hours to add to the household's utc_offset_h so its sleep falls at night (0: the
-    clock is left as it is)."""
-    return correction_h(sleep_centre_h(ts, door, utc_offset_h), utc_offset_h)
-
-
 def correction_h(centre: float | None, utc_offset_h: float) -> int:
-    """The correction for a sleep centred at `centre` (local hour at utc_offset_h)."""
+    """Whole hours to add to utc_offset_h so a sleep centred at `centre` (local hour at
+    utc_offset_h; None: no steady sleep) falls at night; 0 leaves the clock as it is."""
     if centre is None or abs(_wrap(centre - NIGHT_MID_H)) <= NIGHT_SPAN_H:
         return 0
     as_utc = -round(utc_offset_h)  # the local clock written as UTC: the usual slip
@@ -86,9 +79,9 @@ def correction_h(centre: float | None, utc_offset_h: float) -> int:
     return -round(_wrap(centre - NIGHT_MID_H))
 
 
-def corrected_offset_h(utc_offset_h: float, correction_h: int) -> float:
-    """The offset with the correction, brought into the policy's range -12..14."""
-    value = utc_offset_h + correction_h
+def corrected_offset_h(utc_offset_h: float, hours: int) -> float:
+    """The offset moved by `hours`, brought into the policy's range -12..14."""
+    value = utc_offset_h + hours
     while value > 14.0:
         value -= 24.0
     while value < -12.0:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from detectors.clock import clock_correction_h, corrected_offset_h, sleep_centre_h
+from detectors.clock import corrected_offset_h, correction_h, sleep_centre_h
 from detectors.households import KINDS, generate
 from detectors.replay import replay
 from tests.detectors.helpers import write_household
@@ -20,6 +20,11 @@ from vigil.cli import app
 HOUR = 3600.0
 DAY = 86400.0
 AS_UTC = 8 * HOUR  # a Beijing clock written as UTC reads 8 h late at utc_offset_h 8
+
+
+def clock_correction_h(ts: np.ndarray, door: np.ndarray, utc_offset_h: float) -> int:
+    """What the replay does per household: where the sleep centres, then the correction."""
+    return correction_h(sleep_centre_h(ts, door, utc_offset_h), utc_offset_h)
 
 
 def _nights(bed_h: float, up_h: float, days: int = 14, offset_h: float = 8.0) -> np.ndarray:
