@@ -88,6 +88,7 @@ def _rows(
 def load_devices(path: Path) -> list[Device]:
     devices: dict[str, Device] = {}
     for line, row in _rows(path, DEVICE_COLUMNS, OPTIONAL_DEVICE_COLUMNS):
+        row["type"] = row["type"].strip().lower()  # "PIR" is a pir
         if row["type"] not in DEVICE_TYPES:
             raise InputFileError(
                 f"{path} line {line}: unknown device type {row['type']!r} "
@@ -111,14 +112,29 @@ def load_devices(path: Path) -> list[Device]:
     return list(devices.values())
 
 
-def _number(path: Path, line: int, name: str, text: str, finite: bool) -> float:
+# How recordings write a switch's state (CASAS: ON/OFF, OPEN/CLOSE).
+STATE_WORDS = {
+    "on": 1.0,
+    "open": 1.0,
+    "true": 1.0,
+    "off": 0.0,
+    "close": 0.0,
+    "closed": 0.0,
+    "false": 0.0,
+}
+
+
+def _value(path: Path, line: int, text: str) -> float:
+    """A number (NaN allowed: an implausible reading), or a switch's state as a word."""
+    word = STATE_WORDS.get(text.strip().lower())
+    if word is not None:
+        return word
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise InputFileError(f"{path} line {line}: {name} {text!r} is not a number") from None
-    if finite and not math.isfinite(value):
-        raise InputFileError(f"{path} line {line}: {name} must be finite, not {text!r}")
-    return value
+        raise InputFileError(
+            f"{path} line {line}: value {text!r} is not a number (nor {'/'.join(STATE_WORDS)})"
+        ) from None
 
 
 def _time(path: Path, line: int, text: str, utc_offset_h: float) -> float:
@@ -156,7 +172,7 @@ def load_readings(
             raise InputFileError(
                 f"{path} line {line}: device {row['device_id']!r} is not in the devices file"
             )
-        code = METRIC_CODE.get(row["metric"])
+        code = METRIC_CODE.get(row["metric"].strip().lower())
         if code is None:
             raise InputFileError(
                 f"{path} line {line}: unknown metric {row['metric']!r} "
@@ -164,7 +180,7 @@ def load_readings(
             )
         offset = 8.0 if utc_offset_h is None else float(utc_offset_h[s])
         ts.append(_time(path, line, row["ts"], offset))
-        value.append(_number(path, line, "value", row["value"], finite=False))
+        value.append(_value(path, line, row["value"]))
         slot.append(s)
         metric.append(code)
     return Readings(

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from detectors.clock import corrected_offset_h, correction_h, sleep_centre_h
+from detectors.errors import InputFileError
 from detectors.households import KINDS, generate
 from detectors.replay import replay
 from tests.detectors.helpers import write_household
@@ -170,3 +171,25 @@ def test_times_written_as_iso_8601_are_read_in_the_homes_clock(tmp_path: Path) -
             (round(a.ts, 3), a.rule) for a in by_epoch.alerts
         ]
     assert by_epoch.alerts
+
+
+def test_a_recording_in_its_own_words_replays_as_in_ours(tmp_path: Path) -> None:
+    """ "PIR", "Motion", ON/OFF and OPEN/CLOSE (as CASAS writes them) are read as pir, motion,
+    1 and 0; a word that is no state is refused with its line."""
+    hh = generate("many_visitors", 1, 20)
+    devices, readings = write_household(tmp_path, hh)
+    ours = replay(devices, readings)
+    devices.write_text(devices.read_text(encoding="utf-8").replace(",pir,", ",PIR,"), "utf-8")
+    words = {("motion", "1"): "Motion,ON", ("door", "1"): "door,OPEN", ("door", "0"): "Door,CLOSE"}
+    lines = readings.read_text(encoding="utf-8").splitlines()
+    rows = [lines[0]]
+    for line in lines[1:]:
+        ts, dev, metric, value = line.split(",")
+        rows.append(f"{ts},{dev},{words[(metric, value)]}")
+    readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    theirs = replay(devices, readings)
+    assert ours.alerts
+    assert [(a.ts, a.rule) for a in theirs.alerts] == [(a.ts, a.rule) for a in ours.alerts]
+    readings.write_text(f"{lines[0]}\n{hh.ts[0]},hh-1-p0,motion,maybe\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="line 2: value 'maybe' is not a number"):
+        replay(devices, readings)
