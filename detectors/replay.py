@@ -225,6 +225,8 @@ class ClockFix:
 
 @dataclass(frozen=True)
 class Replayed:
+    """What a replay gives: its alerts, and the households read at another clock."""
+
     alerts: list[Alert]
     clock_fixes: list[ClockFix]
 
