@@ -24,6 +24,7 @@ from detectors.clock import corrected_offset_h, correction_h, sleep_centre_h
 from detectors.codes import DEVICE_TYPES, METRIC_CODE, METRICS
 from detectors.engine import Batch, DetectorEngine
 from detectors.errors import InputFileError, RegistryError
+from detectors.params import P_UTC_OFFSET_H
 from detectors.policy import Policy
 from detectors.registry import Device
 
@@ -158,10 +159,10 @@ def _time(path: Path, line: int, text: str, utc_offset_h: float) -> float:
 
 
 def load_readings(
-    path: Path, slot_of: dict[str, int], utc_offset_h: npt.NDArray[np.float64] | None = None
+    path: Path, slot_of: dict[str, int], utc_offset_h: npt.NDArray[np.float64]
 ) -> Readings:
     """Readings in file order. A value may be NaN (an implausible reading); ts may not.
-    utc_offset_h: per slot, for times written with no zone (default UTC+8)."""
+    utc_offset_h: per slot, for times written with no zone."""
     ts: list[float] = []
     slot: list[int] = []
     metric: list[int] = []
@@ -178,8 +179,7 @@ def load_readings(
                 f"{path} line {line}: unknown metric {row['metric']!r} "
                 f"(known: {', '.join(METRICS)})"
             )
-        offset = 8.0 if utc_offset_h is None else float(utc_offset_h[s])
-        ts.append(_time(path, line, row["ts"], offset))
+        ts.append(_time(path, line, row["ts"], float(utc_offset_h[s])))
         value.append(_value(path, line, row["value"]))
         slot.append(s)
         metric.append(code)
@@ -239,12 +239,11 @@ def replay(
     devices = load_devices(devices_path)
     pol = policy if policy is not None else Policy.load()
     engine = DetectorEngine(devices, pol)
-    reg = engine.registry
-    offsets = np.array(
-        [pol.figures(d.type, d.household_id)["utc_offset_h"] for d in reg.devices], dtype=np.float64
+    offsets = engine.params[engine.prow, P_UTC_OFFSET_H]  # per slot
+    readings = doors_as_doors(
+        load_readings(readings_path, engine.registry.slot_of, offsets), engine
     )
-    readings = doors_as_doors(load_readings(readings_path, reg.slot_of, offsets), engine)
-    fixes = clock_fixes(engine, pol, readings) if fix_clock else []
+    fixes = clock_fixes(engine, readings) if fix_clock else []
     for fix in fixes:
         pol = pol.with_household(fix.household_id, {"utc_offset_h": fix.utc_offset_h})
     if fixes:
@@ -264,27 +263,25 @@ def doors_as_doors(readings: Readings, engine: DetectorEngine) -> Readings:
     return Readings(readings.ts, readings.slot, metric, readings.value)
 
 
-def clock_fixes(engine: DetectorEngine, policy: Policy, readings: Readings) -> list[ClockFix]:
-    """Per household with presence sensors: the clock correction its sleep asks for (from its
-    motion and door readings; a PIR's battery reports are no sign of life)."""
+def clock_fixes(engine: DetectorEngine, readings: Readings) -> list[ClockFix]:
+    """Per household: the clock correction its sleep asks for, from its activity (motion and
+    door readings, as the kernels count it; a PIR's battery reports are no sign of life)."""
     reg = engine.registry
-    is_door = np.array([d.type == "door" for d in reg.devices], dtype=np.bool_)
-    household = np.full(len(reg.devices), -1, dtype=np.int64)
-    for h, slots in reg.activity_devices().items():
-        household[slots] = h
-    active = np.isin(readings.metric, [METRIC_CODE["motion"], METRIC_CODE["door"]])
-    rows = np.flatnonzero(active & (household[readings.slot] >= 0))
-    rows = rows[np.argsort(household[readings.slot[rows]], kind="stable")]
-    groups = np.split(rows, np.flatnonzero(np.diff(household[readings.slot[rows]])) + 1)
+    household = reg.household_of()[readings.slot]
+    door = readings.metric == METRIC_CODE["door"]
+    rows = np.flatnonzero(door | (readings.metric == METRIC_CODE["motion"]))
+    rows = rows[np.argsort(household[rows], kind="stable")]
     fixes = []
-    for mine in (g for g in groups if g.size):
-        first = reg.devices[int(readings.slot[mine[0]])]
-        offset = policy.figures(first.type, first.household_id)["utc_offset_h"]
-        centre = sleep_centre_h(readings.ts[mine], is_door[readings.slot[mine]], offset)
+    for mine in np.split(rows, np.flatnonzero(np.diff(household[rows])) + 1):
+        if not mine.size:
+            continue
+        slot = int(readings.slot[mine[0]])
+        offset = float(engine.params[engine.prow[slot], P_UTC_OFFSET_H])
+        centre = sleep_centre_h(readings.ts[mine], door[mine], offset)
         hours = correction_h(centre, offset)
         if hours and centre is not None:
             fixed = corrected_offset_h(offset, hours)
-            fixes.append(ClockFix(first.household_id, centre, hours, fixed))
+            fixes.append(ClockFix(reg.devices[slot].household_id, centre, hours, fixed))
     return fixes
 
 
