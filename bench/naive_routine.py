@@ -376,7 +376,11 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     floor = f["inactivity_min_silence_s"]
     if cap >= f["routine_cap_sparse_s"]:  # switches only: nobody is seen sitting
         floor = max(floor, f["routine_floor_sparse_s"])
-    limit = min(max(limit, floor), cap)
+    by_day = 9.0 <= _local_hour(last, f) < 20.0
+    # The daytime cap; at night counted from the coming 09:00 (a collapse then is by day).
+    x = (last + f["utc_offset_h"] * 3600.0) % DAY
+    bound = cap if by_day else cap + (9.0 * 3600.0 - x) % DAY
+    limit = min(max(limit, floor), bound)
     day = last + limit
     slept_out = _night_out_sleep(r, last, f)
     margin = f["routine_rest_margin_s"]
@@ -385,7 +389,6 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     if 0.0 < young <= 1.0:
         margin += margin * young  # a week's latest morning falls short of a month's
     end = max(_rest_end(r, last, f), slept_out) + margin
-    by_day = 9.0 <= _local_hour(last, f) < 20.0
     if by_day and not _rest_habit(r, last, f) and not slept_out > last:
         if _in_rest(r, last, f):
             end = min(end, last + max(cap, f["routine_cap_sparse_s"]))
@@ -395,9 +398,9 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     if end > day:
         j, s0 = _slot(last, f)
         usual = s0 - (j % 24) * 3600.0 + r.wake[j // 24]
-        r.why = (end - margin, usual, NAN, cap)
+        r.why = (end - margin, usual, NAN, bound)
         return end, R_NOT_UP
-    r.why = (n, longest, limit, cap)
+    r.why = (n, longest, limit, bound)
     return day, R_SILENT_HOME
 
 

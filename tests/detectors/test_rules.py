@@ -734,3 +734,62 @@ def test_an_evening_out_of_a_home_that_goes_to_bed_late_is_checked_by_23() -> No
     alerts = play(home, readings, tick_at=out_at + 12 * 3600)
     wellness = [(a.rule, a.ts) for a in alerts if a.kind == "inactivity" and a.ts > out_at]
     assert wellness == [("out_not_back", MIDNIGHT + 14 * 86400 + 23 * 3600)]
+
+
+def _restless_nights(days: int, last_night: list[float]) -> list[tuple[float, int, str, float]]:
+    """Up 07:00-22:00 (motion every 10 min); in bed the PIR sees her turn over every 50 min,
+    and once a night she lies still for 2.5 h (from 23:00 to 03:00, a later hour each night):
+    no silence is a rest, so no sleep is learned. The last night's motion is `last_night`
+    (hours after 22:00)."""
+    out = []
+    for day in range(days):
+        night = MIDNIGHT + day * 86400 + 22 * 3600
+        out += [(night - 15 * 3600 + m * 60.0, 0, "motion", 1.0) for m in range(0, 15 * 60, 10)]
+        if day == days - 1:
+            out += [(night + h * 3600, 0, "motion", 1.0) for h in last_night]
+            break
+        still = 1.0 + day % 5
+        hours = [h / 60 for h in range(0, 9 * 60, 50) if not still < h / 60 < still + 2.5]
+        out += [(night + h * 3600, 0, "motion", 1.0) for h in sorted({*hours, still, still + 2.5})]
+    return out
+
+
+def test_a_sleeper_seen_turning_over_is_judged_by_her_nights_not_the_daytime_cap() -> None:
+    """A bedroom PIR that sees the sleeper stir leaves no 3-h rest, so her nights are silences
+    at home by the hour. At night the daytime cap (2 h 55 min in a PIR home) does not hold:
+    a still spell of 3.2 h (her longest in four weeks 2.5 h: limit 2.5 x 1.3 + 20 min) is no
+    check, and one that goes on is checked at that limit, long before the 24-h ceiling."""
+    home = [Device("pir-1", "pir", "hh-1", "bedroom")]
+    quiet = _restless_nights(29, [0.0, 1.0, 4.2, 5.0, 6.0, 7.0, 8.0])
+    alerts = play(home, quiet, tick_at=quiet[-1][0] + 3600)
+    assert [a for a in alerts if a.kind == "inactivity"] == []
+    collapse = _restless_nights(29, [0.0, 1.0])
+    stop = collapse[-1][0]
+    alerts = play(home, collapse, tick_at=stop + 12 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity" and a.ts > stop]
+    limit = 2.5 * 3600 * 1.3 + 1200  # her longest still spell x 1.3 + 20 min
+    assert [(a.rule, a.ts - stop) for a in wellness] == [("silent_at_home", limit)]
+    figures = wellness[0].evidence["routine"]
+    assert figures["longest_silence_s"] == 2.5 * 3600
+    # The cap counts from the coming 09:00 (a collapse then is a daytime one): 10 h + 2 h 55.
+    assert figures["daytime_cap_s"] == 10 * 3600 + 10500
+    assert "daytime ceiling" not in wellness[0].reason
+
+
+def test_a_silence_begun_before_nine_is_checked_within_the_daytime_cap_after_nine() -> None:
+    """Every morning the PIRs see nothing from 08:40 to 11:10 (a long sit after breakfast):
+    learned, 2.5 h x 1.3 + 20 min. Begun before 09:00 the silence is a night's by the clock,
+    but a collapse at 09:00 must still be raised within the daytime target: at 09:00 + 2 h 55
+    min (the PIR home's cap), 20 min later than the cap counted from 08:40."""
+    home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
+    days = 22
+    readings = [
+        (MIDNIGHT + day * 86400 + minute * 60.0, 0, "motion", 1.0)
+        for day in range(days)
+        for minute in range(7 * 60, 22 * 60 + 1, 5)
+        if not 8 * 60 + 40 < minute < 11 * 60 + 10 and (day < days - 1 or minute <= 8 * 60 + 40)
+    ]
+    stop = readings[-1][0]
+    alerts = play(home, readings, tick_at=stop + 12 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity" and a.ts > stop]
+    assert [(a.rule, a.ts - stop) for a in wellness] == [("silent_at_home", 20 * 60 + 10500.0)]
