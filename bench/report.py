@@ -160,7 +160,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench(
         "routines",
         "bench.routines",
-        "wellness checks on 18 generated households of six kinds, 60 days each, with collapses",
+        "wellness checks on 21 generated households of seven kinds, 60 days each, with collapses",
         (
             Figure("false_per_30d", "false checks / household / 30 d"),
             Figure("day_median_h", "daytime collapse, median delay", " h"),

@@ -1,6 +1,6 @@
 """`vigil detect eval --routines`: the wellness checks on generated households with collapses.
 
-Households of six kinds (detectors.households), 60 days each, are played through the engine
+Households of seven kinds (detectors.households), 60 days each, are played through the engine
 the way recorded homes are replayed (`detectors.replay.run`, default utc_offset_h). Every
 inactivity alert in an untouched household is a false check. Copies of each household are cut
 at a collapse: at home by day (activity stops between 09:00 and 20:00), at night (goes to bed

@@ -5,7 +5,8 @@ Calibrated to published figures of recorded homes (issue 15): sleep of 7-10 h be
 night, afternoon naps; absences of 20 minutes to 10 hours, some every weekday at the same hours,
 weekends away up to 48 h; visitors (in and out by the front door); the front door opened while
 at home; sensor density from hundreds of events a day (a PIR in every room) down to 30-60 (door
-and appliance switches only); a sensor that goes silent.
+and appliance switches only); a sensor that goes silent; a bedroom PIR that sees the sleeper
+turn over (then no silence of the night lasts a rest).
 
 A household is simulated minute by minute as a sequence of states (asleep, active at home, still
 at home, out, visitor only); each state has a chance per minute of an event from the home's
@@ -34,6 +35,7 @@ KINDS = (
     "weekend_away",
     "many_visitors",
     "night_shift",
+    "restless_sleeper",
 )
 
 
@@ -50,6 +52,7 @@ class Kind:
     night_shift: bool = False
     nap: float = 0.3  # chance of an afternoon nap
     sensor_loss_day: int | None = None  # a PIR goes silent from this day
+    stirs: float = 0.0  # asleep, events a minute from a bedroom PIR that sees her turn over
 
 
 SPEC: dict[str, Kind] = {
@@ -59,6 +62,8 @@ SPEC: dict[str, Kind] = {
     "weekend_away": Kind(bed_h=22.5, wake_h=6.5, sparse=False, weekend_away=True),
     "many_visitors": Kind(bed_h=22.0, wake_h=6.0, sparse=False, visitors=1.5, sensor_loss_day=30),
     "night_shift": Kind(bed_h=32.5, wake_h=15.5, sparse=False, night_shift=True, nap=0.0),
+    # A guess, not a published figure: a ceiling PIR over the bed sees a turn about every 50 min.
+    "restless_sleeper": Kind(bed_h=23.0, wake_h=7.0, sparse=False, stirs=0.02),
 }
 
 # Chance of an event per minute from the presence sensors, per state (dense, sparse).
@@ -235,6 +240,8 @@ class _Sim:
         p = np.zeros(n)
         for s, rates in RATE.items():
             p[state == s] = rates[dense]
+        if spec.stirs:
+            p[state == ASLEEP] = spec.stirs
         # The first minutes after getting up, after coming home and toilet trips always show.
         edges = np.flatnonzero((state[1:] == ACTIVE) & (state[:-1] != ACTIVE)) + 1
         for k in range(3):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from detectors.evaluate_routines import Report, _first_seen, _latest_wake, evaluate
@@ -18,6 +19,23 @@ def test_generated_households_cover_the_published_population() -> None:
     late = [((w + 8 * 3600) % 86400) / 3600 for w in dense.wakes]
     assert min(late) >= 9.0
     assert max(late) <= 12.5
+
+
+def _nights_with_a_rest(kind: str) -> float:
+    """Share of a household's nights with a silence of 3 h (a rest) while asleep."""
+    hh = generate(kind, 1)
+    rested = []
+    for a, b in hh.sleeps:
+        ts = hh.ts[(hh.ts > a) & (hh.ts < b) & (hh.device != hh.door)]
+        rested.append(np.diff(np.concatenate([[a], ts, [b]])).max() >= 3 * 3600)
+    return float(np.mean(rested))
+
+
+def test_a_restless_sleepers_bedroom_pir_sees_her_turn_over() -> None:
+    """Published recordings with a PIR over the bed fire through the night; the generated
+    restless sleeper's nights mostly have no silence of 3 h, a still sleeper's nearly all."""
+    assert _nights_with_a_rest("restless_sleeper") <= 0.25
+    assert _nights_with_a_rest("late_sleeper") >= 0.75
 
 
 def test_generated_front_doors_open_for_visitors_and_while_at_home() -> None:
