@@ -376,9 +376,9 @@ def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:
     floor = f["inactivity_min_silence_s"]
     if cap >= f["routine_cap_sparse_s"]:  # switches only: nobody is seen sitting
         floor = max(floor, f["routine_floor_sparse_s"])
-    by_day = 9.0 <= _local_hour(last, f) < 20.0
     # The daytime cap; at night counted from the coming 09:00 (a collapse then is by day).
     x = (last + f["utc_offset_h"] * 3600.0) % DAY
+    by_day = 9.0 <= x / 3600.0 < 20.0
     bound = cap if by_day else cap + (9.0 * 3600.0 - x) % DAY
     limit = min(max(limit, floor), bound)
     day = last + limit
