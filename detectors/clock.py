@@ -16,8 +16,16 @@ out: a weekday at work is no sleep). A household whose sleep centres within NIGH
 NIGHT_MID_H (04:00) is left as it is: published sleep begins 21:30-02:30 and ends 05:30-11:30,
 so centres from 01:30 to 07:00. The longest silences of at least MIN_AGREE of the days must
 centre within AGREE_H of each other: a night-shift worker who sleeps at night on days off does
-not, and keeps the clock; one who sleeps by day every day is moved (the replay says so on
-stderr, and `--clock as-is` keeps the policy's clock).
+not, and keeps the clock.
+
+Long silences by day are not always sleep: a resident whose bedroom PIR sees her turn over has
+no 3-h silence at night, and one who sits before the television every afternoon where no sensor
+sees her has one there each day. Read by its silences alone, such a home was moved by 12 h, and
+its nights were judged as days. So a move must also bring the quietest QUIET_H hours of the
+household's activity (all its days together) within NIGHT_SPAN_H of NIGHT_MID_H: a clock
+written wrong moves those too, a home that sleeps restlessly or sits still by day does not. A
+night-shift worker out at work by night keeps the clock on this as well (the replay says on
+stderr when it moves one, and `--clock as-is` keeps the policy's clock).
 """
 
 from __future__ import annotations
@@ -37,7 +45,42 @@ AGREE_H = 3.0  # a day's silence "agrees" when it centres this close to the hous
 # of five kinds, three recorded homes); a night-shift worker who sleeps at night on days off on
 # 0.47-0.61: such a home is left on its clock.
 MIN_AGREE = 0.8
+QUIET_H = 6.0  # the quietest hours of a day's activity: the core of a night's sleep
+QUIET_BINS = 96  # 15-min bins of the local clock
 DAY_S = 86400.0
+
+
+def household_correction_h(
+    ts: npt.NDArray[np.float64], door: npt.NDArray[np.bool_], utc_offset_h: float
+) -> tuple[float | None, int]:
+    """(where the longest silences centre, hours to add to utc_offset_h): what the replay does
+    per household. A move the quietest hours of activity do not confirm is no move."""
+    centre = sleep_centre_h(ts, door, utc_offset_h)
+    hours = correction_h(centre, utc_offset_h)
+    if hours:
+        quiet = quiet_centre_h(ts, utc_offset_h)
+        if quiet is None or abs(_wrap(quiet + hours - NIGHT_MID_H)) > NIGHT_SPAN_H:
+            hours = 0
+    return centre, hours
+
+
+def quiet_centre_h(ts: npt.NDArray[np.float64], utc_offset_h: float) -> float | None:
+    """Local clock hour where the quietest QUIET_H hours of activity centre, all days together;
+    None with no activity, or when equally quiet hours lie apart (no evidence either way)."""
+    if ts.size == 0:
+        return None
+    local = ((ts + utc_offset_h * 3600.0) % DAY_S) * (QUIET_BINS / DAY_S)
+    counts = np.bincount(local.astype(np.int64) % QUIET_BINS, minlength=QUIET_BINS)
+    width = int(QUIET_H * QUIET_BINS / 24)
+    wrapped = np.concatenate([counts, counts[:width]])
+    sums = np.convolve(wrapped, np.ones(width, dtype=np.int64), mode="valid")[:QUIET_BINS]
+    lows = np.flatnonzero(sums == sums.min())
+    hours = (lows + width / 2.0) * (24.0 / QUIET_BINS)
+    angle = hours * (2.0 * math.pi / 24.0)
+    centre = (math.atan2(np.sin(angle).mean(), np.cos(angle).mean()) * 24.0 / (2.0 * math.pi)) % 24
+    if any(abs(_wrap(h - centre)) > QUIET_H / 2.0 for h in hours):
+        return None
+    return float(centre)
 
 
 def sleep_centre_h(

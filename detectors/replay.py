@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.alert import Alert
-from detectors.clock import corrected_offset_h, correction_h, sleep_centre_h
+from detectors.clock import corrected_offset_h, household_correction_h
 from detectors.codes import DEVICE_TYPES, METRIC_CODE, METRICS
 from detectors.engine import Batch, DetectorEngine
 from detectors.errors import InputFileError, RegistryError
@@ -277,8 +277,7 @@ def clock_fixes(engine: DetectorEngine, readings: Readings) -> list[ClockFix]:
             continue
         slot = int(readings.slot[mine[0]])
         offset = float(engine.params[engine.prow[slot], P_UTC_OFFSET_H])
-        centre = sleep_centre_h(readings.ts[mine], door[mine], offset)
-        hours = correction_h(centre, offset)
+        centre, hours = household_correction_h(readings.ts[mine], door[mine], offset)
         if hours and centre is not None:
             fixed = corrected_offset_h(offset, hours)
             fixes.append(ClockFix(reg.devices[slot].household_id, centre, hours, fixed))

@@ -1,9 +1,11 @@
 """`vigil detect replay` of recorded homes as others write them: a recording whose clock puts
 the sleep by day (a local clock written as UTC) is read at the offset that puts it at night, and
-says so; a front door whose uses are written as `motion` is still the front door."""
+says so, unless the quietest hours of its activity are already the night; a front door whose
+uses are written as `motion` is still the front door."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -11,9 +13,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from detectors.clock import corrected_offset_h, correction_h, sleep_centre_h
+from detectors.clock import (
+    corrected_offset_h,
+    correction_h,
+    household_correction_h,
+    quiet_centre_h,
+    sleep_centre_h,
+)
 from detectors.errors import InputFileError
-from detectors.households import KINDS, generate
+from detectors.households import KINDS, Household, generate
 from detectors.replay import replay
 from tests.detectors.helpers import write_household
 from vigil.cli import app
@@ -25,7 +33,7 @@ AS_UTC = 8 * HOUR  # a Beijing clock written as UTC reads 8 h late at utc_offset
 
 def clock_correction_h(ts: np.ndarray, door: np.ndarray, utc_offset_h: float) -> int:
     """What the replay does per household: where the sleep centres, then the correction."""
-    return correction_h(sleep_centre_h(ts, door, utc_offset_h), utc_offset_h)
+    return household_correction_h(ts, door, utc_offset_h)[1]
 
 
 def _nights(bed_h: float, up_h: float, days: int = 14, offset_h: float = 8.0) -> np.ndarray:
@@ -89,6 +97,49 @@ def test_a_night_shift_worker_who_sleeps_at_night_on_days_off_keeps_the_clock(se
     days off would be checked as daytime silences)."""
     hh = generate("night_shift", seed, 60)
     assert clock_correction_h(hh.ts, hh.device == hh.door, 8.0) == 0
+
+
+def test_the_quietest_hours_centre_where_activity_is_least_and_say_nothing_when_split() -> None:
+    ts = _nights(23.0, 7.0)
+    quiet = quiet_centre_h(ts, 8.0)
+    assert quiet is not None
+    assert abs(quiet - 3.0) < 0.3
+    moved = quiet_centre_h(ts + AS_UTC, 8.0)
+    assert moved is not None
+    assert abs(moved - 11.0) < 0.3
+    assert quiet_centre_h(np.zeros(0), 8.0) is None
+    # As quiet from 00:00 to 07:00 as from 12:00 to 19:00: no evidence either way.
+    local = ((ts + 8 * HOUR) % DAY) / HOUR
+    split = ts[(local < 12.0) | (local >= 19.0)]
+    assert quiet_centre_h(split, 8.0) is None
+
+
+def _unseen_afternoons(hh: Household) -> Household:
+    """The household with nothing but the front door seen from 14:00 to 17:36 (local)."""
+    local = ((hh.ts + 8 * HOUR) % DAY) / HOUR
+    keep = ~((local > 14.0) & (local < 17.6)) | (hh.device == hh.door)
+    return dataclasses.replace(hh, ts=hh.ts[keep], device=hh.device[keep], value=hh.value[keep])
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_restless_sleeper_unseen_every_afternoon_keeps_her_clock(
+    tmp_path: Path, seed: int
+) -> None:
+    """Her bedroom PIR sees her turn over, so no silence of her nights lasts 3 h; before the
+    television every afternoon nothing sees her for 3.6 h. By its longest silences alone the
+    home was moved by 12 h (its nights judged as days, daytime collapses not raised within
+    14 h); the quietest hours of its activity are still the night, so the clock is kept."""
+    hh = _unseen_afternoons(generate("restless_sleeper", seed, 40))
+    door = hh.device == hh.door
+    centre = sleep_centre_h(hh.ts, door, 8.0)
+    assert centre is not None
+    assert 14.0 < centre < 18.0  # the silences alone say she sleeps by day...
+    assert correction_h(centre, 8.0) == -12  # ...and would move her
+    assert household_correction_h(hh.ts, door, 8.0) == (centre, 0)
+    quiet = quiet_centre_h(hh.ts, 8.0)
+    assert quiet is not None
+    assert abs(quiet - 3.0) < 2.0
+    assert replay(*write_household(tmp_path, hh)).clock_fixes == []
 
 
 def test_a_late_sleeper_written_as_utc_replays_as_on_its_own_clock(tmp_path: Path) -> None:
