@@ -129,6 +129,7 @@ REST_LOOKBACK = 12  # hours before a silence's start whose rests may still be go
 POOL_H = 2  # daytime silences are judged against those begun within 2 h either side, or
 POOL_MAX_H = 6  # up to 6 h either side until POOL_N were seen: the next silence outdoes the
 POOL_N = 10.0  # longest of n with chance 1 / (n + 1), under 1 in 11 from POOL_N on
+BLIND_N = 2  # silences at home over the dense cap about an hour: the PIRs are blind then
 REST_AHEAD_S = 3600.0  # a silence this close before a usual bedtime is going to bed
 REST_BEDTIME_AHEAD = 6  # hours: at a usual bedtime, rests begun this much later count too
 REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
@@ -447,10 +448,35 @@ def _learning(hh_f, params, h, hp, t):
 
 @njit(cache=True)
 def day_cap(hh_f, params, h, hp, t):
-    """The longest daytime silence at home allowed: shorter where the sensors see much."""
+    """The longest daytime silence at home allowed: shorter where the sensors see much, unless
+    by day about this hour they were blind to the resident again and again (`_blind`)."""
     if _learning(hh_f, params, h, hp, t) or not _dense(hh_f, params, h, hp, t):
         return params[hp, P_ROUTINE_CAP_SPARSE_S]
-    return params[hp, P_ROUTINE_CAP_DENSE_S]
+    dense = params[hp, P_ROUTINE_CAP_DENSE_S]
+    hour = (local_s(t, params, hp) % 86400.0) / 3600.0
+    if DAY_FROM_H <= hour < DAY_TO_H and _blind(hh_f[h], slot_of(t, params, hp)[0], dense):
+        return params[hp, P_ROUTINE_CAP_SPARSE_S]
+    return dense
+
+
+@njit(cache=True)
+def _blind(row, slot, cap):
+    """Were silences at home longer than `cap` seen about `slot`'s hour at least BLIND_N times?
+
+    Counted as cells (hour begun within POOL_H, day type, 14-day bucket) whose longest outdoes
+    the cap, so one odd afternoon is not enough. A home whose PIRs see the kitchen, bathroom
+    and hall but not the armchair sits before the television unseen for 3-4 h: by the dense
+    cap (2 h 55 min, the target of a PIR home) it was checked every such afternoon, while
+    those sensors see no more of the resident then than switches do."""
+    hour = slot % 24
+    cells = 0
+    for k in range(-POOL_H, POOL_H + 1):
+        hr = hour + k
+        if 0 <= hr <= 23:
+            for d in range(2):
+                j = d * 24 + hr
+                cells += (row[R_G + j] > cap) + (row[R_G + SLOTS + j] > cap)
+    return cells >= BLIND_N
 
 
 @njit(cache=True)

@@ -149,3 +149,21 @@ def test_kernels_match_reference_on_weeks_of_a_generated_household(kind: str) ->
     kernel, naive = kernel_and_naive(devices, rows, [rows[-1][4] + 86_400.0])
     assert any(e.kind == INACTIVITY for e in naive)  # the checks were exercised
     assert_same_events(kernel, naive)
+
+
+def test_kernels_match_reference_where_the_pirs_are_blind_every_afternoon() -> None:
+    """A PIR home unseen from 14:00 to 17:36 every day (an armchair no PIR covers): the daytime
+    cap that holds there once the PIRs were blind about that hour twice."""
+    hh = generate("many_visitors", 7, days=30)
+    local_h = ((hh.ts + 8 * 3600.0) % 86_400.0) / 3600.0
+    keep = ~((local_h > 14.0) & (local_h < 17.6)) | (hh.device == hh.door)
+    devices = [Device(f"p{i}", "pir", "hh-1", f"room{i}") for i in range(hh.n_presence)]
+    devices.append(Device("door", "door", "hh-1", "hall"))
+    readings = [
+        (float(t), int(d), "door" if int(d) == hh.door else "motion", float(v))
+        for t, d, v in zip(hh.ts[keep], hh.device[keep], hh.value[keep], strict=True)
+    ]
+    rows = rows_of(readings)
+    kernel, naive = kernel_and_naive(devices, rows, [rows[-1][4] + 86_400.0])
+    assert any(e.kind == INACTIVITY for e in naive)
+    assert_same_events(kernel, naive)

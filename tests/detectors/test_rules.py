@@ -224,37 +224,71 @@ def test_a_daytime_silence_in_a_home_of_switches_is_checked_no_sooner_than_its_f
     assert wellness[0].evidence["routine"]["longest_silence_s"] == 1800
 
 
-@pytest.mark.parametrize(
-    ("every_min", "quiet_h", "target_s"),
-    [(30, 4.5, 4 * 3600.0), (5, 3.5, 3 * 3600.0)],
-    ids=["switches", "pir"],
-)
-def test_a_daytime_silence_this_home_often_shows_is_still_checked_within_the_target(
-    every_min: int, quiet_h: float, target_s: float
-) -> None:
-    """Every afternoon the resident sits before the television from 14:00, unseen, for longer
-    than a daytime collapse may wait (4 h with switches only, 3 h with a PIR in the rooms).
-    Learned alone, the limit would pass the target; the cap holds it to the target less 5 min
-    (the time a check takes to reach a phone), whatever this home's silences were."""
-    home = [Device("sw-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
-    days = 15
-    readings = [
+def _afternoons_unseen(
+    every_min: int, quiet_h: float, days: int = 15, quiet_days: Sequence[int] | None = None
+) -> list[tuple[float, int, str, float]]:
+    """Motion every `every_min` from 07:00 to 22:00 but none from 14:00 for `quiet_h` on
+    `quiet_days` (every day by default); on the last day nothing after 14:00 (a collapse)."""
+    return [
         (MIDNIGHT + day * 86400 + minute * 60.0, 0, "motion", 1.0)
         for day in range(days)
         for minute in range(7 * 60, 22 * 60 + 1, every_min)
-        if not 14 * 60 < minute < (14 + quiet_h) * 60 and (day < days - 1 or minute <= 14 * 60)
+        if not (
+            (quiet_days is None or day in quiet_days) and 14 * 60 < minute < (14 + quiet_h) * 60
+        )
+        and (day < days - 1 or minute <= 14 * 60)
     ]
+
+
+def test_a_daytime_silence_this_home_often_shows_is_still_checked_within_the_target() -> None:
+    """Every afternoon the resident sits before the television from 14:00, unseen by the
+    switches, for longer than a daytime collapse may wait (4 h). Learned alone, the limit would
+    pass the target; the cap holds it to the target less 5 min (the time a check takes to
+    reach a phone), whatever this home's silences were."""
+    home = [Device("sw-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
+    readings = _afternoons_unseen(30, 4.5)
     alerts = play(home, readings, tick_at=readings[-1][0] + 6 * 3600)
     stop = readings[-1][0]
-    cap_s = target_s - 300.0
+    cap_s = 4 * 3600.0 - 300.0
     wellness = [a for a in alerts if a.kind == "inactivity" and a.ts > stop]
     assert [(a.rule, a.ts - stop) for a in wellness] == [("silent_at_home", cap_s)]
-    assert wellness[0].evidence["routine"]["longest_silence_s"] >= quiet_h * 3600 - 60 * every_min
-    # The price: those afternoons were checked too, at the cap (a PIR home's from the second
-    # week: while learning, a daytime silence waits for the sparse cap).
+    assert wellness[0].evidence["routine"]["longest_silence_s"] >= 4.5 * 3600 - 30 * 60
+    # The price: those afternoons were checked too, at the cap.
     earlier = [a.ts for a in alerts if a.kind == "inactivity" and a.ts < stop]
     assert len(earlier) >= 7
     assert all((t - cap_s - MIDNIGHT) % 86400 == 14 * 3600 for t in earlier)
+
+
+def test_a_pir_home_blind_to_its_afternoons_is_held_to_four_hours_there_not_three() -> None:
+    """A PIR every 5 min, but every afternoon nothing from 14:00 to 17:30 (an armchair no PIR
+    covers): 3.5 h, past the PIR home's cap (2 h 55 min, the 3-h target), so each afternoon was
+    a false check. Seen twice or more about that hour, the PIRs are as blind then as switches:
+    the switches' cap (3 h 55 min, within the 4 h every daytime collapse must be raised in)
+    holds there. No afternoon is checked, and a collapse at 14:00 is raised at 3 h 55 min."""
+    home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
+    readings = _afternoons_unseen(5, 3.5)
+    stop = readings[-1][0]
+    alerts = play(home, readings, tick_at=stop + 6 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts - stop) for a in wellness] == [("silent_at_home", 14100.0)]
+    assert wellness[0].reason.endswith("(check at 3.9 h, the daytime ceiling).")
+    # Four hours from there the PIRs see her: a collapse at 10:00 is held to their cap.
+    morning = [r for r in readings if r[0] <= stop - 4 * 3600]
+    alerts = play(home, morning, tick_at=morning[-1][0] + 6 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts - morning[-1][0]) for a in wellness] == [("silent_at_home", 10500.0)]
+
+
+def test_one_long_afternoon_does_not_make_a_pir_home_blind() -> None:
+    """One afternoon in two weeks unseen for 3.5 h (an odd day) is one silence past the cap:
+    a collapse at 14:00 ten days later is still raised at the PIR home's cap."""
+    home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
+    readings = _afternoons_unseen(5, 3.5, quiet_days=[4])
+    stop = readings[-1][0]
+    alerts = play(home, readings, tick_at=stop + 6 * 3600)
+    wellness = [a for a in alerts if a.kind == "inactivity"]
+    assert [(a.rule, a.ts - stop) for a in wellness] == [("silent_at_home", 10500.0)]
+    assert wellness[0].evidence["routine"]["longest_silence_s"] >= 3.5 * 3600 - 300
 
 
 def test_an_evening_silence_cut_short_by_the_daytime_cap_reads_as_one() -> None:
