@@ -270,9 +270,11 @@ def _cap(r: Routine, t: float, f: Mapping[str, float]) -> float:
         return f["routine_cap_sparse_s"]
     dense = f["routine_cap_dense_s"]
     if 9.0 <= _local_hour(t, f) < 20.0:
-        # Blind about this hour: twice a silence over the dense cap (hour, day type, bucket).
+        # Blind about this hour: twice a silence over the dense cap (hour by day, day type,
+        # bucket); slots count hours from 18:00.
         j0, _ = _slot(t, f)
         hours = [j0 % 24 + k for k in range(-2, 3) if 0 <= j0 % 24 + k <= 23]
+        hours = [hr for hr in hours if 9 <= (hr + 18) % 24 < 20]
         cells = [r.longest[b][d * 24 + hr] for hr in hours for d in range(2) for b in range(2)]
         if sum(x > dense for x in cells) >= 2:
             return f["routine_cap_sparse_s"]

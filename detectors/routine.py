@@ -449,22 +449,23 @@ def _learning(hh_f, params, h, hp, t):
 @njit(cache=True)
 def day_cap(hh_f, params, h, hp, t):
     """The longest daytime silence at home allowed: shorter where the sensors see much, unless
-    by day about this hour they were blind to the resident again and again (`_blind`)."""
+    by day about this hour they were blind to the resident again and again (`blind_about`)."""
     if _learning(hh_f, params, h, hp, t) or not _dense(hh_f, params, h, hp, t):
         return params[hp, P_ROUTINE_CAP_SPARSE_S]
     dense = params[hp, P_ROUTINE_CAP_DENSE_S]
     hour = (local_s(t, params, hp) % 86400.0) / 3600.0
-    if DAY_FROM_H <= hour < DAY_TO_H and _blind(hh_f[h], slot_of(t, params, hp)[0], dense):
+    if DAY_FROM_H <= hour < DAY_TO_H and blind_about(hh_f[h], slot_of(t, params, hp)[0], dense):
         return params[hp, P_ROUTINE_CAP_SPARSE_S]
     return dense
 
 
 @njit(cache=True)
-def _blind(row, slot, cap):
+def blind_about(row, slot, cap):
     """Were silences at home longer than `cap` seen about `slot`'s hour at least BLIND_N times?
 
-    Counted as cells (hour begun within POOL_H, day type, 14-day bucket) whose longest outdoes
-    the cap, so one odd afternoon is not enough. A home whose PIRs see the kitchen, bathroom
+    Counted as cells (hour begun within POOL_H and by day, day type, 14-day bucket) whose
+    longest outdoes the cap, so one odd afternoon is not enough (nor a restless sleeper's long
+    spells in bed before 09:00). A home whose PIRs see the kitchen, bathroom
     and hall but not the armchair sits before the television unseen for 3-4 h: by the dense
     cap (2 h 55 min, the target of a PIR home) it was checked every such afternoon, while
     those sensors see no more of the resident then than switches do."""
@@ -472,7 +473,7 @@ def _blind(row, slot, cap):
     cells = 0
     for k in range(-POOL_H, POOL_H + 1):
         hr = hour + k
-        if 0 <= hr <= 23:
+        if 0 <= hr <= 23 and DAY_FROM_H <= (hr + 18) % 24 < DAY_TO_H:  # (hours from 18:00)
             for d in range(2):
                 j = d * 24 + hr
                 cells += (row[R_G + j] > cap) + (row[R_G + SLOTS + j] > cap)

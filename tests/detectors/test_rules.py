@@ -11,8 +11,8 @@ import pytest
 from detectors.alert import Alert
 from detectors.engine import DetectorEngine
 from detectors.registry import Device
-from detectors.routine import rest_end
-from detectors.routine_columns import R_E, R_FIRST, R_NL, R_WAKE
+from detectors.routine import blind_about, rest_end
+from detectors.routine_columns import R_E, R_FIRST, R_G, R_NL, R_WAKE, SLOTS
 from detectors.state import HI_PROW
 from tests.detectors.helpers import batch_of, rows_of
 from vigil.messages import render
@@ -277,6 +277,32 @@ def test_a_pir_home_blind_to_its_afternoons_is_held_to_four_hours_there_not_thre
     alerts = play(home, morning, tick_at=morning[-1][0] + 6 * 3600)
     wellness = [a for a in alerts if a.kind == "inactivity"]
     assert [(a.rule, a.ts - morning[-1][0]) for a in wellness] == [("silent_at_home", 10500.0)]
+
+
+def test_blind_hours_are_counted_by_day_only_and_once_per_cell() -> None:
+    """Cells are (hour begun, day type, 14-day bucket); slots count hours from 18:00. Two long
+    silences begun at 07:00 and 08:00 (a restless sleeper still in bed) do not make 09:00
+    blind; two at 10:00 (weekday and weekend, or two buckets) do; one does not."""
+    cap = 10500.0
+    row = np.zeros(R_G + 2 * SLOTS)
+
+    def slot(local_h: int, weekend: int = 0) -> int:
+        return weekend * 24 + (local_h - 18) % 24
+
+    row[R_G + slot(7)] = row[R_G + slot(8)] = cap + 600
+    assert not blind_about(row, slot(9), cap)
+    row[R_G + slot(10)] = cap + 600
+    assert not blind_about(row, slot(9), cap)
+    row[R_G + SLOTS + slot(10)] = cap + 600  # the bucket before
+    assert blind_about(row, slot(9), cap)
+    assert blind_about(row, slot(12), cap)
+    assert not blind_about(row, slot(13), cap)  # 10:00 is more than 2 h away
+    # The pool stops at 18:00, where day types and slots begin (as the daytime limit's).
+    row[:] = 0.0
+    row[R_G + slot(16)] = row[R_G + slot(17)] = cap + 600
+    assert blind_about(row, slot(17), cap)
+    assert not blind_about(row, slot(18), cap)
+    assert not blind_about(row, slot(18, weekend=1), cap)
 
 
 def test_one_long_afternoon_does_not_make_a_pir_home_blind() -> None:
