@@ -411,7 +411,7 @@ def in_rest(hh_f, params, h, hp, last):
     activity.
     """
     since = last - hh_f[h, R_REST_END]
-    if _dense(hh_f, params, h, hp, last):
+    if dense_home(hh_f, params, h, hp, last):
         trip = _awake(hh_f, h, last) <= TRIP_S and since <= NIGHT_WAKE_S
         guard = WAKE_GUARD_S
     else:
@@ -450,7 +450,7 @@ def _learning(hh_f, params, h, hp, t):
 def day_cap(hh_f, params, h, hp, t):
     """The longest daytime silence at home allowed: shorter where the sensors see much, unless
     by day about this hour they were blind to the resident again and again (`blind_about`)."""
-    if _learning(hh_f, params, h, hp, t) or not _dense(hh_f, params, h, hp, t):
+    if _learning(hh_f, params, h, hp, t) or not dense_home(hh_f, params, h, hp, t):
         return params[hp, P_ROUTINE_CAP_SPARSE_S]
     dense = params[hp, P_ROUTINE_CAP_DENSE_S]
     hour = (local_s(t, params, hp) % 86400.0) / 3600.0
@@ -481,7 +481,7 @@ def blind_about(row, slot, cap):
 
 
 @njit(cache=True)
-def _dense(hh_f, params, h, hp, t):
+def dense_home(hh_f, params, h, hp, t):
     """Do this home's sensors see much (routine_dense_per_day active periods a day or more)?"""
     days = _days_in_memory(hh_f, params, h, hp, t)
     per_day = (hh_f[h, R_PER] + hh_f[h, R_PER + 1]) / max(days, 1.0)

@@ -3,7 +3,9 @@
 The household's own motion and door readings (the caller fetches them, up to 28 days) are
 played through an engine holding only its devices, the same code as detection, and the routine
 row is read back: activity by day of week and hour (7 x 24), the sleep window per day type,
-the usual absences, the last 48 h of activity in 15-minute steps and the checks raised then.
+the usual absences, the hours by day where a PIR home's sensors were blind to the resident (the
+switches' daytime cap holds there), the last 48 h of activity in 15-minute steps and the checks
+raised then.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from detectors import routine as rt
 from detectors import routine_columns as cols
 from detectors.codes import METRIC_CODE
 from detectors.engine import DetectorEngine
-from detectors.params import P_ROUTINE_LEARN_DAYS
+from detectors.params import (
+    P_ROUTINE_CAP_DENSE_S,
+    P_ROUTINE_CAP_SPARSE_S,
+    P_ROUTINE_LEARN_DAYS,
+)
 from detectors.policy import Policy
 from detectors.registry import Device
 from detectors.replay import Readings, run
@@ -54,10 +60,20 @@ def routine_view(
     alerts = run(engine, readings) if keep else []
     alerts += engine.tick(now)
     if not engine.registry.households:
-        return {"learning": True, "activity": [], "sleep": [], "absences": [], "recent": {}}
+        return {
+            "learning": True,
+            "activity": [],
+            "sleep": [],
+            "absences": [],
+            "blind": [],
+            "blind_cap_s": None,
+            "recent": {},
+        }
     row = engine.state.hh_f[0]
     prow = int(engine.state.hh_i[0, HI_PROW])
     learn_days = float(engine.params[prow, P_ROUTINE_LEARN_DAYS]) if prow >= 0 else 7.0
+    first = row[cols.R_FIRST]
+    learning = bool(math.isnan(first) or now - first < learn_days * 86400.0)
     act = row[cols.R_ACT : cols.R_ACT + 168].reshape(7, 24)
     peak = float(act.max()) if act.size else 0.0
     sleep = []
@@ -90,6 +106,7 @@ def routine_view(
                         "times": int(n),
                     }
                 )
+    blind = _blind_hours(engine, prow, now) if prow >= 0 and not learning else []
     start = now - RECENT_S
     recent_ts = readings.ts[readings.ts >= start]
     counts = np.histogram(recent_ts, bins=int(RECENT_S / STEP_S), range=(start, now))[0]
@@ -98,11 +115,38 @@ def routine_view(
         for a in alerts
         if a.kind == "inactivity" and a.ts >= start
     ]
-    first = row[cols.R_FIRST]
     return {
-        "learning": bool(math.isnan(first) or now - first < learn_days * 86400.0),
+        "learning": learning,
         "activity": (act / peak).round(3).tolist() if peak > 0 else act.tolist(),
         "sleep": sleep,
         "absences": absences,
+        "blind": blind,
+        "blind_cap_s": float(engine.params[prow, P_ROUTINE_CAP_SPARSE_S]) if blind else None,
         "recent": {"start": start, "step_s": STEP_S, "counts": counts.tolist(), "checks": checks},
     }
+
+
+def _blind_hours(engine: DetectorEngine, prow: int, now: float) -> list[dict[str, Any]]:
+    """Spans of hours by day (per day type) where this PIR home's silences outdid its daytime
+    cap again and again (detectors.routine.blind_about): its sensors miss the resident then, so
+    the switches' cap holds. None in a home of switches, whose cap is that already."""
+    hh_f, params = engine.state.hh_f, engine.params
+    if not rt.dense_home(hh_f, params, 0, prow, now):
+        return []
+    cap = float(params[prow, P_ROUTINE_CAP_DENSE_S])
+    spans: list[dict[str, Any]] = []
+    for d, name in ((0, "weekday"), (1, "weekend")):
+        hours = [
+            hour
+            for hour in range(int(rt.DAY_FROM_H), int(rt.DAY_TO_H))
+            if rt.blind_about(hh_f[0], d * 24 + (hour - 18) % 24, cap)
+        ]
+        for hour in hours:
+            if spans and spans[-1]["day_type"] == name and spans[-1]["until_h"] == hour:
+                spans[-1]["until_h"] = hour + 1
+            else:
+                spans.append({"day_type": name, "from_h": hour, "until_h": hour + 1})
+    return [
+        {"day_type": s["day_type"], "from": f"{s['from_h']:02d}:00", "to": f"{s['until_h']:02d}:00"}
+        for s in spans
+    ]

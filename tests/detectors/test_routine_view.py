@@ -35,6 +35,33 @@ def test_late_sleeper_routine_shows_a_late_wake_and_recent_activity() -> None:
     recent = view["recent"]
     assert len(recent["counts"]) == 192
     assert sum(recent["counts"]) > 100
+    assert view["blind"] == []  # its PIRs see her by day
+    assert view["blind_cap_s"] is None
+
+
+def test_the_hours_a_pir_home_does_not_see_the_resident_are_shown_with_their_cap() -> None:
+    """A PIR home unseen from 14:00 to 17:36 every day (an armchair no PIR covers): the page
+    shows the hours within 2 h of where those silences begin, by day type, and the cap that
+    holds there."""
+    hh = generate("many_visitors", 1, days=21)
+    local_h = ((hh.ts + 8 * 3600.0) % 86400.0) / 3600.0
+    keep = ~((local_h > 14.0) & (local_h < 17.6)) | (hh.device == hh.door)
+    devices = [Device(f"p{i}", "pir", "hh-1", f"r{i}") for i in range(hh.n_presence)]
+    devices.append(Device("door", "door", "hh-1", "hall"))
+    names = [d.device_id for d in devices]
+    rows = [
+        (float(t), names[int(d)], "door" if int(d) == hh.door else "motion", float(v))
+        for t, d, v in zip(hh.ts[keep], hh.device[keep], hh.value[keep], strict=True)
+    ]
+    view = routine_view(devices, rows, now=float(hh.ts[-1]) + 60.0)
+    assert view["blind_cap_s"] == 14100.0
+    for day_type in ("weekday", "weekend"):
+        # The silences begin at the last motion before 14:00 (13:xx): 2 h either side of it.
+        spans = [(s["from"], s["to"]) for s in view["blind"] if s["day_type"] == day_type]
+        assert len(spans) == 1
+        start, end = spans[0]
+        assert "11:00" <= start <= "12:00"
+        assert "16:00" <= end <= "17:00"
 
 
 def test_a_checkpoint_without_routine_columns_loads_and_learns(tmp_path: Path) -> None:

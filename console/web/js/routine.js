@@ -1,5 +1,6 @@
-// A household's learned routine: 7 x 24 activity heat-map with the sleep window and usual
-// absences, and the last 48 h of activity with the silences that raised a wellness check.
+// A household's learned routine: 7 x 24 activity heat-map with the sleep window, usual
+// absences and the hours the PIRs miss the resident, and the last 48 h of activity with the
+// silences that raised a wellness check.
 import { api } from "./api.js";
 import { el } from "./format.js";
 import { language } from "./i18n.js";
@@ -10,6 +11,7 @@ const WORDS = {
     sleep: "睡眠时段", absences: "习惯性外出", recent: "最近 48 小时活动（每格 15 分钟）", checks: "关怀检查",
     weekday: "工作日", weekend: "周末", bed: "通常入睡", wake: "通常起床", latest: "近 28 天最晚起床",
     leaves: "出门", back: "最晚回家", times: "次数", none: "暂无", days: ["一", "二", "三", "四", "五", "六", "日"],
+    blind: "传感器看不到住户的时段（白天上限按开关类住户）", cap: "白天上限", hours: "小时",
   },
   en: {
     title: "Routine", learning: "Still learning (installed under 7 days ago): checks are conservative",
@@ -17,6 +19,7 @@ const WORDS = {
     recent: "Last 48 h of activity (15-minute steps)", checks: "Wellness checks", weekday: "Weekdays",
     weekend: "Weekends", bed: "Usually asleep by", wake: "Usually up by", latest: "Latest up in 28 days",
     leaves: "Leaves", back: "Back by", times: "Times", none: "None", days: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    blind: "Hours the sensors miss the resident (the switches' daytime ceiling holds)", cap: "daytime ceiling", hours: "h",
   },
 };
 
@@ -49,6 +52,10 @@ export function mount(root, { id }) {
       ? el("table", { class: "small" }, el("tbody", {}, r.absences.map((a) => el("tr", {},
         el("td", {}, w(a.day_type)), el("td", {}, `${w("leaves")} ${a.leaves}`), el("td", {}, `${w("back")} ${a.latest_return}`), el("td", {}, `${w("times")} ${a.times}`)))))
       : el("p", {}, w("none"));
+    const blind = r.blind?.length
+      ? [el("h3", {}, w("blind")), el("ul", { "data-testid": "routine-blind" }, r.blind.map((b) => el("li", {},
+        `${w(b.day_type)} ${b.from}–${b.to} · ${w("cap")} ${(r.blind_cap_s / 3600).toFixed(1)} ${w("hours")}`)))]
+      : [];
     const checks = r.recent.checks.length
       ? el("ul", {}, r.recent.checks.map((c) => el("li", { class: "silent" }, c.reason)))
       : el("p", {}, w("none"));
@@ -58,6 +65,7 @@ export function mount(root, { id }) {
       el("h3", {}, w("heat")), heatmap(r.activity),
       el("h3", {}, w("sleep")), el("ul", {}, sleep),
       el("h3", {}, w("absences")), absences,
+      ...blind,
       el("h3", {}, w("recent")), recentBars(r.recent),
       el("h3", {}, w("checks")), checks,
     );
