@@ -83,6 +83,13 @@ def replay_cmd(
     except DetectorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    if result.out_of_order is not None:
+        rows, first = result.out_of_order
+        err.print(
+            f"{readings}：{rows} 条读数早于其前面的读数（第一条是第 {first} 条），按时间顺序回放 / "
+            f"{rows} readings are earlier than one before them (the first is reading {first}); "
+            "replayed in time order"
+        )
     for fix in result.clock_fixes:
         err.print(
             f"户 {fix.household_id}：最长的静默集中在 {fix.sleep_centre_h:04.1f} 时（白天），"

@@ -1,8 +1,10 @@
 """`vigil detect replay`: devices.csv + readings.csv through the engine, alerts as JSON lines.
 
-Rows are replayed in file order (that is the arrival order: out-of-order and duplicate
-timestamps stay where they are) and each reading counts as received at the latest timestamp
-seen so far. Every problem in a file is reported with its file name and line number.
+Rows are replayed in time order (stable: rows of one time keep their file order) and each
+reading counts as received at its time. A recording has no arrival order of its own: a row
+written hours out of place (a source file's slip; one recorded home has four) would pass for a
+clock reset of its household, or, as arrival, push every household's clock ahead. Every problem
+in a file is reported with its file name and line number.
 """
 
 from __future__ import annotations
@@ -229,6 +231,7 @@ class Replayed:
 
     alerts: list[Alert]
     clock_fixes: list[ClockFix]
+    out_of_order: tuple[int, int] | None = None  # (rows earlier than one before, the first's n)
 
 
 def replay(
@@ -240,15 +243,29 @@ def replay(
     pol = policy if policy is not None else Policy.load()
     engine = DetectorEngine(devices, pol)
     offsets = engine.params[engine.prow, P_UTC_OFFSET_H]  # per slot
-    readings = doors_as_doors(
-        load_readings(readings_path, engine.registry.slot_of, offsets), engine
-    )
+    loaded = load_readings(readings_path, engine.registry.slot_of, offsets)
+    readings, out_of_order = in_time_order(doors_as_doors(loaded, engine))
     fixes = clock_fixes(engine, readings) if fix_clock else []
     for fix in fixes:
         pol = pol.with_household(fix.household_id, {"utc_offset_h": fix.utc_offset_h})
     if fixes:
         engine = DetectorEngine(devices, pol)
-    return Replayed(run(engine, readings), fixes)
+    return Replayed(run(engine, readings), fixes, out_of_order)
+
+
+def in_time_order(readings: Readings) -> tuple[Readings, tuple[int, int] | None]:
+    """The readings in time order (stable), and, if the file had them otherwise, how many were
+    earlier than a reading before them and which reading the first was (1 = the file's first)."""
+    if len(readings) < 2:
+        return readings, None
+    late = readings.ts[1:] < np.maximum.accumulate(readings.ts)[:-1]
+    if not late.any():
+        return readings, None
+    order = np.argsort(readings.ts, kind="stable")
+    moved = Readings(
+        readings.ts[order], readings.slot[order], readings.metric[order], readings.value[order]
+    )
+    return moved, (int(late.sum()), int(np.argmax(late)) + 2)
 
 
 def doors_as_doors(readings: Readings, engine: DetectorEngine) -> Readings:

@@ -244,3 +244,45 @@ def test_a_recording_in_its_own_words_replays_as_in_ours(tmp_path: Path) -> None
     readings.write_text(f"{lines[0]}\n{hh.ts[0]},hh-1-p0,motion,maybe\n", encoding="utf-8")
     with pytest.raises(InputFileError, match="line 2: value 'maybe' is not a number"):
         replay(devices, readings)
+
+
+def test_a_row_written_hours_out_of_place_is_replayed_in_time_order(tmp_path: Path) -> None:
+    """A recorded home's file holds a row 10 h later than the rows around it (one recorded home
+    has four rows out of time order). In file order it passed for a clock reset of its
+    household, and as arrival it pushed every household's clock 10 h ahead: checks in both
+    homes. Replayed in time order, the checks are those of the clean file, and stderr says so."""
+    homes = []
+    for n, kind in ((1, "many_visitors"), (2, "weekend_away")):
+        (tmp_path / kind).mkdir()
+        homes.append(write_household(tmp_path / kind, generate(kind, 1, 30), f"hh-{n}"))
+    devices = tmp_path / "devices.csv"
+    readings = tmp_path / "readings.csv"
+    devices.write_text(
+        homes[0][0].read_text("utf-8") + homes[1][0].read_text("utf-8").split("\n", 1)[1], "utf-8"
+    )
+    rows = [line for d, r in homes for line in r.read_text("utf-8").splitlines()[1:]]
+    rows.sort(key=lambda line: float(line.split(",", 1)[0]))
+    readings.write_text("ts,device_id,metric,value\n" + "\n".join(rows) + "\n", "utf-8")
+    clean = replay(devices, readings)
+    i = next(k for k, line in enumerate(rows) if line.split(",")[1].startswith("hh-1-p"))
+    i += len(rows) // 2 - i  # a presence row of hh-1 about halfway
+    while not rows[i].split(",")[1].startswith("hh-1-p"):
+        i += 1
+    ts, rest = rows[i].split(",", 1)
+    rows[i] = f"{float(ts) + 10 * HOUR:.3f},{rest}"  # written 10 h late, left in its place
+    readings.write_text("ts,device_id,metric,value\n" + "\n".join(rows) + "\n", "utf-8")
+    odd = replay(devices, readings)
+    assert odd.out_of_order is not None
+    assert odd.out_of_order[1] == i + 2  # the row after the odd one is the first earlier
+    checks = [
+        [(a.household_id, a.ts, a.rule) for a in r.alerts if a.kind == "inactivity"]
+        for r in (clean, odd)
+    ]
+    assert checks[1] == checks[0]
+    result = CliRunner().invoke(
+        app, ["detect", "replay", "--devices", str(devices), "--readings", str(readings)]
+    )
+    assert result.exit_code == 0
+    said = " ".join(result.stderr.split())  # the console wraps its lines
+    assert "replayed in time order" in said
+    assert "按时间顺序回放" in said.replace(" ", "")
