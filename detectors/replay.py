@@ -127,6 +127,11 @@ STATE_WORDS = {
 }
 
 
+# Metrics as zigbee2mqtt names them, which recordings of Zigbee homes keep: occupancy is motion;
+# contact is the door, true when closed (so its value is turned round: door 1 is open).
+METRIC_ALIASES = {"occupancy": ("motion", False), "contact": ("door", True)}
+
+
 def _value(path: Path, line: int, text: str) -> float:
     """A number (NaN allowed: an implausible reading), or a switch's state as a word."""
     word = STATE_WORDS.get(text.strip().lower())
@@ -175,14 +180,16 @@ def load_readings(
             raise InputFileError(
                 f"{path} line {line}: device {row['device_id']!r} is not in the devices file"
             )
-        code = METRIC_CODE.get(row["metric"].strip().lower())
+        name, inverted = METRIC_ALIASES.get(row["metric"].strip().lower(), (row["metric"], False))
+        code = METRIC_CODE.get(name.strip().lower())
         if code is None:
             raise InputFileError(
                 f"{path} line {line}: unknown metric {row['metric']!r} "
-                f"(known: {', '.join(METRICS)})"
+                f"(known: {', '.join(METRICS)}; also {', '.join(METRIC_ALIASES)})"
             )
         ts.append(_time(path, line, row["ts"], float(utc_offset_h[s])))
-        value.append(_value(path, line, row["value"]))
+        number = _value(path, line, row["value"])
+        value.append(1.0 - number if inverted else number)
         slot.append(s)
         metric.append(code)
     return Readings(

@@ -286,3 +286,27 @@ def test_a_row_written_hours_out_of_place_is_replayed_in_time_order(tmp_path: Pa
     said = " ".join(result.stderr.split())  # the console wraps its lines
     assert "replayed in time order" in said
     assert "按时间顺序回放" in said.replace(" ", "")
+
+
+def test_a_recording_in_zigbee2mqtt_words_replays_as_in_ours(tmp_path: Path) -> None:
+    """`occupancy` is motion; `contact` is the door, true when closed (its value turned round):
+    a weekday worker written so gives our alerts, and the evidence says the door opened."""
+    hh = generate("weekday_worker", 2, 20)
+    devices, readings = write_household(tmp_path, hh)
+    ours = replay(devices, readings)
+    lines = readings.read_text(encoding="utf-8").splitlines()
+    words = {("motion", "1"): "occupancy,true", ("door", "1"): "contact,false"}
+    words[("door", "0")] = "contact,true"
+    rows = [lines[0]]
+    for line in lines[1:]:
+        ts, dev, metric, value = line.split(",")
+        rows.append(f"{ts},{dev},{words[(metric, value)]}")
+    readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    theirs = replay(devices, readings)
+    assert [a for a in ours.alerts if a.kind == "inactivity"]
+    assert [(a.ts, a.rule, a.reason) for a in theirs.alerts] == [
+        (a.ts, a.rule, a.reason) for a in ours.alerts
+    ]
+    readings.write_text(f"{lines[0]}\n{hh.ts[0]},hh-1-p0,illuminance,30\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"unknown metric 'illuminance'.*also occupancy"):
+        replay(devices, readings)
