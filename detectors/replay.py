@@ -145,9 +145,12 @@ def _value(path: Path, line: int, text: str) -> float:
         ) from None
 
 
+EPOCH_S_MAX = 1e11  # epoch seconds of the year 5138: a larger ts counts in finer units
+
+
 def _time(path: Path, line: int, text: str, utc_offset_h: float) -> float:
-    """Epoch seconds, or an ISO 8601 time; one with no zone is the home's local clock (read at
-    its utc_offset_h), as recordings are written."""
+    """Epoch seconds (or milli-, micro-, nanoseconds), or an ISO 8601 time; one with no zone is
+    the home's local clock (read at its utc_offset_h), as recordings are written."""
     try:
         value = float(text)
     except ValueError:
@@ -162,6 +165,12 @@ def _time(path: Path, line: int, text: str, utc_offset_h: float) -> float:
         return when.timestamp()
     if not math.isfinite(value):
         raise InputFileError(f"{path} line {line}: ts must be finite, not {text!r}")
+    # Epoch milli-, micro- or nanoseconds (pandas writes its times as int64 ns): as seconds
+    # they would fall past the year 5000, which no recording does.
+    for _ in range(3):
+        if abs(value) < EPOCH_S_MAX:
+            break
+        value /= 1000.0
     return value
 
 

@@ -203,6 +203,26 @@ def test_battery_reports_are_no_sign_of_life_for_the_clock(tmp_path: Path) -> No
     assert [(f.household_id, f.correction_h) for f in fixed.clock_fixes] == [("hh-1", -8)]
 
 
+@pytest.mark.parametrize("scale", [1_000, 1_000_000, 1_000_000_000])
+def test_epoch_times_in_finer_units_are_read_as_such(tmp_path: Path, scale: int) -> None:
+    """Epoch milliseconds, microseconds or nanoseconds (pandas' int64 times) give the alerts of
+    epoch seconds: as seconds they would be past the year 5000."""
+    hh = generate("switches_only", 2, 20)
+    devices, readings = write_household(tmp_path, hh)
+    by_seconds = replay(devices, readings)
+    lines = readings.read_text(encoding="utf-8").splitlines()
+    rows = [lines[0]]
+    for line in lines[1:]:
+        ts, rest = line.split(",", 1)
+        rows.append(f"{round(float(ts) * 1000) * (scale // 1000)},{rest}")
+    readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    finer = replay(devices, readings)
+    assert by_seconds.alerts
+    assert [(round(a.ts, 3), a.rule) for a in finer.alerts] == [
+        (round(a.ts, 3), a.rule) for a in by_seconds.alerts
+    ]
+
+
 def test_times_written_as_iso_8601_are_read_in_the_homes_clock(tmp_path: Path) -> None:
     """A recording's own "2008-02-25 00:20:14" (no zone: the home's local clock, UTC+8 by
     default) or with its zone gives the same alerts as epoch seconds."""
