@@ -465,10 +465,10 @@ def blind_about(row, slot, cap):
 
     Counted as cells (hour begun within POOL_H and by day, day type, 14-day bucket) whose
     longest outdoes the cap, so one odd afternoon is not enough (nor a restless sleeper's long
-    spells in bed before 09:00). A home whose PIRs see the kitchen, bathroom
-    and hall but not the armchair sits before the television unseen for 3-4 h: by the dense
-    cap (2 h 55 min, the target of a PIR home) it was checked every such afternoon, while
-    those sensors see no more of the resident then than switches do."""
+    spells in bed before 09:00). A home whose PIRs see the kitchen, bathroom and hall but not
+    the armchair sits before the television unseen for 3-4 h: by the dense cap (2 h 55 min,
+    the target of a PIR home) it was checked every such afternoon, while those sensors see no
+    more of the resident then than switches do."""
     hour = slot % 24
     cells = 0
     for k in range(-POOL_H, POOL_H + 1):
