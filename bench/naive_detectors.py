@@ -608,9 +608,7 @@ class NaiveDetectors:
         if math.isnan(last):
             naive_routine.start(hh.routine, t)
         elif t < last:
-            if t > last - f["clock_jump_s"]:
-                return
-            hh.last_counted = NAN
+            return  # older than the latest activity: nothing about the silence since
         elif hh.latched:
             hh.latched = False
             self._emit(row, hh.rep_slot, INACTIVITY, CLEAR, R_RESTORED, t, 0.0)

@@ -836,17 +836,18 @@ def _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, row, h, action, t):
 
 @njit(cache=True)
 def _activity_edge(ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, hp, t):
-    """The uncommon cases of activity: first ever, late, clock reset, or ending a silence.
+    """The uncommon cases of activity: first ever, late, or ending a silence.
 
-    Returns False when the reading is to be ignored (late).
+    Returns False when the reading is to be ignored: activity older than the household's latest
+    says nothing of the silence since, however late (a reading delivered late through another
+    gateway, or after an NB-IoT device's sleep). Taken for a clock reset, as a device's filters
+    take it, it moved the silence's start back by hours and raised a check at once.
     """
     last = hh_f[h, H_LAST_ACT]
     if np.isnan(last):
         routine_start(hh_f, h, t)
     elif t < last:
-        if t > last - params[hp, P_CLOCK_JUMP_S]:
-            return False
-        hh_f[h, H_LAST_COUNTED] = np.nan
+        return False
     elif hh_i[h, HI_LATCH] == 1:
         hh_i[h, HI_LATCH] = 0
         _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, row, h, CLEAR, t)

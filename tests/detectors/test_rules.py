@@ -207,6 +207,24 @@ def test_a_daytime_silence_this_home_never_shows_is_a_wellness_check() -> None:
     assert wellness[0].evidence["routine"]["longest_silence_s"] == 600
 
 
+def test_activity_delivered_hours_late_does_not_restart_the_silence_in_the_past() -> None:
+    """A second device's reading of 10:00 arrives at 12:00 (late through its own gateway, or
+    after an NB-IoT detector's sleep) while the PIR reports every 10 minutes. Taken for a clock
+    reset it moved the silence's start back two hours, past this home's one-hour limit, and a
+    check was raised at once; it is older than the latest activity, so it says nothing."""
+    home = [
+        Device("pir-1", "pir", "hh-1", "living"),
+        Device("pir-2", "pir", "hh-1", "hall"),
+        Device("dc-1", "door", "hh-1", "entrance"),
+    ]
+    readings = _routine(15)
+    noon = MIDNIGHT + 14 * 86400 + 12 * 3600
+    at = next(i for i, r in enumerate(readings) if r[0] > noon)
+    late = (noon - 2 * 3600, 1, "motion", 1.0)
+    alerts = play(home, [*readings[:at], late, *readings[at:]], tick_at=readings[-1][0] + 60)
+    assert [a for a in alerts if a.kind == "inactivity"] == []
+
+
 def test_a_daytime_silence_in_a_home_of_switches_is_checked_no_sooner_than_its_floor() -> None:
     """A switch used every 30 minutes from 07:00 to 22:00 (30 active periods a day: switches
     only): 30-minute gaps learned give 30 min x 1.3 + 20 min, but nobody sitting is seen
