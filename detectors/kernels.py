@@ -835,7 +835,7 @@ def _inactivity_event(ev_i, ev_f, ev_n, hh_f, hh_i, row, h, action, t):
 
 
 @njit(cache=True)
-def _activity_edge(ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, hp, t):
+def _activity_edge(ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, t):
     """The uncommon cases of activity: first ever, late, or ending a silence.
 
     Returns False when the reading is to be ignored: activity older than the household's latest
@@ -1294,7 +1294,7 @@ def _process_part(start, stop, rows, batch, dv, hv, gv, index, mrange, ev):
             last = hh_f[h, H_LAST_ACT]
             quiet = not (t - last < params[hp, P_INACTIVITY_MIN_SILENCE_S])  # NaN: first
             if (quiet or t < last or hh_i[h, HI_LATCH] == 1) and not _activity_edge(
-                ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, hp, t
+                ev_i, ev_f, ev_n, hh_f, hh_i, params, row, h, t
             ):
                 continue
             if t - last >= LEARN_GAP_S:

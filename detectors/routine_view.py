@@ -134,19 +134,13 @@ def _blind_hours(engine: DetectorEngine, prow: int, now: float) -> list[dict[str
     if not rt.dense_home(hh_f, params, 0, prow, now):
         return []
     cap = float(params[prow, P_ROUTINE_CAP_DENSE_S])
-    spans: list[dict[str, Any]] = []
+    spans: list[list[Any]] = []  # [day type, first hour, hour after]
     for d, name in ((0, "weekday"), (1, "weekend")):
-        hours = [
-            hour
-            for hour in range(int(rt.DAY_FROM_H), int(rt.DAY_TO_H))
-            if rt.blind_about(hh_f[0], d * 24 + (hour - 18) % 24, cap)
-        ]
-        for hour in hours:
-            if spans and spans[-1]["day_type"] == name and spans[-1]["until_h"] == hour:
-                spans[-1]["until_h"] = hour + 1
+        for hour in range(int(rt.DAY_FROM_H), int(rt.DAY_TO_H)):
+            if not rt.blind_about(hh_f[0], d * 24 + (hour - 18) % 24, cap):
+                continue
+            if spans and spans[-1][0] == name and spans[-1][2] == hour:
+                spans[-1][2] = hour + 1
             else:
-                spans.append({"day_type": name, "from_h": hour, "until_h": hour + 1})
-    return [
-        {"day_type": s["day_type"], "from": f"{s['from_h']:02d}:00", "to": f"{s['until_h']:02d}:00"}
-        for s in spans
-    ]
+                spans.append([name, hour, hour + 1])
+    return [{"day_type": n, "from": f"{a:02d}:00", "to": f"{b:02d}:00"} for n, a, b in spans]

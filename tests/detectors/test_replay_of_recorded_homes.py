@@ -244,6 +244,17 @@ def test_times_written_as_iso_8601_are_read_in_the_homes_clock(tmp_path: Path) -
     assert by_epoch.alerts
 
 
+def _in_words(readings: Path, words: dict[tuple[str, str], str]) -> str:
+    """Rewrite each reading's `metric,value` as a recording may write it; the header back."""
+    lines = readings.read_text(encoding="utf-8").splitlines()
+    rows = [lines[0]]
+    for line in lines[1:]:
+        ts, dev, metric, value = line.split(",")
+        rows.append(f"{ts},{dev},{words[(metric, value)]}")
+    readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return lines[0]
+
+
 def test_a_recording_in_its_own_words_replays_as_in_ours(tmp_path: Path) -> None:
     """ "PIR", "Motion", ON/OFF and OPEN/CLOSE (as CASAS writes them) are read as pir, motion,
     1 and 0; a word that is no state is refused with its line."""
@@ -252,16 +263,11 @@ def test_a_recording_in_its_own_words_replays_as_in_ours(tmp_path: Path) -> None
     ours = replay(devices, readings)
     devices.write_text(devices.read_text(encoding="utf-8").replace(",pir,", ",PIR,"), "utf-8")
     words = {("motion", "1"): "Motion,ON", ("door", "1"): "door,OPEN", ("door", "0"): "Door,CLOSE"}
-    lines = readings.read_text(encoding="utf-8").splitlines()
-    rows = [lines[0]]
-    for line in lines[1:]:
-        ts, dev, metric, value = line.split(",")
-        rows.append(f"{ts},{dev},{words[(metric, value)]}")
-    readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    header = _in_words(readings, words)
     theirs = replay(devices, readings)
     assert ours.alerts
     assert [(a.ts, a.rule) for a in theirs.alerts] == [(a.ts, a.rule) for a in ours.alerts]
-    readings.write_text(f"{lines[0]}\n{hh.ts[0]},hh-1-p0,motion,maybe\n", encoding="utf-8")
+    readings.write_text(f"{header}\n{hh.ts[0]},hh-1-p0,motion,maybe\n", encoding="utf-8")
     with pytest.raises(InputFileError, match="line 2: value 'maybe' is not a number"):
         replay(devices, readings)
 
@@ -310,23 +316,17 @@ def test_a_row_written_hours_out_of_place_is_replayed_in_time_order(tmp_path: Pa
 
 def test_a_recording_in_zigbee2mqtt_words_replays_as_in_ours(tmp_path: Path) -> None:
     """`occupancy` is motion; `contact` is the door, true when closed (its value turned round):
-    a weekday worker written so gives our alerts, and the evidence says the door opened."""
+    a weekday worker written so gives our alerts, reasons included."""
     hh = generate("weekday_worker", 2, 20)
     devices, readings = write_household(tmp_path, hh)
     ours = replay(devices, readings)
-    lines = readings.read_text(encoding="utf-8").splitlines()
     words = {("motion", "1"): "occupancy,true", ("door", "1"): "contact,false"}
-    words[("door", "0")] = "contact,true"
-    rows = [lines[0]]
-    for line in lines[1:]:
-        ts, dev, metric, value = line.split(",")
-        rows.append(f"{ts},{dev},{words[(metric, value)]}")
-    readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    header = _in_words(readings, words | {("door", "0"): "contact,true"})
     theirs = replay(devices, readings)
     assert [a for a in ours.alerts if a.kind == "inactivity"]
     assert [(a.ts, a.rule, a.reason) for a in theirs.alerts] == [
         (a.ts, a.rule, a.reason) for a in ours.alerts
     ]
-    readings.write_text(f"{lines[0]}\n{hh.ts[0]},hh-1-p0,illuminance,30\n", encoding="utf-8")
+    readings.write_text(f"{header}\n{hh.ts[0]},hh-1-p0,illuminance,30\n", encoding="utf-8")
     with pytest.raises(InputFileError, match=r"unknown metric 'illuminance'.*also occupancy"):
         replay(devices, readings)
