@@ -40,7 +40,7 @@ def _policy(path: Path | None) -> Policy:
 
 
 @app.command("replay")
-def replay_cmd(
+def replay_cmd(  # noqa: PLR0917 - typer reads the options from the signature
     devices: Annotated[
         Path,
         typer.Option(
@@ -52,8 +52,8 @@ def replay_cmd(
         Path,
         typer.Option(
             "--readings",
-            help="readings.csv: ts,device_id,metric,value (file order is arrival order; ts in "
-            "epoch seconds or ISO 8601, with no zone the household's local clock)",
+            help="readings.csv: ts,device_id,metric,value (replayed in time order; ts in "
+            "epoch seconds, ms, us or ns, or ISO 8601, with no zone the household's local clock)",
         ),
     ],
     out_path: Annotated[
@@ -69,6 +69,15 @@ def replay_cmd(
             "utc_offset_h for every household",
         ),
     ] = "auto",
+    supervision: Annotated[
+        str,
+        typer.Option(
+            "--supervision",
+            help="auto: supervise (offline alerts) only the devices whose file shows heartbeats; "
+            "a device silent past its heartbeat allowance for a quarter of its recording reports "
+            "only when used; on: every device; off: none",
+        ),
+    ] = "auto",
 ) -> None:
     """Play readings through the detectors; print one JSON alert per line."""
     from detectors.errors import DetectorError
@@ -77,9 +86,12 @@ def replay_cmd(
     if clock not in ("auto", "as-is"):
         err.print(f"[red]error:[/red] --clock must be auto or as-is, not {clock!r}")
         raise typer.Exit(2)
+    if supervision not in ("auto", "on", "off"):
+        err.print(f"[red]error:[/red] --supervision must be auto, on or off, not {supervision!r}")
+        raise typer.Exit(2)
     pol = _policy(policy)
     try:
-        result = replay(devices, readings, pol, fix_clock=clock == "auto")
+        result = replay(devices, readings, pol, clock == "auto", supervision)
     except DetectorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -96,6 +108,13 @@ def replay_cmd(
             f"按 UTC{fix.utc_offset_h:+g} 读取时钟 / household {fix.household_id}: its longest "
             f"silences centre at {fix.sleep_centre_h:.1f} h, by day; its clock is read at "
             f"UTC{fix.utc_offset_h:+g} ({fix.correction_h:+d} h; --clock as-is keeps it)"
+        )
+    if result.unsupervised and supervision == "auto":
+        n = len(result.unsupervised)
+        err.print(
+            f"{n} 个设备在记录中没有心跳（只在使用时上报），回放不监测其离线 / {n} devices show no "
+            f"heartbeats in the recording (they report only when used) and are not supervised "
+            f"(first: {', '.join(result.unsupervised[:3])}; --supervision on supervises them)"
         )
     alerts = result.alerts
     if out_path is None:

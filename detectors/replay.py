@@ -5,6 +5,11 @@ reading counts as received at its time. A recording has no arrival order of its 
 written hours out of place (a source file's slip; one recorded home has four) would pass for a
 clock reset of its household, or, as arrival, push every household's clock ahead. Every problem
 in a file is reported with its file name and line number.
+
+A recorded home's sensors report when used and its file has no heartbeats, so supervising them
+would raise an `offline` alert at every silence past the heartbeat allowance (4,700 in 60 days
+of one generated home). By default a device is supervised only where its recording shows it
+reporting within its allowance (see `unsupervised`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import csv
 import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
@@ -26,7 +31,7 @@ from detectors.clock import corrected_offset_h, household_correction_h
 from detectors.codes import DEVICE_TYPES, METRIC_CODE, METRICS
 from detectors.engine import Batch, DetectorEngine
 from detectors.errors import InputFileError, RegistryError
-from detectors.params import P_UTC_OFFSET_H
+from detectors.params import P_OFFLINE_AFTER_S, P_UTC_OFFSET_H
 from detectors.policy import Policy
 from detectors.registry import Device
 
@@ -34,6 +39,11 @@ DEVICE_COLUMNS = ("device_id", "type", "household_id", "room")
 OPTIONAL_DEVICE_COLUMNS = ("building_id", "gateway_id")
 READING_COLUMNS = ("ts", "device_id", "metric", "value")
 CHUNK_ROWS = 200_000
+# A device silent past its heartbeat allowance for this share of its recording or more reports
+# only when used: a device with heartbeats that was cut off that long is too broken to supervise
+# from its file, and a sensor used by day is silent over every night (a third of the day).
+UNSUPERVISED_SHARE = 0.25
+SUPERVISION = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -248,13 +258,21 @@ class Replayed:
     alerts: list[Alert]
     clock_fixes: list[ClockFix]
     out_of_order: tuple[int, int] | None = None  # (rows earlier than one before, the first's n)
+    unsupervised: tuple[str, ...] = ()  # devices not supervised (no heartbeats in the file)
 
 
 def replay(
-    devices_path: Path, readings_path: Path, policy: Policy | None = None, fix_clock: bool = True
+    devices_path: Path,
+    readings_path: Path,
+    policy: Policy | None = None,
+    fix_clock: bool = True,
+    supervision: str = "auto",
 ) -> Replayed:
     """Alerts of a recording; with fix_clock, a household that seems to sleep by day is read
-    at the offset that puts its sleep at night (detectors.clock)."""
+    at the offset that puts its sleep at night (detectors.clock). supervision: auto supervises
+    the devices whose file shows heartbeats (`unsupervised`), on every device, off none."""
+    if supervision not in SUPERVISION:
+        raise ValueError(f"supervision must be one of {SUPERVISION}, not {supervision!r}")
     devices = load_devices(devices_path)
     pol = policy if policy is not None else Policy.load()
     engine = DetectorEngine(devices, pol)
@@ -264,9 +282,44 @@ def replay(
     fixes = clock_fixes(engine, readings) if fix_clock else []
     for fix in fixes:
         pol = pol.with_household(fix.household_id, {"utc_offset_h": fix.utc_offset_h})
-    if fixes:
+    if supervision == "on":
+        off: list[int] = []
+    elif supervision == "off":
+        off = list(range(len(devices)))
+    else:
+        off = unsupervised(readings, engine.params[engine.prow, P_OFFLINE_AFTER_S])
+    if off:
+        gone = set(off)
+        devices = [
+            replace(d, supervision_s=math.inf) if i in gone else d for i, d in enumerate(devices)
+        ]
+    if fixes or off:
         engine = DetectorEngine(devices, pol)
-    return Replayed(run(engine, readings), fixes, out_of_order)
+    names = tuple(devices[i].device_id for i in off)
+    return Replayed(run(engine, readings), fixes, out_of_order, names)
+
+
+def unsupervised(readings: Readings, allowance: npt.NDArray[np.float64]) -> list[int]:
+    """Slots whose recording shows no heartbeats: silent past their allowance (per slot, the
+    offline threshold) for UNSUPERVISED_SHARE or more of the time from their first reading to
+    the file's last, or with no reading at all. Readings in time order."""
+    n = allowance.shape[0]
+    if not len(readings):
+        return list(range(n))
+    end = float(readings.ts[-1])
+    order = np.argsort(readings.slot, kind="stable")  # by slot, each in time order
+    slot, ts = readings.slot[order], readings.ts[order]
+    changes = np.flatnonzero(slot[1:] != slot[:-1]) + 1
+    nxt = np.append(ts[1:], end)
+    nxt[changes - 1] = end  # a slot's last reading is silent until the file ends
+    gap = nxt - ts
+    silent = np.bincount(slot, weights=np.where(gap > allowance[slot], gap, 0.0), minlength=n)
+    starts = np.append(0, changes)
+    first = np.full(n, np.nan)
+    first[slot[starts]] = ts[starts]  # each slot's earliest reading
+    span = end - first
+    quiet = np.isnan(first) | (silent >= UNSUPERVISED_SHARE * span) & (span > 0.0)
+    return np.flatnonzero(quiet).tolist()
 
 
 def in_time_order(readings: Readings) -> tuple[Readings, tuple[int, int] | None]:

@@ -206,17 +206,18 @@ def test_battery_reports_are_no_sign_of_life_for_the_clock(tmp_path: Path) -> No
 @pytest.mark.parametrize("scale", [1_000, 1_000_000, 1_000_000_000])
 def test_epoch_times_in_finer_units_are_read_as_such(tmp_path: Path, scale: int) -> None:
     """Epoch milliseconds, microseconds or nanoseconds (pandas' int64 times) give the alerts of
-    epoch seconds: as seconds they would be past the year 5000."""
+    epoch seconds: as seconds they would be past the year 5000. (Supervised, so that every
+    silence gives an alert to compare.)"""
     hh = generate("switches_only", 2, 20)
     devices, readings = write_household(tmp_path, hh)
-    by_seconds = replay(devices, readings)
+    by_seconds = replay(devices, readings, supervision="on")
     lines = readings.read_text(encoding="utf-8").splitlines()
     rows = [lines[0]]
     for line in lines[1:]:
         ts, rest = line.split(",", 1)
         rows.append(f"{round(float(ts) * 1000) * (scale // 1000)},{rest}")
     readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    finer = replay(devices, readings)
+    finer = replay(devices, readings, supervision="on")
     assert by_seconds.alerts
     assert [(round(a.ts, 3), a.rule) for a in finer.alerts] == [
         (round(a.ts, 3), a.rule) for a in by_seconds.alerts
@@ -225,10 +226,11 @@ def test_epoch_times_in_finer_units_are_read_as_such(tmp_path: Path, scale: int)
 
 def test_times_written_as_iso_8601_are_read_in_the_homes_clock(tmp_path: Path) -> None:
     """A recording's own "2008-02-25 00:20:14" (no zone: the home's local clock, UTC+8 by
-    default) or with its zone gives the same alerts as epoch seconds."""
+    default) or with its zone gives the same alerts as epoch seconds (supervised, so that every
+    silence gives an alert to compare)."""
     hh = generate("switches_only", 1, 20)
     devices, readings = write_household(tmp_path, hh)
-    by_epoch = replay(devices, readings)
+    by_epoch = replay(devices, readings, supervision="on")
     lines = readings.read_text(encoding="utf-8").splitlines()
     for zone, fmt in ((8, "%Y-%m-%d %H:%M:%S.%f"), (1, "%Y-%m-%dT%H:%M:%S.%f+01:00")):
         rows = [lines[0]]
@@ -237,7 +239,7 @@ def test_times_written_as_iso_8601_are_read_in_the_homes_clock(tmp_path: Path) -
             local = datetime.fromtimestamp(float(ts), timezone(timedelta(hours=zone)))
             rows.append(f"{local.strftime(fmt)},{rest}")
         readings.write_text("\n".join(rows) + "\n", encoding="utf-8")
-        by_iso = replay(devices, readings)
+        by_iso = replay(devices, readings, supervision="on")
         assert [(round(a.ts, 3), a.rule) for a in by_iso.alerts] == [
             (round(a.ts, 3), a.rule) for a in by_epoch.alerts
         ]
@@ -257,14 +259,15 @@ def _in_words(readings: Path, words: dict[tuple[str, str], str]) -> str:
 
 def test_a_recording_in_its_own_words_replays_as_in_ours(tmp_path: Path) -> None:
     """ "PIR", "Motion", ON/OFF and OPEN/CLOSE (as CASAS writes them) are read as pir, motion,
-    1 and 0; a word that is no state is refused with its line."""
+    1 and 0; a word that is no state is refused with its line. (Supervised, so that every
+    silence gives an alert to compare.)"""
     hh = generate("many_visitors", 1, 20)
     devices, readings = write_household(tmp_path, hh)
-    ours = replay(devices, readings)
+    ours = replay(devices, readings, supervision="on")
     devices.write_text(devices.read_text(encoding="utf-8").replace(",pir,", ",PIR,"), "utf-8")
     words = {("motion", "1"): "Motion,ON", ("door", "1"): "door,OPEN", ("door", "0"): "Door,CLOSE"}
     header = _in_words(readings, words)
-    theirs = replay(devices, readings)
+    theirs = replay(devices, readings, supervision="on")
     assert ours.alerts
     assert [(a.ts, a.rule) for a in theirs.alerts] == [(a.ts, a.rule) for a in ours.alerts]
     readings.write_text(f"{header}\n{hh.ts[0]},hh-1-p0,motion,maybe\n", encoding="utf-8")
@@ -330,3 +333,48 @@ def test_a_recording_in_zigbee2mqtt_words_replays_as_in_ours(tmp_path: Path) -> 
     readings.write_text(f"{header}\n{hh.ts[0]},hh-1-p0,illuminance,30\n", encoding="utf-8")
     with pytest.raises(InputFileError, match=r"unknown metric 'illuminance'.*also occupancy"):
         replay(devices, readings)
+
+
+def test_sensors_that_report_only_when_used_are_not_supervised(tmp_path: Path) -> None:
+    """A recorded home has no heartbeats: supervised, every silence past a PIR's allowance was
+    an offline alert (thousands in 60 days). By default they are not supervised and the CLI
+    says so; `--supervision on` raises them, and the wellness checks are the same either way."""
+    hh = generate("late_sleeper", 1, 20)
+    devices, readings = write_household(tmp_path, hh)
+    auto, on = replay(devices, readings), replay(devices, readings, supervision="on")
+    trouble = {"offline", "gateway_offline"}
+    assert not [a for a in auto.alerts if a.kind in trouble]
+    assert len([a for a in on.alerts if a.kind == "offline"]) > 100
+    assert len(auto.unsupervised) == hh.n_presence + 1
+    assert [(a.ts, a.rule) for a in auto.alerts if a.kind == "inactivity"] == [
+        (a.ts, a.rule) for a in on.alerts if a.kind == "inactivity"
+    ]
+    args = ["detect", "replay", "--devices", str(devices), "--readings", str(readings)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0
+    assert "not supervised" in " ".join(result.stderr.split())
+    bad = CliRunner().invoke(app, [*args, "--supervision", "maybe"])
+    assert bad.exit_code == 2
+    assert "--supervision" in bad.stderr
+
+
+def test_a_device_with_heartbeats_that_goes_silent_is_still_offline(tmp_path: Path) -> None:
+    """A smoke detector reporting every minute for 10 h, then cut off while the panic button
+    goes on with its 15-min heartbeat for 3 h more: its file shows heartbeats, so the replay
+    supervises it and raises its offline alert; a PIR in the same file that only saw a few
+    uses is not supervised, and one with no reading at all neither."""
+    (tmp_path / "devices.csv").write_text(
+        "device_id,type,household_id,room\nsd,smoke,hh,kitchen\npb,panic,hh,bedroom\n"
+        "pir,pir,hh,hall\nmute,pir,hh,bedroom\n",
+        encoding="utf-8",
+    )
+    rows = ["ts,device_id,metric,value"]
+    rows += [f"{t},sd,temperature,21" for t in np.arange(0.0, 10 * HOUR, 60.0)]
+    rows += [f"{t},pb,battery,3.0" for t in np.arange(0.0, 13 * HOUR, 900.0)]
+    rows += [f"{t},pir,motion,1" for t in (600.0, 4 * HOUR, 9 * HOUR)]
+    (tmp_path / "readings.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = replay(tmp_path / "devices.csv", tmp_path / "readings.csv")
+    offline = [a for a in result.alerts if a.kind == "offline" and a.score > 0.0]
+    assert [a.device_id for a in offline] == ["sd"]
+    assert 10 * HOUR < offline[0].ts < 11 * HOUR
+    assert sorted(result.unsupervised) == ["mute", "pir"]
