@@ -78,6 +78,14 @@ def replay_cmd(  # noqa: PLR0917 - typer reads the options from the signature
             "only when used; on: every device; off: none",
         ),
     ] = "auto",
+    run_on_h: Annotated[
+        float,
+        typer.Option(
+            "--run-on-h",
+            help="keep the clock running this many hours past the last reading, for checks due "
+            "after a recording ends (a collapse cut into it); 0 to 168",
+        ),
+    ] = 0.0,
 ) -> None:
     """Play readings through the detectors; print one JSON alert per line."""
     from detectors.errors import DetectorError
@@ -89,9 +97,19 @@ def replay_cmd(  # noqa: PLR0917 - typer reads the options from the signature
     if supervision not in ("auto", "on", "off"):
         err.print(f"[red]error:[/red] --supervision must be auto, on or off, not {supervision!r}")
         raise typer.Exit(2)
+    if not 0.0 <= run_on_h <= 168.0:
+        err.print(f"[red]error:[/red] --run-on-h must be 0 to 168 hours, not {run_on_h:g}")
+        raise typer.Exit(2)
     pol = _policy(policy)
     try:
-        result = replay(devices, readings, pol, clock == "auto", supervision)
+        result = replay(
+            devices,
+            readings,
+            pol,
+            fix_clock=clock == "auto",
+            supervision=supervision,
+            run_on_s=run_on_h * 3600.0,
+        )
     except DetectorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -44,6 +44,7 @@ CHUNK_ROWS = 200_000
 # from its file, and a sensor used by day is silent over every night (a third of the day).
 UNSUPERVISED_SHARE = 0.25
 SUPERVISION = ("auto", "on", "off")
+MAX_RUN_ON_S = 7 * 86400.0  # the clock may run on past a recording's end at most a week
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,18 @@ def load_readings(
     )
 
 
-def run(engine: DetectorEngine, readings: Readings, chunk_rows: int = CHUNK_ROWS) -> list[Alert]:
-    """Play readings through the engine in chunks, ticking after each and at the end.
+RUN_ON_TICK_S = 60.0  # the clock past the last reading moves as the ingest stage ticks
+
+
+def run(
+    engine: DetectorEngine,
+    readings: Readings,
+    chunk_rows: int = CHUNK_ROWS,
+    run_on_s: float = 0.0,
+) -> list[Alert]:
+    """Play readings through the engine in chunks, ticking after each and at the end, then on
+    for run_on_s past the last reading (checks due after a recording ends: a collapse cut
+    into one leaves nothing after it to move the clock).
 
     Arrival is the running maximum of the timestamps, so a late row arrives "now". Alerts come
     back ordered by their time (stable), whatever the chunking.
@@ -238,6 +249,12 @@ def run(engine: DetectorEngine, readings: Readings, chunk_rows: int = CHUNK_ROWS
         )
         alerts += engine.process(batch)
         alerts += engine.tick(float(received[hi - 1]))
+    if len(readings) and run_on_s > 0.0:
+        end = float(received[-1])
+        for now in np.append(
+            np.arange(end + RUN_ON_TICK_S, end + run_on_s, RUN_ON_TICK_S), end + run_on_s
+        ):
+            alerts += engine.tick(float(now))
     return sorted(alerts, key=lambda a: a.ts)
 
 
@@ -265,14 +282,19 @@ def replay(
     devices_path: Path,
     readings_path: Path,
     policy: Policy | None = None,
+    *,
     fix_clock: bool = True,
     supervision: str = "auto",
+    run_on_s: float = 0.0,
 ) -> Replayed:
     """Alerts of a recording; with fix_clock, a household that seems to sleep by day is read
     at the offset that puts its sleep at night (detectors.clock). supervision: auto supervises
-    the devices whose file shows heartbeats (`unsupervised`), on every device, off none."""
+    the devices whose file shows heartbeats (`unsupervised`), on every device, off none.
+    run_on_s: the clock runs on this long past the last reading (`run`)."""
     if supervision not in SUPERVISION:
         raise ValueError(f"supervision must be one of {SUPERVISION}, not {supervision!r}")
+    if not 0.0 <= run_on_s <= MAX_RUN_ON_S:
+        raise ValueError(f"run_on_s must be 0 to {MAX_RUN_ON_S:g} s, not {run_on_s!r}")
     devices = load_devices(devices_path)
     pol = policy if policy is not None else Policy.load()
     engine = DetectorEngine(devices, pol)
@@ -296,7 +318,7 @@ def replay(
     if fixes or off:
         engine = DetectorEngine(devices, pol)
     names = tuple(devices[i].device_id for i in off)
-    return Replayed(run(engine, readings), fixes, out_of_order, names)
+    return Replayed(run(engine, readings, run_on_s=run_on_s), fixes, out_of_order, names)
 
 
 def unsupervised(readings: Readings, allowance: npt.NDArray[np.float64]) -> list[int]:

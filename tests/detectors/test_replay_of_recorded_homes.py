@@ -378,3 +378,31 @@ def test_a_device_with_heartbeats_that_goes_silent_is_still_offline(tmp_path: Pa
     assert [a.device_id for a in offline] == ["sd"]
     assert 10 * HOUR < offline[0].ts < 11 * HOUR
     assert sorted(result.unsupervised) == ["mute", "pir"]
+
+
+def test_the_clock_runs_on_past_a_recording_cut_by_a_collapse_when_asked(tmp_path: Path) -> None:
+    """A collapse cut into a recording leaves nothing after it to move the replay's clock: by
+    default no check follows the last reading; with --run-on-h the clock runs on and the check
+    comes where the live ticks would raise it (its time is the deadline, within 4 h)."""
+    hh = generate("late_sleeper", 1, 20)
+    start, end = next((a, b) for a, b in hh.home_day if a > hh.ts[0] + 14 * DAY and b - a > HOUR)
+    at = (start + min(end, start + 2 * HOUR)) / 2
+    keep = hh.ts < at
+    cut = dataclasses.replace(hh, ts=hh.ts[keep], device=hh.device[keep], value=hh.value[keep])
+    devices, readings = write_household(tmp_path, cut)
+    stopped = replay(devices, readings)
+    ran_on = replay(devices, readings, run_on_s=24 * HOUR)
+    assert not [a for a in stopped.alerts if a.kind == "inactivity" and a.ts >= at]
+    checks = [a for a in ran_on.alerts if a.kind == "inactivity" and a.ts >= at]
+    assert checks
+    assert checks[0].ts - at < 4 * HOUR
+    assert [a.ts for a in ran_on.alerts if a.ts < at] == [a.ts for a in stopped.alerts if a.ts < at]
+    args = ["detect", "replay", "--devices", str(devices), "--readings", str(readings)]
+    cli = CliRunner().invoke(app, [*args, "--run-on-h", "24"])
+    assert cli.exit_code == 0
+    assert any('"inactivity"' in line for line in cli.stdout.splitlines())
+    bad = CliRunner().invoke(app, [*args, "--run-on-h", "500"])
+    assert bad.exit_code == 2
+    assert "--run-on-h" in bad.stderr
+    with pytest.raises(ValueError, match="run_on_s"):
+        replay(devices, readings, run_on_s=-1.0)
