@@ -366,7 +366,7 @@ def _rest_habit(r: Routine, last: float, f: Mapping[str, float]) -> bool:
         for d in range(2)
         if j0 % 24 - k >= 0
     )
-    return n >= _days(r, last, f) / 3.0
+    return n >= max(2.0, _days(r, last, f) / 3.0)
 
 
 def _home(r: Routine, last: float, f: Mapping[str, float]) -> tuple[float, int]:

@@ -130,6 +130,7 @@ POOL_H = 2  # daytime silences are judged against those begun within 2 h either 
 POOL_MAX_H = 6  # up to 6 h either side until POOL_N were seen: the next silence outdoes the
 POOL_N = 10.0  # longest of n with chance 1 / (n + 1), under 1 in 11 from POOL_N on
 BLIND_N = 2  # silences at home over the dense cap about an hour: the PIRs are blind then
+REST_HABIT_N = 2.0  # rests begun about an hour before this home rests then (one evening is not)
 REST_AHEAD_S = 3600.0  # a silence this close before a usual bedtime is going to bed
 REST_BEDTIME_AHEAD = 6  # hours: at a usual bedtime, rests begun this much later count too
 REST_FROM_H = 19.0  # rests begin between 19:00 and 12:00 local (incl. night-shift sleepers)
@@ -714,7 +715,9 @@ def _last_night(t, params, hp):
 @njit(cache=True)
 def _rest_habit(hh_f, params, h, hp, last):
     """Does this home usually rest at this time of day (a night-shift worker by day)? Rests
-    begun in the 6 hours before, on at least a third of the days in memory."""
+    begun in the 6 hours before, on at least a third of the days in memory, REST_HABIT_N at
+    least: on its third day a recorded home's one evening of 3 h before the television (from
+    19:53) made the next day's silence from 19:47 a night's, checked *not up* 14.4 h on."""
     slot, _ = slot_of(last, params, hp)
     n = 0.0
     for k in range(7):
@@ -723,7 +726,7 @@ def _rest_habit(hh_f, params, h, hp, last):
             for d in range(2):
                 j = d * 24 + hr
                 n += hh_f[h, R_NL + j] + hh_f[h, R_NL + SLOTS + j]
-    return n >= _days_in_memory(hh_f, params, h, hp, last) / 3.0
+    return n >= max(REST_HABIT_N, _days_in_memory(hh_f, params, h, hp, last) / 3.0)
 
 
 @njit(cache=True)

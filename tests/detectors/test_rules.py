@@ -207,6 +207,24 @@ def test_a_daytime_silence_this_home_never_shows_is_a_wellness_check() -> None:
     assert wellness[0].evidence["routine"]["longest_silence_s"] == 600
 
 
+def test_one_long_evening_in_the_first_days_does_not_make_the_next_a_nights_sleep() -> None:
+    """On day 2, 3 h before the television from 19:50 (a rest by its length and hour); on day
+    3 activity stops at 19:45. One evening is no habit of resting then: the collapse is checked
+    within the daytime cap, not *not up* the next morning (a recorded home: 14.4 h)."""
+    home = [Device("pir-1", "pir", "hh-1", "living"), Device("dc-1", "door", "hh-1", "entrance")]
+    day2 = MIDNIGHT + 1 * 86400
+    readings = [
+        r for r in _routine(3, stop_at_h=19.75) if not day2 + 19.8 * 3600 < r[0] < day2 + 86400
+    ]
+    readings += [(day2 + 22.9 * 3600 + i * 600.0, 0, "motion", 1.0) for i in range(4)]
+    readings.sort()
+    alerts = play(home, readings, tick_at=readings[-1][0] + 20 * 3600)
+    wellness = [(a.rule, a.ts - readings[-1][0]) for a in alerts if a.kind == "inactivity"]
+    assert len(wellness) == 1
+    assert wellness[0][0] == "silent_at_home"
+    assert wellness[0][1] <= 4 * 3600
+
+
 def test_activity_delivered_hours_late_does_not_restart_the_silence_in_the_past() -> None:
     """A second device's reading of 10:00 arrives at 12:00 (late through its own gateway, or
     after an NB-IoT detector's sleep) while the PIR reports every 10 minutes. Taken for a clock
