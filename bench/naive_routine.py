@@ -343,8 +343,9 @@ def _last_night(t: float, f: Mapping[str, float]) -> float:
 
 
 def _night_out_sleep(r: Routine, last: float, f: Mapping[str, float]) -> float:
-    """While learning: home from an absence over 03:00 and quiet within 3 h, asleep for up to
-    10 h from the rest or chain of silences begun since (else from `last`); -inf otherwise."""
+    """While learning: home from an absence over 03:00 by 12:00 and quiet within 3 h, asleep
+    for up to 10 h from the rest or chain of silences begun since (else from `last`); -inf
+    otherwise."""
     if not _learning(r, last, f) or not r.arrived - r.out_from <= f["away_max_s"]:
         return -math.inf
     night = _last_night(r.arrived, f)
@@ -353,7 +354,8 @@ def _night_out_sleep(r: Routine, last: float, f: Mapping[str, float]) -> float:
         begin = r.chain
     if r.rest[0] >= r.arrived:
         begin = min(begin, r.rest[0])
-    if night < r.out_from or not begin - r.arrived <= 3 * 3600.0:
+    late = r.arrived - night > (12.0 - 3.0) * 3600.0  # home after 12:00: no sleep's start
+    if night < r.out_from or late or not begin - r.arrived <= 3 * 3600.0:
         return -math.inf
     return begin + 10 * 3600.0
 

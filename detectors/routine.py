@@ -684,10 +684,12 @@ def _rest_margin(hh_f, params, h, hp, last):
 def night_out_sleep(hh_f, params, h, hp, last):
     """While learning, the latest end of a sleep after a night out; -inf if none.
 
-    Who came home from an absence over NIGHT_OUT_H (a night shift, a night away) and went
-    quiet within BED_AFTER_S is asleep, whatever the clock: the sleep (begun at the rest or the
-    chain of silences begun since, else at `last`) may last SLEEP_MAX_S. Once learned, this
-    home's rests rule.
+    Who came home from an absence over NIGHT_OUT_H (a night shift, a night away) by REST_TO_H
+    and went quiet within BED_AFTER_S is asleep, whatever the clock: the sleep (begun at the
+    rest or the chain of silences begun since, else at `last`) may last SLEEP_MAX_S. Once
+    learned, this home's rests rule. Home later in the day (a weekend away ends on Sunday
+    evening) is no sleep's start: a recorded resident back at 19:37 on his first week's Sunday
+    and quiet 9 min on was taken for asleep, a collapse then checked *not up* 15.2 h on.
     """
     arrived, left = hh_f[h, R_ARRIVED], hh_f[h, R_OUT_FROM]
     learning = _learning(hh_f, params, h, hp, last)
@@ -699,7 +701,8 @@ def night_out_sleep(hh_f, params, h, hp, last):
         begin = hh_f[h, R_CHAIN]  # in bed since, up now and then
     if hh_f[h, R_REST_START] >= arrived:
         begin = min(begin, hh_f[h, R_REST_START])
-    if night < left or not begin - arrived <= BED_AFTER_S:
+    late = arrived - night > (REST_TO_H - NIGHT_OUT_H) * 3600.0  # home after 12:00
+    if night < left or late or not begin - arrived <= BED_AFTER_S:
         return -np.inf
     return begin + SLEEP_MAX_S
 

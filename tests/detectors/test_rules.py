@@ -225,6 +225,21 @@ def test_one_long_evening_in_the_first_days_does_not_make_the_next_a_nights_slee
     assert wellness[0][1] <= 4 * 3600
 
 
+def test_home_from_two_nights_away_in_the_evening_is_no_sleep_while_learning() -> None:
+    """In the first week, away from Wednesday 21:00 to Friday 19:37, then nothing more: not
+    asleep (whoever comes home from a night out by noon and goes quiet is, while learning) but
+    a collapse by day, checked within 4 h (a recorded home: *not up* 15.2 h on)."""
+    home = [Device("pir-1", "pir", "hh-1"), Device("dc-1", "door", "hh-1")]
+    back = MIDNIGHT + 6 * 86400 + 19.6 * 3600
+    trips: list[tuple[float, float | None]] = [(MIDNIGHT + 4 * 86400 + 21 * 3600, back)]
+    readings = [r for r in _away(7, trips) if r[0] <= back]
+    alerts = play(home, readings, tick_at=back + 20 * 3600)
+    wellness = [(a.rule, a.ts - back) for a in alerts if a.kind == "inactivity" and a.ts > back]
+    assert len(wellness) == 1
+    assert wellness[0][0] == "silent_at_home"
+    assert wellness[0][1] <= 4 * 3600
+
+
 def test_activity_delivered_hours_late_does_not_restart_the_silence_in_the_past() -> None:
     """A second device's reading of 10:00 arrives at 12:00 (late through its own gateway, or
     after an NB-IoT detector's sleep) while the PIR reports every 10 minutes. Taken for a clock
