@@ -89,16 +89,21 @@ def replay_cmd(  # noqa: PLR0917 - typer reads the options from the signature
 ) -> None:
     """Play readings through the detectors; print one JSON alert per line."""
     from detectors.errors import DetectorError
-    from detectors.replay import replay, write_jsonl
+    from detectors.replay import MAX_RUN_ON_S, SUPERVISION, replay, write_jsonl
 
     if clock not in ("auto", "as-is"):
         err.print(f"[red]error:[/red] --clock must be auto or as-is, not {clock!r}")
         raise typer.Exit(2)
-    if supervision not in ("auto", "on", "off"):
-        err.print(f"[red]error:[/red] --supervision must be auto, on or off, not {supervision!r}")
+    if supervision not in SUPERVISION:
+        err.print(
+            f"[red]error:[/red] --supervision must be {', '.join(SUPERVISION)}, not {supervision!r}"
+        )
         raise typer.Exit(2)
-    if not 0.0 <= run_on_h <= 168.0:
-        err.print(f"[red]error:[/red] --run-on-h must be 0 to 168 hours, not {run_on_h:g}")
+    if not 0.0 <= run_on_h * 3600.0 <= MAX_RUN_ON_S:
+        err.print(
+            f"[red]error:[/red] --run-on-h must be 0 to {MAX_RUN_ON_S / 3600.0:g} hours, "
+            f"not {run_on_h:g}"
+        )
         raise typer.Exit(2)
     pol = _policy(policy)
     try:
